@@ -1,0 +1,1 @@
+//! A stopped process in, a report out: runs unwind, symbolize, python and merge in order.

@@ -1,0 +1,310 @@
+//! One ELF file, mapped and indexed: segments, sections, symbols, build-id, debug link, and the
+//! separate debug file that goes with it.
+
+use std::borrow::Cow;
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use object::elf::SHF_COMPRESSED;
+use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, ObjectKind, SectionFlags, SymbolKind};
+
+/// The bytes of an ELF file: mapped from disk, or owned (the vDSO, tests).
+pub enum ElfBytes {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for ElfBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            ElfBytes::Mapped(m) => m,
+            ElfBytes::Owned(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Segment {
+    pub offset: u64,
+    pub vaddr: u64,
+    pub filesz: u64,
+    pub memsz: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Section {
+    pub name: String,
+    pub addr: u64,
+    /// File range of the (possibly compressed) bytes.
+    pub file_offset: u64,
+    pub file_size: u64,
+    pub size: u64,
+    pub compressed: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Sym {
+    addr: u64,
+    size: u64,
+    name: Box<str>,
+}
+
+/// A symbol that covers an address.
+#[derive(Debug, Clone)]
+pub struct SymbolHit<'a> {
+    pub name: &'a str,
+    pub addr: u64,
+    pub size: u64,
+}
+
+#[derive(Default)]
+struct Symbols {
+    sorted: Vec<Sym>,
+    by_name: HashMap<Box<str>, u64>,
+}
+
+pub struct ElfInfo {
+    pub path: Option<PathBuf>,
+    bytes: ElfBytes,
+    fixed: bool,
+    segments: Vec<Segment>,
+    sections: Vec<Section>,
+    build_id: Option<Vec<u8>>,
+    debuglink: Option<String>,
+    has_symtab: bool,
+    has_dwarf: bool,
+    symbols: OnceCell<Symbols>,
+    debug_file: OnceCell<Option<Box<ElfInfo>>>,
+    uncompressed: OnceCell<HashMap<String, Vec<u8>>>,
+}
+
+impl ElfInfo {
+    pub fn open(path: &Path) -> Result<ElfInfo, String> {
+        let file = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        // SAFETY: the file is mapped read-only; a library being rewritten under a running process
+        // is already undefined for that process, and we only read it.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("cannot map {}: {e}", path.display()))?;
+        Self::parse(ElfBytes::Mapped(map), Some(path.to_path_buf()))
+    }
+
+    pub fn from_bytes(bytes: Vec<u8>, path: Option<PathBuf>) -> Result<ElfInfo, String> {
+        Self::parse(ElfBytes::Owned(bytes), path)
+    }
+
+    fn parse(bytes: ElfBytes, path: Option<PathBuf>) -> Result<ElfInfo, String> {
+        let what = path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "in-memory image".into());
+        let file = object::File::parse(&*bytes).map_err(|e| format!("{what} is not a readable ELF file: {e}"))?;
+        if file.format() != object::BinaryFormat::Elf {
+            return Err(format!("{what} is not an ELF file"));
+        }
+        let fixed = file.kind() == ObjectKind::Executable;
+        // For ELF, `segments()` yields the PT_LOAD program headers.
+        let segments = file
+            .segments()
+            .map(|s| {
+                let (o, l) = s.file_range();
+                Segment { offset: o, vaddr: s.address(), filesz: l, memsz: s.size() }
+            })
+            .collect();
+        let sections: Vec<Section> = file
+            .sections()
+            .filter_map(|s| {
+                let name = s.name().ok()?.to_string();
+                let (file_offset, file_size) = s.file_range().unwrap_or((0, 0));
+                let compressed = matches!(s.flags(), SectionFlags::Elf { sh_flags, .. } if sh_flags.contains(SHF_COMPRESSED))
+                    || name.starts_with(".zdebug");
+                Some(Section { name, addr: s.address(), file_offset, file_size, size: s.size(), compressed })
+            })
+            .collect();
+        let build_id = file.build_id().ok().flatten().map(|b| b.to_vec());
+        let debuglink = file.gnu_debuglink().ok().flatten().map(|(n, _)| String::from_utf8_lossy(n).into_owned());
+        let has_symtab = sections.iter().any(|s| s.name == ".symtab");
+        let has_dwarf = sections.iter().any(|s| s.name == ".debug_info" || s.name == ".zdebug_info");
+        drop(file);
+        Ok(ElfInfo {
+            path,
+            bytes,
+            fixed,
+            segments,
+            sections,
+            build_id,
+            debuglink,
+            has_symtab,
+            has_dwarf,
+            symbols: OnceCell::new(),
+            debug_file: OnceCell::new(),
+            uncompressed: OnceCell::new(),
+        })
+    }
+
+    /// ET_EXEC: loaded at its link address, bias 0.
+    pub fn is_fixed_address(&self) -> bool {
+        self.fixed
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn min_load_vaddr(&self) -> u64 {
+        self.segments.iter().map(|s| s.vaddr).min().unwrap_or(0)
+    }
+
+    pub fn segment_for_offset(&self, off: u64) -> Option<Segment> {
+        self.segments
+            .iter()
+            .copied()
+            .find(|s| (s.offset & !0xfff) <= off && off < s.offset + s.filesz.max(1))
+    }
+
+    pub fn build_id(&self) -> Option<&[u8]> {
+        self.build_id.as_deref()
+    }
+
+    pub fn has_dwarf(&self) -> bool {
+        self.has_dwarf
+    }
+
+    pub fn has_symtab(&self) -> bool {
+        self.has_symtab
+    }
+
+    pub fn section(&self, name: &str) -> Option<&Section> {
+        self.sections.iter().find(|s| s.name == name)
+    }
+
+    /// A section's bytes, decompressed if needed. None for absent or NOBITS sections.
+    pub fn section_data(&self, name: &str) -> Option<Cow<'_, [u8]>> {
+        let s = self.section(name)?;
+        if s.file_size == 0 {
+            return None;
+        }
+        if !s.compressed {
+            let start = s.file_offset as usize;
+            let end = start.checked_add(s.file_size as usize)?;
+            return self.bytes.get(start..end).map(Cow::Borrowed);
+        }
+        let cache = self.uncompressed.get_or_init(|| {
+            let mut m = HashMap::new();
+            if let Ok(f) = object::File::parse(&*self.bytes) {
+                for sec in f.sections() {
+                    let Ok(n) = sec.name() else { continue };
+                    if n.starts_with(".debug") || n.starts_with(".zdebug") {
+                        if let Ok(d) = sec.uncompressed_data() {
+                            if let Cow::Owned(v) = d {
+                                m.insert(n.to_string(), v);
+                            }
+                        }
+                    }
+                }
+            }
+            m
+        });
+        cache.get(name).map(|v| Cow::Borrowed(v.as_slice()))
+    }
+
+    fn symbols(&self) -> &Symbols {
+        self.symbols.get_or_init(|| {
+            let mut syms: Vec<Sym> = Vec::new();
+            collect_symbols(&self.bytes, &mut syms);
+            if !self.has_symtab {
+                if let Some(d) = self.debug_file() {
+                    collect_symbols(&d.bytes, &mut syms);
+                }
+            }
+            syms.sort_by(|a, b| a.addr.cmp(&b.addr).then(b.size.cmp(&a.size)));
+            syms.dedup_by(|a, b| a.addr == b.addr && a.name == b.name);
+            let mut by_name = HashMap::with_capacity(syms.len());
+            for s in &syms {
+                by_name.entry(s.name.clone()).or_insert(s.addr);
+            }
+            Symbols { sorted: syms, by_name }
+        })
+    }
+
+    /// The address (SVMA) of a named symbol.
+    pub fn symbol_address(&self, name: &str) -> Option<u64> {
+        self.symbols().by_name.get(name).copied()
+    }
+
+    /// The symbol covering `svma`. A symbol with a size covers only its size; a sizeless symbol
+    /// covers up to the next symbol. Nothing is guessed past a sized symbol's end.
+    pub fn symbol_for(&self, svma: u64) -> Option<SymbolHit<'_>> {
+        let syms = &self.symbols().sorted;
+        let i = syms.partition_point(|s| s.addr <= svma);
+        // Look back over aliases and nested symbols at lower addresses.
+        for s in syms[..i].iter().rev().take(16) {
+            if s.size > 0 && svma < s.addr + s.size {
+                return Some(SymbolHit { name: &s.name, addr: s.addr, size: s.size });
+            }
+        }
+        let last = syms[..i].last()?;
+        if last.size == 0 {
+            let next = syms.get(i).map(|s| s.addr).unwrap_or(u64::MAX);
+            if svma < next {
+                return Some(SymbolHit { name: &last.name, addr: last.addr, size: 0 });
+            }
+        }
+        None
+    }
+
+    /// The separate debug file: by build-id under /usr/lib/debug/.build-id, then by
+    /// .gnu_debuglink next to the file, in its .debug/ folder, and under /usr/lib/debug.
+    pub fn debug_file(&self) -> Option<&ElfInfo> {
+        self.debug_file
+            .get_or_init(|| {
+                if self.has_dwarf {
+                    return None;
+                }
+                self.debug_file_candidates()
+                    .into_iter()
+                    .filter(|p| p.is_file())
+                    .find_map(|p| ElfInfo::open(&p).ok().filter(|d| d.has_dwarf || d.has_symtab))
+                    .map(Box::new)
+            })
+            .as_deref()
+    }
+
+    pub fn debug_file_candidates(&self) -> Vec<PathBuf> {
+        let mut v = Vec::new();
+        if let Some(id) = &self.build_id {
+            if id.len() > 1 {
+                let h = super::hex(id);
+                v.push(PathBuf::from(format!("/usr/lib/debug/.build-id/{}/{}.debug", &h[..2], &h[2..])));
+            }
+        }
+        if let (Some(link), Some(path)) = (&self.debuglink, &self.path) {
+            if let Some(dir) = path.parent() {
+                v.push(dir.join(link));
+                v.push(dir.join(".debug").join(link));
+                if let Ok(canon) = dir.canonicalize() {
+                    let rel = canon.strip_prefix("/").unwrap_or(&canon).to_path_buf();
+                    v.push(Path::new("/usr/lib/debug").join(rel).join(link));
+                }
+            }
+        }
+        v
+    }
+}
+
+fn collect_symbols(bytes: &[u8], out: &mut Vec<Sym>) {
+    let Ok(file) = object::File::parse(bytes) else { return };
+    let mut add = |s: object::Symbol<'_, '_>| {
+        if s.is_undefined() || s.address() == 0 {
+            return;
+        }
+        if !matches!(s.kind(), SymbolKind::Text | SymbolKind::Data | SymbolKind::Unknown) {
+            return;
+        }
+        if let Ok(name) = s.name() {
+            if name.is_empty() {
+                return;
+            }
+            out.push(Sym { addr: s.address(), size: s.size(), name: name.into() });
+        }
+    };
+    file.symbols().for_each(&mut add);
+    file.dynamic_symbols().for_each(&mut add);
+}

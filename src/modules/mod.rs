@@ -1,0 +1,212 @@
+//! The loaded ELF modules of a stopped process: which file each address belongs to, its load
+//! bias, its sections (for CFI), its symbols (both ways: address → name, name → address) and its
+//! separate debug file. Files are mapped lazily and cached per module, so a report only pays for
+//! the modules its frames touch.
+
+pub mod elf;
+
+use std::cell::OnceCell;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+pub use elf::{ElfInfo, SymbolHit};
+
+use crate::process::{Mapping, Memory, MemoryExt, Snapshot};
+
+/// One ELF file mapped into the process (or the vDSO).
+pub struct Module {
+    /// The path as the process sees it (from /proc/PID/maps), or `[vdso]`.
+    pub path: String,
+    /// Where this host can open the file.
+    pub host_path: Option<PathBuf>,
+    /// Lowest and highest address of all its mappings.
+    pub start: u64,
+    pub end: u64,
+    mappings: Vec<Mapping>,
+    /// The vDSO's bytes, read from memory (it has no file).
+    in_memory: Option<Vec<u8>>,
+    elf: OnceCell<Result<Rc<ElfInfo>, String>>,
+}
+
+impl Module {
+    /// The file name, for people: `libc.so.6`.
+    pub fn name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+
+    pub fn contains(&self, addr: u64) -> bool {
+        self.mappings.iter().any(|m| m.contains(addr))
+    }
+
+    pub fn is_executable_at(&self, addr: u64) -> bool {
+        self.mappings.iter().any(|m| m.contains(addr) && m.exec)
+    }
+
+    pub fn mappings(&self) -> &[Mapping] {
+        &self.mappings
+    }
+
+    /// The parsed ELF file, loaded on first use. The error says why it could not be read.
+    pub fn elf(&self) -> Result<&ElfInfo, &str> {
+        self.elf
+            .get_or_init(|| {
+                let info = match (&self.in_memory, &self.host_path) {
+                    (Some(bytes), _) => ElfInfo::from_bytes(bytes.clone(), None),
+                    (None, Some(p)) => ElfInfo::open(p),
+                    (None, None) => Err(format!("{} cannot be opened from here", self.path)),
+                };
+                info.map(Rc::new)
+            })
+            .as_ref()
+            .map(|r| &**r)
+            .map_err(|e| e.as_str())
+    }
+
+    /// Load bias: runtime address = file virtual address (SVMA) + bias.
+    pub fn bias(&self) -> Option<u64> {
+        let elf = self.elf().ok()?;
+        if elf.is_fixed_address() {
+            return Some(0);
+        }
+        if self.in_memory.is_some() {
+            return Some(self.start.wrapping_sub(elf.min_load_vaddr() & !0xfff));
+        }
+        // The mapping of file offset 0 holds the first PT_LOAD.
+        if let Some(m) = self.mappings.iter().find(|m| m.offset == 0) {
+            return Some(m.start.wrapping_sub(elf.min_load_vaddr() & !0xfff));
+        }
+        // Otherwise match any mapping to the segment that covers its file offset.
+        for m in &self.mappings {
+            if let Some(seg) = elf.segment_for_offset(m.offset) {
+                let vaddr_page = (seg.vaddr + (m.offset - seg.offset)) & !0xfff;
+                return Some(m.start.wrapping_sub(vaddr_page));
+            }
+        }
+        None
+    }
+
+    /// The file's own address (SVMA) for a runtime address.
+    pub fn to_svma(&self, addr: u64) -> Option<u64> {
+        Some(addr.wrapping_sub(self.bias()?))
+    }
+
+    /// The runtime address of a file address.
+    pub fn to_avma(&self, svma: u64) -> Option<u64> {
+        Some(svma.wrapping_add(self.bias()?))
+    }
+
+    /// Runtime address of a symbol defined in this module (.symtab, .dynsym, debug file).
+    pub fn symbol_address(&self, name: &str) -> Option<u64> {
+        let svma = self.elf().ok()?.symbol_address(name)?;
+        self.to_avma(svma)
+    }
+
+    /// Runtime address and size of a section (e.g. `.PyRuntime`).
+    pub fn section_address(&self, name: &str) -> Option<(u64, u64)> {
+        let s = self.elf().ok()?.section(name)?;
+        Some((self.to_avma(s.addr)?, s.size))
+    }
+
+    pub fn build_id_hex(&self) -> Option<String> {
+        self.elf().ok()?.build_id().map(hex)
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Every ELF module of a process, sorted by address.
+pub struct ModuleSet {
+    modules: Vec<Module>,
+}
+
+impl ModuleSet {
+    pub fn from_snapshot(snap: &Snapshot<'_>) -> Self {
+        Self::build(&snap.maps, |p| Some(snap.host_path(p)), snap.memory, snap.pid)
+    }
+
+    /// Groups the file-backed mappings by file; `open` says where each path can be read here.
+    pub fn build(
+        maps: &[Mapping],
+        open: impl Fn(&str) -> Option<PathBuf>,
+        memory: &dyn Memory,
+        pid: i32,
+    ) -> Self {
+        let mut modules: Vec<Module> = Vec::new();
+        for m in maps {
+            let Some(path) = &m.path else { continue };
+            if path == "[vdso]" {
+                let len = (m.end - m.start).min(1 << 20) as usize;
+                let bytes = memory.read_bytes(m.start, len).ok();
+                modules.push(Module {
+                    path: path.clone(),
+                    host_path: None,
+                    start: m.start,
+                    end: m.end,
+                    mappings: vec![m.clone()],
+                    in_memory: bytes,
+                    elf: OnceCell::new(),
+                });
+                continue;
+            }
+            if !m.is_file() {
+                continue;
+            }
+            // Consecutive mappings of the same file (same inode and path) form one module.
+            if let Some(last) = modules.last_mut() {
+                if last.path == *path && last.mappings.last().map(|l| l.inode) == Some(m.inode) {
+                    last.end = last.end.max(m.end);
+                    last.mappings.push(m.clone());
+                    continue;
+                }
+            }
+            let clean = path.strip_suffix(" (deleted)").unwrap_or(path);
+            let mut host = open(clean).filter(|p| p.exists());
+            if host.is_none() && pid > 0 {
+                let mf = PathBuf::from(format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end));
+                if mf.exists() {
+                    host = Some(mf);
+                }
+            }
+            modules.push(Module {
+                path: path.clone(),
+                host_path: host,
+                start: m.start,
+                end: m.end,
+                mappings: vec![m.clone()],
+                in_memory: None,
+                elf: OnceCell::new(),
+            });
+        }
+        // Anonymous .bss mappings that directly follow a module belong to it for address lookup
+        // (3.6's `interp_head` lives there), but they carry no file: leave them out of `mappings`.
+        modules.retain(|m| m.mappings.iter().any(|mm| mm.offset == 0 || mm.exec) || m.in_memory.is_some());
+        modules.sort_by_key(|m| m.start);
+        ModuleSet { modules }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Module> {
+        self.modules.iter()
+    }
+
+    /// The module one of whose mappings holds `addr`.
+    pub fn find(&self, addr: u64) -> Option<&Module> {
+        let i = self.modules.partition_point(|m| m.start <= addr);
+        self.modules[..i].iter().rev().take(4).find(|m| m.contains(addr))
+    }
+
+    /// Modules whose file name satisfies `pred`.
+    pub fn by_name<'a>(&'a self, pred: impl Fn(&str) -> bool + 'a) -> impl Iterator<Item = &'a Module> + 'a {
+        self.modules.iter().filter(move |m| pred(m.name()))
+    }
+
+    /// The main executable (the first file-backed module mapped at offset 0 whose path matches
+    /// `exe`, or the first module when `exe` is unknown).
+    pub fn executable(&self, exe: Option<&str>) -> Option<&Module> {
+        match exe {
+            Some(e) => self.modules.iter().find(|m| m.path == e),
+            None => self.modules.first(),
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! A live, stopped process: its memory through `process_vm_readv` (with /proc/PID/mem as the
+//! fallback for pages that call refuses), its maps, threads and files through /proc.
+
+use std::fs::File;
+use std::io::IoSliceMut;
+use std::os::unix::fs::FileExt;
+
+use nix::sys::uio::{process_vm_readv, RemoteIoVec};
+use nix::unistd::Pid;
+
+use super::memory::Memory;
+
+pub struct LiveMemory {
+    pid: i32,
+    mem_file: Option<File>,
+}
+
+impl LiveMemory {
+    pub fn new(pid: i32) -> Self {
+        let mem_file = File::open(format!("/proc/{pid}/mem")).ok();
+        LiveMemory { pid, mem_file }
+    }
+}
+
+impl Memory for LiveMemory {
+    fn read_partial(&self, addr: u64, buf: &mut [u8]) -> usize {
+        if buf.is_empty() {
+            return 0;
+        }
+        let mut done = 0usize;
+        // process_vm_readv may stop early at a page it cannot read: count what came back
+        // and retry the remainder until it reads nothing more.
+        while done < buf.len() {
+            let remote = [RemoteIoVec { base: (addr as usize).wrapping_add(done), len: buf.len() - done }];
+            let mut local = [IoSliceMut::new(&mut buf[done..])];
+            match process_vm_readv(Pid::from_raw(self.pid), &mut local, &remote) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => done += n,
+            }
+        }
+        if done < buf.len() {
+            if let Some(f) = &self.mem_file {
+                while done < buf.len() {
+                    match f.read_at(&mut buf[done..], addr.wrapping_add(done as u64)) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => done += n,
+                    }
+                }
+            }
+        }
+        done
+    }
+}
+
+/// Reads /proc/PID/<name> as text, empty on error.
+pub fn proc_text(pid: i32, name: &str) -> Option<String> {
+    std::fs::read(format!("/proc/{pid}/{name}")).ok().map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// The NUL-separated command line of a process.
+pub fn cmdline(pid: i32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| {
+            b.split(|&c| c == 0)
+                .filter(|s| !s.is_empty())
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The tids of a process's threads, sorted.
+pub fn thread_ids(pid: i32) -> Vec<i32> {
+    let mut v: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+        .unwrap_or_default();
+    v.sort_unstable();
+    v
+}
+
+/// A thread's name from /proc/PID/task/TID/comm.
+pub fn thread_name(pid: i32, tid: i32) -> Option<String> {
+    proc_text(pid, &format!("task/{tid}/comm")).map(|s| s.trim_end_matches('\n').to_string())
+}
+
+/// A field of /proc/PID/status such as `Tgid` or `SigCgt`.
+pub fn status_field(pid: i32, field: &str) -> Option<String> {
+    let text = proc_text(pid, "status")?;
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k == field).then(|| v.trim().to_string())
+    })
+}

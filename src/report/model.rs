@@ -1,0 +1,340 @@
+//! The report's typed model. The JSON report is exactly these structs through serde; see
+//! docs/report-schema.md. Every field that can be unknown is optional.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the JSON schema; bump on incompatible changes (docs/report-schema.md).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// An address, serialised as a `"0x…"` hex string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Hex(pub u64);
+
+impl Serialize for Hex {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{:#x}", self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Hex {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let t = s.trim_start_matches("0x");
+        u64::from_str_radix(t, 16).map(Hex).map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::fmt::Display for Hex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Crash {
+    pub schema_version: u32,
+    pub tool: Tool,
+    /// When the fatal signal was caught, UTC, RFC 3339.
+    pub time: String,
+    pub process: ProcessInfo,
+    pub signal: SignalReport,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<Classification>,
+    /// The native frame that faulted, and the first frame outside libc when the fault is in libc.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub culprit: Option<Culprit>,
+    /// The innermost Python frame of the crashed thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python_call_site: Option<PythonFrame>,
+    /// A plain-language explanation for well-known crash patterns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<String>,
+    pub crashed_tid: i32,
+    /// Other threads that were stopped with a fatal signal of their own at the same time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also_faulting: Vec<FaultingThread>,
+    /// The crashed thread first, then the others in tid order.
+    pub threads: Vec<Thread>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python: Option<PythonState>,
+    pub modules: Vec<ModuleInfo>,
+    /// What could not be read or worked out, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    #[serde(default)]
+    pub timings: Timings,
+    /// Where this report was written (filled in by the writer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Tool {
+    pub name: String,
+    pub version: String,
+}
+
+impl Default for Tool {
+    fn default() -> Self {
+        Tool { name: "crashcatch".into(), version: env!("CARGO_PKG_VERSION").into() }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    pub pid: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exe: Option<String>,
+    pub cmdline: Vec<String>,
+    /// The pytest test that was running (`PYTEST_CURRENT_TEST` from the live environment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<String>,
+    /// Parents up to the command crashcatch started, nearest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ancestry: Vec<Ancestor>,
+    /// Selected environment variables (values redacted unless allow-listed or --show-env).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environment: Vec<EnvVar>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ancestor {
+    pub pid: i32,
+    pub cmdline: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SignalReport {
+    pub number: i32,
+    /// `SIGSEGV`
+    pub name: String,
+    /// si_code as a number and a name (`SEGV_MAPERR`) with words (`address not mapped`).
+    pub code: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_name: Option<String>,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_address: Option<Hex>,
+    /// For signals sent by a process (kill, raise, abort).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender_pid: Option<i32>,
+    /// When the program handled the fault and later died of a (re-raised) signal: that signal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminated_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Classification {
+    /// Stable identifier: `null_pointer_dereference`, `stack_overflow`, `abort`,
+    /// `assertion_failed`, `bad_address`, `permission`, `bus_error`, `division_by_zero`, ...
+    pub kind: String,
+    pub summary: String,
+    /// e.g. glibc's `__abort_msg` ("python3: foo.c:12: main: Assertion `x' failed.").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Culprit {
+    pub frame: NativeFrame,
+    /// When `frame` is in libc (or another system library), the first frame outside it: the caller
+    /// whose bug it usually is (strlen(NULL)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_outside_system: Option<NativeFrame>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FaultingThread {
+    pub tid: i32,
+    pub signal: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_address: Option<Hex>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Thread {
+    pub tid: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub crashed: bool,
+    /// The process's main thread (tid == pid).
+    pub main: bool,
+    #[serde(default)]
+    pub holds_gil: bool,
+    /// Native and Python frames, innermost first, merged where possible.
+    pub frames: Vec<Frame>,
+    /// When the stack was too deep: `count` frames after index `at` of `frames` were left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elided: Option<Elided>,
+    /// How the native and Python stacks were put together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<MergeInfo>,
+    /// Why the native stack stops where it does, when that is not its natural end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unwind_error: Option<String>,
+    /// Registers of the crashed thread at the fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registers: Option<std::collections::BTreeMap<String, Hex>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Elided {
+    pub at: usize,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MergeInfo {
+    /// `merged`: each eval-loop frame replaced by its Python frames; `side_by_side`: the counts
+    /// did not line up, so `python_frames` holds the Python stack apart; `python_only`, `native_only`.
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The Python stack, innermost first, when it could not be merged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub python_frames: Vec<PythonFrame>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Frame {
+    Native(NativeFrame),
+    Python(PythonFrame),
+}
+
+/// How a native frame was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trust {
+    /// The thread's own registers (the innermost frame).
+    Context,
+    /// DWARF call frame information.
+    Cfi,
+    /// The frame-pointer chain.
+    FramePointer,
+    /// A return-address-looking value found by scanning the stack: may be wrong.
+    Scan,
+    /// Restored from a signal frame's saved context.
+    Signal,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NativeFrame {
+    /// The instruction (innermost frame, or after a signal frame) or the return address.
+    pub address: Hex,
+    /// Full path of the module, as the process sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module_offset: Option<Hex>,
+    /// Demangled function name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_offset: Option<Hex>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// Functions inlined at this address, innermost first; `function` is the one they were inlined into.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inlined: Vec<InlinedFrame>,
+    pub trust: Trust,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InlinedFrame {
+    pub function: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PythonFrame {
+    pub file: String,
+    /// The qualified name from 3.11 on, the plain name before.
+    pub function: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// The source line, when the file could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Read while the interpreter was finalizing from a thread that was not running it: may be stale.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PythonState {
+    /// `3.11.7`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Where the interpreter was found (libpython path or the executable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    /// `running`, `finalizing`, `finalized` (Py_FinalizeEx done), or `not_initialized`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The thread running Py_FinalizeEx.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finalizing_tid: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gil_holder_tid: Option<i32>,
+    pub interpreters: Vec<PythonInterpreter>,
+    /// Why the Python part is missing or partial.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PythonInterpreter {
+    pub id: i64,
+    pub threads: Vec<PythonThread>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PythonThread {
+    /// Kernel thread id, when it could be worked out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<i32>,
+    /// pthread_t of the thread state.
+    pub thread_id: Hex,
+    pub holds_gil: bool,
+    /// Innermost first.
+    pub frames: Vec<PythonFrame>,
+    /// Entry-frame markers, parallel to `frames`: true where a C-level eval loop began (3.11+),
+    /// always true for ≤3.10 where every frame has its own eval-loop call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entry: Vec<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModuleInfo {
+    pub path: String,
+    pub base: Hex,
+    pub end: Hex,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debug_file: Option<String>,
+}
+
+/// Milliseconds spent in each stage of making this report.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Timings {
+    pub capture_ms: f64,
+    pub unwind_ms: f64,
+    pub symbolize_ms: f64,
+    pub python_ms: f64,
+    pub total_ms: f64,
+}

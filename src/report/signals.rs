@@ -1,0 +1,1 @@
+//! Signal and si_code names.

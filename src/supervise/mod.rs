@@ -1,0 +1,1 @@
+//! The supervisor: the only module that calls ptrace, waitpid, kill or fork.

@@ -1,0 +1,151 @@
+//! What each native address means: module and offset, symbol (demangled), file:line and inlined
+//! frames from DWARF (the module's own, or its separate debug file).
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use gimli::{EndianSlice, RunTimeEndian};
+
+use crate::modules::{ElfInfo, Module, ModuleSet};
+use crate::report::model::{Hex, InlinedFrame, NativeFrame, Trust};
+use crate::unwind::RawFrame;
+
+type Reader<'a> = EndianSlice<'a, RunTimeEndian>;
+
+/// Symbolizes addresses of one process; DWARF is parsed per module on first use and kept.
+pub struct Symbolizer<'a> {
+    modules: &'a ModuleSet,
+    dwarf: RefCell<HashMap<u64, Option<Box<addr2line::Context<Reader<'a>>>>>>,
+}
+
+/// Demangles C++ (`_Z…`) and Rust (legacy and v0) symbol names; other names are returned as is.
+pub fn demangle(name: &str) -> Cow<'_, str> {
+    if let Ok(d) = rustc_demangle::try_demangle(name) {
+        return Cow::Owned(format!("{d:#}"));
+    }
+    if name.starts_with("_Z") {
+        if let Ok(sym) = cpp_demangle::Symbol::new(name) {
+            if let Ok(s) = sym.demangle() {
+                return Cow::Owned(s);
+            }
+        }
+    }
+    Cow::Borrowed(name)
+}
+
+fn load_dwarf(elf: &ElfInfo) -> Option<addr2line::Context<Reader<'_>>> {
+    if !elf.has_dwarf() {
+        return None;
+    }
+    let endian = RunTimeEndian::Little;
+    let load = |id: gimli::SectionId| -> Result<Reader<'_>, gimli::Error> {
+        let data: &[u8] = match elf.section_data(id.name()) {
+            Some(Cow::Borrowed(b)) => b,
+            _ => &[],
+        };
+        Ok(EndianSlice::new(data, endian))
+    };
+    let dwarf = gimli::Dwarf::load(load).ok()?;
+    addr2line::Context::from_dwarf(dwarf).ok()
+}
+
+impl<'a> Symbolizer<'a> {
+    pub fn new(modules: &'a ModuleSet) -> Self {
+        Symbolizer { modules, dwarf: RefCell::new(HashMap::new()) }
+    }
+
+    pub fn modules(&self) -> &'a ModuleSet {
+        self.modules
+    }
+
+    /// The ELF that holds the DWARF of a module: itself, or its separate debug file.
+    fn dwarf_elf(module: &'a Module) -> Option<&'a ElfInfo> {
+        let elf = module.elf().ok()?;
+        if elf.has_dwarf() {
+            Some(elf)
+        } else {
+            elf.debug_file().filter(|d| d.has_dwarf())
+        }
+    }
+
+    fn with_context<R>(&self, module: &'a Module, f: impl FnOnce(&addr2line::Context<Reader<'a>>) -> R) -> Option<R> {
+        let key = module.start;
+        let mut cache = self.dwarf.borrow_mut();
+        let ctx = cache
+            .entry(key)
+            .or_insert_with(|| Self::dwarf_elf(module).and_then(load_dwarf).map(Box::new));
+        ctx.as_deref().map(f)
+    }
+
+    /// A native frame for one unwound address.
+    pub fn symbolize(&self, raw: &RawFrame) -> NativeFrame {
+        let mut frame = NativeFrame {
+            address: Hex(raw.pc),
+            module: None,
+            module_offset: None,
+            function: None,
+            function_offset: None,
+            file: None,
+            line: None,
+            inlined: Vec::new(),
+            trust: raw.trust,
+        };
+        let lookup = raw.lookup_pc();
+        let Some(module) = self.modules.find(lookup) else { return frame };
+        frame.module = Some(module.path.clone());
+        let Some(svma) = module.to_svma(lookup) else { return frame };
+        // module_offset is relative to the module's first mapping: what `addr2line -e` and
+        // gdb's `info symbol` accept for a PIE or shared library.
+        frame.module_offset = module.to_svma(raw.pc).map(Hex);
+        if let Ok(elf) = module.elf() {
+            if let Some(sym) = elf.symbol_for(svma) {
+                frame.function = Some(demangle(sym.name).into_owned());
+                frame.function_offset = Some(Hex(svma - sym.addr + (raw.pc - lookup)));
+            }
+        }
+        self.with_context(module, |ctx| {
+            let Ok(mut iter) = ctx.find_frames(svma).skip_all_loads() else { return };
+            let mut found: Vec<(Option<String>, Option<String>, Option<u32>)> = Vec::new();
+            while let Ok(Some(f)) = iter.next() {
+                let name = f.function.as_ref().and_then(|n| n.demangle().ok()).map(|c| c.into_owned());
+                let (file, line) = match f.location {
+                    Some(l) => (l.file.map(str::to_string), l.line),
+                    None => (None, None),
+                };
+                found.push((name, file, line));
+                if found.len() > 64 {
+                    break;
+                }
+            }
+            // Innermost first; the last is the real (outermost) function at this address.
+            if let Some((name, file, line)) = found.pop() {
+                if frame.function.is_none() {
+                    frame.function = name;
+                } else if let Some(n) = name {
+                    // DWARF's name is the source-level one (no `.cold`/`.isra` suffix) only
+                    // when the symbol table had none; keep the symbol otherwise.
+                    let _ = n;
+                }
+                frame.file = file;
+                frame.line = line;
+            }
+            frame.inlined = found
+                .into_iter()
+                .map(|(name, file, line)| InlinedFrame { function: name.unwrap_or_else(|| "??".into()), file, line })
+                .collect();
+        });
+        frame
+    }
+}
+
+impl NativeFrame {
+    /// The short module name (`libc.so.6`).
+    pub fn module_name(&self) -> Option<&str> {
+        self.module.as_deref().map(|p| p.rsplit('/').next().unwrap_or(p))
+    }
+    /// True when found by the frame's own registers or CFI, not by guessing.
+    pub fn is_reliable(&self) -> bool {
+        matches!(self.trust, Trust::Context | Trust::Cfi | Trust::Signal)
+    }
+}
