@@ -68,16 +68,16 @@ mod tests {
 
     #[test]
     fn parses_lines() {
-        let t = "55d0c0a00000-55d0c0a02000 r--p 00000000 08:01 1234   /usr/bin/cat\n\
-                 7ffd1000-7ffd2000 rw-p 00000000 00:00 0                          [stack]\n\
+        let t = "7ffd1000-7ffd2000 rw-p 00000000 00:00 0                          [stack]\n\
+                 55d0c0a00000-55d0c0a02000 r--p 00000000 08:01 1234   /usr/bin/cat\n\
                  7f0000000000-7f0000001000 rw-p 00000000 00:00 0 \n\
                  7f0000001000-7f0000002000 r-xp 00001000 08:01 99 /tmp/a b (deleted)\n\
                  garbage\n";
         let m = parse_maps(t);
         assert_eq!(m.len(), 4);
-        assert_eq!(m[0].path.as_deref(), Some("/usr/bin/cat"));
-        assert!(m[0].read && !m[0].write && !m[0].exec);
-        assert_eq!(m[1].path.as_deref(), Some("[stack]"));
+        assert_eq!(m[1].path.as_deref(), Some("/usr/bin/cat"));
+        assert!(m[1].read && !m[1].write && !m[1].exec);
+        assert_eq!(m[0].path.as_deref(), Some("[stack]"));
         assert_eq!(m[2].path, None);
         assert_eq!(m[3].path.as_deref(), Some("/tmp/a b (deleted)"));
         assert_eq!(m[3].offset, 0x1000);

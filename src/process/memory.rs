@@ -90,6 +90,7 @@ pub trait MemoryExt: Memory {
             }
             if let Some(p) = chunk[..got].iter().position(|&b| b == 0) {
                 out.extend_from_slice(&chunk[..p]);
+                out.truncate(max);
                 return Ok(String::from_utf8_lossy(&out).into_owned());
             }
             out.extend_from_slice(&chunk[..got]);
