@@ -1,3 +1,48 @@
+//! The crashcatch binary: parse the command line, pick a mode, exit as the traced command did.
+
+mod cli;
+
+
+use crashcatch::capture;
+use crashcatch::supervise::{self, Format, OutputConfig, RunConfig};
+
+fn run_config(a: cli::RunArgs) -> RunConfig {
+    RunConfig {
+        command: a.command,
+        output: OutputConfig {
+            dir: a.report.output_dir,
+            format: match a.report.format {
+                cli::FormatArg::Text => Format::Text,
+                cli::FormatArg::Json => Format::Json,
+            },
+            quiet: a.report.quiet,
+        },
+        signal_group: a.signal_group,
+        capture: capture::Options { no_python: a.report.no_python },
+    }
+}
+
 fn main() {
-    std::process::exit(125);
+    let mode = match cli::parse() {
+        Ok(m) => m,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                std::process::exit(0);
+            }
+            // One line of usage, exit 2.
+            let msg = e.to_string();
+            let first = msg.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            let first = if e.kind() == ErrorKind::MissingRequiredArgument { "no command given (put it after --)" } else { first };
+            eprintln!("crashcatch: {first}; usage: crashcatch [OPTIONS] -- CMD [ARGS...] (see --help)");
+            std::process::exit(2);
+        }
+    };
+    match mode {
+        cli::Mode::Run(args) => {
+            let exit = supervise::run(run_config(args));
+            supervise::exit_like(exit);
+        }
+    }
 }

@@ -302,6 +302,8 @@ fn collect_symbols(bytes: &[u8], out: &mut Vec<Sym>) {
             if name.is_empty() {
                 return;
             }
+            // `memcpy@@GLIBC_2.14` → `memcpy`: the version is not part of the function's name.
+            let name = name.split_once('@').map_or(name, |(n, _)| n);
             out.push(Sym { addr: s.address(), size: s.size(), name: name.into() });
         }
     };

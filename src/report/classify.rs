@@ -1,1 +1,174 @@
-//! A short classification of the crash from the signal, the fault address and the stack.
+//! A short classification of the crash from the signal, the fault address and the crashed
+//! thread's registers and stack mapping.
+
+use super::model::Classification;
+use crate::process::{maps, Mapping, Registers, SignalInfo};
+
+/// Facts about the crash that the classification reads.
+pub struct Facts<'a> {
+    pub signal: &'a SignalInfo,
+    pub regs: Option<&'a Registers>,
+    pub maps: &'a [Mapping],
+    /// glibc's `__abort_msg`, when abort() or assert() left one.
+    pub abort_message: Option<String>,
+    /// The innermost function names of the crashed thread.
+    pub top_functions: Vec<String>,
+    /// The two bytes at the faulting instruction.
+    pub insn: Option<[u8; 2]>,
+}
+
+fn c(kind: &str, summary: impl Into<String>) -> Classification {
+    Classification { kind: kind.into(), summary: summary.into(), message: None }
+}
+
+/// Near the guard page below a stack: the fault is just below the mapping that holds the stack
+/// pointer, or in a no-access mapping right under it, or the stack pointer itself left it.
+fn is_stack_overflow(fault: u64, regs: &Registers, all: &[Mapping]) -> bool {
+    const NEAR: u64 = 1 << 20;
+    let sp = regs.rsp;
+    let Some(stack) = maps::find(all, sp).or_else(|| maps::find(all, sp.wrapping_add(4096))) else {
+        // The stack pointer is in no mapping at all: it ran off the end.
+        return fault.abs_diff(sp) < NEAR;
+    };
+    if fault < stack.start && stack.start - fault <= NEAR {
+        return true;
+    }
+    if let Some(m) = maps::find(all, fault) {
+        if !m.read && !m.write && m.end == stack.start {
+            return true; // the guard mapping of a thread stack
+        }
+    }
+    // Fault within a page of the stack pointer, which sits at the very bottom of its mapping.
+    fault.abs_diff(sp) < 65536 && sp - stack.start < 65536 && !stack.contains(fault)
+}
+
+pub fn classify(f: &Facts<'_>) -> Option<Classification> {
+    let s = f.signal;
+    let fault = s.addr;
+    let has = |name: &str| f.top_functions.iter().take(8).any(|t| t == name || t.starts_with(&format!("{name}.")));
+    match s.signo {
+        libc::SIGSEGV => {
+            let fault = fault?;
+            if let Some(regs) = f.regs {
+                if is_stack_overflow(fault, regs, f.maps) && fault >= 65536 {
+                    return Some(c(
+                        "stack_overflow",
+                        format!("stack overflow: the fault at {fault:#x} is at the guard page below the thread's stack"),
+                    ));
+                }
+                if fault == regs.rip {
+                    let mapped = maps::find(f.maps, fault);
+                    return Some(match mapped {
+                        None if fault < 65536 => c(
+                            "null_function_pointer",
+                            format!("called a NULL function pointer (jumped to {fault:#x})"),
+                        ),
+                        None => c("bad_jump", format!("jumped to an unmapped address {fault:#x} (corrupt function pointer or return address)")),
+                        Some(_) => c("execute_non_executable", format!("jumped into non-executable memory at {fault:#x}")),
+                    });
+                }
+            }
+            if fault < 65536 {
+                return Some(c(
+                    "null_pointer_dereference",
+                    if fault == 0 {
+                        "NULL pointer dereference".to_string()
+                    } else {
+                        format!("NULL pointer dereference (address {fault:#x} is a field of a NULL struct pointer)")
+                    },
+                ));
+            }
+            if fault >= 0x0000_8000_0000_0000 && fault < 0xffff_8000_0000_0000 {
+                return Some(c("non_canonical_address", format!("access to a non-canonical address {fault:#x} (corrupt pointer)")));
+            }
+            if s.code == 2 {
+                let what = match maps::find(f.maps, fault) {
+                    Some(m) if !m.read && !m.write => "no-access memory (a guard page or a freed arena?)",
+                    Some(m) if m.read && !m.write => "read-only memory",
+                    _ => "memory it may not access",
+                };
+                return Some(c("permission", format!("access to {what} at {fault:#x}")));
+            }
+            if fault == 0 && s.code == 0x80 {
+                return Some(c("general_protection", "general protection fault (a non-canonical or misaligned access)"));
+            }
+            Some(c("bad_address", format!("access to unmapped address {fault:#x} (dangling or corrupt pointer)")))
+        }
+        libc::SIGABRT => {
+            let mut cl = if f.abort_message.as_deref().is_some_and(|m| m.contains("Assertion")) || has("__assert_fail") {
+                c("assertion_failed", "assertion failed")
+            } else if has("Py_FatalError") || has("_Py_FatalErrorFunc") || has("fatal_error") {
+                c("python_fatal_error", "Python fatal error (Py_FatalError)")
+            } else if has("__gnu_cxx::__verbose_terminate_handler()") || has("std::terminate()") || f.top_functions.iter().take(10).any(|t| t.contains("terminate")) {
+                c("cpp_terminate", "std::terminate called (uncaught C++ exception?)")
+            } else if f.abort_message.as_deref().is_some_and(|m| m.contains("free()") || m.contains("malloc") || m.contains("double free") || m.contains("corrupted")) {
+                c("heap_corruption", "glibc detected heap corruption")
+            } else {
+                c("abort", "abort() called")
+            };
+            cl.message = f.abort_message.clone();
+            if let Some(m) = &cl.message {
+                if cl.kind == "heap_corruption" || cl.kind == "assertion_failed" {
+                    cl.summary = format!("{}: {}", cl.summary, m.trim_end());
+                }
+            }
+            Some(cl)
+        }
+        libc::SIGBUS => Some(match s.code {
+            2 => c("bus_error", "bus error: access to a file mapping beyond the end of the file (was the file truncated?)"),
+            1 => c("bus_error", "bus error: misaligned access"),
+            _ => c("bus_error", "bus error"),
+        }),
+        libc::SIGFPE => Some(match s.code {
+            1 => c("division_by_zero", "integer division by zero"),
+            2 => c("integer_overflow", "integer overflow (e.g. INT_MIN / -1)"),
+            _ => c("floating_point", "floating-point exception"),
+        }),
+        libc::SIGILL => Some(match f.insn {
+            Some([0x0f, 0x0b]) => c("trap", "trap instruction (ud2): __builtin_trap(), or code the compiler marked unreachable"),
+            _ => c("illegal_instruction", "illegal instruction (code built for a newer CPU, or a corrupt jump)"),
+        }),
+        libc::SIGSYS => Some(c(
+            "seccomp",
+            match s.syscall {
+                Some(n) => format!("system call {n} blocked by seccomp"),
+                None => "system call blocked by seccomp".to_string(),
+            },
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts<'a>(sig: &'a SignalInfo, regs: Option<&'a Registers>, maps: &'a [Mapping]) -> Facts<'a> {
+        Facts { signal: sig, regs, maps, abort_message: None, top_functions: vec![], insn: None }
+    }
+
+    #[test]
+    fn null_and_stack_overflow() {
+        let m = maps::parse_maps("7ffc0000000-7ffc0800000 rw-p 00000000 00:00 0 [stack]\n");
+        let regs = Registers { rsp: 0x7ffc0000010, rip: 0x401000, ..Default::default() };
+        let segv = |a| SignalInfo { signo: 11, code: 1, addr: Some(a), ..Default::default() };
+        let s = segv(0);
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, "null_pointer_dereference");
+        let s = segv(0x7ffbffffff8);
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, "stack_overflow");
+        let s = segv(0xdead0000);
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, "bad_address");
+        let s = segv(0x401000);
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, "bad_jump");
+    }
+
+    #[test]
+    fn abort_with_assertion_message() {
+        let s = SignalInfo { signo: 6, code: -6, ..Default::default() };
+        let mut f = facts(&s, None, &[]);
+        f.abort_message = Some("prog: x.c:3: main: Assertion `0' failed.\n".into());
+        let cl = classify(&f).unwrap();
+        assert_eq!(cl.kind, "assertion_failed");
+        assert!(cl.summary.contains("Assertion `0' failed"));
+    }
+}

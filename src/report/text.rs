@@ -1,7 +1,364 @@
-//! The text renderer, for people: the culprit first, then the crashed thread, then the others.
+//! The text renderer, for people: what died and how, where it faulted, from which Python line,
+//! then the crashed thread's stack, then the other threads.
 
-use super::model::Crash;
+use std::fmt::Write;
 
-pub fn render(crash: &Crash) -> String {
-    format!("crashcatch: pid {} killed by {}\n", crash.process.pid, crash.signal.name)
+use super::model::*;
+
+/// Colour only on a terminal (and never with NO_COLOR set).
+#[derive(Debug, Clone, Copy)]
+pub struct Style {
+    pub color: bool,
+}
+
+impl Style {
+    pub fn plain() -> Self {
+        Style { color: false }
+    }
+    pub fn detect_stderr() -> Self {
+        // SAFETY: isatty on a file descriptor number.
+        let tty = unsafe { libc::isatty(2) } == 1;
+        Style { color: tty && std::env::var_os("NO_COLOR").is_none() && std::env::var("TERM").map_or(true, |t| t != "dumb") }
+    }
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+    fn bold(&self, s: &str) -> String {
+        self.paint("1", s)
+    }
+    fn red(&self, s: &str) -> String {
+        self.paint("1;31", s)
+    }
+    fn dim(&self, s: &str) -> String {
+        self.paint("2", s)
+    }
+}
+
+/// Frames shown for a thread that did not crash.
+const OTHER_THREAD_FRAMES: usize = 24;
+
+fn short(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+fn location(file: Option<&str>, line: Option<u32>) -> Option<String> {
+    let f = file?;
+    Some(match line {
+        Some(l) => format!("{f}:{l}"),
+        None => f.to_string(),
+    })
+}
+
+/// `func in libfoo.so (foo.c:12)`
+pub fn describe_native(f: &NativeFrame) -> String {
+    let func = match (&f.function, f.inlined.first()) {
+        (_, Some(inl)) => inl.function.clone(),
+        (Some(n), None) => n.clone(),
+        (None, _) => format!("{}", f.address),
+    };
+    let mut s = func;
+    if let Some(m) = f.module_name() {
+        let _ = write!(s, " in {m}");
+        if f.function.is_none() {
+            if let Some(off) = f.module_offset {
+                let _ = write!(s, "+{off}");
+            }
+        }
+    }
+    let (file, line) = match f.inlined.first() {
+        Some(i) => (i.file.as_deref(), i.line),
+        None => (f.file.as_deref(), f.line),
+    };
+    if let Some(loc) = location(file, line) {
+        let _ = write!(s, " ({loc})");
+    }
+    s
+}
+
+fn thread_title(t: &Thread, crash: &Crash) -> String {
+    let mut tags = Vec::new();
+    if t.crashed {
+        tags.push("crashed".to_string());
+    }
+    if t.main {
+        tags.push("main".to_string());
+    }
+    if t.holds_gil {
+        tags.push("holds the GIL".to_string());
+    }
+    if let Some(p) = &crash.python {
+        if p.finalizing_tid == Some(t.tid) {
+            tags.push("finalizing the interpreter".to_string());
+        }
+    }
+    let name = t.name.as_deref().map(|n| format!(" \"{n}\"")).unwrap_or_default();
+    if tags.is_empty() {
+        format!("Thread {}{}", t.tid, name)
+    } else {
+        format!("Thread {}{} ({})", t.tid, name, tags.join(", "))
+    }
+}
+
+fn has_python(t: &Thread) -> bool {
+    t.frames.iter().any(|f| matches!(f, Frame::Python(_))) || t.merge.as_ref().is_some_and(|m| !m.python_frames.is_empty())
+}
+
+fn frame_key(f: &Frame) -> String {
+    match f {
+        Frame::Native(n) => format!("n{:?}{:?}{:?}{:?}", n.module, n.function, n.file, n.line),
+        Frame::Python(p) => format!("p{}{}{:?}", p.file, p.function, p.line),
+    }
+}
+
+fn render_frames(out: &mut String, t: &Thread, limit: Option<usize>, st: &Style) {
+    let frames = &t.frames;
+    let shown = limit.map_or(frames.len(), |l| l.min(frames.len()));
+    let mut i = 0;
+    let mut native_index = 0usize;
+    let width_fn = 38;
+    let width_mod = 30;
+    while i < shown {
+        if let Some(e) = &t.elided {
+            if i == e.at && e.count > 0 {
+                let _ = writeln!(out, "  {}", st.dim(&format!("... {} frames not shown ...", e.count)));
+                native_index += e.count as usize;
+            }
+        }
+        let f = &frames[i];
+        // Fold runs of the same frame (deep recursion).
+        let mut run = 1;
+        while i + run < shown && frame_key(&frames[i + run]) == frame_key(f) && t.elided.as_ref().map_or(true, |e| i + run != e.at) {
+            run += 1;
+        }
+        match f {
+            Frame::Native(n) => {
+                for inl in &n.inlined {
+                    let loc = location(inl.file.as_deref(), inl.line).unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "  {:<4}{:<width_fn$} {:<width_mod$} {}",
+                        "",
+                        format!("{} (inlined)", inl.function),
+                        n.module_name().unwrap_or(""),
+                        loc
+                    );
+                }
+                let func = match &n.function {
+                    Some(f) => f.clone(),
+                    None => match (n.module_name(), n.module_offset) {
+                        (Some(_), Some(off)) => format!("?? +{off}"),
+                        _ => format!("?? {}", n.address),
+                    },
+                };
+                let loc = location(n.file.as_deref(), n.line).unwrap_or_default();
+                let trust = match n.trust {
+                    Trust::Scan => " [scanned]",
+                    Trust::FramePointer => " [fp]",
+                    _ => "",
+                };
+                let _ = writeln!(
+                    out,
+                    "  {:<4}{:<width_fn$} {:<width_mod$} {}{}",
+                    format!("#{native_index}"),
+                    func,
+                    n.module_name().unwrap_or("??"),
+                    loc,
+                    st.dim(trust)
+                );
+                native_index += 1;
+            }
+            Frame::Python(p) => {
+                let line = p.line.map(|l| format!(":{l}")).unwrap_or_default();
+                let stale = if p.stale { " (may be stale)" } else { "" };
+                let _ = writeln!(out, "      py  {}{} in {}{}", p.file, line, p.function, stale);
+                if let Some(src) = &p.source {
+                    let _ = writeln!(out, "              {}", src.trim());
+                }
+            }
+        }
+        if run > 1 {
+            let _ = writeln!(out, "      {}", st.dim(&format!("(the same frame {} more times)", run - 1)));
+            if matches!(f, Frame::Native(_)) {
+                native_index += run - 1;
+            }
+        }
+        i += run;
+    }
+    if shown < frames.len() {
+        let _ = writeln!(out, "  {}", st.dim(&format!("... {} more frames", frames.len() - shown)));
+    }
+    if let Some(m) = &t.merge {
+        if m.kind == "side_by_side" && !m.python_frames.is_empty() {
+            let why = m.reason.as_deref().unwrap_or("the native and Python stacks did not line up");
+            let _ = writeln!(out, "  Python stack (not merged: {why}):");
+            for p in &m.python_frames {
+                let line = p.line.map(|l| format!(":{l}")).unwrap_or_default();
+                let _ = writeln!(out, "      py  {}{} in {}", p.file, line, p.function);
+            }
+        }
+    }
+    if let Some(e) = &t.unwind_error {
+        let _ = writeln!(out, "  {}", st.dim(&format!("(stack ends: {e})")));
+    }
+}
+
+pub fn render(crash: &Crash, st: Style) -> String {
+    let mut out = String::new();
+    let p = &crash.process;
+    let prog = p
+        .exe
+        .as_deref()
+        .map(short)
+        .or_else(|| p.cmdline.first().map(|s| short(s)))
+        .unwrap_or("process");
+    let sig = &crash.signal;
+    let code = match &sig.code_name {
+        Some(n) => format!(" ({}: {})", n, sig.description),
+        None => String::new(),
+    };
+    let at = sig.fault_address.map(|a| format!(" at {a}")).unwrap_or_default();
+    let verb = match &sig.terminated_by {
+        Some(t) => format!("crashed with {}{}{} and was killed by {}", sig.name, code, at, t),
+        None => format!("was killed by {}{}{}", sig.name, code, at),
+    };
+    let _ = writeln!(out, "{}", st.bold(&format!("crashcatch: {prog} (pid {}) {verb}", p.pid)));
+    let field = |out: &mut String, k: &str, v: &str| {
+        let _ = writeln!(out, "  {k:<12} {v}");
+    };
+    if !p.cmdline.is_empty() {
+        field(&mut out, "command", &p.cmdline.join(" "));
+    }
+    if !p.ancestry.is_empty() {
+        let chain: Vec<String> = p.ancestry.iter().map(|a| format!("{} ({})", a.pid, a.cmdline.join(" "))).collect();
+        field(&mut out, "parents", &chain.join(" <- "));
+    }
+    if let Some(t) = &p.test {
+        field(&mut out, "test", t);
+    }
+    if let Some(t) = crash.threads.iter().find(|t| t.crashed) {
+        if !t.main {
+            let name = t.name.as_deref().map(|n| format!(" \"{n}\"")).unwrap_or_default();
+            let kind = if crash.python.is_some() && !has_python(t) { ", a native thread with no Python frames" } else { "" };
+            field(&mut out, "thread", &format!("{}{}{}", t.tid, name, kind));
+        }
+    }
+    if let Some(c) = &crash.classification {
+        field(&mut out, "reason", &c.summary);
+        if let Some(m) = &c.message {
+            if !c.summary.contains(m.trim_end()) {
+                field(&mut out, "message", m.trim_end());
+            }
+        }
+    }
+    for f in &crash.also_faulting {
+        field(&mut out, "also", &format!("thread {} got {} at the same time{}", f.tid, f.signal, f.fault_address.map(|a| format!(" (at {a})")).unwrap_or_default()));
+    }
+    if let Some(c) = &crash.culprit {
+        field(&mut out, "faulted", &st.red(&describe_native(&c.frame)));
+        if let Some(o) = &c.first_outside_system {
+            field(&mut out, "called from", &describe_native(o));
+        }
+    }
+    match &crash.python_call_site {
+        Some(py) => {
+            let line = py.line.map(|l| format!(":{l}")).unwrap_or_default();
+            field(&mut out, "python", &format!("{}{} in {}", py.file, line, py.function));
+            if let Some(src) = &py.source {
+                let _ = writeln!(out, "  {:<12}     {}", "", src.trim());
+            }
+        }
+        None => {}
+    }
+    if let Some(py) = &crash.python {
+        let mut s = format!("CPython {}", py.version.as_deref().unwrap_or("(version unknown)"));
+        match py.state.as_deref() {
+            Some("finalizing") => {
+                let _ = write!(s, ", finalizing");
+                if let Some(t) = py.finalizing_tid {
+                    let _ = write!(s, " (thread {t} runs Py_FinalizeEx)");
+                }
+            }
+            Some(other) => {
+                let _ = write!(s, ", {}", other.replace('_', " "));
+            }
+            None => {}
+        }
+        match py.gil_holder_tid {
+            Some(t) => {
+                let _ = write!(s, "; thread {t} holds the GIL");
+            }
+            None => {
+                let _ = write!(s, "; no thread holds the GIL");
+            }
+        }
+        field(&mut out, "interpreter", &s);
+    }
+    if let Some(d) = &crash.diagnosis {
+        let mut first = true;
+        for l in wrap(d, 88) {
+            field(&mut out, if first { "diagnosis" } else { "" }, &l);
+            first = false;
+        }
+    }
+    if let Some(f) = crash.files.first() {
+        field(&mut out, "report", f);
+    }
+    for n in &crash.notes {
+        field(&mut out, "note", n);
+    }
+
+    // The crashed thread in full, then the others.
+    for t in crash.threads.iter().filter(|t| t.crashed) {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{}", st.bold(&thread_title(t, crash)));
+        render_frames(&mut out, t, None, &st);
+    }
+    // When the crashed thread has no Python frames, the GIL holder's and the main thread's
+    // stacks answer "what was Python doing": show them next, then the rest.
+    let mut others: Vec<&Thread> = crash.threads.iter().filter(|t| !t.crashed).collect();
+    others.sort_by_key(|t| (!(t.holds_gil || t.main), t.tid));
+    let mut quiet_native = Vec::new();
+    for t in others {
+        let boring = !has_python(t) && !t.main && !t.holds_gil && crash.threads.len() > 8;
+        if boring {
+            quiet_native.push(t);
+            continue;
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "{}", st.bold(&thread_title(t, crash)));
+        render_frames(&mut out, t, Some(OTHER_THREAD_FRAMES), &st);
+    }
+    if !quiet_native.is_empty() {
+        let _ = writeln!(out);
+        let names: Vec<String> = quiet_native
+            .iter()
+            .take(6)
+            .map(|t| format!("{}{}", t.tid, t.name.as_deref().map(|n| format!(" \"{n}\"")).unwrap_or_default()))
+            .collect();
+        let more = if quiet_native.len() > 6 { format!(", ... ({} more)", quiet_native.len() - 6) } else { String::new() };
+        let _ = writeln!(out, "Threads {}{}: native, no Python frames (stacks in the JSON report)", names.join(", "), more);
+    }
+    out
+}
+
+fn wrap(s: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    for w in s.split_whitespace() {
+        if !cur.is_empty() && cur.len() + 1 + w.len() > width {
+            lines.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(' ');
+        }
+        cur.push_str(w);
+    }
+    if !cur.is_empty() {
+        lines.push(cur);
+    }
+    lines
 }

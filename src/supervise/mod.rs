@@ -1,1 +1,167 @@
-//! The supervisor: the only module that calls ptrace, waitpid, kill or fork.
+//! The supervisor: the only module that calls ptrace, waitpid, kill or fork. It starts (or, in
+//! later modes, seizes) the process, runs the event loop, decides per fatal signal whether the
+//! process will die, has a report made and written, then lets the signal act.
+
+pub mod forward;
+pub mod ptrace;
+pub mod spawn;
+pub mod tracer;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use nix::sys::ptrace::Options;
+
+use crate::capture;
+use crate::report::{self, model::Crash};
+
+pub use tracer::Exit;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutputConfig {
+    pub dir: Option<PathBuf>,
+    pub format: Format,
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub command: Vec<OsString>,
+    pub output: OutputConfig,
+    /// Forward signals to the child's whole process group.
+    pub signal_group: bool,
+    pub capture: capture::Options,
+}
+
+/// Writes reports (files first, then stderr) and keeps count.
+pub struct Emitter {
+    cfg: OutputConfig,
+    pub reports: Vec<(i32, String, Vec<PathBuf>)>,
+}
+
+impl Emitter {
+    pub fn new(cfg: OutputConfig) -> Self {
+        Emitter { cfg, reports: Vec::new() }
+    }
+
+    pub fn emit(&mut self, mut crash: Crash) {
+        let mut files = Vec::new();
+        if let Some(dir) = &self.cfg.dir {
+            match report::write::write_report(&mut crash, dir) {
+                Ok(f) => files = f,
+                Err(e) => eprintln!("crashcatch: could not write the report to {}: {e}", dir.display()),
+            }
+        }
+        let out = match self.cfg.format {
+            Format::Text => report::text::render(&crash, report::text::Style::detect_stderr()),
+            Format::Json => report::json::render(&crash),
+        };
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(out.as_bytes());
+        let _ = err.flush();
+        self.reports.push((crash.process.pid, crash.signal.name.clone(), files));
+    }
+
+    /// One line on stderr, unless quiet.
+    pub fn note(&mut self, msg: &str) {
+        if !self.cfg.quiet {
+            eprintln!("crashcatch: {msg}");
+        }
+    }
+}
+
+/// What the kernel's ptrace policy allows, for error messages.
+pub fn permission_hint() -> String {
+    match std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").ok().map(|s| s.trim().to_string()) {
+        Some(s) if s == "3" => "kernel.yama.ptrace_scope is 3: ptrace is disabled on this machine until reboot".into(),
+        Some(s) if s == "2" => "kernel.yama.ptrace_scope is 2: only a process with CAP_SYS_PTRACE (root) may trace".into(),
+        Some(s) if s == "1" => "kernel.yama.ptrace_scope is 1: only descendants (or with CAP_SYS_PTRACE) may be traced".into(),
+        _ => "is ptrace blocked here (a container's seccomp profile, or a missing CAP_SYS_PTRACE)?".into(),
+    }
+}
+
+/// Ends crashcatch the way the traced command ended: the same exit code, or death by the same
+/// signal (without a second core dump from crashcatch itself).
+pub fn exit_like(exit: Exit) -> ! {
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    match exit {
+        Exit::Code(c) => std::process::exit(c),
+        Exit::Signal(sig) => {
+            forward::uninstall();
+            // SAFETY: resetting our own disposition, mask and core limit, then signalling ourselves.
+            unsafe {
+                let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                libc::setrlimit(libc::RLIMIT_CORE, &zero);
+                libc::signal(sig, libc::SIG_DFL);
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, sig);
+                libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+                libc::kill(libc::getpid(), sig);
+            }
+            // A signal whose default is to ignore or stop (or PID 1, which the kernel protects).
+            std::process::exit(128 + sig)
+        }
+    }
+}
+
+/// `crashcatch -- CMD`: runs the command to its end; returns how it ended, or the exit code of
+/// a usage error (127 not found, 126 not executable, 125 our own failure).
+pub fn run(cfg: RunConfig) -> Exit {
+    let options = Options::PTRACE_O_TRACEFORK
+        | Options::PTRACE_O_TRACEVFORK
+        | Options::PTRACE_O_TRACECLONE
+        | Options::PTRACE_O_TRACEEXEC
+        | Options::PTRACE_O_EXITKILL;
+    forward::install(cfg.signal_group);
+    let spawned = match spawn::spawn(&cfg.command, options) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("crashcatch: {e}");
+            return Exit::Code(125);
+        }
+    };
+    forward::set_target(spawned.pid);
+    let mut emitter = Emitter::new(cfg.output.clone());
+    let mut tracer = tracer::Tracer::new(spawned.pid, &mut emitter, cfg.capture.clone());
+    let exit = tracer.run();
+    let exec_seen = tracer.main_exec_seen();
+    drop(tracer);
+    forward::set_target(0);
+    if !exec_seen {
+        if let Some(errno) = spawn::read_exec_error(&spawned.exec_error) {
+            let name = cfg.command[0].to_string_lossy();
+            let not_found = errno == libc::ENOENT || errno == libc::ENOTDIR;
+            if not_found {
+                eprintln!("crashcatch: {name}: command not found");
+                return Exit::Code(127);
+            }
+            let why = nix::errno::Errno::from_raw(errno).desc();
+            eprintln!("crashcatch: {name}: cannot execute: {why}");
+            return Exit::Code(126);
+        }
+    }
+    if !emitter.reports.is_empty() && emitter.reports.len() > 1 {
+        let files: Vec<String> = emitter
+            .reports
+            .iter()
+            .flat_map(|r| r.2.iter().filter(|p| p.extension().is_some_and(|e| e == "txt")))
+            .map(|p| p.display().to_string())
+            .collect();
+        eprintln!(
+            "crashcatch: {} crashes in pids {}{}",
+            emitter.reports.len(),
+            emitter.reports.iter().map(|r| format!("{} ({})", r.0, r.1)).collect::<Vec<_>>().join(", "),
+            if files.is_empty() { String::new() } else { format!("; reports: {}", files.join(", ")) }
+        );
+    }
+    exit
+}

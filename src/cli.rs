@@ -1,0 +1,64 @@
+//! The command line, parsed into plain configuration.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, ValueEnum};
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum FormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReportArgs {
+    /// Write each report as DIR/crash-<pid>-<timestamp>.json and .txt
+    #[arg(long, value_name = "DIR", env = "CRASHCATCH_OUTPUT_DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// What goes to stderr when something crashes
+    #[arg(long, value_enum, default_value = "text", env = "CRASHCATCH_FORMAT")]
+    pub format: FormatArg,
+    /// Nothing on stderr unless something crashed
+    #[arg(short, long, env = "CRASHCATCH_QUIET", value_parser = clap::builder::FalseyValueParser::new())]
+    pub quiet: bool,
+    /// Do not read Python frames
+    #[arg(long)]
+    pub no_python: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub report: ReportArgs,
+    /// Forward signals to the command's whole process group (like tini -g)
+    #[arg(long)]
+    pub signal_group: bool,
+    /// The command to run, after `--`
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+/// Catch native crashes of Python processes and explain them.
+///
+/// Usage: crashcatch [OPTIONS] -- CMD [ARGS...]   (also: crashcatch run [OPTIONS] -- CMD)
+#[derive(Debug, Parser)]
+#[command(name = "crashcatch", version, override_usage = "crashcatch [OPTIONS] -- CMD [ARGS...]\n       crashcatch run [OPTIONS] -- CMD [ARGS...]")]
+pub struct RunCli {
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// The mode, picked by the first argument: `run` (or none), later `attach` and `dump`.
+pub enum Mode {
+    Run(RunArgs),
+}
+
+/// Parses the process's arguments.
+pub fn parse() -> Result<Mode, clap::Error> {
+    let mut args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "run") {
+        args.remove(1);
+    }
+    RunCli::try_parse_from(args).map(|c| Mode::Run(c.run))
+}

@@ -1,0 +1,106 @@
+//! Thin wrappers over the ptrace requests the tracer uses. Signals are raw numbers, because a
+//! tracee can receive real-time signals that nix's `Signal` enum cannot represent.
+
+use nix::errno::Errno;
+use nix::sys::ptrace;
+use nix::unistd::Pid;
+
+use crate::process::{Registers, SignalInfo};
+
+pub const EVENT_FORK: i32 = libc::PTRACE_EVENT_FORK;
+pub const EVENT_VFORK: i32 = libc::PTRACE_EVENT_VFORK;
+pub const EVENT_CLONE: i32 = libc::PTRACE_EVENT_CLONE;
+pub const EVENT_EXEC: i32 = libc::PTRACE_EVENT_EXEC;
+pub const EVENT_STOP: i32 = libc::PTRACE_EVENT_STOP;
+
+fn req(request: libc::c_uint, tid: i32, data: usize) -> Result<(), Errno> {
+    // SAFETY: plain ptrace requests with integer arguments; the kernel validates them.
+    let r = unsafe { libc::ptrace(request, tid, std::ptr::null_mut::<libc::c_void>(), data as *mut libc::c_void) };
+    if r == -1 {
+        Err(Errno::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// Resumes a stopped tracee, delivering `sig` (0 for none).
+pub fn cont(tid: i32, sig: i32) -> Result<(), Errno> {
+    req(libc::PTRACE_CONT, tid, sig as usize)
+}
+
+/// Lets a tracee in group-stop stay stopped, but report when it is woken (SIGCONT) or killed.
+pub fn listen(tid: i32) -> Result<(), Errno> {
+    req(libc::PTRACE_LISTEN, tid, 0)
+}
+
+pub fn detach(tid: i32, sig: i32) -> Result<(), Errno> {
+    req(libc::PTRACE_DETACH, tid, sig as usize)
+}
+
+pub fn interrupt(tid: i32) -> Result<(), Errno> {
+    ptrace::interrupt(Pid::from_raw(tid))
+}
+
+pub fn seize(tid: i32, options: ptrace::Options) -> Result<(), Errno> {
+    ptrace::seize(Pid::from_raw(tid), options)
+}
+
+pub fn event_msg(tid: i32) -> Result<i64, Errno> {
+    ptrace::getevent(Pid::from_raw(tid))
+}
+
+pub fn regs(tid: i32) -> Result<Registers, Errno> {
+    let r = ptrace::getregs(Pid::from_raw(tid))?;
+    Ok(Registers {
+        rax: r.rax,
+        rbx: r.rbx,
+        rcx: r.rcx,
+        rdx: r.rdx,
+        rsi: r.rsi,
+        rdi: r.rdi,
+        rbp: r.rbp,
+        rsp: r.rsp,
+        r8: r.r8,
+        r9: r.r9,
+        r10: r.r10,
+        r11: r.r11,
+        r12: r.r12,
+        r13: r.r13,
+        r14: r.r14,
+        r15: r.r15,
+        rip: r.rip,
+        eflags: r.eflags,
+        fs_base: r.fs_base,
+        gs_base: r.gs_base,
+        orig_rax: r.orig_rax,
+    })
+}
+
+/// The siginfo of the signal a tracee is stopped for.
+pub fn siginfo(tid: i32) -> Result<SignalInfo, Errno> {
+    let si = ptrace::getsiginfo(Pid::from_raw(tid))?;
+    // siginfo_t is 128 bytes: signo@0, errno@4, code@8, then the union at 16.
+    // SAFETY: siginfo_t is plain old data of exactly this size.
+    let raw: [u8; 128] = unsafe { std::mem::transmute(si) };
+    let i32_at = |o: usize| i32::from_le_bytes(raw[o..o + 4].try_into().unwrap());
+    let u64_at = |o: usize| u64::from_le_bytes(raw[o..o + 8].try_into().unwrap());
+    let signo = i32_at(0);
+    let code = i32_at(8);
+    let mut info = SignalInfo { signo, code, errno: i32_at(4), ..Default::default() };
+    let kernel_fault = code > 0 && code != 0x80;
+    match signo {
+        libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE if kernel_fault || code == 0x80 => {
+            info.addr = Some(u64_at(16));
+        }
+        libc::SIGSYS if code == 1 => {
+            info.addr = Some(u64_at(16));
+            info.syscall = Some(i32_at(24));
+        }
+        _ => {}
+    }
+    if code <= 0 {
+        // kill/tkill/sigqueue: si_pid@16, si_uid@20.
+        info.sender_pid = Some(i32_at(16));
+    }
+    Ok(info)
+}

@@ -1,0 +1,88 @@
+//! Starting the traced command: fork, hold the child until it is seized, exec, and report an
+//! exec failure through a close-on-exec pipe (a usage error, never a "crash").
+
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::ptrace::Options;
+
+use super::ptrace;
+
+pub struct Spawned {
+    pub pid: i32,
+    /// Read end of the exec-error pipe: 4 bytes of errno if exec failed, EOF if it succeeded.
+    pub exec_error: OwnedFd,
+}
+
+fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd), Errno> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid array of two ints.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
+        return Err(Errno::last());
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Forks and execs `argv` (searched in PATH like a shell) under ptrace with `options`.
+pub fn spawn(argv: &[OsString], options: Options) -> Result<Spawned, String> {
+    let cargs: Vec<CString> = argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()).map_err(|_| format!("argument {a:?} contains a NUL byte")))
+        .collect::<Result<_, _>>()?;
+    let mut ptrs: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    let (go_r, go_w) = pipe_cloexec().map_err(|e| format!("pipe: {e}"))?;
+    let (err_r, err_w) = pipe_cloexec().map_err(|e| format!("pipe: {e}"))?;
+
+    // SAFETY: the child only calls async-signal-safe functions (read, signal, sigprocmask,
+    // execvp, write, _exit) on memory prepared before the fork.
+    let pid = unsafe { libc::fork() };
+    if pid == -1 {
+        return Err(format!("fork: {}", Errno::last()));
+    }
+    if pid == 0 {
+        unsafe {
+            // Undo what the Rust runtime and our signal forwarding changed in this process, so the
+            // command starts as it would from the shell: SIGPIPE to default, nothing blocked.
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+            // Wait until the parent has seized us, so the exec is traced.
+            let mut b = 0u8;
+            while libc::read(go_r.as_raw_fd(), &mut b as *mut u8 as *mut libc::c_void, 1) == -1
+                && *libc::__errno_location() == libc::EINTR
+            {}
+            libc::execvp(ptrs[0], ptrs.as_ptr());
+            let e = *libc::__errno_location();
+            let bytes = e.to_le_bytes();
+            libc::write(err_w.as_raw_fd(), bytes.as_ptr() as *const libc::c_void, 4);
+            libc::_exit(127);
+        }
+    }
+    drop(go_r);
+    drop(err_w);
+    if let Err(e) = ptrace::seize(pid, options) {
+        // SAFETY: pid is our own child.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        return Err(format!("cannot trace the command (PTRACE_SEIZE: {e}); {}", super::permission_hint()));
+    }
+    // SAFETY: writing one byte to our own pipe.
+    unsafe { libc::write(go_w.as_raw_fd(), b"g".as_ptr() as *const libc::c_void, 1) };
+    drop(go_w);
+    Ok(Spawned { pid, exec_error: err_r })
+}
+
+/// The errno the child reported, if its exec failed.
+pub fn read_exec_error(fd: &OwnedFd) -> Option<i32> {
+    let mut b = [0u8; 4];
+    // SAFETY: reading into a 4-byte buffer from our own pipe.
+    let n = unsafe { libc::read(fd.as_raw_fd(), b.as_mut_ptr() as *mut libc::c_void, 4) };
+    (n == 4).then(|| i32::from_le_bytes(b))
+}

@@ -1,0 +1,468 @@
+//! The event loop: follows every thread and descendant of the traced command, passes every
+//! signal through unchanged, handles group-stops, and stops the process at a fatal signal to
+//! have a report made before the signal is delivered.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::capture;
+use crate::process::{live, maps, MemoryExt, SignalInfo, Snapshot, ThreadInfo};
+use crate::report::model::{Ancestor, Crash, FaultingThread, Hex};
+use crate::report::signals::{is_fatal, is_fault_code, signal_name};
+
+use super::ptrace::{self, EVENT_CLONE, EVENT_EXEC, EVENT_FORK, EVENT_STOP, EVENT_VFORK};
+use super::Emitter;
+
+/// How a traced process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// A report made at a signal the program handles itself: emitted only if the process then dies.
+struct Pending {
+    tid: i32,
+    signo: i32,
+    addr: Option<u64>,
+    crash: Box<Crash>,
+}
+
+/// What to do with a thread that was stopped for a capture.
+enum Resume {
+    Cont(i32),
+    Listen,
+    /// It reported something else (an event, its exit): hand that to the main loop.
+    Redispatch(i32),
+}
+
+pub struct Tracer<'a> {
+    emitter: &'a mut Emitter,
+    capture_options: capture::Options,
+    main_pid: i32,
+    /// tid → tgid of every traced thread.
+    threads: HashMap<i32, i32>,
+    pending: HashMap<i32, Pending>,
+    main_exec_seen: bool,
+    main_exit: Option<Exit>,
+    deferred: VecDeque<(i32, i32)>,
+}
+
+fn wait_any() -> Result<(i32, i32), nix::errno::Errno> {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid with a valid status pointer.
+        let r = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
+        if r >= 0 {
+            return Ok((r, status));
+        }
+        let e = nix::errno::Errno::last();
+        if e != nix::errno::Errno::EINTR {
+            return Err(e);
+        }
+    }
+}
+
+/// Waits up to `limit` for a specific tracee to report; None on timeout or if it is gone.
+fn wait_tid(tid: i32, limit: Duration) -> Option<i32> {
+    let start = Instant::now();
+    let mut nap = Duration::from_micros(20);
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid with a valid status pointer.
+        let r = unsafe { libc::waitpid(tid, &mut status, libc::__WALL | libc::WNOHANG) };
+        if r == tid {
+            return Some(status);
+        }
+        if r == -1 && nix::errno::Errno::last() != nix::errno::Errno::EINTR {
+            return None;
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(nap);
+        nap = (nap * 2).min(Duration::from_millis(5));
+    }
+}
+
+fn is_stop_signal(sig: i32) -> bool {
+    matches!(sig, libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
+}
+
+/// Would the thread run a handler for `sig` (caught and not blocked), rather than die of it?
+fn has_handler(tgid: i32, tid: i32, sig: i32) -> bool {
+    let bit = 1u64 << (sig - 1);
+    let text = live::proc_text(tgid, &format!("task/{tid}/status")).unwrap_or_default();
+    let mask = |field: &str| {
+        text.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                (k == field).then(|| u64::from_str_radix(v.trim(), 16).ok()).flatten()
+            })
+            .unwrap_or(0)
+    };
+    mask("SigCgt") & bit != 0 && mask("SigBlk") & bit == 0
+}
+
+impl<'a> Tracer<'a> {
+    pub fn new(main_pid: i32, emitter: &'a mut Emitter, capture_options: capture::Options) -> Self {
+        let mut threads = HashMap::new();
+        threads.insert(main_pid, main_pid);
+        Tracer {
+            emitter,
+            capture_options,
+            main_pid,
+            threads,
+            pending: HashMap::new(),
+            main_exec_seen: false,
+            main_exit: None,
+            deferred: VecDeque::new(),
+        }
+    }
+
+    pub fn main_exec_seen(&self) -> bool {
+        self.main_exec_seen
+    }
+
+    /// Runs until the main command has exited; returns how it ended.
+    pub fn run(&mut self) -> Exit {
+        while self.main_exit.is_none() {
+            let (tid, status) = match self.deferred.pop_front() {
+                Some(d) => d,
+                None => match wait_any() {
+                    Ok(x) => x,
+                    Err(_) => break, // no children left at all
+                },
+            };
+            self.dispatch(tid, status);
+        }
+        self.release_all();
+        self.main_exit.unwrap_or(Exit::Code(0))
+    }
+
+    fn tgid(&mut self, tid: i32) -> i32 {
+        if let Some(&g) = self.threads.get(&tid) {
+            return g;
+        }
+        let g = live::status_field(tid, "Tgid").and_then(|s| s.parse().ok()).unwrap_or(tid);
+        self.threads.insert(tid, g);
+        g
+    }
+
+    fn dispatch(&mut self, tid: i32, status: i32) {
+        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
+            self.on_exit(tid, status);
+            return;
+        }
+        if !libc::WIFSTOPPED(status) {
+            return;
+        }
+        let sig = libc::WSTOPSIG(status);
+        let event = (status >> 16) & 0xff;
+        if event != 0 {
+            self.on_event(tid, sig, event);
+        } else if is_fatal(sig) {
+            self.on_fatal(tid, sig);
+        } else {
+            self.tgid(tid);
+            let _ = ptrace::cont(tid, sig);
+        }
+    }
+
+    fn on_exit(&mut self, tid: i32, status: i32) {
+        let Some(tgid) = self.threads.remove(&tid) else {
+            // An orphan re-parented to us (PID 1 / subreaper), now reaped; or the main pid
+            // reported before we ever saw it stop.
+            if tid == self.main_pid {
+                self.set_main_exit(status);
+            }
+            return;
+        };
+        if tid != tgid {
+            return;
+        }
+        // The thread-group leader is reported last: the process is gone.
+        if libc::WIFSIGNALED(status) {
+            let sig = libc::WTERMSIG(status);
+            if let Some(p) = self.pending.remove(&tgid) {
+                if is_fatal(sig) {
+                    let mut crash = *p.crash;
+                    if sig != p.signo {
+                        crash.signal.terminated_by = Some(signal_name(sig));
+                    }
+                    self.emitter.emit(crash);
+                }
+            }
+        } else {
+            self.pending.remove(&tgid);
+        }
+        self.threads.retain(|_, g| *g != tgid);
+        if tid == self.main_pid {
+            self.set_main_exit(status);
+        }
+    }
+
+    fn set_main_exit(&mut self, status: i32) {
+        self.main_exit = Some(if libc::WIFSIGNALED(status) {
+            Exit::Signal(libc::WTERMSIG(status))
+        } else {
+            Exit::Code(libc::WEXITSTATUS(status))
+        });
+    }
+
+    fn on_event(&mut self, tid: i32, sig: i32, event: i32) {
+        let tgid = self.tgid(tid);
+        match event {
+            EVENT_FORK | EVENT_VFORK | EVENT_CLONE => {
+                if let Ok(new) = ptrace::event_msg(tid) {
+                    let new = new as i32;
+                    let new_tgid = if event == EVENT_CLONE && self.clone_makes_thread(tid) { tgid } else { new };
+                    self.threads.insert(new, new_tgid);
+                }
+                let _ = ptrace::cont(tid, 0);
+            }
+            EVENT_EXEC => {
+                // After exec the thread has the thread-group id; the others are gone.
+                if let Ok(former) = ptrace::event_msg(tid) {
+                    self.threads.remove(&(former as i32));
+                }
+                self.threads.retain(|t, g| *g != tgid || *t == tid);
+                self.threads.insert(tid, tid);
+                self.pending.remove(&tid);
+                if tid == self.main_pid {
+                    self.main_exec_seen = true;
+                }
+                let _ = ptrace::cont(tid, 0);
+            }
+            EVENT_STOP => {
+                if is_stop_signal(sig) {
+                    // Group-stop: stay stopped (Ctrl-Z, SIGSTOP) until SIGCONT, but keep reporting.
+                    let _ = ptrace::listen(tid);
+                } else {
+                    let _ = ptrace::cont(tid, 0);
+                }
+            }
+            _ => {
+                let _ = ptrace::cont(tid, 0);
+            }
+        }
+    }
+
+    /// At a PTRACE_EVENT_CLONE stop, did the clone create a thread (CLONE_THREAD)?
+    fn clone_makes_thread(&self, tid: i32) -> bool {
+        const CLONE_THREAD: u64 = 0x10000;
+        let Ok(regs) = ptrace::regs(tid) else { return true };
+        match regs.orig_rax {
+            56 => regs.rdi & CLONE_THREAD != 0,
+            435 => {
+                let mem = live::LiveMemory::new(tid);
+                mem.read_u64(regs.rdi).map(|f| f & CLONE_THREAD != 0).unwrap_or(true)
+            }
+            _ => live::status_field(tid, "Tgid").and_then(|s| s.parse::<i32>().ok()) != Some(tid),
+        }
+    }
+
+    fn on_fatal(&mut self, tid: i32, sig: i32) {
+        let tgid = self.tgid(tid);
+        let info = ptrace::siginfo(tid).unwrap_or(SignalInfo { signo: sig, ..Default::default() });
+        let dies = !has_handler(tgid, tid, sig);
+        let reuse = self.pending.get(&tgid).is_some_and(|p| {
+            p.tid == tid && ((p.signo == sig && p.addr == info.addr) || !is_fault_code(info.code))
+        });
+        let (crash, resume) = if reuse {
+            let p = self.pending.remove(&tgid).expect("checked above");
+            let mut c = *p.crash;
+            if sig != p.signo {
+                c.signal.terminated_by = Some(signal_name(sig));
+            }
+            (c, Vec::new())
+        } else {
+            self.pending.remove(&tgid);
+            self.capture(tgid, tid, info)
+        };
+        if dies {
+            // The report is on disk before the signal is delivered.
+            self.emitter.emit(crash);
+        } else {
+            self.pending.insert(tgid, Pending { tid, signo: sig, addr: info.addr, crash: Box::new(crash) });
+        }
+        let _ = ptrace::cont(tid, sig);
+        for (t, r) in resume {
+            match r {
+                Resume::Cont(s) => {
+                    let _ = ptrace::cont(t, s);
+                }
+                Resume::Listen => {
+                    let _ = ptrace::listen(t);
+                }
+                Resume::Redispatch(st) => self.deferred.push_back((t, st)),
+            }
+        }
+    }
+
+    /// Stops every other thread of the process, reads all registers, and builds the report.
+    fn capture(&mut self, tgid: i32, tid: i32, info: SignalInfo) -> (Crash, Vec<(i32, Resume)>) {
+        let t0 = Instant::now();
+        let mut seen: HashSet<i32> = HashSet::from([tid]);
+        let mut resume = Vec::new();
+        let mut notes: HashMap<i32, String> = HashMap::new();
+        let mut also = Vec::new();
+        let mut stopped: Vec<i32> = vec![tid];
+        // Threads can be created while we stop the others: look again until none is new.
+        for _ in 0..16 {
+            let new: Vec<i32> = live::thread_ids(tgid).into_iter().filter(|t| !seen.contains(t)).collect();
+            if new.is_empty() {
+                break;
+            }
+            let mut interrupted = Vec::new();
+            for t in new {
+                seen.insert(t);
+                match ptrace::interrupt(t) {
+                    Ok(()) => interrupted.push(t),
+                    Err(e) => {
+                        notes.insert(t, format!("could not stop this thread ({e})"));
+                    }
+                }
+            }
+            for t in interrupted {
+                match wait_tid(t, Duration::from_secs(2)) {
+                    None => {
+                        notes.insert(t, "did not stop within 2 s (uninterruptible sleep?)".into());
+                    }
+                    Some(st) if libc::WIFSTOPPED(st) => {
+                        let s = libc::WSTOPSIG(st);
+                        let ev = (st >> 16) & 0xff;
+                        if ev == EVENT_STOP {
+                            resume.push((t, if is_stop_signal(s) { Resume::Listen } else { Resume::Cont(0) }));
+                            stopped.push(t);
+                        } else if ev == 0 {
+                            if is_fatal(s) {
+                                let fi = ptrace::siginfo(t).ok();
+                                also.push(FaultingThread {
+                                    tid: t,
+                                    signal: signal_name(s),
+                                    fault_address: fi.and_then(|f| f.addr).map(Hex),
+                                });
+                            }
+                            resume.push((t, Resume::Cont(s)));
+                            stopped.push(t);
+                        } else {
+                            // A clone/fork/exec event: registers are valid, the event is handled after.
+                            resume.push((t, Resume::Redispatch(st)));
+                            stopped.push(t);
+                        }
+                    }
+                    Some(st) => {
+                        notes.insert(t, "exited while the process was being stopped".into());
+                        resume.push((t, Resume::Redispatch(st)));
+                    }
+                }
+            }
+        }
+        let mut tids: Vec<i32> = seen.into_iter().collect();
+        tids.sort_unstable();
+        let threads: Vec<ThreadInfo> = tids
+            .iter()
+            .filter(|t| !(notes.contains_key(t) && !stopped.contains(t)) || **t == tid)
+            .map(|&t| {
+                let (regs, note) = if stopped.contains(&t) {
+                    match ptrace::regs(t) {
+                        Ok(r) => (Some(r), None),
+                        Err(e) => (None, Some(format!("registers could not be read ({e})"))),
+                    }
+                } else {
+                    (None, notes.get(&t).cloned())
+                };
+                ThreadInfo { tid: t, name: live::thread_name(tgid, t), regs, note }
+            })
+            .collect();
+        let memory = live::LiveMemory::new(tgid);
+        let snap = Snapshot {
+            pid: tgid,
+            crashed_tid: tid,
+            signal: info,
+            exe: std::fs::read_link(format!("/proc/{tgid}/exe")).ok().map(|p| p.display().to_string()),
+            cmdline: live::cmdline(tgid),
+            maps: maps::parse_maps(&live::proc_text(tgid, "maps").unwrap_or_default()),
+            threads,
+            memory: &memory,
+            root: PathBuf::from(format!("/proc/{tgid}/root")),
+        };
+        let capture_time = t0.elapsed();
+        let mut crash = capture::build_report(&snap, &self.capture_options, capture_time);
+        crash.also_faulting = also;
+        crash.process.ancestry = self.ancestry(tgid);
+        for (t, n) in notes {
+            if !crash.threads.iter().any(|th| th.tid == t) {
+                crash.notes.push(format!("thread {t}: {n}"));
+            }
+        }
+        (crash, resume)
+    }
+
+    /// Parents of `pid` up to the traced command, nearest first.
+    fn ancestry(&self, pid: i32) -> Vec<Ancestor> {
+        let mut out = Vec::new();
+        if pid == self.main_pid {
+            return out;
+        }
+        let mut p = pid;
+        for _ in 0..64 {
+            let Some(pp) = live::status_field(p, "PPid").and_then(|s| s.parse::<i32>().ok()) else { break };
+            if pp <= 1 {
+                break;
+            }
+            out.push(Ancestor { pid: pp, cmdline: live::cmdline(pp) });
+            if pp == self.main_pid {
+                break;
+            }
+            p = pp;
+        }
+        out
+    }
+
+    /// Lets go of every remaining tracee (descendants that outlive the main command), so they
+    /// go on running after crashcatch exits.
+    fn release_all(&mut self) {
+        let tids: Vec<i32> = self.threads.keys().copied().collect();
+        if tids.is_empty() {
+            return;
+        }
+        let mut waiting: HashSet<i32> = HashSet::new();
+        for t in tids {
+            if ptrace::interrupt(t).is_ok() {
+                waiting.insert(t);
+            }
+        }
+        let procs: HashSet<i32> = self.threads.values().copied().collect();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !waiting.is_empty() && Instant::now() < deadline {
+            let mut status = 0;
+            // SAFETY: waitpid with a valid status pointer.
+            let r = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::WNOHANG) };
+            if r <= 0 {
+                std::thread::sleep(Duration::from_micros(200));
+                continue;
+            }
+            if !waiting.remove(&r) {
+                continue;
+            }
+            if libc::WIFSTOPPED(status) {
+                let sig = libc::WSTOPSIG(status);
+                let ev = (status >> 16) & 0xff;
+                let inject = if ev == 0 { sig } else { 0 };
+                let _ = ptrace::detach(r, inject);
+            }
+        }
+        if !procs.is_empty() {
+            let mut list: Vec<i32> = procs.into_iter().collect();
+            list.sort_unstable();
+            self.emitter.note(&format!(
+                "the command exited; {} descendant process(es) still running were left running untraced: {}",
+                list.len(),
+                list.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+            ));
+        }
+    }
+}
