@@ -18,6 +18,8 @@ use crate::unwind::{self, Limits};
 pub struct Options {
     /// Skip the Python stage (tests, or when the user asks).
     pub no_python: bool,
+    /// Put the whole environment in the report (default: only an allow-list of names).
+    pub show_env: bool,
 }
 
 /// Libraries whose faults are usually the caller's bug (strlen(NULL)): the culprit also names
@@ -68,6 +70,62 @@ fn abort_message(snap: &Snapshot<'_>, modules: &ModuleSet) -> Option<String> {
     }
     let msg = snap.memory.read_cstr(p + 4, 4096).ok()?;
     (!msg.is_empty()).then_some(msg)
+}
+
+/// Environment variables shown in reports: they explain a Python crash and hold no secrets.
+pub const ENV_ALLOW: &[&str] = &[
+    "PYTEST_CURRENT_TEST",
+    "PYTEST_XDIST_WORKER",
+    "PYTEST_XDIST_WORKER_COUNT",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONFAULTHANDLER",
+    "PYTHONMALLOC",
+    "PYTHONDEVMODE",
+    "PYTHONHASHSEED",
+    "VIRTUAL_ENV",
+    "LD_PRELOAD",
+    "LD_LIBRARY_PATH",
+    "CI",
+    "GITHUB_ACTIONS",
+];
+
+/// The live environment of the process: libc's `environ` array, read from memory (pytest
+/// sets PYTEST_CURRENT_TEST after start-up, so /proc/PID/environ does not have it). Falls
+/// back to /proc/PID/environ when libc's symbol cannot be found.
+pub fn live_environment(snap: &Snapshot<'_>, modules: &ModuleSet) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let environ = modules
+        .by_name(|n| n.starts_with("libc.so") || n.starts_with("libc-") || n.starts_with("ld-musl") || n.starts_with("libc.musl"))
+        .find_map(|m| m.symbol_address("__environ").or_else(|| m.symbol_address("environ")));
+    if let Some(sym) = environ {
+        if let Ok(mut p) = snap.memory.read_u64(sym) {
+            for _ in 0..4096 {
+                let Ok(s) = snap.memory.read_u64(p) else { break };
+                if s == 0 {
+                    break;
+                }
+                if let Ok(kv) = snap.memory.read_cstr(s, 64 * 1024) {
+                    if let Some((k, v)) = kv.split_once('=') {
+                        out.push((k.to_string(), v.to_string()));
+                    }
+                }
+                p += 8;
+            }
+            if !out.is_empty() {
+                return out;
+            }
+        }
+    }
+    if let Ok(b) = std::fs::read(format!("/proc/{}/environ", snap.pid)) {
+        for kv in b.split(|&c| c == 0) {
+            let kv = String::from_utf8_lossy(kv);
+            if let Some((k, v)) = kv.split_once('=') {
+                out.push((k.to_string(), v.to_string()));
+            }
+        }
+    }
+    out
 }
 
 fn registers_map(r: &crate::process::Registers) -> BTreeMap<String, Hex> {
@@ -240,6 +298,14 @@ pub fn build_report(snap: &Snapshot<'_>, opts: &Options, capture_time: Duration)
         notes.extend(p.errors.iter().map(|e| format!("python: {e}")));
     }
 
+    let env = live_environment(snap, &modules);
+    let test = env.iter().find(|(k, _)| k == "PYTEST_CURRENT_TEST").map(|(_, v)| v.clone());
+    let environment = env
+        .into_iter()
+        .filter(|(k, _)| opts.show_env || ENV_ALLOW.contains(&k.as_str()))
+        .map(|(name, value)| EnvVar { name, value })
+        .collect();
+
     let total = capture_time + t0.elapsed();
     Crash {
         schema_version: SCHEMA_VERSION,
@@ -249,7 +315,9 @@ pub fn build_report(snap: &Snapshot<'_>, opts: &Options, capture_time: Duration)
             pid: snap.pid,
             exe: snap.exe.clone(),
             cmdline: snap.cmdline.clone(),
-            ..Default::default()
+            test,
+            ancestry: Vec::new(),
+            environment,
         },
         signal,
         classification,

@@ -25,6 +25,9 @@ pub struct ReportArgs {
     /// Do not read Python frames
     #[arg(long)]
     pub no_python: bool,
+    /// Put every environment variable in the report (default: only a short allow-list)
+    #[arg(long, env = "CRASHCATCH_SHOW_ENV", value_parser = clap::builder::FalseyValueParser::new())]
+    pub show_env: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -18,7 +18,7 @@ fn run_config(a: cli::RunArgs) -> RunConfig {
             quiet: a.report.quiet,
         },
         signal_group: a.signal_group,
-        capture: capture::Options { no_python: a.report.no_python },
+        capture: capture::Options { no_python: a.report.no_python, show_env: a.report.show_env },
     }
 }
 
