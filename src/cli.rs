@@ -52,14 +52,32 @@ pub struct RunCli {
     pub run: RunArgs,
 }
 
-/// The mode, picked by the first argument: `run` (or none), later `attach` and `dump`.
+/// Attach to a running process, wait for a crash, report it; Ctrl-C detaches.
+#[derive(Debug, Parser)]
+#[command(name = "crashcatch attach", version)]
+pub struct AttachCli {
+    #[command(flatten)]
+    pub report: ReportArgs,
+    /// Also follow the processes it forks from now on
+    #[arg(long)]
+    pub follow_forks: bool,
+    /// The process to watch
+    pub pid: i32,
+}
+
+/// The mode, picked by the first argument: `run` (or none), `attach`.
 pub enum Mode {
     Run(RunArgs),
+    Attach(AttachCli),
 }
 
 /// Parses the process's arguments.
 pub fn parse() -> Result<Mode, clap::Error> {
     let mut args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "attach") {
+        args.remove(1);
+        return AttachCli::try_parse_from(args).map(Mode::Attach);
+    }
     if args.get(1).is_some_and(|a| a == "run") {
         args.remove(1);
     }

@@ -6,19 +6,27 @@ mod cli;
 use crashcatch::capture;
 use crashcatch::supervise::{self, Format, OutputConfig, RunConfig};
 
+fn output(r: &cli::ReportArgs) -> OutputConfig {
+    OutputConfig {
+        dir: r.output_dir.clone(),
+        format: match r.format {
+            cli::FormatArg::Text => Format::Text,
+            cli::FormatArg::Json => Format::Json,
+        },
+        quiet: r.quiet,
+    }
+}
+
+fn capture_options(r: &cli::ReportArgs) -> capture::Options {
+    capture::Options { no_python: r.no_python, show_env: r.show_env }
+}
+
 fn run_config(a: cli::RunArgs) -> RunConfig {
     RunConfig {
+        output: output(&a.report),
+        capture: capture_options(&a.report),
         command: a.command,
-        output: OutputConfig {
-            dir: a.report.output_dir,
-            format: match a.report.format {
-                cli::FormatArg::Text => Format::Text,
-                cli::FormatArg::Json => Format::Json,
-            },
-            quiet: a.report.quiet,
-        },
         signal_group: a.signal_group,
-        capture: capture::Options { no_python: a.report.no_python, show_env: a.report.show_env },
     }
 }
 
@@ -43,6 +51,15 @@ fn main() {
         cli::Mode::Run(args) => {
             let exit = supervise::run(run_config(args));
             supervise::exit_like(exit);
+        }
+        cli::Mode::Attach(a) => {
+            let code = supervise::attach::attach(supervise::attach::AttachConfig {
+                pid: a.pid,
+                follow_forks: a.follow_forks,
+                output: output(&a.report),
+                capture: capture_options(&a.report),
+            });
+            std::process::exit(code);
         }
     }
 }

@@ -56,3 +56,29 @@ pub fn uninstall() {
         unsafe { libc::signal(sig, libc::SIG_DFL) };
     }
 }
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop(_sig: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// Attach mode: SIGINT, SIGTERM and SIGHUP ask crashcatch to detach and leave. Installed without
+/// SA_RESTART so a blocking waitpid returns EINTR and the loop sees the request at once.
+pub fn install_detach_handlers() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_stop as *const () as usize;
+            sa.sa_flags = 0;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// True once a detach was asked for.
+pub fn stop_requested() -> bool {
+    STOP.load(Ordering::Relaxed)
+}

@@ -2,6 +2,7 @@
 //! later modes, seizes) the process, runs the event loop, decides per fatal signal whether the
 //! process will die, has a report made and written, then lets the signal act.
 
+pub mod attach;
 pub mod forward;
 pub mod ptrace;
 pub mod spawn;
@@ -94,6 +95,7 @@ pub fn exit_like(exit: Exit) -> ! {
     let _ = std::io::stderr().flush();
     match exit {
         Exit::Code(c) => std::process::exit(c),
+        Exit::Detached => std::process::exit(0),
         Exit::Signal(sig) => {
             forward::uninstall();
             // SAFETY: resetting our own disposition, mask and core limit, then signalling ourselves.

@@ -19,6 +19,8 @@ use super::Emitter;
 pub enum Exit {
     Code(i32),
     Signal(i32),
+    /// Attach mode: crashcatch let go of a process that is still running.
+    Detached,
 }
 
 /// A report made at a signal the program handles itself: emitted only if the process then dies.
@@ -47,6 +49,8 @@ pub struct Tracer<'a> {
     main_exec_seen: bool,
     main_exit: Option<Exit>,
     deferred: VecDeque<(i32, i32)>,
+    /// Attach mode: the process was running before us and must go on after us.
+    attached: bool,
 }
 
 fn wait_any() -> Result<(i32, i32), nix::errno::Errno> {
@@ -58,7 +62,7 @@ fn wait_any() -> Result<(i32, i32), nix::errno::Errno> {
             return Ok((r, status));
         }
         let e = nix::errno::Errno::last();
-        if e != nix::errno::Errno::EINTR {
+        if e != nix::errno::Errno::EINTR || super::forward::stop_requested() {
             return Err(e);
         }
     }
@@ -118,7 +122,19 @@ impl<'a> Tracer<'a> {
             main_exec_seen: false,
             main_exit: None,
             deferred: VecDeque::new(),
+            attached: false,
         }
+    }
+
+    /// A tracer for a process that is already running and whose threads are already seized.
+    pub fn attached(pid: i32, tids: &[i32], emitter: &'a mut Emitter, capture_options: capture::Options) -> Self {
+        let mut t = Tracer::new(pid, emitter, capture_options);
+        for &tid in tids {
+            t.threads.insert(tid, pid);
+        }
+        t.main_exec_seen = true;
+        t.attached = true;
+        t
     }
 
     pub fn main_exec_seen(&self) -> bool {
@@ -128,10 +144,15 @@ impl<'a> Tracer<'a> {
     /// Runs until the main command has exited; returns how it ended.
     pub fn run(&mut self) -> Exit {
         while self.main_exit.is_none() {
+            if super::forward::stop_requested() && self.deferred.is_empty() {
+                self.release_all();
+                return Exit::Detached;
+            }
             let (tid, status) = match self.deferred.pop_front() {
                 Some(d) => d,
                 None => match wait_any() {
                     Ok(x) => x,
+                    Err(nix::errno::Errno::EINTR) => continue,
                     Err(_) => break, // no children left at all
                 },
             };
@@ -455,7 +476,7 @@ impl<'a> Tracer<'a> {
                 let _ = ptrace::detach(r, inject);
             }
         }
-        if !procs.is_empty() {
+        if !procs.is_empty() && !self.attached {
             let mut list: Vec<i32> = procs.into_iter().collect();
             list.sort_unstable();
             self.emitter.note(&format!(

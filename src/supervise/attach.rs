@@ -1,0 +1,145 @@
+//! `crashcatch attach PID`: seize a running process and all its threads, wait for a crash,
+//! detach cleanly on SIGINT, SIGTERM or SIGHUP. Never PTRACE_O_EXITKILL: if crashcatch dies,
+//! the process lives on.
+
+use std::collections::HashSet;
+
+use nix::errno::Errno;
+use nix::sys::ptrace::Options;
+
+use super::tracer::{Exit, Tracer};
+use super::{forward, permission_hint, ptrace, Emitter, OutputConfig};
+use crate::capture;
+use crate::process::live;
+
+#[derive(Debug, Clone)]
+pub struct AttachConfig {
+    pub pid: i32,
+    pub follow_forks: bool,
+    pub output: OutputConfig,
+    pub capture: capture::Options,
+}
+
+/// Why attaching failed, in one line with the fix.
+pub fn refusal(pid: i32, e: Errno) -> String {
+    match e {
+        Errno::ESRCH => format!("no such process: {pid}"),
+        Errno::EPERM | Errno::EACCES => {
+            if let Some(t) = tracer_of(pid) {
+                return t;
+            }
+            // SAFETY: geteuid cannot fail.
+            let me = unsafe { libc::geteuid() };
+            let owner = std::fs::metadata(format!("/proc/{pid}")).ok().map(|m| std::os::unix::fs::MetadataExt::uid(&m));
+            let who = match owner {
+                Some(o) if o != me => format!(" (it belongs to uid {o}, you are uid {me}: run as that user or as root)"),
+                _ => String::new(),
+            };
+            format!("permission denied to trace pid {pid}{who}; {}", permission_hint())
+        }
+        other => format!("cannot attach to pid {pid}: {other}"),
+    }
+}
+
+/// "already traced by PID (name)", when /proc/PID/status names a tracer.
+fn tracer_of(pid: i32) -> Option<String> {
+    let tp: i32 = live::status_field(pid, "TracerPid")?.parse().ok()?;
+    if tp == 0 {
+        return None;
+    }
+    let name = live::proc_text(tp, "comm").map(|s| s.trim().to_string()).unwrap_or_else(|| "?".into());
+    Some(format!("pid {pid} is already traced by pid {tp} ({name}); detach that debugger first"))
+}
+
+/// Seizes every thread of `pid`, looking again until no new thread appears.
+pub fn seize_all(pid: i32, options: Options) -> Result<Vec<i32>, String> {
+    if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        return Err(refusal(pid, Errno::ESRCH));
+    }
+    if let Some(t) = tracer_of(pid) {
+        return Err(t);
+    }
+    let mut seized: HashSet<i32> = HashSet::new();
+    for _ in 0..1000 {
+        let tids = live::thread_ids(pid);
+        if tids.is_empty() && seized.is_empty() {
+            return Err(refusal(pid, Errno::ESRCH));
+        }
+        let new: Vec<i32> = tids.into_iter().filter(|t| !seized.contains(t)).collect();
+        if new.is_empty() {
+            let mut v: Vec<i32> = seized.into_iter().collect();
+            v.sort_unstable();
+            return Ok(v);
+        }
+        for t in new {
+            match ptrace::seize(t, options) {
+                Ok(()) => {
+                    seized.insert(t);
+                }
+                // A thread that exited between the listing and the seize.
+                Err(Errno::ESRCH) if t != pid => {}
+                Err(e) => {
+                    for &s in &seized {
+                        release_one(s);
+                    }
+                    return Err(refusal(pid, e));
+                }
+            }
+        }
+    }
+    Err(format!("pid {pid} creates threads faster than they can be seized"))
+}
+
+/// Detaches one seized, running thread (interrupt, wait for the stop, detach).
+fn release_one(tid: i32) {
+    if ptrace::interrupt(tid).is_ok() {
+        let mut st = 0;
+        // SAFETY: waitpid on a tracee with a valid status pointer.
+        unsafe { libc::waitpid(tid, &mut st, libc::__WALL) };
+        let sig = if libc::WIFSTOPPED(st) && (st >> 16) == 0 { libc::WSTOPSIG(st) } else { 0 };
+        let _ = ptrace::detach(tid, sig);
+    }
+}
+
+pub fn options(follow_forks: bool) -> Options {
+    let mut o = Options::PTRACE_O_TRACECLONE | Options::PTRACE_O_TRACEEXEC;
+    if follow_forks {
+        o |= Options::PTRACE_O_TRACEFORK | Options::PTRACE_O_TRACEVFORK;
+    }
+    o
+}
+
+/// Runs attach mode; returns crashcatch's exit code.
+pub fn attach(cfg: AttachConfig) -> i32 {
+    forward::install_detach_handlers();
+    let tids = match seize_all(cfg.pid, options(cfg.follow_forks)) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("crashcatch: {e}");
+            return 1;
+        }
+    };
+    let mut emitter = Emitter::new(cfg.output.clone());
+    if !cfg.output.quiet {
+        eprintln!(
+            "crashcatch: attached to pid {} ({} thread{}); waiting for a crash, Ctrl-C to detach",
+            cfg.pid,
+            tids.len(),
+            if tids.len() == 1 { "" } else { "s" }
+        );
+    }
+    let mut tracer = Tracer::attached(cfg.pid, &tids, &mut emitter, cfg.capture.clone());
+    let exit = tracer.run();
+    drop(tracer);
+    let crashed = !emitter.reports.is_empty();
+    match exit {
+        Exit::Detached => emitter.note(&format!("detached from pid {}; it is still running", cfg.pid)),
+        Exit::Code(c) => emitter.note(&format!("pid {} exited with status {c}", cfg.pid)),
+        Exit::Signal(s) => {
+            if crashed || !cfg.output.quiet {
+                eprintln!("crashcatch: pid {} was killed by {}", cfg.pid, crate::report::signals::signal_name(s))
+            }
+        }
+    }
+    0
+}
