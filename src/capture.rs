@@ -309,6 +309,7 @@ pub fn build_report(snap: &Snapshot<'_>, opts: &Options, capture_time: Duration)
     let total = capture_time + t0.elapsed();
     Crash {
         schema_version: SCHEMA_VERSION,
+        kind: "crash".into(),
         tool: Tool::default(),
         time: now_rfc3339(),
         process: ProcessInfo {

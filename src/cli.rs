@@ -11,6 +11,12 @@ pub enum FormatArg {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum HangArg {
+    Term,
+    Dump,
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct ReportArgs {
     /// Write each report as DIR/crash-<pid>-<timestamp>.json and .txt
@@ -37,6 +43,12 @@ pub struct RunArgs {
     /// Forward signals to the command's whole process group (like tini -g)
     #[arg(long)]
     pub signal_group: bool,
+    /// Dump every traced process's stacks when the command runs longer than SECONDS
+    #[arg(long, value_name = "SECONDS")]
+    pub hang_timeout: Option<u32>,
+    /// What to do at the hang timeout after dumping: `term` (SIGTERM the command) or `dump` (leave it running)
+    #[arg(long, value_enum, default_value = "term")]
+    pub hang_action: HangArg,
     /// The command to run, after `--`
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -65,10 +77,21 @@ pub struct AttachCli {
     pub pid: i32,
 }
 
-/// The mode, picked by the first argument: `run` (or none), `attach`.
+/// Print every thread's native and Python stack now, then detach.
+#[derive(Debug, Parser)]
+#[command(name = "crashcatch dump", version)]
+pub struct DumpCli {
+    #[command(flatten)]
+    pub report: ReportArgs,
+    /// The process to look at
+    pub pid: i32,
+}
+
+/// The mode, picked by the first argument: `run` (or none), `attach`, `dump`.
 pub enum Mode {
     Run(RunArgs),
     Attach(AttachCli),
+    Dump(DumpCli),
 }
 
 /// Parses the process's arguments.
@@ -77,6 +100,10 @@ pub fn parse() -> Result<Mode, clap::Error> {
     if args.get(1).is_some_and(|a| a == "attach") {
         args.remove(1);
         return AttachCli::try_parse_from(args).map(Mode::Attach);
+    }
+    if args.get(1).is_some_and(|a| a == "dump") {
+        args.remove(1);
+        return DumpCli::try_parse_from(args).map(Mode::Dump);
     }
     if args.get(1).is_some_and(|a| a == "run") {
         args.remove(1);

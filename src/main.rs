@@ -27,6 +27,11 @@ fn run_config(a: cli::RunArgs) -> RunConfig {
         capture: capture_options(&a.report),
         command: a.command,
         signal_group: a.signal_group,
+        hang_timeout: a.hang_timeout,
+        hang_action: match a.hang_action {
+            cli::HangArg::Term => supervise::tracer::HangAction::Term,
+            cli::HangArg::Dump => supervise::tracer::HangAction::Dump,
+        },
     }
 }
 
@@ -56,6 +61,15 @@ fn main() {
             let code = supervise::attach::attach(supervise::attach::AttachConfig {
                 pid: a.pid,
                 follow_forks: a.follow_forks,
+                output: output(&a.report),
+                capture: capture_options(&a.report),
+            });
+            std::process::exit(code);
+        }
+        cli::Mode::Dump(a) => {
+            let code = supervise::attach::dump(supervise::attach::AttachConfig {
+                pid: a.pid,
+                follow_forks: false,
                 output: output(&a.report),
                 capture: capture_options(&a.report),
             });

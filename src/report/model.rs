@@ -33,6 +33,9 @@ impl std::fmt::Display for Hex {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Crash {
     pub schema_version: u32,
+    /// `crash` (a fatal signal), `dump` (`crashcatch dump`), or `hang` (`--hang-timeout`).
+    #[serde(default = "default_kind")]
+    pub kind: String,
     pub tool: Tool,
     /// When the fatal signal was caught, UTC, RFC 3339.
     pub time: String,
@@ -66,6 +69,10 @@ pub struct Crash {
     /// Where this report was written (filled in by the writer).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
+}
+
+fn default_kind() -> String {
+    "crash".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -225,7 +225,12 @@ pub fn render(crash: &Crash, st: Style) -> String {
         Some(t) => format!("crashed with {}{}{} and was killed by {}", sig.name, code, at, t),
         None => format!("was killed by {}{}{}", sig.name, code, at),
     };
-    let _ = writeln!(out, "{}", st.bold(&format!("crashcatch: {prog} (pid {}) {verb}", p.pid)));
+    let headline = match crash.kind.as_str() {
+        "dump" => format!("crashcatch: {prog} (pid {}), every thread's stack at {}", p.pid, crash.time),
+        "hang" => format!("crashcatch: {prog} (pid {}) is still running at the hang timeout; its stacks:", p.pid),
+        _ => format!("crashcatch: {prog} (pid {}) {verb}", p.pid),
+    };
+    let _ = writeln!(out, "{}", st.bold(&headline));
     let field = |out: &mut String, k: &str, v: &str| {
         let _ = writeln!(out, "  {k:<12} {v}");
     };

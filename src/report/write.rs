@@ -43,7 +43,7 @@ pub fn write_report(crash: &mut Crash, dir: &Path) -> Result<Vec<PathBuf>, Strin
     if !dir.exists() {
         DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| e.to_string())?;
     }
-    let base = format!("crash-{}-{}", crash.process.pid, stamp(&crash.time));
+    let base = format!("{}-{}-{}", crash.kind, crash.process.pid, stamp(&crash.time));
     for n in 0..1000 {
         let stem = if n == 0 { base.clone() } else { format!("{base}-{n}") };
         let json = dir.join(format!("{stem}.json"));

@@ -143,3 +143,25 @@ pub fn attach(cfg: AttachConfig) -> i32 {
     }
     0
 }
+
+/// `crashcatch dump PID`: every thread's merged stack now, then detach. The process is stopped
+/// only while its registers and memory are read; the report's timings say for how long.
+pub fn dump(cfg: AttachConfig) -> i32 {
+    let tids = match seize_all(cfg.pid, Options::empty()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("crashcatch: {e}");
+            return 1;
+        }
+    };
+    let mut emitter = Emitter::new(cfg.output.clone());
+    let mut tracer = Tracer::attached(cfg.pid, &tids, &mut emitter, cfg.capture.clone());
+    tracer.snapshot_all("dump");
+    tracer.detach_all();
+    drop(tracer);
+    if emitter.reports.is_empty() {
+        eprintln!("crashcatch: pid {} could not be stopped", cfg.pid);
+        return 1;
+    }
+    0
+}

@@ -82,3 +82,32 @@ pub fn install_detach_handlers() {
 pub fn stop_requested() -> bool {
     STOP.load(Ordering::Relaxed)
 }
+
+static HANG: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_alarm(_sig: libc::c_int) {
+    HANG.store(true, Ordering::Relaxed);
+}
+
+/// `--hang-timeout`: after `secs`, the event loop is interrupted to dump every stack.
+pub fn arm_hang_timer(secs: u32) {
+    // SAFETY: the handler only stores to an atomic; alarm() arms a timer.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_alarm as *const () as usize;
+        sa.sa_flags = 0;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGALRM, &sa, std::ptr::null_mut());
+        libc::alarm(secs.max(1));
+    }
+}
+
+/// True once, when the hang timer has fired.
+pub fn take_hang() -> bool {
+    HANG.swap(false, Ordering::Relaxed)
+}
+
+/// Something asks the event loop to stop waiting: a detach request or the hang timer.
+pub fn interrupted() -> bool {
+    STOP.load(Ordering::Relaxed) || HANG.load(Ordering::Relaxed)
+}

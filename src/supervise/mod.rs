@@ -39,6 +39,9 @@ pub struct RunConfig {
     /// Forward signals to the child's whole process group.
     pub signal_group: bool,
     pub capture: capture::Options,
+    /// Dump every stack when the command runs longer than this many seconds.
+    pub hang_timeout: Option<u32>,
+    pub hang_action: tracer::HangAction,
 }
 
 /// Writes reports (files first, then stderr) and keeps count.
@@ -134,6 +137,10 @@ pub fn run(cfg: RunConfig) -> Exit {
     forward::set_target(spawned.pid);
     let mut emitter = Emitter::new(cfg.output.clone());
     let mut tracer = tracer::Tracer::new(spawned.pid, &mut emitter, cfg.capture.clone());
+    tracer.hang_action = cfg.hang_action;
+    if let Some(secs) = cfg.hang_timeout {
+        forward::arm_hang_timer(secs);
+    }
     let exit = tracer.run();
     let exec_seen = tracer.main_exec_seen();
     drop(tracer);

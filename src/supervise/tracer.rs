@@ -51,6 +51,16 @@ pub struct Tracer<'a> {
     deferred: VecDeque<(i32, i32)>,
     /// Attach mode: the process was running before us and must go on after us.
     attached: bool,
+    /// `--hang-timeout`: what to do when it fires.
+    pub hang_action: HangAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HangAction {
+    /// Dump every stack, then SIGTERM the command.
+    Term,
+    /// Dump every stack and leave it running.
+    Dump,
 }
 
 fn wait_any() -> Result<(i32, i32), nix::errno::Errno> {
@@ -62,7 +72,7 @@ fn wait_any() -> Result<(i32, i32), nix::errno::Errno> {
             return Ok((r, status));
         }
         let e = nix::errno::Errno::last();
-        if e != nix::errno::Errno::EINTR || super::forward::stop_requested() {
+        if e != nix::errno::Errno::EINTR || super::forward::interrupted() {
             return Err(e);
         }
     }
@@ -123,6 +133,7 @@ impl<'a> Tracer<'a> {
             main_exit: None,
             deferred: VecDeque::new(),
             attached: false,
+            hang_action: HangAction::Term,
         }
     }
 
@@ -144,6 +155,9 @@ impl<'a> Tracer<'a> {
     /// Runs until the main command has exited; returns how it ended.
     pub fn run(&mut self) -> Exit {
         while self.main_exit.is_none() {
+            if super::forward::take_hang() {
+                self.on_hang();
+            }
             if super::forward::stop_requested() && self.deferred.is_empty() {
                 self.release_all();
                 return Exit::Detached;
@@ -309,27 +323,23 @@ impl<'a> Tracer<'a> {
             self.pending.insert(tgid, Pending { tid, signo: sig, addr: info.addr, crash: Box::new(crash) });
         }
         let _ = ptrace::cont(tid, sig);
-        for (t, r) in resume {
-            match r {
-                Resume::Cont(s) => {
-                    let _ = ptrace::cont(t, s);
-                }
-                Resume::Listen => {
-                    let _ = ptrace::listen(t);
-                }
-                Resume::Redispatch(st) => self.deferred.push_back((t, st)),
-            }
-        }
+        self.resume(resume);
     }
 
     /// Stops every other thread of the process, reads all registers, and builds the report.
+    /// `tid` is the thread stopped at the fatal signal; 0 for a snapshot (dump, hang) where
+    /// every thread is still running.
     fn capture(&mut self, tgid: i32, tid: i32, info: SignalInfo) -> (Crash, Vec<(i32, Resume)>) {
         let t0 = Instant::now();
-        let mut seen: HashSet<i32> = HashSet::from([tid]);
+        let mut seen: HashSet<i32> = HashSet::new();
+        let mut stopped: Vec<i32> = Vec::new();
+        if tid != 0 {
+            seen.insert(tid);
+            stopped.push(tid);
+        }
         let mut resume = Vec::new();
         let mut notes: HashMap<i32, String> = HashMap::new();
         let mut also = Vec::new();
-        let mut stopped: Vec<i32> = vec![tid];
         // Threads can be created while we stop the others: look again until none is new.
         for _ in 0..16 {
             let new: Vec<i32> = live::thread_ids(tgid).into_iter().filter(|t| !seen.contains(t)).collect();
@@ -441,6 +451,49 @@ impl<'a> Tracer<'a> {
             p = pp;
         }
         out
+    }
+
+    /// Stops every traced process, reports each one's stacks (kind `dump` or `hang`), and lets
+    /// them run on.
+    pub fn snapshot_all(&mut self, kind: &str) {
+        let mut procs: Vec<i32> = self.threads.values().copied().collect::<HashSet<_>>().into_iter().collect();
+        procs.sort_unstable();
+        for tgid in procs {
+            let (mut crash, resume) = self.capture(tgid, 0, SignalInfo::default());
+            crash.kind = kind.to_string();
+            self.emitter.emit(crash);
+            self.resume(resume);
+        }
+    }
+
+    fn on_hang(&mut self) {
+        let n = self.threads.values().copied().collect::<HashSet<_>>().len();
+        self.emitter.note(&format!("hang timeout: the command is still running; dumping the stacks of {n} traced process(es)"));
+        self.snapshot_all("hang");
+        if self.hang_action == HangAction::Term {
+            self.emitter.note(&format!("hang timeout: sending SIGTERM to pid {}", self.main_pid));
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(self.main_pid, libc::SIGTERM) };
+        }
+    }
+
+    fn resume(&mut self, resume: Vec<(i32, Resume)>) {
+        for (t, r) in resume {
+            match r {
+                Resume::Cont(s) => {
+                    let _ = ptrace::cont(t, s);
+                }
+                Resume::Listen => {
+                    let _ = ptrace::listen(t);
+                }
+                Resume::Redispatch(st) => self.deferred.push_back((t, st)),
+            }
+        }
+    }
+
+    /// Detaches from everything (dump mode, after the snapshot).
+    pub fn detach_all(&mut self) {
+        self.release_all();
     }
 
     /// Lets go of every remaining tracee (descendants that outlive the main command), so they
