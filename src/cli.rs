@@ -43,6 +43,9 @@ pub struct RunArgs {
     /// Forward signals to the command's whole process group (like tini -g)
     #[arg(long)]
     pub signal_group: bool,
+    /// Adopt orphaned descendants and reap them, as PID 1 does (PR_SET_CHILD_SUBREAPER)
+    #[arg(long, env = "CRASHCATCH_SUBREAPER", value_parser = clap::builder::FalseyValueParser::new())]
+    pub subreaper: bool,
     /// Dump every traced process's stacks when the command runs longer than SECONDS
     #[arg(long, value_name = "SECONDS")]
     pub hang_timeout: Option<u32>,

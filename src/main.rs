@@ -28,6 +28,7 @@ fn run_config(a: cli::RunArgs) -> RunConfig {
         command: a.command,
         signal_group: a.signal_group,
         hang_timeout: a.hang_timeout,
+        subreaper: a.subreaper,
         hang_action: match a.hang_action {
             cli::HangArg::Term => supervise::tracer::HangAction::Term,
             cli::HangArg::Dump => supervise::tracer::HangAction::Dump,

@@ -42,6 +42,8 @@ pub struct RunConfig {
     /// Dump every stack when the command runs longer than this many seconds.
     pub hang_timeout: Option<u32>,
     pub hang_action: tracer::HangAction,
+    /// Become a child subreaper (PID 1 always reaps orphans).
+    pub subreaper: bool,
 }
 
 /// Writes reports (files first, then stderr) and keeps count.
@@ -127,6 +129,14 @@ pub fn run(cfg: RunConfig) -> Exit {
         | Options::PTRACE_O_TRACEEXEC
         | Options::PTRACE_O_EXITKILL;
     forward::install(cfg.signal_group);
+    // As PID 1 (a container's entrypoint) or a subreaper, orphans are re-parented to us; the
+    // event loop's waitpid(-1) reaps them, so zombies never pile up.
+    if cfg.subreaper && std::process::id() != 1 {
+        // SAFETY: prctl with integer arguments.
+        if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
+            eprintln!("crashcatch: --subreaper: {}", nix::errno::Errno::last());
+        }
+    }
     let spawned = match spawn::spawn(&cfg.command, options) {
         Ok(s) => s,
         Err(e) => {
