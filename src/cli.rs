@@ -28,6 +28,9 @@ pub struct ReportArgs {
     /// Nothing on stderr unless something crashed
     #[arg(short, long, env = "CRASHCATCH_QUIET", value_parser = clap::builder::FalseyValueParser::new())]
     pub quiet: bool,
+    /// Write (or merge into) a JUnit XML file: one testcase with an <error> per crash
+    #[arg(long, value_name = "FILE", env = "CRASHCATCH_JUNIT_XML")]
+    pub junit_xml: Option<PathBuf>,
     /// Do not read Python frames
     #[arg(long)]
     pub no_python: bool,

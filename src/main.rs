@@ -14,6 +14,8 @@ fn output(r: &cli::ReportArgs) -> OutputConfig {
             cli::FormatArg::Json => Format::Json,
         },
         quiet: r.quiet,
+        junit: r.junit_xml.clone(),
+        github: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
     }
 }
 

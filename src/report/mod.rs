@@ -1,6 +1,7 @@
 //! The report: a typed model, rendered as text for people and JSON for machines, and written
 //! to files safely.
 
+pub mod ci;
 pub mod classify;
 pub mod json;
 pub mod model;

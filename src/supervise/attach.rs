@@ -131,6 +131,7 @@ pub fn attach(cfg: AttachConfig) -> i32 {
     let mut tracer = Tracer::attached(cfg.pid, &tids, &mut emitter, cfg.capture.clone());
     let exit = tracer.run();
     drop(tracer);
+    emitter.finish();
     let crashed = !emitter.reports.is_empty();
     match exit {
         Exit::Detached => emitter.note(&format!("detached from pid {}; it is still running", cfg.pid)),

@@ -30,6 +30,10 @@ pub struct OutputConfig {
     pub dir: Option<PathBuf>,
     pub format: Format,
     pub quiet: bool,
+    /// Write (or merge) a JUnit XML file with a testcase per crash.
+    pub junit: Option<PathBuf>,
+    /// Print GitHub Actions `::error` annotations (GITHUB_ACTIONS=true).
+    pub github: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -50,11 +54,50 @@ pub struct RunConfig {
 pub struct Emitter {
     cfg: OutputConfig,
     pub reports: Vec<(i32, String, Vec<PathBuf>)>,
+    crashes: Vec<Crash>,
 }
 
 impl Emitter {
     pub fn new(cfg: OutputConfig) -> Self {
-        Emitter { cfg, reports: Vec::new() }
+        Emitter { cfg, reports: Vec::new(), crashes: Vec::new() }
+    }
+
+    fn write_junit(&self) {
+        if let Some(j) = &self.cfg.junit {
+            if let Err(e) = report::ci::write_junit(j, &self.crashes) {
+                eprintln!("crashcatch: could not write {}: {e}", j.display());
+            }
+        }
+    }
+
+    /// The end of the run: the JUnit file once more (pytest may have rewritten it since), and
+    /// one summary line when anything crashed.
+    pub fn finish(&mut self) {
+        let crashes: Vec<&Crash> = self.crashes.iter().filter(|c| c.kind == "crash").collect();
+        if crashes.is_empty() {
+            return;
+        }
+        self.write_junit();
+        let files: Vec<String> = self
+            .reports
+            .iter()
+            .flat_map(|r| r.2.iter().filter(|p| p.extension().is_some_and(|e| e == "txt")))
+            .map(|p| p.display().to_string())
+            .collect();
+        let procs: Vec<String> = crashes
+            .iter()
+            .map(|c| match &c.process.test {
+                Some(t) => format!("pid {} {} ({})", c.process.pid, c.signal.name, t),
+                None => format!("pid {} {}", c.process.pid, c.signal.name),
+            })
+            .collect();
+        let n = crashes.len();
+        eprintln!(
+            "crashcatch: {n} crash{}: {}{}",
+            if n == 1 { "" } else { "es" },
+            procs.join(", "),
+            if files.is_empty() { String::new() } else { format!("; reports: {}", files.join(" ")) }
+        );
     }
 
     pub fn emit(&mut self, mut crash: Crash) {
@@ -71,8 +114,16 @@ impl Emitter {
         };
         let mut err = std::io::stderr().lock();
         let _ = err.write_all(out.as_bytes());
+        if self.cfg.github && crash.kind == "crash" {
+            let _ = writeln!(err, "{}", report::ci::github_annotation(&crash));
+        }
         let _ = err.flush();
+        drop(err);
         self.reports.push((crash.process.pid, crash.signal.name.clone(), files));
+        if crash.kind == "crash" {
+            self.crashes.push(crash);
+            self.write_junit();
+        }
     }
 
     /// One line on stderr, unless quiet.
@@ -168,19 +219,6 @@ pub fn run(cfg: RunConfig) -> Exit {
             return Exit::Code(126);
         }
     }
-    if !emitter.reports.is_empty() && emitter.reports.len() > 1 {
-        let files: Vec<String> = emitter
-            .reports
-            .iter()
-            .flat_map(|r| r.2.iter().filter(|p| p.extension().is_some_and(|e| e == "txt")))
-            .map(|p| p.display().to_string())
-            .collect();
-        eprintln!(
-            "crashcatch: {} crashes in pids {}{}",
-            emitter.reports.len(),
-            emitter.reports.iter().map(|r| format!("{} ({})", r.0, r.1)).collect::<Vec<_>>().join(", "),
-            if files.is_empty() { String::new() } else { format!("; reports: {}", files.join(", ")) }
-        );
-    }
+    emitter.finish();
     exit
 }
