@@ -209,15 +209,24 @@ impl<'a> Walker<'a> {
                     .map(Some)
                     .map_err(|e| format!("cannot read saved register {n}: {e}"))
             };
-            new[n] = match rule {
-                Rule::Undefined => None,
-                Rule::SameValue => regs[n],
-                Rule::Offset(o) => read(cfa.wrapping_add(*o as u64))?,
-                Rule::ValOffset(o) => Some(cfa.wrapping_add(*o as u64)),
-                Rule::Register(r) => regs.get(*r as usize).copied().flatten(),
-                Rule::Expression(e) => read(evaluate(e, row.encoding, regs, self.memory, Some(cfa), row.bias)?)?,
-                Rule::ValExpression(e) => Some(evaluate(e, row.encoding, regs, self.memory, Some(cfa), row.bias)?),
-                Rule::Constant(c) => Some(*c),
+            let value = match rule {
+                Rule::Undefined => Ok(None),
+                Rule::SameValue => Ok(regs[n]),
+                Rule::Offset(o) => read(cfa.wrapping_add(*o as u64)),
+                Rule::ValOffset(o) => Ok(Some(cfa.wrapping_add(*o as u64))),
+                Rule::Register(r) => Ok(regs.get(*r as usize).copied().flatten()),
+                Rule::Expression(e) => {
+                    evaluate(e, row.encoding, regs, self.memory, Some(cfa), row.bias).and_then(read)
+                }
+                Rule::ValExpression(e) => evaluate(e, row.encoding, regs, self.memory, Some(cfa), row.bias).map(Some),
+                Rule::Constant(c) => Ok(Some(*c)),
+            };
+            new[n] = match value {
+                Ok(v) => v,
+                // Without the return address or the stack pointer there is no caller; any other
+                // register merely becomes unknown.
+                Err(e) if n == RIP || n == RSP => return Err(e),
+                Err(_) => None,
             };
             rsp_rule |= n == RSP;
         }
