@@ -4,9 +4,25 @@
 //! chain second, stack scanning last; each frame says how it was found. Signal frames
 //! (`__restore_rt`) are unwound through the saved `ucontext`.
 
+mod cfi;
+mod eval;
+mod step;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+
 use crate::modules::ModuleSet;
-use crate::process::{Memory, Registers};
+use crate::process::{CachedMemory, Memory, Registers};
 use crate::report::model::Trust;
+
+use step::{State, Step, Walker, RSP};
+
+/// Nested signal handlers beyond this are taken for a corrupt stack.
+const MAX_SIGNAL_FRAMES: u32 = 64;
+
+/// Values of DWARF registers 0..=16 (rax..r15, and the return address as 16); None = unknown.
+pub(crate) type Regs = [Option<u64>; 17];
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -50,18 +66,108 @@ pub struct UnwoundStack {
     /// Innermost first. When the stack was longer than the limits allow, the top `keep_top`
     /// frames and the bottom `keep_bottom` frames, with `elided` saying what is missing.
     pub frames: Vec<RawFrame>,
-    /// (index in `frames` after which frames are missing, how many).
+    /// (index in `frames` of the first frame after the gap, how many frames are missing): the
+    /// missing frames were between `frames[at - 1]` and `frames[at]`; `at` is `keep_top`.
     pub elided: Option<(usize, u64)>,
     /// Why the unwind ended early, if it did.
     pub error: Option<String>,
 }
 
-/// Unwinds one thread.
+/// Unwinds one thread. Never panics and always ends: every step must move the stack pointer
+/// up (except into a signal frame's saved context), and at most `limits.max_frames` are walked.
 pub fn unwind(regs: &Registers, memory: &dyn Memory, modules: &ModuleSet, limits: Limits) -> UnwoundStack {
-    let _ = (memory, modules, limits);
-    UnwoundStack {
-        frames: vec![RawFrame { pc: regs.rip, is_return_address: false, sp: regs.rsp, trust: Trust::Context }],
-        elided: None,
-        error: Some("unwinding not implemented yet".into()),
+    let cached = CachedMemory::new(memory);
+    let mut walker = Walker { memory: &cached, modules, cfi: cfi::CfiCache::new() };
+    let mut out = Collector::new(limits);
+
+    let mut first: Regs = [None; 17];
+    for (n, slot) in first.iter_mut().enumerate() {
+        *slot = regs.get_dwarf(n as u16);
+    }
+    let mut cur = State { regs: first, pc: regs.rip, is_return_address: false, trust: Trust::Context };
+    out.push(&cur);
+    let mut error = None;
+    let mut signal_frames = 0u32;
+    loop {
+        if out.count >= limits.max_frames as u64 {
+            error = Some(format!("stopped after {} frames (the frame limit)", limits.max_frames));
+            break;
+        }
+        let next = match walker.step(&cur) {
+            Ok(Step::End) => break,
+            Ok(Step::Caller(next)) => next,
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        };
+        let (old_sp, new_sp) = (cur.regs[RSP].unwrap_or(0), next.regs[RSP].unwrap_or(0));
+        if next.trust != Trust::Signal && new_sp <= old_sp {
+            error = Some(format!(
+                "stack pointer did not increase ({old_sp:#x} to {new_sp:#x}) unwinding from {:#x}",
+                cur.pc
+            ));
+            break;
+        }
+        if next.trust == Trust::Signal {
+            // Signal frames may move the stack pointer anywhere (sigaltstack), so bound them apart.
+            signal_frames += 1;
+            if signal_frames > MAX_SIGNAL_FRAMES {
+                error = Some(format!("more than {MAX_SIGNAL_FRAMES} signal frames: the saved contexts look corrupt"));
+                break;
+            }
+        }
+        out.push(&next);
+        cur = next;
+    }
+    let mut stack = out.finish();
+    stack.error = error;
+    stack
+}
+
+/// Keeps the top `keep_top` frames and a ring of the last `keep_bottom`.
+struct Collector {
+    keep_top: usize,
+    keep_bottom: usize,
+    top: Vec<RawFrame>,
+    bottom: VecDeque<RawFrame>,
+    count: u64,
+}
+
+impl Collector {
+    fn new(limits: Limits) -> Self {
+        Collector {
+            keep_top: limits.keep_top,
+            keep_bottom: limits.keep_bottom,
+            top: Vec::new(),
+            bottom: VecDeque::new(),
+            count: 0,
+        }
+    }
+
+    fn push(&mut self, s: &State) {
+        let f = RawFrame {
+            pc: s.pc,
+            is_return_address: s.is_return_address,
+            sp: s.regs[RSP].unwrap_or(0),
+            trust: s.trust,
+        };
+        self.count += 1;
+        if self.top.len() < self.keep_top {
+            self.top.push(f);
+        } else if self.keep_bottom > 0 {
+            if self.bottom.len() == self.keep_bottom {
+                self.bottom.pop_front();
+            }
+            self.bottom.push_back(f);
+        }
+    }
+
+    fn finish(self) -> UnwoundStack {
+        let kept = (self.top.len() + self.bottom.len()) as u64;
+        let elided = (self.count > kept).then(|| (self.top.len(), self.count - kept));
+        let mut frames = self.top;
+        frames.extend(self.bottom);
+        UnwoundStack { frames, elided, error: None }
     }
 }

@@ -1,0 +1,4 @@
+mod elf;
+mod fuzz;
+mod real;
+mod synth;
