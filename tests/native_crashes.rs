@@ -74,12 +74,14 @@ fn file_name(path: &str) -> &str {
 }
 
 /// The index of the first frame at or after `from` whose function is `name`.
+/// The first frame at or after `from` in function `name`, counting the parts GCC splits off a
+/// function (`main.cold`, `f.part.0`, `f.isra.0`) as that function.
 fn find_function(frames: &[Value], from: usize, name: &str) -> Option<usize> {
     frames
         .iter()
         .enumerate()
         .skip(from)
-        .find(|(_, f)| function(f) == Some(name))
+        .find(|(_, f)| function(f).is_some_and(|n| n == name || n.split('.').next() == Some(name)))
         .map(|(i, _)| i)
 }
 

@@ -109,6 +109,8 @@ fn has_python(t: &Thread) -> bool {
 
 fn frame_key(f: &Frame) -> String {
     match f {
+        // Unknown functions are told apart by their address in the module.
+        Frame::Native(n) if n.function.is_none() => format!("n{:?}{:?}", n.module, n.module_offset),
         Frame::Native(n) => format!("n{:?}{:?}{:?}{:?}", n.module, n.function, n.file, n.line),
         Frame::Python(p) => format!("p{}{}{:?}", p.file, p.function, p.line),
     }
