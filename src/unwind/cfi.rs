@@ -116,8 +116,8 @@ impl<'m> ModuleCfi<'m> {
         self.debug
             .get_or_init(|| {
                 let elf: &'m ElfInfo = self.elf;
-                let src = if elf.section(".debug_frame").is_some() { elf } else { elf.debug_file()? };
-                let (data, _) = borrowed_section(src, ".debug_frame")?;
+                let (data, _) = borrowed_section(elf, ".debug_frame")
+                    .or_else(|| borrowed_section(elf.debug_file()?, ".debug_frame"))?;
                 let mut frame = DebugFrame::new(data, LittleEndian);
                 frame.set_address_size(8);
                 let mut bases = BaseAddresses::default();
@@ -198,7 +198,7 @@ fn row_from_fde<'m, S: UnwindSection<Slice<'m>>>(
     for (reg, rule) in row.registers() {
         let n = if reg.0 == ra_column {
             RA
-        } else if reg.0 == RA || reg.0 > RA {
+        } else if reg.0 >= RA {
             continue; // a column we do not track (vector registers, or rip when RA is elsewhere)
         } else {
             reg.0

@@ -24,7 +24,7 @@ pub(crate) fn evaluate(
     push: Option<u64>,
     bias: u64,
 ) -> Result<u64, String> {
-    let mut eval = expr.clone().evaluation(encoding);
+    let mut eval = (*expr).evaluation(encoding);
     eval.set_max_iterations(MAX_OPS);
     if let Some(v) = push {
         eval.set_initial_value(v);

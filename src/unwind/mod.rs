@@ -3,6 +3,13 @@
 //! DWARF CFI (.eh_frame via .eh_frame_hdr, .eh_frame, .debug_frame) first, the frame-pointer
 //! chain second, stack scanning last; each frame says how it was found. Signal frames
 //! (`__restore_rt`) are unwound through the saved `ucontext`.
+//!
+//! Conventions: the sigreturn trampoline's own frame is reported with `is_return_address =
+//! false` (the kernel "calls" the handler with the trampoline's first byte as return address,
+//! so pc-1 would name the function before it); the interrupted frame restored from the
+//! `ucontext` is `Trust::Signal`, also not a return address. A frame-0 pc outside any code (a
+//! call through a NULL or garbage pointer) takes its caller from `[rsp]`, marked `Trust::Scan`.
+//! Registers a callee may clobber become unknown after the first frame.
 
 mod cfi;
 mod eval;

@@ -49,6 +49,7 @@ impl State {
     }
 }
 
+#[allow(clippy::large_enum_variant)] // one per step, never stored
 pub(crate) enum Step {
     /// The stack ends here normally (return address undefined or zero, outermost frame pointer).
     End,
@@ -256,7 +257,7 @@ impl<'a> Walker<'a> {
         }
         let mut regs: Regs = [None; 17];
         regs[RBP] = Some(caller_rbp);
-        regs[RSP] = Some(rbp + 16);
+        regs[RSP] = Some(rbp.checked_add(16).ok_or("frame pointer at the top of the address space")?);
         regs[RIP] = Some(ra);
         Ok(Some(State { regs, pc: ra, is_return_address: true, trust: Trust::FramePointer }))
     }

@@ -281,18 +281,26 @@ pub fn build_elf(secs: &[Sec]) -> Vec<u8> {
     file
 }
 
-/// An ELF written to a temporary file, mapped r-x at `base` in a ModuleSet and an ImageMemory.
+/// An ELF written to a temporary folder (with, optionally, its separate debug file next to it),
+/// mapped r-x at `base` in a ModuleSet and an ImageMemory.
 pub struct Mapped {
-    _file: tempfile::NamedTempFile,
+    _dir: tempfile::TempDir,
     pub modules: ModuleSet,
     pub memory: ImageMemory,
 }
 
 pub fn map_elf(bytes: &[u8], base: u64) -> Mapped {
-    let mut f = tempfile::NamedTempFile::new().expect("temp file");
-    f.write_all(bytes).expect("write elf");
-    f.flush().unwrap();
-    let path = f.path().to_str().unwrap().to_string();
+    map_elf_with_debug(bytes, None, base)
+}
+
+/// `debug`: (file name the main file's `.gnu_debuglink` names, its bytes).
+pub fn map_elf_with_debug(bytes: &[u8], debug: Option<(&str, &[u8])>, base: u64) -> Mapped {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("libsynth.so");
+    std::fs::File::create(&path).and_then(|mut f| f.write_all(bytes)).expect("write elf");
+    if let Some((name, d)) = debug {
+        std::fs::write(dir.path().join(name), d).expect("write debug file");
+    }
     let load_len = (bytes.len() as u64 + 0xfff) & !0xfff;
     let maps = vec![Mapping {
         start: base,
@@ -302,12 +310,23 @@ pub fn map_elf(bytes: &[u8], base: u64) -> Mapped {
         exec: true,
         offset: 0,
         inode: 1,
-        path: Some(path),
+        path: Some(path.to_str().unwrap().to_string()),
     }];
     let mut memory = ImageMemory::new();
     let mut image = bytes.to_vec();
     image.resize(load_len as usize, 0);
     memory.add(base, image);
     let modules = ModuleSet::build(&maps, |p| Some(PathBuf::from(p)), &memory, 0);
-    Mapped { _file: f, modules, memory }
+    Mapped { _dir: dir, modules, memory }
+}
+
+/// A `.gnu_debuglink` section naming `file` (the CRC is not checked by the reader).
+pub fn debuglink(file: &str) -> Vec<u8> {
+    let mut v = file.as_bytes().to_vec();
+    v.push(0);
+    while v.len() % 4 != 0 {
+        v.push(0);
+    }
+    v.extend_from_slice(&0u32.to_le_bytes());
+    v
 }

@@ -39,6 +39,8 @@ pub enum CfiKind {
     EhFrameHdr,
     EhFrame,
     DebugFrame,
+    /// `.debug_frame` only in a separate debug file found through `.gnu_debuglink`.
+    SeparateDebugFrame,
 }
 
 fn text() -> Vec<u8> {
@@ -113,6 +115,17 @@ pub fn module(kind: CfiKind) -> Mapped {
             fdes.retain(|f| f.cie == 0);
             secs.push(Sec { name: ".debug_frame", addr: None, exec: false, data: elf::debug_frame(&cies[..1], &fdes) });
         }
+        CfiKind::SeparateDebugFrame => {
+            fdes.retain(|f| f.cie == 0);
+            let debug = elf::build_elf(&[
+                Sec { name: ".debug_frame", addr: None, exec: false, data: elf::debug_frame(&cies[..1], &fdes) },
+                Sec { name: ".debug_info", addr: None, exec: false, data: vec![0; 16] },
+            ]);
+            secs.push(Sec { name: ".gnu_debuglink", addr: None, exec: false, data: elf::debuglink("libsynth.debug") });
+            let mut m = elf::map_elf_with_debug(&elf::build_elf(&secs), Some(("libsynth.debug", &debug)), BASE);
+            m.memory.add(STACK, vec![0; 0x10000]);
+            return m;
+        }
     }
     let mut m = elf::map_elf(&elf::build_elf(&secs), BASE);
     m.memory.add(STACK, vec![0; 0x10000]);
@@ -170,6 +183,11 @@ fn cfi_chain_through_eh_frame_without_hdr() {
 #[test]
 fn cfi_chain_through_debug_frame() {
     cfi_chain(CfiKind::DebugFrame);
+}
+
+#[test]
+fn cfi_chain_through_debug_frame_of_separate_debug_file() {
+    cfi_chain(CfiKind::SeparateDebugFrame);
 }
 
 #[test]
