@@ -77,7 +77,8 @@ pub struct ElfInfo {
     has_dwarf: bool,
     symbols: OnceCell<Symbols>,
     debug_file: OnceCell<Option<Box<ElfInfo>>>,
-    uncompressed: OnceCell<HashMap<String, Vec<u8>>>,
+    /// Decompressed bytes of compressed sections, parallel to `sections`, filled on first use.
+    uncompressed: Vec<OnceCell<Option<Vec<u8>>>>,
 }
 
 impl ElfInfo {
@@ -123,6 +124,7 @@ impl ElfInfo {
         let has_symtab = sections.iter().any(|s| s.name == ".symtab");
         let has_dwarf = sections.iter().any(|s| s.name == ".debug_info" || s.name == ".zdebug_info");
         drop(file);
+        let section_count = sections.len();
         Ok(ElfInfo {
             path,
             bytes,
@@ -135,7 +137,7 @@ impl ElfInfo {
             has_dwarf,
             symbols: OnceCell::new(),
             debug_file: OnceCell::new(),
-            uncompressed: OnceCell::new(),
+            uncompressed: (0..section_count).map(|_| OnceCell::new()).collect(),
         })
     }
 
@@ -186,23 +188,13 @@ impl ElfInfo {
             let end = start.checked_add(s.file_size as usize)?;
             return self.bytes.get(start..end).map(Cow::Borrowed);
         }
-        let cache = self.uncompressed.get_or_init(|| {
-            let mut m = HashMap::new();
-            if let Ok(f) = object::File::parse(&*self.bytes) {
-                for sec in f.sections() {
-                    let Ok(n) = sec.name() else { continue };
-                    if n.starts_with(".debug") || n.starts_with(".zdebug") {
-                        if let Ok(d) = sec.uncompressed_data() {
-                            if let Cow::Owned(v) = d {
-                                m.insert(n.to_string(), v);
-                            }
-                        }
-                    }
-                }
-            }
-            m
+        let idx = self.sections.iter().position(|x| x.name == name)?;
+        let data = self.uncompressed[idx].get_or_init(|| {
+            let f = object::File::parse(&*self.bytes).ok()?;
+            let sec = f.section_by_name(name)?;
+            sec.uncompressed_data().ok().map(|d| d.into_owned())
         });
-        cache.get(name).map(|v| Cow::Borrowed(v.as_slice()))
+        data.as_deref().map(Cow::Borrowed)
     }
 
     fn symbols(&self) -> &Symbols {

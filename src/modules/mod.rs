@@ -150,7 +150,9 @@ impl ModuleSet {
                 });
                 continue;
             }
-            if !m.is_file() {
+            // Only what the loader mapped: a file mapped shared (a program reading a library as
+            // data, or any file) is not a module and must not be merged with one.
+            if !m.is_file() || m.shared {
                 continue;
             }
             // Consecutive mappings of the same file (same inode and path) form one module.

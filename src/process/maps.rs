@@ -9,6 +9,8 @@ pub struct Mapping {
     pub read: bool,
     pub write: bool,
     pub exec: bool,
+    /// A shared mapping (`s`): someone mapped the file as data, not the loader.
+    pub shared: bool,
     /// File offset of `start`.
     pub offset: u64,
     pub inode: u64,
@@ -50,6 +52,7 @@ fn parse_line(line: &str) -> Option<Mapping> {
         read: p[0] == b'r',
         write: p[1] == b'w',
         exec: p[2] == b'x',
+        shared: p.get(3) == Some(&b's'),
         offset: u64::from_str_radix(offset, 16).ok()?,
         inode: inode.parse().ok()?,
         path: path.map(str::to_string),

@@ -78,6 +78,9 @@ impl Emitter {
             return;
         }
         self.write_junit();
+        if self.cfg.format == Format::Json {
+            return; // stderr holds only the JSON reports
+        }
         let files: Vec<String> = self
             .reports
             .iter()

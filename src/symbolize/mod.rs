@@ -40,6 +40,12 @@ fn load_dwarf(elf: &ElfInfo) -> Option<addr2line::Context<Reader<'_>>> {
     }
     let endian = RunTimeEndian::Little;
     let load = |id: gimli::SectionId| -> Result<Reader<'_>, gimli::Error> {
+        use gimli::SectionId::*;
+        // Location lists and macros are never needed for file:line: skip reading (and, in
+        // distribution debug files, decompressing) them.
+        if matches!(id, DebugLoc | DebugLocLists | DebugMacinfo | DebugMacro | DebugTypes | DebugCuIndex | DebugTuIndex) {
+            return Ok(EndianSlice::new(&[], endian));
+        }
         let data: &[u8] = match elf.section_data(id.name()) {
             Some(Cow::Borrowed(b)) => b,
             _ => &[],

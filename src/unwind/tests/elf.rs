@@ -308,6 +308,7 @@ pub fn map_elf_with_debug(bytes: &[u8], debug: Option<(&str, &[u8])>, base: u64)
         read: true,
         write: false,
         exec: true,
+        shared: false,
         offset: 0,
         inode: 1,
         path: Some(path.to_str().unwrap().to_string()),
