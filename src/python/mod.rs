@@ -16,6 +16,7 @@ pub mod layout;
 pub mod linetable;
 pub mod source;
 pub mod strings;
+pub mod synth;
 pub mod tids;
 pub mod version;
 pub mod walk;
