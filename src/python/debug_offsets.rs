@@ -219,6 +219,16 @@ impl DebugOffsets {
             self.co_linetable,
             self.co_firstlineno,
             self.co_code_adaptive,
+            self.co_qualname,
+            self.is_id,
+            self.is_gil_runtime_state,
+            self.is_gil_locked,
+            self.is_gil_holder,
+            self.ts_native_thread_id,
+            self.bytes_ob_size,
+            self.bytes_ob_sval,
+            self.uni_state,
+            self.uni_length,
             self.uni_asciiobject_size,
         ];
         if all.iter().any(|&o| o >= MAX_OFFSET) {

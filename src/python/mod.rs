@@ -70,8 +70,8 @@ pub fn fill_state(state: &mut PythonState, snap: &Snapshot<'_>, mem: &dyn Memory
     let fin_index = w.finalizing.map(|f| match all.iter().position(|t| t.addr == f) {
         Some(i) => i,
         None => {
-            let thread_id = mem.read_u64(f + layout.tstate.thread_id).unwrap_or(0);
-            let native_thread_id = layout.tstate.native_thread_id.and_then(|o| mem.read_u64(f + o).ok());
+            let thread_id = mem.read_u64(f.wrapping_add(layout.tstate.thread_id)).unwrap_or(0);
+            let native_thread_id = layout.tstate.native_thread_id.and_then(|o| mem.read_u64(f.wrapping_add(o)).ok());
             ids.push(tids::Ids { thread_id, native_thread_id });
             ids.len() - 1
         }

@@ -16,20 +16,21 @@ pub fn read_str(mem: &dyn Memory, layout: &StringLayout, addr: u64, max_chars: u
     }
     match *layout {
         StringLayout::Bytes { size, data } => {
-            let len = mem.read_i64(addr + size).map_err(|e| format!("string: {e}"))?;
+            let len = mem.read_i64(addr.wrapping_add(size)).map_err(|e| format!("string: {e}"))?;
             if !(0..=(1 << 30)).contains(&len) {
                 return Err(format!("string at {addr:#x} has implausible size {len}"));
             }
             let n = (len as usize).min(max_chars);
-            let b = mem.read_bytes(addr + data, n).map_err(|e| format!("string: {e}"))?;
+            readable_end(mem, addr.wrapping_add(data), n)?;
+            let b = mem.read_bytes(addr.wrapping_add(data), n).map_err(|e| format!("string: {e}"))?;
             Ok(String::from_utf8_lossy(&b).into_owned())
         }
         StringLayout::Unicode { length, state, ascii_data, compact_data } => {
-            let len = mem.read_i64(addr + length).map_err(|e| format!("string: {e}"))?;
+            let len = mem.read_i64(addr.wrapping_add(length)).map_err(|e| format!("string: {e}"))?;
             if !(0..=(1 << 30)).contains(&len) {
                 return Err(format!("string at {addr:#x} has implausible length {len}"));
             }
-            let st = mem.read_u32(addr + state).map_err(|e| format!("string: {e}"))?;
+            let st = mem.read_u32(addr.wrapping_add(state)).map_err(|e| format!("string: {e}"))?;
             let kind = ((st >> 2) & 7) as usize;
             let compact = st & (1 << 5) != 0;
             let ascii = st & (1 << 6) != 0;
@@ -40,15 +41,16 @@ pub fn read_str(mem: &dyn Memory, layout: &StringLayout, addr: u64, max_chars: u
                 return Err(format!("string at {addr:#x} is marked ASCII with kind {kind}"));
             }
             let data = if compact {
-                addr + if ascii { ascii_data } else { compact_data }
+                addr.wrapping_add(if ascii { ascii_data } else { compact_data })
             } else {
-                let p = mem.read_u64(addr + compact_data).map_err(|e| format!("string data pointer: {e}"))?;
+                let p = mem.read_u64(addr.wrapping_add(compact_data)).map_err(|e| format!("string data pointer: {e}"))?;
                 if p == 0 {
                     return Err(format!("string at {addr:#x} has no data"));
                 }
                 p
             };
             let n = (len as usize).min(max_chars);
+            readable_end(mem, data, n * kind)?;
             let raw = mem.read_bytes(data, n * kind).map_err(|e| format!("string data: {e}"))?;
             Ok(decode(&raw, kind))
         }
@@ -77,11 +79,21 @@ pub fn read_bytes_object(mem: &dyn Memory, layout: (u64, u64), addr: u64, max: u
     if addr == 0 {
         return Err("NULL bytes object".into());
     }
-    let len = mem.read_i64(addr + layout.0).map_err(|e| format!("bytes: {e}"))?;
+    let len = mem.read_i64(addr.wrapping_add(layout.0)).map_err(|e| format!("bytes: {e}"))?;
     if len < 0 || len as u64 > max as u64 {
         return Err(format!("bytes object at {addr:#x} has implausible size {len}"));
     }
-    mem.read_bytes(addr + layout.1, len as usize).map_err(|e| format!("bytes: {e}"))
+    readable_end(mem, addr.wrapping_add(layout.1), len as usize)?;
+    mem.read_bytes(addr.wrapping_add(layout.1), len as usize).map_err(|e| format!("bytes: {e}"))
+}
+
+/// Fails fast, before allocating, when the last byte of a claimed range cannot be read.
+fn readable_end(mem: &dyn Memory, addr: u64, len: usize) -> Result<(), String> {
+    if len == 0 {
+        return Ok(());
+    }
+    let last = addr.checked_add(len as u64 - 1).ok_or_else(|| format!("object at {addr:#x} runs past the address space"))?;
+    mem.read_u8(last).map(|_| ()).map_err(|e| format!("object data: {e}"))
 }
 
 /// Builders for string objects in synthetic images (tests and fuzzing).

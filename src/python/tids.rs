@@ -48,7 +48,7 @@ pub fn map_tids(mem: &dyn Memory, threads: &[ThreadInfo], ids: &[Ids]) -> Vec<Op
     }
     if let Some(off) = find_tid_offset(mem, &tids, ids, &out) {
         for i in missing {
-            if let Ok(t) = mem.read_i32(ids[i].thread_id + off) {
+            if let Ok(t) = mem.read_i32(ids[i].thread_id.wrapping_add(off)) {
                 if tids.contains(&t) {
                     out[i] = Some(t);
                 }

@@ -101,12 +101,12 @@ pub fn walk(mem: &dyn Memory, layout: &Layout, anchors: &Anchors) -> Walk {
 
     // Interpreter list head, finalization, GIL (≤3.11: one global).
     let head = match (anchors.runtime, layout.runtime.interpreters_head, anchors.interp_head_ptr) {
-        (Some(rt), Some(off), _) => ptr(mem, rt + off, "_PyRuntime.interpreters.head"),
+        (Some(rt), Some(off), _) => ptr(mem, rt.wrapping_add(off), "_PyRuntime.interpreters.head"),
         (_, _, Some(p)) => ptr(mem, p, "interp_head"),
         _ => Err("no anchor for the interpreter list (_PyRuntime or interp_head)".into()),
     };
     if let (Some(rt), Some(off)) = (anchors.runtime, layout.runtime.finalizing) {
-        match mem.read_u64(rt + off) {
+        match mem.read_u64(rt.wrapping_add(off)) {
             Ok(v) => out.finalizing = (v != 0).then_some(v),
             Err(e) => out.errors.push(format!("_PyRuntime finalizing: {e}")),
         }
@@ -116,12 +116,12 @@ pub fn walk(mem: &dyn Memory, layout: &Layout, anchors: &Anchors) -> Walk {
         }
     }
     if let (Some(rt), Some(off)) = (anchors.runtime, layout.runtime.initialized) {
-        if let Ok(v) = mem.read_i32(rt + off) {
+        if let Ok(v) = mem.read_i32(rt.wrapping_add(off)) {
             out.initialized = Some(v != 0);
         }
     }
     let global_holder = match (anchors.runtime, layout.runtime.tstate_current, anchors.tstate_current_ptr) {
-        (Some(rt), Some(off), _) => mem.read_u64(rt + off).ok(),
+        (Some(rt), Some(off), _) => mem.read_u64(rt.wrapping_add(off)).ok(),
         (_, _, Some(p)) => mem.read_u64(p).ok(),
         _ => None,
     };
@@ -148,16 +148,16 @@ pub fn walk(mem: &dyn Memory, layout: &Layout, anchors: &Anchors) -> Walk {
         }
         let index = out.interpreters.len() as i64;
         let id = match layout.interp.id {
-            Some(o) => mem.read_i64(interp + o).unwrap_or(index),
+            Some(o) => mem.read_i64(interp.wrapping_add(o)).unwrap_or(index),
             None => index,
         };
         // 3.12+: each interpreter points at the GIL it uses.
         if let Some(o) = layout.interp.ceval_gil {
-            if let Ok(gil) = mem.read_u64(interp + o) {
+            if let Ok(gil) = mem.read_u64(interp.wrapping_add(o)) {
                 if gil != 0 {
-                    let locked = mem.read_i32(gil + layout.gil.locked).unwrap_or(0);
+                    let locked = mem.read_i32(gil.wrapping_add(layout.gil.locked)).unwrap_or(0);
                     if locked != 0 {
-                        if let Ok(h) = mem.read_u64(gil + layout.gil.last_holder) {
+                        if let Ok(h) = mem.read_u64(gil.wrapping_add(layout.gil.last_holder)) {
                             if h != 0 && !out.gil_holders.contains(&h) {
                                 out.gil_holders.push(h);
                             }
@@ -171,7 +171,7 @@ pub fn walk(mem: &dyn Memory, layout: &Layout, anchors: &Anchors) -> Walk {
             out.errors.push(format!("interpreter {id}: {e}"));
         }
         out.interpreters.push(RawInterp { addr: interp, id, threads });
-        match mem.read_u64(interp + layout.interp.next) {
+        match mem.read_u64(interp.wrapping_add(layout.interp.next)) {
             Ok(n) => interp = n,
             Err(e) => {
                 out.errors.push(format!("interpreter {id} next: {e}"));
@@ -191,7 +191,7 @@ impl Walker<'_> {
     fn threads(&mut self, interp: u64) -> (Vec<RawThread>, Option<String>) {
         let l = self.l;
         let mut v = Vec::new();
-        let mut t = match ptr(self.mem, interp + l.interp.threads_head, "thread list head") {
+        let mut t = match ptr(self.mem, interp.wrapping_add(l.interp.threads_head), "thread list head") {
             Ok(t) => t,
             Err(e) => return (v, Some(e)),
         };
@@ -203,15 +203,15 @@ impl Walker<'_> {
             if !seen.insert(t) {
                 return (v, Some(format!("the thread list loops at {t:#x}")));
             }
-            match self.mem.read_u64(t + l.tstate.interp) {
+            match self.mem.read_u64(t.wrapping_add(l.tstate.interp)) {
                 Ok(i) if i == interp => {}
                 Ok(i) => {
                     return (v, Some(format!("thread state {t:#x} belongs to interpreter {i:#x}, not {interp:#x}: stale or corrupt")))
                 }
                 Err(e) => return (v, Some(format!("thread state {t:#x}: {e}"))),
             }
-            let thread_id = self.mem.read_u64(t + l.tstate.thread_id).unwrap_or(0);
-            let native_thread_id = l.tstate.native_thread_id.and_then(|o| self.mem.read_u64(t + o).ok());
+            let thread_id = self.mem.read_u64(t.wrapping_add(l.tstate.thread_id)).unwrap_or(0);
+            let native_thread_id = l.tstate.native_thread_id.and_then(|o| self.mem.read_u64(t.wrapping_add(o)).ok());
             let mut th = RawThread { addr: t, thread_id, native_thread_id, ..Default::default() };
             match self.top_frame(t) {
                 Ok(f) => {
@@ -222,7 +222,7 @@ impl Walker<'_> {
                 Err(e) => th.error = Some(e),
             }
             v.push(th);
-            match self.mem.read_u64(t + l.tstate.next) {
+            match self.mem.read_u64(t.wrapping_add(l.tstate.next)) {
                 Ok(n) => t = n,
                 Err(e) => return (v, Some(format!("thread state {t:#x} next: {e}"))),
             }
@@ -232,13 +232,13 @@ impl Walker<'_> {
 
     fn top_frame(&self, t: u64) -> Result<u64, String> {
         match self.l.tstate.top_frame {
-            TopFrame::Direct(o) => ptr(self.mem, t + o, "thread state frame"),
+            TopFrame::Direct(o) => ptr(self.mem, t.wrapping_add(o), "thread state frame"),
             TopFrame::ViaCFrame { cframe, current_frame } => {
-                let cf = ptr(self.mem, t + cframe, "thread state cframe")?;
+                let cf = ptr(self.mem, t.wrapping_add(cframe), "thread state cframe")?;
                 if cf == 0 {
                     return Ok(0);
                 }
-                ptr(self.mem, cf + current_frame, "cframe current_frame")
+                ptr(self.mem, cf.wrapping_add(current_frame), "cframe current_frame")
             }
         }
     }
@@ -262,13 +262,13 @@ impl Walker<'_> {
             if !seen.insert(f) {
                 return (out, Some(format!("the frame chain loops at {f:#x}")));
             }
-            let back = match ptr(self.mem, f + l.frame.back, "frame back link") {
+            let back = match ptr(self.mem, f.wrapping_add(l.frame.back), "frame back link") {
                 Ok(b) => b,
                 Err(e) => return (out, Some(e)),
             };
             if l.frame.is_object {
                 if let Some(ft) = self.a.frame_type {
-                    match self.mem.read_u64(f + OB_TYPE) {
+                    match self.mem.read_u64(f.wrapping_add(OB_TYPE)) {
                         Ok(t) if t == ft => {}
                         Ok(_) => return (out, Some(format!("{f:#x} is not a frame object"))),
                         Err(e) => return (out, Some(format!("frame: {e}"))),
@@ -276,7 +276,7 @@ impl Walker<'_> {
                 }
             }
             let owner = match l.frame.owner {
-                Some(o) => match self.mem.read_u8(f + o) {
+                Some(o) => match self.mem.read_u8(f.wrapping_add(o)) {
                     Ok(v) => Some(v),
                     Err(e) => return (out, Some(format!("frame owner: {e}"))),
                 },
@@ -292,7 +292,7 @@ impl Walker<'_> {
                 f = back;
                 continue;
             }
-            let mut code = match ptr(self.mem, f + l.frame.code, "frame code") {
+            let mut code = match ptr(self.mem, f.wrapping_add(l.frame.code), "frame code") {
                 Ok(c) => c,
                 Err(e) => return (out, Some(e)),
             };
@@ -300,7 +300,7 @@ impl Walker<'_> {
                 code &= !3;
             }
             if let Some(ct) = self.a.code_type {
-                let ty = self.mem.read_u64(code + OB_TYPE).ok();
+                let ty = self.mem.read_u64(code.wrapping_add(OB_TYPE)).ok();
                 if ty != Some(ct) {
                     if l.major == 3 && l.minor >= 13 {
                         // f_executable may legitimately be something else (None, a function
@@ -322,7 +322,7 @@ impl Walker<'_> {
             };
             let entry = match (l.frame.is_object, l.frame.is_entry) {
                 (true, _) => true,
-                (false, Some(o)) => self.mem.read_u8(f + o).map(|b| b != 0).unwrap_or(false),
+                (false, Some(o)) => self.mem.read_u8(f.wrapping_add(o)).map(|b| b != 0).unwrap_or(false),
                 (false, None) => false,
             };
             out.push(RawFrame {
@@ -352,19 +352,19 @@ impl Walker<'_> {
             return Err("frame with a NULL code object".into());
         }
         let name_field = l.code.qualname.unwrap_or(l.code.name);
-        let fname = ptr(m, code + l.code.filename, "co_filename")?;
-        let name = ptr(m, code + name_field, "co_name")?;
+        let fname = ptr(m, code.wrapping_add(l.code.filename), "co_filename")?;
+        let name = ptr(m, code.wrapping_add(name_field), "co_name")?;
         let file = read_str(m, &l.string, fname, MAX_STR_CHARS).map_err(|e| format!("co_filename: {e}"))?;
         let function = match read_str(m, &l.string, name, MAX_STR_CHARS) {
             Ok(s) => s,
             // Fall back to the plain name when the qualified name is unreadable.
-            Err(e) if l.code.qualname.is_some() => ptr(m, code + l.code.name, "co_name")
+            Err(e) if l.code.qualname.is_some() => ptr(m, code.wrapping_add(l.code.name), "co_name")
                 .and_then(|p| read_str(m, &l.string, p, MAX_STR_CHARS))
                 .map_err(|_| format!("co_qualname: {e}"))?,
             Err(e) => return Err(format!("co_name: {e}")),
         };
-        let firstlineno = m.read_i32(code + l.code.firstlineno).map_err(|e| format!("co_firstlineno: {e}"))?;
-        let tp = ptr(m, code + l.code.linetable, "line table")?;
+        let firstlineno = m.read_i32(code.wrapping_add(l.code.firstlineno)).map_err(|e| format!("co_firstlineno: {e}"))?;
+        let tp = ptr(m, code.wrapping_add(l.code.linetable), "line table")?;
         let table = read_bytes_object(m, l.bytes, tp, MAX_BYTES).map_err(|e| format!("line table: {e}"))?;
         Ok(CodeInfo { file, function, firstlineno, table })
     }
@@ -373,16 +373,16 @@ impl Walker<'_> {
         let (m, l) = (self.mem, self.l);
         Ok(match (l.frame.instr_kind, l.code.table) {
             (Instr::LastiBytes, LineTable::Lnotab { signed }) => {
-                let lasti = m.read_i32(f + l.frame.instr).map_err(|e| format!("f_lasti: {e}"))?;
+                let lasti = m.read_i32(f.wrapping_add(l.frame.instr)).map_err(|e| format!("f_lasti: {e}"))?;
                 Some(linetable::lnotab_line(&info.table, info.firstlineno, i64::from(lasti), signed))
             }
             (Instr::LastiUnits, LineTable::Linetable310) => {
-                let lasti = m.read_i32(f + l.frame.instr).map_err(|e| format!("f_lasti: {e}"))?;
+                let lasti = m.read_i32(f.wrapping_add(l.frame.instr)).map_err(|e| format!("f_lasti: {e}"))?;
                 linetable::linetable310_line(&info.table, info.firstlineno, i64::from(lasti) * 2)
             }
             (Instr::Pointer, LineTable::Locations) => {
-                let ip = m.read_u64(f + l.frame.instr).map_err(|e| format!("instruction pointer: {e}"))?;
-                let start = code + l.code.code_adaptive.unwrap_or(0);
+                let ip = m.read_u64(f.wrapping_add(l.frame.instr)).map_err(|e| format!("instruction pointer: {e}"))?;
+                let start = code.wrapping_add(l.code.code_adaptive.unwrap_or(0));
                 let units = (ip.wrapping_sub(start) as i64) / 2;
                 linetable::locations_line(&info.table, info.firstlineno, units)
             }
