@@ -55,6 +55,11 @@ fn info(kind: &str, reason: Option<String>, python_frames: Vec<PythonFrame>) -> 
     Some(MergeInfo { kind: kind.to_string(), reason, python_frames })
 }
 
+/// The Python thread state of kernel thread `tid`, in any interpreter.
+pub fn python_thread_for(state: &crate::report::model::PythonState, tid: i32) -> Option<&PythonThread> {
+    state.interpreters.iter().flat_map(|i| i.threads.iter()).find(|t| t.tid == Some(tid))
+}
+
 /// Merges one thread's native frames (innermost first) with its Python thread state.
 pub fn merge_thread(native: Vec<NativeFrame>, python: Option<&PythonThread>) -> (Vec<Frame>, Option<MergeInfo>) {
     let py_frames: &[PythonFrame] = python.map(|p| p.frames.as_slice()).unwrap_or(&[]);
@@ -217,6 +222,21 @@ mod tests {
         let py = pt(&["<module>"], &[true]);
         let (frames, _) = merge_thread(native, Some(&py));
         assert_eq!(names(&frames), ["py:<module>", "PyEval_EvalFrameEx", "main"]);
+    }
+
+    #[test]
+    fn finds_threads_by_tid() {
+        use crate::report::model::{PythonInterpreter, PythonState};
+        let mut a = pt(&["x"], &[true]);
+        a.tid = Some(7);
+        let mut b = pt(&["y"], &[true]);
+        b.tid = Some(8);
+        let st = PythonState {
+            interpreters: vec![PythonInterpreter { id: 0, threads: vec![a] }, PythonInterpreter { id: 1, threads: vec![b] }],
+            ..Default::default()
+        };
+        assert_eq!(python_thread_for(&st, 8).unwrap().frames[0].function, "y");
+        assert!(python_thread_for(&st, 9).is_none());
     }
 
     #[test]

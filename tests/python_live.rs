@@ -97,6 +97,32 @@ def main():
 main()  # @T1
 "#;
 
+/// Stops itself from a `__del__` that runs during module teardown, after Py_FinalizeEx has
+/// marked the runtime as finalizing, with a daemon thread still asleep.
+const SCRIPT_FIN: &str = r#"import os, signal, sys, threading, time
+
+ready = threading.Event()
+
+
+def worker():
+    ready.set()
+    time.sleep(100000)  # @W1
+
+
+class Sentinel:
+    def __del__(self, _kill=os.kill, _getpid=os.getpid, _write=os.write, _sig=signal.SIGSTOP):
+        _write(1, ("%d\n" % _getpid()).encode())
+        _kill(_getpid(), _sig)  # @D1
+
+
+t = threading.Thread(target=worker)
+t.daemon = True
+t.start()
+ready.wait()
+# Not a __main__ global: with a daemon thread alive, __main__'s dict is not torn down, sys's is.
+sys._sentinel = Sentinel()
+"#;
+
 fn line_of(script: &str, marker: &str) -> u32 {
     let tag = format!("# @{marker}");
     script.lines().position(|l| l.trim_end().ends_with(&tag)).expect("marker") as u32 + 1
@@ -180,11 +206,8 @@ fn names(t: &PythonThread) -> Vec<String> {
     t.frames.iter().map(|f| format!("{}:{}", f.function, f.line.map(|l| l.to_string()).unwrap_or("?".into()))).collect()
 }
 
-fn check_one(label: &str, python: &Path, dir: &Path) -> Result<String, String> {
-    let py2 = python.file_name().unwrap().to_string_lossy().starts_with("python2");
-    let script = if py2 { SCRIPT2 } else { SCRIPT3 };
-    let path = dir.join(if py2 { "nest2.py" } else { "nest3.py" });
-    std::fs::write(&path, script).unwrap();
+/// Starts `python script`, reads the pid it prints and waits until it has stopped itself.
+fn start_stopped(python: &Path, path: &Path) -> Result<(Target, i32), String> {
     let child = Command::new(python)
         .arg(&path)
         .env_remove("PYTHONPATH")
@@ -199,6 +222,15 @@ fn check_one(label: &str, python: &Path, dir: &Path) -> Result<String, String> {
     let pid: i32 = line.trim().parse().map_err(|_| format!("no pid printed: {line:?}"))?;
     assert_eq!(pid as u32, target.child.id());
     wait_stopped(pid)?;
+    Ok((target, pid))
+}
+
+fn check_one(label: &str, python: &Path, dir: &Path) -> Result<String, String> {
+    let py2 = python.file_name().unwrap().to_string_lossy().starts_with("python2");
+    let script = if py2 { SCRIPT2 } else { SCRIPT3 };
+    let path = dir.join(if py2 { "nest2.py" } else { "nest3.py" });
+    std::fs::write(&path, script).unwrap();
+    let (_target, pid) = start_stopped(python, &path)?;
 
     let t0 = Instant::now();
     let st = snapshot_and_inspect(pid).ok_or("inspect found no Python")?;
@@ -268,13 +300,37 @@ fn check_one(label: &str, python: &Path, dir: &Path) -> Result<String, String> {
     if main.frames.iter().chain(worker.frames.iter()).any(|f| f.stale) {
         return Err("frames marked stale while running".into());
     }
+    drop(_target);
+    let fin = if py2 { "finalization not checked (2.7 keeps no finalizing state)".to_string() } else { check_finalizing(python, dir)? };
     Ok(format!(
-        "{} from {} ({} threads, {} ms)",
+        "{} from {} ({} threads, {} ms); {fin}",
         st.version.as_deref().unwrap_or("?"),
         st.module.as_deref().unwrap_or("?"),
         threads.len(),
         took.as_millis()
     ))
+}
+
+fn check_finalizing(python: &Path, dir: &Path) -> Result<String, String> {
+    let path = dir.join("fin.py");
+    std::fs::write(&path, SCRIPT_FIN).unwrap();
+    let (_target, pid) = start_stopped(python, &path)?;
+    let st = snapshot_and_inspect(pid).ok_or("inspect found no Python during finalization")?;
+    let ctx = || format!("finalizing: state {st:#?}");
+    if st.state.as_deref() != Some("finalizing") || st.finalizing_tid != Some(pid) {
+        return Err(format!("state {:?}, finalizing tid {:?}\n{}", st.state, st.finalizing_tid, ctx()));
+    }
+    let threads = &st.interpreters.first().ok_or_else(ctx)?.threads;
+    let main = threads.iter().find(|t| t.tid == Some(pid)).ok_or_else(ctx)?;
+    let f = main.frames.first().ok_or_else(ctx)?;
+    if !f.function.ends_with("__del__") || f.line != Some(line_of(SCRIPT_FIN, "D1")) || f.stale {
+        return Err(format!("finalizing thread's innermost frame {f:?}"));
+    }
+    let others: Vec<_> = threads.iter().filter(|t| t.tid != Some(pid)).collect();
+    if others.iter().any(|t| t.frames.iter().any(|f| !f.stale)) {
+        return Err(format!("non-finalizing threads' frames not stale\n{}", ctx()));
+    }
+    Ok(format!("finalizing ok ({} other thread state(s) listed, stale)", others.len()))
 }
 
 #[test]
