@@ -99,7 +99,10 @@ pub fn merge_thread(native: Vec<NativeFrame>, python: Option<&PythonThread>) -> 
         None
     };
     if let Some(reason) = mismatch {
-        return (native.into_iter().map(Frame::Native).collect(), info("side_by_side", Some(reason), py_frames.to_vec()));
+        return (
+            native.into_iter().map(Frame::Native).collect(),
+            info("side_by_side", Some(reason), py_frames.to_vec()),
+        );
     }
     let mut out = Vec::with_capacity(native.len() + py_frames.len());
     let mut groups = groups.into_iter();
@@ -135,11 +138,7 @@ mod tests {
         PythonFrame { file: "/app/m.py".into(), function: name.into(), line: Some(1), source: None, stale: false }
     }
     fn pt(frames: &[&str], entry: &[bool]) -> PythonThread {
-        PythonThread {
-            frames: frames.iter().map(|n| pf(n)).collect(),
-            entry: entry.to_vec(),
-            ..Default::default()
-        }
+        PythonThread { frames: frames.iter().map(|n| pf(n)).collect(), entry: entry.to_vec(), ..Default::default() }
     }
     fn names(frames: &[Frame]) -> Vec<String> {
         frames
@@ -166,7 +165,15 @@ mod tests {
         let (frames, m) = merge_thread(native, Some(&py));
         assert_eq!(
             names(&frames),
-            ["crash_here", "call_function", "py:inner", "_PyFunction_Vectorcall", "py:outer", "PyEval_EvalCode", "main"]
+            [
+                "crash_here",
+                "call_function",
+                "py:inner",
+                "_PyFunction_Vectorcall",
+                "py:outer",
+                "PyEval_EvalCode",
+                "main"
+            ]
         );
         assert_eq!(m.unwrap().kind, "merged");
     }
@@ -183,7 +190,10 @@ mod tests {
         // c, b run by the inner loop (b is its entry); a, <module> by the outer one.
         let py = pt(&["c", "b", "a", "<module>"], &[false, true, false, true]);
         let (frames, m) = merge_thread(native, Some(&py));
-        assert_eq!(names(&frames), ["segv", "py:c", "py:b", "PyObject_Call", "py:a", "py:<module>", "PyRun_SimpleFile"]);
+        assert_eq!(
+            names(&frames),
+            ["segv", "py:c", "py:b", "PyObject_Call", "py:a", "py:<module>", "PyRun_SimpleFile"]
+        );
         assert_eq!(m.unwrap().kind, "merged");
     }
 
@@ -232,7 +242,10 @@ mod tests {
         let mut b = pt(&["y"], &[true]);
         b.tid = Some(8);
         let st = PythonState {
-            interpreters: vec![PythonInterpreter { id: 0, threads: vec![a] }, PythonInterpreter { id: 1, threads: vec![b] }],
+            interpreters: vec![
+                PythonInterpreter { id: 0, threads: vec![a] },
+                PythonInterpreter { id: 1, threads: vec![b] },
+            ],
             ..Default::default()
         };
         assert_eq!(python_thread_for(&st, 8).unwrap().frames[0].function, "y");
@@ -257,7 +270,10 @@ mod tests {
         unnamed.function = None;
         assert!(eval_frames(&[unnamed]).is_empty());
         // Missing entry flags mean one frame per eval loop (≤3.10 semantics).
-        let (_, m) = merge_thread(vec![nf("_PyEval_EvalFrameDefault"), nf("_PyEval_EvalFrameDefault")], Some(&pt(&["b", "a"], &[])));
+        let (_, m) = merge_thread(
+            vec![nf("_PyEval_EvalFrameDefault"), nf("_PyEval_EvalFrameDefault")],
+            Some(&pt(&["b", "a"], &[])),
+        );
         assert_eq!(m.unwrap().kind, "merged");
     }
 }

@@ -22,19 +22,52 @@ const TIME_LIMIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 enum Mutation {
-    Byte { region: usize, at: usize, value: u8 },
-    Word { region: usize, at: usize, value: u64 },
+    Byte {
+        region: usize,
+        at: usize,
+        value: u8,
+    },
+    Word {
+        region: usize,
+        at: usize,
+        value: u64,
+    },
     /// Point a word at (an offset into) another region: cycles, aliasing, type confusion.
-    Pointer { region: usize, at: usize, target: usize, offset: usize },
+    Pointer {
+        region: usize,
+        at: usize,
+        target: usize,
+        offset: usize,
+    },
 }
 
 fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
-        (any::<usize>(), any::<usize>(), any::<u8>()).prop_map(|(region, at, value)| Mutation::Byte { region, at, value }),
-        (any::<usize>(), any::<usize>(), any::<u64>()).prop_map(|(region, at, value)| Mutation::Word { region, at, value }),
+        (any::<usize>(), any::<usize>(), any::<u8>()).prop_map(|(region, at, value)| Mutation::Byte {
+            region,
+            at,
+            value
+        }),
+        (any::<usize>(), any::<usize>(), any::<u64>()).prop_map(|(region, at, value)| Mutation::Word {
+            region,
+            at,
+            value
+        }),
         // Edge values: near the top of the address space, negative lengths, huge counts.
-        (any::<usize>(), any::<usize>(), prop_oneof![Just(u64::MAX), Just(u64::MAX - 7), Just(u64::MAX - 64),
-            Just(i64::MAX as u64), Just(1u64 << 31), Just(0u64), Just(1u64), (0u64..512).prop_map(|k| u64::MAX - k)])
+        (
+            any::<usize>(),
+            any::<usize>(),
+            prop_oneof![
+                Just(u64::MAX),
+                Just(u64::MAX - 7),
+                Just(u64::MAX - 64),
+                Just(i64::MAX as u64),
+                Just(1u64 << 31),
+                Just(0u64),
+                Just(1u64),
+                (0u64..512).prop_map(|k| u64::MAX - k)
+            ]
+        )
             .prop_map(|(region, at, value)| Mutation::Word { region, at, value }),
         (any::<usize>(), any::<usize>(), any::<usize>(), 0usize..256)
             .prop_map(|(region, at, target, offset)| Mutation::Pointer { region, at, target, offset }),

@@ -31,13 +31,10 @@ fn pyenv_root() -> PathBuf {
 }
 
 fn libpython(dir: &Path) -> Option<PathBuf> {
-    std::fs::read_dir(dir.join("lib"))
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| {
-            let n = p.file_name().unwrap().to_string_lossy();
-            n.starts_with("libpython") && n.ends_with(".so.1.0")
-        })
+    std::fs::read_dir(dir.join("lib")).ok()?.filter_map(|e| e.ok().map(|e| e.path())).find(|p| {
+        let n = p.file_name().unwrap().to_string_lossy();
+        n.starts_with("libpython") && n.ends_with(".so.1.0")
+    })
 }
 
 /// Follows typedefs and qualifiers to a struct or union with members; None for declarations.
@@ -51,12 +48,13 @@ fn resolve_struct(unit: &gimli::Unit<R<'_>>, mut off: UnitOffset) -> Option<Unit
                 }
                 return Some(off);
             }
-            gimli::DW_TAG_typedef | gimli::DW_TAG_const_type | gimli::DW_TAG_volatile_type | gimli::DW_TAG_atomic_type => {
-                match e.attr_value(gimli::DW_AT_type)? {
-                    AttributeValue::UnitRef(o) => off = o,
-                    _ => return None,
-                }
-            }
+            gimli::DW_TAG_typedef
+            | gimli::DW_TAG_const_type
+            | gimli::DW_TAG_volatile_type
+            | gimli::DW_TAG_atomic_type => match e.attr_value(gimli::DW_AT_type)? {
+                AttributeValue::UnitRef(o) => off = o,
+                _ => return None,
+            },
             _ => return None,
         }
     }
@@ -84,7 +82,12 @@ fn member_location(e: &gimli::DebuggingInformationEntry<R<'_>>) -> Option<u64> {
 
 /// Offset of member `name` in the struct at `st`, looking through anonymous members; also the
 /// member's type.
-fn find_member(dwarf: &gimli::Dwarf<R<'_>>, unit: &gimli::Unit<R<'_>>, st: UnitOffset, name: &str) -> Option<(u64, Option<UnitOffset>)> {
+fn find_member(
+    dwarf: &gimli::Dwarf<R<'_>>,
+    unit: &gimli::Unit<R<'_>>,
+    st: UnitOffset,
+    name: &str,
+) -> Option<(u64, Option<UnitOffset>)> {
     let mut tree = unit.entries_tree(Some(st)).ok()?;
     let root = tree.root().ok()?;
     let mut children = root.children();
@@ -138,7 +141,10 @@ fn measure(dwarf: &gimli::Dwarf<R<'_>>, unit: &gimli::Unit<R<'_>>, ty: UnitOffse
 }
 
 /// (type, member) → value measured in DWARF, for every check of `wanted`.
-fn measure_all(lib: &Path, wanted: &BTreeSet<(&'static str, &'static str)>) -> Result<BTreeMap<(&'static str, &'static str), u64>, String> {
+fn measure_all(
+    lib: &Path,
+    wanted: &BTreeSet<(&'static str, &'static str)>,
+) -> Result<BTreeMap<(&'static str, &'static str), u64>, String> {
     let data = std::fs::read(lib).map_err(|e| format!("{}: {e}", lib.display()))?;
     let obj = object::File::parse(&*data).map_err(|e| e.to_string())?;
     let load = |id: gimli::SectionId| -> Result<Cow<'_, [u8]>, gimli::Error> {
@@ -205,7 +211,14 @@ fn check_version(root: &Path, ver: &str) -> Result<usize, String> {
             Ok(debug_offsets::Found::Ok(d)) => {
                 let l = d.to_layout()?;
                 if (l.interp.clone(), l.tstate.clone(), l.frame.clone(), l.code.clone(), l.string, l.gil.clone())
-                    != (layout.interp.clone(), layout.tstate.clone(), layout.frame.clone(), layout.code.clone(), layout.string, layout.gil.clone())
+                    != (
+                        layout.interp.clone(),
+                        layout.tstate.clone(),
+                        layout.frame.clone(),
+                        layout.code.clone(),
+                        layout.string,
+                        layout.gil.clone(),
+                    )
                 {
                     errs.push(format!("_Py_DebugOffsets in the file disagree with the table:\n{l:#?}"));
                 }

@@ -209,7 +209,7 @@ fn names(t: &PythonThread) -> Vec<String> {
 /// Starts `python script`, reads the pid it prints and waits until it has stopped itself.
 fn start_stopped(python: &Path, path: &Path) -> Result<(Target, i32), String> {
     let child = Command::new(python)
-        .arg(&path)
+        .arg(path)
         .env_remove("PYTHONPATH")
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .stdout(Stdio::piped())
@@ -243,7 +243,11 @@ fn check_one(label: &str, python: &Path, dir: &Path) -> Result<String, String> {
             let (a, b) = (it.next().unwrap_or("0"), it.next().unwrap_or("0"));
             a == "3" && b.parse::<u32>().unwrap_or(0) >= 11
         });
-        if modern { q.to_string() } else { plain.to_string() }
+        if modern {
+            q.to_string()
+        } else {
+            plain.to_string()
+        }
     };
     let want_main: Vec<String> = vec![
         format!("{fuenf}:{}", line_of(script, "F1")),
@@ -260,7 +264,10 @@ fn check_one(label: &str, python: &Path, dir: &Path) -> Result<String, String> {
         return Err(format!("{} interpreters\n{}", st.interpreters.len(), ctx()));
     }
     let threads = &st.interpreters[0].threads;
-    let main = threads.iter().find(|t| t.tid == Some(pid)).ok_or_else(|| format!("no thread mapped to tid {pid}\n{}", ctx()))?;
+    let main = threads
+        .iter()
+        .find(|t| t.tid == Some(pid))
+        .ok_or_else(|| format!("no thread mapped to tid {pid}\n{}", ctx()))?;
     if names(main) != want_main {
         return Err(format!("main thread frames {:?}, want {:?}", names(main), want_main));
     }
@@ -272,7 +279,10 @@ fn check_one(label: &str, python: &Path, dir: &Path) -> Result<String, String> {
     }
     let tids = thread_ids(pid);
     let other = *tids.iter().find(|&&t| t != pid).ok_or("no second task")?;
-    let worker = threads.iter().find(|t| t.tid == Some(other)).ok_or_else(|| format!("no thread mapped to tid {other}\n{}", ctx()))?;
+    let worker = threads
+        .iter()
+        .find(|t| t.tid == Some(other))
+        .ok_or_else(|| format!("no thread mapped to tid {other}\n{}", ctx()))?;
     let wn = names(worker);
     let want_w = [format!("worker_inner:{}", line_of(script, "W1")), format!("worker:{}", line_of(script, "W2"))];
     if wn.len() < 3 || wn[..2] != want_w {
@@ -292,7 +302,10 @@ fn check_one(label: &str, python: &Path, dir: &Path) -> Result<String, String> {
         return Err(format!("worker entry flags {:?}", worker.entry));
     }
     if st.gil_holder_tid != Some(pid) || !main.holds_gil || worker.holds_gil {
-        return Err(format!("GIL holder {:?}, main holds {}, worker holds {}", st.gil_holder_tid, main.holds_gil, worker.holds_gil));
+        return Err(format!(
+            "GIL holder {:?}, main holds {}, worker holds {}",
+            st.gil_holder_tid, main.holds_gil, worker.holds_gil
+        ));
     }
     if st.state.as_deref() != Some("running") {
         return Err(format!("state {:?}", st.state));
@@ -301,7 +314,11 @@ fn check_one(label: &str, python: &Path, dir: &Path) -> Result<String, String> {
         return Err("frames marked stale while running".into());
     }
     drop(_target);
-    let fin = if py2 { "finalization not checked (2.7 keeps no finalizing state)".to_string() } else { check_finalizing(python, dir)? };
+    let fin = if py2 {
+        "finalization not checked (2.7 keeps no finalizing state)".to_string()
+    } else {
+        check_finalizing(python, dir)?
+    };
     Ok(format!(
         "{} from {} ({} threads, {} ms); {fin}",
         st.version.as_deref().unwrap_or("?"),

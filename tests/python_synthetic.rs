@@ -13,16 +13,32 @@ use crashcatch::python::walk::{walk, RawFrame};
 use crashcatch::report::model::PythonState;
 
 fn versions() -> Vec<Layout> {
-    [(2, 7, 18), (3, 6, 15), (3, 7, 3), (3, 7, 16), (3, 8, 18), (3, 9, 18), (3, 10, 13), (3, 11, 7), (3, 12, 1), (3, 13, 0)]
-        .into_iter()
-        .map(|(a, b, c)| Layout::for_version(a, b, c).unwrap())
-        .collect()
+    [
+        (2, 7, 18),
+        (3, 6, 15),
+        (3, 7, 3),
+        (3, 7, 16),
+        (3, 8, 18),
+        (3, 9, 18),
+        (3, 10, 13),
+        (3, 11, 7),
+        (3, 12, 1),
+        (3, 13, 0),
+    ]
+    .into_iter()
+    .map(|(a, b, c)| Layout::for_version(a, b, c).unwrap())
+    .collect()
 }
 
 fn expected(t: &SynthThread) -> Vec<RawFrame> {
     t.frames
         .iter()
-        .map(|f| RawFrame { file: f.file.clone(), function: f.function.clone(), line: Some(f.line as u32), entry: f.entry })
+        .map(|f| RawFrame {
+            file: f.file.clone(),
+            function: f.function.clone(),
+            line: Some(f.line as u32),
+            entry: f.entry,
+        })
         .collect()
 }
 
@@ -95,7 +111,13 @@ fn full_311_thread_walk() {
     let names: Vec<_> = main.frames.iter().map(|f| (f.function.as_str(), f.line.unwrap(), f.entry)).collect();
     assert_eq!(
         names,
-        [("fünf", 15, false), ("日本語", 400, false), ("Outer.method", 24, true), ("main", 35, false), ("<module>", 38, true)]
+        [
+            ("fünf", 15, false),
+            ("日本語", 400, false),
+            ("Outer.method", 24, true),
+            ("main", 35, false),
+            ("<module>", 38, true)
+        ]
     );
     assert_eq!(main.native_thread_id, Some(100));
     assert!(main.holds_gil);
@@ -183,9 +205,13 @@ fn debug_offsets_314_shape_drive_the_walk() {
     assert_eq!((l.major, l.minor), (3, 14));
     assert_eq!(l.frame.shim_owners, [3, 4]);
     let threads = sample_threads(&l);
-    let img = build_image(&l, &threads, &Options { gil_holder: Some(0), debug_offsets: Some(d.clone()), ..Default::default() });
+    let img = build_image(
+        &l,
+        &threads,
+        &Options { gil_holder: Some(0), debug_offsets: Some(d.clone()), ..Default::default() },
+    );
     let Found::Ok(read_back) = debug_offsets::read(&img.mem, img.runtime).unwrap() else { panic!() };
-    assert_eq!(read_back, d);
+    assert_eq!(*read_back, d);
     let w = walk(&img.mem, &read_back.to_layout().unwrap(), &img.anchors);
     assert!(w.errors.is_empty(), "{:?}", w.errors);
     for (g, t) in w.interpreters[0].threads.iter().zip(&threads) {
@@ -210,7 +236,8 @@ fn finalization_marks_other_threads_stale() {
         let w = walk(&img.mem, &l, &img.anchors);
         assert_eq!(w.finalizing, Some(img.tstates[1]), "{}", l.label);
         // Registers give the tid through fs_base (= pthread_t = thread_id).
-        let snap = snapshot(&img.mem, vec![thread(100, Some(threads[1].thread_id)), thread(101, Some(threads[0].thread_id))]);
+        let snap =
+            snapshot(&img.mem, vec![thread(100, Some(threads[1].thread_id)), thread(101, Some(threads[0].thread_id))]);
         let mut st = PythonState::default();
         fill_state(&mut st, &snap, &img.mem, &l, &w);
         assert_eq!(st.state.as_deref(), Some("finalizing"), "{}", l.label);
@@ -285,7 +312,13 @@ fn top_frame(mem: &ImageMemory, l: &Layout, ts: u64) -> TopFrameAddr {
 fn deep_recursion_is_capped() {
     let l = Layout::for_version(3, 12, 1).unwrap();
     let frames: Vec<SynthFrame> = (0..5000)
-        .map(|i| SynthFrame { file: "/r.py".into(), function: "rec".into(), firstlineno: 1, line: 2, entry: i % 50 == 49 })
+        .map(|i| SynthFrame {
+            file: "/r.py".into(),
+            function: "rec".into(),
+            firstlineno: 1,
+            line: 2,
+            entry: i % 50 == 49,
+        })
         .collect();
     let img = build_image(&l, &[SynthThread { thread_id: 1, native_thread_id: 1, frames }], &Options::default());
     let w = walk(&img.mem, &l, &img.anchors);

@@ -2,7 +2,10 @@
 //! the offsets a reader needs. Its shape is only stable within a minor version, so the parser is
 //! chosen by the `version` it carries.
 
-use super::layout::{CodeLayout, FrameLayout, GilLayout, InterpLayout, Instr, Layout, LineTable, RuntimeLayout, StringLayout, TopFrame, TstateLayout};
+use super::layout::{
+    CodeLayout, FrameLayout, GilLayout, Instr, InterpLayout, Layout, LineTable, RuntimeLayout, StringLayout, TopFrame,
+    TstateLayout,
+};
 use crate::process::{Memory, MemoryExt};
 
 pub const COOKIE: &[u8; 8] = b"xdebugpy";
@@ -129,8 +132,10 @@ pub enum Found {
     /// No cookie: the interpreter is older than 3.13 (or this is not `_PyRuntime`).
     Absent,
     /// A cookie with a version this reader has no parser for.
-    Unknown { version: u64 },
-    Ok(DebugOffsets),
+    Unknown {
+        version: u64,
+    },
+    Ok(Box<DebugOffsets>),
 }
 
 /// Reads `_Py_DebugOffsets` at `addr` (the `_PyRuntime` address).
@@ -152,7 +157,7 @@ pub fn read(mem: &dyn Memory, addr: u64) -> Result<Found, String> {
     // interpreter_state: size, id, next, threads_head, [threads_main], gc, imports_modules,
     // sysdict, builtins, ceval_gil, gil_runtime_state, enabled, locked, holder, ...
     let k = usize::from(is314);
-    Ok(Found::Ok(DebugOffsets {
+    Ok(Found::Ok(Box::new(DebugOffsets {
         version,
         free_threaded,
         rt_finalizing: f("runtime_state", 1),
@@ -185,7 +190,7 @@ pub fn read(mem: &dyn Memory, addr: u64) -> Result<Found, String> {
         uni_state: f("unicode_object", 1),
         uni_length: f("unicode_object", 2),
         uni_asciiobject_size: f("unicode_object", 3),
-    }))
+    })))
 }
 
 /// Offsets beyond this are not believable for any of these structs; a corrupt table is refused.
@@ -198,7 +203,9 @@ impl DebugOffsets {
         let major = (self.version >> 24) as u32;
         let minor = ((self.version >> 16) & 0xff) as u32;
         if self.free_threaded {
-            return Err(format!("CPython {major}.{minor} is a free-threaded build, which this reader does not support"));
+            return Err(format!(
+                "CPython {major}.{minor} is a free-threaded build, which this reader does not support"
+            ));
         }
         let all = [
             self.rt_finalizing,
@@ -405,7 +412,7 @@ mod tests {
         let mut m = ImageMemory::new();
         m.add(0x1000, encode(&d));
         let Found::Ok(got) = read(&m, 0x1000).unwrap() else { panic!("not parsed") };
-        assert_eq!(got, d);
+        assert_eq!(*got, d);
         let from_offsets = got.to_layout().unwrap();
         let table = Layout::for_version(3, 13, 0).unwrap();
         // Everything but the label and `initialized` (not published) must agree.
@@ -447,7 +454,7 @@ mod tests {
         let mut m = ImageMemory::new();
         m.add(0x1000, encode(&d));
         let Found::Ok(got) = read(&m, 0x1000).unwrap() else { panic!() };
-        assert_eq!(got, d);
+        assert_eq!(*got, d);
         // The thread_state group starts at byte 176 in 3.14.
         let raw = encode(&d);
         assert_eq!(u64::from_le_bytes(raw[176 + 8 * 4..176 + 8 * 5].try_into().unwrap()), 72);

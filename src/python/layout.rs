@@ -235,7 +235,8 @@ impl Layout {
                     (8, _) => (32, 16, 12, 1368),
                     _ => (32, 16, 12, 568),
                 };
-                let (filename, name, linetable, firstlineno) = if minor == 7 { (96, 104, 112, 36) } else { (104, 112, 120, 40) };
+                let (filename, name, linetable, firstlineno) =
+                    if minor == 7 { (96, 104, 112, 36) } else { (104, 112, 120, 40) };
                 let (instr, kind, table) = match minor {
                     7..=9 => (104, Instr::LastiBytes, LineTable::Lnotab { signed: true }),
                     _ => (96, Instr::LastiUnits, LineTable::Linetable310),
@@ -481,7 +482,11 @@ impl Layout {
         if let Some(o) = self.code.qualname {
             c(co, "co_qualname", o);
         }
-        c(co, if matches!(self.code.table, LineTable::Lnotab { .. }) { "co_lnotab" } else { "co_linetable" }, self.code.linetable);
+        c(
+            co,
+            if matches!(self.code.table, LineTable::Lnotab { .. }) { "co_lnotab" } else { "co_linetable" },
+            self.code.linetable,
+        );
         c(co, "co_firstlineno", self.code.firstlineno);
         if let Some(o) = self.code.code_adaptive {
             c(co, "co_code_adaptive", o);

@@ -62,7 +62,13 @@ pub fn inspect(snap: &Snapshot<'_>, modules: &ModuleSet) -> Option<PythonState> 
 }
 
 /// Turns a raw walk into the report's model: tids, GIL holder, finalization state, stale marks.
-pub fn fill_state(state: &mut PythonState, snap: &Snapshot<'_>, mem: &dyn Memory, layout: &layout::Layout, w: &walk::Walk) {
+pub fn fill_state(
+    state: &mut PythonState,
+    snap: &Snapshot<'_>,
+    mem: &dyn Memory,
+    layout: &layout::Layout,
+    w: &walk::Walk,
+) {
     let all: Vec<&walk::RawThread> = w.interpreters.iter().flat_map(|i| i.threads.iter()).collect();
     let mut ids: Vec<tids::Ids> =
         all.iter().map(|t| tids::Ids { thread_id: t.thread_id, native_thread_id: t.native_thread_id }).collect();
@@ -109,7 +115,13 @@ pub fn fill_state(state: &mut PythonState, snap: &Snapshot<'_>, mem: &dyn Memory
                 frames: t
                     .frames
                     .iter()
-                    .map(|f| PythonFrame { file: f.file.clone(), function: f.function.clone(), line: f.line, source: None, stale })
+                    .map(|f| PythonFrame {
+                        file: f.file.clone(),
+                        function: f.function.clone(),
+                        line: f.line,
+                        source: None,
+                        stale,
+                    })
                     .collect(),
                 entry: t.frames.iter().map(|f| f.entry).collect(),
                 error: t.error.clone(),

@@ -43,7 +43,8 @@ pub fn read_str(mem: &dyn Memory, layout: &StringLayout, addr: u64, max_chars: u
             let data = if compact {
                 addr.wrapping_add(if ascii { ascii_data } else { compact_data })
             } else {
-                let p = mem.read_u64(addr.wrapping_add(compact_data)).map_err(|e| format!("string data pointer: {e}"))?;
+                let p =
+                    mem.read_u64(addr.wrapping_add(compact_data)).map_err(|e| format!("string data pointer: {e}"))?;
                 if p == 0 {
                     return Err(format!("string at {addr:#x} has no data"));
                 }
@@ -92,7 +93,8 @@ fn readable_end(mem: &dyn Memory, addr: u64, len: usize) -> Result<(), String> {
     if len == 0 {
         return Ok(());
     }
-    let last = addr.checked_add(len as u64 - 1).ok_or_else(|| format!("object at {addr:#x} runs past the address space"))?;
+    let last =
+        addr.checked_add(len as u64 - 1).ok_or_else(|| format!("object at {addr:#x} runs past the address space"))?;
     mem.read_u8(last).map(|_| ()).map_err(|e| format!("object data: {e}"))
 }
 

@@ -160,17 +160,12 @@ pub fn build_image(l: &Layout, threads: &[SynthThread], opts: &Options) -> Image
     }
     let none_obj = al.obj(16, NONE_TYPE);
     let old = l.major == 2 || l.minor <= 6;
-    let rt_size = [
-        l.runtime.interpreters_head,
-        l.runtime.finalizing,
-        l.runtime.initialized,
-        l.runtime.tstate_current,
-    ]
-    .into_iter()
-    .flatten()
-    .max()
-    .unwrap_or(0)
-    .max(800)
+    let rt_size = [l.runtime.interpreters_head, l.runtime.finalizing, l.runtime.initialized, l.runtime.tstate_current]
+        .into_iter()
+        .flatten()
+        .max()
+        .unwrap_or(0)
+        .max(800)
         + 64;
     let runtime = al.zeroed(rt_size);
     if let Some(d) = &opts.debug_offsets {
@@ -211,11 +206,12 @@ pub fn build_image(l: &Layout, threads: &[SynthThread], opts: &Options) -> Image
         .max()
         .unwrap()
         + 64;
-    let fr_size = [l.frame.back, l.frame.code, l.frame.instr, l.frame.owner.unwrap_or(0), l.frame.is_entry.unwrap_or(0)]
-        .into_iter()
-        .max()
-        .unwrap()
-        + 64;
+    let fr_size =
+        [l.frame.back, l.frame.code, l.frame.instr, l.frame.owner.unwrap_or(0), l.frame.is_entry.unwrap_or(0)]
+            .into_iter()
+            .max()
+            .unwrap()
+            + 64;
     let shims = !l.frame.shim_owners.is_empty();
     let shim_code = code_obj(&mut al, l, "<shim>", "<interpreter trampoline>", 0, &[]);
     let mut tstates = Vec::new();

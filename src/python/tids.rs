@@ -135,7 +135,8 @@ mod tests {
             m.add(p, b);
         }
         let threads = vec![th(7, None), th(8, None)];
-        let ids = [Ids { thread_id: 0x10000, native_thread_id: None }, Ids { thread_id: 0x20000, native_thread_id: None }];
+        let ids =
+            [Ids { thread_id: 0x10000, native_thread_id: None }, Ids { thread_id: 0x20000, native_thread_id: None }];
         assert_eq!(map_tids(&m, &threads, &ids), vec![Some(7), Some(8)]);
         // Unreadable pthreads: nothing guessed.
         let ids = [Ids { thread_id: 0x50000, native_thread_id: None }];

@@ -206,7 +206,12 @@ impl Walker<'_> {
             match self.mem.read_u64(t.wrapping_add(l.tstate.interp)) {
                 Ok(i) if i == interp => {}
                 Ok(i) => {
-                    return (v, Some(format!("thread state {t:#x} belongs to interpreter {i:#x}, not {interp:#x}: stale or corrupt")))
+                    return (
+                        v,
+                        Some(format!(
+                            "thread state {t:#x} belongs to interpreter {i:#x}, not {interp:#x}: stale or corrupt"
+                        )),
+                    )
                 }
                 Err(e) => return (v, Some(format!("thread state {t:#x}: {e}"))),
             }
@@ -363,7 +368,8 @@ impl Walker<'_> {
                 .map_err(|_| format!("co_qualname: {e}"))?,
             Err(e) => return Err(format!("co_name: {e}")),
         };
-        let firstlineno = m.read_i32(code.wrapping_add(l.code.firstlineno)).map_err(|e| format!("co_firstlineno: {e}"))?;
+        let firstlineno =
+            m.read_i32(code.wrapping_add(l.code.firstlineno)).map_err(|e| format!("co_firstlineno: {e}"))?;
         let tp = ptr(m, code.wrapping_add(l.code.linetable), "line table")?;
         let table = read_bytes_object(m, l.bytes, tp, MAX_BYTES).map_err(|e| format!("line table: {e}"))?;
         Ok(CodeInfo { file, function, firstlineno, table })
