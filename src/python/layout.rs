@@ -230,6 +230,7 @@ impl Layout {
             },
             (3, 7..=10) => {
                 let (head, fin, init, cur) = match (minor, patch) {
+                    // 3.7.0–3.7.3: tstate_current per py-spy's table; no such build here to measure.
                     (7, 0..=3) => (24, 8, 0, 1392),
                     (7, _) => (24, 8, 0, 1480),
                     (8, _) => (32, 16, 12, 1368),

@@ -8,7 +8,14 @@
 //! - [`layout`] holds one small offset table per minor version, [`debug_offsets`] reads 3.13+'s own;
 //! - [`walk`] follows interpreters → thread states → frames over any [`crate::process::Memory`];
 //! - [`linetable`] and [`strings`] decode line tables and `str` objects;
-//! - [`tids`] maps thread states to kernel tids, [`source`] reads source lines.
+//! - [`tids`] maps thread states to kernel tids, [`source`] reads source lines;
+//! - [`synth`] builds synthetic images for tests and fuzzing.
+//!
+//! Use from capture: `let py = python::inspect(&snap, &modules);` once per report (it wraps
+//! `snap.memory` in a page cache itself), then per thread
+//! `merge::merge_thread(native, py.as_ref().and_then(|p| merge::python_thread_for(p, tid)))`.
+//! `PythonState::errors` holds what could not be read (and the note when the version is only a
+//! file-name guess); a thread's own walk problem is in `PythonThread::error`.
 
 pub mod debug_offsets;
 pub mod discover;
