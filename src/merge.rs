@@ -1,10 +1,279 @@
 //! Native and Python stacks into one stack per thread: each eval-loop frame is replaced by the
 //! Python frames it was running.
+//!
+//! Which Python frames belong to which eval-loop call comes from the thread's entry flags
+//! ([`PythonThread::entry`]): up to 3.10 every Python frame has its own C call of the eval loop;
+//! from 3.11 one call runs a group of frames, the outermost of which is flagged as its entry.
+//! The k-th eval-loop frame of the native stack (innermost first) ran the k-th group. When the
+//! number of eval-loop frames and of groups disagree (a truncated native unwind, a stack the
+//! walker could not finish, an eval loop this code does not recognise) nothing is guessed: the
+//! native frames stay as they are and the Python stack is kept beside them.
 
-use crate::report::model::{Frame, MergeInfo, NativeFrame, PythonThread};
+use crate::report::model::{Frame, MergeInfo, NativeFrame, PythonFrame, PythonThread};
+
+/// The eval loop proper, one native frame per C-level invocation (3.6+; `.cold`/`.part`/`.isra`
+/// clones included).
+const EVAL_LOOP: &[&str] = &["_PyEval_EvalFrameDefault"];
+/// Python 2's eval loop. In 3.x the same name is a thin wrapper that calls the loop above
+/// (sometimes as a tail call, so it is not always on the stack): counting it would count one
+/// invocation twice, so it is only used when the stack has no `_PyEval_EvalFrameDefault`.
+const EVAL_LOOP_PY2: &[&str] = &["PyEval_EvalFrameEx"];
+
+/// The function name without compiler clone suffixes: `_PyEval_EvalFrameDefault.cold.12` →
+/// `_PyEval_EvalFrameDefault`.
+fn base_name(f: &NativeFrame) -> Option<&str> {
+    f.function.as_deref().and_then(|n| n.split('.').next())
+}
+
+fn is_in(f: &NativeFrame, names: &[&str]) -> bool {
+    base_name(f).is_some_and(|n| names.contains(&n))
+}
+
+/// Indices of the native frames that are eval-loop invocations.
+pub fn eval_frames(native: &[NativeFrame]) -> Vec<usize> {
+    let names = if native.iter().any(|f| is_in(f, EVAL_LOOP)) { EVAL_LOOP } else { EVAL_LOOP_PY2 };
+    (0..native.len()).filter(|&i| is_in(&native[i], names)).collect()
+}
+
+/// The Python frames grouped by eval-loop invocation, innermost first, and whether frames were
+/// left over past the last entry frame (an incomplete walk).
+fn groups(py: &PythonThread) -> (Vec<Vec<PythonFrame>>, bool) {
+    let all_entries = py.entry.len() != py.frames.len();
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    for (i, f) in py.frames.iter().enumerate() {
+        cur.push(f.clone());
+        if all_entries || py.entry[i] {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    let leftover = !cur.is_empty();
+    (out, leftover)
+}
+
+fn info(kind: &str, reason: Option<String>, python_frames: Vec<PythonFrame>) -> Option<MergeInfo> {
+    Some(MergeInfo { kind: kind.to_string(), reason, python_frames })
+}
+
+/// The Python thread state of kernel thread `tid`, in any interpreter.
+pub fn python_thread_for(state: &crate::report::model::PythonState, tid: i32) -> Option<&PythonThread> {
+    state.interpreters.iter().flat_map(|i| i.threads.iter()).find(|t| t.tid == Some(tid))
+}
 
 /// Merges one thread's native frames (innermost first) with its Python thread state.
 pub fn merge_thread(native: Vec<NativeFrame>, python: Option<&PythonThread>) -> (Vec<Frame>, Option<MergeInfo>) {
-    let _ = python;
-    (native.into_iter().map(Frame::Native).collect(), None)
+    let py_frames: &[PythonFrame] = python.map(|p| p.frames.as_slice()).unwrap_or(&[]);
+    if py_frames.is_empty() {
+        if native.is_empty() {
+            return (Vec::new(), None);
+        }
+        let reason = match python {
+            None => "no Python thread state for this thread",
+            Some(_) => "the Python thread state has no frames",
+        };
+        return (native.into_iter().map(Frame::Native).collect(), info("native_only", Some(reason.into()), vec![]));
+    }
+    let py = python.expect("frames imply a thread state");
+    if native.is_empty() {
+        return (
+            py_frames.iter().cloned().map(Frame::Python).collect(),
+            info("python_only", Some("no native stack for this thread".into()), vec![]),
+        );
+    }
+    let evals = eval_frames(&native);
+    let (groups, leftover) = groups(py);
+    let mismatch = if evals.is_empty() {
+        Some("no eval-loop frame in the native stack".to_string())
+    } else if leftover {
+        Some(format!(
+            "the Python stack ends in {} frame(s) without an entry frame (incomplete walk)",
+            py_frames.len() - groups.iter().map(Vec::len).sum::<usize>()
+        ))
+    } else if evals.len() != groups.len() {
+        Some(format!(
+            "{} eval-loop frame(s) in the native stack but {} Python entry frame(s)",
+            evals.len(),
+            groups.len()
+        ))
+    } else {
+        None
+    };
+    if let Some(reason) = mismatch {
+        return (
+            native.into_iter().map(Frame::Native).collect(),
+            info("side_by_side", Some(reason), py_frames.to_vec()),
+        );
+    }
+    let mut out = Vec::with_capacity(native.len() + py_frames.len());
+    let mut groups = groups.into_iter();
+    for (i, f) in native.into_iter().enumerate() {
+        if evals.binary_search(&i).is_ok() {
+            out.extend(groups.next().expect("counts checked").into_iter().map(Frame::Python));
+        } else {
+            out.push(Frame::Native(f));
+        }
+    }
+    (out, info("merged", None, vec![]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::{Hex, Trust};
+
+    fn nf(name: &str) -> NativeFrame {
+        NativeFrame {
+            address: Hex(0x1000),
+            module: None,
+            module_offset: None,
+            function: Some(name.to_string()),
+            function_offset: None,
+            file: None,
+            line: None,
+            inlined: vec![],
+            trust: Trust::Cfi,
+        }
+    }
+    fn pf(name: &str) -> PythonFrame {
+        PythonFrame { file: "/app/m.py".into(), function: name.into(), line: Some(1), source: None, stale: false }
+    }
+    fn pt(frames: &[&str], entry: &[bool]) -> PythonThread {
+        PythonThread { frames: frames.iter().map(|n| pf(n)).collect(), entry: entry.to_vec(), ..Default::default() }
+    }
+    fn names(frames: &[Frame]) -> Vec<String> {
+        frames
+            .iter()
+            .map(|f| match f {
+                Frame::Native(n) => n.function.clone().unwrap_or_default(),
+                Frame::Python(p) => format!("py:{}", p.function),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_python_frame_per_eval_frame_up_to_310() {
+        let native = vec![
+            nf("crash_here"),
+            nf("call_function"),
+            nf("_PyEval_EvalFrameDefault"),
+            nf("_PyFunction_Vectorcall"),
+            nf("_PyEval_EvalFrameDefault.cold"),
+            nf("PyEval_EvalCode"),
+            nf("main"),
+        ];
+        let py = pt(&["inner", "outer"], &[true, true]);
+        let (frames, m) = merge_thread(native, Some(&py));
+        assert_eq!(
+            names(&frames),
+            [
+                "crash_here",
+                "call_function",
+                "py:inner",
+                "_PyFunction_Vectorcall",
+                "py:outer",
+                "PyEval_EvalCode",
+                "main"
+            ]
+        );
+        assert_eq!(m.unwrap().kind, "merged");
+    }
+
+    #[test]
+    fn groups_up_to_the_entry_frame_from_311() {
+        let native = vec![
+            nf("segv"),
+            nf("_PyEval_EvalFrameDefault"),
+            nf("PyObject_Call"),
+            nf("_PyEval_EvalFrameDefault"),
+            nf("PyRun_SimpleFile"),
+        ];
+        // c, b run by the inner loop (b is its entry); a, <module> by the outer one.
+        let py = pt(&["c", "b", "a", "<module>"], &[false, true, false, true]);
+        let (frames, m) = merge_thread(native, Some(&py));
+        assert_eq!(
+            names(&frames),
+            ["segv", "py:c", "py:b", "PyObject_Call", "py:a", "py:<module>", "PyRun_SimpleFile"]
+        );
+        assert_eq!(m.unwrap().kind, "merged");
+    }
+
+    #[test]
+    fn mismatched_counts_stay_side_by_side() {
+        let native = vec![nf("segv"), nf("_PyEval_EvalFrameDefault"), nf("main")];
+        let py = pt(&["b", "a"], &[true, true]);
+        let (frames, m) = merge_thread(native, Some(&py));
+        assert_eq!(names(&frames), ["segv", "_PyEval_EvalFrameDefault", "main"]);
+        let m = m.unwrap();
+        assert_eq!(m.kind, "side_by_side");
+        assert!(m.reason.unwrap().contains("1 eval-loop frame(s) in the native stack but 2"));
+        assert_eq!(m.python_frames.len(), 2);
+
+        // Frames past the last entry (incomplete walk) are not guessed at either.
+        let native = vec![nf("_PyEval_EvalFrameDefault"), nf("_PyEval_EvalFrameDefault")];
+        let py = pt(&["b", "a"], &[true, false]);
+        let (_, m) = merge_thread(native, Some(&py));
+        assert_eq!(m.unwrap().kind, "side_by_side");
+
+        // No eval loop at all in the native stack.
+        let (_, m) = merge_thread(vec![nf("start_thread")], Some(&py));
+        assert!(m.unwrap().reason.unwrap().contains("no eval-loop frame"));
+    }
+
+    #[test]
+    fn python_2_and_wrappers() {
+        // 2.7: PyEval_EvalFrameEx is the loop.
+        let native = vec![nf("PyEval_EvalFrameEx"), nf("fast_function"), nf("PyEval_EvalFrameEx.part.3"), nf("main")];
+        let py = pt(&["f", "<module>"], &[true, true]);
+        let (frames, m) = merge_thread(native, Some(&py));
+        assert_eq!(names(&frames), ["py:f", "fast_function", "py:<module>", "main"]);
+        assert_eq!(m.unwrap().kind, "merged");
+        // 3.6: PyEval_EvalFrameEx wraps _PyEval_EvalFrameDefault and must not count twice.
+        let native = vec![nf("_PyEval_EvalFrameDefault"), nf("PyEval_EvalFrameEx"), nf("main")];
+        let py = pt(&["<module>"], &[true]);
+        let (frames, _) = merge_thread(native, Some(&py));
+        assert_eq!(names(&frames), ["py:<module>", "PyEval_EvalFrameEx", "main"]);
+    }
+
+    #[test]
+    fn finds_threads_by_tid() {
+        use crate::report::model::{PythonInterpreter, PythonState};
+        let mut a = pt(&["x"], &[true]);
+        a.tid = Some(7);
+        let mut b = pt(&["y"], &[true]);
+        b.tid = Some(8);
+        let st = PythonState {
+            interpreters: vec![
+                PythonInterpreter { id: 0, threads: vec![a] },
+                PythonInterpreter { id: 1, threads: vec![b] },
+            ],
+            ..Default::default()
+        };
+        assert_eq!(python_thread_for(&st, 8).unwrap().frames[0].function, "y");
+        assert!(python_thread_for(&st, 9).is_none());
+    }
+
+    #[test]
+    fn only_one_side() {
+        let py = pt(&["b", "a"], &[true, true]);
+        let (frames, m) = merge_thread(vec![], Some(&py));
+        assert_eq!(names(&frames), ["py:b", "py:a"]);
+        assert_eq!(m.unwrap().kind, "python_only");
+        let (frames, m) = merge_thread(vec![nf("start_thread")], None);
+        assert_eq!(names(&frames), ["start_thread"]);
+        assert_eq!(m.unwrap().kind, "native_only");
+        let (frames, m) = merge_thread(vec![nf("x")], Some(&pt(&[], &[])));
+        assert_eq!(frames.len(), 1);
+        assert_eq!(m.unwrap().kind, "native_only");
+        assert!(merge_thread(vec![], None).1.is_none());
+        // An unnamed native frame is never an eval loop.
+        let mut unnamed = nf("x");
+        unnamed.function = None;
+        assert!(eval_frames(&[unnamed]).is_empty());
+        // Missing entry flags mean one frame per eval loop (≤3.10 semantics).
+        let (_, m) = merge_thread(
+            vec![nf("_PyEval_EvalFrameDefault"), nf("_PyEval_EvalFrameDefault")],
+            Some(&pt(&["b", "a"], &[])),
+        );
+        assert_eq!(m.unwrap().kind, "merged");
+    }
 }

@@ -1,12 +1,139 @@
 //! CPython in a stopped process: find the interpreter, its version, every thread state and its
 //! frames, the GIL holder and the finalization state.
+//!
+//! - [`discover`] finds the module that holds the interpreter (libpython, or the executable for
+//!   static builds) and the addresses the walk starts from;
+//! - [`version`] reads the version from the process (`_Py_DebugOffsets`, `Py_Version`, the
+//!   `Py_GetVersion()` text in memory; the file name only as a last resort);
+//! - [`layout`] holds one small offset table per minor version, [`debug_offsets`] reads 3.13+'s own;
+//! - [`walk`] follows interpreters → thread states → frames over any [`crate::process::Memory`];
+//! - [`linetable`] and [`strings`] decode line tables and `str` objects;
+//! - [`tids`] maps thread states to kernel tids, [`source`] reads source lines;
+//! - [`synth`] builds synthetic images for tests and fuzzing.
+//!
+//! Use from capture: `let py = python::inspect(&snap, &modules);` once per report (it wraps
+//! `snap.memory` in a page cache itself), then per thread
+//! `merge::merge_thread(native, py.as_ref().and_then(|p| merge::python_thread_for(p, tid)))`.
+//! `PythonState::errors` holds what could not be read (and the note when the version is only a
+//! file-name guess); a thread's own walk problem is in `PythonThread::error`.
+
+pub mod debug_offsets;
+pub mod discover;
+pub mod layout;
+pub mod linetable;
+pub mod source;
+pub mod strings;
+pub mod synth;
+pub mod tids;
+pub mod version;
+pub mod walk;
 
 use crate::modules::ModuleSet;
-use crate::process::Snapshot;
-use crate::report::model::PythonState;
+use crate::process::{CachedMemory, Memory, MemoryExt, Snapshot};
+use crate::report::model::{Hex, PythonFrame, PythonInterpreter, PythonState, PythonThread};
+
+/// Source lines are read for this many innermost frames of each thread.
+pub const SOURCE_FRAMES: usize = 5;
 
 /// Reads the Python state of the process, or None when no CPython is loaded in it.
 pub fn inspect(snap: &Snapshot<'_>, modules: &ModuleSet) -> Option<PythonState> {
-    let _ = (snap, modules);
-    None
+    let mem = CachedMemory::new(snap.memory);
+    let found = discover::find(snap, modules, &mem)?;
+    let mut state = PythonState {
+        version: found.version.map(|v| v.to_string()),
+        module: Some(found.module_path.clone()),
+        errors: found.notes.clone(),
+        ..Default::default()
+    };
+    let layout = match found.layout {
+        Ok(l) => l,
+        Err(e) => {
+            state.errors.push(e);
+            return Some(state);
+        }
+    };
+    let w = walk::walk(&mem, &layout, &found.anchors);
+    state.errors.extend(w.errors.iter().cloned());
+    fill_state(&mut state, snap, &mem, &layout, &w);
+    let mut sources = source::SourceCache::default();
+    for i in &mut state.interpreters {
+        for t in &mut i.threads {
+            for f in t.frames.iter_mut().take(SOURCE_FRAMES) {
+                if let Some(line) = f.line {
+                    f.source = sources.line(snap, &f.file, line);
+                }
+            }
+        }
+    }
+    Some(state)
+}
+
+/// Turns a raw walk into the report's model: tids, GIL holder, finalization state, stale marks.
+pub fn fill_state(
+    state: &mut PythonState,
+    snap: &Snapshot<'_>,
+    mem: &dyn Memory,
+    layout: &layout::Layout,
+    w: &walk::Walk,
+) {
+    let all: Vec<&walk::RawThread> = w.interpreters.iter().flat_map(|i| i.threads.iter()).collect();
+    let mut ids: Vec<tids::Ids> =
+        all.iter().map(|t| tids::Ids { thread_id: t.thread_id, native_thread_id: t.native_thread_id }).collect();
+    // The finalizing thread state may no longer be in any list: map it too.
+    let fin_index = w.finalizing.map(|f| match all.iter().position(|t| t.addr == f) {
+        Some(i) => i,
+        None => {
+            let thread_id = mem.read_u64(f.wrapping_add(layout.tstate.thread_id)).unwrap_or(0);
+            let native_thread_id = layout.tstate.native_thread_id.and_then(|o| mem.read_u64(f.wrapping_add(o)).ok());
+            ids.push(tids::Ids { thread_id, native_thread_id });
+            ids.len() - 1
+        }
+    });
+    let mapped = tids::map_tids(mem, &snap.threads, &ids);
+
+    let no_interpreters = w.interpreters.is_empty();
+    state.state = Some(
+        match (w.finalizing, w.initialized) {
+            (Some(_), _) if no_interpreters => "finalized",
+            (Some(_), _) => "finalizing",
+            (None, Some(false)) => "not_initialized",
+            (None, _) if no_interpreters && w.errors.is_empty() => "not_initialized",
+            (None, _) => "running",
+        }
+        .to_string(),
+    );
+    state.finalizing_tid = fin_index.and_then(|i| mapped[i]);
+    let finalizing = w.finalizing.is_some();
+
+    let mut k = 0;
+    for ri in &w.interpreters {
+        let mut pi = PythonInterpreter { id: ri.id, threads: Vec::new() };
+        for t in &ri.threads {
+            let tid = mapped[k];
+            k += 1;
+            let stale = finalizing && Some(t.addr) != w.finalizing;
+            if t.holds_gil && state.gil_holder_tid.is_none() {
+                state.gil_holder_tid = tid;
+            }
+            pi.threads.push(PythonThread {
+                tid,
+                thread_id: Hex(t.thread_id),
+                holds_gil: t.holds_gil,
+                frames: t
+                    .frames
+                    .iter()
+                    .map(|f| PythonFrame {
+                        file: f.file.clone(),
+                        function: f.function.clone(),
+                        line: f.line,
+                        source: None,
+                        stale,
+                    })
+                    .collect(),
+                entry: t.frames.iter().map(|f| f.entry).collect(),
+                error: t.error.clone(),
+            });
+        }
+        state.interpreters.push(pi);
+    }
 }

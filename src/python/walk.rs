@@ -1,0 +1,398 @@
+//! The walk: interpreters → thread states → frames, over any [`Memory`] and a [`Layout`].
+//! Nothing here knows about modules or processes, so it runs the same over synthetic images.
+//! Every loop is bounded and every pointer is checked before it is followed; corrupt memory ends
+//! as an error string, never as a panic or a hang.
+
+use std::collections::{HashMap, HashSet};
+
+use super::layout::{Instr, Layout, LineTable, TopFrame, OB_TYPE};
+use super::linetable;
+use super::strings::{read_bytes_object, read_str, MAX_BYTES, MAX_STR_CHARS};
+use crate::process::{Memory, MemoryExt};
+
+/// Most frames per thread and thread states per interpreter (as py-spy).
+pub const MAX_FRAMES: usize = 4096;
+pub const MAX_THREADS: usize = 4096;
+pub const MAX_INTERPRETERS: usize = 256;
+/// Frames over all threads: bounds the time a corrupt image can cost.
+pub const MAX_TOTAL_FRAMES: usize = 65536;
+
+/// The addresses the walk starts from, found by discovery (or set by a test).
+#[derive(Debug, Clone, Default)]
+pub struct Anchors {
+    /// `_PyRuntime` (3.7+).
+    pub runtime: Option<u64>,
+    /// The address of the `interp_head` variable (2.7, 3.6).
+    pub interp_head_ptr: Option<u64>,
+    /// The address of `_PyThreadState_Current` (2.7, 3.6).
+    pub tstate_current_ptr: Option<u64>,
+    /// The address of `_Py_Finalizing` (3.6).
+    pub finalizing_ptr: Option<u64>,
+    /// `&PyCode_Type`, to check that a frame's code really is a code object.
+    pub code_type: Option<u64>,
+    /// `&PyFrame_Type` (≤3.10 frames are objects).
+    pub frame_type: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawFrame {
+    pub file: String,
+    pub function: String,
+    pub line: Option<u32>,
+    /// The first frame a C-level eval loop ran (the outermost of its group).
+    pub entry: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RawThread {
+    /// Address of the thread state.
+    pub addr: u64,
+    pub thread_id: u64,
+    pub native_thread_id: Option<u64>,
+    pub holds_gil: bool,
+    /// Innermost first.
+    pub frames: Vec<RawFrame>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RawInterp {
+    pub addr: u64,
+    pub id: i64,
+    pub threads: Vec<RawThread>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Walk {
+    pub interpreters: Vec<RawInterp>,
+    /// Thread state addresses holding a GIL.
+    pub gil_holders: Vec<u64>,
+    /// The finalizing thread state, when finalization has begun.
+    pub finalizing: Option<u64>,
+    /// `_PyRuntime.initialized`, where the layout has it.
+    pub initialized: Option<bool>,
+    pub errors: Vec<String>,
+}
+
+struct CodeInfo {
+    file: String,
+    function: String,
+    firstlineno: i32,
+    table: Vec<u8>,
+}
+
+struct Walker<'a> {
+    mem: &'a dyn Memory,
+    l: &'a Layout,
+    a: &'a Anchors,
+    codes: HashMap<u64, Result<std::rc::Rc<CodeInfo>, String>>,
+    budget: usize,
+}
+
+fn ptr(mem: &dyn Memory, addr: u64, what: &str) -> Result<u64, String> {
+    mem.read_u64(addr).map_err(|e| format!("{what}: {e}"))
+}
+
+/// Walks everything reachable from `anchors`. Errors about one thread stay with that thread;
+/// errors that stop the whole walk go to `Walk::errors`.
+pub fn walk(mem: &dyn Memory, layout: &Layout, anchors: &Anchors) -> Walk {
+    let mut out = Walk::default();
+    let mut w = Walker { mem, l: layout, a: anchors, codes: HashMap::new(), budget: MAX_TOTAL_FRAMES };
+
+    // Interpreter list head, finalization, GIL (≤3.11: one global).
+    let head = match (anchors.runtime, layout.runtime.interpreters_head, anchors.interp_head_ptr) {
+        (Some(rt), Some(off), _) => ptr(mem, rt.wrapping_add(off), "_PyRuntime.interpreters.head"),
+        (_, _, Some(p)) => ptr(mem, p, "interp_head"),
+        _ => Err("no anchor for the interpreter list (_PyRuntime or interp_head)".into()),
+    };
+    if let (Some(rt), Some(off)) = (anchors.runtime, layout.runtime.finalizing) {
+        match mem.read_u64(rt.wrapping_add(off)) {
+            Ok(v) => out.finalizing = (v != 0).then_some(v),
+            Err(e) => out.errors.push(format!("_PyRuntime finalizing: {e}")),
+        }
+    } else if let Some(p) = anchors.finalizing_ptr {
+        if let Ok(v) = mem.read_u64(p) {
+            out.finalizing = (v != 0).then_some(v);
+        }
+    }
+    if let (Some(rt), Some(off)) = (anchors.runtime, layout.runtime.initialized) {
+        if let Ok(v) = mem.read_i32(rt.wrapping_add(off)) {
+            out.initialized = Some(v != 0);
+        }
+    }
+    let global_holder = match (anchors.runtime, layout.runtime.tstate_current, anchors.tstate_current_ptr) {
+        (Some(rt), Some(off), _) => mem.read_u64(rt.wrapping_add(off)).ok(),
+        (_, _, Some(p)) => mem.read_u64(p).ok(),
+        _ => None,
+    };
+    if let Some(h) = global_holder.filter(|&h| h != 0) {
+        out.gil_holders.push(h);
+    }
+
+    let mut interp = match head {
+        Ok(h) => h,
+        Err(e) => {
+            out.errors.push(e);
+            return out;
+        }
+    };
+    let mut seen = HashSet::new();
+    while interp != 0 {
+        if out.interpreters.len() >= MAX_INTERPRETERS {
+            out.errors.push(format!("more than {MAX_INTERPRETERS} interpreters: the list is probably corrupt"));
+            break;
+        }
+        if !seen.insert(interp) {
+            out.errors.push(format!("the interpreter list loops at {interp:#x}"));
+            break;
+        }
+        let index = out.interpreters.len() as i64;
+        let id = match layout.interp.id {
+            Some(o) => mem.read_i64(interp.wrapping_add(o)).unwrap_or(index),
+            None => index,
+        };
+        // 3.12+: each interpreter points at the GIL it uses.
+        if let Some(o) = layout.interp.ceval_gil {
+            if let Ok(gil) = mem.read_u64(interp.wrapping_add(o)) {
+                if gil != 0 {
+                    let locked = mem.read_i32(gil.wrapping_add(layout.gil.locked)).unwrap_or(0);
+                    if locked != 0 {
+                        if let Ok(h) = mem.read_u64(gil.wrapping_add(layout.gil.last_holder)) {
+                            if h != 0 && !out.gil_holders.contains(&h) {
+                                out.gil_holders.push(h);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let (threads, err) = w.threads(interp);
+        if let Some(e) = err {
+            out.errors.push(format!("interpreter {id}: {e}"));
+        }
+        out.interpreters.push(RawInterp { addr: interp, id, threads });
+        match mem.read_u64(interp.wrapping_add(layout.interp.next)) {
+            Ok(n) => interp = n,
+            Err(e) => {
+                out.errors.push(format!("interpreter {id} next: {e}"));
+                break;
+            }
+        }
+    }
+    for i in &mut out.interpreters {
+        for t in &mut i.threads {
+            t.holds_gil = out.gil_holders.contains(&t.addr);
+        }
+    }
+    out
+}
+
+impl Walker<'_> {
+    fn threads(&mut self, interp: u64) -> (Vec<RawThread>, Option<String>) {
+        let l = self.l;
+        let mut v = Vec::new();
+        let mut t = match ptr(self.mem, interp.wrapping_add(l.interp.threads_head), "thread list head") {
+            Ok(t) => t,
+            Err(e) => return (v, Some(e)),
+        };
+        let mut seen = HashSet::new();
+        while t != 0 {
+            if v.len() >= MAX_THREADS {
+                return (v, Some(format!("more than {MAX_THREADS} thread states: the list is probably corrupt")));
+            }
+            if !seen.insert(t) {
+                return (v, Some(format!("the thread list loops at {t:#x}")));
+            }
+            match self.mem.read_u64(t.wrapping_add(l.tstate.interp)) {
+                Ok(i) if i == interp => {}
+                Ok(i) => {
+                    return (
+                        v,
+                        Some(format!(
+                            "thread state {t:#x} belongs to interpreter {i:#x}, not {interp:#x}: stale or corrupt"
+                        )),
+                    )
+                }
+                Err(e) => return (v, Some(format!("thread state {t:#x}: {e}"))),
+            }
+            let thread_id = self.mem.read_u64(t.wrapping_add(l.tstate.thread_id)).unwrap_or(0);
+            let native_thread_id = l.tstate.native_thread_id.and_then(|o| self.mem.read_u64(t.wrapping_add(o)).ok());
+            let mut th = RawThread { addr: t, thread_id, native_thread_id, ..Default::default() };
+            match self.top_frame(t) {
+                Ok(f) => {
+                    let (frames, err) = self.frames(f);
+                    th.frames = frames;
+                    th.error = err;
+                }
+                Err(e) => th.error = Some(e),
+            }
+            v.push(th);
+            match self.mem.read_u64(t.wrapping_add(l.tstate.next)) {
+                Ok(n) => t = n,
+                Err(e) => return (v, Some(format!("thread state {t:#x} next: {e}"))),
+            }
+        }
+        (v, None)
+    }
+
+    fn top_frame(&self, t: u64) -> Result<u64, String> {
+        match self.l.tstate.top_frame {
+            TopFrame::Direct(o) => ptr(self.mem, t.wrapping_add(o), "thread state frame"),
+            TopFrame::ViaCFrame { cframe, current_frame } => {
+                let cf = ptr(self.mem, t.wrapping_add(cframe), "thread state cframe")?;
+                if cf == 0 {
+                    return Ok(0);
+                }
+                ptr(self.mem, cf.wrapping_add(current_frame), "cframe current_frame")
+            }
+        }
+    }
+
+    fn frames(&mut self, mut f: u64) -> (Vec<RawFrame>, Option<String>) {
+        let l = self.l;
+        let mut out: Vec<RawFrame> = Vec::new();
+        let mut seen = HashSet::new();
+        // Index of the frame visited just before, if it was a Python frame (3.12+ entry marks).
+        let mut last_pushed: Option<usize> = None;
+        let mut steps = 0usize;
+        while f != 0 {
+            steps += 1;
+            if steps > MAX_FRAMES {
+                return (out, Some(format!("more than {MAX_FRAMES} frames: stopped there")));
+            }
+            if self.budget == 0 {
+                return (out, Some("frame budget for this process exhausted: stopped there".into()));
+            }
+            self.budget -= 1;
+            if !seen.insert(f) {
+                return (out, Some(format!("the frame chain loops at {f:#x}")));
+            }
+            let back = match ptr(self.mem, f.wrapping_add(l.frame.back), "frame back link") {
+                Ok(b) => b,
+                Err(e) => return (out, Some(e)),
+            };
+            if l.frame.is_object {
+                if let Some(ft) = self.a.frame_type {
+                    match self.mem.read_u64(f.wrapping_add(OB_TYPE)) {
+                        Ok(t) if t == ft => {}
+                        Ok(_) => return (out, Some(format!("{f:#x} is not a frame object"))),
+                        Err(e) => return (out, Some(format!("frame: {e}"))),
+                    }
+                }
+            }
+            let owner = match l.frame.owner {
+                Some(o) => match self.mem.read_u8(f.wrapping_add(o)) {
+                    Ok(v) => Some(v),
+                    Err(e) => return (out, Some(format!("frame owner: {e}"))),
+                },
+                None => None,
+            };
+            if owner.is_some_and(|o| l.frame.shim_owners.contains(&o)) {
+                // A frame the C eval loop pushed for itself: the Python frame just inside it
+                // is the first one that loop ran.
+                if let Some(i) = last_pushed {
+                    out[i].entry = true;
+                }
+                last_pushed = None;
+                f = back;
+                continue;
+            }
+            let mut code = match ptr(self.mem, f.wrapping_add(l.frame.code), "frame code") {
+                Ok(c) => c,
+                Err(e) => return (out, Some(e)),
+            };
+            if l.frame.code_tagged {
+                code &= !3;
+            }
+            if let Some(ct) = self.a.code_type {
+                let ty = self.mem.read_u64(code.wrapping_add(OB_TYPE)).ok();
+                if ty != Some(ct) {
+                    if l.major == 3 && l.minor >= 13 {
+                        // f_executable may legitimately be something else (None, a function
+                        // in some trampolines): skip it.
+                        last_pushed = None;
+                        f = back;
+                        continue;
+                    }
+                    return (out, Some(format!("frame {f:#x} has no code object (at {code:#x})")));
+                }
+            }
+            let info = match self.code(code) {
+                Ok(i) => i,
+                Err(e) => return (out, Some(e)),
+            };
+            let line = match self.line(f, code, &info) {
+                Ok(l) => l,
+                Err(e) => return (out, Some(e)),
+            };
+            let entry = match (l.frame.is_object, l.frame.is_entry) {
+                (true, _) => true,
+                (false, Some(o)) => self.mem.read_u8(f.wrapping_add(o)).map(|b| b != 0).unwrap_or(false),
+                (false, None) => false,
+            };
+            out.push(RawFrame {
+                file: info.file.clone(),
+                function: info.function.clone(),
+                line: line.and_then(|v| u32::try_from(v).ok()),
+                entry,
+            });
+            last_pushed = Some(out.len() - 1);
+            f = back;
+        }
+        (out, None)
+    }
+
+    fn code(&mut self, code: u64) -> Result<std::rc::Rc<CodeInfo>, String> {
+        if let Some(c) = self.codes.get(&code) {
+            return c.clone();
+        }
+        let r = self.read_code(code).map(std::rc::Rc::new);
+        self.codes.insert(code, r.clone());
+        r
+    }
+
+    fn read_code(&self, code: u64) -> Result<CodeInfo, String> {
+        let (m, l) = (self.mem, self.l);
+        if code == 0 {
+            return Err("frame with a NULL code object".into());
+        }
+        let name_field = l.code.qualname.unwrap_or(l.code.name);
+        let fname = ptr(m, code.wrapping_add(l.code.filename), "co_filename")?;
+        let name = ptr(m, code.wrapping_add(name_field), "co_name")?;
+        let file = read_str(m, &l.string, fname, MAX_STR_CHARS).map_err(|e| format!("co_filename: {e}"))?;
+        let function = match read_str(m, &l.string, name, MAX_STR_CHARS) {
+            Ok(s) => s,
+            // Fall back to the plain name when the qualified name is unreadable.
+            Err(e) if l.code.qualname.is_some() => ptr(m, code.wrapping_add(l.code.name), "co_name")
+                .and_then(|p| read_str(m, &l.string, p, MAX_STR_CHARS))
+                .map_err(|_| format!("co_qualname: {e}"))?,
+            Err(e) => return Err(format!("co_name: {e}")),
+        };
+        let firstlineno =
+            m.read_i32(code.wrapping_add(l.code.firstlineno)).map_err(|e| format!("co_firstlineno: {e}"))?;
+        let tp = ptr(m, code.wrapping_add(l.code.linetable), "line table")?;
+        let table = read_bytes_object(m, l.bytes, tp, MAX_BYTES).map_err(|e| format!("line table: {e}"))?;
+        Ok(CodeInfo { file, function, firstlineno, table })
+    }
+
+    fn line(&self, f: u64, code: u64, info: &CodeInfo) -> Result<Option<i32>, String> {
+        let (m, l) = (self.mem, self.l);
+        Ok(match (l.frame.instr_kind, l.code.table) {
+            (Instr::LastiBytes, LineTable::Lnotab { signed }) => {
+                let lasti = m.read_i32(f.wrapping_add(l.frame.instr)).map_err(|e| format!("f_lasti: {e}"))?;
+                Some(linetable::lnotab_line(&info.table, info.firstlineno, i64::from(lasti), signed))
+            }
+            (Instr::LastiUnits, LineTable::Linetable310) => {
+                let lasti = m.read_i32(f.wrapping_add(l.frame.instr)).map_err(|e| format!("f_lasti: {e}"))?;
+                linetable::linetable310_line(&info.table, info.firstlineno, i64::from(lasti) * 2)
+            }
+            (Instr::Pointer, LineTable::Locations) => {
+                let ip = m.read_u64(f.wrapping_add(l.frame.instr)).map_err(|e| format!("instruction pointer: {e}"))?;
+                let start = code.wrapping_add(l.code.code_adaptive.unwrap_or(0));
+                let units = (ip.wrapping_sub(start) as i64) / 2;
+                linetable::locations_line(&info.table, info.firstlineno, units)
+            }
+            (i, t) => return Err(format!("layout mixes instruction kind {i:?} with line table {t:?}")),
+        })
+    }
+}
