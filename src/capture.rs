@@ -307,7 +307,7 @@ pub fn build_report(snap: &Snapshot<'_>, opts: &Options, capture_time: Duration)
         .collect();
 
     let total = capture_time + t0.elapsed();
-    Crash {
+    let mut crash = Crash {
         schema_version: SCHEMA_VERSION,
         kind: "crash".into(),
         tool: Tool::default(),
@@ -323,6 +323,7 @@ pub fn build_report(snap: &Snapshot<'_>, opts: &Options, capture_time: Duration)
         signal,
         classification,
         culprit,
+        python_user_frame: None,
         python_call_site,
         diagnosis: None,
         crashed_tid: snap.crashed_tid,
@@ -339,7 +340,12 @@ pub fn build_report(snap: &Snapshot<'_>, opts: &Options, capture_time: Duration)
             total_ms: ms(total),
         },
         files: Vec::new(),
+    };
+    if let Some(t) = crash.threads.iter().find(|t| t.crashed) {
+        crash.python_user_frame = crate::report::diagnose::user_frame(t).filter(|u| Some(*u) != crash.python_call_site.as_ref()).cloned();
     }
+    crash.diagnosis = crate::report::diagnose::diagnose(&crash);
+    crash
 }
 
 #[cfg(test)]

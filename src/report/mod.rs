@@ -3,6 +3,7 @@
 
 pub mod ci;
 pub mod classify;
+pub mod diagnose;
 pub mod json;
 pub mod model;
 pub mod signals;

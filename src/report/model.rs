@@ -49,6 +49,10 @@ pub struct Crash {
     /// The innermost Python frame of the crashed thread.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub python_call_site: Option<PythonFrame>,
+    /// The innermost Python frame of the user's own code (not the standard library or an
+    /// installed package), when it differs from `python_call_site`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python_user_frame: Option<PythonFrame>,
     /// A plain-language explanation for well-known crash patterns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagnosis: Option<String>,

@@ -45,8 +45,20 @@ fn short(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+/// The last two components of a native source path: `Python/ceval.c`, not the build folder.
+fn short_source(path: &str) -> &str {
+    let mut idx = path.len();
+    for _ in 0..2 {
+        match path[..idx].rfind('/') {
+            Some(i) => idx = i,
+            None => return path.trim_start_matches("./"),
+        }
+    }
+    &path[idx + 1..]
+}
+
 fn location(file: Option<&str>, line: Option<u32>) -> Option<String> {
-    let f = file?;
+    let f = short_source(file?);
     Some(match line {
         Some(l) => format!("{f}:{l}"),
         None => f.to_string(),
@@ -121,8 +133,24 @@ fn render_frames(out: &mut String, t: &Thread, limit: Option<usize>, st: &Style)
     let shown = limit.map_or(frames.len(), |l| l.min(frames.len()));
     let mut i = 0;
     let mut native_index = 0usize;
-    let width_fn = 38;
-    let width_mod = 30;
+    let width_fn = frames[..shown]
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Native(n) => Some(n.function.as_deref().map_or(12, str::len).max(n.inlined.iter().map(|i| i.function.len() + 10).max().unwrap_or(0))),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(20)
+        .clamp(20, 48);
+    let width_mod = frames[..shown]
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Native(n) => n.module_name().map(str::len),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(10)
+        .clamp(10, 44);
     while i < shown {
         if let Some(e) = &t.elided {
             if i == e.at && e.count > 0 {
@@ -138,16 +166,18 @@ fn render_frames(out: &mut String, t: &Thread, limit: Option<usize>, st: &Style)
         }
         match f {
             Frame::Native(n) => {
+                // Inlined calls first, numbered like frames (as gdb does).
                 for inl in &n.inlined {
                     let loc = location(inl.file.as_deref(), inl.line).unwrap_or_default();
                     let _ = writeln!(
                         out,
                         "  {:<4}{:<width_fn$} {:<width_mod$} {}",
-                        "",
-                        format!("{} (inlined)", inl.function),
+                        format!("#{native_index}"),
+                        inl.function,
                         n.module_name().unwrap_or(""),
-                        loc
+                        format!("{loc} {}", st.dim("(inlined)")).trim_start()
                     );
+                    native_index += 1;
                 }
                 let func = match &n.function {
                     Some(f) => f.clone(),
@@ -270,15 +300,45 @@ pub fn render(crash: &Crash, st: Style) -> String {
             field(&mut out, "called from", &describe_native(o));
         }
     }
-    match &crash.python_call_site {
-        Some(py) => {
-            let line = py.line.map(|l| format!(":{l}")).unwrap_or_default();
-            field(&mut out, "python", &format!("{}{} in {}", py.file, line, py.function));
-            if let Some(src) = &py.source {
-                let _ = writeln!(out, "  {:<12}     {}", "", src.trim());
+    let crashed_thread = crash.threads.iter().find(|t| t.crashed);
+    let py_line = |out: &mut String, key: &str, p: &PythonFrame| {
+        let line = p.line.map(|l| format!(":{l}")).unwrap_or_default();
+        let _ = writeln!(out, "  {key:<12} {}{} in {}", p.file, line, p.function);
+        if let Some(src) = &p.source {
+            let _ = writeln!(out, "  {:<12}     {}", "", src.trim());
+        }
+    };
+    match (&crash.python_user_frame, &crash.python_call_site) {
+        (Some(user), Some(inner)) => {
+            py_line(&mut out, "python", user);
+            let line = inner.line.map(|l| format!(":{l}")).unwrap_or_default();
+            let _ = writeln!(out, "  {:<12} via {}{} in {}", "", inner.file, line, inner.function);
+        }
+        (None, Some(inner)) => py_line(&mut out, "python", inner),
+        _ => {
+            if crash.python.is_some() && crash.kind == "crash" {
+                if let Some(t) = crashed_thread {
+                    let others: Vec<String> = crash
+                        .threads
+                        .iter()
+                        .filter(|o| !o.crashed && (o.main || o.holds_gil))
+                        .filter_map(|o| {
+                            let p = super::diagnose::user_frame(o).or_else(|| o.frames.iter().find_map(|f| match f {
+                                Frame::Python(p) => Some(p),
+                                _ => None,
+                            }))?;
+                            let who = if o.holds_gil { "the GIL holder" } else { "the main thread" };
+                            Some(format!("{who} ({}) was at {}:{} in {}", o.tid, p.file, p.line.unwrap_or(0), p.function))
+                        })
+                        .collect();
+                    let mut s = format!("none: thread {} has no Python frames", t.tid);
+                    if !others.is_empty() {
+                        let _ = write!(s, "; {}", others.join("; "));
+                    }
+                    field(&mut out, "python", &s);
+                }
             }
         }
-        None => {}
     }
     if let Some(py) = &crash.python {
         let mut s = format!("CPython {}", py.version.as_deref().unwrap_or("(version unknown)"));

@@ -1,0 +1,175 @@
+//! Plain-language explanations of well-known crash patterns, from the finished report.
+
+use super::model::*;
+
+/// Functions a native thread calls to enter the interpreter.
+const ENTER_PYTHON: &[&str] = &[
+    "PyGILState_Ensure",
+    "PyThreadState_New",
+    "_PyThreadState_New",
+    "new_threadstate",
+    "PyEval_RestoreThread",
+    "PyEval_AcquireThread",
+    "take_gil",
+    "_PyThreadState_Swap",
+    "PyThreadState_Swap",
+    "tstate_activate",
+    "_PyEval_AcquireLock",
+    "drop_gil",
+];
+
+fn base(name: &str) -> &str {
+    name.split('.').next().unwrap_or(name)
+}
+
+fn natives(t: &Thread) -> impl Iterator<Item = &NativeFrame> {
+    t.frames.iter().filter_map(|f| match f {
+        Frame::Native(n) => Some(n),
+        _ => None,
+    })
+}
+
+fn is_python_runtime(module: &str) -> bool {
+    let name = module.rsplit('/').next().unwrap_or(module);
+    name.starts_with("libpython") || name.starts_with("python")
+}
+
+/// A Python file that belongs to the user's code rather than the standard library or an
+/// installed package.
+pub fn is_user_file(file: &str) -> bool {
+    if file.starts_with('<') {
+        return false;
+    }
+    if file.contains("/site-packages/") || file.contains("/dist-packages/") {
+        return false;
+    }
+    // The standard library: .../lib/pythonX.Y/<module>
+    if let Some(pos) = file.find("/lib/python") {
+        let rest = &file[pos + "/lib/python".len()..];
+        if rest.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+            return false;
+        }
+    }
+    !file.contains("/lib64/python")
+}
+
+/// The innermost Python frame of the user's own code in a merged stack, if any.
+pub fn user_frame(t: &Thread) -> Option<&PythonFrame> {
+    t.frames
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Python(p) => Some(p),
+            _ => None,
+        })
+        .chain(t.merge.iter().flat_map(|m| m.python_frames.iter()))
+        .find(|p| is_user_file(&p.file))
+}
+
+fn has_python_frames(t: &Thread) -> bool {
+    t.frames.iter().any(|f| matches!(f, Frame::Python(_))) || t.merge.as_ref().is_some_and(|m| !m.python_frames.is_empty())
+}
+
+/// The first native frame in a module that is neither a system library nor the interpreter:
+/// the extension or library whose code called in.
+fn first_foreign(t: &Thread) -> Option<&NativeFrame> {
+    natives(t).find(|n| {
+        n.module.as_deref().is_some_and(|m| !crate::capture::is_system_module(m) && !is_python_runtime(m))
+    })
+}
+
+pub fn diagnose(c: &Crash) -> Option<String> {
+    let crashed = c.threads.iter().find(|t| t.crashed)?;
+    let kind = c.classification.as_ref().map(|k| k.kind.as_str()).unwrap_or("");
+    let py = c.python.as_ref();
+
+    // A native thread entering a finalized interpreter.
+    let enters = natives(crashed).take(12).find_map(|n| {
+        let f = n.function.as_deref().map(base)?;
+        ENTER_PYTHON.contains(&f).then_some(f)
+    });
+    if let Some(enter) = enters {
+        let finalized = py.and_then(|p| p.state.as_deref()).is_some_and(|s| s == "finalizing" || s == "finalized");
+        let main_exiting = c.threads.iter().filter(|t| t.main && !t.crashed).any(|t| {
+            natives(t).any(|n| n.function.as_deref().is_some_and(|f| {
+                let f = base(f);
+                f == "__run_exit_handlers" || f == "exit" || f == "Py_FinalizeEx" || f == "Py_Finalize" || f == "_Py_Finalize"
+            }))
+        });
+        if !has_python_frames(crashed) && (finalized || main_exiting) {
+            let who = first_foreign(crashed)
+                .map(|n| {
+                    let lib = n.module_name().unwrap_or("a native library");
+                    match &n.function {
+                        Some(f) => format!("{f} in {lib}"),
+                        None => lib.to_string(),
+                    }
+                })
+                .unwrap_or_else(|| "a native library's thread".to_string());
+            return Some(format!(
+                "a native thread called into Python ({enter}) after the interpreter was finalized. \
+                 A callback from {who} outlived the interpreter: close the client or stop its \
+                 background work before the program exits (for example in an atexit hook)."
+            ));
+        }
+    }
+
+    if kind == "stack_overflow" {
+        let pys: Vec<&PythonFrame> = crashed
+            .frames
+            .iter()
+            .filter_map(|f| match f {
+                Frame::Python(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        if pys.len() >= 50 {
+            // The most repeated Python function.
+            let mut counts: std::collections::HashMap<(&str, &str), usize> = Default::default();
+            for p in &pys {
+                *counts.entry((p.file.as_str(), p.function.as_str())).or_default() += 1;
+            }
+            let ((file, func), n) = counts.into_iter().max_by_key(|e| e.1)?;
+            return Some(format!(
+                "stack overflow from deep recursion in Python: {func} ({file}) is on the stack {n} times. \
+                 The C stack ran out before Python's recursion limit was reached (a raised \
+                 sys.setrecursionlimit, or large C frames per call): make the recursion iterative \
+                 or bounded."
+            ));
+        }
+        let first = natives(crashed).next()?;
+        let f = first.function.as_deref()?;
+        let n = natives(crashed).filter(|x| x.function.as_deref() == Some(f)).count() as u64
+            + crashed.elided.as_ref().map_or(0, |e| e.count);
+        if n > 100 {
+            return Some(format!(
+                "stack overflow from unbounded recursion in native code: {f} ({}) calls itself \
+                 over and over.",
+                first.module_name().unwrap_or("?")
+            ));
+        }
+        return None;
+    }
+
+    if kind == "null_pointer_dereference" {
+        let culprit = c.culprit.as_ref()?;
+        let in_system = culprit.frame.module.as_deref().is_some_and(crate::capture::is_system_module);
+        if in_system && has_python_frames(crashed) {
+            let func = culprit.frame.function.as_deref().map(base).unwrap_or("a C function");
+            let func = func.trim_start_matches("__").split('_').next().filter(|s| !s.is_empty()).unwrap_or(func);
+            let site = user_frame(crashed)
+                .or(c.python_call_site.as_ref())
+                .map(|p| format!(" at {}:{} in {}", p.file, p.line.unwrap_or(0), p.function))
+                .unwrap_or_default();
+            let via = culprit
+                .first_outside_system
+                .as_ref()
+                .map(|n| format!(" through {}", super::text::describe_native(n)))
+                .unwrap_or_default();
+            return Some(format!(
+                "a NULL pointer was passed from Python{site} into the C function {func}{via}: \
+                 check the arguments at that line (a None, 0 or empty handle where a pointer was expected)."
+            ));
+        }
+    }
+    None
+}
