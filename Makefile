@@ -28,7 +28,7 @@ FIXTURE_ARGS_null_deref := --lib ccfix
 FIXTURE_TARGETS := $(foreach v,$(FIXTURE_VARIANTS),\
 	$(FIXDIR)/$(v)/libccfix.so $(addprefix $(FIXDIR)/$(v)/,$(FIXTURE_PROGRAMS)))
 
-.PHONY: all build fixtures venv test demo stress bench clean
+.PHONY: all build fixtures venv sid test demo stress bench clean
 
 all: build
 
@@ -56,8 +56,15 @@ venv: $(VENV)/.stamp
 $(VENV)/.stamp: scripts/venv-requirements.txt scripts/make-venv.sh
 	scripts/make-venv.sh $(VENV)
 
+# CPython 3.14 from Debian sid, unpacked under target/sid (tests/python314.rs). A failed
+# download only skips that test, visibly.
+sid: target/sid/run-python3.14
+
+target/sid/run-python3.14: scripts/sid-python.sh
+	@scripts/sid-python.sh target/sid || echo "make sid: could not unpack Debian sid's python3.14; its test will be skipped"
+
 # Tests find the fixtures in target/fixtures and the venv in target/venv (tests/common/mod.rs).
-test: venv fixtures
+test: venv fixtures sid
 	$(CARGO) test
 
 # The demo crashes on purpose and crashcatch exits with the crash's own status (the shell's

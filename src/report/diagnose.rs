@@ -154,8 +154,14 @@ pub fn diagnose(c: &Crash) -> Option<String> {
         let culprit = c.culprit.as_ref()?;
         let in_system = culprit.frame.module.as_deref().is_some_and(crate::capture::is_system_module);
         if in_system && has_python_frames(crashed) {
-            let func = culprit.frame.function.as_deref().map(base).unwrap_or("a C function");
-            let func = func.trim_start_matches("__").split('_').next().filter(|s| !s.is_empty()).unwrap_or(func);
+            // `__strlen_evex` → `strlen`: the libc entry point the caller used.
+            let func = match culprit.frame.function.as_deref().map(base) {
+                Some(f) => {
+                    let f = f.trim_start_matches("__").split('_').next().filter(|s| !s.is_empty()).unwrap_or(f);
+                    format!("the C function {f}")
+                }
+                None => format!("a C function in {}", culprit.frame.module_name().unwrap_or("a system library")),
+            };
             let site = user_frame(crashed)
                 .or(c.python_call_site.as_ref())
                 .map(|p| format!(" at {}:{} in {}", p.file, p.line.unwrap_or(0), p.function))
@@ -166,7 +172,7 @@ pub fn diagnose(c: &Crash) -> Option<String> {
                 .map(|n| format!(" through {}", super::text::describe_native(n)))
                 .unwrap_or_default();
             return Some(format!(
-                "a NULL pointer was passed from Python{site} into the C function {func}{via}: \
+                "a NULL pointer was passed from Python{site} into {func}{via}: \
                  check the arguments at that line (a None, 0 or empty handle where a pointer was expected)."
             ));
         }
