@@ -287,8 +287,7 @@ pub fn build_report(snap: &Snapshot<'_>, opts: &Options, capture_time: Duration)
             debug_file: m
                 .elf()
                 .ok()
-                .filter(|e| !e.has_dwarf())
-                .and_then(|e| e.debug_file())
+                .and_then(|e| e.loaded_debug_file())
                 .and_then(|d| d.path.as_ref())
                 .map(|p| p.display().to_string()),
         })

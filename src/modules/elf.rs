@@ -259,6 +259,12 @@ impl ElfInfo {
             .as_deref()
     }
 
+    /// The separate debug file, only if something already loaded it (reports list it without
+    /// paying for opening the debug files of modules no frame touched).
+    pub fn loaded_debug_file(&self) -> Option<&ElfInfo> {
+        self.debug_file.get().and_then(|d| d.as_deref())
+    }
+
     pub fn debug_file_candidates(&self) -> Vec<PathBuf> {
         let mut v = Vec::new();
         if let Some(id) = &self.build_id {
