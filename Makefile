@@ -28,7 +28,7 @@ FIXTURE_ARGS_null_deref := --lib ccfix
 FIXTURE_TARGETS := $(foreach v,$(FIXTURE_VARIANTS),\
 	$(FIXDIR)/$(v)/libccfix.so $(addprefix $(FIXDIR)/$(v)/,$(FIXTURE_PROGRAMS)))
 
-.PHONY: all build fixtures venv sid test demo stress bench clean
+.PHONY: all build fixtures venv sid py311dbg test demo stress bench clean
 
 all: build
 
@@ -60,11 +60,18 @@ $(VENV)/.stamp: scripts/venv-requirements.txt scripts/make-venv.sh
 # download only skips that test, visibly.
 sid: target/sid/run-python3.14
 
-target/sid/run-python3.14: scripts/sid-python.sh
+target/sid/run-python3.14: scripts/sid-python.sh scripts/debian-unpack.sh
 	@scripts/sid-python.sh target/sid || echo "make sid: could not unpack Debian sid's python3.14; its test will be skipped"
 
+# Debian bookworm's python3.11 with its python3.11-dbg, of one version, under target/py311dbg
+# (tests/python311_dbg.rs). A failed download only skips that test, visibly.
+py311dbg: target/py311dbg/run-python3.11
+
+target/py311dbg/run-python3.11: scripts/py311-dbg.sh scripts/debian-unpack.sh
+	@scripts/py311-dbg.sh target/py311dbg || echo "make py311dbg: could not unpack python3.11-dbg; its test will be skipped"
+
 # Tests find the fixtures in target/fixtures and the venv in target/venv (tests/common/mod.rs).
-test: venv fixtures sid
+test: venv fixtures sid py311dbg
 	$(CARGO) test
 
 # The demo crashes on purpose and crashcatch exits with the crash's own status (the shell's

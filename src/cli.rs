@@ -31,6 +31,9 @@ pub struct ReportArgs {
     /// Write (or merge into) a JUnit XML file: one testcase with an <error> per crash
     #[arg(long, value_name = "FILE", env = "CRASHCATCH_JUNIT_XML")]
     pub junit_xml: Option<PathBuf>,
+    /// Also look for separate debug files here (laid out like /usr/lib/debug); repeatable
+    #[arg(long, value_name = "DIR", env = "CRASHCATCH_DEBUG_DIRS", value_delimiter = ':')]
+    pub debug_dir: Vec<PathBuf>,
     /// Do not read Python frames
     #[arg(long)]
     pub no_python: bool,

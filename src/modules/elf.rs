@@ -267,10 +267,13 @@ impl ElfInfo {
 
     pub fn debug_file_candidates(&self) -> Vec<PathBuf> {
         let mut v = Vec::new();
+        let roots = super::debug_dirs();
         if let Some(id) = &self.build_id {
             if id.len() > 1 {
                 let h = super::hex(id);
-                v.push(PathBuf::from(format!("/usr/lib/debug/.build-id/{}/{}.debug", &h[..2], &h[2..])));
+                for r in &roots {
+                    v.push(r.join(".build-id").join(&h[..2]).join(format!("{}.debug", &h[2..])));
+                }
             }
         }
         if let (Some(link), Some(path)) = (&self.debuglink, &self.path) {
@@ -279,7 +282,9 @@ impl ElfInfo {
                 v.push(dir.join(".debug").join(link));
                 if let Ok(canon) = dir.canonicalize() {
                     let rel = canon.strip_prefix("/").unwrap_or(&canon).to_path_buf();
-                    v.push(Path::new("/usr/lib/debug").join(rel).join(link));
+                    for r in &roots {
+                        v.push(r.join(&rel).join(link));
+                    }
                 }
             }
         }

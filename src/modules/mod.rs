@@ -112,6 +112,22 @@ impl Module {
     }
 }
 
+static DEBUG_DIRS: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+
+/// Extra folders searched for separate debug files before /usr/lib/debug, laid out like it
+/// (`.build-id/xx/rest.debug`, or the file's own folder for `.gnu_debuglink`). Set once, at
+/// start-up, from `--debug-dir` / `CRASHCATCH_DEBUG_DIRS`.
+pub fn set_debug_dirs(dirs: Vec<PathBuf>) {
+    let _ = DEBUG_DIRS.set(dirs);
+}
+
+/// The folders searched for debug files, in order.
+pub fn debug_dirs() -> Vec<PathBuf> {
+    let mut v = DEBUG_DIRS.get().cloned().unwrap_or_default();
+    v.push(PathBuf::from("/usr/lib/debug"));
+    v
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
