@@ -18,7 +18,7 @@ DEMO_REPORTS := target/demo-reports
 
 FIXTURE_VARIANTS := fp nofp stripped splitdebug
 FIXTURE_PROGRAMS := null_deref abort_assert sigbus sigfpe recursion thread_crash \
-	handled_recover handled_reraise
+	handled_recover handled_reraise sigill sigsys
 BUILD_FIXTURE := scripts/build-fixture.sh
 FIXTURE_HEADERS := $(wildcard fixtures/*.h)
 

@@ -604,6 +604,66 @@ fn sigfpe(variant: Variant) {
 }
 per_variant!(sigfpe);
 
+fn sigill(variant: Variant) {
+    let e = Expect {
+        variant,
+        program: "sigill",
+        args: &[],
+        signal: libc::SIGILL,
+        signal_name: "SIGILL",
+        code_name: Some("ILL_ILLOPN"),
+        classification: Some("trap"),
+    };
+    let c = crash(&e);
+    assert_eq!(
+        text(&c.report, "/signal/fault_address"),
+        text(&c.frames()[0], "/address"),
+        "fault_address is the trapping instruction\n{}",
+        c.context()
+    );
+    check_fixture_frame(&c, &e, 0, "trap_here", "sigill.c", "/* CRASH-LINE */");
+    check_culprit_is_frame0(&c);
+    check_main_below(&c, &e, 0);
+}
+per_variant!(sigill);
+
+/// seccomp traps the system call inside libc's syscall(): frame 0 is libc, and the fixture's
+/// function is the culprit's first frame outside the system libraries.
+fn sigsys(variant: Variant) {
+    let e = Expect {
+        variant,
+        program: "sigsys",
+        args: &[],
+        signal: libc::SIGSYS,
+        signal_name: "SIGSYS",
+        code_name: Some("SYS_SECCOMP"),
+        classification: Some("seccomp"),
+    };
+    let c = crash(&e);
+    let summary = text(&c.report, "/classification/summary").unwrap_or_default();
+    assert!(summary.contains(&format!("system call {}", libc::SYS_getppid)), "{summary}");
+    let fs = c.frames();
+    assert!(
+        module(&fs[0]).is_some_and(|m| file_name(m).starts_with("libc.so")),
+        "the trapped syscall is in libc\n{}",
+        c.context()
+    );
+    let at = find_function(fs, 1, "forbidden_call")
+        .or_else(|| (!e.variant.has_symtab()).then_some(1))
+        .unwrap_or_else(|| panic!("forbidden_call should be on the stack\n{}", c.context()));
+    if e.variant.has_symtab() {
+        check_fixture_frame(&c, &e, at, "forbidden_call", "sigsys.c", "/* CRASH-LINE */");
+        assert_eq!(
+            text(&c.report["culprit"]["first_outside_system"], "/function"),
+            Some("forbidden_call"),
+            "culprit.first_outside_system\n{}",
+            pretty(&c.report["culprit"])
+        );
+    }
+    check_main_below(&c, &e, at);
+}
+per_variant!(sigsys);
+
 /// Most frames a report may list for one thread without saying it left some out.
 const MAX_UNELIDED_FRAMES: usize = 1024;
 
