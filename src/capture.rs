@@ -26,7 +26,8 @@ pub struct Options {
 /// the first frame outside them.
 pub fn is_system_module(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
-    ["libc.so", "libc-", "ld-linux", "libpthread", "libm.so", "libdl.so", "librt.so", "libstdc++", "libgcc_s", "[vdso]", "libc.musl", "ld-musl"]
+    // libffi is call glue (ctypes, cffi): the caller beyond it is the one that matters.
+    ["libc.so", "libc-", "ld-linux", "libpthread", "libm.so", "libdl.so", "librt.so", "libstdc++", "libgcc_s", "[vdso]", "libc.musl", "ld-musl", "libffi.so"]
         .iter()
         .any(|p| name.starts_with(p))
 }

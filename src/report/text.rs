@@ -67,20 +67,14 @@ fn location(file: Option<&str>, line: Option<u32>) -> Option<String> {
 
 /// `func in libfoo.so (foo.c:12)`
 pub fn describe_native(f: &NativeFrame) -> String {
-    let func = match (&f.function, f.inlined.first()) {
-        (_, Some(inl)) => inl.function.clone(),
-        (Some(n), None) => n.clone(),
-        (None, _) => format!("{}", f.address),
+    let mut s = match (&f.function, f.inlined.first(), f.module_name(), f.module_offset) {
+        (_, Some(inl), Some(m), _) => format!("{} in {m}", inl.function),
+        (Some(n), None, Some(m), _) => format!("{n} in {m}"),
+        (None, None, Some(m), Some(off)) => format!("an unnamed function in {m} (+{off})"),
+        (_, Some(inl), None, _) => inl.function.clone(),
+        (Some(n), None, None, _) => n.clone(),
+        (None, None, _, _) => format!("{} (in no known module)", f.address),
     };
-    let mut s = func;
-    if let Some(m) = f.module_name() {
-        let _ = write!(s, " in {m}");
-        if f.function.is_none() {
-            if let Some(off) = f.module_offset {
-                let _ = write!(s, "+{off}");
-            }
-        }
-    }
     let (file, line) = match f.inlined.first() {
         Some(i) => (i.file.as_deref(), i.line),
         None => (f.file.as_deref(), f.line),
