@@ -3,6 +3,7 @@
 #   make build      the crashcatch binary (release: target/release/crashcatch)
 #   make fixtures   C test fixtures in every build variant, under target/fixtures/<variant>/
 #   make venv       the test venv, target/venv, with pytest and pytest-xdist
+#   make pyext      the ccext test extension for every interpreter, under target/pyext/<version>/
 #   make test       venv + fixtures + cargo test
 #   make demo       crashcatch on a real crash, showing its report
 #   make clean
@@ -28,7 +29,7 @@ FIXTURE_ARGS_null_deref := --lib ccfix
 FIXTURE_TARGETS := $(foreach v,$(FIXTURE_VARIANTS),\
 	$(FIXDIR)/$(v)/libccfix.so $(addprefix $(FIXDIR)/$(v)/,$(FIXTURE_PROGRAMS)))
 
-.PHONY: all build fixtures venv sid py311dbg test demo stress bench clean
+.PHONY: all build fixtures venv pyext sid py311dbg test demo stress bench clean
 
 all: build
 
@@ -52,6 +53,20 @@ endef
 $(foreach v,$(FIXTURE_VARIANTS),$(eval $(call fixture_variant_rules,$(v))))
 
 venv: $(VENV)/.stamp
+
+# The C extension of the Python crash matrix (fixtures/pyext/ccext.c), for every pyenv
+# interpreter and the system's python3.11, as tests/python_matrix.rs builds it itself:
+# target/pyext/<version>/ (target/pyext/system-<version>/ for /usr/bin/python3.11).
+PYENV_ROOT ?= $(HOME)/.pyenv
+PYEXT_DIR := target/pyext
+PYEXT_PYTHONS ?= $(wildcard $(PYENV_ROOT)/versions/*/bin/python) $(wildcard /usr/bin/python3.11)
+
+pyext:
+	@set -e; for py in $(PYEXT_PYTHONS); do \
+		tag=$$($$py -c 'import sys; print("%d.%d.%d" % sys.version_info[:3])'); \
+		case $$py in /usr/*) tag=system-$$tag;; esac; \
+		echo "  CC  $$(fixtures/pyext/build.sh $$py $(PYEXT_DIR)/$$tag)"; \
+	done
 
 $(VENV)/.stamp: scripts/venv-requirements.txt scripts/make-venv.sh
 	scripts/make-venv.sh $(VENV)

@@ -114,6 +114,8 @@ pub fn diagnose(c: &Crash) -> Option<String> {
     }
 
     if kind == "stack_overflow" {
+        // A stack this deep is usually not merged (the native stack is elided in the middle,
+        // the Python walk stops at its frame limit): count the Python frames kept beside it too.
         let pys: Vec<&PythonFrame> = crashed
             .frames
             .iter()
@@ -121,6 +123,7 @@ pub fn diagnose(c: &Crash) -> Option<String> {
                 Frame::Python(p) => Some(p),
                 _ => None,
             })
+            .chain(crashed.merge.iter().flat_map(|m| m.python_frames.iter()))
             .collect();
         if pys.len() >= 50 {
             // The most repeated Python function.
@@ -178,4 +181,75 @@ pub fn diagnose(c: &Crash) -> Option<String> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn native(function: &str) -> Frame {
+        Frame::Native(NativeFrame {
+            address: Hex(0x1000),
+            module: Some("/usr/lib/libpython3.10.so.1.0".into()),
+            module_offset: None,
+            function: Some(function.into()),
+            function_offset: None,
+            file: None,
+            line: None,
+            inlined: vec![],
+            trust: Trust::Cfi,
+        })
+    }
+
+    fn python(function: &str) -> PythonFrame {
+        PythonFrame { file: "/app/rec.py".into(), function: function.into(), line: Some(4), source: None, stale: false }
+    }
+
+    fn overflow(thread: Thread) -> Crash {
+        Crash {
+            schema_version: SCHEMA_VERSION,
+            kind: "crash".into(),
+            tool: Tool::default(),
+            time: String::new(),
+            process: ProcessInfo::default(),
+            signal: SignalReport::default(),
+            classification: Some(Classification { kind: "stack_overflow".into(), summary: String::new(), message: None }),
+            culprit: None,
+            python_call_site: None,
+            python_user_frame: None,
+            diagnosis: None,
+            crashed_tid: thread.tid,
+            also_faulting: vec![],
+            threads: vec![thread],
+            python: None,
+            modules: vec![],
+            notes: vec![],
+            timings: Timings::default(),
+            files: vec![],
+        }
+    }
+
+    #[test]
+    fn deep_python_recursion_kept_side_by_side_is_python_recursion() {
+        // What a real overflow looks like: the native stack elided in the middle, so the
+        // eval-loop count disagrees with the Python stack and the two are kept side by side.
+        let frames: Vec<Frame> = (0..250)
+            .map(|i| native(if i % 2 == 0 { "_PyFrame_New_NoTrack" } else { "_PyEval_EvalFrameDefault" }))
+            .collect();
+        let t = Thread {
+            tid: 1,
+            crashed: true,
+            main: true,
+            frames,
+            elided: Some(Elided { at: 200, count: 40000 }),
+            merge: Some(MergeInfo {
+                kind: "side_by_side".into(),
+                reason: Some("120 eval-loop frame(s) in the native stack but 4096 Python entry frame(s)".into()),
+                python_frames: (0..4096).map(|_| python("down")).collect(),
+            }),
+            ..Default::default()
+        };
+        let d = diagnose(&overflow(t)).expect("a diagnosis");
+        assert!(d.contains("deep recursion in Python: down (/app/rec.py) is on the stack 4096 times"), "{d}");
+    }
 }
