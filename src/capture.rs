@@ -194,7 +194,17 @@ pub fn build_report(snap: &Snapshot<'_>, opts: &Options, capture_time: Duration)
         let py_thread = py.as_ref().and_then(|p| {
             p.interpreters.iter().flat_map(|i| i.threads.iter()).find(|pt| pt.tid == Some(t.tid))
         });
-        let (frames, merge) = merge::merge_thread(native, py_thread);
+        let elided_at = r.as_ref().and_then(|s| s.elided);
+        let (frames, merge, elided) = match elided_at {
+            Some((at, count)) => {
+                let m = merge::merge_thread_elided(native, py_thread, at);
+                (m.frames, m.info, Some(Elided { at: m.at, count, python_count: m.python_elided }))
+            }
+            None => {
+                let (f, m) = merge::merge_thread(native, py_thread);
+                (f, m, None)
+            }
+        };
         let crashed = t.tid == snap.crashed_tid;
         threads.push(Thread {
             tid: t.tid,
@@ -203,7 +213,7 @@ pub fn build_report(snap: &Snapshot<'_>, opts: &Options, capture_time: Duration)
             main: t.tid == snap.pid,
             holds_gil: py_thread.is_some_and(|p| p.holds_gil),
             frames,
-            elided: r.as_ref().and_then(|s| s.elided).map(|(at, count)| Elided { at, count }),
+            elided,
             merge,
             unwind_error: match (r, &t.note) {
                 (Some(s), _) => s.error.clone(),

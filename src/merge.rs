@@ -116,6 +116,67 @@ pub fn merge_thread(native: Vec<NativeFrame>, python: Option<&PythonThread>) -> 
     (out, info("merged", None, vec![]))
 }
 
+/// A merged stack whose native unwind left out a middle part (a runaway recursion).
+pub struct MergedElided {
+    pub frames: Vec<Frame>,
+    pub info: Option<MergeInfo>,
+    /// Where the gap is in `frames`.
+    pub at: usize,
+    /// Python frames that belong to the eval loops in the gap, left out with them.
+    pub python_elided: u64,
+}
+
+/// Like [`merge_thread`] for a native stack with a gap after index `at` (the top `at` frames,
+/// then the bottom ones). The top eval-loop frames ran the innermost Python groups, the bottom
+/// ones the outermost: both ends are merged, and the Python groups in between go into the gap.
+/// When there are fewer groups than eval-loop frames at both ends, nothing is guessed.
+pub fn merge_thread_elided(native: Vec<NativeFrame>, python: Option<&PythonThread>, at: usize) -> MergedElided {
+    let side = |native: Vec<NativeFrame>, info| MergedElided {
+        frames: native.into_iter().map(Frame::Native).collect(),
+        info,
+        at,
+        python_elided: 0,
+    };
+    let Some(py) = python.filter(|p| !p.frames.is_empty()) else {
+        let (frames, info) = merge_thread(native, python);
+        return MergedElided { frames, info, at, python_elided: 0 };
+    };
+    let at = at.min(native.len());
+    let evals = eval_frames(&native);
+    let (groups, leftover) = groups(py);
+    let k_top = evals.iter().filter(|&&i| i < at).count();
+    let k_bottom = evals.len() - k_top;
+    if evals.is_empty() || leftover || groups.len() < evals.len() {
+        let reason = format!(
+            "the native stack is too deep to show whole; {} eval-loop frame(s) kept at its ends, {} Python entry frame(s){}",
+            evals.len(),
+            groups.len(),
+            if leftover { " and an incomplete Python walk" } else { "" }
+        );
+        return side(native, info("side_by_side", Some(reason), py.frames.clone()));
+    }
+    let middle: u64 = groups[k_top..groups.len() - k_bottom].iter().map(|g| g.len() as u64).sum();
+    let mut chosen: Vec<Vec<PythonFrame>> = groups[..k_top].to_vec();
+    chosen.extend(groups[groups.len() - k_bottom..].iter().cloned());
+    let mut chosen = chosen.into_iter();
+    let mut out = Vec::new();
+    let mut new_at = 0;
+    for (i, f) in native.into_iter().enumerate() {
+        if i == at {
+            new_at = out.len();
+        }
+        if evals.binary_search(&i).is_ok() {
+            out.extend(chosen.next().expect("counts checked").into_iter().map(Frame::Python));
+        } else {
+            out.push(Frame::Native(f));
+        }
+    }
+    if at >= out.len() {
+        new_at = out.len();
+    }
+    MergedElided { frames: out, info: info("merged", None, vec![]), at: new_at, python_elided: middle }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,5 +336,25 @@ mod tests {
             Some(&pt(&["b", "a"], &[])),
         );
         assert_eq!(m.unwrap().kind, "merged");
+    }
+
+    #[test]
+    fn elided_stack_merges_both_ends() {
+        // Native: [eval(top) x2] ... gap ... [eval(bottom) x1, main]; 5 Python frames, ≤3.10 style.
+        let native = vec![nf("leaf"), nf("_PyEval_EvalFrameDefault"), nf("_PyEval_EvalFrameDefault"), nf("_PyEval_EvalFrameDefault"), nf("main")];
+        let py = pt(&["f1", "f2", "f3", "f4", "f5"], &[true, true, true, true, true]);
+        let m = merge_thread_elided(native, Some(&py), 3);
+        let names: Vec<String> = m
+            .frames
+            .iter()
+            .map(|f| match f {
+                Frame::Native(n) => n.function.clone().unwrap(),
+                Frame::Python(p) => format!("py:{}", p.function),
+            })
+            .collect();
+        assert_eq!(names, vec!["leaf", "py:f1", "py:f2", "py:f5", "main"]);
+        assert_eq!(m.at, 3);
+        assert_eq!(m.python_elided, 2);
+        assert_eq!(m.info.unwrap().kind, "merged");
     }
 }

@@ -132,8 +132,10 @@ pub fn diagnose(c: &Crash) -> Option<String> {
                 *counts.entry((p.file.as_str(), p.function.as_str())).or_default() += 1;
             }
             let ((file, func), n) = counts.into_iter().max_by_key(|e| e.1)?;
+            // Frames left out with the middle of the native stack are that recursion too.
+            let n = n as u64 + crashed.elided.as_ref().map_or(0, |e| e.python_count);
             return Some(format!(
-                "stack overflow from deep recursion in Python: {func} ({file}) is on the stack {n} times. \
+                "stack overflow from deep recursion in Python: {func} ({file}) is on the stack at least {n} times. \
                  The C stack ran out before Python's recursion limit was reached (a raised \
                  sys.setrecursionlimit, or large C frames per call): make the recursion iterative \
                  or bounded."
@@ -241,7 +243,7 @@ mod tests {
             crashed: true,
             main: true,
             frames,
-            elided: Some(Elided { at: 200, count: 40000 }),
+            elided: Some(Elided { at: 200, count: 40000, python_count: 0 }),
             merge: Some(MergeInfo {
                 kind: "side_by_side".into(),
                 reason: Some("120 eval-loop frame(s) in the native stack but 4096 Python entry frame(s)".into()),
@@ -250,6 +252,6 @@ mod tests {
             ..Default::default()
         };
         let d = diagnose(&overflow(t)).expect("a diagnosis");
-        assert!(d.contains("deep recursion in Python: down (/app/rec.py) is on the stack 4096 times"), "{d}");
+        assert!(d.contains("deep recursion in Python: down (/app/rec.py) is on the stack at least 4096 times"), "{d}");
     }
 }

@@ -197,7 +197,15 @@ pub struct Thread {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Elided {
     pub at: usize,
+    /// Native frames left out.
     pub count: u64,
+    /// Python frames left out with them (the eval loops in the gap ran them).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub python_count: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -122,6 +122,67 @@ fn frame_key(f: &Frame) -> String {
     }
 }
 
+/// `#7  `, `#12 `, `#40273 `: at least four columns, always a space after.
+fn frame_index(n: usize) -> String {
+    let s = format!("#{n}");
+    if s.len() < 4 {
+        format!("{s:<4}")
+    } else {
+        format!("{s} ")
+    }
+}
+
+fn render_frame(out: &mut String, f: &Frame, native_index: &mut usize, width_fn: usize, width_mod: usize, st: &Style) {
+        match f {
+            Frame::Native(n) => {
+                // Inlined calls first, numbered like frames (as gdb does).
+                for inl in &n.inlined {
+                    let loc = location(inl.file.as_deref(), inl.line).unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "  {}{:<width_fn$} {:<width_mod$} {}",
+                        frame_index(*native_index),
+                        inl.function,
+                        n.module_name().unwrap_or(""),
+                        format!("{loc} {}", st.dim("(inlined)")).trim_start()
+                    );
+                    *native_index += 1;
+                }
+                let func = match &n.function {
+                    Some(f) => f.clone(),
+                    None => match (n.module_name(), n.module_offset) {
+                        (Some(_), Some(off)) => format!("?? +{off}"),
+                        _ => format!("?? {}", n.address),
+                    },
+                };
+                let loc = location(n.file.as_deref(), n.line).unwrap_or_default();
+                let trust = match n.trust {
+                    Trust::Scan => " [scanned]",
+                    Trust::FramePointer => " [fp]",
+                    _ => "",
+                };
+                let _ = writeln!(
+                    out,
+                    "  {}{:<width_fn$} {:<width_mod$} {}{}",
+                    frame_index(*native_index),
+                    func,
+                    n.module_name().unwrap_or("??"),
+                    loc,
+                    st.dim(trust)
+                );
+                *native_index += 1;
+            }
+            Frame::Python(p) => {
+                let line = p.line.map(|l| format!(":{l}")).unwrap_or_default();
+                let stale = if p.stale { " (may be stale)" } else { "" };
+                let _ = writeln!(out, "      py  {}{} in {}{}", p.file, line, p.function, stale);
+                if let Some(src) = &p.source {
+                    let _ = writeln!(out, "              {}", src.trim());
+                }
+            }
+        }
+}
+
 fn render_frames(out: &mut String, t: &Thread, limit: Option<usize>, st: &Style) {
     let frames = &t.frames;
     let shown = limit.map_or(frames.len(), |l| l.min(frames.len()));
@@ -145,74 +206,54 @@ fn render_frames(out: &mut String, t: &Thread, limit: Option<usize>, st: &Style)
         .max()
         .unwrap_or(10)
         .clamp(10, 44);
+    let gap = t.elided.as_ref().map(|e| e.at);
+    let keys: Vec<String> = frames[..shown].iter().map(frame_key).collect();
+    // How many times the block frames[i..i+p] repeats back to back from i (not across the gap).
+    let repeats = |i: usize, p: usize| -> usize {
+        let mut reps = 1;
+        while i + (reps + 1) * p <= shown
+            && (0..p).all(|k| keys[i + reps * p + k] == keys[i + k])
+            && gap.map_or(true, |g| !(i < g && g < i + (reps + 1) * p))
+        {
+            reps += 1;
+        }
+        reps
+    };
+    let native_count = |f: &Frame| match f {
+        Frame::Native(n) => 1 + n.inlined.len(),
+        Frame::Python(_) => 0,
+    };
     while i < shown {
         if let Some(e) = &t.elided {
             if i == e.at && e.count > 0 {
-                let _ = writeln!(out, "  {}", st.dim(&format!("... {} frames not shown ...", e.count)));
+                let py = if e.python_count > 0 { format!(" (and {} Python frames)", e.python_count) } else { String::new() };
+                let _ = writeln!(out, "  {}", st.dim(&format!("... {} frames not shown{py} ...", e.count)));
                 native_index += e.count as usize;
             }
         }
-        let f = &frames[i];
-        // Fold runs of the same frame (deep recursion).
-        let mut run = 1;
-        while i + run < shown && frame_key(&frames[i + run]) == frame_key(f) && t.elided.as_ref().map_or(true, |e| i + run != e.at) {
-            run += 1;
-        }
-        match f {
-            Frame::Native(n) => {
-                // Inlined calls first, numbered like frames (as gdb does).
-                for inl in &n.inlined {
-                    let loc = location(inl.file.as_deref(), inl.line).unwrap_or_default();
-                    let _ = writeln!(
-                        out,
-                        "  {:<4}{:<width_fn$} {:<width_mod$} {}",
-                        format!("#{native_index}"),
-                        inl.function,
-                        n.module_name().unwrap_or(""),
-                        format!("{loc} {}", st.dim("(inlined)")).trim_start()
-                    );
-                    native_index += 1;
-                }
-                let func = match &n.function {
-                    Some(f) => f.clone(),
-                    None => match (n.module_name(), n.module_offset) {
-                        (Some(_), Some(off)) => format!("?? +{off}"),
-                        _ => format!("?? {}", n.address),
-                    },
-                };
-                let loc = location(n.file.as_deref(), n.line).unwrap_or_default();
-                let trust = match n.trust {
-                    Trust::Scan => " [scanned]",
-                    Trust::FramePointer => " [fp]",
-                    _ => "",
-                };
-                let _ = writeln!(
-                    out,
-                    "  {:<4}{:<width_fn$} {:<width_mod$} {}{}",
-                    format!("#{native_index}"),
-                    func,
-                    n.module_name().unwrap_or("??"),
-                    loc,
-                    st.dim(trust)
-                );
-                native_index += 1;
-            }
-            Frame::Python(p) => {
-                let line = p.line.map(|l| format!(":{l}")).unwrap_or_default();
-                let stale = if p.stale { " (may be stale)" } else { "" };
-                let _ = writeln!(out, "      py  {}{} in {}{}", p.file, line, p.function, stale);
-                if let Some(src) = &p.source {
-                    let _ = writeln!(out, "              {}", src.trim());
-                }
+        // Fold deep recursion: the same frame, or the same short cycle of frames (a Python
+        // function and the interpreter's frames that call it), repeated back to back.
+        let (mut period, mut reps) = (1, repeats(i, 1));
+        for p in 2..=6 {
+            let r = repeats(i, p);
+            if r >= 3 && r * p > reps * period {
+                (period, reps) = (p, r);
             }
         }
-        if run > 1 {
-            let _ = writeln!(out, "      {}", st.dim(&format!("(the same frame {} more times)", run - 1)));
-            if matches!(f, Frame::Native(_)) {
-                native_index += run - 1;
-            }
+        for f in &frames[i..i + period] {
+            render_frame(out, f, &mut native_index, width_fn, width_mod, st);
         }
-        i += run;
+        if reps > 1 {
+            let more = reps - 1;
+            let msg = if period == 1 {
+                format!("(the same frame {more} more times)")
+            } else {
+                format!("(the {period} frames above repeat {more} more times)")
+            };
+            let _ = writeln!(out, "      {}", st.dim(&msg));
+            native_index += more * frames[i..i + period].iter().map(native_count).sum::<usize>();
+        }
+        i += period * reps;
     }
     if shown < frames.len() {
         let _ = writeln!(out, "  {}", st.dim(&format!("... {} more frames", frames.len() - shown)));
