@@ -45,6 +45,12 @@ pub struct Tracer<'a> {
     main_pid: i32,
     /// tid → tgid of every traced thread.
     threads: HashMap<i32, i32>,
+    /// New threads and processes whose first stop came before their creator's fork/clone event
+    /// (the two race): known already, so the event must not add them again.
+    unannounced: HashSet<i32>,
+    /// Those of them that have already exited (and were reaped) before that event arrived: the
+    /// event must not bring them back, or a dead pid would be "left running" for ever.
+    gone_unannounced: HashSet<i32>,
     pending: HashMap<i32, Pending>,
     main_exec_seen: bool,
     main_exit: Option<Exit>,
@@ -128,6 +134,8 @@ impl<'a> Tracer<'a> {
             capture_options,
             main_pid,
             threads,
+            unannounced: HashSet::new(),
+            gone_unannounced: HashSet::new(),
             pending: HashMap::new(),
             main_exec_seen: false,
             main_exit: None,
@@ -182,6 +190,7 @@ impl<'a> Tracer<'a> {
         }
         let g = live::status_field(tid, "Tgid").and_then(|s| s.parse().ok()).unwrap_or(tid);
         self.threads.insert(tid, g);
+        self.unannounced.insert(tid);
         g
     }
 
@@ -206,9 +215,18 @@ impl<'a> Tracer<'a> {
     }
 
     fn on_exit(&mut self, tid: i32, status: i32) {
-        let Some(tgid) = self.threads.remove(&tid) else {
-            // An orphan re-parented to us (PID 1 / subreaper), now reaped; or the main pid
-            // reported before we ever saw it stop.
+        let known = self.threads.remove(&tid);
+        if self.unannounced.remove(&tid) || known.is_none() {
+            // Its creator's fork/clone event may still be on its way: remember it is gone. (An
+            // orphan reaped here never gets one; the set is kept small.)
+            if self.gone_unannounced.len() >= 4096 {
+                self.gone_unannounced.clear();
+            }
+            self.gone_unannounced.insert(tid);
+        }
+        let Some(tgid) = known else {
+            // An orphan re-parented to us (PID 1 / subreaper), now reaped; a child killed
+            // before its first stop; or the main pid reported before we ever saw it stop.
             if tid == self.main_pid {
                 self.set_main_exit(status);
             }
@@ -233,6 +251,8 @@ impl<'a> Tracer<'a> {
             self.pending.remove(&tgid);
         }
         self.threads.retain(|_, g| *g != tgid);
+        let threads = &self.threads;
+        self.unannounced.retain(|t| threads.contains_key(t));
         if tid == self.main_pid {
             self.set_main_exit(status);
         }
@@ -252,8 +272,14 @@ impl<'a> Tracer<'a> {
             EVENT_FORK | EVENT_VFORK | EVENT_CLONE => {
                 if let Ok(new) = ptrace::event_msg(tid) {
                     let new = new as i32;
-                    let new_tgid = if event == EVENT_CLONE && self.clone_makes_thread(tid) { tgid } else { new };
-                    self.threads.insert(new, new_tgid);
+                    if self.gone_unannounced.remove(&new) {
+                        // It ran, exited and was reaped before this event reached us.
+                    } else if self.unannounced.remove(&new) {
+                        // Its first stop came first: already known.
+                    } else {
+                        let new_tgid = if event == EVENT_CLONE && self.clone_makes_thread(tid) { tgid } else { new };
+                        self.threads.insert(new, new_tgid);
+                    }
                 }
                 let _ = ptrace::cont(tid, 0);
             }
@@ -263,6 +289,8 @@ impl<'a> Tracer<'a> {
                     self.threads.remove(&(former as i32));
                 }
                 self.threads.retain(|t, g| *g != tgid || *t == tid);
+                let threads = &self.threads;
+                self.unannounced.retain(|t| threads.contains_key(t));
                 self.threads.insert(tid, tid);
                 self.pending.remove(&tid);
                 if tid == self.main_pid {
