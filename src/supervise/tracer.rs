@@ -52,6 +52,9 @@ pub struct Tracer<'a> {
     /// event must not bring them back, or a dead pid would be "left running" for ever.
     gone_unannounced: HashSet<i32>,
     pending: HashMap<i32, Pending>,
+    /// Processes whose report is written and whose fatal signal was let through: they are
+    /// dying. Another thread faulting on the way out gets no second report.
+    dying: HashSet<i32>,
     main_exec_seen: bool,
     main_exit: Option<Exit>,
     deferred: VecDeque<(i32, i32)>,
@@ -137,6 +140,7 @@ impl<'a> Tracer<'a> {
             unannounced: HashSet::new(),
             gone_unannounced: HashSet::new(),
             pending: HashMap::new(),
+            dying: HashSet::new(),
             main_exec_seen: false,
             main_exit: None,
             deferred: VecDeque::new(),
@@ -250,6 +254,7 @@ impl<'a> Tracer<'a> {
         } else {
             self.pending.remove(&tgid);
         }
+        self.dying.remove(&tgid);
         self.threads.retain(|_, g| *g != tgid);
         let threads = &self.threads;
         self.unannounced.retain(|t| threads.contains_key(t));
@@ -293,6 +298,7 @@ impl<'a> Tracer<'a> {
                 self.unannounced.retain(|t| threads.contains_key(t));
                 self.threads.insert(tid, tid);
                 self.pending.remove(&tid);
+                self.dying.remove(&tid);
                 if tid == self.main_pid {
                     self.main_exec_seen = true;
                 }
@@ -328,6 +334,13 @@ impl<'a> Tracer<'a> {
 
     fn on_fatal(&mut self, tid: i32, sig: i32) {
         let tgid = self.tgid(tid);
+        if self.dying.contains(&tgid) {
+            // A second thread faulted after the first one's report was made (it was stopped for
+            // the capture before it reached its own fault): the process is already being torn
+            // down by the first signal. One crash, one report.
+            let _ = ptrace::cont(tid, sig);
+            return;
+        }
         let info = ptrace::siginfo(tid).unwrap_or(SignalInfo { signo: sig, ..Default::default() });
         let dies = !has_handler(tgid, tid, sig);
         let reuse = self.pending.get(&tgid).is_some_and(|p| {
@@ -347,6 +360,7 @@ impl<'a> Tracer<'a> {
         if dies {
             // The report is on disk before the signal is delivered.
             self.emitter.emit(crash);
+            self.dying.insert(tgid);
         } else {
             self.pending.insert(tgid, Pending { tid, signo: sig, addr: info.addr, crash: Box::new(crash) });
         }
