@@ -113,8 +113,12 @@ fn is_stop_signal(sig: i32) -> bool {
     matches!(sig, libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
 }
 
-/// Would the thread run a handler for `sig` (caught and not blocked), rather than die of it?
-fn has_handler(tgid: i32, tid: i32, sig: i32) -> bool {
+/// Will the thread live through `sig`, rather than die of it: it runs a handler (caught and not
+/// blocked), or the signal is ignored. Under ptrace the kernel lets even an ignored signal stop
+/// the thread, and discards it only at delivery; a signal the kernel raised (positive si_code: a
+/// fault, or SI_KERNEL for a general protection fault) is forced through an ignored or blocked
+/// disposition, so that one is fatal.
+fn survives(tgid: i32, tid: i32, sig: i32, code: i32) -> bool {
     let bit = 1u64 << (sig - 1);
     let text = live::proc_text(tgid, &format!("task/{tid}/status")).unwrap_or_default();
     let mask = |field: &str| {
@@ -125,7 +129,9 @@ fn has_handler(tgid: i32, tid: i32, sig: i32) -> bool {
             })
             .unwrap_or(0)
     };
-    mask("SigCgt") & bit != 0 && mask("SigBlk") & bit == 0
+    let handled = mask("SigCgt") & bit != 0 && mask("SigBlk") & bit == 0;
+    let ignored = mask("SigIgn") & bit != 0 && code <= 0;
+    handled || ignored
 }
 
 impl<'a> Tracer<'a> {
@@ -342,7 +348,7 @@ impl<'a> Tracer<'a> {
             return;
         }
         let info = ptrace::siginfo(tid).unwrap_or(SignalInfo { signo: sig, ..Default::default() });
-        let dies = !has_handler(tgid, tid, sig);
+        let dies = !survives(tgid, tid, sig, info.code);
         let reuse = self.pending.get(&tgid).is_some_and(|p| {
             p.tid == tid && ((p.signo == sig && p.addr == info.addr) || !is_fault_code(info.code))
         });
