@@ -183,9 +183,19 @@ class Run:
         self.lines.append(s)
         return s
 
+    def line_matching(self, pattern, timeout=10.0):
+        """The next line that matches `pattern` (others are skipped), or None."""
+        deadline = time.time() + timeout
+        while True:
+            s = self.line(max(0.0, deadline - time.time()))
+            if s is None:
+                return None
+            m = re.match(pattern, s)
+            if m:
+                return m
+
     def pid_line(self, timeout=10.0):
-        s = self.line(timeout)
-        m = re.match(r"pid (\d+)", s or "")
+        m = self.line_matching(r"pid (\d+)$", timeout)
         return int(m.group(1)) if m else None
 
     def send(self, text):
@@ -755,7 +765,7 @@ def t_attach(reps):
                     for _ in range(200):
                         os.kill(pid, signal.SIGWINCH)
                     target.send("while attached\n")
-                    c.expect(target.line(5) == "got while attached", "target not answering while attached")
+                    c.expect(target.line_matching("got while attached$", 5) is not None, "target not answering while attached")
                 os.kill(a.pid, how)
                 try:
                     a.wait(10)
@@ -771,7 +781,7 @@ def t_attach(reps):
                 c.expect(not any(s in "tT" for s in states.values()), f"target left stopped: {states}")
                 c.expect(tracer_pid(pid) == 0, f"still traced by {tracer_pid(pid)}")
                 target.send("after\n")
-                c.expect(target.line(5) == "got after", "target does not answer after crashcatch ended")
+                c.expect(target.line_matching("got after$", 5) is not None, "target does not answer after crashcatch ended")
             target.close_stdin()
             rc = target.finish(10)
             c.expect(rc == 0, f"target {rc_text(rc)}")
