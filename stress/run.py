@@ -163,7 +163,7 @@ class Run:
             stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            process_group=0,
+            preexec_fn=os.setpgrp,
             env=env,
             bufsize=0,  # unbuffered: line() must not swallow what communicate() reads later
         )
@@ -757,7 +757,7 @@ def t_attach(reps):
             a = None
             if c.expect(pid is not None, "no pid"):
                 a = subprocess.Popen([CC, "attach", str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     process_group=0)
+                                     preexec_fn=os.setpgrp)
                 ready = select.select([a.stderr], [], [], 10)[0]
                 c.expect(bool(ready) and b"attached" in a.stderr.readline(), "attach did not say it attached")
                 if i % 2:
@@ -788,6 +788,48 @@ def t_attach(reps):
             leftovers(target.pgrp, grace=1.0)
             R.add(g, name, f"crashcatch attach PID  (PID: stress/faults busy); kill -{signal.Signals(how).name[3:]}",
                   c.ok, c.text())
+
+
+# ---------------------------------------------------------------------------------------------
+# The property tests and the report-file tests (cargo, debug profile: the one `make test` builds)
+
+
+def cargo_test(args, env=None):
+    e = dict(os.environ, **(env or {}))
+    p = subprocess.run(["cargo", "test", "-q", *args], cwd=ROOT, capture_output=True, text=True, env=e, timeout=900)
+    out = p.stdout + p.stderr
+    m = re.findall(r"test result: (\w+)\. (\d+) passed; (\d+) failed", out)
+    return p.returncode == 0, out, m
+
+
+def t_cargo(k):
+    g = "Bad memory"
+    cases = 1024 * k
+    ok, out, _ = cargo_test(["--test", "fuzz_elf", "--", "--nocapture"], {"CRASHCATCH_FUZZ_CASES": str(cases)})
+    counts = dict(re.findall(r"fuzz_elf: ([^:]+): (\d+) cases", out))
+    cmd = f"CRASHCATCH_FUZZ_CASES={cases} cargo test --test fuzz_elf"
+    for what, name in (("mutated libccfix.so", "mutated copies of a real .so (symbols, DWARF, CFI): ElfInfo, ModuleSet, Symbolizer, unwinder"),
+                       ("truncated/damaged libc.so.6", "truncated/damaged copies of libc.so.6: same path")):
+        n = int(counts.get(what, 0))
+        row_add(g, name, cmd, n, n if ok else 0, "" if ok else out[-2000:])
+    ok, out, _ = cargo_test(["--test", "python_fuzz"])
+    row_add(g, "Python walker over mutated, mis-typed and random images (3 properties x 512 cases)",
+            "cargo test --test python_fuzz", 1536, 1536 if ok else 0, "" if ok else out[-2000:])
+    ok, out, _ = cargo_test(["--lib", "unwind::tests::fuzz"])
+    row_add(g, "unwinder over random registers and stacks (256 synthetic + 96 on this process's modules)",
+            "cargo test --lib unwind::tests::fuzz", 352, 352 if ok else 0, "" if ok else out[-2000:])
+    ok, out, res = cargo_test(["--test", "report_files"])
+    passed = sum(int(r[1]) for r in res)
+    failed = sum(int(r[2]) for r in res)
+    row_add("Report files", "0700/0600, planted symlinks, full tmpfs, unwritable folder, env allow-list / --show-env (7 tests)",
+            "cargo test --test report_files", passed + failed, passed, "" if ok else out[-2000:])
+
+
+def row_add(group, case, cmd, runs, passed, problem):
+    R.rows.append([group, case, runs, passed, cmd, ""])
+    if runs == 0 or passed < runs:
+        R.failures.append(f"{group} / {case}: {problem or 'no cases ran'}")
+        print(f"  FAIL {case}: {problem[-500:] or 'no cases ran'}", flush=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -839,6 +881,7 @@ def main():
         ("two", lambda: t_two_faults(40 * k)), ("blocked", lambda: t_blocked(10 * k)),
         ("forkcrash", lambda: t_fork_crash(30 * k)), ("handler", lambda: t_handler(10 * k)),
         ("killrun", lambda: t_kill_run_mode(10 * k)), ("attach", lambda: t_attach(6 * k)),
+        ("cargo", lambda: t_cargo(k)),
     ]
     t0 = time.time()
     for name, fn in steps:
