@@ -553,7 +553,7 @@ def t_job_control(reps):
                     t.close()
             c.expect(not reports(out), "a report without a crash")
             shutil.rmtree(out, ignore_errors=True)
-            R.add(g, case, short(cmd) + "  (typed into `bash -i` on a pty)", c.ok, c.text())
+            R.add(g, case, short(cmd) + "  (typed into bash -i on a pty)", c.ok, c.text())
 
 
 # ---------------------------------------------------------------------------------------------
