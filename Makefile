@@ -6,6 +6,7 @@
 #   make pyext      the ccext test extension for every interpreter, under target/pyext/<version>/
 #   make test       venv + fixtures + cargo test
 #   make demo       crashcatch on a real crash, showing its report
+#   make stress     the reliability suite; writes its results table into RELIABILITY.md
 #   make clean
 
 .DELETE_ON_ERROR:
@@ -96,8 +97,19 @@ demo: build
 	@target/release/crashcatch --output-dir $(DEMO_REPORTS) -- python3 demo/crash.py; \
 	echo "== crashcatch exited with status $$? (the crash's own); reports in $(DEMO_REPORTS)/"
 
-stress:
-	@echo "stress: not yet"
+# The reliability suite (RELIABILITY.md): C probes under the release build, the property tests
+# and the report-file tests; rewrites the results table in RELIABILITY.md. A few minutes.
+STRESS_PROGRAMS := sigprog sigflood churn faults
+# Multiplies every repeat count (and the property-test cases); 2 takes about two minutes.
+STRESS_SCALE ?= 2
+STRESS_BINS := $(addprefix target/stress/bin/,$(STRESS_PROGRAMS))
+
+target/stress/bin/%: stress/src/%.c
+	@mkdir -p $(@D)
+	$(CC) -O1 -g -Wall -Wextra -pthread -o $@ $<
+
+stress: build fixtures $(STRESS_BINS)
+	python3 stress/run.py --scale $(STRESS_SCALE)
 
 bench:
 	@echo "bench: not yet"

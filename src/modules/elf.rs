@@ -158,7 +158,7 @@ impl ElfInfo {
         self.segments
             .iter()
             .copied()
-            .find(|s| (s.offset & !0xfff) <= off && off < s.offset + s.filesz.max(1))
+            .find(|s| (s.offset & !0xfff) <= off && off < s.offset.saturating_add(s.filesz.max(1)))
     }
 
     pub fn build_id(&self) -> Option<&[u8]> {
@@ -228,7 +228,8 @@ impl ElfInfo {
         let i = syms.partition_point(|s| s.addr <= svma);
         // Look back over aliases and nested symbols at lower addresses.
         for s in syms[..i].iter().rev().take(16) {
-            if s.size > 0 && svma < s.addr + s.size {
+            // `svma - s.addr`: s.addr <= svma here, and addr + size can overflow in a corrupt file.
+            if s.size > 0 && svma - s.addr < s.size {
                 return Some(SymbolHit { name: &s.name, addr: s.addr, size: s.size });
             }
         }

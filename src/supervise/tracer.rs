@@ -45,7 +45,16 @@ pub struct Tracer<'a> {
     main_pid: i32,
     /// tid → tgid of every traced thread.
     threads: HashMap<i32, i32>,
+    /// New threads and processes whose first stop came before their creator's fork/clone event
+    /// (the two race): known already, so the event must not add them again.
+    unannounced: HashSet<i32>,
+    /// Those of them that have already exited (and were reaped) before that event arrived: the
+    /// event must not bring them back, or a dead pid would be "left running" for ever.
+    gone_unannounced: HashSet<i32>,
     pending: HashMap<i32, Pending>,
+    /// Processes whose report is written and whose fatal signal was let through: they are
+    /// dying. Another thread faulting on the way out gets no second report.
+    dying: HashSet<i32>,
     main_exec_seen: bool,
     main_exit: Option<Exit>,
     deferred: VecDeque<(i32, i32)>,
@@ -104,8 +113,12 @@ fn is_stop_signal(sig: i32) -> bool {
     matches!(sig, libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
 }
 
-/// Would the thread run a handler for `sig` (caught and not blocked), rather than die of it?
-fn has_handler(tgid: i32, tid: i32, sig: i32) -> bool {
+/// Will the thread live through `sig`, rather than die of it: it runs a handler (caught and not
+/// blocked), or the signal is ignored. Under ptrace the kernel lets even an ignored signal stop
+/// the thread, and discards it only at delivery; a signal the kernel raised (positive si_code: a
+/// fault, or SI_KERNEL for a general protection fault) is forced through an ignored or blocked
+/// disposition, so that one is fatal.
+fn survives(tgid: i32, tid: i32, sig: i32, code: i32) -> bool {
     let bit = 1u64 << (sig - 1);
     let text = live::proc_text(tgid, &format!("task/{tid}/status")).unwrap_or_default();
     let mask = |field: &str| {
@@ -116,7 +129,9 @@ fn has_handler(tgid: i32, tid: i32, sig: i32) -> bool {
             })
             .unwrap_or(0)
     };
-    mask("SigCgt") & bit != 0 && mask("SigBlk") & bit == 0
+    let handled = mask("SigCgt") & bit != 0 && mask("SigBlk") & bit == 0;
+    let ignored = mask("SigIgn") & bit != 0 && code <= 0;
+    handled || ignored
 }
 
 impl<'a> Tracer<'a> {
@@ -128,7 +143,10 @@ impl<'a> Tracer<'a> {
             capture_options,
             main_pid,
             threads,
+            unannounced: HashSet::new(),
+            gone_unannounced: HashSet::new(),
             pending: HashMap::new(),
+            dying: HashSet::new(),
             main_exec_seen: false,
             main_exit: None,
             deferred: VecDeque::new(),
@@ -182,6 +200,7 @@ impl<'a> Tracer<'a> {
         }
         let g = live::status_field(tid, "Tgid").and_then(|s| s.parse().ok()).unwrap_or(tid);
         self.threads.insert(tid, g);
+        self.unannounced.insert(tid);
         g
     }
 
@@ -206,9 +225,18 @@ impl<'a> Tracer<'a> {
     }
 
     fn on_exit(&mut self, tid: i32, status: i32) {
-        let Some(tgid) = self.threads.remove(&tid) else {
-            // An orphan re-parented to us (PID 1 / subreaper), now reaped; or the main pid
-            // reported before we ever saw it stop.
+        let known = self.threads.remove(&tid);
+        if self.unannounced.remove(&tid) || known.is_none() {
+            // Its creator's fork/clone event may still be on its way: remember it is gone. (An
+            // orphan reaped here never gets one; the set is kept small.)
+            if self.gone_unannounced.len() >= 4096 {
+                self.gone_unannounced.clear();
+            }
+            self.gone_unannounced.insert(tid);
+        }
+        let Some(tgid) = known else {
+            // An orphan re-parented to us (PID 1 / subreaper), now reaped; a child killed
+            // before its first stop; or the main pid reported before we ever saw it stop.
             if tid == self.main_pid {
                 self.set_main_exit(status);
             }
@@ -232,7 +260,10 @@ impl<'a> Tracer<'a> {
         } else {
             self.pending.remove(&tgid);
         }
+        self.dying.remove(&tgid);
         self.threads.retain(|_, g| *g != tgid);
+        let threads = &self.threads;
+        self.unannounced.retain(|t| threads.contains_key(t));
         if tid == self.main_pid {
             self.set_main_exit(status);
         }
@@ -252,8 +283,14 @@ impl<'a> Tracer<'a> {
             EVENT_FORK | EVENT_VFORK | EVENT_CLONE => {
                 if let Ok(new) = ptrace::event_msg(tid) {
                     let new = new as i32;
-                    let new_tgid = if event == EVENT_CLONE && self.clone_makes_thread(tid) { tgid } else { new };
-                    self.threads.insert(new, new_tgid);
+                    if self.gone_unannounced.remove(&new) {
+                        // It ran, exited and was reaped before this event reached us.
+                    } else if self.unannounced.remove(&new) {
+                        // Its first stop came first: already known.
+                    } else {
+                        let new_tgid = if event == EVENT_CLONE && self.clone_makes_thread(tid) { tgid } else { new };
+                        self.threads.insert(new, new_tgid);
+                    }
                 }
                 let _ = ptrace::cont(tid, 0);
             }
@@ -263,8 +300,11 @@ impl<'a> Tracer<'a> {
                     self.threads.remove(&(former as i32));
                 }
                 self.threads.retain(|t, g| *g != tgid || *t == tid);
+                let threads = &self.threads;
+                self.unannounced.retain(|t| threads.contains_key(t));
                 self.threads.insert(tid, tid);
                 self.pending.remove(&tid);
+                self.dying.remove(&tid);
                 if tid == self.main_pid {
                     self.main_exec_seen = true;
                 }
@@ -300,8 +340,15 @@ impl<'a> Tracer<'a> {
 
     fn on_fatal(&mut self, tid: i32, sig: i32) {
         let tgid = self.tgid(tid);
+        if self.dying.contains(&tgid) {
+            // A second thread faulted after the first one's report was made (it was stopped for
+            // the capture before it reached its own fault): the process is already being torn
+            // down by the first signal. One crash, one report.
+            let _ = ptrace::cont(tid, sig);
+            return;
+        }
         let info = ptrace::siginfo(tid).unwrap_or(SignalInfo { signo: sig, ..Default::default() });
-        let dies = !has_handler(tgid, tid, sig);
+        let dies = !survives(tgid, tid, sig, info.code);
         let reuse = self.pending.get(&tgid).is_some_and(|p| {
             p.tid == tid && ((p.signo == sig && p.addr == info.addr) || !is_fault_code(info.code))
         });
@@ -319,6 +366,7 @@ impl<'a> Tracer<'a> {
         if dies {
             // The report is on disk before the signal is delivered.
             self.emitter.emit(crash);
+            self.dying.insert(tgid);
         } else {
             self.pending.insert(tgid, Pending { tid, signo: sig, addr: info.addr, crash: Box::new(crash) });
         }

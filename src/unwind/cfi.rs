@@ -163,8 +163,23 @@ impl<'m> CfiCache<'m> {
 fn find_row<'m>(m: &ModuleCfi<'m>, ctx: &mut UnwindContext<usize>, svma: u64) -> Option<Row<'m>> {
     if let Some(eh) = &m.eh {
         let mut definitive_miss = false;
-        if let Some(table) = eh.hdr.as_ref().and_then(|h| h.table()) {
-            match table.fde_for_address(&eh.frame, &eh.bases, svma, EhFrame::cie_from_offset) {
+        if let Some((hdr, table)) = eh.hdr.as_ref().and_then(|h| Some((h, h.table()?))) {
+            // gimli's EhHdrTable::fde_for_address subtracts the table's pointer from
+            // eh_frame_ptr unchecked: a damaged table entry below it overflows (a panic in a
+            // debug build). The same steps, with the subtraction checked.
+            let fde = table.lookup(svma, &eh.bases).and_then(|p| {
+                let (ptr, base) = (p.direct()?, hdr.eh_frame_ptr().direct()?);
+                // A damaged table is not a definitive miss: the caller falls back to .eh_frame.
+                let off = ptr.checked_sub(base).ok_or(gimli::Error::OffsetOutOfBounds(ptr))?;
+                let off = usize::try_from(off).map_err(|_| gimli::Error::OffsetOutOfBounds(off))?;
+                let fde = eh.frame.fde_from_offset(&eh.bases, gimli::EhFrameOffset(off), EhFrame::cie_from_offset)?;
+                if fde.contains(svma) {
+                    Ok(fde)
+                } else {
+                    Err(gimli::Error::NoUnwindInfoForAddress)
+                }
+            });
+            match fde {
                 Ok(fde) => return row_from_fde(&eh.frame, &eh.bases, &fde, ctx, svma),
                 Err(gimli::Error::NoUnwindInfoForAddress) => definitive_miss = true,
                 Err(_) => {} // a damaged table: fall back to reading .eh_frame in order
