@@ -12,13 +12,13 @@ use super::memory::Memory;
 
 pub struct LiveMemory {
     pid: i32,
-    mem_file: Option<File>,
+    /// Opened only when process_vm_readv refuses a page (it usually never does).
+    mem_file: std::cell::OnceCell<Option<File>>,
 }
 
 impl LiveMemory {
     pub fn new(pid: i32) -> Self {
-        let mem_file = File::open(format!("/proc/{pid}/mem")).ok();
-        LiveMemory { pid, mem_file }
+        LiveMemory { pid, mem_file: std::cell::OnceCell::new() }
     }
 }
 
@@ -39,7 +39,7 @@ impl Memory for LiveMemory {
             }
         }
         if done < buf.len() {
-            if let Some(f) = &self.mem_file {
+            if let Some(f) = self.mem_file.get_or_init(|| File::open(format!("/proc/{}/mem", self.pid)).ok()) {
                 while done < buf.len() {
                     match f.read_at(&mut buf[done..], addr.wrapping_add(done as u64)) {
                         Ok(0) | Err(_) => break,

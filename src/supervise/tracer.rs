@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::capture;
-use crate::process::{live, maps, MemoryExt, SignalInfo, Snapshot, ThreadInfo};
+use crate::process::{live, maps, SignalInfo, Snapshot, ThreadInfo};
 use crate::report::model::{Ancestor, Crash, FaultingThread, Hex};
 use crate::report::signals::{is_fatal, is_fault_code, signal_name};
 
@@ -242,6 +242,11 @@ impl<'a> Tracer<'a> {
             }
             return;
         };
+        let tgid = if tid != tgid && (self.pending.contains_key(&tid) || self.dying.contains(&tid)) {
+            tid // a process whose clone event could not tell it from a thread
+        } else {
+            tgid
+        };
         if tid != tgid {
             return;
         }
@@ -288,7 +293,12 @@ impl<'a> Tracer<'a> {
                     } else if self.unannounced.remove(&new) {
                         // Its first stop came first: already known.
                     } else {
-                        let new_tgid = if event == EVENT_CLONE && self.clone_makes_thread(tid) { tgid } else { new };
+                        // PTRACE_EVENT_CLONE is a thread of the creator's process but for the rare
+                        // clone() without CLONE_THREAD and with an exit signal other than SIGCHLD
+                        // (which also reports here). Not checking saves every thread creation
+                        // system calls; the one place that must know (a fatal signal) asks /proc,
+                        // and a leader's exit is recognised by its pending report too.
+                        let new_tgid = if event == EVENT_CLONE { tgid } else { new };
                         self.threads.insert(new, new_tgid);
                     }
                 }
@@ -324,22 +334,10 @@ impl<'a> Tracer<'a> {
         }
     }
 
-    /// At a PTRACE_EVENT_CLONE stop, did the clone create a thread (CLONE_THREAD)?
-    fn clone_makes_thread(&self, tid: i32) -> bool {
-        const CLONE_THREAD: u64 = 0x10000;
-        let Ok(regs) = ptrace::regs(tid) else { return true };
-        match regs.orig_rax {
-            56 => regs.rdi & CLONE_THREAD != 0,
-            435 => {
-                let mem = live::LiveMemory::new(tid);
-                mem.read_u64(regs.rdi).map(|f| f & CLONE_THREAD != 0).unwrap_or(true)
-            }
-            _ => live::status_field(tid, "Tgid").and_then(|s| s.parse::<i32>().ok()) != Some(tid),
-        }
-    }
-
     fn on_fatal(&mut self, tid: i32, sig: i32) {
-        let tgid = self.tgid(tid);
+        // The one place the process must be known for sure (see the clone event): ask /proc.
+        let tgid = live::status_field(tid, "Tgid").and_then(|s| s.parse().ok()).unwrap_or_else(|| self.tgid(tid));
+        self.threads.insert(tid, tgid);
         if self.dying.contains(&tgid) {
             // A second thread faulted after the first one's report was made (it was stopped for
             // the capture before it reached its own fault): the process is already being torn
