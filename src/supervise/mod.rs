@@ -118,7 +118,8 @@ impl Emitter {
         let mut err = std::io::stderr().lock();
         let _ = err.write_all(out.as_bytes());
         if self.cfg.github && crash.kind == "crash" {
-            let _ = writeln!(err, "{}", report::ci::github_annotation(&crash));
+            let workspace = std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()).map(PathBuf::from);
+            let _ = writeln!(err, "{}", report::ci::github_annotation(&crash, workspace.as_deref()));
         }
         let _ = err.flush();
         drop(err);
