@@ -5,6 +5,8 @@
 #   make venv       the test venv, target/venv, with pytest and pytest-xdist
 #   make test       venv + fixtures + cargo test
 #   make demo       crashcatch on a real crash, showing its report
+#   make wheel      the Python wheel (pyproject.toml, maturin): target/wheels/crashcatch-*.whl
+#   make wheel-test build the wheel, install it in a fresh venv, run a crash through it
 #   make clean
 
 .DELETE_ON_ERROR:
@@ -28,7 +30,7 @@ FIXTURE_ARGS_null_deref := --lib ccfix
 FIXTURE_TARGETS := $(foreach v,$(FIXTURE_VARIANTS),\
 	$(FIXDIR)/$(v)/libccfix.so $(addprefix $(FIXDIR)/$(v)/,$(FIXTURE_PROGRAMS)))
 
-.PHONY: all build fixtures venv test demo stress bench clean
+.PHONY: all build fixtures venv test demo stress bench clean wheel wheel-test
 
 all: build
 
@@ -66,6 +68,15 @@ demo: build $(FIXDIR)/fp/null_deref
 	@echo "== target/release/crashcatch --output-dir $(DEMO_REPORTS) -- $(FIXDIR)/fp/null_deref"
 	@target/release/crashcatch --output-dir $(DEMO_REPORTS) -- $(FIXDIR)/fp/null_deref; \
 	echo "== crashcatch exited with status $$? (the crash's own); reports in $(DEMO_REPORTS)/"
+
+# The wheel puts the crashcatch binary on PATH where it is pip-installed (bindings = "bin").
+wheel: venv
+	$(VENV)/bin/maturin build --release --out target/wheels
+
+# tests/packaging.rs builds the wheel itself; it is opt-in (CRASHCATCH_WHEEL_TEST=1) because a
+# release build takes a minute or more, too long for every `make test`.
+wheel-test: venv
+	CRASHCATCH_WHEEL_TEST=1 $(CARGO) test --test packaging -- --nocapture
 
 stress:
 	@echo "stress: not yet"
