@@ -4,7 +4,7 @@
 //!
 //! A release build takes a minute or more, too long for every `make test`: the test runs only
 //! with CRASHCATCH_WHEEL_TEST=1 (`make wheel-test`), and otherwise says on the real stderr that
-//! it was skipped.
+//! it was skipped. The Docker example is checked statically (there is no Docker engine here).
 
 mod common;
 
@@ -182,4 +182,84 @@ fn wheel_installs_crashcatch_on_path() {
     assert_eq!(site["file"], script.to_str().unwrap(), "{report}");
     assert_eq!(site["function"], "f", "{report}");
     assert_eq!(site["line"], 4, "{report}");
+}
+
+/// examples/docker/Dockerfile cannot be built here (no Docker engine): check what can be checked
+/// without one. Every file it copies from the context exists and is let through by
+/// Dockerfile.dockerignore; it starts from python:3.12-slim; crashcatch is the entrypoint with
+/// pytest as the command and reports go to /reports; its maturin is the one the test venv pins.
+#[test]
+fn docker_example_is_consistent() {
+    let dir = root().join("examples").join("docker");
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).expect("the Dockerfile");
+    let ignore = std::fs::read_to_string(dir.join("Dockerfile.dockerignore"))
+        .expect("Dockerfile.dockerignore");
+    let allowed: Vec<&str> = ignore
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('!'))
+        .map(|p| p.trim_end_matches('/'))
+        .collect();
+    // Instructions, with continuation lines joined.
+    let joined = dockerfile.replace("\\\n", " ");
+    let instructions: Vec<&str> = joined
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let mut copies = 0;
+    for line in &instructions {
+        let Some(rest) = line.strip_prefix("COPY ") else {
+            continue;
+        };
+        if rest.starts_with("--from") {
+            continue;
+        }
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        for src in &words[..words.len() - 1] {
+            let src = src.trim_end_matches('/');
+            assert!(
+                root().join(src).exists(),
+                "COPY source {src} is not in the repository"
+            );
+            assert!(
+                allowed.iter().any(|a| *a == src),
+                "COPY source {src} is not let through by Dockerfile.dockerignore ({allowed:?})"
+            );
+            copies += 1;
+        }
+    }
+    assert!(
+        copies >= 5,
+        "expected the crate's files and the project to be copied"
+    );
+    let froms: Vec<&&str> = instructions
+        .iter()
+        .filter(|l| l.starts_with("FROM "))
+        .collect();
+    assert!(
+        froms
+            .last()
+            .is_some_and(|f| f.starts_with("FROM python:3.12-slim")),
+        "{froms:?}"
+    );
+    assert!(instructions.contains(&r#"ENTRYPOINT ["crashcatch", "--"]"#));
+    assert!(instructions.contains(&r#"CMD ["pytest"]"#));
+    assert!(joined.contains("CRASHCATCH_OUTPUT_DIR=/reports"));
+    let requirements =
+        std::fs::read_to_string(root().join("scripts").join("venv-requirements.txt")).unwrap();
+    let pin = requirements
+        .lines()
+        .find(|l| l.starts_with("maturin=="))
+        .expect("maturin pinned in scripts/venv-requirements.txt");
+    assert!(
+        dockerfile.contains(&format!("pip install --no-cache-dir {pin}")),
+        "the Dockerfile should install {pin}"
+    );
+    for f in [
+        "README.md",
+        "project/requirements.txt",
+        "project/tests/test_example.py",
+    ] {
+        assert!(dir.join(f).exists(), "examples/docker/{f}");
+    }
 }
