@@ -54,9 +54,8 @@ fn build_wheel() -> PathBuf {
     );
     let name = text
         .split_whitespace()
-        .filter(|w| w.ends_with(".whl"))
-        .filter_map(|w| Path::new(w).file_name())
-        .last()
+        .rfind(|w| w.ends_with(".whl"))
+        .and_then(|w| Path::new(w).file_name())
         .unwrap_or_else(|| panic!("maturin did not say which wheel it built\n{text}"))
         .to_owned();
     let wheel = wheels.join(name);
@@ -222,7 +221,7 @@ fn docker_example_is_consistent() {
                 "COPY source {src} is not in the repository"
             );
             assert!(
-                allowed.iter().any(|a| *a == src),
+                allowed.contains(&src),
                 "COPY source {src} is not let through by Dockerfile.dockerignore ({allowed:?})"
             );
             copies += 1;
