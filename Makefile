@@ -7,6 +7,8 @@
 #   make test       venv + fixtures + cargo test
 #   make demo       crashcatch on a real crash, showing its report
 #   make stress     the reliability suite; writes its results table into RELIABILITY.md
+#   make wheel      the Python wheel (pyproject.toml, maturin): target/wheels/crashcatch-*.whl
+#   make wheel-test build the wheel, install it in a fresh venv, run a crash through it
 #   make clean
 
 .DELETE_ON_ERROR:
@@ -30,7 +32,7 @@ FIXTURE_ARGS_null_deref := --lib ccfix
 FIXTURE_TARGETS := $(foreach v,$(FIXTURE_VARIANTS),\
 	$(FIXDIR)/$(v)/libccfix.so $(addprefix $(FIXDIR)/$(v)/,$(FIXTURE_PROGRAMS)))
 
-.PHONY: all build fixtures venv pyext sid py311dbg test demo stress bench clean
+.PHONY: all build fixtures venv pyext sid py311dbg test demo stress bench clean wheel wheel-test
 
 all: build
 
@@ -96,6 +98,16 @@ demo: build
 	@echo "== target/release/crashcatch --output-dir $(DEMO_REPORTS) -- python3 demo/crash.py"
 	@target/release/crashcatch --output-dir $(DEMO_REPORTS) -- python3 demo/crash.py; \
 	echo "== crashcatch exited with status $$? (the crash's own); reports in $(DEMO_REPORTS)/"
+
+# The wheel puts the crashcatch binary on PATH where it is pip-installed (bindings = "bin").
+wheel: venv
+	$(VENV)/bin/maturin build --release --out target/wheels
+
+# tests/packaging.rs builds the wheel itself; it is opt-in (CRASHCATCH_WHEEL_TEST=1) because a
+# release build takes a minute or more, too long for every `make test`.
+wheel-test: venv
+	CRASHCATCH_WHEEL_TEST=1 $(CARGO) test --test packaging -- --nocapture
+
 
 # The reliability suite (RELIABILITY.md): C probes under the release build, the property tests
 # and the report-file tests; rewrites the results table in RELIABILITY.md. A few minutes.

@@ -46,7 +46,7 @@ pub struct ReportArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub report: ReportArgs,
-    /// Forward signals to the command's whole process group (like tini -g)
+    /// Start the command in a process group of its own and forward signals to the whole group (like tini -g)
     #[arg(long)]
     pub signal_group: bool,
     /// Adopt orphaned descendants and reap them, as PID 1 does (PR_SET_CHILD_SUBREAPER)

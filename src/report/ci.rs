@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::model::Crash;
+use super::model::{Crash, PythonFrame};
 
 fn xml_escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
@@ -51,10 +51,24 @@ pub fn summary(c: &Crash) -> String {
     if let Some(cl) = &c.classification {
         let _ = write!(s, ": {}", cl.summary);
     }
-    if let Some(p) = &c.python_call_site {
+    if let Some(p) = python_site(c) {
         let _ = write!(s, "; Python {}:{} in {}", p.file, p.line.unwrap_or(0), p.function);
     }
     s
+}
+
+/// The Python line to point at: the user's own frame when the innermost one is in the standard
+/// library or an installed package (ctypes' `string_at`), else the innermost.
+fn python_site(c: &Crash) -> Option<&PythonFrame> {
+    c.python_user_frame.as_ref().or(c.python_call_site.as_ref())
+}
+
+/// `path` relative to `base` when it lies under it.
+fn relative_to<'a>(path: &'a str, base: Option<&Path>) -> &'a str {
+    base.and_then(|b| Path::new(path).strip_prefix(b).ok())
+        .and_then(|r| r.to_str())
+        .filter(|r| !r.is_empty())
+        .unwrap_or(path)
 }
 
 fn testcase(c: &Crash) -> String {
@@ -126,17 +140,27 @@ pub fn write_junit(path: &Path, crashes: &[Crash]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// A GitHub Actions workflow command pointing at the Python call site (or the native frame).
-pub fn github_annotation(c: &Crash) -> String {
-    let msg = summary(c).replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
+/// A GitHub Actions workflow command pointing at the user's Python line (see [`summary`]).
+/// GitHub places annotations by paths relative to the checkout: paths under `workspace`
+/// (GITHUB_WORKSPACE) are made relative to it, in the location and in the message.
+pub fn github_annotation(c: &Crash, workspace: Option<&Path>) -> String {
+    let mut msg = summary(c);
+    if let Some(p) = python_site(c) {
+        let rel = relative_to(&p.file, workspace);
+        if rel != p.file {
+            msg = msg.replace(&format!("; Python {}:", p.file), &format!("; Python {rel}:"));
+        }
+    }
+    let msg = msg.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
     let title = match &c.process.test {
         Some(t) => format!("crash in {}", t.rsplit_once(" (").map_or(t.as_str(), |x| x.0)),
         None => format!("crash in pid {}", c.process.pid),
     };
     let title = title.replace('%', "%25").replace(',', "%2C").replace(':', "%3A").replace('\n', " ");
-    let loc = match &c.python_call_site {
+    let loc = match python_site(c) {
         Some(p) if p.line.is_some() && !p.file.starts_with('<') => {
-            format!("file={},line={},", p.file.replace(',', "%2C").replace(':', "%3A"), p.line.unwrap_or(1))
+            let file = relative_to(&p.file, workspace);
+            format!("file={},line={},", file.replace(',', "%2C").replace(':', "%3A"), p.line.unwrap_or(1))
         }
         _ => String::new(),
     };
@@ -167,6 +191,59 @@ mod tests {
         assert_eq!(s.matches("name=\"crashcatch\"").count(), 1, "{s}");
         assert!(s.contains("name=\"pytest\""));
         assert!(s.trim_end().ends_with("</testsuites>"));
+    }
+
+    fn crash_in_ctypes() -> Crash {
+        let frame = |file: &str, function: &str, line| PythonFrame {
+            file: file.into(),
+            function: function.into(),
+            line: Some(line),
+            source: None,
+            stale: false,
+        };
+        Crash {
+            schema_version: crate::report::model::SCHEMA_VERSION,
+            kind: "crash".into(),
+            tool: Default::default(),
+            time: String::new(),
+            process: crate::report::model::ProcessInfo {
+                pid: 7,
+                test: Some("tests/test_a.py::test_b (call)".into()),
+                ..Default::default()
+            },
+            signal: crate::report::model::SignalReport { number: 11, name: "SIGSEGV".into(), ..Default::default() },
+            classification: None,
+            culprit: None,
+            python_call_site: Some(frame("/usr/lib/python3.11/ctypes/__init__.py", "string_at", 519)),
+            python_user_frame: Some(frame("/ws/repo/tests/test_a.py", "helper", 11)),
+            diagnosis: None,
+            crashed_tid: 7,
+            also_faulting: vec![],
+            threads: vec![],
+            python: None,
+            modules: vec![],
+            notes: vec![],
+            timings: Default::default(),
+            files: vec![],
+        }
+    }
+
+    #[test]
+    fn annotation_points_at_the_users_line() {
+        let c = crash_in_ctypes();
+        assert_eq!(
+            github_annotation(&c, Some(Path::new("/ws/repo"))),
+            "::error file=tests/test_a.py,line=11,title=crash in tests/test_a.py%3A%3Atest_b::SIGSEGV; Python tests/test_a.py:11 in helper"
+        );
+        // Outside the workspace (or without one): the full path, escaped.
+        assert!(github_annotation(&c, Some(Path::new("/elsewhere")))
+            .starts_with("::error file=/ws/repo/tests/test_a.py,line=11,"));
+        assert!(github_annotation(&c, None).starts_with("::error file=/ws/repo/tests/test_a.py,line=11,"));
+        // No user frame: the innermost frame.
+        let mut c = c;
+        c.python_user_frame = None;
+        assert!(github_annotation(&c, None).starts_with("::error file=/usr/lib/python3.11/ctypes/__init__.py,line=519,"));
+        assert_eq!(summary(&c), "SIGSEGV; Python /usr/lib/python3.11/ctypes/__init__.py:519 in string_at");
     }
 
     #[test]

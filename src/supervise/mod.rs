@@ -118,7 +118,8 @@ impl Emitter {
         let mut err = std::io::stderr().lock();
         let _ = err.write_all(out.as_bytes());
         if self.cfg.github && crash.kind == "crash" {
-            let _ = writeln!(err, "{}", report::ci::github_annotation(&crash));
+            let workspace = std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()).map(PathBuf::from);
+            let _ = writeln!(err, "{}", report::ci::github_annotation(&crash, workspace.as_deref()));
         }
         let _ = err.flush();
         drop(err);
@@ -191,7 +192,7 @@ pub fn run(cfg: RunConfig) -> Exit {
             eprintln!("crashcatch: --subreaper: {}", nix::errno::Errno::last());
         }
     }
-    let spawned = match spawn::spawn(&cfg.command, options) {
+    let spawned = match spawn::spawn(&cfg.command, options, cfg.signal_group) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("crashcatch: {e}");
@@ -209,6 +210,7 @@ pub fn run(cfg: RunConfig) -> Exit {
     let exec_seen = tracer.main_exec_seen();
     drop(tracer);
     forward::set_target(0);
+    spawn::restore_terminal(&spawned);
     if !exec_seen {
         if let Some(errno) = spawn::read_exec_error(&spawned.exec_error) {
             let name = cfg.command[0].to_string_lossy();

@@ -14,6 +14,45 @@ pub struct Spawned {
     pub pid: i32,
     /// Read end of the exec-error pipe: 4 bytes of errno if exec failed, EOF if it succeeded.
     pub exec_error: OwnedFd,
+    /// `own_group`: the terminal's foreground process group we handed to the command's group,
+    /// to be given back when it is done ([`restore_terminal`]).
+    pub terminal_pgrp: Option<i32>,
+}
+
+/// The foreground process group of the terminal on stdin, when it is ours (crashcatch runs in
+/// the foreground): the command's new group must then take over the terminal.
+fn foreground_is_ours() -> Option<i32> {
+    // SAFETY: plain queries on fd 0 and our own process.
+    unsafe {
+        if libc::isatty(0) != 1 {
+            return None;
+        }
+        let fg = libc::tcgetpgrp(0);
+        (fg > 0 && fg == libc::getpgrp()).then_some(fg)
+    }
+}
+
+/// tcsetpgrp from a process outside the foreground group raises SIGTTOU: block it meanwhile.
+///
+/// # Safety
+/// Async-signal-safe (only sigprocmask and tcsetpgrp): may be called in a forked child.
+unsafe fn set_foreground(pgrp: i32) {
+    let mut ttou: libc::sigset_t = std::mem::zeroed();
+    let mut old: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut ttou);
+    libc::sigaddset(&mut ttou, libc::SIGTTOU);
+    libc::sigprocmask(libc::SIG_BLOCK, &ttou, &mut old);
+    libc::tcsetpgrp(0, pgrp);
+    libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+}
+
+/// Gives the terminal back to crashcatch's own process group after the command (started in a
+/// group of its own with the terminal) is done.
+pub fn restore_terminal(spawned: &Spawned) {
+    if let Some(pgrp) = spawned.terminal_pgrp {
+        // SAFETY: see set_foreground.
+        unsafe { set_foreground(pgrp) };
+    }
 }
 
 fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd), Errno> {
@@ -27,7 +66,12 @@ fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd), Errno> {
 }
 
 /// Forks and execs `argv` (searched in PATH like a shell) under ptrace with `options`.
-pub fn spawn(argv: &[OsString], options: Options) -> Result<Spawned, String> {
+///
+/// `own_group` (`--signal-group`) starts the command as the leader of a process group of its
+/// own, so that a signal sent to the group reaches it and everything it starts (and nothing
+/// else: not crashcatch, not the shell's other jobs); when crashcatch was in the terminal's
+/// foreground, that group becomes the foreground one, so Ctrl-C still reaches the command.
+pub fn spawn(argv: &[OsString], options: Options, own_group: bool) -> Result<Spawned, String> {
     let cargs: Vec<CString> = argv
         .iter()
         .map(|a| CString::new(a.as_bytes()).map_err(|_| format!("argument {a:?} contains a NUL byte")))
@@ -36,6 +80,7 @@ pub fn spawn(argv: &[OsString], options: Options) -> Result<Spawned, String> {
     ptrs.push(std::ptr::null());
     let (go_r, go_w) = pipe_cloexec().map_err(|e| format!("pipe: {e}"))?;
     let (err_r, err_w) = pipe_cloexec().map_err(|e| format!("pipe: {e}"))?;
+    let terminal_pgrp = if own_group { foreground_is_ours() } else { None };
 
     // SAFETY: the child only calls async-signal-safe functions (read, signal, sigprocmask,
     // execvp, write, _exit) on memory prepared before the fork.
@@ -45,6 +90,12 @@ pub fn spawn(argv: &[OsString], options: Options) -> Result<Spawned, String> {
     }
     if pid == 0 {
         unsafe {
+            if own_group {
+                libc::setpgid(0, 0);
+                if terminal_pgrp.is_some() {
+                    set_foreground(libc::getpid());
+                }
+            }
             // Undo what the Rust runtime and our signal forwarding changed in this process, so the
             // command starts as it would from the shell: SIGPIPE to default, nothing blocked.
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
@@ -65,18 +116,27 @@ pub fn spawn(argv: &[OsString], options: Options) -> Result<Spawned, String> {
     }
     drop(go_r);
     drop(err_w);
+    if own_group {
+        // Also from this side (as shells do), so the group exists before spawn returns and a
+        // forwarded signal cannot miss it; fails harmlessly when the child was first.
+        // SAFETY: setpgid on our own child, which has not exec'd yet (it waits for `go`).
+        unsafe { libc::setpgid(pid, pid) };
+    }
     if let Err(e) = ptrace::seize(pid, options) {
-        // SAFETY: pid is our own child.
+        // SAFETY: pid is our own child; set_foreground as below.
         unsafe {
             libc::kill(pid, libc::SIGKILL);
             libc::waitpid(pid, std::ptr::null_mut(), 0);
+            if let Some(pgrp) = terminal_pgrp {
+                set_foreground(pgrp);
+            }
         }
         return Err(format!("cannot trace the command (PTRACE_SEIZE: {e}); {}", super::permission_hint()));
     }
     // SAFETY: writing one byte to our own pipe.
     unsafe { libc::write(go_w.as_raw_fd(), b"g".as_ptr() as *const libc::c_void, 1) };
     drop(go_w);
-    Ok(Spawned { pid, exec_error: err_r })
+    Ok(Spawned { pid, exec_error: err_r, terminal_pgrp })
 }
 
 /// The errno the child reported, if its exec failed.
