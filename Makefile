@@ -89,8 +89,10 @@ target/py311dbg/run-python3.11: scripts/py311-dbg.sh scripts/debian-unpack.sh
 	@scripts/py311-dbg.sh target/py311dbg || echo "make py311dbg: could not unpack python3.11-dbg; its test will be skipped"
 
 # Tests find the fixtures in target/fixtures and the venv in target/venv (tests/common/mod.rs).
+# The wheel test (tests/packaging.rs) is part of it: it builds the release binary through
+# maturin, installs the wheel into a fresh venv and runs a crash with the installed crashcatch.
 test: venv fixtures sid py311dbg
-	$(CARGO) test
+	CRASHCATCH_WHEEL_TEST=1 $(CARGO) test
 
 # The demo crashes on purpose and crashcatch exits with the crash's own status (the shell's
 # 139 for SIGSEGV). That status is shown, not returned: a demo that worked must not fail make.
