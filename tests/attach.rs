@@ -284,3 +284,66 @@ fn hang_timeout_dumps_a_hung_pytest_run_and_terminates_it() {
         "{err}"
     );
 }
+
+#[test]
+fn attach_permission_denied_names_the_owner() {
+    if !Path::new("/usr/bin/setpriv").exists() || unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIP attach permission test: needs root and setpriv to run crashcatch as another user");
+        return;
+    }
+    let mut target = counter(1000, 10).stdout(Stdio::null()).spawn().unwrap();
+    let o = Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(bin())
+        .args(["attach", &target.id().to_string()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    let _ = target.kill();
+    let _ = target.wait();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("permission denied") && err.contains("uid 0") && err.contains("uid 65534"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
+
+/// The parent waits for a line on stdin, then forks a child that crashes; the parent survives.
+const FORK_SCRIPT: &str = "import ctypes, os, sys\n\
+def child_work():\n\
+\x20   ctypes.string_at(0)\n\
+sys.stdout.write('READY\\n'); sys.stdout.flush()\n\
+sys.stdin.readline()\n\
+pid = os.fork()\n\
+if pid == 0:\n\
+\x20   child_work()\n\
+_, status = os.waitpid(pid, 0)\n\
+sys.stdout.write('child status %d\\n' % status); sys.stdout.flush()\n";
+
+#[test]
+fn attach_follow_forks_reports_a_crash_in_a_later_child() {
+    let py = interpreters().into_iter().find(|p| p.to_string_lossy().contains("3.1")).unwrap_or_else(|| interpreters()[0].clone());
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("fork_crash.py");
+    std::fs::write(&script, FORK_SCRIPT).unwrap();
+    let mut target = Command::new(&py).arg(&script).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut out = BufReader::new(target.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let pid = target.id().to_string();
+    let reports = out_dir();
+    let (mut cc, mut err, mut seen) =
+        attach_and_wait(&["attach", "--follow-forks", "--format", "json", "--output-dir", reports.path().to_str().unwrap(), &pid]);
+    target.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    line.clear();
+    out.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), format!("child status {}", libc::SIGSEGV), "the child still dies of its SIGSEGV");
+    assert!(target.wait().unwrap().success());
+    let st = cc.wait().unwrap();
+    err.read_to_string(&mut seen).unwrap();
+    assert!(st.success(), "{seen}");
+    let files: Vec<_> = std::fs::read_dir(reports.path()).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+    assert_eq!(files.len(), 1, "{seen}");
+    let r: Value = serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
+    assert_ne!(r["process"]["pid"].to_string(), pid, "the report is the child's");
+    assert_eq!(r["process"]["ancestry"][0]["pid"].to_string(), pid, "{}", r["process"]);
+    assert!(py_frames(&r).iter().any(|(f, l)| f == "child_work" && *l == 3), "{:?}", py_frames(&r));
+}

@@ -155,3 +155,19 @@ impl NativeFrame {
         matches!(self.trust, Trust::Context | Trust::Cfi | Trust::Signal)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::demangle;
+
+    #[test]
+    fn demangles_cpp_and_rust_and_leaves_c_alone() {
+        assert_eq!(demangle("_ZN3foo3barEi"), "foo::bar(int)");
+        assert_eq!(demangle("_ZNSt6vectorIiSaIiEE9push_backERKi"), "std::vector<int, std::allocator<int> >::push_back(int const&)");
+        // Rust legacy and v0 manglings, without the hash.
+        assert_eq!(demangle("_ZN4core9panicking5panic17h0123456789abcdefE"), "core::panicking::panic");
+        assert_eq!(demangle("_RNvCs1234_7mycrate3foo"), "mycrate::foo");
+        assert_eq!(demangle("PyEval_EvalCode"), "PyEval_EvalCode");
+        assert_eq!(demangle("_PyEval_EvalFrameDefault.cold"), "_PyEval_EvalFrameDefault.cold");
+    }
+}
