@@ -38,7 +38,8 @@ fn is_python_runtime(module: &str) -> bool {
 /// installed package.
 pub fn is_user_file(file: &str) -> bool {
     if file.starts_with('<') {
-        return false;
+        // `python -c` code and the interactive prompt are the user's; `<frozen ...>` modules are not.
+        return file == "<string>" || file == "<stdin>" || file.starts_with("<ipython-input");
     }
     if file.contains("/site-packages/") || file.contains("/dist-packages/") {
         return false;

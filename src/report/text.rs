@@ -98,7 +98,7 @@ fn thread_title(t: &Thread, crash: &Crash) -> String {
     }
     if let Some(p) = &crash.python {
         if p.finalizing_tid == Some(t.tid) {
-            tags.push("finalizing the interpreter".to_string());
+            tags.push(if p.state.as_deref() == Some("finalized") { "finalized the interpreter" } else { "finalizing the interpreter" }.to_string());
         }
     }
     let name = t.name.as_deref().map(|n| format!(" \"{n}\"")).unwrap_or_default();
