@@ -7,6 +7,7 @@
 #   make test       venv + fixtures + cargo test
 #   make demo       crashcatch on a real crash, showing its report
 #   make stress     the reliability suite; writes its results table into RELIABILITY.md
+#   make bench      peak RSS and symbolize time of one real crash (medians of 5)
 #   make clean
 
 .DELETE_ON_ERROR:
@@ -111,8 +112,8 @@ target/stress/bin/%: stress/src/%.c
 stress: build fixtures $(STRESS_BINS)
 	python3 stress/run.py --scale $(STRESS_SCALE)
 
-bench:
-	@echo "bench: not yet"
+bench: build
+	python3 scripts/bench-symbolize.py target/release/crashcatch
 
 clean:
 	$(CARGO) clean

@@ -212,6 +212,8 @@ impl ElfInfo {
             let range = sec.compressed_file_range().ok()?;
             if range.format == CompressionFormat::Zlib && !name.starts_with(".zdebug") {
                 let input = (usize::try_from(range.offset).ok()?, usize::try_from(range.compressed_size).ok()?);
+                // The stream must lie inside the file: its size bounds the buffer reserved.
+                self.bytes.get(input.0..input.0.checked_add(input.1)?)?;
                 return Inflater::new(input, range.uncompressed_size).map(Uncompressed::Lazy);
             }
             sec.uncompressed_data().ok().map(|d| Uncompressed::Whole(d.into_owned()))
