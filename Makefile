@@ -9,6 +9,7 @@
 #   make stress     the reliability suite; writes its results table into RELIABILITY.md
 #   make wheel      the Python wheel (pyproject.toml, maturin): target/wheels/crashcatch-*.whl
 #   make wheel-test build the wheel, install it in a fresh venv, run a crash through it
+#   make bench      peak RSS and symbolize time of one real crash (medians of 5)
 #   make clean
 
 .DELETE_ON_ERROR:
@@ -125,8 +126,8 @@ target/stress/bin/%: stress/src/%.c
 stress: build fixtures $(STRESS_BINS)
 	python3 stress/run.py --scale $(STRESS_SCALE)
 
-bench:
-	@echo "bench: not yet"
+bench: build
+	python3 scripts/bench-symbolize.py target/release/crashcatch
 
 clean:
 	$(CARGO) clean

@@ -7,6 +7,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use object::elf::SHF_COMPRESSED;
+use object::CompressionFormat;
+
+use super::inflate::Inflater;
 use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, ObjectKind, SectionFlags, SymbolKind};
 
 /// The bytes of an ELF file: mapped from disk, or owned (the vDSO, tests).
@@ -77,8 +80,15 @@ pub struct ElfInfo {
     has_dwarf: bool,
     symbols: OnceCell<Symbols>,
     debug_file: OnceCell<Option<Box<ElfInfo>>>,
-    /// Decompressed bytes of compressed sections, parallel to `sections`, filled on first use.
-    uncompressed: Vec<OnceCell<Option<Vec<u8>>>>,
+    /// Decompressed bytes of compressed sections, parallel to `sections`, set up on first use.
+    uncompressed: Vec<OnceCell<Option<Uncompressed>>>,
+}
+
+/// A compressed section's bytes: zlib ones inflated on demand (as far as asked), others (zstd,
+/// `.zdebug`) whole.
+enum Uncompressed {
+    Lazy(Inflater),
+    Whole(Vec<u8>),
 }
 
 impl ElfInfo {
@@ -179,22 +189,52 @@ impl ElfInfo {
 
     /// A section's bytes, decompressed if needed. None for absent or NOBITS sections.
     pub fn section_data(&self, name: &str) -> Option<Cow<'_, [u8]>> {
-        let s = self.section(name)?;
+        self.section_prefix(name, usize::MAX).map(Cow::Borrowed)
+    }
+
+    /// At least the first `len` bytes of a section (all of it when shorter), decompressing a
+    /// zlib-compressed one only that far: a reader that needs one unit near the start of a large
+    /// `.debug_info` does not pay for inflating the rest. Later calls extend the same buffer.
+    pub fn section_prefix(&self, name: &str, len: usize) -> Option<&[u8]> {
+        let idx = self.sections.iter().position(|x| x.name == name)?;
+        let s = &self.sections[idx];
         if s.file_size == 0 {
             return None;
         }
         if !s.compressed {
             let start = s.file_offset as usize;
             let end = start.checked_add(s.file_size as usize)?;
-            return self.bytes.get(start..end).map(Cow::Borrowed);
+            return self.bytes.get(start..end);
         }
-        let idx = self.sections.iter().position(|x| x.name == name)?;
         let data = self.uncompressed[idx].get_or_init(|| {
             let f = object::File::parse(&*self.bytes).ok()?;
             let sec = f.section_by_name(name)?;
-            sec.uncompressed_data().ok().map(|d| d.into_owned())
+            let range = sec.compressed_file_range().ok()?;
+            if range.format == CompressionFormat::Zlib && !name.starts_with(".zdebug") {
+                let input = (usize::try_from(range.offset).ok()?, usize::try_from(range.compressed_size).ok()?);
+                // The stream must lie inside the file: its size bounds the buffer reserved.
+                self.bytes.get(input.0..input.0.checked_add(input.1)?)?;
+                return Inflater::new(input, range.uncompressed_size).map(Uncompressed::Lazy);
+            }
+            sec.uncompressed_data().ok().map(|d| Uncompressed::Whole(d.into_owned()))
         });
-        data.as_deref().map(Cow::Borrowed)
+        match data.as_ref()? {
+            Uncompressed::Lazy(inf) => inf.prefix(&self.bytes, len),
+            Uncompressed::Whole(v) => Some(v),
+        }
+    }
+
+    /// How many bytes of each compressed section were decompressed so far (for tests and
+    /// measurements): (name, decompressed, size).
+    pub fn decompressed_sections(&self) -> Vec<(String, usize, usize)> {
+        self.sections
+            .iter()
+            .zip(&self.uncompressed)
+            .filter_map(|(s, u)| match u.get()?.as_ref()? {
+                Uncompressed::Lazy(inf) => Some((s.name.clone(), inf.inflated(), inf.size())),
+                Uncompressed::Whole(v) => Some((s.name.clone(), v.len(), v.len())),
+            })
+            .collect()
     }
 
     fn symbols(&self) -> &Symbols {

@@ -4,6 +4,7 @@
 //! the modules its frames touch.
 
 pub mod elf;
+mod inflate;
 
 use std::cell::OnceCell;
 use std::path::PathBuf;

@@ -1,8 +1,10 @@
 //! What each native address means: module and offset, symbol (demangled), file:line and inlined
 //! frames from DWARF (the module's own, or its separate debug file).
 
+pub mod units;
+
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 
 use gimli::{EndianSlice, RunTimeEndian};
@@ -16,7 +18,54 @@ type Reader<'a> = EndianSlice<'a, RunTimeEndian>;
 /// Symbolizes addresses of one process; DWARF is parsed per module on first use and kept.
 pub struct Symbolizer<'a> {
     modules: &'a ModuleSet,
-    dwarf: RefCell<HashMap<u64, Option<Box<addr2line::Context<Reader<'a>>>>>>,
+    dwarf: RefCell<HashMap<u64, Option<Box<ModuleDwarf<'a>>>>>,
+}
+
+/// (function, file, line) of each frame at an address, innermost first.
+type Frames = Vec<(Option<String>, Option<String>, Option<u32>)>;
+
+/// The DWARF of one module: the per-unit index when it has `.debug_aranges`, and addr2line's
+/// whole-module context, built only when the index cannot answer.
+struct ModuleDwarf<'a> {
+    elf: &'a ElfInfo,
+    units: Option<units::UnitIndex<'a>>,
+    context: OnceCell<Option<Box<addr2line::Context<Reader<'a>>>>>,
+}
+
+impl<'a> ModuleDwarf<'a> {
+    fn new(elf: &'a ElfInfo) -> Self {
+        ModuleDwarf { elf, units: units::UnitIndex::new(elf).ok(), context: OnceCell::new() }
+    }
+
+    fn frames(&self, svma: u64) -> Option<Frames> {
+        if let Some(index) = &self.units {
+            if let Ok(frames) = index.find_frames(svma) {
+                return Some(
+                    frames
+                        .into_iter()
+                        .take(65)
+                        .map(|f| (f.name.map(|n| demangle(&n).into_owned()), f.file, f.line))
+                        .collect(),
+                );
+            }
+        }
+        let ctx = self.context.get_or_init(|| load_dwarf(self.elf).map(Box::new));
+        let ctx = ctx.as_deref()?;
+        let mut iter = ctx.find_frames(svma).skip_all_loads().ok()?;
+        let mut found = Frames::new();
+        while let Ok(Some(f)) = iter.next() {
+            let name = f.function.as_ref().and_then(|n| n.demangle().ok()).map(|c| c.into_owned());
+            let (file, line) = match f.location {
+                Some(l) => (l.file.map(str::to_string), l.line),
+                None => (None, None),
+            };
+            found.push((name, file, line));
+            if found.len() > 64 {
+                break;
+            }
+        }
+        Some(found)
+    }
 }
 
 /// Demangles C++ (`_Z…`) and Rust (legacy and v0) symbol names; other names are returned as is.
@@ -75,13 +124,11 @@ impl<'a> Symbolizer<'a> {
         }
     }
 
-    fn with_context<R>(&self, module: &'a Module, f: impl FnOnce(&addr2line::Context<Reader<'a>>) -> R) -> Option<R> {
+    fn with_dwarf<R>(&self, module: &'a Module, f: impl FnOnce(&ModuleDwarf<'a>) -> R) -> Option<R> {
         let key = module.start;
         let mut cache = self.dwarf.borrow_mut();
-        let ctx = cache
-            .entry(key)
-            .or_insert_with(|| Self::dwarf_elf(module).and_then(load_dwarf).map(Box::new));
-        ctx.as_deref().map(f)
+        let md = cache.entry(key).or_insert_with(|| Self::dwarf_elf(module).map(|elf| Box::new(ModuleDwarf::new(elf))));
+        md.as_deref().map(f)
     }
 
     /// A native frame for one unwound address.
@@ -110,20 +157,8 @@ impl<'a> Symbolizer<'a> {
                 frame.function_offset = Some(Hex(svma - sym.addr + (raw.pc - lookup)));
             }
         }
-        self.with_context(module, |ctx| {
-            let Ok(mut iter) = ctx.find_frames(svma).skip_all_loads() else { return };
-            let mut found: Vec<(Option<String>, Option<String>, Option<u32>)> = Vec::new();
-            while let Ok(Some(f)) = iter.next() {
-                let name = f.function.as_ref().and_then(|n| n.demangle().ok()).map(|c| c.into_owned());
-                let (file, line) = match f.location {
-                    Some(l) => (l.file.map(str::to_string), l.line),
-                    None => (None, None),
-                };
-                found.push((name, file, line));
-                if found.len() > 64 {
-                    break;
-                }
-            }
+        self.with_dwarf(module, |md| {
+            let Some(mut found) = md.frames(svma) else { return };
             // Innermost first; the last is the real (outermost) function at this address.
             if let Some((name, file, line)) = found.pop() {
                 if frame.function.is_none() {
