@@ -5,6 +5,7 @@
 #   make venv       the test venv, target/venv, with pytest and pytest-xdist
 #   make test       venv + fixtures + cargo test
 #   make demo       crashcatch on a real crash, showing its report
+#   make bench      benchmarks against the peers, written to BENCHMARKS.md (slow)
 #   make clean
 
 .DELETE_ON_ERROR:
@@ -84,8 +85,13 @@ demo: build $(FIXDIR)/fp/null_deref
 stress:
 	@echo "stress: not yet"
 
-bench:
-	@echo "bench: not yet"
+# Benchmarks against the peers (gdb, strace, pystack, a minimal tracer), every figure a ratio
+# measured side by side in one run; writes BENCHMARKS.md. About 15-20 minutes; BENCH_RUNS=3 for
+# a quick look, BENCH_ONLY=suite,process,crash for some parts. Not a test: nothing here fails
+# on a timing.
+bench: build
+	bench/setup.sh target/bench
+	target/bench/venv/bin/python bench/run.py --out BENCHMARKS.md
 
 clean:
 	$(CARGO) clean
