@@ -2,6 +2,7 @@
 """crashcatch's benchmarks against its peers: `make bench` runs this, which writes BENCHMARKS.md.
 
     python bench/run.py [--out BENCHMARKS.md]
+    python bench/run.py --render [--out BENCHMARKS.md]   # again from DIR/results.json, no runs
 
 Environment:
     BENCH_RUNS=N         rounds per case (default 5); BENCH_RUNS=3 for a quick look
@@ -559,7 +560,7 @@ def write_markdown(R, path):
     add(f"| crashcatch | {m['crashcatch']}, commit {m['commit']}, `target/release/crashcatch` |")
     add(f"| peers | {m['gdb']}; {m['strace']}; pystack {m['pystack']}; mintrace (bench/mintrace.c) |")
     add(f"| Python | {m['python']} (pyenv; libpython with full DWARF), venv target/bench/venv |")
-    add(f"| rounds | {RUNS} per case |")
+    add(f"| rounds | {R['runs']} per case |")
     lo, hi = spread(R["load"])
     add(f"| load average (1 min) | {R['load_start']:.2f} at start, {R['load_end']:.2f} at end; "
         f"{lo:.2f}–{hi:.2f} (median {med(R['load']):.2f}) at the start of rounds |")
@@ -725,15 +726,21 @@ def write_markdown(R, path):
 
 
 def main():
+    args = sys.argv[1:]
     out = os.path.join(ROOT, "BENCHMARKS.md")
-    if len(sys.argv) == 3 and sys.argv[1] == "--out":
-        out = os.path.abspath(sys.argv[2])
+    if "--out" in args:
+        out = os.path.abspath(args[args.index("--out") + 1])
+    if "--render" in args:
+        with open(os.path.join(BENCH, "results.json")) as f:
+            write_markdown(json.load(f), out)
+        log(f"wrote {out} from {BENCH}/results.json")
+        return
     for p in (CRASHCATCH, MINTRACE, WORKLOAD, VPY, PYSTACK, PY311, GDB, STRACE):
         if not os.path.exists(p):
             sys.exit(f"bench: {p} is missing (make build; bench/setup.sh {BENCH})")
     os.makedirs(os.path.join(BENCH, "tmp"), exist_ok=True)
     start = time.time()
-    R = {"machine": machine(), "load": [], "load_start": os.getloadavg()[0],
+    R = {"machine": machine(), "runs": RUNS, "load": [], "load_start": os.getloadavg()[0],
          "date": time.strftime("%Y-%m-%d %H:%M %Z")}
     log(f"{RUNS} rounds; parts: {', '.join(sorted(ONLY))}; load {R['load_start']:.2f}")
     if "suite" in ONLY:
