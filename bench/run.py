@@ -5,7 +5,8 @@
     python bench/run.py --render [--out BENCHMARKS.md]   # again from DIR/results.json, no runs
 
 Environment:
-    BENCH_RUNS=N         rounds per case (default 5); BENCH_RUNS=3 for a quick look
+    BENCH_RUNS=N         rounds of the test suite (default 5), twice that for the short process
+                         and crash cases; BENCH_RUNS=2 for a quick look
     BENCH_ONLY=a,b       only these parts: suite, process, crash (default all)
     BENCH_DIR=DIR        where bench/setup.sh installed everything (default target/bench)
 
@@ -233,16 +234,19 @@ def short(argv):
 # Rounds
 
 
-def rounds(case, variants, check, n=RUNS, load=None):
-    """Runs every variant once per round, alternating the order; returns {label: [Run]}.
+def rounds(case, variants, check, n=RUNS, load=None, refs_until=None):
+    """Runs every variant once per round, alternating the order; returns {label: [Run or None]}.
 
     variants: [(label, argv, kwargs)]. check(label, run) returns None if the run did what it
     should, else why not (the run is then kept out of the figures and the problem reported).
+    refs_until: the variants after the first three (slow references) run only in the rounds
+    before this one; their entries are None after it.
     """
     res = {label: [] for label, _, _ in variants}
     failures = []
     for r in range(n):
-        order = variants if r % 2 == 0 else variants[::-1]
+        active = variants if refs_until is None or r < refs_until else variants[:3]
+        order = active if r % 2 == 0 else active[::-1]
         if load is not None:
             load.append(os.getloadavg()[0])
         for label, argv, kw in order:
@@ -256,21 +260,27 @@ def rounds(case, variants, check, n=RUNS, load=None):
                 cleanup(x)
             res[label].append(x)
             log(f"  {case} round {r + 1}/{n}: {label:<13} {x.wall:8.3f} s")
+        for label in res:
+            if len(res[label]) < r + 1:
+                res[label].append(None)
     return res, failures
+
+
+def ok(x):
+    return x is not None and not getattr(x, "failed", None)
 
 
 def paired(res, a, b, field="wall"):
     """Per-round ratio a/b over the rounds where both ran well."""
-    out = []
-    for x, y in zip(res[a], res[b]):
-        if getattr(x, "failed", None) or getattr(y, "failed", None):
-            continue
-        out.append(getattr(x, field) / getattr(y, field))
-    return out
+    return [getattr(x, field) / getattr(y, field) for x, y in zip(res[a], res[b]) if ok(x) and ok(y)]
 
 
 def walls(res, label):
-    return [x.wall for x in res[label] if not getattr(x, "failed", None)]
+    return [x.wall for x in res[label] if ok(x)]
+
+
+def raw(res):
+    return {k: [x.to_json() if x is not None else None for x in v] for k, v in res.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,7 +321,7 @@ def part_suite(R):
         "ratios": {k: paired(res, k, "bare") for k in res if k != "bare"},
         "crashcatch_vs_mintrace": paired(res, "crashcatch", "mintrace"),
         "failures": fails,
-        "raw": {k: [x.to_json() for x in v] for k, v in res.items()},
+        "raw": raw(res),
     }
 
 
@@ -346,14 +356,14 @@ def part_process(R):
 
         log(f"2. {name}: warm-up (bare, untimed)")
         cleanup(run(cmd, **kw))
-        res, fails = rounds(name, variants, check, load=R["load"])
+        res, fails = rounds(name, variants, check, n=2 * RUNS, load=R["load"], refs_until=RUNS)
         R["process"][name] = {
             "commands": {label: short(argv) for label, argv, _ in variants},
             "walls": {k: walls(res, k) for k in res},
             "ratios": {k: paired(res, k, "bare") for k in res if k != "bare"},
             "crashcatch_vs_mintrace": paired(res, "crashcatch", "mintrace"),
             "failures": fails,
-            "raw": {k: [x.to_json() for x in v] for k, v in res.items()},
+            "raw": raw(res),
         }
 
 
@@ -455,7 +465,7 @@ def part_crash(R):
             return x, None
 
         labels = list(res)
-        for r in range(RUNS):
+        for r in range(2 * RUNS):
             R["load"].append(os.getloadavg()[0])
             for label in labels if r % 2 == 0 else labels[::-1]:
                 x, why = one(label)
@@ -466,7 +476,7 @@ def part_crash(R):
                 else:
                     cleanup(x)
                 res[label].append(x)
-                log(f"  {name} round {r + 1}/{RUNS}: {label:<11} {x.wall:8.3f} s")
+                log(f"  {name} round {r + 1}/{2 * RUNS}: {label:<11} {x.wall:8.3f} s")
 
         # 4. Memory: crashcatch's own peak RSS, in runs of their own (polling /proc every 0.5 ms
         # would slow the timed runs).
@@ -492,7 +502,7 @@ def part_crash(R):
             "memory": mem,
             "bare_python_maxrss_kb": bare_rss,
             "failures": fails,
-            "raw": {k: [x.to_json() for x in v] for k, v in res.items()},
+            "raw": raw(res),
         }
 
 
@@ -547,7 +557,7 @@ def write_markdown(R, path):
     add("crashcatch against its peers, every figure a ratio of two commands measured in the same")
     add("round, the commands alternating (ABC, CBA, ABC, ...). A figure is the **median** of the")
     add("per-round ratios, then (min–max) over the rounds. Made by `make bench`")
-    add("(bench/run.py; `BENCH_RUNS=3 make bench` for a quick look); the raw timings are in")
+    add("(bench/run.py; `BENCH_RUNS=2 make bench` for a quick look); the raw timings are in")
     add("target/bench/results.json after a run. Do not edit by hand: bench/findings.md is")
     add("copied in at the end.")
     add("")
@@ -560,7 +570,7 @@ def write_markdown(R, path):
     add(f"| crashcatch | {m['crashcatch']}, commit {m['commit']}, `target/release/crashcatch` |")
     add(f"| peers | {m['gdb']}; {m['strace']}; pystack {m['pystack']}; mintrace (bench/mintrace.c) |")
     add(f"| Python | {m['python']} (pyenv; libpython with full DWARF), venv target/bench/venv |")
-    add(f"| rounds | {R['runs']} per case |")
+    add(f"| rounds | {R['runs']} for the test suite, {2 * R['runs']} for the process-heavy and crash cases |")
     lo, hi = spread(R["load"])
     add(f"| load average (1 min) | {R['load_start']:.2f} at start, {R['load_end']:.2f} at end; "
         f"{lo:.2f}–{hi:.2f} (median {med(R['load']):.2f}) at the start of rounds |")
@@ -612,19 +622,21 @@ def write_markdown(R, path):
         add("bench/xdist_suite (728 small tests: computation, threads, subprocesses, signal handlers).")
         add("mintrace (bench/mintrace.c) is the smallest supervisor that does what crashcatch's event")
         add("loop must do (seize with the same options, resume every event, pass every signal on,")
-        add("PTRACE_LISTEN on group-stops): the floor for any ptrace-based catcher.")
+        add("PTRACE_LISTEN on group-stops): the floor for any ptrace-based catcher. These runs are")
+        add(f"short and the machine noisy, so bare, mintrace and crashcatch run {2 * R['runs']} rounds; gdb and")
+        add(f"strace, references, only the first {R['runs']}.")
         add("")
         add("Commands (`X` is the workload's command):")
         add("")
         add("```")
         first_cmds = next(iter(P.values()))["commands"]
-        add("bare:         X")
-        add("mintrace:     " + first_cmds["mintrace"].split(" target/bench/bin/workload")[0] + " X")
-        add("crashcatch:   target/release/crashcatch -- X")
-        add("gdb:          /usr/bin/gdb -batch -ex 'handle SIGUSR1 nostop noprint pass' -ex run --args X")
-        add(f"strace:       {STRACE} -f -o /dev/null X")
+        add("bare:            X")
+        add("mintrace:        " + first_cmds["mintrace"].split(" target/bench/bin/workload")[0] + " X")
+        add("crashcatch:      target/release/crashcatch -- X")
+        add("gdb:             /usr/bin/gdb -batch -ex 'handle SIGUSR1 nostop noprint pass' -ex run --args X")
+        add(f"strace:          {STRACE} -f -o /dev/null X")
         for name, p in P.items():
-            add(f"{name + ':':<14}X = {p['commands']['bare']}")
+            add(f"{name + ':':<17}X = {p['commands']['bare']}")
         add("```")
         add("")
         add("| workload | bare | mintrace / bare | crashcatch / bare | gdb / bare | strace / bare | **crashcatch / mintrace** |")
@@ -651,7 +663,7 @@ def write_markdown(R, path):
         C = R["crash"]
         add("## 3. Time to report")
         add("")
-        add("The same crash, whole process, side by side: bare (no core); crashcatch writing its")
+        add(f"{2 * R['runs']} rounds. The same crash, whole process, side by side: bare (no core); crashcatch writing its")
         add("report files; gdb running it and printing every thread's native and Python stacks; the")
         add("crash dumping core (core_pattern `" + m["core_pattern"] + "`: into the run's folder) and then")
         add("`pystack core --native` reading the core (the two times added). Each crash program writes")
