@@ -9,7 +9,7 @@
 #   make stress     the reliability suite; writes its results table into RELIABILITY.md
 #   make wheel      the Python wheel (pyproject.toml, maturin): target/wheels/crashcatch-*.whl
 #   make wheel-test build the wheel, install it in a fresh venv, run a crash through it
-#   make bench      peak RSS and symbolize time of one real crash (medians of 5)
+#   make bench      benchmarks against the peers, written to BENCHMARKS.md (slow)
 #   make clean
 
 .DELETE_ON_ERROR:
@@ -33,7 +33,7 @@ FIXTURE_ARGS_null_deref := --lib ccfix
 FIXTURE_TARGETS := $(foreach v,$(FIXTURE_VARIANTS),\
 	$(FIXDIR)/$(v)/libccfix.so $(addprefix $(FIXDIR)/$(v)/,$(FIXTURE_PROGRAMS)))
 
-.PHONY: all build fixtures venv pyext sid py311dbg test demo stress bench clean wheel wheel-test
+.PHONY: all build fixtures venv pyext sid py311dbg test demo stress bench bench-quick clean wheel wheel-test
 
 all: build
 
@@ -106,8 +106,7 @@ demo: build
 wheel: venv
 	$(VENV)/bin/maturin build --release --out target/wheels
 
-# tests/packaging.rs builds the wheel itself; it is opt-in (CRASHCATCH_WHEEL_TEST=1) because a
-# release build takes a minute or more, too long for every `make test`.
+# tests/packaging.rs alone (make test runs it too).
 wheel-test: venv
 	CRASHCATCH_WHEEL_TEST=1 $(CARGO) test --test packaging -- --nocapture
 
@@ -126,7 +125,16 @@ target/stress/bin/%: stress/src/%.c
 stress: build fixtures $(STRESS_BINS)
 	python3 stress/run.py --scale $(STRESS_SCALE)
 
+# Benchmarks against the peers (gdb, strace, pystack, a minimal tracer), every figure a ratio
+# measured side by side in one run; writes BENCHMARKS.md. About 15-20 minutes; BENCH_RUNS=3 for
+# a quick look, BENCH_ONLY=suite,process,crash for some parts. Not a test: nothing here fails
+# on a timing.
 bench: build
+	bench/setup.sh target/bench
+	target/bench/venv/bin/python bench/run.py --out BENCHMARKS.md
+
+# One figure in seconds: peak RSS and symbolize time of one real crash (medians of 5).
+bench-quick: build
 	python3 scripts/bench-symbolize.py target/release/crashcatch
 
 clean:
