@@ -575,6 +575,8 @@ def write_markdown(R, path):
     add(f"| load average (1 min) | {R['load_start']:.2f} at start, {R['load_end']:.2f} at end; "
         f"{lo:.2f}–{hi:.2f} (median {med(R['load']):.2f}) at the start of rounds |")
     add(f"| date, duration | {R['date']}, {R['duration_s'] / 60:.1f} min |")
+    for p in R.get("partial", []):
+        add(f"| partial run | {p} (the other parts are from the full run before it) |")
     add("")
     if med(R["load"]) > 1.0:
         add(f"The machine was shared and busy during this run (median load {med(R['load']):.2f} on "
@@ -763,6 +765,14 @@ def main():
         part_crash(R)
     R["load_end"] = os.getloadavg()[0]
     R["duration_s"] = time.time() - start
+    prev_path = os.path.join(BENCH, "results.json")
+    if ONLY != {"suite", "process", "crash"} and os.path.exists(prev_path):
+        # A partial run replaces only its own parts of the last full run's results.
+        with open(prev_path) as f:
+            prev = json.load(f)
+        R["partial"] = prev.get("partial", []) + [f"{','.join(sorted(ONLY))} re-run {R['date']}"]
+        prev.update(R)
+        R = prev
     with open(os.path.join(BENCH, "results.json"), "w") as f:
         json.dump(R, f, indent=1, default=str)
     write_markdown(R, out)

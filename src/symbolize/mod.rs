@@ -19,6 +19,9 @@ type Reader<'a> = EndianSlice<'a, RunTimeEndian>;
 pub struct Symbolizer<'a> {
     modules: &'a ModuleSet,
     dwarf: RefCell<HashMap<u64, Option<Box<ModuleDwarf<'a>>>>>,
+    /// Finished frames by (address, is a return address): many threads of one process wait
+    /// at the same few places, and a deep recursion repeats the same return addresses.
+    done: RefCell<HashMap<(u64, bool), NativeFrame>>,
 }
 
 /// (function, file, line) of each frame at an address, innermost first.
@@ -107,7 +110,7 @@ fn load_dwarf(elf: &ElfInfo) -> Option<addr2line::Context<Reader<'_>>> {
 
 impl<'a> Symbolizer<'a> {
     pub fn new(modules: &'a ModuleSet) -> Self {
-        Symbolizer { modules, dwarf: RefCell::new(HashMap::new()) }
+        Symbolizer { modules, dwarf: RefCell::new(HashMap::new()), done: RefCell::new(HashMap::new()) }
     }
 
     pub fn modules(&self) -> &'a ModuleSet {
@@ -133,6 +136,16 @@ impl<'a> Symbolizer<'a> {
 
     /// A native frame for one unwound address.
     pub fn symbolize(&self, raw: &RawFrame) -> NativeFrame {
+        let key = (raw.pc, raw.is_return_address);
+        if let Some(f) = self.done.borrow().get(&key) {
+            return NativeFrame { trust: raw.trust, ..f.clone() };
+        }
+        let frame = self.symbolize_uncached(raw);
+        self.done.borrow_mut().insert(key, frame.clone());
+        frame
+    }
+
+    fn symbolize_uncached(&self, raw: &RawFrame) -> NativeFrame {
         let mut frame = NativeFrame {
             address: Hex(raw.pc),
             module: None,
