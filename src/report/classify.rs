@@ -78,7 +78,7 @@ pub fn classify(f: &Facts<'_>) -> Option<Classification> {
                     },
                 ));
             }
-            if fault >= 0x0000_8000_0000_0000 && fault < 0xffff_8000_0000_0000 {
+            if (0x0000_8000_0000_0000..0xffff_8000_0000_0000).contains(&fault) {
                 return Some(c("non_canonical_address", format!("access to a non-canonical address {fault:#x} (corrupt pointer)")));
             }
             if s.code == 2 {

@@ -320,13 +320,9 @@ impl<'a> Tracer<'a> {
                 }
                 let _ = ptrace::cont(tid, 0);
             }
-            EVENT_STOP => {
-                if is_stop_signal(sig) {
-                    // Group-stop: stay stopped (Ctrl-Z, SIGSTOP) until SIGCONT, but keep reporting.
-                    let _ = ptrace::listen(tid);
-                } else {
-                    let _ = ptrace::cont(tid, 0);
-                }
+            // Group-stop: stay stopped (Ctrl-Z, SIGSTOP) until SIGCONT, but keep reporting.
+            EVENT_STOP if is_stop_signal(sig) => {
+                let _ = ptrace::listen(tid);
             }
             _ => {
                 let _ = ptrace::cont(tid, 0);
@@ -441,7 +437,9 @@ impl<'a> Tracer<'a> {
         tids.sort_unstable();
         let threads: Vec<ThreadInfo> = tids
             .iter()
-            .filter(|t| !(notes.contains_key(t) && !stopped.contains(t)) || **t == tid)
+            // Leave out threads that could not be stopped (they have a note and no registers),
+            // but never the crashed one.
+            .filter(|t| !notes.contains_key(t) || stopped.contains(t) || **t == tid)
             .map(|&t| {
                 let (regs, note) = if stopped.contains(&t) {
                     match ptrace::regs(t) {
