@@ -252,18 +252,33 @@ fn null_function_pointer_call_in_a_live_thread() {
     assert!(reaches_thread_start(&names), "{text}");
 }
 
-/// Memory that reads `top` where it has bytes and `rest` elsewhere.
+/// Memory that reads `top` where it has bytes and `rest` elsewhere, byte by byte: a read that
+/// starts below one of `top`'s regions (a page-sized read of the unwinder's page cache) still
+/// sees `top`'s bytes, not what the live stack holds there now.
 pub struct Overlay<'a> {
-    pub top: &'a dyn crate::process::Memory,
+    pub top: &'a crate::process::ImageMemory,
     pub rest: &'a dyn crate::process::Memory,
 }
 
 impl crate::process::Memory for Overlay<'_> {
     fn read_partial(&self, addr: u64, buf: &mut [u8]) -> usize {
-        let n = self.top.read_partial(addr, buf);
-        if n > 0 {
-            return n;
+        let mut n = self.rest.read_partial(addr, buf);
+        let want_end = addr.saturating_add(buf.len() as u64);
+        let mut regions: Vec<(u64, &[u8])> = self.top.regions().collect();
+        regions.sort_by_key(|r| r.0);
+        for (start, bytes) in regions {
+            let end = start.saturating_add(bytes.len() as u64);
+            let (lo, hi) = (start.max(addr), end.min(want_end));
+            if lo >= hi {
+                continue;
+            }
+            let (b0, b1) = ((lo - addr) as usize, (hi - addr) as usize);
+            buf[b0..b1].copy_from_slice(&bytes[(lo - start) as usize..(hi - start) as usize]);
+            // A region that starts inside (or right at the end of) what was read extends it.
+            if b0 <= n {
+                n = n.max(b1);
+            }
         }
-        self.rest.read_partial(addr, buf)
+        n
     }
 }
