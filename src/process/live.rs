@@ -83,6 +83,11 @@ pub fn thread_name(pid: i32, tid: i32) -> Option<String> {
     proc_text(pid, &format!("task/{tid}/comm")).map(|s| s.trim_end_matches('\n').to_string())
 }
 
+/// The process (thread-group id) a thread belongs to, from /proc/TID/status.
+pub fn tgid_of(tid: i32) -> Option<i32> {
+    status_field(tid, "Tgid")?.parse().ok()
+}
+
 /// A field of /proc/PID/status such as `Tgid` or `SigCgt`.
 pub fn status_field(pid: i32, field: &str) -> Option<String> {
     let text = proc_text(pid, "status")?;

@@ -198,7 +198,7 @@ impl<'a> Tracer<'a> {
         if let Some(&g) = self.threads.get(&tid) {
             return g;
         }
-        let g = live::status_field(tid, "Tgid").and_then(|s| s.parse().ok()).unwrap_or(tid);
+        let g = live::tgid_of(tid).unwrap_or(tid);
         self.threads.insert(tid, g);
         self.unannounced.insert(tid);
         g
@@ -332,7 +332,7 @@ impl<'a> Tracer<'a> {
 
     fn on_fatal(&mut self, tid: i32, sig: i32) {
         // The one place the process must be known for sure (see the clone event): ask /proc.
-        let tgid = live::status_field(tid, "Tgid").and_then(|s| s.parse().ok()).unwrap_or_else(|| self.tgid(tid));
+        let tgid = live::tgid_of(tid).unwrap_or_else(|| self.tgid(tid));
         self.threads.insert(tid, tgid);
         if self.dying.contains(&tgid) {
             // A second thread faulted after the first one's report was made (it was stopped for
