@@ -228,16 +228,7 @@ pub fn build_report(snap: &Snapshot<'_>, opts: &Options, capture_time: Duration)
     // The culprit: the crashed thread's innermost native frame, and the first frame outside
     // the system libraries when it faulted inside one.
     let crashed = threads.iter().find(|t| t.crashed);
-    let native_of = |t: &Thread| -> Vec<NativeFrame> {
-        t.frames
-            .iter()
-            .filter_map(|f| match f {
-                Frame::Native(n) => Some(n.clone()),
-                _ => None,
-            })
-            .collect()
-    };
-    let crashed_native = crashed.map(native_of).unwrap_or_default();
+    let crashed_native: Vec<NativeFrame> = crashed.map(|t| t.native_frames().cloned().collect()).unwrap_or_default();
     let culprit = crashed_native.first().map(|top| {
         let in_system = top.module.as_deref().is_some_and(is_system_module);
         let first_outside_system = if in_system {
@@ -251,14 +242,7 @@ pub fn build_report(snap: &Snapshot<'_>, opts: &Options, capture_time: Duration)
         };
         Culprit { frame: top.clone(), first_outside_system }
     });
-    let python_call_site = crashed.and_then(|t| {
-        t.frames.iter().find_map(|f| match f {
-            Frame::Python(p) => Some(p.clone()),
-            _ => None,
-        })
-    }).or_else(|| {
-        crashed.and_then(|t| t.merge.as_ref()).and_then(|m| m.python_frames.first().cloned())
-    });
+    let python_call_site = crashed.and_then(|t| t.python_frames().next().cloned());
 
     // Classification.
     let crashed_regs = snap.thread(snap.crashed_tid).and_then(|t| t.regs.as_ref());

@@ -22,13 +22,6 @@ fn base(name: &str) -> &str {
     name.split('.').next().unwrap_or(name)
 }
 
-fn natives(t: &Thread) -> impl Iterator<Item = &NativeFrame> {
-    t.frames.iter().filter_map(|f| match f {
-        Frame::Native(n) => Some(n),
-        _ => None,
-    })
-}
-
 fn is_python_runtime(module: &str) -> bool {
     let name = module.rsplit('/').next().unwrap_or(module);
     name.starts_with("libpython") || name.starts_with("python")
@@ -56,24 +49,13 @@ pub fn is_user_file(file: &str) -> bool {
 
 /// The innermost Python frame of the user's own code in a merged stack, if any.
 pub fn user_frame(t: &Thread) -> Option<&PythonFrame> {
-    t.frames
-        .iter()
-        .filter_map(|f| match f {
-            Frame::Python(p) => Some(p),
-            _ => None,
-        })
-        .chain(t.merge.iter().flat_map(|m| m.python_frames.iter()))
-        .find(|p| is_user_file(&p.file))
-}
-
-fn has_python_frames(t: &Thread) -> bool {
-    t.frames.iter().any(|f| matches!(f, Frame::Python(_))) || t.merge.as_ref().is_some_and(|m| !m.python_frames.is_empty())
+    t.python_frames().find(|p| is_user_file(&p.file))
 }
 
 /// The first native frame in a module that is neither a system library nor the interpreter:
 /// the extension or library whose code called in.
 fn first_foreign(t: &Thread) -> Option<&NativeFrame> {
-    natives(t).find(|n| {
+    t.native_frames().find(|n| {
         n.module.as_deref().is_some_and(|m| !crate::capture::is_system_module(m) && !is_python_runtime(m))
     })
 }
@@ -84,19 +66,19 @@ pub fn diagnose(c: &Crash) -> Option<String> {
     let py = c.python.as_ref();
 
     // A native thread entering a finalized interpreter.
-    let enters = natives(crashed).take(12).find_map(|n| {
+    let enters = crashed.native_frames().take(12).find_map(|n| {
         let f = n.function.as_deref().map(base)?;
         ENTER_PYTHON.contains(&f).then_some(f)
     });
     if let Some(enter) = enters {
         let finalized = py.and_then(|p| p.state.as_deref()).is_some_and(|s| s == "finalizing" || s == "finalized");
         let main_exiting = c.threads.iter().filter(|t| t.main && !t.crashed).any(|t| {
-            natives(t).any(|n| n.function.as_deref().is_some_and(|f| {
+            t.native_frames().any(|n| n.function.as_deref().is_some_and(|f| {
                 let f = base(f);
                 f == "__run_exit_handlers" || f == "exit" || f == "Py_FinalizeEx" || f == "Py_Finalize" || f == "_Py_Finalize"
             }))
         });
-        if !has_python_frames(crashed) && (finalized || main_exiting) {
+        if !crashed.has_python() && (finalized || main_exiting) {
             let who = first_foreign(crashed)
                 .map(|n| {
                     let lib = n.module_name().unwrap_or("a native library");
@@ -117,15 +99,7 @@ pub fn diagnose(c: &Crash) -> Option<String> {
     if kind == "stack_overflow" {
         // A stack this deep is usually not merged (the native stack is elided in the middle,
         // the Python walk stops at its frame limit): count the Python frames kept beside it too.
-        let pys: Vec<&PythonFrame> = crashed
-            .frames
-            .iter()
-            .filter_map(|f| match f {
-                Frame::Python(p) => Some(p),
-                _ => None,
-            })
-            .chain(crashed.merge.iter().flat_map(|m| m.python_frames.iter()))
-            .collect();
+        let pys: Vec<&PythonFrame> = crashed.python_frames().collect();
         if pys.len() >= 50 {
             // The most repeated Python function.
             let mut counts: std::collections::HashMap<(&str, &str), usize> = Default::default();
@@ -142,9 +116,9 @@ pub fn diagnose(c: &Crash) -> Option<String> {
                  or bounded."
             ));
         }
-        let first = natives(crashed).next()?;
+        let first = crashed.native_frames().next()?;
         let f = first.function.as_deref()?;
-        let n = natives(crashed).filter(|x| x.function.as_deref() == Some(f)).count() as u64
+        let n = crashed.native_frames().filter(|x| x.function.as_deref() == Some(f)).count() as u64
             + crashed.elided.as_ref().map_or(0, |e| e.count);
         if n > 100 {
             return Some(format!(
@@ -159,7 +133,7 @@ pub fn diagnose(c: &Crash) -> Option<String> {
     if kind == "null_pointer_dereference" {
         let culprit = c.culprit.as_ref()?;
         let in_system = culprit.frame.module.as_deref().is_some_and(crate::capture::is_system_module);
-        if in_system && has_python_frames(crashed) {
+        if in_system && crashed.has_python() {
             // `__strlen_evex` → `strlen`: the libc entry point the caller used.
             let func = match culprit.frame.function.as_deref().map(base) {
                 Some(f) => {

@@ -194,6 +194,32 @@ pub struct Thread {
     pub registers: Option<std::collections::BTreeMap<String, Hex>>,
 }
 
+impl Thread {
+    /// The native frames, innermost first.
+    pub fn native_frames(&self) -> impl Iterator<Item = &NativeFrame> {
+        self.frames.iter().filter_map(|f| match f {
+            Frame::Native(n) => Some(n),
+            Frame::Python(_) => None,
+        })
+    }
+
+    /// The Python frames, innermost first: those merged into `frames`, then those kept beside
+    /// them when the stacks could not be merged.
+    pub fn python_frames(&self) -> impl Iterator<Item = &PythonFrame> {
+        self.frames
+            .iter()
+            .filter_map(|f| match f {
+                Frame::Python(p) => Some(p),
+                Frame::Native(_) => None,
+            })
+            .chain(self.merge.iter().flat_map(|m| m.python_frames.iter()))
+    }
+
+    pub fn has_python(&self) -> bool {
+        self.python_frames().next().is_some()
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Elided {
     pub at: usize,

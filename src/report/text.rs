@@ -109,10 +109,6 @@ fn thread_title(t: &Thread, crash: &Crash) -> String {
     }
 }
 
-fn has_python(t: &Thread) -> bool {
-    t.frames.iter().any(|f| matches!(f, Frame::Python(_))) || t.merge.as_ref().is_some_and(|m| !m.python_frames.is_empty())
-}
-
 fn frame_key(f: &Frame) -> String {
     match f {
         // Unknown functions are told apart by their address in the module.
@@ -314,7 +310,7 @@ pub fn render(crash: &Crash, st: Style) -> String {
     if let Some(t) = crash.threads.iter().find(|t| t.crashed) {
         if !t.main {
             let name = t.name.as_deref().map(|n| format!(" \"{n}\"")).unwrap_or_default();
-            let kind = if crash.python.is_some() && !has_python(t) { ", a native thread with no Python frames" } else { "" };
+            let kind = if crash.python.is_some() && !t.has_python() { ", a native thread with no Python frames" } else { "" };
             field(&mut out, "thread", &format!("{}{}{}", t.tid, name, kind));
         }
     }
@@ -358,10 +354,7 @@ pub fn render(crash: &Crash, st: Style) -> String {
                         .iter()
                         .filter(|o| !o.crashed && (o.main || o.holds_gil))
                         .filter_map(|o| {
-                            let p = super::diagnose::user_frame(o).or_else(|| o.frames.iter().find_map(|f| match f {
-                                Frame::Python(p) => Some(p),
-                                _ => None,
-                            }))?;
+                            let p = super::diagnose::user_frame(o).or_else(|| o.python_frames().next())?;
                             let who = if o.holds_gil { "the GIL holder" } else { "the main thread" };
                             Some(format!("{who} ({}) was at {}:{} in {}", o.tid, p.file, p.line.unwrap_or(0), p.function))
                         })
@@ -425,7 +418,7 @@ pub fn render(crash: &Crash, st: Style) -> String {
     others.sort_by_key(|t| (!(t.holds_gil || t.main), t.tid));
     let mut quiet_native = Vec::new();
     for t in others {
-        let boring = !has_python(t) && !t.main && !t.holds_gil && crash.threads.len() > 8;
+        let boring = !t.has_python() && !t.main && !t.holds_gil && crash.threads.len() > 8;
         if boring {
             quiet_native.push(t);
             continue;
