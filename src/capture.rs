@@ -27,9 +27,23 @@ pub struct Options {
 pub fn is_system_module(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     // libffi is call glue (ctypes, cffi): the caller beyond it is the one that matters.
-    ["libc.so", "libc-", "ld-linux", "libpthread", "libm.so", "libdl.so", "librt.so", "libstdc++", "libgcc_s", "[vdso]", "libc.musl", "ld-musl", "libffi.so"]
-        .iter()
-        .any(|p| name.starts_with(p))
+    [
+        "libc.so",
+        "libc-",
+        "ld-linux",
+        "libpthread",
+        "libm.so",
+        "libdl.so",
+        "librt.so",
+        "libstdc++",
+        "libgcc_s",
+        "[vdso]",
+        "libc.musl",
+        "ld-musl",
+        "libffi.so",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
 }
 
 fn now_rfc3339() -> String {
@@ -97,7 +111,9 @@ pub const ENV_ALLOW: &[&str] = &[
 pub fn live_environment(snap: &Snapshot<'_>, modules: &ModuleSet) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let environ = modules
-        .by_name(|n| n.starts_with("libc.so") || n.starts_with("libc-") || n.starts_with("ld-musl") || n.starts_with("libc.musl"))
+        .by_name(|n| {
+            n.starts_with("libc.so") || n.starts_with("libc-") || n.starts_with("ld-musl") || n.starts_with("libc.musl")
+        })
         .find_map(|m| m.symbol_address("__environ").or_else(|| m.symbol_address("environ")));
     if let Some(sym) = environ {
         if let Ok(mut p) = snap.memory.read_u64(sym) {
@@ -191,9 +207,9 @@ pub fn build_report(snap: &Snapshot<'_>, opts: &Options, capture_time: Duration)
     // Threads, merged.
     let mut threads = Vec::with_capacity(snap.threads.len());
     for ((t, r), native) in snap.threads.iter().zip(&raw).zip(natives) {
-        let py_thread = py.as_ref().and_then(|p| {
-            p.interpreters.iter().flat_map(|i| i.threads.iter()).find(|pt| pt.tid == Some(t.tid))
-        });
+        let py_thread = py
+            .as_ref()
+            .and_then(|p| p.interpreters.iter().flat_map(|i| i.threads.iter()).find(|pt| pt.tid == Some(t.tid)));
         let elided_at = r.as_ref().and_then(|s| s.elided);
         let (frames, merge, elided) = match elided_at {
             Some((at, count)) => {
@@ -232,11 +248,7 @@ pub fn build_report(snap: &Snapshot<'_>, opts: &Options, capture_time: Duration)
     let culprit = crashed_native.first().map(|top| {
         let in_system = top.module.as_deref().is_some_and(is_system_module);
         let first_outside_system = if in_system {
-            crashed_native
-                .iter()
-                .skip(1)
-                .find(|f| f.module.as_deref().is_some_and(|m| !is_system_module(m)))
-                .cloned()
+            crashed_native.iter().skip(1).find(|f| f.module.as_deref().is_some_and(|m| !is_system_module(m))).cloned()
         } else {
             None
         };
@@ -326,17 +338,12 @@ pub fn build_report(snap: &Snapshot<'_>, opts: &Options, capture_time: Duration)
         python: py,
         modules: module_infos,
         notes,
-        timings: Timings {
-            capture_ms: ms(capture_time),
-            unwind_ms,
-            symbolize_ms,
-            python_ms,
-            total_ms: ms(total),
-        },
+        timings: Timings { capture_ms: ms(capture_time), unwind_ms, symbolize_ms, python_ms, total_ms: ms(total) },
         files: Vec::new(),
     };
     if let Some(t) = crash.threads.iter().find(|t| t.crashed) {
-        crash.python_user_frame = crate::report::diagnose::user_frame(t).filter(|u| Some(*u) != crash.python_call_site.as_ref()).cloned();
+        crash.python_user_frame =
+            crate::report::diagnose::user_frame(t).filter(|u| Some(*u) != crash.python_call_site.as_ref()).cloned();
     }
     crash.diagnosis = crate::report::diagnose::diagnose(&crash);
     crash

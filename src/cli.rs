@@ -67,7 +67,11 @@ pub struct RunArgs {
 ///
 /// Usage: crashcatch [OPTIONS] -- CMD [ARGS...]   (also: crashcatch run [OPTIONS] -- CMD)
 #[derive(Debug, Parser)]
-#[command(name = "crashcatch", version, override_usage = "crashcatch [OPTIONS] -- CMD [ARGS...]\n       crashcatch run [OPTIONS] -- CMD [ARGS...]")]
+#[command(
+    name = "crashcatch",
+    version,
+    override_usage = "crashcatch [OPTIONS] -- CMD [ARGS...]\n       crashcatch run [OPTIONS] -- CMD [ARGS...]"
+)]
 pub struct RunCli {
     #[command(flatten)]
     pub run: RunArgs,

@@ -2,7 +2,6 @@
 
 mod cli;
 
-
 use crashcatch::capture;
 use crashcatch::supervise::{self, Format, OutputConfig, RunConfig};
 
@@ -51,7 +50,11 @@ fn main() {
             // One line of usage, exit 2.
             let msg = e.to_string();
             let first = msg.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-            let first = if e.kind() == ErrorKind::MissingRequiredArgument { "no command given (put it after --)" } else { first };
+            let first = if e.kind() == ErrorKind::MissingRequiredArgument {
+                "no command given (put it after --)"
+            } else {
+                first
+            };
             eprintln!("crashcatch: {first}; usage: crashcatch [OPTIONS] -- CMD [ARGS...] (see --help)");
             std::process::exit(2);
         }

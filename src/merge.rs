@@ -341,7 +341,13 @@ mod tests {
     #[test]
     fn elided_stack_merges_both_ends() {
         // Native: [eval(top) x2] ... gap ... [eval(bottom) x1, main]; 5 Python frames, ≤3.10 style.
-        let native = vec![nf("leaf"), nf("_PyEval_EvalFrameDefault"), nf("_PyEval_EvalFrameDefault"), nf("_PyEval_EvalFrameDefault"), nf("main")];
+        let native = vec![
+            nf("leaf"),
+            nf("_PyEval_EvalFrameDefault"),
+            nf("_PyEval_EvalFrameDefault"),
+            nf("_PyEval_EvalFrameDefault"),
+            nf("main"),
+        ];
         let py = pt(&["f1", "f2", "f3", "f4", "f5"], &[true, true, true, true, true]);
         let m = merge_thread_elided(native, Some(&py), 3);
         let names: Vec<String> = m

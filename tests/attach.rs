@@ -14,7 +14,10 @@ use serde_json::Value;
 /// Every interpreter to try: /usr/bin/python3, pyenv's 3.x, and pyenv's 2.7 when present.
 fn interpreters() -> Vec<PathBuf> {
     let mut v = pythons();
-    if let Some(home) = std::env::var_os("PYENV_ROOT").map(PathBuf::from).or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pyenv"))) {
+    if let Some(home) = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pyenv")))
+    {
         if let Ok(d) = std::fs::read_dir(home.join("versions")) {
             for e in d.flatten() {
                 let p = e.path().join("bin/python2.7");
@@ -38,7 +41,13 @@ fn proc_state(pid: i32) -> Option<(char, i32)> {
 
 /// Starts `crashcatch ARGS` and waits for its "attached to pid" line on stderr.
 fn attach_and_wait(args: &[&str]) -> (Child, BufReader<ChildStderr>, String) {
-    let mut cc = Command::new(bin()).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut cc = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut err = BufReader::new(cc.stderr.take().unwrap());
     let mut seen = String::new();
     loop {
@@ -90,27 +99,45 @@ fn attach_reports_a_crash_as_run_mode_does_on_every_interpreter() {
     for py in interpreters() {
         // Run mode, for comparison: the script reads EOF at once and crashes.
         let (run_out, run_report) = run_caught(NO_ARGS, &[py.to_str().unwrap(), script.to_str().unwrap()]);
-        let run_report = run_report.unwrap_or_else(|| panic!("{}: no report in run mode\n{}", py.display(), describe(&run_out)));
+        let run_report =
+            run_report.unwrap_or_else(|| panic!("{}: no report in run mode\n{}", py.display(), describe(&run_out)));
 
-        let mut target = Command::new(&py).arg(&script).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+        let mut target = Command::new(&py)
+            .arg(&script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         let mut out = BufReader::new(target.stdout.take().unwrap());
         let mut line = String::new();
         out.read_line(&mut line).unwrap();
         assert_eq!(line.trim(), "READY");
         let pid = target.id().to_string();
         let reports = out_dir();
-        let (mut cc, mut err, mut seen) = attach_and_wait(&["attach", "--format", "json", "--output-dir", reports.path().to_str().unwrap(), &pid]);
+        let (mut cc, mut err, mut seen) =
+            attach_and_wait(&["attach", "--format", "json", "--output-dir", reports.path().to_str().unwrap(), &pid]);
         target.stdin.take().unwrap().write_all(b"go\n").unwrap();
         let status = target.wait().unwrap();
         let cc_status = cc.wait().unwrap();
         err.read_to_string(&mut seen).unwrap();
         assert_eq!(exit_signal(&status), Some(11), "{}: the target must die of its SIGSEGV\n{seen}", py.display());
         assert!(cc_status.success(), "{}: crashcatch attach exit {cc_status:?}\n{seen}", py.display());
-        let files: Vec<_> = std::fs::read_dir(reports.path()).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+        let files: Vec<_> = std::fs::read_dir(reports.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
         assert_eq!(files.len(), 1, "{}: one report\n{seen}", py.display());
         let r: Value = serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
         assert_eq!(r["signal"]["name"], "SIGSEGV");
-        assert_eq!(crash_function(&r), crash_function(&run_report), "{}: same faulting function as run mode", py.display());
+        assert_eq!(
+            crash_function(&r),
+            crash_function(&run_report),
+            "{}: same faulting function as run mode",
+            py.display()
+        );
         let frames = py_frames(&r);
         assert_eq!(frames, py_frames(&run_report), "{}: same Python frames as run mode\n{seen}", py.display());
         assert!(frames.iter().any(|(f, l)| f == "inner" && *l == 4), "{}: inner at line 4: {frames:?}", py.display());
@@ -154,7 +181,8 @@ fn attaching_and_detaching_100_times_changes_nothing() {
     let pid = target.id() as i32;
     let mut rounds = 0;
     while rounds < 100 {
-        let mut cc = Command::new(bin()).args(["attach", "-q", &pid.to_string()]).stderr(Stdio::piped()).spawn().unwrap();
+        let mut cc =
+            Command::new(bin()).args(["attach", "-q", &pid.to_string()]).stderr(Stdio::piped()).spawn().unwrap();
         // Detach as soon as it is attached: SIGTERM right away also covers a signal that
         // arrives before the event loop runs.
         std::thread::sleep(Duration::from_millis(2));
@@ -167,7 +195,10 @@ fn attaching_and_detaching_100_times_changes_nothing() {
         // Detached (0), found the counter gone (1), or killed by the SIGTERM before its handlers
         // were installed: the kernel then detaches the target itself. All leave it unharmed,
         // which is what the rest of the loop checks.
-        assert!(st.success() || st.code() == Some(1) || exit_signal(&st) == Some(libc::SIGTERM), "attach round {rounds}: {st:?}");
+        assert!(
+            st.success() || st.code() == Some(1) || exit_signal(&st) == Some(libc::SIGTERM),
+            "attach round {rounds}: {st:?}"
+        );
         let (state, tracer) = proc_state(pid).unwrap_or(('S', 0));
         assert!(tracer == 0 || tracer == cc.id() as i32, "round {rounds}: traced by {tracer}");
         assert!(state != 't', "round {rounds}: left in tracing stop");
@@ -216,7 +247,10 @@ sys.stdin.readline()\n";
 
 #[test]
 fn dump_shows_every_thread_blocked_in_native_calls_and_detaches() {
-    let py = interpreters().into_iter().find(|p| p.to_string_lossy().contains("3.1")).unwrap_or_else(|| interpreters()[0].clone());
+    let py = interpreters()
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("3.1"))
+        .unwrap_or_else(|| interpreters()[0].clone());
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("blocked.py");
     std::fs::write(&script, BLOCKED_SCRIPT).unwrap();
@@ -227,13 +261,16 @@ fn dump_shows_every_thread_blocked_in_native_calls_and_detaches() {
     // Let both threads reach their blocking calls.
     let pid = target.id() as i32;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.count()).unwrap_or(0) < 3 && Instant::now() < deadline {
+    while std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.count()).unwrap_or(0) < 3
+        && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(100));
     let o = Command::new(bin()).args(["dump", "--format", "json", &pid.to_string()]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: Value = serde_json::from_slice(&o.stderr).unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&o.stderr)));
+    let r: Value =
+        serde_json::from_slice(&o.stderr).unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&o.stderr)));
     assert_eq!(r["kind"], "dump");
     let threads = r["threads"].as_array().unwrap();
     assert_eq!(threads.len(), 3, "{}", String::from_utf8_lossy(&o.stderr));
@@ -261,7 +298,11 @@ fn hang_timeout_dumps_a_hung_pytest_run_and_terminates_it() {
         panic!("{} missing: run make venv", venv.display());
     }
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("test_hang.py"), "import time\n\ndef test_ok():\n    pass\n\ndef test_hangs():\n    time.sleep(1000)\n").unwrap();
+    std::fs::write(
+        dir.path().join("test_hang.py"),
+        "import time\n\ndef test_ok():\n    pass\n\ndef test_hangs():\n    time.sleep(1000)\n",
+    )
+    .unwrap();
     let reports = out_dir();
     let o = Command::new(bin())
         .args(["--hang-timeout", "3", "--output-dir", reports.path().to_str().unwrap(), "--"])
@@ -272,7 +313,12 @@ fn hang_timeout_dumps_a_hung_pytest_run_and_terminates_it() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(exit_signal(&o.status), Some(libc::SIGTERM), "{err}");
-    let files: Vec<_> = std::fs::read_dir(reports.path()).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+    let files: Vec<_> = std::fs::read_dir(reports.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
     assert_eq!(files.len(), 1, "{err}");
     assert!(files[0].file_name().unwrap().to_string_lossy().starts_with("hang-"));
     let r: Value = serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
@@ -280,7 +326,11 @@ fn hang_timeout_dumps_a_hung_pytest_run_and_terminates_it() {
     assert_eq!(r["process"]["test"], "test_hang.py::test_hangs (call)", "{err}");
     let main = r["threads"].as_array().unwrap().iter().find(|t| t["main"] == true).unwrap();
     assert!(
-        main["frames"].as_array().unwrap().iter().any(|f| f["kind"] == "python" && f["function"] == "test_hangs" && f["line"] == 7),
+        main["frames"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "python" && f["function"] == "test_hangs" && f["line"] == 7),
         "{err}"
     );
 }
@@ -320,18 +370,34 @@ sys.stdout.write('child status %d\\n' % status); sys.stdout.flush()\n";
 
 #[test]
 fn attach_follow_forks_reports_a_crash_in_a_later_child() {
-    let py = interpreters().into_iter().find(|p| p.to_string_lossy().contains("3.1")).unwrap_or_else(|| interpreters()[0].clone());
+    let py = interpreters()
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("3.1"))
+        .unwrap_or_else(|| interpreters()[0].clone());
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("fork_crash.py");
     std::fs::write(&script, FORK_SCRIPT).unwrap();
-    let mut target = Command::new(&py).arg(&script).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut target = Command::new(&py)
+        .arg(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut out = BufReader::new(target.stdout.take().unwrap());
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     let pid = target.id().to_string();
     let reports = out_dir();
-    let (mut cc, mut err, mut seen) =
-        attach_and_wait(&["attach", "--follow-forks", "--format", "json", "--output-dir", reports.path().to_str().unwrap(), &pid]);
+    let (mut cc, mut err, mut seen) = attach_and_wait(&[
+        "attach",
+        "--follow-forks",
+        "--format",
+        "json",
+        "--output-dir",
+        reports.path().to_str().unwrap(),
+        &pid,
+    ]);
     target.stdin.take().unwrap().write_all(b"go\n").unwrap();
     line.clear();
     out.read_line(&mut line).unwrap();
@@ -340,7 +406,12 @@ fn attach_follow_forks_reports_a_crash_in_a_later_child() {
     let st = cc.wait().unwrap();
     err.read_to_string(&mut seen).unwrap();
     assert!(st.success(), "{seen}");
-    let files: Vec<_> = std::fs::read_dir(reports.path()).unwrap().flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+    let files: Vec<_> = std::fs::read_dir(reports.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
     assert_eq!(files.len(), 1, "{seen}");
     let r: Value = serde_json::from_str(&std::fs::read_to_string(&files[0]).unwrap()).unwrap();
     assert_ne!(r["process"]["pid"].to_string(), pid, "the report is the child's");

@@ -87,7 +87,14 @@ fn compare(path: &Path) -> Outcome {
     let index = UnitIndex::new(&elf).unwrap_or_else(|e| panic!("{}: no per-unit index: {e:?}", path.display()));
     let ctx = context(&elf);
     let probes = probes(path);
-    let mut out = Outcome { probes: probes.len(), with_frames: 0, inlined: 0, declined: 0, declined_with_frames: Vec::new(), mismatches: Vec::new() };
+    let mut out = Outcome {
+        probes: probes.len(),
+        with_frames: 0,
+        inlined: 0,
+        declined: 0,
+        declined_with_frames: Vec::new(),
+        mismatches: Vec::new(),
+    };
     for &p in &probes {
         let expected = addr2line_frames(&ctx, p);
         match (index.find_frames(p), expected) {
@@ -204,9 +211,6 @@ fn compressed_fixture_matches_addr2line() {
         return;
     }
     let elf = ElfInfo::open(&out).unwrap();
-    assert!(
-        elf.section(".debug_info").is_some_and(|s| s.compressed),
-        "objcopy did not compress .debug_info"
-    );
+    assert!(elf.section(".debug_info").is_some_and(|s| s.compressed), "objcopy did not compress .debug_info");
     check("compressed fixture", &out);
 }

@@ -38,13 +38,25 @@ fn cases() -> u32 {
 enum Mutation {
     /// Cut the file at this fraction (per mille) of its length.
     Truncate(u32),
-    Byte { at: usize, value: u8 },
+    Byte {
+        at: usize,
+        value: u8,
+    },
     /// An edge value over 8 bytes: offsets, sizes and addresses that overflow.
-    Word { at: usize, value: u64 },
+    Word {
+        at: usize,
+        value: u64,
+    },
     /// Somewhere in the first 4 KiB: ELF header, program headers.
-    HeaderByte { at: u16, value: u8 },
+    HeaderByte {
+        at: u16,
+        value: u8,
+    },
     /// Somewhere in the section header table (at the file's end for GNU ld output).
-    TailWord { back: u16, value: u64 },
+    TailWord {
+        back: u16,
+        value: u64,
+    },
 }
 
 fn edge() -> impl Strategy<Value = u64> {
@@ -108,8 +120,21 @@ fn apply(bytes: &mut Vec<u8>, m: &Mutation) {
 static PARSED: AtomicU64 = AtomicU64::new(0);
 
 const SECTIONS: &[&str] = &[
-    ".text", ".symtab", ".dynsym", ".eh_frame", ".eh_frame_hdr", ".debug_info", ".debug_line", ".debug_abbrev",
-    ".debug_str", ".debug_frame", ".gnu_debuglink", ".note.gnu.build-id", ".data", ".bss", ".nonexistent",
+    ".text",
+    ".symtab",
+    ".dynsym",
+    ".eh_frame",
+    ".eh_frame_hdr",
+    ".debug_info",
+    ".debug_line",
+    ".debug_abbrev",
+    ".debug_str",
+    ".debug_frame",
+    ".gnu_debuglink",
+    ".note.gnu.build-id",
+    ".data",
+    ".bss",
+    ".nonexistent",
 ];
 
 fn exercise(bytes: &[u8], path: &PathBuf, probes: &[u64], stack: &[u64]) -> Result<(), TestCaseError> {
@@ -195,7 +220,10 @@ fn mutated_libraries_never_panic() {
     let strategy = (
         proptest::collection::vec(mutation(), 1..16),
         proptest::collection::vec(proptest::sample::select(addrs), 1..8),
-        proptest::collection::vec(prop_oneof![Just(0u64), any::<u64>(), (0u64..0x4000).prop_map(|o| BASE + 0x1000 + o)], 0..256),
+        proptest::collection::vec(
+            prop_oneof![Just(0u64), any::<u64>(), (0u64..0x4000).prop_map(|o| BASE + 0x1000 + o)],
+            0..256,
+        ),
     );
     runner
         .run(&strategy, |(muts, probes, stack)| {
@@ -218,10 +246,11 @@ fn mutated_libraries_never_panic() {
 /// header damage only (the file is copied per case).
 #[test]
 fn truncated_libc_never_panics() {
-    let Some(libc_path) = ["/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/lib64/libc.so.6"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    let Some(libc_path) =
+        ["/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/lib64/libc.so.6"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
     else {
         eprintln!("truncated_libc: no libc.so.6 found; skipped");
         return;

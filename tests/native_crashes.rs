@@ -36,26 +36,14 @@ fn pretty(v: &Value) -> String {
 
 /// The one thread marked `"crashed": true`.
 fn crashed_thread(report: &Value) -> &Value {
-    let threads = report["threads"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no threads[]:\n{}", pretty(report)));
-    let crashed: Vec<&Value> = threads
-        .iter()
-        .filter(|t| t["crashed"] == Value::Bool(true))
-        .collect();
-    assert_eq!(
-        crashed.len(),
-        1,
-        "expected exactly one crashed thread:\n{}",
-        pretty(report)
-    );
+    let threads = report["threads"].as_array().unwrap_or_else(|| panic!("no threads[]:\n{}", pretty(report)));
+    let crashed: Vec<&Value> = threads.iter().filter(|t| t["crashed"] == Value::Bool(true)).collect();
+    assert_eq!(crashed.len(), 1, "expected exactly one crashed thread:\n{}", pretty(report));
     crashed[0]
 }
 
 fn frames(thread: &Value) -> &Vec<Value> {
-    thread["frames"]
-        .as_array()
-        .unwrap_or_else(|| panic!("thread has no frames[]: {thread}"))
+    thread["frames"].as_array().unwrap_or_else(|| panic!("thread has no frames[]: {thread}"))
 }
 
 fn function(frame: &Value) -> Option<&str> {
@@ -67,10 +55,7 @@ fn module(frame: &Value) -> Option<&str> {
 }
 
 fn file_name(path: &str) -> &str {
-    Path::new(path)
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or(path)
+    Path::new(path).file_name().and_then(|n| n.to_str()).unwrap_or(path)
 }
 
 /// The index of the first frame at or after `from` whose function is `name`.
@@ -95,10 +80,7 @@ fn summary(frames: &[Value]) -> String {
                 function(f).unwrap_or("?"),
                 module(f).map(file_name).unwrap_or("?"),
                 text(f, "/file").map(file_name).unwrap_or("-"),
-                f["line"]
-                    .as_u64()
-                    .map(|l| l.to_string())
-                    .unwrap_or_default(),
+                f["line"].as_u64().map(|l| l.to_string()).unwrap_or_default(),
                 text(f, "/trust").unwrap_or("?"),
             )
         })
@@ -111,26 +93,17 @@ fn check_frame_shapes(report: &Value) {
     for thread in report["threads"].as_array().into_iter().flatten() {
         for (i, f) in frames(thread).iter().enumerate() {
             let kind = must_text(f, "/kind");
-            assert!(
-                kind == "native" || kind == "python",
-                "frame {i}: kind {kind:?}"
-            );
+            assert!(kind == "native" || kind == "python", "frame {i}: kind {kind:?}");
             if kind == "native" {
                 let address = must_text(f, "/address");
-                assert!(
-                    parse_hex(address).is_some(),
-                    "frame {i}: address {address:?} is not 0x-hex"
-                );
+                assert!(parse_hex(address).is_some(), "frame {i}: address {address:?} is not 0x-hex");
                 let trust = must_text(f, "/trust");
                 assert!(
                     ["context", "cfi", "frame_pointer", "scan", "signal"].contains(&trust),
                     "frame {i}: trust {trust:?}"
                 );
                 if let Some(offset) = text(f, "/module_offset") {
-                    assert!(
-                        parse_hex(offset).is_some(),
-                        "frame {i}: module_offset {offset:?}"
-                    );
+                    assert!(parse_hex(offset).is_some(), "frame {i}: module_offset {offset:?}");
                 }
             }
         }
@@ -167,11 +140,7 @@ impl Crash {
         frames(self.thread())
     }
     fn context(&self) -> String {
-        format!(
-            "crashed thread:\n{}\n{}",
-            summary(self.frames()),
-            describe(&self.caught.output)
-        )
+        format!("crashed thread:\n{}\n{}", summary(self.frames()), describe(&self.caught.output))
     }
 }
 
@@ -208,53 +177,21 @@ fn crash(e: &Expect) -> Crash {
         String::from_utf8_lossy(&bare.stdout),
         describe(out)
     );
-    assert_eq!(
-        caught.json_files.len(),
-        1,
-        "expected one JSON report, found {:?}\n{}",
-        caught.files(),
-        describe(out)
-    );
-    assert_eq!(
-        caught.text_files.len(),
-        1,
-        "expected one text report, found {:?}",
-        caught.files()
-    );
+    assert_eq!(caught.json_files.len(), 1, "expected one JSON report, found {:?}\n{}", caught.files(), describe(out));
+    assert_eq!(caught.text_files.len(), 1, "expected one text report, found {:?}", caught.files());
     let report = caught.report().expect("one JSON report");
 
     // The JSON is exactly the crate's typed model.
     if let Err(err) = serde_json::from_value::<crashcatch::report::model::Crash>(report.clone()) {
-        panic!(
-            "the report does not match report::model::Crash: {err}\n{}",
-            pretty(&report)
-        );
+        panic!("the report does not match report::model::Crash: {err}\n{}", pretty(&report));
     }
 
     let pid = printed_number(&out.stdout, "pid").expect("the fixture prints its pid");
-    assert_eq!(
-        report["process"]["pid"].as_i64(),
-        Some(pid),
-        "process.pid\n{}",
-        pretty(&report)
-    );
-    assert_eq!(
-        must_text(&report, "/signal/name"),
-        e.signal_name,
-        "signal.name"
-    );
-    assert_eq!(
-        report["signal"]["number"].as_i64(),
-        Some(e.signal as i64),
-        "signal.number"
-    );
+    assert_eq!(report["process"]["pid"].as_i64(), Some(pid), "process.pid\n{}", pretty(&report));
+    assert_eq!(must_text(&report, "/signal/name"), e.signal_name, "signal.name");
+    assert_eq!(report["signal"]["number"].as_i64(), Some(e.signal as i64), "signal.number");
     if let Some(code) = e.code_name {
-        assert_eq!(
-            text(&report, "/signal/code_name"),
-            Some(code),
-            "signal.code_name\n{}",
-            pretty(&report["signal"])
-        );
+        assert_eq!(text(&report, "/signal/code_name"), Some(code), "signal.code_name\n{}", pretty(&report["signal"]));
     }
     if let Some(kind) = e.classification {
         assert_eq!(
@@ -268,33 +205,14 @@ fn crash(e: &Expect) -> Crash {
 
     let threads = report["threads"].as_array().expect("threads[]");
     let thread = crashed_thread(&report);
-    assert_eq!(
-        thread["tid"], report["crashed_tid"],
-        "the crashed thread's tid is crashed_tid"
-    );
-    assert_eq!(
-        threads[0]["crashed"],
-        Value::Bool(true),
-        "the crashed thread comes first"
-    );
+    assert_eq!(thread["tid"], report["crashed_tid"], "the crashed thread's tid is crashed_tid");
+    assert_eq!(threads[0]["crashed"], Value::Bool(true), "the crashed thread comes first");
     let fs = frames(thread);
-    assert!(
-        !fs.is_empty(),
-        "the crashed thread has no frames\n{}",
-        pretty(&report)
-    );
+    assert!(!fs.is_empty(), "the crashed thread has no frames\n{}", pretty(&report));
     assert_eq!(text(&fs[0], "/kind"), Some("native"), "frame 0 is native");
-    assert_eq!(
-        text(&fs[0], "/trust"),
-        Some("context"),
-        "frame 0 comes from the thread's registers"
-    );
+    assert_eq!(text(&fs[0], "/trust"), Some("context"), "frame 0 comes from the thread's registers");
 
-    Crash {
-        report,
-        caught,
-        pid,
-    }
+    Crash { report, caught, pid }
 }
 
 /// Frame `i` is `name` in the fixture's own executable (named only where a symbol table exists),
@@ -312,30 +230,12 @@ fn check_fixture_frame(c: &Crash, e: &Expect, i: usize, name: &str, src: &str, m
 
 /// Frame `i` is function `name`, at line `marker` of `src` where DWARF exists. An exported
 /// function keeps its name when stripped (.dynsym); others must then have none.
-fn check_named_frame(
-    c: &Crash,
-    e: &Expect,
-    i: usize,
-    name: &str,
-    src: &str,
-    marker: &str,
-    exported: bool,
-) {
+fn check_named_frame(c: &Crash, e: &Expect, i: usize, name: &str, src: &str, marker: &str, exported: bool) {
     let f = &c.frames()[i];
     if e.variant.has_symtab() || exported {
-        assert_eq!(
-            function(f),
-            Some(name),
-            "frame {i} function\n{}",
-            c.context()
-        );
+        assert_eq!(function(f), Some(name), "frame {i} function\n{}", c.context());
     } else {
-        assert_eq!(
-            function(f),
-            None,
-            "a stripped, unexported function has no name (frame {i})\n{}",
-            c.context()
-        );
+        assert_eq!(function(f), None, "a stripped, unexported function has no name (frame {i})\n{}", c.context());
     }
     if e.variant.has_dwarf() {
         let want_file = file_name(src);
@@ -344,19 +244,9 @@ fn check_named_frame(
             "frame {i} file should be {want_file}\n{}",
             c.context()
         );
-        assert_eq!(
-            f["line"].as_u64(),
-            Some(crash_line(src, marker) as u64),
-            "frame {i} line\n{}",
-            c.context()
-        );
+        assert_eq!(f["line"].as_u64(), Some(crash_line(src, marker) as u64), "frame {i} line\n{}", c.context());
     } else {
-        assert_eq!(
-            f["line"].as_u64(),
-            None,
-            "no DWARF, so no line (frame {i})\n{}",
-            c.context()
-        );
+        assert_eq!(f["line"].as_u64(), None, "no DWARF, so no line (frame {i})\n{}", c.context());
     }
 }
 
@@ -373,9 +263,7 @@ fn check_main_below(c: &Crash, e: &Expect, after: usize) {
     } else {
         let want_module = format!("/{}/{}", e.variant.dir(), e.program);
         assert!(
-            fs.iter()
-                .skip(after + 1)
-                .any(|f| module(f).is_some_and(|m| m.ends_with(&want_module))),
+            fs.iter().skip(after + 1).any(|f| module(f).is_some_and(|m| m.ends_with(&want_module))),
             "a caller in {want_module} should appear below frame {after}\n{}",
             c.context()
         );
@@ -390,11 +278,7 @@ fn check_culprit_is_frame0(c: &Crash) {
         "culprit.frame is frame 0\n{}",
         pretty(&c.report["culprit"])
     );
-    assert_eq!(
-        function(culprit),
-        function(&c.frames()[0]),
-        "culprit.frame.function"
-    );
+    assert_eq!(function(culprit), function(&c.frames()[0]), "culprit.frame.function");
 }
 
 macro_rules! per_variant {
@@ -435,21 +319,9 @@ fn null_deref(variant: Variant) {
         classification: Some("null_pointer_dereference"),
     };
     let c = crash(&e);
-    assert_eq!(
-        text(&c.report, "/signal/fault_address"),
-        Some("0x0"),
-        "fault_address"
-    );
-    assert_eq!(
-        c.report["crashed_tid"].as_i64(),
-        Some(c.pid),
-        "single-threaded: crashed_tid is the pid"
-    );
-    assert_eq!(
-        c.thread()["main"],
-        Value::Bool(true),
-        "the crashed thread is the main thread"
-    );
+    assert_eq!(text(&c.report, "/signal/fault_address"), Some("0x0"), "fault_address");
+    assert_eq!(c.report["crashed_tid"].as_i64(), Some(c.pid), "single-threaded: crashed_tid is the pid");
+    assert_eq!(c.thread()["main"], Value::Bool(true), "the crashed thread is the main thread");
 
     let f0 = &c.frames()[0];
     assert!(
@@ -457,24 +329,13 @@ fn null_deref(variant: Variant) {
         "frame 0 should be in this variant's libccfix.so\n{}",
         c.context()
     );
-    check_named_frame(
-        &c,
-        &e,
-        0,
-        "cc_fixture_crash_null",
-        "ccfix.c",
-        "/* CRASH-LINE */",
-        true,
-    );
+    check_named_frame(&c, &e, 0, "cc_fixture_crash_null", "ccfix.c", "/* CRASH-LINE */", true);
     check_culprit_is_frame0(&c);
-    assert_eq!(
-        text(&c.report, "/culprit/frame/function"),
-        Some("cc_fixture_crash_null")
-    );
+    assert_eq!(text(&c.report, "/culprit/frame/function"), Some("cc_fixture_crash_null"));
 
     if variant.has_symtab() {
-        let job = find_function(c.frames(), 1, "run_job")
-            .unwrap_or_else(|| panic!("run_job calls it\n{}", c.context()));
+        let job =
+            find_function(c.frames(), 1, "run_job").unwrap_or_else(|| panic!("run_job calls it\n{}", c.context()));
         check_main_below(&c, &e, job);
     } else {
         check_main_below(&c, &e, 0);
@@ -514,10 +375,7 @@ fn assert_failed(variant: Variant) {
         "classification.message should carry the assertion text, got {message:?}"
     );
     let stderr = String::from_utf8_lossy(&c.caught.output.stderr);
-    assert!(
-        stderr.contains("Assertion"),
-        "the program's own assertion message still reaches stderr\n{stderr}"
-    );
+    assert!(stderr.contains("Assertion"), "the program's own assertion message still reaches stderr\n{stderr}");
     check_abort_stack(&c, &e, "check_config", "CRASH-LINE assert");
 }
 per_variant!(assert_failed);
@@ -567,8 +425,8 @@ fn sigbus(variant: Variant) {
         classification: Some("bus_error"),
     };
     let c = crash(&e);
-    let touched = printed_address(&c.caught.output.stdout, "address")
-        .expect("the fixture prints the address it touches");
+    let touched =
+        printed_address(&c.caught.output.stdout, "address").expect("the fixture prints the address it touches");
     assert_eq!(
         text(&c.report, "/signal/fault_address").and_then(parse_hex),
         Some(touched),
@@ -680,10 +538,7 @@ fn recursion(variant: Variant) {
     // Reaching here means crashcatch finished within the timeout despite ~30,000 frames.
     let c = crash(&e);
     let code = text(&c.report, "/signal/code_name");
-    assert!(
-        matches!(code, Some("SEGV_MAPERR" | "SEGV_ACCERR")),
-        "signal.code_name {code:?}"
-    );
+    assert!(matches!(code, Some("SEGV_MAPERR" | "SEGV_ACCERR")), "signal.code_name {code:?}");
     let thread = c.thread();
     let n = frames(thread).len();
     assert!(
@@ -691,14 +546,8 @@ fn recursion(variant: Variant) {
         "{n} frames and no `elided`: a deep stack must be cut short"
     );
     if let Some(elided) = thread.get("elided").filter(|v| !v.is_null()) {
-        assert!(
-            elided["count"].as_u64().is_some_and(|n| n > 0),
-            "elided.count: {elided}"
-        );
-        assert!(
-            elided["at"].as_u64().is_some_and(|at| (at as usize) < n),
-            "elided.at within frames: {elided}"
-        );
+        assert!(elided["count"].as_u64().is_some_and(|n| n > 0), "elided.count: {elided}");
+        assert!(elided["at"].as_u64().is_some_and(|at| (at as usize) < n), "elided.at within frames: {elided}");
     }
     let f0 = &c.frames()[0];
     assert!(
@@ -708,12 +557,7 @@ fn recursion(variant: Variant) {
     );
     if variant.has_symtab() {
         assert_eq!(function(f0), Some("recurse"), "frame 0\n{}", c.context());
-        assert_eq!(
-            function(&c.frames()[1]),
-            Some("recurse"),
-            "frame 1\n{}",
-            c.context()
-        );
+        assert_eq!(function(&c.frames()[1]), Some("recurse"), "frame 1\n{}", c.context());
     }
 }
 per_variant!(recursion);
@@ -729,45 +573,18 @@ fn thread_crash(variant: Variant) {
         classification: Some("null_pointer_dereference"),
     };
     let c = crash(&e);
-    assert_eq!(
-        text(&c.report, "/signal/fault_address"),
-        Some("0x0"),
-        "fault_address"
-    );
+    assert_eq!(text(&c.report, "/signal/fault_address"), Some("0x0"), "fault_address");
     let worker = printed_number(&c.caught.output.stdout, "tid").expect("the worker prints its tid");
     assert_ne!(worker, c.pid);
-    assert_eq!(
-        c.report["crashed_tid"].as_i64(),
-        Some(worker),
-        "crashed_tid is the worker's"
-    );
+    assert_eq!(c.report["crashed_tid"].as_i64(), Some(worker), "crashed_tid is the worker's");
     let thread = c.thread();
-    assert_eq!(
-        text(thread, "/name"),
-        Some("worker"),
-        "the crashed thread's name"
-    );
-    assert_eq!(
-        thread["main"],
-        Value::Bool(false),
-        "the worker is not the main thread"
-    );
+    assert_eq!(text(thread, "/name"), Some("worker"), "the crashed thread's name");
+    assert_eq!(thread["main"], Value::Bool(false), "the worker is not the main thread");
 
-    check_fixture_frame(
-        &c,
-        &e,
-        0,
-        "worker_crash",
-        "thread_crash.c",
-        "/* CRASH-LINE */",
-    );
+    check_fixture_frame(&c, &e, 0, "worker_crash", "thread_crash.c", "/* CRASH-LINE */");
     check_culprit_is_frame0(&c);
     if variant.has_symtab() {
-        assert!(
-            find_function(c.frames(), 1, "worker_main").is_some(),
-            "worker_main calls it\n{}",
-            c.context()
-        );
+        assert!(find_function(c.frames(), 1, "worker_main").is_some(), "worker_main calls it\n{}", c.context());
     }
 
     let threads = c.report["threads"].as_array().unwrap();
@@ -775,11 +592,7 @@ fn thread_crash(variant: Variant) {
         .iter()
         .find(|t| t["main"] == Value::Bool(true))
         .unwrap_or_else(|| panic!("the main thread is in the report\n{}", pretty(&c.report)));
-    assert_eq!(
-        main["tid"].as_i64(),
-        Some(c.pid),
-        "the main thread's tid is the pid"
-    );
+    assert_eq!(main["tid"].as_i64(), Some(c.pid), "the main thread's tid is the pid");
     assert_eq!(main["crashed"], Value::Bool(false));
     if variant.has_symtab() {
         assert!(
@@ -797,23 +610,11 @@ fn handled_recover(variant: Variant) {
     assert!(bare.status.success(), "bare run\n{}", describe(&bare));
     let caught = run_caught_in(NO_ARGS, &[&exe]);
     let out = &caught.output;
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "a handled fault is no crash: exit 0\n{}",
-        describe(out)
-    );
+    assert_eq!(out.status.code(), Some(0), "a handled fault is no crash: exit 0\n{}", describe(out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("recovered"), "stdout\n{}", describe(out));
-    assert_eq!(
-        normalize_numbers(&stdout),
-        normalize_numbers(&String::from_utf8_lossy(&bare.stdout))
-    );
-    assert!(
-        caught.files().is_empty(),
-        "no report for a handled fault, found {:?}",
-        caught.files()
-    );
+    assert_eq!(normalize_numbers(&stdout), normalize_numbers(&String::from_utf8_lossy(&bare.stdout)));
+    assert!(caught.files().is_empty(), "no report for a handled fault, found {:?}", caught.files());
 }
 per_variant!(handled_recover);
 
@@ -832,10 +633,7 @@ fn handled_reraise(variant: Variant) {
     // crash() checks there is exactly one report and the exit status.
     let c = crash(&e);
     let stderr = String::from_utf8_lossy(&c.caught.output.stderr);
-    assert!(
-        stderr.contains("handled_reraise: caught SIGSEGV"),
-        "the handler still runs\n{stderr}"
-    );
+    assert!(stderr.contains("handled_reraise: caught SIGSEGV"), "the handler still runs\n{stderr}");
     if variant.has_symtab() {
         assert!(
             find_function(c.frames(), 0, "fault_here").is_some(),
@@ -874,56 +672,26 @@ fn python_ctypes_string_at_null() {
 }
 
 fn python_strlen_null(python: &Path) {
-    let cmd: Vec<OsString> = vec![
-        python.into(),
-        "-c".into(),
-        "import ctypes; ctypes.string_at(0)".into(),
-    ];
+    let cmd: Vec<OsString> = vec![python.into(), "-c".into(), "import ctypes; ctypes.string_at(0)".into()];
     let bare = run_bare(&cmd);
-    assert_eq!(
-        exit_signal(&bare.status),
-        Some(libc::SIGSEGV),
-        "bare run\n{}",
-        describe(&bare)
-    );
+    assert_eq!(exit_signal(&bare.status), Some(libc::SIGSEGV), "bare run\n{}", describe(&bare));
     let caught = run_caught_in(NO_ARGS, &cmd);
     let out = &caught.output;
-    assert_eq!(
-        status_pair(&out.status),
-        status_pair(&bare.status),
-        "exit status\n{}",
-        describe(out)
-    );
-    let report = caught
-        .report()
-        .unwrap_or_else(|| panic!("no report\n{}", describe(out)));
+    assert_eq!(status_pair(&out.status), status_pair(&bare.status), "exit status\n{}", describe(out));
+    let report = caught.report().unwrap_or_else(|| panic!("no report\n{}", describe(out)));
     assert_eq!(text(&report, "/signal/name"), Some("SIGSEGV"));
     let fs = frames(crashed_thread(&report));
     let context = format!("crashed thread:\n{}\n{}", summary(fs), describe(out));
-    assert!(
-        module(&fs[0]).is_some_and(|m| file_name(m).starts_with("libc.so")),
-        "frame 0 is in libc\n{context}"
-    );
-    assert!(
-        function(&fs[0]).is_some_and(|f| f.contains("strlen")),
-        "frame 0 is strlen\n{context}"
-    );
-    assert!(
-        fs.iter()
-            .any(|f| module(f).is_some_and(|m| m.contains("_ctypes"))),
-        "_ctypes called it\n{context}"
-    );
+    assert!(module(&fs[0]).is_some_and(|m| file_name(m).starts_with("libc.so")), "frame 0 is in libc\n{context}");
+    assert!(function(&fs[0]).is_some_and(|f| f.contains("strlen")), "frame 0 is strlen\n{context}");
+    assert!(fs.iter().any(|f| module(f).is_some_and(|m| m.contains("_ctypes"))), "_ctypes called it\n{context}");
 }
 
 // ---------------------------------------------------------------------------------------------
 // Commands crashcatch cannot run.
 
 fn stderr_lines(out: &std::process::Output) -> Vec<String> {
-    String::from_utf8_lossy(&out.stderr)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_string)
-        .collect()
+    String::from_utf8_lossy(&out.stderr).lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
 }
 
 #[test]
@@ -933,11 +701,7 @@ fn missing_command_exits_127() {
     assert_eq!(out.status.code(), Some(127), "{}", describe(out));
     let lines = stderr_lines(out);
     assert_eq!(lines.len(), 1, "one line on stderr\n{}", describe(out));
-    assert!(
-        lines[0].contains("/nonexistent/cmd"),
-        "it names the command: {:?}",
-        lines[0]
-    );
+    assert!(lines[0].contains("/nonexistent/cmd"), "it names the command: {:?}", lines[0]);
     assert!(caught.files().is_empty(), "no report: {:?}", caught.files());
 }
 
@@ -957,12 +721,7 @@ fn non_executable_command_exits_126() {
 #[test]
 fn no_command_exits_2() {
     let out = run(std::process::Command::new(bin()));
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "usage error\n{}",
-        describe(&out)
-    );
+    assert_eq!(out.status.code(), Some(2), "usage error\n{}", describe(&out));
     assert!(!out.stderr.is_empty(), "it says why on stderr");
 }
 
@@ -989,11 +748,7 @@ fn fixtures_behave_bare() {
             cmd.extend(args.iter().map(OsString::from));
             let out = run_bare(&cmd);
             let what = format!("{}/{program} {args:?}", variant.dir());
-            let first = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string();
+            let first = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or_default().to_string();
             let pid = printed_number(&out.stdout, "pid");
             assert_eq!(
                 first,
@@ -1011,11 +766,7 @@ fn fixtures_behave_bare() {
                 ),
                 None => {
                     assert_eq!(out.status.code(), Some(0), "{what}\n{}", describe(&out));
-                    assert!(
-                        String::from_utf8_lossy(&out.stdout).contains("recovered"),
-                        "{what}\n{}",
-                        describe(&out)
-                    );
+                    assert!(String::from_utf8_lossy(&out.stdout).contains("recovered"), "{what}\n{}", describe(&out));
                 }
             }
         }
@@ -1026,21 +777,16 @@ fn fixtures_behave_bare() {
 #[test]
 fn fixture_variants_are_built_as_described() {
     use object::{Object, ObjectSymbol};
-    let parse = |path: &Path| {
-        std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-    };
+    let parse = |path: &Path| std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     for variant in Variant::ALL {
         for name in ["null_deref", "libccfix.so", "sigfpe"] {
             let path = fixture(variant, name);
             let data = parse(&path);
-            let file =
-                object::File::parse(&*data).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let file = object::File::parse(&*data).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let what = path.display();
             let has_symtab = file.section_by_name(".symtab").is_some();
             let has_dwarf = file.section_by_name(".debug_info").is_some();
-            let link = file
-                .gnu_debuglink()
-                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            let link = file.gnu_debuglink().unwrap_or_else(|e| panic!("{what}: {e}"));
             match variant {
                 Variant::Fp | Variant::Nofp => {
                     assert!(has_symtab && has_dwarf, "{what}: symbols and DWARF");
@@ -1051,30 +797,18 @@ fn fixture_variants_are_built_as_described() {
                     assert!(link.is_none(), "{what}: no debug link");
                 }
                 Variant::Splitdebug => {
-                    assert!(
-                        has_symtab && !has_dwarf,
-                        "{what}: symbols but no DWARF of its own"
-                    );
+                    assert!(has_symtab && !has_dwarf, "{what}: symbols but no DWARF of its own");
                     let (link, _crc) = link.unwrap_or_else(|| panic!("{what}: a .gnu_debuglink"));
                     let link = String::from_utf8_lossy(link).into_owned();
-                    assert_eq!(
-                        link,
-                        format!("{name}.debug"),
-                        "{what}: the link names the file beside it"
-                    );
+                    assert_eq!(link, format!("{name}.debug"), "{what}: the link names the file beside it");
                     let debug = parse(&path.with_file_name(&link));
-                    let debug =
-                        object::File::parse(&*debug).unwrap_or_else(|e| panic!("{link}: {e}"));
-                    assert!(
-                        debug.section_by_name(".debug_info").is_some(),
-                        "{link} holds the DWARF"
-                    );
+                    let debug = object::File::parse(&*debug).unwrap_or_else(|e| panic!("{link}: {e}"));
+                    assert!(debug.section_by_name(".debug_info").is_some(), "{link} holds the DWARF");
                 }
             }
             if name == "libccfix.so" {
                 assert!(
-                    file.dynamic_symbols()
-                        .any(|s| s.name() == Ok("cc_fixture_crash_null")),
+                    file.dynamic_symbols().any(|s| s.name() == Ok("cc_fixture_crash_null")),
                     "{what}: cc_fixture_crash_null is exported"
                 );
             }

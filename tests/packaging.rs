@@ -41,17 +41,11 @@ fn build_wheel() -> PathBuf {
     );
     let wheels = root().join("target").join("wheels");
     let mut c = Command::new(&maturin);
-    c.args(["build", "--release", "--out"])
-        .arg(&wheels)
-        .current_dir(root());
+    c.args(["build", "--release", "--out"]).arg(&wheels).current_dir(root());
     let out = run(c);
     check(&out, "maturin build");
     // maturin names the wheel it wrote: "Built wheel to target/wheels/crashcatch-….whl".
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     let name = text
         .split_whitespace()
         .rfind(|w| w.ends_with(".whl"))
@@ -84,81 +78,43 @@ fn wheel_installs_crashcatch_on_path() {
     check(&run(c), "python -m venv");
     let python = venv.join("bin").join("python");
     let mut c = Command::new(&python);
-    c.args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-index",
-        "--no-deps",
-    ])
-    .arg(&wheel);
+    c.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-index", "--no-deps"]).arg(&wheel);
     check(&run(c), "pip install the wheel");
 
     // On PATH, as the venv's own script.
     let bin_dir = venv.join("bin");
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into())
-    );
+    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()));
     let mut c = Command::new("sh");
     c.args(["-c", "command -v crashcatch"]).env("PATH", &path);
     let out = run(c);
     check(&out, "command -v crashcatch");
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        bin_dir.join("crashcatch").display().to_string()
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), bin_dir.join("crashcatch").display().to_string());
     let mut c = Command::new("sh");
     c.args(["-c", "crashcatch --version"]).env("PATH", &path);
     let out = run(c);
     check(&out, "crashcatch --version");
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")),
-        "{}",
-        describe(&out)
-    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")), "{}", describe(&out));
 
     // A crash through the installed binary, found on PATH.
     let dir = out_dir();
     let script = dir.path().join("crash.py");
-    std::fs::write(
-        &script,
-        "import ctypes\n\ndef f():\n    ctypes.string_at(0)\n\nf()\n",
-    )
-    .unwrap();
+    std::fs::write(&script, "import ctypes\n\ndef f():\n    ctypes.string_at(0)\n\nf()\n").unwrap();
     let bare = run_bare(&[python.as_os_str(), script.as_os_str()]);
-    assert_eq!(
-        exit_signal(&bare.status),
-        Some(libc::SIGSEGV),
-        "{}",
-        describe(&bare)
-    );
+    assert_eq!(exit_signal(&bare.status), Some(libc::SIGSEGV), "{}", describe(&bare));
     let reports_dir = dir.path().join("reports");
     let mut c = Command::new("sh");
-    c.args([
-        "-c",
-        "exec crashcatch --output-dir \"$1\" --format json -- \"$2\" \"$3\"",
-        "sh",
-    ])
-    .arg(&reports_dir)
-    .arg(&python)
-    .arg(&script)
-    .env("PATH", &path);
+    c.args(["-c", "exec crashcatch --output-dir \"$1\" --format json -- \"$2\" \"$3\"", "sh"])
+        .arg(&reports_dir)
+        .arg(&python)
+        .arg(&script)
+        .env("PATH", &path);
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("CRASHCATCH_") {
             c.env_remove(&name);
         }
     }
     let out = run(c);
-    assert_eq!(
-        status_pair(&out.status),
-        status_pair(&bare.status),
-        "{}",
-        describe(&out)
-    );
+    assert_eq!(status_pair(&out.status), status_pair(&bare.status), "{}", describe(&out));
     let reports: Vec<PathBuf> = std::fs::read_dir(&reports_dir)
         .unwrap()
         .flatten()
@@ -166,14 +122,10 @@ fn wheel_installs_crashcatch_on_path() {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     assert_eq!(reports.len(), 1, "{reports:?}\n{}", describe(&out));
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(&reports[0]).unwrap()).unwrap();
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&reports[0]).unwrap()).unwrap();
     assert_eq!(report["signal"]["name"], "SIGSEGV");
     assert_eq!(report["tool"]["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(
-        report["classification"]["kind"], "null_pointer_dereference",
-        "{report}"
-    );
+    assert_eq!(report["classification"]["kind"], "null_pointer_dereference", "{report}");
     let site = match &report["python_user_frame"] {
         Value::Null => &report["python_call_site"],
         f => f,
@@ -191,20 +143,13 @@ fn wheel_installs_crashcatch_on_path() {
 fn docker_example_is_consistent() {
     let dir = root().join("examples").join("docker");
     let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).expect("the Dockerfile");
-    let ignore = std::fs::read_to_string(dir.join("Dockerfile.dockerignore"))
-        .expect("Dockerfile.dockerignore");
-    let allowed: Vec<&str> = ignore
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix('!'))
-        .map(|p| p.trim_end_matches('/'))
-        .collect();
+    let ignore = std::fs::read_to_string(dir.join("Dockerfile.dockerignore")).expect("Dockerfile.dockerignore");
+    let allowed: Vec<&str> =
+        ignore.lines().filter_map(|l| l.trim().strip_prefix('!')).map(|p| p.trim_end_matches('/')).collect();
     // Instructions, with continuation lines joined.
     let joined = dockerfile.replace("\\\n", " ");
-    let instructions: Vec<&str> = joined
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
+    let instructions: Vec<&str> =
+        joined.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
     let mut copies = 0;
     for line in &instructions {
         let Some(rest) = line.strip_prefix("COPY ") else {
@@ -216,10 +161,7 @@ fn docker_example_is_consistent() {
         let words: Vec<&str> = rest.split_whitespace().collect();
         for src in &words[..words.len() - 1] {
             let src = src.trim_end_matches('/');
-            assert!(
-                root().join(src).exists(),
-                "COPY source {src} is not in the repository"
-            );
+            assert!(root().join(src).exists(), "COPY source {src} is not in the repository");
             assert!(
                 allowed.contains(&src),
                 "COPY source {src} is not let through by Dockerfile.dockerignore ({allowed:?})"
@@ -227,38 +169,19 @@ fn docker_example_is_consistent() {
             copies += 1;
         }
     }
-    assert!(
-        copies >= 5,
-        "expected the crate's files and the project to be copied"
-    );
-    let froms: Vec<&&str> = instructions
-        .iter()
-        .filter(|l| l.starts_with("FROM "))
-        .collect();
-    assert!(
-        froms
-            .last()
-            .is_some_and(|f| f.starts_with("FROM python:3.12-slim")),
-        "{froms:?}"
-    );
+    assert!(copies >= 5, "expected the crate's files and the project to be copied");
+    let froms: Vec<&&str> = instructions.iter().filter(|l| l.starts_with("FROM ")).collect();
+    assert!(froms.last().is_some_and(|f| f.starts_with("FROM python:3.12-slim")), "{froms:?}");
     assert!(instructions.contains(&r#"ENTRYPOINT ["crashcatch", "--"]"#));
     assert!(instructions.contains(&r#"CMD ["pytest"]"#));
     assert!(joined.contains("CRASHCATCH_OUTPUT_DIR=/reports"));
-    let requirements =
-        std::fs::read_to_string(root().join("scripts").join("venv-requirements.txt")).unwrap();
+    let requirements = std::fs::read_to_string(root().join("scripts").join("venv-requirements.txt")).unwrap();
     let pin = requirements
         .lines()
         .find(|l| l.starts_with("maturin=="))
         .expect("maturin pinned in scripts/venv-requirements.txt");
-    assert!(
-        dockerfile.contains(&format!("pip install --no-cache-dir {pin}")),
-        "the Dockerfile should install {pin}"
-    );
-    for f in [
-        "README.md",
-        "project/requirements.txt",
-        "project/tests/test_example.py",
-    ] {
+    assert!(dockerfile.contains(&format!("pip install --no-cache-dir {pin}")), "the Dockerfile should install {pin}");
+    for f in ["README.md", "project/requirements.txt", "project/tests/test_example.py"] {
         assert!(dir.join(f).exists(), "examples/docker/{f}");
     }
 }

@@ -32,11 +32,7 @@ fn unshare_prefix() -> &'static Result<Vec<&'static str>, String> {
         for extra in [&[][..], &["--map-root-user"][..]] {
             let mut args = vec!["--pid", "--fork", "--mount-proc", "--kill-child"];
             args.extend_from_slice(extra);
-            let out = Command::new("unshare")
-                .args(&args)
-                .args(["sh", "-c", "echo $$"])
-                .stdin(Stdio::null())
-                .output();
+            let out = Command::new("unshare").args(&args).args(["sh", "-c", "echo $$"]).stdin(Stdio::null()).output();
             match out {
                 Ok(o) if o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "1" => {
                     return Ok(args);
@@ -63,10 +59,7 @@ fn namespaces_work(test: &str) -> bool {
             if std::env::var("CRASHCATCH_REQUIRE_UNSHARE").is_ok_and(|v| v == "1") {
                 panic!("{test}: no pid namespace: {why}");
             }
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED {test}: cannot make a pid namespace here ({why})"
-            );
+            let _ = writeln!(std::io::stderr(), "SKIPPED {test}: cannot make a pid namespace here ({why})");
             false
         }
     }
@@ -75,9 +68,7 @@ fn namespaces_work(test: &str) -> bool {
 /// `unshare --pid --fork --mount-proc --kill-child crashcatch CC_ARGS... -- CMD...`, with the
 /// environment cleared of CRASHCATCH_* settings.
 fn in_namespace(cc_args: &[&str], cmd: &[&str]) -> Command {
-    let prefix = unshare_prefix()
-        .as_ref()
-        .expect("checked by namespaces_work");
+    let prefix = unshare_prefix().as_ref().expect("checked by namespaces_work");
     let mut c = Command::new("unshare");
     c.args(prefix).arg(bin()).args(cc_args).arg("--").args(cmd);
     clean_env(&mut c);
@@ -110,12 +101,8 @@ struct Live {
 
 impl Live {
     fn start(mut cmd: Command) -> Live {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
         let out = child.stdout.take().unwrap();
         let mut err = child.stderr.take().unwrap();
         let (tx, lines) = mpsc::channel();
@@ -131,12 +118,7 @@ impl Live {
             let _ = err.read_to_string(&mut s);
             s
         });
-        Live {
-            child,
-            lines,
-            seen: Vec::new(),
-            stderr,
-        }
+        Live { child, lines, seen: Vec::new(), stderr }
     }
 
     /// Waits until every line of `want` has been printed; kills everything on timeout.
@@ -165,11 +147,7 @@ impl Live {
             if Instant::now() > deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
-                panic!(
-                    "still running after {:?}; stdout {:?}",
-                    timeout(),
-                    self.seen
-                );
+                panic!("still running after {:?}; stdout {:?}", timeout(), self.seen);
             }
             std::thread::sleep(Duration::from_millis(10));
         };
@@ -183,19 +161,12 @@ impl Live {
         let pid = self.child.id();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-                .unwrap_or_default();
-            let kids: Vec<i32> = text
-                .split_whitespace()
-                .filter_map(|s| s.parse().ok())
-                .collect();
+            let text = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+            let kids: Vec<i32> = text.split_whitespace().filter_map(|s| s.parse().ok()).collect();
             if let [one] = kids.as_slice() {
                 return *one;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{pid} should have one child, has {kids:?}"
-            );
+            assert!(Instant::now() < deadline, "{pid} should have one child, has {kids:?}");
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -281,18 +252,9 @@ fn pid1_reaps_orphans() {
     let stdout = stdout_of(&out);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let lines = lines_of(&stdout);
-    assert!(
-        lines.contains(&"my parent 1"),
-        "crashcatch is PID 1\n{stdout}"
-    );
-    assert!(
-        lines.contains(&"orphan parent 1"),
-        "the orphan went to PID 1\n{stdout}"
-    );
-    assert!(
-        lines.contains(&"orphan gone"),
-        "the orphan was reaped\n{stdout}"
-    );
+    assert!(lines.contains(&"my parent 1"), "crashcatch is PID 1\n{stdout}");
+    assert!(lines.contains(&"orphan parent 1"), "the orphan went to PID 1\n{stdout}");
+    assert!(lines.contains(&"orphan gone"), "the orphan was reaped\n{stdout}");
     assert!(lines.contains(&"zombies 0"), "no zombies\n{stdout}");
 
     // The control: a PID 1 that never reaps orphans.
@@ -354,16 +316,8 @@ fn pid1_crash_is_reported() {
     assert_eq!(exit_signal(&bare.status), Some(libc::SIGSEGV));
     let dir = out_dir();
     let dir_arg = dir.path().to_str().unwrap();
-    let out = run(in_namespace(
-        &["--output-dir", dir_arg, "--format", "json"],
-        &[program.to_str().unwrap()],
-    ));
-    assert_eq!(
-        out.status.code(),
-        Some(128 + libc::SIGSEGV),
-        "{}",
-        describe(&out)
-    );
+    let out = run(in_namespace(&["--output-dir", dir_arg, "--format", "json"], &[program.to_str().unwrap()]));
+    assert_eq!(out.status.code(), Some(128 + libc::SIGSEGV), "{}", describe(&out));
     assert_eq!(
         normalize_numbers(&stdout_of(&out)),
         normalize_numbers(&stdout_of(&bare)),
@@ -371,14 +325,8 @@ fn pid1_crash_is_reported() {
     );
     let report = one_report(dir.path(), &out);
     assert_eq!(report["signal"]["name"], "SIGSEGV");
-    assert_eq!(
-        report["process"]["pid"], 2,
-        "the command is pid 2 in the namespace"
-    );
-    assert_eq!(
-        report["culprit"]["frame"]["function"], "cc_fixture_crash_null",
-        "{report}"
-    );
+    assert_eq!(report["process"]["pid"], 2, "the command is pid 2 in the namespace");
+    assert_eq!(report["culprit"]["frame"]["function"], "cc_fixture_crash_null", "{report}");
 }
 
 /// The one JSON report in `dir`.
@@ -409,11 +357,7 @@ fn signal_group(in_ns: bool) {
     };
     let mut live = Live::start(c);
     live.wait_for(&["parent ready", "child 1 ready", "child 2 ready"]);
-    let crashcatch = if in_ns {
-        live.grandchild()
-    } else {
-        live.child.id() as i32
-    };
+    let crashcatch = if in_ns { live.grandchild() } else { live.child.id() as i32 };
     kill(crashcatch, libc::SIGTERM);
     let (status, lines, stderr) = live.finish();
     for who in ["parent", "child 1", "child 2"] {
@@ -470,18 +414,12 @@ fn pid1_env_configuration() {
     // Quiet, and nothing crashed: nothing on stderr, nothing written.
     let quiet_dir = out_dir();
     let mut c = in_namespace(&[], &["sh", "-c", "echo fine; exit 3"]);
-    c.env("CRASHCATCH_OUTPUT_DIR", quiet_dir.path())
-        .env("CRASHCATCH_QUIET", "1");
+    c.env("CRASHCATCH_OUTPUT_DIR", quiet_dir.path()).env("CRASHCATCH_QUIET", "1");
     let out = run(c);
     assert_eq!(out.status.code(), Some(3), "{}", describe(&out));
     assert_eq!(stdout_of(&out), "fine\n");
     assert!(out.stderr.is_empty(), "{}", describe(&out));
-    assert_eq!(
-        std::fs::read_dir(quiet_dir.path())
-            .map(|d| d.count())
-            .unwrap_or(0),
-        0
-    );
+    assert_eq!(std::fs::read_dir(quiet_dir.path()).map(|d| d.count()).unwrap_or(0), 0);
 }
 
 /// `--subreaper` outside a namespace: the orphan is re-parented to crashcatch (the script's
@@ -495,16 +433,10 @@ fn subreaper_reaps_orphan() {
     let stdout = stdout_of(&out);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     let lines = lines_of(&stdout);
-    let parent = lines
-        .iter()
-        .find_map(|l| l.strip_prefix("my parent "))
-        .expect("the script's parent");
+    let parent = lines.iter().find_map(|l| l.strip_prefix("my parent ")).expect("the script's parent");
     assert!(
         lines.contains(&format!("orphan parent {parent}").as_str()),
         "the orphan went to crashcatch ({parent})\n{stdout}"
     );
-    assert!(
-        lines.contains(&"orphan gone"),
-        "the orphan was reaped\n{stdout}"
-    );
+    assert!(lines.contains(&"orphan gone"), "the orphan was reaped\n{stdout}");
 }

@@ -37,25 +37,18 @@ fn node(file: &str, test: &str) -> String {
 /// The 1-based line of `tests/data/pytest/<file>` carrying `CRASH-LINE <name>`.
 fn crash_line(file: &str, name: &str) -> u32 {
     let path = data_dir().join(file);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let marker = format!("CRASH-LINE {name}");
     let hits: Vec<usize> = text
         .lines()
         .enumerate()
         .filter(|(_, l)| {
-            l.match_indices(&marker).any(|(at, m)| {
-                !l[at + m.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
-            })
+            l.match_indices(&marker)
+                .any(|(at, m)| !l[at + m.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_'))
         })
         .map(|(i, _)| i + 1)
         .collect();
-    assert_eq!(
-        hits.len(),
-        1,
-        "{marker:?} in {}: lines {hits:?}",
-        path.display()
-    );
+    assert_eq!(hits.len(), 1, "{marker:?} in {}: lines {hits:?}", path.display());
     hits[0] as u32
 }
 
@@ -67,10 +60,7 @@ struct Pytest {
 
 impl Pytest {
     fn new(args: &[&str]) -> Self {
-        Pytest {
-            args: os_args(args),
-            env: Vec::new(),
-        }
+        Pytest { args: os_args(args), env: Vec::new() }
     }
 
     fn env(mut self, name: &str, value: impl Into<OsString>) -> Self {
@@ -88,12 +78,7 @@ impl Pytest {
         v.push(data_dir().join("pytest.ini").into_os_string());
         for a in &self.args {
             if a == JUNIT_PLACEHOLDER {
-                v.push(
-                    junit
-                        .expect("a JUnit path for the placeholder")
-                        .as_os_str()
-                        .to_os_string(),
-                );
+                v.push(junit.expect("a JUnit path for the placeholder").as_os_str().to_os_string());
             } else {
                 v.push(a.clone());
             }
@@ -110,10 +95,7 @@ impl Pytest {
             if name.starts_with("CRASHCATCH_")
                 || name.starts_with("PYTEST_")
                 || name.starts_with("GITHUB_")
-                || matches!(
-                    name.as_ref(),
-                    "PYTHONFAULTHANDLER" | "PYTHONPATH" | "PYTHONHOME" | "CI"
-                )
+                || matches!(name.as_ref(), "PYTHONFAULTHANDLER" | "PYTHONPATH" | "PYTHONHOME" | "CI")
             {
                 c.env_remove(name.as_ref());
             }
@@ -142,25 +124,19 @@ impl Pytest {
         let junit = dir.path().join("junit.xml");
         let mut c = Command::new(bin());
         self.configure(&mut c);
-        c.arg("--output-dir")
-            .arg(dir.path())
-            .arg("--junit-xml")
-            .arg(&junit);
+        c.arg("--output-dir").arg(dir.path()).arg("--junit-xml").arg(&junit);
         c.args(cc_args);
         c.arg("--");
         c.args(self.argv(Some(&junit)));
         let output = run(c);
         let mut reports = Vec::new();
         let mut text_files = Vec::new();
-        for entry in std::fs::read_dir(dir.path())
-            .expect("reading the output folder")
-            .flatten()
-        {
+        for entry in std::fs::read_dir(dir.path()).expect("reading the output folder").flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with("crash-") && name.ends_with(".json") {
                 let text = std::fs::read_to_string(entry.path()).expect("reading a report");
-                let v: Value = serde_json::from_str(&text)
-                    .unwrap_or_else(|e| panic!("{name} is not JSON: {e}\n{text}"));
+                let v: Value =
+                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} is not JSON: {e}\n{text}"));
                 reports.push(v);
             } else if name.starts_with("crash-") && name.ends_with(".txt") {
                 text_files.push(entry.path());
@@ -168,13 +144,7 @@ impl Pytest {
         }
         reports.sort_by_key(|r| r["process"]["pid"].as_i64());
         text_files.sort();
-        Run {
-            output,
-            dir,
-            junit,
-            reports,
-            text_files,
-        }
+        Run { output, dir, junit, reports, text_files }
     }
 }
 
@@ -206,12 +176,7 @@ impl Run {
             self.reports.len(),
             describe(&self.output)
         );
-        assert_eq!(
-            self.text_files.len(),
-            1,
-            "expected one text report: {:?}",
-            self.text_files
-        );
+        assert_eq!(self.text_files.len(), 1, "expected one text report: {:?}", self.text_files);
         &self.reports[0]
     }
 }
@@ -250,11 +215,8 @@ fn pretty(v: &Value) -> String {
 
 /// The pid conftest.py wrote for the pytest main process.
 fn read_pid(path: &Path) -> i64 {
-    let text =
-        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    text.trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("{}: {text:?}: {e}", path.display()))
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    text.trim().parse().unwrap_or_else(|e| panic!("{}: {text:?}: {e}", path.display()))
 }
 
 fn assert_same_status(bare: &Output, caught: &Run) {
@@ -290,18 +252,8 @@ fn assert_user_line(report: &Value, file: &str, function: &str, line: u32) {
         data_dir().join(file).display(),
         pretty(report)
     );
-    assert_eq!(
-        frame["function"].as_str(),
-        Some(function),
-        "{}",
-        pretty(report)
-    );
-    assert_eq!(
-        frame["line"].as_u64(),
-        Some(line as u64),
-        "{}",
-        pretty(report)
-    );
+    assert_eq!(frame["function"].as_str(), Some(function), "{}", pretty(report));
+    assert_eq!(frame["line"].as_u64(), Some(line as u64), "{}", pretty(report));
 }
 
 fn ancestry_pids(report: &Value) -> Vec<i64> {
@@ -330,10 +282,7 @@ struct Element {
 
 impl Element {
     fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.attrs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     fn descendants<'a>(&'a self, name: &str, out: &mut Vec<&'a Element>) {
@@ -404,26 +353,18 @@ fn parse_xml(doc: &str) -> Result<Element, String> {
             let end = r.find("?>").ok_or_else(|| err(rest, "unterminated <?"))?;
             rest = &r[end + 2..];
         } else if let Some(r) = rest.strip_prefix("<!--") {
-            let end = r
-                .find("-->")
-                .ok_or_else(|| err(rest, "unterminated comment"))?;
+            let end = r.find("-->").ok_or_else(|| err(rest, "unterminated comment"))?;
             rest = &r[end + 3..];
         } else if let Some(r) = rest.strip_prefix("<![CDATA[") {
             if stack.is_empty() {
                 return Err(err(rest, "CDATA outside the root"));
             }
-            let end = r
-                .find("]]>")
-                .ok_or_else(|| err(rest, "unterminated CDATA"))?;
+            let end = r.find("]]>").ok_or_else(|| err(rest, "unterminated CDATA"))?;
             rest = &r[end + 3..];
         } else if let Some(r) = rest.strip_prefix("</") {
-            let end = r
-                .find('>')
-                .ok_or_else(|| err(rest, "unterminated end tag"))?;
+            let end = r.find('>').ok_or_else(|| err(rest, "unterminated end tag"))?;
             let name = r[..end].trim_end();
-            let open = stack
-                .pop()
-                .ok_or_else(|| err(rest, "end tag without a start"))?;
+            let open = stack.pop().ok_or_else(|| err(rest, "end tag without a start"))?;
             if open.name != name {
                 return Err(err(rest, &format!("</{name}> closes <{}>", open.name)));
             }
@@ -438,10 +379,7 @@ fn parse_xml(doc: &str) -> Result<Element, String> {
             if name_len == 0 {
                 return Err(err(rest, "bad tag name"));
             }
-            let mut el = Element {
-                name: r[..name_len].to_string(),
-                ..Default::default()
-            };
+            let mut el = Element { name: r[..name_len].to_string(), ..Default::default() };
             let mut r = &r[name_len..];
             let closed;
             loop {
@@ -464,16 +402,9 @@ fn parse_xml(doc: &str) -> Result<Element, String> {
                     return Err(err(t, "bad attribute name"));
                 }
                 let key = &t[..n];
-                let t = t[n..]
-                    .trim_start()
-                    .strip_prefix('=')
-                    .ok_or_else(|| err(t, "attribute without ="))?;
+                let t = t[n..].trim_start().strip_prefix('=').ok_or_else(|| err(t, "attribute without ="))?;
                 let t = t.trim_start();
-                let q = t
-                    .chars()
-                    .next()
-                    .filter(|c| *c == '"' || *c == '\'')
-                    .ok_or_else(|| err(t, "unquoted value"))?;
+                let q = t.chars().next().filter(|c| *c == '"' || *c == '\'').ok_or_else(|| err(t, "unquoted value"))?;
                 let end = t[1..].find(q).ok_or_else(|| err(t, "unterminated value"))?;
                 let value = &t[1..1 + end];
                 xml_text(value).map_err(|e| err(t, &format!("attribute {key}: {e}")))?;
@@ -517,8 +448,7 @@ fn parse_xml(doc: &str) -> Result<Element, String> {
 
 #[test]
 fn xml_reader_accepts_and_rejects() {
-    let ok =
-        "<?xml version=\"1.0\"?>\n<a x='1' y=\"&lt;&#10;\"><!-- c --><b/><c>t &amp; u</c></a>\n";
+    let ok = "<?xml version=\"1.0\"?>\n<a x='1' y=\"&lt;&#10;\"><!-- c --><b/><c>t &amp; u</c></a>\n";
     let root = parse_xml(ok).unwrap();
     assert_eq!(root.name, "a");
     assert_eq!(root.attr("y"), Some("&lt;&#10;"));
@@ -542,45 +472,23 @@ fn xml_reader_accepts_and_rejects() {
 /// one testcase for the test (classname, name and file as pytest's junit writer spells them)
 /// with one `<error>`.
 fn junit_crash_case(run: &Run, classname: &str, name: &str) {
-    let text = std::fs::read_to_string(&run.junit).unwrap_or_else(|e| {
-        panic!(
-            "reading {}: {e}\n{}",
-            run.junit.display(),
-            describe(&run.output)
-        )
-    });
-    let root = parse_xml(&text)
-        .unwrap_or_else(|e| panic!("{} is not well-formed: {e}\n{text}", run.junit.display()));
+    let text = std::fs::read_to_string(&run.junit)
+        .unwrap_or_else(|e| panic!("reading {}: {e}\n{}", run.junit.display(), describe(&run.output)));
+    let root = parse_xml(&text).unwrap_or_else(|e| panic!("{} is not well-formed: {e}\n{text}", run.junit.display()));
     assert_eq!(root.name, "testsuites", "{text}");
     let suites = root.all("testsuite");
-    let ours: Vec<&&Element> = suites
-        .iter()
-        .filter(|s| s.attr("name") == Some("crashcatch"))
-        .collect();
+    let ours: Vec<&&Element> = suites.iter().filter(|s| s.attr("name") == Some("crashcatch")).collect();
     assert_eq!(ours.len(), 1, "one crashcatch suite expected\n{text}");
     let cases: Vec<&Element> = ours[0]
         .children
         .iter()
-        .filter(|c| {
-            c.name == "testcase"
-                && c.attr("classname") == Some(classname)
-                && c.attr("name") == Some(name)
-        })
+        .filter(|c| c.name == "testcase" && c.attr("classname") == Some(classname) && c.attr("name") == Some(name))
         .collect();
-    assert_eq!(
-        cases.len(),
-        1,
-        "one testcase {classname}.{name} expected\n{text}"
-    );
+    assert_eq!(cases.len(), 1, "one testcase {classname}.{name} expected\n{text}");
     let case = cases[0];
     let errors = case.all("error");
     assert_eq!(errors.len(), 1, "the testcase has one <error>\n{text}");
-    assert!(
-        errors[0]
-            .attr("message")
-            .is_some_and(|m| m.starts_with("SIGSEGV")),
-        "{text}"
-    );
+    assert!(errors[0].attr("message").is_some_and(|m| m.starts_with("SIGSEGV")), "{text}");
     let file = format!("{}.py", classname.replace('.', "/"));
     assert_eq!(case.attr("file"), Some(file.as_str()), "{text}");
 }
@@ -607,49 +515,23 @@ fn plain_run() {
     assert_same_status(&bare, &run);
 
     // pytest's own verdicts: test_before passed both times; test_after never ran.
-    let expected: BTreeSet<String> =
-        [format!("PASSED {}", node("test_crash.py", "test_before"))].into();
+    let expected: BTreeSet<String> = [format!("PASSED {}", node("test_crash.py", "test_before"))].into();
     assert_eq!(verdicts(&bare.stdout), expected, "{}", describe(&bare));
-    assert_eq!(
-        verdicts(&run.output.stdout),
-        expected,
-        "{}",
-        describe(&run.output)
-    );
+    assert_eq!(verdicts(&run.output.stdout), expected, "{}", describe(&run.output));
 
     let report = run.report();
     assert_eq!(report["signal"]["name"], "SIGSEGV");
     assert_test(report, &node("test_crash.py", "test_crash"));
-    assert_user_line(
-        report,
-        "test_crash.py",
-        "_read_null",
-        crash_line("test_crash.py", "helper"),
-    );
-    assert!(
-        ancestry_pids(report).is_empty(),
-        "pytest is the command itself: no ancestry\n{}",
-        pretty(report)
-    );
+    assert_user_line(report, "test_crash.py", "_read_null", crash_line("test_crash.py", "helper"));
+    assert!(ancestry_pids(report).is_empty(), "pytest is the command itself: no ancestry\n{}", pretty(report));
 
     let stderr = run.stderr();
-    assert!(
-        stderr.contains("Fatal Python error: Segmentation fault"),
-        "faulthandler's output is missing\n{stderr}"
-    );
-    assert_eq!(
-        stderr.matches("was killed by SIGSEGV").count(),
-        1,
-        "one text report on stderr\n{stderr}"
-    );
+    assert!(stderr.contains("Fatal Python error: Segmentation fault"), "faulthandler's output is missing\n{stderr}");
+    assert_eq!(stderr.matches("was killed by SIGSEGV").count(), 1, "one text report on stderr\n{stderr}");
 
     // The summary line: the last line of stderr.
     let pid = report["process"]["pid"].as_i64().unwrap();
-    let summary = stderr
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or_default();
+    let summary = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
     let want = format!(
         "crashcatch: 1 crash: pid {pid} SIGSEGV ({} (call)); reports: {}",
         node("test_crash.py", "test_crash"),
@@ -668,26 +550,13 @@ fn without_faulthandler() {
     let bare = p.bare();
     let run = p.caught(&["--format", "json"]);
     assert_same_status(&bare, &run);
-    assert_eq!(
-        exit_signal(&run.output.status),
-        Some(libc::SIGSEGV),
-        "{}",
-        describe(&run.output)
-    );
+    assert_eq!(exit_signal(&run.output.status), Some(libc::SIGSEGV), "{}", describe(&run.output));
     assert_eq!(verdicts(&bare.stdout), verdicts(&run.output.stdout));
     let report = run.report();
     assert_test(report, &node("test_crash.py", "test_crash"));
-    assert_user_line(
-        report,
-        "test_crash.py",
-        "_read_null",
-        crash_line("test_crash.py", "helper"),
-    );
+    assert_user_line(report, "test_crash.py", "_read_null", crash_line("test_crash.py", "helper"));
     let stderr = run.stderr();
-    assert!(
-        !stderr.contains("Fatal Python error"),
-        "faulthandler was meant to be off\n{stderr}"
-    );
+    assert!(!stderr.contains("Fatal Python error"), "faulthandler was meant to be off\n{stderr}");
     // --format json: stderr is the JSON report and nothing else from crashcatch.
     let first: Value = serde_json::Deserializer::from_str(&stderr)
         .into_iter::<Value>()
@@ -708,12 +577,7 @@ fn xdist_worker_crash() {
         .env("CRASHCATCH_TEST_PIDFILE", pidfile.as_os_str());
     let bare_junit = pids.path().join("bare.xml");
     let bare = p.bare_junit(Some(&bare_junit));
-    assert_eq!(
-        bare.status.code(),
-        Some(1),
-        "bare pytest -n 2 should exit 1\n{}",
-        describe(&bare)
-    );
+    assert_eq!(bare.status.code(), Some(1), "bare pytest -n 2 should exit 1\n{}", describe(&bare));
     // Under crashcatch, pytest writes its JUnit file where crashcatch merges its own suite.
     let run = p.caught(&["--format", "json"]);
     assert_same_status(&bare, &run);
@@ -725,41 +589,16 @@ fn xdist_worker_crash() {
     ]
     .into();
     assert_eq!(verdicts(&bare.stdout), expected, "{}", describe(&bare));
-    assert_eq!(
-        verdicts(&run.output.stdout),
-        expected,
-        "{}",
-        describe(&run.output)
-    );
+    assert_eq!(verdicts(&run.output.stdout), expected, "{}", describe(&run.output));
 
     let report = run.report();
     assert_test(report, &node("test_crash.py", "test_crash"));
-    assert_user_line(
-        report,
-        "test_crash.py",
-        "_read_null",
-        crash_line("test_crash.py", "helper"),
-    );
+    assert_user_line(report, "test_crash.py", "_read_null", crash_line("test_crash.py", "helper"));
     let main_pid = read_pid(&pidfile);
-    assert_ne!(
-        report["process"]["pid"].as_i64(),
-        Some(main_pid),
-        "the crash is in a worker"
-    );
-    assert_eq!(
-        ancestry_pids(report),
-        vec![main_pid],
-        "worker → pytest main\n{}",
-        pretty(report)
-    );
-    let main_cmd = report["process"]["ancestry"][0]["cmdline"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    assert!(
-        main_cmd.iter().any(|a| a == "-n"),
-        "the ancestor is pytest's main process: {main_cmd:?}"
-    );
+    assert_ne!(report["process"]["pid"].as_i64(), Some(main_pid), "the crash is in a worker");
+    assert_eq!(ancestry_pids(report), vec![main_pid], "worker → pytest main\n{}", pretty(report));
+    let main_cmd = report["process"]["ancestry"][0]["cmdline"].as_array().cloned().unwrap_or_default();
+    assert!(main_cmd.iter().any(|a| a == "-n"), "the ancestor is pytest's main process: {main_cmd:?}");
     assert!(report["process"]["environment"]
         .as_array()
         .is_some_and(|e| e.iter().any(|v| v["name"] == "PYTEST_XDIST_WORKER")));
@@ -779,12 +618,7 @@ fn xdist_worker_crash() {
             .iter()
             .find(|c| c.attr("name") == Some(passed))
             .unwrap_or_else(|| panic!("pytest's testcase {passed} is missing\n{text}"));
-        assert!(
-            c.children
-                .iter()
-                .all(|x| x.name != "failure" && x.name != "error"),
-            "{passed} passed\n{text}"
-        );
+        assert!(c.children.iter().all(|x| x.name != "failure" && x.name != "error"), "{passed} passed\n{text}");
     }
     let bare_text = std::fs::read_to_string(&bare_junit).unwrap();
     let bare_root = parse_xml(&bare_text).unwrap();
@@ -802,36 +636,21 @@ const JUNIT_PLACEHOLDER: &str = "@JUNIT@";
 /// to GITHUB_WORKSPACE) and titled with the test.
 #[test]
 fn github_annotation() {
-    let p = Pytest::new(&["-q", CRASH_FILE])
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_WORKSPACE", root().into_os_string());
+    let p =
+        Pytest::new(&["-q", CRASH_FILE]).env("GITHUB_ACTIONS", "true").env("GITHUB_WORKSPACE", root().into_os_string());
     let run = p.caught(&["--format", "json"]);
-    assert_eq!(
-        exit_signal(&run.output.status),
-        Some(libc::SIGSEGV),
-        "{}",
-        describe(&run.output)
-    );
+    assert_eq!(exit_signal(&run.output.status), Some(libc::SIGSEGV), "{}", describe(&run.output));
     run.report();
     let stderr = run.stderr();
-    let lines: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("::error"))
-        .collect();
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("::error")).collect();
     let line = crash_line("test_crash.py", "helper");
     let want = format!(
         "::error file=tests/data/pytest/test_crash.py,line={line},title=crash in tests/data/pytest/test_crash.py%3A%3Atest_crash::SIGSEGV"
     );
     assert_eq!(lines.len(), 1, "one annotation\n{stderr}");
+    assert!(lines[0].starts_with(&want), "annotation\n  got  {}\n  want {want}...", lines[0]);
     assert!(
-        lines[0].starts_with(&want),
-        "annotation\n  got  {}\n  want {want}...",
-        lines[0]
-    );
-    assert!(
-        lines[0].contains(&format!(
-            "Python tests/data/pytest/test_crash.py:{line} in _read_null"
-        )),
+        lines[0].contains(&format!("Python tests/data/pytest/test_crash.py:{line} in _read_null")),
         "the message names the user's line: {}",
         lines[0]
     );
@@ -848,34 +667,15 @@ fn mp_child(method: &str) {
     assert_eq!(bare.status.code(), Some(0), "{}", describe(&bare));
     let run = p.caught(&["--format", "json"]);
     assert_same_status(&bare, &run);
-    assert_eq!(
-        verdicts(&run.output.stdout),
-        [format!("PASSED {id}")].into(),
-        "{}",
-        describe(&run.output)
-    );
+    assert_eq!(verdicts(&run.output.stdout), [format!("PASSED {id}")].into(), "{}", describe(&run.output));
 
     let report = run.report();
     let main_pid = read_pid(&pidfile);
-    assert_ne!(
-        report["process"]["pid"].as_i64(),
-        Some(main_pid),
-        "the child crashed, not pytest"
-    );
+    assert_ne!(report["process"]["pid"].as_i64(), Some(main_pid), "the child crashed, not pytest");
     assert_test(report, &id);
-    assert_user_line(
-        report,
-        "crashers.py",
-        "read_null",
-        crash_line("crashers.py", "read_null"),
-    );
+    assert_user_line(report, "crashers.py", "read_null", crash_line("crashers.py", "read_null"));
     let ancestry = ancestry_pids(report);
-    assert_eq!(
-        ancestry.last(),
-        Some(&main_pid),
-        "ancestry ends at pytest\n{}",
-        pretty(report)
-    );
+    assert_eq!(ancestry.last(), Some(&main_pid), "ancestry ends at pytest\n{}", pretty(report));
     // fork and spawn: pytest's own child; forkserver: the server's child.
     let want_len = if method == "forkserver" { 2 } else { 1 };
     assert_eq!(ancestry.len(), want_len, "ancestry\n{}", pretty(report));
@@ -909,41 +709,19 @@ fn subprocess_grandchild() {
     assert_eq!(bare.status.code(), Some(0), "{}", describe(&bare));
     let run = p.caught(&["--format", "json"]);
     assert_same_status(&bare, &run);
-    assert_eq!(
-        verdicts(&run.output.stdout),
-        [format!("PASSED {id}")].into(),
-        "{}",
-        describe(&run.output)
-    );
+    assert_eq!(verdicts(&run.output.stdout), [format!("PASSED {id}")].into(), "{}", describe(&run.output));
 
     let report = run.report();
     assert_test(report, &id);
     let cmd: Vec<String> = serde_json::from_value(report["process"]["cmdline"].clone()).unwrap();
+    assert!(cmd.last().is_some_and(|a| a.ends_with("crashers.py")), "{cmd:?}");
+    assert_user_line(report, "crashers.py", "read_null", crash_line("crashers.py", "read_null"));
+    let ancestry = report["process"]["ancestry"].as_array().cloned().unwrap_or_default();
+    assert_eq!(ancestry.len(), 2, "crashers.py → middle.py → pytest\n{}", pretty(report));
     assert!(
-        cmd.last().is_some_and(|a| a.ends_with("crashers.py")),
-        "{cmd:?}"
-    );
-    assert_user_line(
-        report,
-        "crashers.py",
-        "read_null",
-        crash_line("crashers.py", "read_null"),
-    );
-    let ancestry = report["process"]["ancestry"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(
-        ancestry.len(),
-        2,
-        "crashers.py → middle.py → pytest\n{}",
-        pretty(report)
-    );
-    assert!(
-        ancestry[0]["cmdline"].as_array().is_some_and(|c| c
-            .last()
-            .and_then(Value::as_str)
-            .is_some_and(|a| a.ends_with("middle.py"))),
+        ancestry[0]["cmdline"]
+            .as_array()
+            .is_some_and(|c| c.last().and_then(Value::as_str).is_some_and(|a| a.ends_with("middle.py"))),
         "{}",
         pretty(report)
     );
@@ -957,26 +735,13 @@ fn late_callback_lib() -> PathBuf {
         let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("liblate_callback.so");
         let src = data_dir().join("late_callback.c");
         let built = Command::new("gcc")
-            .args([
-                "-shared",
-                "-fPIC",
-                "-O0",
-                "-g",
-                "-fno-omit-frame-pointer",
-                "-Wall",
-                "-o",
-            ])
+            .args(["-shared", "-fPIC", "-O0", "-g", "-fno-omit-frame-pointer", "-Wall", "-o"])
             .arg(&out)
             .arg(&src)
             .arg("-lpthread")
             .output()
             .expect("running gcc");
-        assert!(
-            built.status.success(),
-            "gcc {}:\n{}",
-            src.display(),
-            describe(&built)
-        );
+        assert!(built.status.success(), "gcc {}:\n{}", src.display(), describe(&built));
         out
     })
     .clone()
@@ -995,42 +760,21 @@ fn crash_at_interpreter_exit() {
     let file = "tests/data/pytest/test_at_exit.py";
     let p = Pytest::new(&["-v", file]).env("CRASHCATCH_TEST_LATE_LIB", lib.as_os_str());
     let bare = p.bare();
-    assert_eq!(
-        exit_signal(&bare.status),
-        Some(libc::SIGSEGV),
-        "{}",
-        describe(&bare)
-    );
+    assert_eq!(exit_signal(&bare.status), Some(libc::SIGSEGV), "{}", describe(&bare));
     let run = p.caught(&["--format", "json"]);
     assert_same_status(&bare, &run);
-    let expected: BTreeSet<String> = [
-        "test_first",
-        "test_second",
-        "test_last_starts_native_thread",
-    ]
-    .iter()
-    .map(|t| format!("PASSED {}", node("test_at_exit.py", t)))
-    .collect();
+    let expected: BTreeSet<String> = ["test_first", "test_second", "test_last_starts_native_thread"]
+        .iter()
+        .map(|t| format!("PASSED {}", node("test_at_exit.py", t)))
+        .collect();
     assert_eq!(verdicts(&bare.stdout), expected, "{}", describe(&bare));
-    assert_eq!(
-        verdicts(&run.output.stdout),
-        expected,
-        "{}",
-        describe(&run.output)
-    );
-    assert!(
-        run.stdout().contains("3 passed"),
-        "{}",
-        describe(&run.output)
-    );
+    assert_eq!(verdicts(&run.output.stdout), expected, "{}", describe(&run.output));
+    assert!(run.stdout().contains("3 passed"), "{}", describe(&run.output));
 
     let report = run.report();
     match report["process"]["test"].as_str() {
         None => {}
-        Some(t) => assert!(
-            t.starts_with(&node("test_at_exit.py", "test_last_starts_native_thread")),
-            "{t}"
-        ),
+        Some(t) => assert!(t.starts_with(&node("test_at_exit.py", "test_last_starts_native_thread")), "{t}"),
     }
     let state = report["python"]["state"].as_str().unwrap_or_default();
     let diagnosis = report["diagnosis"].as_str().unwrap_or_default();
@@ -1041,53 +785,22 @@ fn crash_at_interpreter_exit() {
     );
 
     let thread = crashed_thread(report);
-    assert_eq!(
-        thread["name"].as_str(),
-        Some("late-callback"),
-        "{}",
-        pretty(report)
-    );
+    assert_eq!(thread["name"].as_str(), Some("late-callback"), "{}", pretty(report));
     assert_eq!(thread["main"], false);
-    let natives: Vec<&Value> = thread["frames"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["kind"] == "native")
-        .collect();
-    let names: Vec<&str> = natives
-        .iter()
-        .filter_map(|f| f["function"].as_str())
-        .collect();
+    let natives: Vec<&Value> = thread["frames"].as_array().unwrap().iter().filter(|f| f["kind"] == "native").collect();
+    let names: Vec<&str> = natives.iter().filter_map(|f| f["function"].as_str()).collect();
     let ensure = names.iter().position(|n| *n == "PyGILState_Ensure");
-    let ours = natives
-        .iter()
-        .position(|f| f["function"] == "late_callback_thread");
+    let ours = natives.iter().position(|f| f["function"] == "late_callback_thread");
     assert!(
         matches!((ensure, ours), (Some(e), Some(o)) if e < o),
         "PyGILState_Ensure called from late_callback_thread: {names:?}"
     );
     let ours = natives[ours.unwrap()];
+    assert!(ours["module"].as_str().is_some_and(|m| Path::new(m) == lib), "{ours}");
+    assert!(ours["file"].as_str().is_some_and(|f| f.ends_with("late_callback.c")), "{ours}");
+    assert_eq!(ours["line"].as_u64(), Some(crash_line("late_callback.c", "late") as u64), "{ours}");
     assert!(
-        ours["module"].as_str().is_some_and(|m| Path::new(m) == lib),
-        "{ours}"
-    );
-    assert!(
-        ours["file"]
-            .as_str()
-            .is_some_and(|f| f.ends_with("late_callback.c")),
-        "{ours}"
-    );
-    assert_eq!(
-        ours["line"].as_u64(),
-        Some(crash_line("late_callback.c", "late") as u64),
-        "{ours}"
-    );
-    assert!(
-        !thread["frames"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|f| f["kind"] == "python"),
+        !thread["frames"].as_array().unwrap().iter().any(|f| f["kind"] == "python"),
         "the native thread has no Python frames"
     );
 }

@@ -30,12 +30,19 @@ fn debian_python311_with_and_without_dbg_symbols() {
     let dir = root().join("target/py311dbg");
     let py = dir.join("run-python3.11");
     if !py.exists() {
-        eprintln!("SKIP python3.11-dbg: {} is missing (make py311dbg unpacks Debian's python3.11 and python3.11-dbg)", py.display());
+        eprintln!(
+            "SKIP python3.11-dbg: {} is missing (make py311dbg unpacks Debian's python3.11 and python3.11-dbg)",
+            py.display()
+        );
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let script = tmp.path().join("nest.py");
-    std::fs::write(&script, "import ctypes\ndef inner():\n    return ctypes.string_at(0)\ndef outer():\n    return inner()\nouter()\n").unwrap();
+    std::fs::write(
+        &script,
+        "import ctypes\ndef inner():\n    return ctypes.string_at(0)\ndef outer():\n    return inner()\nouter()\n",
+    )
+    .unwrap();
     let cmd = [py.to_str().unwrap(), script.to_str().unwrap()];
     let debug = dir.join("usr/lib/debug");
     let (out_plain, plain) = run_caught(NO_ARGS, &cmd);
@@ -61,7 +68,9 @@ fn debian_python311_with_and_without_dbg_symbols() {
     let call_dbg = native(td, "_PyObject_MakeTpCall").expect("symbol with python3.11-dbg");
     assert_eq!(call_dbg["file"].as_str().map(|f| f.ends_with("Objects/call.c")), Some(true), "{call_dbg}");
     assert!(call_dbg["line"].as_u64().is_some(), "{call_dbg}");
-    let named = |t: &Value| t["frames"].as_array().unwrap().iter().filter(|f| f["kind"] == "native" && f["function"].is_string()).count();
+    let named = |t: &Value| {
+        t["frames"].as_array().unwrap().iter().filter(|f| f["kind"] == "native" && f["function"].is_string()).count()
+    };
     assert!(named(td) > named(tp), "more named frames with the debug files ({} vs {})", named(td), named(tp));
     let debug_file = dbg["modules"].as_array().unwrap().iter().find_map(|m| m["debug_file"].as_str()).unwrap_or("");
     assert!(debug_file.contains("/.build-id/"), "the debug file is listed: {debug_file}");

@@ -118,7 +118,8 @@ fn found() -> &'static Found {
                 }
             };
             let v = format!("{}.{}.{}", version.0, version.1, version.2);
-            let (label, tag) = if system { (format!("system {v}"), format!("system-{v}")) } else { (format!("pyenv {v}"), v) };
+            let (label, tag) =
+                if system { (format!("system {v}"), format!("system-{v}")) } else { (format!("pyenv {v}"), v) };
             let ext_dir = build_ext(&python, &tag);
             interps.push(Interp { label, python, version, ext_dir });
         }
@@ -170,7 +171,8 @@ fn write_script(dir: &Path, name: &str, ext: &Path, body: &str) -> (PathBuf, Str
 /// The 1-based line of `script` that ends in `# @marker`.
 fn line_of(script: &str, marker: &str) -> u32 {
     let tag = format!("# @{marker}");
-    let hits: Vec<usize> = script.lines().enumerate().filter(|(_, l)| l.trim_end().ends_with(&tag)).map(|(i, _)| i + 1).collect();
+    let hits: Vec<usize> =
+        script.lines().enumerate().filter(|(_, l)| l.trim_end().ends_with(&tag)).map(|(i, _)| i + 1).collect();
     assert_eq!(hits.len(), 1, "marker {tag} should mark one line of the script");
     hits[0] as u32
 }
@@ -391,7 +393,10 @@ struct Run {
 
 impl Run {
     fn crashed(&self) -> &Value {
-        self.report["threads"].as_array().and_then(|t| t.iter().find(|t| t["crashed"] == true)).expect("a crashed thread")
+        self.report["threads"]
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["crashed"] == true))
+            .expect("a crashed thread")
     }
 
     fn main_thread(&self) -> Option<&Value> {
@@ -424,7 +429,9 @@ impl Run {
 fn caught(python: &Path, script: &Path) -> Result<Run, String> {
     let c = run_caught_in(NO_ARGS, &[python.as_os_str(), script.as_os_str()]);
     let report = match c.json_files.as_slice() {
-        [one] => serde_json::from_str(&fs::read_to_string(one).unwrap()).map_err(|e| format!("{}: {e}", one.display()))?,
+        [one] => {
+            serde_json::from_str(&fs::read_to_string(one).unwrap()).map_err(|e| format!("{}: {e}", one.display()))?
+        }
         other => return Err(format!("expected one JSON report, found {other:?}\n{}", describe(&c.output))),
     };
     let text = match c.text_files.as_slice() {
@@ -473,7 +480,14 @@ enum Expect {
 
 /// The ground truth for the crashed thread's Python stack: faulthandler's, or for 2.7 the
 /// frames `expected` (innermost first), lines from the script's markers and the library's source.
-fn ground_truth(i: &Interp, bare: &Output, run: &Run, script: &Path, text: &str, expected: &[Expect]) -> Result<Vec<PyFrame>, String> {
+fn ground_truth(
+    i: &Interp,
+    bare: &Output,
+    run: &Run,
+    script: &Path,
+    text: &str,
+    expected: &[Expect],
+) -> Result<Vec<PyFrame>, String> {
     if !i.py2() {
         return faulthandler_frames(&String::from_utf8_lossy(&bare.stderr));
     }
@@ -528,7 +542,10 @@ fn merged_order(run: &Run, top: Top) -> Result<(), String> {
         }
         Top::Ccext => {
             let line = crash_line("pyext/ccext.c", "/* CRASH-LINE */");
-            if !module_of(f0).starts_with("ccext") || s(f0, "function") != Some("ccext_crash_here") || f0["line"].as_u64() != Some(line as u64) {
+            if !module_of(f0).starts_with("ccext")
+                || s(f0, "function") != Some("ccext_crash_here")
+                || f0["line"].as_u64() != Some(line as u64)
+            {
                 return Err(run.fail(format!("frame 0 is not ccext_crash_here at ccext.c:{line}: {f0}")));
             }
         }
@@ -559,7 +576,11 @@ fn ctypes_null_deref() {
             &script,
             &text,
             &[
-                Expect::Stdlib { suffix: "ctypes/__init__.py", function: "string_at", source: "return _string_at(ptr, size)" },
+                Expect::Stdlib {
+                    suffix: "ctypes/__init__.py",
+                    function: "string_at",
+                    source: "return _string_at(ptr, size)",
+                },
                 Expect::Marker("A1", "inner"),
                 Expect::Marker("A2", "middle"),
                 Expect::Marker("A3", "outer"),
@@ -592,7 +613,12 @@ fn extension_crash() {
             &run,
             &script,
             &text,
-            &[Expect::Marker("B1", "run"), Expect::Marker("B2", "middle"), Expect::Marker("B3", "outer"), Expect::Marker("B4", "<module>")],
+            &[
+                Expect::Marker("B1", "run"),
+                Expect::Marker("B2", "middle"),
+                Expect::Marker("B3", "outer"),
+                Expect::Marker("B4", "<module>"),
+            ],
         )?;
         same_python_frames(&run, &want)?;
         merged_order(&run, Top::Ccext)?;
@@ -614,19 +640,28 @@ fn extension_crash_through_callback() {
             &run,
             &script,
             &text,
-            &[Expect::Marker("C1", "crash"), Expect::Marker("C2", "via_c"), Expect::Marker("C3", "outer"), Expect::Marker("C4", "<module>")],
+            &[
+                Expect::Marker("C1", "crash"),
+                Expect::Marker("C2", "via_c"),
+                Expect::Marker("C3", "outer"),
+                Expect::Marker("C4", "<module>"),
+            ],
         )?;
         same_python_frames(&run, &want)?;
         merged_order(&run, Top::Ccext)?;
         // call_cb sits between the callback's frame and the frame that called it.
         let fs = frames(run.crashed());
-        let py_fn = |name: &str| fs.iter().position(|f| is_python(f) && s(f, "function").map(short_function).as_deref() == Some(name));
+        let py_fn = |name: &str| {
+            fs.iter().position(|f| is_python(f) && s(f, "function").map(short_function).as_deref() == Some(name))
+        };
         let cb = fs.iter().position(|f| !is_python(f) && s(f, "function") == Some("call_cb"));
         match (py_fn("crash"), cb, py_fn("via_c")) {
             (Some(a), Some(c), Some(v)) if a < c && c < v => {}
             other => {
                 let shown: Vec<String> = fs.iter().map(show_frame).collect();
-                return Err(run.fail(format!("want crash < call_cb < via_c in the merged stack, at {other:?}: {shown:#?}")));
+                return Err(
+                    run.fail(format!("want crash < call_cb < via_c in the merged stack, at {other:?}: {shown:#?}"))
+                );
             }
         }
         Ok(format!("{} Python frames match, call_cb merged between them", want.len()))
@@ -668,7 +703,8 @@ fn native_thread_crash() {
             return Err(run.fail(format!("main thread's Python frames {:?}, want {want:?}", python_frames(main))));
         }
         let tag = "\"ccext-worker\", a native thread with no Python frames";
-        let site = format!("the main thread ({}) was at {file}:{} in wait_for_worker", main["tid"], line_of(&text, "N1"));
+        let site =
+            format!("the main thread ({}) was at {file}:{} in wait_for_worker", main["tid"], line_of(&text, "N1"));
         if !run.text.contains(tag) || !run.text.contains(&site) {
             return Err(run.fail(format!("the text report should say {tag:?} and {site:?}")));
         }
@@ -697,7 +733,9 @@ fn python_thread_crash() {
             ];
             let rest_ok = got.len() > 2 && got[2..].iter().all(|f| f.0.ends_with("threading.py"));
             if got.get(..2) != Some(&want[..]) || !rest_ok || got.last().map(|f| f.2.as_str()) != Some("__bootstrap") {
-                return Err(run.fail(format!("crashed thread's Python frames {got:?}, want {want:?} then threading.py's")));
+                return Err(
+                    run.fail(format!("crashed thread's Python frames {got:?}, want {want:?} then threading.py's"))
+                );
             }
             got.len()
         } else {
@@ -715,7 +753,11 @@ fn python_thread_crash() {
         let where_ = match main_py.last() {
             Some(f) if *f == join => "t.join()",
             Some(f) if *f == start => "t.start()",
-            _ => return Err(run.fail(format!("main thread's Python frames {main_py:?} should end in {join:?} or {start:?}"))),
+            _ => {
+                return Err(
+                    run.fail(format!("main thread's Python frames {main_py:?} should end in {join:?} or {start:?}"))
+                )
+            }
         };
         Ok(format!("{n} Python frames match, merged; main thread in {where_}"))
     });

@@ -132,8 +132,10 @@ fn planted_symlinks_are_never_followed() {
     assert_eq!(reports.len(), 1, "expected one JSON report under a free name: {all:?}\nstderr: {err}");
     let m = fs::metadata(dir.join(reports[0])).unwrap();
     assert_eq!(m.mode() & 0o777, 0o600);
-    assert!(!all.iter().any(|n| n.ends_with(".tmp") && fs::symlink_metadata(dir.join(n)).unwrap().file_type().is_file()),
-        "a temporary file was left behind: {all:?}");
+    assert!(
+        !all.iter().any(|n| n.ends_with(".tmp") && fs::symlink_metadata(dir.join(n)).unwrap().file_type().is_file()),
+        "a temporary file was left behind: {all:?}"
+    );
 }
 
 /// Lines crashcatch printed about failing to write a report.

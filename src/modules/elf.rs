@@ -10,7 +10,7 @@ use object::elf::SHF_COMPRESSED;
 use object::CompressionFormat;
 
 use super::inflate::Inflater;
-use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, ObjectKind, SectionFlags, SymbolKind};
+use object::{Object, ObjectKind, ObjectSection, ObjectSegment, ObjectSymbol, SectionFlags, SymbolKind};
 
 /// The bytes of an ELF file: mapped from disk, or owned (the vDSO, tests).
 pub enum ElfBytes {

@@ -144,12 +144,7 @@ impl ModuleSet {
     }
 
     /// Groups the file-backed mappings by file; `open` says where each path can be read here.
-    pub fn build(
-        maps: &[Mapping],
-        open: impl Fn(&str) -> Option<PathBuf>,
-        memory: &dyn Memory,
-        pid: i32,
-    ) -> Self {
+    pub fn build(maps: &[Mapping], open: impl Fn(&str) -> Option<PathBuf>, memory: &dyn Memory, pid: i32) -> Self {
         let mut modules: Vec<Module> = Vec::new();
         for m in maps {
             let Some(path) = &m.path else { continue };

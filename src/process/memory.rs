@@ -120,11 +120,7 @@ impl ImageMemory {
     }
     /// Writes bytes into an existing region (panics if they do not fit: test helper).
     pub fn write(&mut self, addr: u64, bytes: &[u8]) {
-        let (&start, region) = self
-            .regions
-            .range_mut(..=addr)
-            .next_back()
-            .expect("write outside every region");
+        let (&start, region) = self.regions.range_mut(..=addr).next_back().expect("write outside every region");
         let off = (addr - start) as usize;
         region[off..off + bytes.len()].copy_from_slice(bytes);
     }

@@ -242,7 +242,9 @@ mod tests {
         // No user frame: the innermost frame.
         let mut c = c;
         c.python_user_frame = None;
-        assert!(github_annotation(&c, None).starts_with("::error file=/usr/lib/python3.11/ctypes/__init__.py,line=519,"));
+        assert!(
+            github_annotation(&c, None).starts_with("::error file=/usr/lib/python3.11/ctypes/__init__.py,line=519,")
+        );
         assert_eq!(summary(&c), "SIGSEGV; Python /usr/lib/python3.11/ctypes/__init__.py:519 in string_at");
     }
 

@@ -53,18 +53,26 @@ pub fn classify(f: &Facts<'_>) -> Option<Classification> {
                 if is_stack_overflow(fault, regs, f.maps) && fault >= 65536 {
                     return Some(c(
                         "stack_overflow",
-                        format!("stack overflow: the fault at {fault:#x} is at the guard page below the thread's stack"),
+                        format!(
+                            "stack overflow: the fault at {fault:#x} is at the guard page below the thread's stack"
+                        ),
                     ));
                 }
                 if fault == regs.rip {
                     let mapped = maps::find(f.maps, fault);
                     return Some(match mapped {
-                        None if fault < 65536 => c(
-                            "null_function_pointer",
-                            format!("called a NULL function pointer (jumped to {fault:#x})"),
+                        None if fault < 65536 => {
+                            c("null_function_pointer", format!("called a NULL function pointer (jumped to {fault:#x})"))
+                        }
+                        None => c(
+                            "bad_jump",
+                            format!(
+                                "jumped to an unmapped address {fault:#x} (corrupt function pointer or return address)"
+                            ),
                         ),
-                        None => c("bad_jump", format!("jumped to an unmapped address {fault:#x} (corrupt function pointer or return address)")),
-                        Some(_) => c("execute_non_executable", format!("jumped into non-executable memory at {fault:#x}")),
+                        Some(_) => {
+                            c("execute_non_executable", format!("jumped into non-executable memory at {fault:#x}"))
+                        }
                     });
                 }
             }
@@ -79,7 +87,10 @@ pub fn classify(f: &Facts<'_>) -> Option<Classification> {
                 ));
             }
             if (0x0000_8000_0000_0000..0xffff_8000_0000_0000).contains(&fault) {
-                return Some(c("non_canonical_address", format!("access to a non-canonical address {fault:#x} (corrupt pointer)")));
+                return Some(c(
+                    "non_canonical_address",
+                    format!("access to a non-canonical address {fault:#x} (corrupt pointer)"),
+                ));
             }
             if s.code == 2 {
                 let what = match maps::find(f.maps, fault) {
@@ -90,18 +101,27 @@ pub fn classify(f: &Facts<'_>) -> Option<Classification> {
                 return Some(c("permission", format!("access to {what} at {fault:#x}")));
             }
             if fault == 0 && s.code == 0x80 {
-                return Some(c("general_protection", "general protection fault (a non-canonical or misaligned access)"));
+                return Some(c(
+                    "general_protection",
+                    "general protection fault (a non-canonical or misaligned access)",
+                ));
             }
             Some(c("bad_address", format!("access to unmapped address {fault:#x} (dangling or corrupt pointer)")))
         }
         libc::SIGABRT => {
-            let mut cl = if f.abort_message.as_deref().is_some_and(|m| m.contains("Assertion")) || has("__assert_fail") {
+            let mut cl = if f.abort_message.as_deref().is_some_and(|m| m.contains("Assertion")) || has("__assert_fail")
+            {
                 c("assertion_failed", "assertion failed")
             } else if has("Py_FatalError") || has("_Py_FatalErrorFunc") || has("fatal_error") {
                 c("python_fatal_error", "Python fatal error (Py_FatalError)")
-            } else if has("__gnu_cxx::__verbose_terminate_handler()") || has("std::terminate()") || f.top_functions.iter().take(10).any(|t| t.contains("terminate")) {
+            } else if has("__gnu_cxx::__verbose_terminate_handler()")
+                || has("std::terminate()")
+                || f.top_functions.iter().take(10).any(|t| t.contains("terminate"))
+            {
                 c("cpp_terminate", "std::terminate called (uncaught C++ exception?)")
-            } else if f.abort_message.as_deref().is_some_and(|m| m.contains("free()") || m.contains("malloc") || m.contains("double free") || m.contains("corrupted")) {
+            } else if f.abort_message.as_deref().is_some_and(|m| {
+                m.contains("free()") || m.contains("malloc") || m.contains("double free") || m.contains("corrupted")
+            }) {
                 c("heap_corruption", "glibc detected heap corruption")
             } else {
                 c("abort", "abort() called")
@@ -115,7 +135,10 @@ pub fn classify(f: &Facts<'_>) -> Option<Classification> {
             Some(cl)
         }
         libc::SIGBUS => Some(match s.code {
-            2 => c("bus_error", "bus error: access to a file mapping beyond the end of the file (was the file truncated?)"),
+            2 => c(
+                "bus_error",
+                "bus error: access to a file mapping beyond the end of the file (was the file truncated?)",
+            ),
             1 => c("bus_error", "bus error: misaligned access"),
             _ => c("bus_error", "bus error"),
         }),
@@ -125,7 +148,9 @@ pub fn classify(f: &Facts<'_>) -> Option<Classification> {
             _ => c("floating_point", "floating-point exception"),
         }),
         libc::SIGILL => Some(match f.insn {
-            Some([0x0f, 0x0b]) => c("trap", "trap instruction (ud2): __builtin_trap(), or code the compiler marked unreachable"),
+            Some([0x0f, 0x0b]) => {
+                c("trap", "trap instruction (ud2): __builtin_trap(), or code the compiler marked unreachable")
+            }
             _ => c("illegal_instruction", "illegal instruction (code built for a newer CPU, or a corrupt jump)"),
         }),
         libc::SIGSYS => Some(c(

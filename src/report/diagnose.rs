@@ -55,9 +55,8 @@ pub fn user_frame(t: &Thread) -> Option<&PythonFrame> {
 /// The first native frame in a module that is neither a system library nor the interpreter:
 /// the extension or library whose code called in.
 fn first_foreign(t: &Thread) -> Option<&NativeFrame> {
-    t.native_frames().find(|n| {
-        n.module.as_deref().is_some_and(|m| !crate::capture::is_system_module(m) && !is_python_runtime(m))
-    })
+    t.native_frames()
+        .find(|n| n.module.as_deref().is_some_and(|m| !crate::capture::is_system_module(m) && !is_python_runtime(m)))
 }
 
 pub fn diagnose(c: &Crash) -> Option<String> {
@@ -73,10 +72,16 @@ pub fn diagnose(c: &Crash) -> Option<String> {
     if let Some(enter) = enters {
         let finalized = py.and_then(|p| p.state.as_deref()).is_some_and(|s| s == "finalizing" || s == "finalized");
         let main_exiting = c.threads.iter().filter(|t| t.main && !t.crashed).any(|t| {
-            t.native_frames().any(|n| n.function.as_deref().is_some_and(|f| {
-                let f = base(f);
-                f == "__run_exit_handlers" || f == "exit" || f == "Py_FinalizeEx" || f == "Py_Finalize" || f == "_Py_Finalize"
-            }))
+            t.native_frames().any(|n| {
+                n.function.as_deref().is_some_and(|f| {
+                    let f = base(f);
+                    f == "__run_exit_handlers"
+                        || f == "exit"
+                        || f == "Py_FinalizeEx"
+                        || f == "Py_Finalize"
+                        || f == "_Py_Finalize"
+                })
+            })
         });
         if !crashed.has_python() && (finalized || main_exiting) {
             let who = first_foreign(crashed)
@@ -190,7 +195,11 @@ mod tests {
             time: String::new(),
             process: ProcessInfo::default(),
             signal: SignalReport::default(),
-            classification: Some(Classification { kind: "stack_overflow".into(), summary: String::new(), message: None }),
+            classification: Some(Classification {
+                kind: "stack_overflow".into(),
+                summary: String::new(),
+                message: None,
+            }),
             culprit: None,
             python_call_site: None,
             python_user_frame: None,

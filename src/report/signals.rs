@@ -92,14 +92,8 @@ pub fn code_name(sig: i32, code: i32) -> (Option<&'static str>, &'static str) {
 }
 
 /// The signals crashcatch treats as crashes.
-pub const FATAL_SIGNALS: [i32; 6] = [
-    libc::SIGSEGV,
-    libc::SIGBUS,
-    libc::SIGILL,
-    libc::SIGFPE,
-    libc::SIGABRT,
-    libc::SIGSYS,
-];
+pub const FATAL_SIGNALS: [i32; 6] =
+    [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGABRT, libc::SIGSYS];
 
 pub fn is_fatal(sig: i32) -> bool {
     FATAL_SIGNALS.contains(&sig)

@@ -18,7 +18,9 @@ impl Style {
     pub fn detect_stderr() -> Self {
         // SAFETY: isatty on a file descriptor number.
         let tty = unsafe { libc::isatty(2) } == 1;
-        Style { color: tty && std::env::var_os("NO_COLOR").is_none() && std::env::var("TERM").map_or(true, |t| t != "dumb") }
+        Style {
+            color: tty && std::env::var_os("NO_COLOR").is_none() && std::env::var("TERM").map_or(true, |t| t != "dumb"),
+        }
     }
     fn paint(&self, code: &str, s: &str) -> String {
         if self.color {
@@ -98,7 +100,14 @@ fn thread_title(t: &Thread, crash: &Crash) -> String {
     }
     if let Some(p) = &crash.python {
         if p.finalizing_tid == Some(t.tid) {
-            tags.push(if p.state.as_deref() == Some("finalized") { "finalized the interpreter" } else { "finalizing the interpreter" }.to_string());
+            tags.push(
+                if p.state.as_deref() == Some("finalized") {
+                    "finalized the interpreter"
+                } else {
+                    "finalizing the interpreter"
+                }
+                .to_string(),
+            );
         }
     }
     let name = t.name.as_deref().map(|n| format!(" \"{n}\"")).unwrap_or_default();
@@ -129,54 +138,54 @@ fn frame_index(n: usize) -> String {
 }
 
 fn render_frame(out: &mut String, f: &Frame, native_index: &mut usize, width_fn: usize, width_mod: usize, st: &Style) {
-        match f {
-            Frame::Native(n) => {
-                // Inlined calls first, numbered like frames (as gdb does).
-                for inl in &n.inlined {
-                    let loc = location(inl.file.as_deref(), inl.line).unwrap_or_default();
-                    let _ = writeln!(
-                        out,
-                        "  {}{:<width_fn$} {:<width_mod$} {}",
-                        frame_index(*native_index),
-                        inl.function,
-                        n.module_name().unwrap_or(""),
-                        format!("{loc} {}", st.dim("(inlined)")).trim_start()
-                    );
-                    *native_index += 1;
-                }
-                let func = match &n.function {
-                    Some(f) => f.clone(),
-                    None => match (n.module_name(), n.module_offset) {
-                        (Some(_), Some(off)) => format!("?? +{off}"),
-                        _ => format!("?? {}", n.address),
-                    },
-                };
-                let loc = location(n.file.as_deref(), n.line).unwrap_or_default();
-                let trust = match n.trust {
-                    Trust::Scan => " [scanned]",
-                    Trust::FramePointer => " [fp]",
-                    _ => "",
-                };
+    match f {
+        Frame::Native(n) => {
+            // Inlined calls first, numbered like frames (as gdb does).
+            for inl in &n.inlined {
+                let loc = location(inl.file.as_deref(), inl.line).unwrap_or_default();
                 let _ = writeln!(
                     out,
-                    "  {}{:<width_fn$} {:<width_mod$} {}{}",
+                    "  {}{:<width_fn$} {:<width_mod$} {}",
                     frame_index(*native_index),
-                    func,
-                    n.module_name().unwrap_or("??"),
-                    loc,
-                    st.dim(trust)
+                    inl.function,
+                    n.module_name().unwrap_or(""),
+                    format!("{loc} {}", st.dim("(inlined)")).trim_start()
                 );
                 *native_index += 1;
             }
-            Frame::Python(p) => {
-                let line = p.line.map(|l| format!(":{l}")).unwrap_or_default();
-                let stale = if p.stale { " (may be stale)" } else { "" };
-                let _ = writeln!(out, "      py  {}{} in {}{}", p.file, line, p.function, stale);
-                if let Some(src) = &p.source {
-                    let _ = writeln!(out, "              {}", src.trim());
-                }
+            let func = match &n.function {
+                Some(f) => f.clone(),
+                None => match (n.module_name(), n.module_offset) {
+                    (Some(_), Some(off)) => format!("?? +{off}"),
+                    _ => format!("?? {}", n.address),
+                },
+            };
+            let loc = location(n.file.as_deref(), n.line).unwrap_or_default();
+            let trust = match n.trust {
+                Trust::Scan => " [scanned]",
+                Trust::FramePointer => " [fp]",
+                _ => "",
+            };
+            let _ = writeln!(
+                out,
+                "  {}{:<width_fn$} {:<width_mod$} {}{}",
+                frame_index(*native_index),
+                func,
+                n.module_name().unwrap_or("??"),
+                loc,
+                st.dim(trust)
+            );
+            *native_index += 1;
+        }
+        Frame::Python(p) => {
+            let line = p.line.map(|l| format!(":{l}")).unwrap_or_default();
+            let stale = if p.stale { " (may be stale)" } else { "" };
+            let _ = writeln!(out, "      py  {}{} in {}{}", p.file, line, p.function, stale);
+            if let Some(src) = &p.source {
+                let _ = writeln!(out, "              {}", src.trim());
             }
         }
+    }
 }
 
 fn render_frames(out: &mut String, t: &Thread, limit: Option<usize>, st: &Style) {
@@ -187,7 +196,12 @@ fn render_frames(out: &mut String, t: &Thread, limit: Option<usize>, st: &Style)
     let width_fn = frames[..shown]
         .iter()
         .filter_map(|f| match f {
-            Frame::Native(n) => Some(n.function.as_deref().map_or(12, str::len).max(n.inlined.iter().map(|i| i.function.len() + 10).max().unwrap_or(0))),
+            Frame::Native(n) => Some(
+                n.function
+                    .as_deref()
+                    .map_or(12, str::len)
+                    .max(n.inlined.iter().map(|i| i.function.len() + 10).max().unwrap_or(0)),
+            ),
             _ => None,
         })
         .max()
@@ -222,7 +236,8 @@ fn render_frames(out: &mut String, t: &Thread, limit: Option<usize>, st: &Style)
     while i < shown {
         if let Some(e) = &t.elided {
             if i == e.at && e.count > 0 {
-                let py = if e.python_count > 0 { format!(" (and {} Python frames)", e.python_count) } else { String::new() };
+                let py =
+                    if e.python_count > 0 { format!(" (and {} Python frames)", e.python_count) } else { String::new() };
                 let _ = writeln!(out, "  {}", st.dim(&format!("... {} frames not shown{py} ...", e.count)));
                 native_index += e.count as usize;
             }
@@ -272,12 +287,7 @@ fn render_frames(out: &mut String, t: &Thread, limit: Option<usize>, st: &Style)
 pub fn render(crash: &Crash, st: Style) -> String {
     let mut out = String::new();
     let p = &crash.process;
-    let prog = p
-        .exe
-        .as_deref()
-        .map(short)
-        .or_else(|| p.cmdline.first().map(|s| short(s)))
-        .unwrap_or("process");
+    let prog = p.exe.as_deref().map(short).or_else(|| p.cmdline.first().map(|s| short(s))).unwrap_or("process");
     let sig = &crash.signal;
     let code = match &sig.code_name {
         Some(n) => format!(" ({}: {})", n, sig.description),
@@ -310,7 +320,8 @@ pub fn render(crash: &Crash, st: Style) -> String {
     if let Some(t) = crash.threads.iter().find(|t| t.crashed) {
         if !t.main {
             let name = t.name.as_deref().map(|n| format!(" \"{n}\"")).unwrap_or_default();
-            let kind = if crash.python.is_some() && !t.has_python() { ", a native thread with no Python frames" } else { "" };
+            let kind =
+                if crash.python.is_some() && !t.has_python() { ", a native thread with no Python frames" } else { "" };
             field(&mut out, "thread", &format!("{}{}{}", t.tid, name, kind));
         }
     }
@@ -323,7 +334,16 @@ pub fn render(crash: &Crash, st: Style) -> String {
         }
     }
     for f in &crash.also_faulting {
-        field(&mut out, "also", &format!("thread {} got {} at the same time{}", f.tid, f.signal, f.fault_address.map(|a| format!(" (at {a})")).unwrap_or_default()));
+        field(
+            &mut out,
+            "also",
+            &format!(
+                "thread {} got {} at the same time{}",
+                f.tid,
+                f.signal,
+                f.fault_address.map(|a| format!(" (at {a})")).unwrap_or_default()
+            ),
+        );
     }
     if let Some(c) = &crash.culprit {
         field(&mut out, "faulted", &st.red(&describe_native(&c.frame)));
@@ -356,7 +376,13 @@ pub fn render(crash: &Crash, st: Style) -> String {
                         .filter_map(|o| {
                             let p = super::diagnose::user_frame(o).or_else(|| o.python_frames().next())?;
                             let who = if o.holds_gil { "the GIL holder" } else { "the main thread" };
-                            Some(format!("{who} ({}) was at {}:{} in {}", o.tid, p.file, p.line.unwrap_or(0), p.function))
+                            Some(format!(
+                                "{who} ({}) was at {}:{} in {}",
+                                o.tid,
+                                p.file,
+                                p.line.unwrap_or(0),
+                                p.function
+                            ))
                         })
                         .collect();
                     let mut s = format!("none: thread {} has no Python frames", t.tid);
@@ -434,8 +460,10 @@ pub fn render(crash: &Crash, st: Style) -> String {
             .take(6)
             .map(|t| format!("{}{}", t.tid, t.name.as_deref().map(|n| format!(" \"{n}\"")).unwrap_or_default()))
             .collect();
-        let more = if quiet_native.len() > 6 { format!(", ... ({} more)", quiet_native.len() - 6) } else { String::new() };
-        let _ = writeln!(out, "Threads {}{}: native, no Python frames (stacks in the JSON report)", names.join(", "), more);
+        let more =
+            if quiet_native.len() > 6 { format!(", ... ({} more)", quiet_native.len() - 6) } else { String::new() };
+        let _ =
+            writeln!(out, "Threads {}{}: native, no Python frames (stacks in the JSON report)", names.join(", "), more);
     }
     out
 }

@@ -32,7 +32,9 @@ pub fn refusal(pid: i32, e: Errno) -> String {
             let me = unsafe { libc::geteuid() };
             let owner = std::fs::metadata(format!("/proc/{pid}")).ok().map(|m| std::os::unix::fs::MetadataExt::uid(&m));
             let who = match owner {
-                Some(o) if o != me => format!(" (it belongs to uid {o}, you are uid {me}: run as that user or as root)"),
+                Some(o) if o != me => {
+                    format!(" (it belongs to uid {o}, you are uid {me}: run as that user or as root)")
+                }
                 _ => String::new(),
             };
             format!("permission denied to trace pid {pid}{who}; {}", permission_hint())

@@ -142,8 +142,12 @@ impl Emitter {
 pub fn permission_hint() -> String {
     match std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").ok().map(|s| s.trim().to_string()) {
         Some(s) if s == "3" => "kernel.yama.ptrace_scope is 3: ptrace is disabled on this machine until reboot".into(),
-        Some(s) if s == "2" => "kernel.yama.ptrace_scope is 2: only a process with CAP_SYS_PTRACE (root) may trace".into(),
-        Some(s) if s == "1" => "kernel.yama.ptrace_scope is 1: only descendants (or with CAP_SYS_PTRACE) may be traced".into(),
+        Some(s) if s == "2" => {
+            "kernel.yama.ptrace_scope is 2: only a process with CAP_SYS_PTRACE (root) may trace".into()
+        }
+        Some(s) if s == "1" => {
+            "kernel.yama.ptrace_scope is 1: only descendants (or with CAP_SYS_PTRACE) may be traced".into()
+        }
         _ => "is ptrace blocked here (a container's seccomp profile, or a missing CAP_SYS_PTRACE)?".into(),
     }
 }

@@ -2,8 +2,8 @@
 //! exec failure through a close-on-exec pipe (a usage error, never a "crash").
 
 use std::ffi::{CString, OsString};
-use std::os::unix::ffi::OsStrExt;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
 use nix::sys::ptrace::Options;

@@ -343,9 +343,10 @@ impl<'a> Tracer<'a> {
         }
         let info = ptrace::siginfo(tid).unwrap_or(SignalInfo { signo: sig, ..Default::default() });
         let dies = !survives(tgid, tid, sig, info.code);
-        let reuse = self.pending.get(&tgid).is_some_and(|p| {
-            p.tid == tid && ((p.signo == sig && p.addr == info.addr) || !is_fault_code(info.code))
-        });
+        let reuse = self
+            .pending
+            .get(&tgid)
+            .is_some_and(|p| p.tid == tid && ((p.signo == sig && p.addr == info.addr) || !is_fault_code(info.code)));
         let (crash, resume) = if reuse {
             let p = self.pending.remove(&tgid).expect("checked above");
             let mut c = *p.crash;
@@ -512,7 +513,8 @@ impl<'a> Tracer<'a> {
 
     fn on_hang(&mut self) {
         let n = self.threads.values().copied().collect::<HashSet<_>>().len();
-        self.emitter.note(&format!("hang timeout: the command is still running; dumping the stacks of {n} traced process(es)"));
+        self.emitter
+            .note(&format!("hang timeout: the command is still running; dumping the stacks of {n} traced process(es)"));
         self.snapshot_all("hang");
         if self.hang_action == HangAction::Term {
             self.emitter.note(&format!("hang timeout: sending SIGTERM to pid {}", self.main_pid));

@@ -95,7 +95,8 @@ fn load_dwarf(elf: &ElfInfo) -> Option<addr2line::Context<Reader<'_>>> {
         use gimli::SectionId::*;
         // Location lists and macros are never needed for file:line: skip reading (and, in
         // distribution debug files, decompressing) them.
-        if matches!(id, DebugLoc | DebugLocLists | DebugMacinfo | DebugMacro | DebugTypes | DebugCuIndex | DebugTuIndex) {
+        if matches!(id, DebugLoc | DebugLocLists | DebugMacinfo | DebugMacro | DebugTypes | DebugCuIndex | DebugTuIndex)
+        {
             return Ok(EndianSlice::new(&[], endian));
         }
         let data: &[u8] = match elf.section_data(id.name()) {
@@ -211,7 +212,10 @@ mod tests {
     #[test]
     fn demangles_cpp_and_rust_and_leaves_c_alone() {
         assert_eq!(demangle("_ZN3foo3barEi"), "foo::bar(int)");
-        assert_eq!(demangle("_ZNSt6vectorIiSaIiEE9push_backERKi"), "std::vector<int, std::allocator<int> >::push_back(int const&)");
+        assert_eq!(
+            demangle("_ZNSt6vectorIiSaIiEE9push_backERKi"),
+            "std::vector<int, std::allocator<int> >::push_back(int const&)"
+        );
         // Rust legacy and v0 manglings, without the hash.
         assert_eq!(demangle("_ZN4core9panicking5panic17h0123456789abcdefE"), "core::panicking::panic");
         assert_eq!(demangle("_RNvCs1234_7mycrate3foo"), "mycrate::foo");

@@ -119,7 +119,14 @@ impl<'a> UnitIndex<'a> {
             // .debug_info is read per unit; location lists, macros and type units are never needed.
             if matches!(
                 id,
-                DebugInfo | DebugLoc | DebugLocLists | DebugMacinfo | DebugMacro | DebugTypes | DebugCuIndex | DebugTuIndex
+                DebugInfo
+                    | DebugLoc
+                    | DebugLocLists
+                    | DebugMacinfo
+                    | DebugMacro
+                    | DebugTypes
+                    | DebugCuIndex
+                    | DebugTuIndex
             ) {
                 return Ok(EndianSlice::new(&[], endian));
             }
@@ -189,7 +196,9 @@ impl<'a> UnitIndex<'a> {
 
     /// The `.debug_info` bytes up to at least `len` (inflating a compressed section only so far).
     fn info(&self, len: usize) -> Result<&'a [u8]> {
-        self.elf.section_prefix(".debug_info", len).ok_or(Miss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(0))))
+        self.elf
+            .section_prefix(".debug_info", len)
+            .ok_or(Miss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(0))))
     }
 
     /// The unit whose header is at `offset` in `.debug_info`, built once.
@@ -212,7 +221,14 @@ impl<'a> UnitIndex<'a> {
         let debug_info = gimli::DebugInfo::new(&data[..end], self.endian);
         let header = debug_info.header_from_offset(DebugInfoOffset(offset))?;
         let unit = self.dwarf.unit(header)?;
-        let cu = Rc::new(CachedUnit { offset, end, unit, lines: OnceCell::new(), functions: OnceCell::new(), files: RefCell::new(HashMap::new()) });
+        let cu = Rc::new(CachedUnit {
+            offset,
+            end,
+            unit,
+            lines: OnceCell::new(),
+            functions: OnceCell::new(),
+            files: RefCell::new(HashMap::new()),
+        });
         self.units.borrow_mut().insert(offset, cu.clone());
         Ok(cu)
     }
@@ -247,8 +263,10 @@ impl<'a> UnitIndex<'a> {
         let mut units = debug_info.units();
         while let Some(h) = units.next()? {
             let Some(off) = h.debug_info_offset() else { continue };
-            let needs_ranges =
-                !matches!(h.type_(), gimli::UnitType::Type { .. } | gimli::UnitType::SplitType { .. } | gimli::UnitType::Partial);
+            let needs_ranges = !matches!(
+                h.type_(),
+                gimli::UnitType::Type { .. } | gimli::UnitType::SplitType { .. } | gimli::UnitType::Partial
+            );
             if !needs_ranges || listed.contains(&off.0) {
                 continue;
             }
@@ -388,7 +406,12 @@ impl<'a> UnitIndex<'a> {
     }
 
     /// The name of the DIE an abstract-origin or specification attribute points to.
-    fn name_via(&self, cu: &CachedUnit<'a>, target: AttributeValue<Reader<'a>>, depth: usize) -> Result<Option<String>> {
+    fn name_via(
+        &self,
+        cu: &CachedUnit<'a>,
+        target: AttributeValue<Reader<'a>>,
+        depth: usize,
+    ) -> Result<Option<String>> {
         if depth == 0 {
             return Ok(None);
         }

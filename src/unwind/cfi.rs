@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use gimli::{
-    BaseAddresses, CfaRule, DebugFrame, EhFrame, EhFrameHdr, Encoding, EndianSlice, Expression,
-    FrameDescriptionEntry, LittleEndian, ParsedEhFrameHdr, RegisterRule, UnwindContext, UnwindSection,
+    BaseAddresses, CfaRule, DebugFrame, EhFrame, EhFrameHdr, Encoding, EndianSlice, Expression, FrameDescriptionEntry,
+    LittleEndian, ParsedEhFrameHdr, RegisterRule, UnwindContext, UnwindSection,
 };
 
 use crate::modules::{ElfInfo, Module};

@@ -48,11 +48,10 @@ pub(crate) fn evaluate(
                 eval.resume_with_memory(Value::Generic(u64::from_le_bytes(buf))).map_err(err)?
             }
             EvaluationResult::RequiresRegister { register, .. } => {
-                let v = regs
-                    .get(register.0 as usize)
-                    .copied()
-                    .flatten()
-                    .ok_or_else(|| format!("CFI expression needs register {} whose value is unknown", register.0))?;
+                let v =
+                    regs.get(register.0 as usize).copied().flatten().ok_or_else(|| {
+                        format!("CFI expression needs register {} whose value is unknown", register.0)
+                    })?;
                 eval.resume_with_register(Value::Generic(v)).map_err(err)?
             }
             EvaluationResult::RequiresRelocatedAddress(a) => {

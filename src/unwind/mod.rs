@@ -153,12 +153,8 @@ impl Collector {
     }
 
     fn push(&mut self, s: &State) {
-        let f = RawFrame {
-            pc: s.pc,
-            is_return_address: s.is_return_address,
-            sp: s.regs[RSP].unwrap_or(0),
-            trust: s.trust,
-        };
+        let f =
+            RawFrame { pc: s.pc, is_return_address: s.is_return_address, sp: s.regs[RSP].unwrap_or(0), trust: s.trust };
         self.count += 1;
         if self.top.len() < self.keep_top {
             self.top.push(f);

@@ -142,7 +142,12 @@ impl<'a> Walker<'a> {
                     let mut regs = callee_saved(&cur.regs);
                     regs[RSP] = Some(rsp.wrapping_add(8));
                     regs[RIP] = Some(ra);
-                    return Ok(Step::Caller(self.finish(State { regs, pc: ra, is_return_address: true, trust: Trust::Scan })));
+                    return Ok(Step::Caller(self.finish(State {
+                        regs,
+                        pc: ra,
+                        is_return_address: true,
+                        trust: Trust::Scan,
+                    })));
                 }
             }
         }
@@ -191,10 +196,7 @@ impl<'a> Walker<'a> {
     /// Applies one CFI row. None when the return address is undefined or zero (stack end).
     fn apply_row(&self, row: &Row<'_>, regs: &Regs) -> Result<Option<State>, String> {
         let reg = |n: u16| -> Result<u64, String> {
-            regs.get(n as usize)
-                .copied()
-                .flatten()
-                .ok_or_else(|| format!("register {n} is needed but unknown"))
+            regs.get(n as usize).copied().flatten().ok_or_else(|| format!("register {n} is needed but unknown"))
         };
         let cfa = match &row.cfa {
             Cfa::RegisterOffset(r, off) => reg(*r)?.wrapping_add(*off as u64),
@@ -205,10 +207,7 @@ impl<'a> Walker<'a> {
         for (n, rule) in &row.rules {
             let n = *n as usize;
             let read = |addr: u64| {
-                self.memory
-                    .read_u64(addr)
-                    .map(Some)
-                    .map_err(|e| format!("cannot read saved register {n}: {e}"))
+                self.memory.read_u64(addr).map(Some).map_err(|e| format!("cannot read saved register {n}: {e}"))
             };
             let value = match rule {
                 Rule::Undefined => Ok(None),
@@ -216,9 +215,7 @@ impl<'a> Walker<'a> {
                 Rule::Offset(o) => read(cfa.wrapping_add(*o as u64)),
                 Rule::ValOffset(o) => Ok(Some(cfa.wrapping_add(*o as u64))),
                 Rule::Register(r) => Ok(regs.get(*r as usize).copied().flatten()),
-                Rule::Expression(e) => {
-                    evaluate(e, row.encoding, regs, self.memory, Some(cfa), row.bias).and_then(read)
-                }
+                Rule::Expression(e) => evaluate(e, row.encoding, regs, self.memory, Some(cfa), row.bias).and_then(read),
                 Rule::ValExpression(e) => evaluate(e, row.encoding, regs, self.memory, Some(cfa), row.bias).map(Some),
                 Rule::Constant(c) => Ok(Some(*c)),
             };

@@ -47,12 +47,7 @@ pub enum Variant {
 }
 
 impl Variant {
-    pub const ALL: [Variant; 4] = [
-        Variant::Fp,
-        Variant::Nofp,
-        Variant::Stripped,
-        Variant::Splitdebug,
-    ];
+    pub const ALL: [Variant; 4] = [Variant::Fp, Variant::Nofp, Variant::Stripped, Variant::Splitdebug];
 
     /// The folder name under `target/fixtures`.
     pub fn dir(self) -> &'static str {
@@ -91,17 +86,10 @@ pub fn ensure_fixtures() {
         let dir = fixtures_dir();
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         let lock_path = dir.join(".build.lock");
-        let lock = File::create(&lock_path)
-            .unwrap_or_else(|e| panic!("creating {}: {e}", lock_path.display()));
+        let lock = File::create(&lock_path).unwrap_or_else(|e| panic!("creating {}: {e}", lock_path.display()));
         // SAFETY: flock on a file descriptor we own; the lock goes with the file when it drops.
         let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) };
-        assert_eq!(
-            rc,
-            0,
-            "flock {}: {}",
-            lock_path.display(),
-            std::io::Error::last_os_error()
-        );
+        assert_eq!(rc, 0, "flock {}: {}", lock_path.display(), std::io::Error::last_os_error());
         let out = Command::new("make")
             .arg("-s")
             .arg(format!("FIXDIR={}", dir.display()))
@@ -125,11 +113,7 @@ pub fn ensure_fixtures() {
 pub fn fixture(variant: Variant, name: &str) -> PathBuf {
     ensure_fixtures();
     let path = fixtures_dir().join(variant.dir()).join(name);
-    assert!(
-        path.exists(),
-        "fixture {} was not built by `make fixtures`",
-        path.display()
-    );
+    assert!(path.exists(), "fixture {} was not built by `make fixtures`", path.display());
     path
 }
 
@@ -142,20 +126,10 @@ pub fn fixture_src(file: &str) -> PathBuf {
 /// (`/* CRASH-LINE */`, or `CRASH-LINE assert` where a file marks several lines).
 pub fn crash_line(file: &str, marker: &str) -> u32 {
     let path = fixture_src(file);
-    let text =
-        fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let hits: Vec<usize> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, line)| line.contains(marker))
-        .map(|(i, _)| i + 1)
-        .collect();
-    assert_eq!(
-        hits.len(),
-        1,
-        "{marker:?} should mark exactly one line of {}, found lines {hits:?}",
-        path.display()
-    );
+    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let hits: Vec<usize> =
+        text.lines().enumerate().filter(|(_, line)| line.contains(marker)).map(|(i, _)| i + 1).collect();
+    assert_eq!(hits.len(), 1, "{marker:?} should mark exactly one line of {}, found lines {hits:?}", path.display());
     hits[0] as u32
 }
 
@@ -167,11 +141,7 @@ pub fn venv_dir() -> PathBuf {
 /// The venv's interpreter, or a panic that says how to make it.
 pub fn venv_python() -> PathBuf {
     let python = venv_dir().join("bin").join("python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `make venv` (make test does)",
-        python.display()
-    );
+    assert!(python.exists(), "{} is missing: run `make venv` (make test does)", python.display());
     python
 }
 
@@ -193,10 +163,7 @@ pub fn pythons() -> Vec<PathBuf> {
             .flatten()
             .filter_map(|entry| {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                let version: Vec<u32> = name
-                    .split('.')
-                    .map(|p| p.parse().ok())
-                    .collect::<Option<_>>()?;
+                let version: Vec<u32> = name.split('.').map(|p| p.parse().ok()).collect::<Option<_>>()?;
                 let python = entry.path().join("bin").join("python3");
                 (version.first() == Some(&3) && python.exists()).then_some((version, python))
             })
@@ -209,32 +176,22 @@ pub fn pythons() -> Vec<PathBuf> {
 
 /// A fresh, empty folder for reports; removed when dropped.
 pub fn out_dir() -> TempDir {
-    tempfile::Builder::new()
-        .prefix("crashcatch-test-")
-        .tempdir()
-        .expect("creating a temporary folder")
+    tempfile::Builder::new().prefix("crashcatch-test-").tempdir().expect("creating a temporary folder")
 }
 
 /// How long one command may run before the test kills it and fails
 /// (`CRASHCATCH_TEST_TIMEOUT` in seconds, 120 by default).
 pub fn timeout() -> Duration {
-    let secs = std::env::var("CRASHCATCH_TEST_TIMEOUT")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(120);
+    let secs = std::env::var("CRASHCATCH_TEST_TIMEOUT").ok().and_then(|s| s.parse().ok()).unwrap_or(120);
     Duration::from_secs(secs)
 }
 
 /// Runs `cmd` to the end with stdin closed and returns what it printed. A command still running
 /// after [`timeout`] is killed (with what it started under ptrace) and the test fails.
 pub fn run(mut cmd: Command) -> Output {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let shown = format!("{cmd:?}");
-    let child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {shown}: {e}"));
+    let child = cmd.spawn().unwrap_or_else(|e| panic!("starting {shown}: {e}"));
     let pid = child.id() as libc::pid_t;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -247,16 +204,10 @@ pub fn run(mut cmd: Command) -> Output {
             // SAFETY: kill(2) on the pid of the child we spawned and have not yet reaped.
             unsafe { libc::kill(pid, libc::SIGKILL) };
             // Something it started may still hold the pipes open: don't wait for ever on them.
-            let out = rx
-                .recv_timeout(Duration::from_secs(10))
-                .ok()
-                .and_then(|r| r.ok());
+            let out = rx.recv_timeout(Duration::from_secs(10)).ok().and_then(|r| r.ok());
             let (stdout, stderr) = out
                 .map(|o| {
-                    (
-                        String::from_utf8_lossy(&o.stdout).into_owned(),
-                        String::from_utf8_lossy(&o.stderr).into_owned(),
-                    )
+                    (String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
                 })
                 .unwrap_or_default();
             panic!("{shown} still running after {limit:?}; killed it\nstdout:\n{stdout}\nstderr:\n{stderr}");
@@ -293,10 +244,7 @@ impl Caught {
         match self.json_files.as_slice() {
             [] => None,
             [one] => Some(read_json(one)),
-            many => panic!(
-                "expected at most one JSON report, found {many:?}\n{}",
-                describe(&self.output)
-            ),
+            many => panic!("expected at most one JSON report, found {many:?}\n{}", describe(&self.output)),
         }
     }
 
@@ -318,42 +266,28 @@ fn list(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
 }
 
 fn read_json(path: &Path) -> Value {
-    let text =
-        fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{} is not JSON: {e}\n{text}", path.display()))
+    let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}\n{text}", path.display()))
 }
 
 /// Runs `crashcatch --output-dir DIR --format json ARGS... -- CMD...` and collects the reports.
 pub fn run_caught_in<A: AsRef<OsStr>, S: AsRef<OsStr>>(args: &[A], cmd: &[S]) -> Caught {
     let dir = out_dir();
     let mut c = Command::new(bin());
-    c.arg("--output-dir")
-        .arg(dir.path())
-        .arg("--format")
-        .arg("json");
+    c.arg("--output-dir").arg(dir.path()).arg("--format").arg("json");
     c.args(args.iter().map(|a| a.as_ref()));
     c.arg("--");
     c.args(cmd.iter().map(|a| a.as_ref()));
     let output = run(c);
-    let is_report =
-        |ext: &'static str| move |name: &str| name.starts_with("crash-") && name.ends_with(ext);
+    let is_report = |ext: &'static str| move |name: &str| name.starts_with("crash-") && name.ends_with(ext);
     let json_files = list(dir.path(), is_report(".json"));
     let text_files = list(dir.path(), is_report(".txt"));
-    Caught {
-        output,
-        dir,
-        json_files,
-        text_files,
-    }
+    Caught { output, dir, json_files, text_files }
 }
 
 /// Runs `cmd` under crashcatch (see [`run_caught_in`]) and returns its output with the single
 /// JSON report, if one was written.
-pub fn run_caught<A: AsRef<OsStr>, S: AsRef<OsStr>>(
-    args: &[A],
-    cmd: &[S],
-) -> (Output, Option<Value>) {
+pub fn run_caught<A: AsRef<OsStr>, S: AsRef<OsStr>>(args: &[A], cmd: &[S]) -> (Output, Option<Value>) {
     let caught = run_caught_in(args, cmd);
     let report = caught.report();
     (caught.output, report)
@@ -398,13 +332,7 @@ pub fn normalize_numbers(text: &str) -> String {
         if bytes[i].is_ascii_digit() {
             let hex = bytes[i] == b'0' && bytes.get(i + 1).is_some_and(|&b| b == b'x' || b == b'X');
             i += if hex { 2 } else { 1 };
-            while i < bytes.len()
-                && (if hex {
-                    bytes[i].is_ascii_hexdigit()
-                } else {
-                    bytes[i].is_ascii_digit()
-                })
-            {
+            while i < bytes.len() && (if hex { bytes[i].is_ascii_hexdigit() } else { bytes[i].is_ascii_digit() }) {
                 i += 1;
             }
             out.push('#');
@@ -423,10 +351,7 @@ pub fn printed_number(stdout: &[u8], key: &str) -> Option<i64> {
     let text = String::from_utf8_lossy(stdout);
     text.lines().find_map(|line| {
         let words: Vec<&str> = line.split_whitespace().collect();
-        words
-            .windows(2)
-            .find(|w| w[0] == key)
-            .and_then(|w| w[1].parse().ok())
+        words.windows(2).find(|w| w[0] == key).and_then(|w| w[1].parse().ok())
     })
 }
 
@@ -435,10 +360,7 @@ pub fn printed_address(stdout: &[u8], key: &str) -> Option<u64> {
     let text = String::from_utf8_lossy(stdout);
     text.lines().find_map(|line| {
         let words: Vec<&str> = line.split_whitespace().collect();
-        words
-            .windows(2)
-            .find(|w| w[0] == key)
-            .and_then(|w| parse_hex(w[1]))
+        words.windows(2).find(|w| w[0] == key).and_then(|w| parse_hex(w[1]))
     })
 }
 

@@ -44,15 +44,11 @@ fn check(regs: &Registers, memory: &dyn Memory, modules: &ModuleSet) -> Result<(
 /// placed at random slots.
 fn stack_words(words: impl Strategy<Value = u64>, pattern: u64) -> impl Strategy<Value = Vec<u64>> {
     let noise = proptest::collection::vec(any::<u64>(), 0..0x1000);
-    let recursion = proptest::collection::vec(any::<u64>(), 0..0x1000)
-        .prop_map(move |mut v| {
-            v.iter_mut().skip(1).step_by(2).for_each(|w| *w = pattern);
-            v
-        });
-    (
-        prop_oneof![noise, recursion],
-        proptest::collection::vec((any::<proptest::sample::Index>(), words), 0..256),
-    )
+    let recursion = proptest::collection::vec(any::<u64>(), 0..0x1000).prop_map(move |mut v| {
+        v.iter_mut().skip(1).step_by(2).for_each(|w| *w = pattern);
+        v
+    });
+    (prop_oneof![noise, recursion], proptest::collection::vec((any::<proptest::sample::Index>(), words), 0..256))
         .prop_map(|(mut noise, placed)| {
             if !noise.is_empty() {
                 for (i, w) in placed {

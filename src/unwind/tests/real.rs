@@ -71,19 +71,26 @@ fn unwind_self(regs: &Registers, pushed: Option<u64>) -> (UnwoundStack, Vec<Stri
 }
 
 fn position(names: &[String], what: &str) -> usize {
-    names
-        .iter()
-        .position(|n| n.ends_with(what))
-        .unwrap_or_else(|| panic!("no frame named {what} in {names:#?}"))
+    names.iter().position(|n| n.ends_with(what)).unwrap_or_else(|| panic!("no frame named {what} in {names:#?}"))
 }
 
 /// Where a thread's stack naturally ends: the main thread's _start or a thread's clone.
 fn reaches_thread_start(names: &[String]) -> bool {
     let tail: Vec<&str> = names.iter().rev().take(3).map(|s| s.as_str()).collect();
     tail.iter().any(|n| {
-        ["_start", "__libc_start_main", "__libc_start_call_main", "start_thread", "clone", "clone3", "__clone", "__clone3", "main"]
-            .iter()
-            .any(|s| n == s || n.ends_with(&format!("::{s}")))
+        [
+            "_start",
+            "__libc_start_main",
+            "__libc_start_call_main",
+            "start_thread",
+            "clone",
+            "clone3",
+            "__clone",
+            "__clone3",
+            "main",
+        ]
+        .iter()
+        .any(|s| n == s || n.ends_with(&format!("::{s}")))
     })
 }
 

@@ -64,7 +64,13 @@ fn cfi() -> (Vec<Cie>, Vec<Fde>) {
         fde(LEAF, vec![]),
         fde(
             FRAMED,
-            op::cat(&[op::advance(1), op::def_cfa_offset(16), op::offset(6, -16), op::advance(3), op::def_cfa_register(6)]),
+            op::cat(&[
+                op::advance(1),
+                op::def_cfa_offset(16),
+                op::offset(6, -16),
+                op::advance(3),
+                op::def_cfa_register(6),
+            ]),
         ),
         fde(
             EXPR,
