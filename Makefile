@@ -92,8 +92,14 @@ target/py311dbg/run-python3.11: scripts/py311-dbg.sh scripts/debian-unpack.sh
 # Tests find the fixtures in target/fixtures and the venv in target/venv (tests/common/mod.rs).
 # The wheel test (tests/packaging.rs) is part of it: it builds the release binary through
 # maturin, installs the wheel into a fresh venv and runs a crash with the installed crashcatch.
+# Every skipped test or part leaves a line in target/test-skips.txt (tests/common::skip); the
+# summary prints them, since cargo's capture hides a test's own output.
+SKIP_LOG := target/test-skips.txt
+
 test: venv fixtures sid py311dbg
-	CRASHCATCH_WHEEL_TEST=1 $(CARGO) test
+	@rm -f $(SKIP_LOG)
+	@status=0; CRASHCATCH_WHEEL_TEST=1 $(CARGO) test || status=$$?; \
+	scripts/test-summary.sh $(SKIP_LOG); exit $$status
 
 # The demo crashes on purpose and crashcatch exits with the crash's own status (the shell's
 # 139 for SIGSEGV). That status is shown, not returned: a demo that worked must not fail make.

@@ -338,7 +338,7 @@ fn hang_timeout_dumps_a_hung_pytest_run_and_terminates_it() {
 #[test]
 fn attach_permission_denied_names_the_owner() {
     if !Path::new("/usr/bin/setpriv").exists() || unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIP attach permission test: needs root and setpriv to run crashcatch as another user");
+        skip("attach permission test", "needs root and setpriv to run crashcatch as another user");
         return;
     }
     let mut target = counter(1000, 10).stdout(Stdio::null()).spawn().unwrap();

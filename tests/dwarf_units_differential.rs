@@ -13,6 +13,8 @@
 
 mod common;
 
+use common::skip;
+
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -122,7 +124,7 @@ fn compare(path: &Path) -> Outcome {
 
 fn check(label: &str, path: &Path) {
     if !path.exists() {
-        eprintln!("SKIP {label}: {} is missing", path.display());
+        skip(label, &format!("{} is missing", path.display()));
         return;
     }
     let o = compare(path);
@@ -174,7 +176,7 @@ fn libc_debug_file_matches_addr2line() {
     let debug = ElfInfo::open(libc).ok().and_then(|e| e.debug_file().and_then(|d| d.path.clone()));
     match debug {
         Some(d) => check("libc debug file", &d),
-        None => eprintln!("SKIP libc debug file: none found for {} (apt-get install libc6-dbg)", libc.display()),
+        None => skip("libc debug file", &format!("none found for {} (apt-get install libc6-dbg)", libc.display())),
     }
 }
 
@@ -207,7 +209,7 @@ fn compressed_fixture_matches_addr2line() {
         .map(|s| s.success())
         .unwrap_or(false);
     if !ok {
-        eprintln!("SKIP compressed fixture: objcopy --compress-debug-sections=zlib failed or is missing");
+        skip("compressed fixture", "objcopy --compress-debug-sections=zlib failed or is missing");
         return;
     }
     let elf = ElfInfo::open(&out).unwrap();

@@ -19,10 +19,9 @@ fn enabled() -> bool {
     if std::env::var("CRASHCATCH_WHEEL_TEST").is_ok_and(|v| v == "1") {
         return true;
     }
-    // libtest does not capture direct writes to stderr: the skip shows.
-    let _ = writeln!(
-        std::io::stderr(),
-        "SKIPPED wheel_installs_crashcatch_on_path: set CRASHCATCH_WHEEL_TEST=1 (make wheel-test) to build and test the wheel"
+    common::skip(
+        "wheel_installs_crashcatch_on_path",
+        "set CRASHCATCH_WHEEL_TEST=1 (make wheel-test) to build and test the wheel",
     );
     false
 }

@@ -59,7 +59,7 @@ fn namespaces_work(test: &str) -> bool {
             if std::env::var("CRASHCATCH_REQUIRE_UNSHARE").is_ok_and(|v| v == "1") {
                 panic!("{test}: no pid namespace: {why}");
             }
-            let _ = writeln!(std::io::stderr(), "SKIPPED {test}: cannot make a pid namespace here ({why})");
+            common::skip(test, &format!("cannot make a pid namespace here ({why})"));
             false
         }
     }

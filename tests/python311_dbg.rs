@@ -30,9 +30,9 @@ fn debian_python311_with_and_without_dbg_symbols() {
     let dir = root().join("target/py311dbg");
     let py = dir.join("run-python3.11");
     if !py.exists() {
-        eprintln!(
-            "SKIP python3.11-dbg: {} is missing (make py311dbg unpacks Debian's python3.11 and python3.11-dbg)",
-            py.display()
+        skip(
+            "python3.11-dbg",
+            &format!("{} is missing (make py311dbg unpacks Debian's python3.11 and python3.11-dbg)", py.display()),
         );
         return;
     }

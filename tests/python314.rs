@@ -25,7 +25,7 @@ fn python_frames(thread: &Value) -> Vec<(String, String, u64)> {
 fn python_3_14_crash_is_read_through_debug_offsets() {
     let py = root().join("target/sid/run-python3.14");
     if !py.exists() {
-        eprintln!("SKIP python 3.14: {} is missing (make sid unpacks Debian sid's python3.14)", py.display());
+        skip("python 3.14", &format!("{} is missing (make sid unpacks Debian sid's python3.14)", py.display()));
         return;
     }
     let dir = tempfile::tempdir().unwrap();

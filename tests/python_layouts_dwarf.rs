@@ -2,6 +2,8 @@
 //! (`$(pyenv root)/versions/X.Y.Z/lib/libpython*.so.1.0`, built with -g). Versions that are not
 //! installed are skipped with a message; the test fails when none is found.
 
+mod common;
+
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -242,7 +244,7 @@ fn layout_tables_match_dwarf() {
     present.sort();
     for v in EXPECTED {
         if !present.iter().any(|p| p == v) {
-            println!("SKIP {v}: not installed under {}", root.join("versions").display());
+            common::skip(v, &format!("not installed under {}", root.join("versions").display()));
         }
     }
     let mut checked = 0;
@@ -250,11 +252,11 @@ fn layout_tables_match_dwarf() {
     for v in &present {
         let nums: Vec<u32> = v.split('.').filter_map(|p| p.parse().ok()).collect();
         if nums.len() != 3 || Layout::for_version(nums[0], nums[1], nums[2]).is_none() {
-            println!("SKIP {v}: no layout table for this version");
+            common::skip(v, "no layout table for this version");
             continue;
         }
         if libpython(&root.join("versions").join(v)).is_none() {
-            println!("SKIP {v}: no shared libpython (not built with --enable-shared)");
+            common::skip(v, "no shared libpython (not built with --enable-shared)");
             continue;
         }
         match check_version(&root, v) {

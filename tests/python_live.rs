@@ -4,6 +4,8 @@
 //! the GIL holder exactly. Interpreters that are not installed are skipped with a message; the
 //! test fails when none is found.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -152,14 +154,14 @@ fn interpreters() -> Vec<(String, PathBuf)> {
         if p.exists() {
             v.push((format!("pyenv {ver}"), p));
         } else {
-            println!("SKIP pyenv {ver}: {} not found", p.display());
+            common::skip(&format!("pyenv {ver}"), &format!("{} not found", p.display()));
         }
     }
     let deb = PathBuf::from("/usr/bin/python3.11");
     if deb.exists() {
         v.push(("debian 3.11".into(), deb));
     } else {
-        println!("SKIP /usr/bin/python3.11: not found");
+        common::skip("/usr/bin/python3.11", "not found");
     }
     v
 }
@@ -353,7 +355,7 @@ fn check_finalizing(python: &Path, dir: &Path) -> Result<String, String> {
 #[test]
 fn live_interpreters() {
     if unsafe { libc::geteuid() } != 0 {
-        println!("SKIP live_interpreters: reading /proc/PID/mem of a stopped child needs root here");
+        common::skip("live_interpreters", "reading /proc/PID/mem of a stopped child needs root here");
         return;
     }
     let found = interpreters();

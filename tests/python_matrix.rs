@@ -136,6 +136,7 @@ fn matrix(case: &str, run: impl Fn(&Interp, &Path, &Path) -> Result<String, Stri
     let mut lines = vec![format!("{case}:")];
     for s in &f.skipped {
         lines.push(format!("  SKIP {s}"));
+        common::skip(&format!("{case} on {s}"), "interpreter skipped");
     }
     for i in &f.interps {
         let result = match &i.ext_dir {

@@ -19,6 +19,22 @@ use std::time::Duration;
 use serde_json::Value;
 use tempfile::TempDir;
 
+/// Records that a test (or part of one) was skipped, and why: one line appended to
+/// `target/test-skips.txt` (or `CRASHCATCH_SKIP_LOG`), which `make test` prints in its summary
+/// (cargo's capture would hide an eprintln), and printed here too for `--nocapture` runs.
+pub fn skip(what: &str, why: &str) {
+    use std::io::Write;
+    let line = format!("SKIP {what}: {why}");
+    println!("{line}");
+    let path = match std::env::var_os("CRASHCATCH_SKIP_LOG") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => root().join("target").join("test-skips.txt"),
+    };
+    if let Ok(mut f) = fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
 /// The repository's root folder.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
