@@ -4,7 +4,8 @@
 #   make fixtures   C test fixtures in every build variant, under target/fixtures/<variant>/
 #   make venv       the test venv, target/venv, with pytest and pytest-xdist
 #   make pyext      the ccext test extension for every interpreter, under target/pyext/<version>/
-#   make test       venv + fixtures + cargo test
+#   make lint       cargo fmt --check and cargo clippy --all-targets -D warnings
+#   make test       lint + venv + fixtures + cargo test (skips listed at the end)
 #   make demo       crashcatch on a real crash, showing its report
 #   make stress     the reliability suite; writes its results table into RELIABILITY.md
 #   make wheel      the Python wheel (pyproject.toml, maturin): target/wheels/crashcatch-*.whl
@@ -33,7 +34,7 @@ FIXTURE_ARGS_null_deref := --lib ccfix
 FIXTURE_TARGETS := $(foreach v,$(FIXTURE_VARIANTS),\
 	$(FIXDIR)/$(v)/libccfix.so $(addprefix $(FIXDIR)/$(v)/,$(FIXTURE_PROGRAMS)))
 
-.PHONY: all build fixtures venv pyext sid py311dbg test demo stress bench bench-quick clean wheel wheel-test
+.PHONY: lint all build fixtures venv pyext sid py311dbg test demo stress bench bench-quick clean wheel wheel-test
 
 all: build
 
@@ -96,10 +97,15 @@ target/py311dbg/run-python3.11: scripts/py311-dbg.sh scripts/debian-unpack.sh
 # summary prints them, since cargo's capture hides a test's own output.
 SKIP_LOG := target/test-skips.txt
 
-test: venv fixtures sid py311dbg
+test: lint venv fixtures sid py311dbg
 	@rm -f $(SKIP_LOG)
-	@status=0; CRASHCATCH_WHEEL_TEST=1 $(CARGO) test || status=$$?; \
+	@status=0; CRASHCATCH_WHEEL_TEST=1 $(CARGO) test --no-fail-fast || status=$$?; \
 	scripts/test-summary.sh $(SKIP_LOG); exit $$status
+
+# Formatting and lints, as CI keeps them (make test runs this first).
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
 
 # The demo crashes on purpose and crashcatch exits with the crash's own status (the shell's
 # 139 for SIGSEGV). That status is shown, not returned: a demo that worked must not fail make.

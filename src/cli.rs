@@ -19,7 +19,7 @@ pub enum HangArg {
 
 #[derive(Debug, Args, Clone)]
 pub struct ReportArgs {
-    /// Write each report as DIR/crash-<pid>-<timestamp>.json and .txt
+    /// Write each report as DIR/<kind>-<pid>-<timestamp>.json and .txt (kind: crash, dump, hang)
     #[arg(long, value_name = "DIR", env = "CRASHCATCH_OUTPUT_DIR")]
     pub output_dir: Option<PathBuf>,
     /// What goes to stderr when something crashes
@@ -63,15 +63,17 @@ pub struct RunArgs {
     pub command: Vec<OsString>,
 }
 
+/// Every mode, one usage line each: what `--help` shows first.
+const MODES: &str = "crashcatch [OPTIONS] -- CMD [ARGS...]        run CMD, report any native crash
+       crashcatch run [OPTIONS] -- CMD [ARGS...]    the same, spelled out
+       crashcatch attach [OPTIONS] PID              watch a running process; report a crash; Ctrl-C detaches
+       crashcatch dump [OPTIONS] PID                every thread's native and Python stack now, then detach
+
+'crashcatch attach --help' and 'crashcatch dump --help' show their options.";
+
 /// Catch native crashes of Python processes and explain them.
-///
-/// Usage: crashcatch [OPTIONS] -- CMD [ARGS...]   (also: crashcatch run [OPTIONS] -- CMD)
 #[derive(Debug, Parser)]
-#[command(
-    name = "crashcatch",
-    version,
-    override_usage = "crashcatch [OPTIONS] -- CMD [ARGS...]\n       crashcatch run [OPTIONS] -- CMD [ARGS...]"
-)]
+#[command(name = "crashcatch", version, override_usage = MODES)]
 pub struct RunCli {
     #[command(flatten)]
     pub run: RunArgs,
@@ -105,6 +107,22 @@ pub enum Mode {
     Run(RunArgs),
     Attach(AttachCli),
     Dump(DumpCli),
+}
+
+/// Ends the process after a command line that does not parse: help and version are printed
+/// whole (exit 0); anything else is one line with the usage hint (exit 2).
+pub fn exit_with_usage_error(e: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        std::process::exit(0);
+    }
+    let msg = e.to_string();
+    let first = msg.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+    let first =
+        if e.kind() == ErrorKind::MissingRequiredArgument { "no command given (put it after --)" } else { first };
+    eprintln!("crashcatch: {first}; usage: crashcatch [OPTIONS] -- CMD [ARGS...] (see --help)");
+    std::process::exit(2);
 }
 
 /// Parses the process's arguments.

@@ -1,9 +1,11 @@
 //! crashcatch: catch native crashes of Python processes under ptrace and explain them.
 //!
 //! The pipeline, one module per stage:
-//! [`supervise`] (the only user of ptrace) stops a process at a fatal signal and fills a
-//! [`process::Snapshot`]; [`capture`] runs [`unwind`], [`symbolize`], [`python`] and [`merge`]
-//! over it and returns a [`report::model::Crash`], which [`report`] renders as text or JSON.
+//! [`supervise`] (the only user of ptrace, waitpid, kill and fork) stops a process at a fatal
+//! signal and fills a [`process::Snapshot`]; [`capture`] runs [`unwind`], [`symbolize`],
+//! [`python`] and [`merge`] over it, then its analysis, and returns a finished, immutable
+//! [`report::model::Crash`]; [`report`] renders it (text, JSON, JUnit, GitHub) and writes it.
+//! Each module depends only on those below it; [`report::model`] imports nothing.
 
 pub mod capture;
 pub mod merge;

@@ -3,9 +3,14 @@
 mod cli;
 
 use crashcatch::capture;
-use crashcatch::supervise::{self, Format, OutputConfig, RunConfig};
+use crashcatch::report::output::{Format, OutputConfig};
+use crashcatch::report::render::GithubAnnotation;
+use crashcatch::supervise::{self, attach, tracer::HangAction, RunConfig};
 
 fn output(r: &cli::ReportArgs) -> OutputConfig {
+    let github = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true").then(|| GithubAnnotation {
+        workspace: std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()).map(Into::into),
+    });
     OutputConfig {
         dir: r.output_dir.clone(),
         format: match r.format {
@@ -14,7 +19,7 @@ fn output(r: &cli::ReportArgs) -> OutputConfig {
         },
         quiet: r.quiet,
         junit: r.junit_xml.clone(),
-        github: std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true"),
+        github,
     }
 }
 
@@ -32,55 +37,24 @@ fn run_config(a: cli::RunArgs) -> RunConfig {
         hang_timeout: a.hang_timeout,
         subreaper: a.subreaper,
         hang_action: match a.hang_action {
-            cli::HangArg::Term => supervise::tracer::HangAction::Term,
-            cli::HangArg::Dump => supervise::tracer::HangAction::Dump,
+            cli::HangArg::Term => HangAction::Term,
+            cli::HangArg::Dump => HangAction::Dump,
         },
     }
+}
+
+fn attach_config(report: &cli::ReportArgs, pid: i32, follow_forks: bool) -> attach::AttachConfig {
+    attach::AttachConfig { pid, follow_forks, output: output(report), capture: capture_options(report) }
 }
 
 fn main() {
     let mode = match cli::parse() {
         Ok(m) => m,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                let _ = e.print();
-                std::process::exit(0);
-            }
-            // One line of usage, exit 2.
-            let msg = e.to_string();
-            let first = msg.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-            let first = if e.kind() == ErrorKind::MissingRequiredArgument {
-                "no command given (put it after --)"
-            } else {
-                first
-            };
-            eprintln!("crashcatch: {first}; usage: crashcatch [OPTIONS] -- CMD [ARGS...] (see --help)");
-            std::process::exit(2);
-        }
+        Err(e) => cli::exit_with_usage_error(e),
     };
     match mode {
-        cli::Mode::Run(args) => {
-            let exit = supervise::run(run_config(args));
-            supervise::exit_like(exit);
-        }
-        cli::Mode::Attach(a) => {
-            let code = supervise::attach::attach(supervise::attach::AttachConfig {
-                pid: a.pid,
-                follow_forks: a.follow_forks,
-                output: output(&a.report),
-                capture: capture_options(&a.report),
-            });
-            std::process::exit(code);
-        }
-        cli::Mode::Dump(a) => {
-            let code = supervise::attach::dump(supervise::attach::AttachConfig {
-                pid: a.pid,
-                follow_forks: false,
-                output: output(&a.report),
-                capture: capture_options(&a.report),
-            });
-            std::process::exit(code);
-        }
+        cli::Mode::Run(args) => supervise::exit_like(supervise::run(run_config(args))),
+        cli::Mode::Attach(a) => std::process::exit(attach::attach(attach_config(&a.report, a.pid, a.follow_forks))),
+        cli::Mode::Dump(a) => std::process::exit(attach::dump(attach_config(&a.report, a.pid, false))),
     }
 }

@@ -9,7 +9,7 @@
 //! walker could not finish, an eval loop this code does not recognise) nothing is guessed: the
 //! native frames stay as they are and the Python stack is kept beside them.
 
-use crate::report::model::{Frame, MergeInfo, NativeFrame, PythonFrame, PythonThread};
+use crate::report::model::{Frame, MergeInfo, MergeKind, NativeFrame, PythonFrame, PythonThread};
 
 /// The eval loop proper, one native frame per C-level invocation (3.6+; `.cold`/`.part`/`.isra`
 /// clones included).
@@ -51,8 +51,8 @@ fn groups(py: &PythonThread) -> (Vec<Vec<PythonFrame>>, bool) {
     (out, leftover)
 }
 
-fn info(kind: &str, reason: Option<String>, python_frames: Vec<PythonFrame>) -> Option<MergeInfo> {
-    Some(MergeInfo { kind: kind.to_string(), reason, python_frames })
+fn info(kind: MergeKind, reason: Option<String>, python_frames: Vec<PythonFrame>) -> Option<MergeInfo> {
+    Some(MergeInfo { kind, reason, python_frames })
 }
 
 /// The Python thread state of kernel thread `tid`, in any interpreter.
@@ -71,13 +71,16 @@ pub fn merge_thread(native: Vec<NativeFrame>, python: Option<&PythonThread>) -> 
             None => "no Python thread state for this thread",
             Some(_) => "the Python thread state has no frames",
         };
-        return (native.into_iter().map(Frame::Native).collect(), info("native_only", Some(reason.into()), vec![]));
+        return (
+            native.into_iter().map(Frame::Native).collect(),
+            info(MergeKind::NativeOnly, Some(reason.into()), vec![]),
+        );
     }
     let py = python.expect("frames imply a thread state");
     if native.is_empty() {
         return (
             py_frames.iter().cloned().map(Frame::Python).collect(),
-            info("python_only", Some("no native stack for this thread".into()), vec![]),
+            info(MergeKind::PythonOnly, Some("no native stack for this thread".into()), vec![]),
         );
     }
     let evals = eval_frames(&native);
@@ -101,7 +104,7 @@ pub fn merge_thread(native: Vec<NativeFrame>, python: Option<&PythonThread>) -> 
     if let Some(reason) = mismatch {
         return (
             native.into_iter().map(Frame::Native).collect(),
-            info("side_by_side", Some(reason), py_frames.to_vec()),
+            info(MergeKind::SideBySide, Some(reason), py_frames.to_vec()),
         );
     }
     let mut out = Vec::with_capacity(native.len() + py_frames.len());
@@ -113,7 +116,7 @@ pub fn merge_thread(native: Vec<NativeFrame>, python: Option<&PythonThread>) -> 
             out.push(Frame::Native(f));
         }
     }
-    (out, info("merged", None, vec![]))
+    (out, info(MergeKind::Merged, None, vec![]))
 }
 
 /// A merged stack whose native unwind left out a middle part (a runaway recursion).
@@ -153,7 +156,7 @@ pub fn merge_thread_elided(native: Vec<NativeFrame>, python: Option<&PythonThrea
             groups.len(),
             if leftover { " and an incomplete Python walk" } else { "" }
         );
-        return side(native, info("side_by_side", Some(reason), py.frames.clone()));
+        return side(native, info(MergeKind::SideBySide, Some(reason), py.frames.clone()));
     }
     let middle: u64 = groups[k_top..groups.len() - k_bottom].iter().map(|g| g.len() as u64).sum();
     let mut chosen: Vec<Vec<PythonFrame>> = groups[..k_top].to_vec();
@@ -174,7 +177,7 @@ pub fn merge_thread_elided(native: Vec<NativeFrame>, python: Option<&PythonThrea
     if at >= out.len() {
         new_at = out.len();
     }
-    MergedElided { frames: out, info: info("merged", None, vec![]), at: new_at, python_elided: middle }
+    MergedElided { frames: out, info: info(MergeKind::Merged, None, vec![]), at: new_at, python_elided: middle }
 }
 
 #[cfg(test)]
@@ -236,7 +239,7 @@ mod tests {
                 "main"
             ]
         );
-        assert_eq!(m.unwrap().kind, "merged");
+        assert_eq!(m.unwrap().kind, MergeKind::Merged);
     }
 
     #[test]
@@ -255,7 +258,7 @@ mod tests {
             names(&frames),
             ["segv", "py:c", "py:b", "PyObject_Call", "py:a", "py:<module>", "PyRun_SimpleFile"]
         );
-        assert_eq!(m.unwrap().kind, "merged");
+        assert_eq!(m.unwrap().kind, MergeKind::Merged);
     }
 
     #[test]
@@ -265,7 +268,7 @@ mod tests {
         let (frames, m) = merge_thread(native, Some(&py));
         assert_eq!(names(&frames), ["segv", "_PyEval_EvalFrameDefault", "main"]);
         let m = m.unwrap();
-        assert_eq!(m.kind, "side_by_side");
+        assert_eq!(m.kind, MergeKind::SideBySide);
         assert!(m.reason.unwrap().contains("1 eval-loop frame(s) in the native stack but 2"));
         assert_eq!(m.python_frames.len(), 2);
 
@@ -273,7 +276,7 @@ mod tests {
         let native = vec![nf("_PyEval_EvalFrameDefault"), nf("_PyEval_EvalFrameDefault")];
         let py = pt(&["b", "a"], &[true, false]);
         let (_, m) = merge_thread(native, Some(&py));
-        assert_eq!(m.unwrap().kind, "side_by_side");
+        assert_eq!(m.unwrap().kind, MergeKind::SideBySide);
 
         // No eval loop at all in the native stack.
         let (_, m) = merge_thread(vec![nf("start_thread")], Some(&py));
@@ -287,7 +290,7 @@ mod tests {
         let py = pt(&["f", "<module>"], &[true, true]);
         let (frames, m) = merge_thread(native, Some(&py));
         assert_eq!(names(&frames), ["py:f", "fast_function", "py:<module>", "main"]);
-        assert_eq!(m.unwrap().kind, "merged");
+        assert_eq!(m.unwrap().kind, MergeKind::Merged);
         // 3.6: PyEval_EvalFrameEx wraps _PyEval_EvalFrameDefault and must not count twice.
         let native = vec![nf("_PyEval_EvalFrameDefault"), nf("PyEval_EvalFrameEx"), nf("main")];
         let py = pt(&["<module>"], &[true]);
@@ -318,13 +321,13 @@ mod tests {
         let py = pt(&["b", "a"], &[true, true]);
         let (frames, m) = merge_thread(vec![], Some(&py));
         assert_eq!(names(&frames), ["py:b", "py:a"]);
-        assert_eq!(m.unwrap().kind, "python_only");
+        assert_eq!(m.unwrap().kind, MergeKind::PythonOnly);
         let (frames, m) = merge_thread(vec![nf("start_thread")], None);
         assert_eq!(names(&frames), ["start_thread"]);
-        assert_eq!(m.unwrap().kind, "native_only");
+        assert_eq!(m.unwrap().kind, MergeKind::NativeOnly);
         let (frames, m) = merge_thread(vec![nf("x")], Some(&pt(&[], &[])));
         assert_eq!(frames.len(), 1);
-        assert_eq!(m.unwrap().kind, "native_only");
+        assert_eq!(m.unwrap().kind, MergeKind::NativeOnly);
         assert!(merge_thread(vec![], None).1.is_none());
         // An unnamed native frame is never an eval loop.
         let mut unnamed = nf("x");
@@ -335,7 +338,7 @@ mod tests {
             vec![nf("_PyEval_EvalFrameDefault"), nf("_PyEval_EvalFrameDefault")],
             Some(&pt(&["b", "a"], &[])),
         );
-        assert_eq!(m.unwrap().kind, "merged");
+        assert_eq!(m.unwrap().kind, MergeKind::Merged);
     }
 
     #[test]
@@ -361,6 +364,6 @@ mod tests {
         assert_eq!(names, vec!["leaf", "py:f1", "py:f2", "py:f5", "main"]);
         assert_eq!(m.at, 3);
         assert_eq!(m.python_elided, 2);
-        assert_eq!(m.info.unwrap().kind, "merged");
+        assert_eq!(m.info.unwrap().kind, MergeKind::Merged);
     }
 }

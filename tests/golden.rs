@@ -99,6 +99,9 @@ impl Normalizer {
                     s.strip_prefix("0x").and_then(|h| u64::from_str_radix(h, 16).ok()).is_some_and(|n| n < 0x10000);
                 if s.starts_with("0x") && !small {
                     Value::String("<addr>".into())
+                } else if let Some(i) = s.find("/fixtures/").filter(|_| key == "file" && s.starts_with('/')) {
+                    // A fixture's source path names the checkout that built it.
+                    Value::String(format!("<root>{}", &s[i..]))
                 } else {
                     Value::String(self.ids_in(&self.text(s)))
                 }

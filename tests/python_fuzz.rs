@@ -110,6 +110,7 @@ fn snapshot(mem: &ImageMemory) -> Snapshot<'_> {
         ],
         memory: mem,
         root: PathBuf::from("/nonexistent"),
+        cwd: None,
     }
 }
 

@@ -16,7 +16,7 @@ use crashcatch::process::live::{cmdline, thread_ids, thread_name, LiveMemory};
 use crashcatch::process::maps::parse_maps;
 use crashcatch::process::{Snapshot, ThreadInfo};
 use crashcatch::python::inspect;
-use crashcatch::report::model::{PythonState, PythonThread};
+use crashcatch::report::model::{InterpreterState, PythonState, PythonThread};
 
 const SCRIPT3: &str = r#"import os, signal, sys, threading, time
 
@@ -199,6 +199,7 @@ fn snapshot_and_inspect(pid: i32) -> Option<PythonState> {
         threads,
         memory: &mem,
         root: PathBuf::from(format!("/proc/{pid}/root")),
+        cwd: Some(PathBuf::from(format!("/proc/{pid}/cwd"))),
     };
     let modules = ModuleSet::from_snapshot(&snap);
     inspect(&snap, &modules)
@@ -309,7 +310,7 @@ fn check_one(label: &str, python: &Path, dir: &Path) -> Result<String, String> {
             st.gil_holder_tid, main.holds_gil, worker.holds_gil
         ));
     }
-    if st.state.as_deref() != Some("running") {
+    if st.state != Some(InterpreterState::Running) {
         return Err(format!("state {:?}", st.state));
     }
     if main.frames.iter().chain(worker.frames.iter()).any(|f| f.stale) {
@@ -336,7 +337,7 @@ fn check_finalizing(python: &Path, dir: &Path) -> Result<String, String> {
     let (_target, pid) = start_stopped(python, &path)?;
     let st = snapshot_and_inspect(pid).ok_or("inspect found no Python during finalization")?;
     let ctx = || format!("finalizing: state {st:#?}");
-    if st.state.as_deref() != Some("finalizing") || st.finalizing_tid != Some(pid) {
+    if st.state != Some(InterpreterState::Finalizing) || st.finalizing_tid != Some(pid) {
         return Err(format!("state {:?}, finalizing tid {:?}\n{}", st.state, st.finalizing_tid, ctx()));
     }
     let threads = &st.interpreters.first().ok_or_else(ctx)?.threads;

@@ -10,7 +10,7 @@ use crashcatch::python::fill_state;
 use crashcatch::python::layout::Layout;
 use crashcatch::python::synth::{build_image, sample_threads, Options, SynthFrame, SynthThread};
 use crashcatch::python::walk::{walk, RawFrame};
-use crashcatch::report::model::PythonState;
+use crashcatch::report::model::{InterpreterState, PythonState};
 
 fn versions() -> Vec<Layout> {
     [
@@ -53,6 +53,7 @@ fn snapshot<'m>(mem: &'m ImageMemory, threads: Vec<ThreadInfo>) -> Snapshot<'m> 
         threads,
         memory: mem,
         root: PathBuf::from("/nonexistent-root"),
+        cwd: None,
     }
 }
 
@@ -129,7 +130,7 @@ fn full_311_thread_walk() {
     let t = &st.interpreters[0].threads;
     assert_eq!((t[0].tid, t[1].tid), (Some(101), Some(100)));
     assert_eq!(st.gil_holder_tid, Some(100));
-    assert_eq!(st.state.as_deref(), Some("running"));
+    assert_eq!(st.state, Some(InterpreterState::Running));
     assert_eq!(t[1].entry, [false, false, true, false, true]);
     assert_eq!(t[1].frames[0].file, "/app/main.py");
 }
@@ -240,7 +241,7 @@ fn finalization_marks_other_threads_stale() {
             snapshot(&img.mem, vec![thread(100, Some(threads[1].thread_id)), thread(101, Some(threads[0].thread_id))]);
         let mut st = PythonState::default();
         fill_state(&mut st, &snap, &img.mem, &l, &w);
-        assert_eq!(st.state.as_deref(), Some("finalizing"), "{}", l.label);
+        assert_eq!(st.state, Some(InterpreterState::Finalizing), "{}", l.label);
         assert_eq!(st.finalizing_tid, Some(100), "{}", l.label);
         let t = &st.interpreters[0].threads;
         assert!(t[0].frames.iter().all(|f| f.stale), "{}: worker frames must be stale", l.label);
@@ -258,7 +259,7 @@ fn finalized_interpreter() {
     let snap = snapshot(&img.mem, vec![thread(100, None), thread(101, None)]);
     let mut st = PythonState::default();
     fill_state(&mut st, &snap, &img.mem, &l, &w);
-    assert_eq!(st.state.as_deref(), Some("finalized"));
+    assert_eq!(st.state, Some(InterpreterState::Finalized));
     // The finalizing thread state is no longer listed but still maps to its thread.
     assert_eq!(st.finalizing_tid, Some(100));
 }

@@ -224,19 +224,6 @@ impl ElfInfo {
         }
     }
 
-    /// How many bytes of each compressed section were decompressed so far (for tests and
-    /// measurements): (name, decompressed, size).
-    pub fn decompressed_sections(&self) -> Vec<(String, usize, usize)> {
-        self.sections
-            .iter()
-            .zip(&self.uncompressed)
-            .filter_map(|(s, u)| match u.get()?.as_ref()? {
-                Uncompressed::Lazy(inf) => Some((s.name.clone(), inf.inflated(), inf.size())),
-                Uncompressed::Whole(v) => Some((s.name.clone(), v.len(), v.len())),
-            })
-            .collect()
-    }
-
     fn symbols(&self) -> &Symbols {
         self.symbols.get_or_init(|| {
             let mut syms: Vec<Sym> = Vec::new();

@@ -85,11 +85,89 @@ pub fn tgid_of(tid: i32) -> Option<i32> {
     status_field(tid, "Tgid")?.parse().ok()
 }
 
-/// A field of /proc/PID/status such as `Tgid` or `SigCgt`.
+/// A field of /proc/PID/status such as `Tgid` or `PPid`.
 pub fn status_field(pid: i32, field: &str) -> Option<String> {
-    let text = proc_text(pid, "status")?;
+    status_value(&proc_text(pid, "status")?, field).map(str::to_string)
+}
+
+/// A field's value in the text of a status file.
+fn status_value<'a>(text: &'a str, field: &str) -> Option<&'a str> {
     text.lines().find_map(|l| {
         let (k, v) = l.split_once(':')?;
-        (k == field).then(|| v.trim().to_string())
+        (k == field).then(|| v.trim())
     })
+}
+
+/// A thread's signal masks (bit `n-1` for signal `n`), from /proc/PID/task/TID/status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SignalMasks {
+    pub caught: u64,
+    pub blocked: u64,
+    pub ignored: u64,
+}
+
+/// Reads a thread's signal masks; None if its status cannot be read.
+pub fn signal_masks(pid: i32, tid: i32) -> Option<SignalMasks> {
+    let text = proc_text(pid, &format!("task/{tid}/status"))?;
+    let mask = |field: &str| status_value(&text, field).and_then(|v| u64::from_str_radix(v, 16).ok()).unwrap_or(0);
+    Some(SignalMasks { caught: mask("SigCgt"), blocked: mask("SigBlk"), ignored: mask("SigIgn") })
+}
+
+/// The parent's pid.
+pub fn parent(pid: i32) -> Option<i32> {
+    status_field(pid, "PPid")?.parse().ok()
+}
+
+/// The pid of the process tracing `pid`, if any.
+pub fn tracer(pid: i32) -> Option<i32> {
+    status_field(pid, "TracerPid")?.parse().ok().filter(|&t| t != 0)
+}
+
+/// A process's name (/proc/PID/comm).
+pub fn comm(pid: i32) -> Option<String> {
+    proc_text(pid, "comm").map(|s| s.trim().to_string())
+}
+
+/// The uid that owns a process, or None when it does not exist.
+pub fn owner(pid: i32) -> Option<u32> {
+    std::fs::metadata(format!("/proc/{pid}")).ok().map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+}
+
+/// Whether a process exists (its /proc folder does).
+pub fn exists(pid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The executable's path (/proc/PID/exe).
+pub fn exe(pid: i32) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/exe")).ok().map(|p| p.display().to_string())
+}
+
+/// The memory map (/proc/PID/maps), parsed; empty when it cannot be read.
+pub fn maps(pid: i32) -> Vec<super::Mapping> {
+    super::maps::parse_maps(&proc_text(pid, "maps").unwrap_or_default())
+}
+
+/// The environment the process started with (/proc/PID/environ), `NAME=value` each.
+pub fn environ(pid: i32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .map(|b| {
+            b.split(|&c| c == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The process's root folder as seen from here (a container's, through /proc).
+pub fn root(pid: i32) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/proc/{pid}/root"))
+}
+
+/// The process's working folder as seen from here.
+pub fn cwd(pid: i32) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/proc/{pid}/cwd"))
+}
+
+/// `kernel.yama.ptrace_scope`, when Yama is on.
+pub fn ptrace_scope() -> Option<u32> {
+    std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").ok()?.trim().parse().ok()
 }

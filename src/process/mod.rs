@@ -7,6 +7,7 @@
 pub mod live;
 pub mod maps;
 pub mod memory;
+pub mod signals;
 
 use std::path::PathBuf;
 
@@ -81,13 +82,25 @@ pub struct ThreadInfo {
 pub struct SignalInfo {
     pub signo: i32,
     pub code: i32,
-    pub errno: i32,
     /// si_addr for SIGSEGV/SIGBUS/SIGILL/SIGFPE, the syscall's address for SIGSYS.
     pub addr: Option<u64>,
     /// si_pid for signals sent by a process (kill, tgkill, raise).
     pub sender_pid: Option<i32>,
     /// SIGSYS: the syscall number and audit arch.
     pub syscall: Option<i32>,
+}
+
+impl SignalInfo {
+    /// The kernel raised it for a fault (positive si_code other than SI_KERNEL), rather than a
+    /// process sending it (kill, tgkill, raise, abort).
+    pub fn is_fault(&self) -> bool {
+        is_fault_code(self.code)
+    }
+}
+
+/// True for an si_code the kernel sets for a fault.
+pub fn is_fault_code(code: i32) -> bool {
+    code > 0 && code != 0x80
 }
 
 /// A stopped process, as the stages after the supervisor see it.
@@ -104,6 +117,9 @@ pub struct Snapshot<'m> {
     /// Where the process's files are seen from here: `/proc/PID/root` for a live process (so a
     /// library in another mount namespace is still found), `/` or a test folder otherwise.
     pub root: PathBuf,
+    /// Where relative paths the process names are resolved: its working folder as seen from
+    /// here (`/proc/PID/cwd` for a live process), when known.
+    pub cwd: Option<PathBuf>,
 }
 
 impl Snapshot<'_> {

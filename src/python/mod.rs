@@ -9,11 +9,11 @@
 //! - [`walk`] follows interpreters → thread states → frames over any [`crate::process::Memory`];
 //! - [`linetable`] and [`strings`] decode line tables and `str` objects;
 //! - [`tids`] maps thread states to kernel tids, [`source`] reads source lines;
-//! - [`synth`] builds synthetic images for tests and fuzzing.
+//! - [`synth`] builds synthetic images for the tests and the fuzzers (not part of a report).
 //!
 //! Use from capture: `let py = python::inspect(&snap, &modules);` once per report (it wraps
-//! `snap.memory` in a page cache itself), then per thread
-//! `merge::merge_thread(native, py.as_ref().and_then(|p| merge::python_thread_for(p, tid)))`.
+//! `snap.memory` in a page cache itself); capture then hands each thread's `PythonThread` (found
+//! by tid) to `merge::merge_thread` with its native frames.
 //! `PythonState::errors` holds what could not be read (and the note when the version is only a
 //! file-name guess); a thread's own walk problem is in `PythonThread::error`.
 
@@ -23,6 +23,9 @@ pub mod layout;
 pub mod linetable;
 pub mod source;
 pub mod strings;
+/// Test scaffolding: only in the crate's own tests and with the `synthetic` feature (the
+/// integration tests and fuzzers turn it on through the dev-dependency on this crate).
+#[cfg(any(test, feature = "synthetic"))]
 pub mod synth;
 pub mod tids;
 pub mod version;
@@ -30,7 +33,7 @@ pub mod walk;
 
 use crate::modules::ModuleSet;
 use crate::process::{CachedMemory, Memory, MemoryExt, Snapshot};
-use crate::report::model::{Hex, PythonFrame, PythonInterpreter, PythonState, PythonThread};
+use crate::report::model::{Hex, InterpreterState, PythonFrame, PythonInterpreter, PythonState, PythonThread};
 
 /// Source lines are read for this many innermost frames of each thread.
 pub const SOURCE_FRAMES: usize = 5;
@@ -92,16 +95,13 @@ pub fn fill_state(
     let mapped = tids::map_tids(mem, &snap.threads, &ids);
 
     let no_interpreters = w.interpreters.is_empty();
-    state.state = Some(
-        match (w.finalizing, w.initialized) {
-            (Some(_), _) if no_interpreters => "finalized",
-            (Some(_), _) => "finalizing",
-            (None, Some(false)) => "not_initialized",
-            (None, _) if no_interpreters && w.errors.is_empty() => "not_initialized",
-            (None, _) => "running",
-        }
-        .to_string(),
-    );
+    state.state = Some(match (w.finalizing, w.initialized) {
+        (Some(_), _) if no_interpreters => InterpreterState::Finalized,
+        (Some(_), _) => InterpreterState::Finalizing,
+        (None, Some(false)) => InterpreterState::NotInitialized,
+        (None, _) if no_interpreters && w.errors.is_empty() => InterpreterState::NotInitialized,
+        (None, _) => InterpreterState::Running,
+    });
     state.finalizing_tid = fin_index.and_then(|i| mapped[i]);
     let finalizing = w.finalizing.is_some();
 

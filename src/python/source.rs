@@ -27,20 +27,12 @@ impl SourceCache {
 }
 
 /// Where `file` can be opened from here: absolute paths through the process's root; relative ones
-/// (≤3.8 keeps the script name as given) through its working directory when the snapshot is of a
-/// live process (`root` = /proc/PID/root, so /proc/PID/cwd is next to it).
+/// (≤3.8 keeps the script name as given) through its working folder, when the snapshot knows it.
 fn resolve(snap: &Snapshot<'_>, file: &str) -> Option<PathBuf> {
     if file.starts_with('/') {
         return Some(snap.host_path(file));
     }
-    let root = &snap.root;
-    if root.file_name().is_some_and(|n| n == "root") {
-        let cwd = root.parent()?.join("cwd");
-        if cwd.starts_with("/proc") {
-            return Some(cwd.join(file));
-        }
-    }
-    None
+    snap.cwd.as_ref().map(|cwd| cwd.join(file))
 }
 
 fn load(path: &Path) -> Option<Vec<String>> {
@@ -73,6 +65,7 @@ mod tests {
             threads: vec![],
             memory: &mem,
             root: dir.path().to_path_buf(),
+            cwd: None,
         };
         let mut c = SourceCache::default();
         assert_eq!(c.line(&snap, "/app/m.py", 3).as_deref(), Some("return view.sum()"));

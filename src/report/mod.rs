@@ -1,13 +1,9 @@
-//! The report: a typed model, rendered as text for people and JSON for machines, and written
-//! to files safely.
+//! The report: the typed model every stage fills or reads ([`model`]), the renderers that turn
+//! it into text, JSON, JUnit or GitHub annotations ([`render`]), and the outputs that write it to
+//! stderr, files and CI ([`output`]).
 
-pub mod ci;
-pub mod classify;
-pub mod diagnose;
-pub mod json;
 pub mod model;
-pub mod signals;
-pub mod text;
-pub mod write;
+pub mod output;
+pub mod render;
 
 pub use model::Crash;

@@ -8,9 +8,12 @@ use nix::errno::Errno;
 use nix::sys::ptrace::Options;
 
 use super::tracer::{Exit, Tracer};
-use super::{forward, permission_hint, ptrace, Emitter, OutputConfig};
+use super::wait::{self, Status};
+use super::{forward, permission_hint, ptrace};
 use crate::capture;
-use crate::process::live;
+use crate::process::{live, signals::signal_name};
+use crate::report::model::CrashKind;
+use crate::report::output::{Emitter, OutputConfig};
 
 #[derive(Debug, Clone)]
 pub struct AttachConfig {
@@ -20,42 +23,53 @@ pub struct AttachConfig {
     pub capture: capture::Options,
 }
 
-/// Why attaching failed, in one line with the fix.
-pub fn refusal(pid: i32, e: Errno) -> String {
+/// Why attaching failed, each with the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    #[error("no such process: {pid}")]
+    NoSuchProcess { pid: i32 },
+    #[error("pid {pid} is already traced by pid {tracer} ({name}); detach that debugger first")]
+    AlreadyTraced { pid: i32, tracer: i32, name: String },
+    #[error("permission denied to trace pid {pid}{}; {hint}", owner_hint(*.owner, *.me))]
+    PermissionDenied { pid: i32, owner: Option<u32>, me: u32, hint: String },
+    #[error("cannot attach to pid {pid}: {errno}")]
+    Other { pid: i32, errno: Errno },
+    #[error("pid {pid} creates threads faster than they can be seized")]
+    ThreadStorm { pid: i32 },
+}
+
+fn owner_hint(owner: Option<u32>, me: u32) -> String {
+    match owner {
+        Some(o) if o != me => format!(" (it belongs to uid {o}, you are uid {me}: run as that user or as root)"),
+        _ => String::new(),
+    }
+}
+
+/// Why attaching failed, from the errno of the refused request.
+pub fn refusal(pid: i32, e: Errno) -> AttachError {
     match e {
-        Errno::ESRCH => format!("no such process: {pid}"),
+        Errno::ESRCH => AttachError::NoSuchProcess { pid },
         Errno::EPERM | Errno::EACCES => {
             if let Some(t) = tracer_of(pid) {
                 return t;
             }
             // SAFETY: geteuid cannot fail.
             let me = unsafe { libc::geteuid() };
-            let owner = std::fs::metadata(format!("/proc/{pid}")).ok().map(|m| std::os::unix::fs::MetadataExt::uid(&m));
-            let who = match owner {
-                Some(o) if o != me => {
-                    format!(" (it belongs to uid {o}, you are uid {me}: run as that user or as root)")
-                }
-                _ => String::new(),
-            };
-            format!("permission denied to trace pid {pid}{who}; {}", permission_hint())
+            AttachError::PermissionDenied { pid, owner: live::owner(pid), me, hint: permission_hint() }
         }
-        other => format!("cannot attach to pid {pid}: {other}"),
+        errno => AttachError::Other { pid, errno },
     }
 }
 
 /// "already traced by PID (name)", when /proc/PID/status names a tracer.
-fn tracer_of(pid: i32) -> Option<String> {
-    let tp: i32 = live::status_field(pid, "TracerPid")?.parse().ok()?;
-    if tp == 0 {
-        return None;
-    }
-    let name = live::proc_text(tp, "comm").map(|s| s.trim().to_string()).unwrap_or_else(|| "?".into());
-    Some(format!("pid {pid} is already traced by pid {tp} ({name}); detach that debugger first"))
+fn tracer_of(pid: i32) -> Option<AttachError> {
+    let tracer = live::tracer(pid)?;
+    Some(AttachError::AlreadyTraced { pid, tracer, name: live::comm(tracer).unwrap_or_else(|| "?".into()) })
 }
 
 /// Seizes every thread of `pid`, looking again until no new thread appears.
-pub fn seize_all(pid: i32, options: Options) -> Result<Vec<i32>, String> {
-    if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+pub fn seize_all(pid: i32, options: Options) -> Result<Vec<i32>, AttachError> {
+    if !live::exists(pid) {
         return Err(refusal(pid, Errno::ESRCH));
     }
     if let Some(t) = tracer_of(pid) {
@@ -89,16 +103,16 @@ pub fn seize_all(pid: i32, options: Options) -> Result<Vec<i32>, String> {
             }
         }
     }
-    Err(format!("pid {pid} creates threads faster than they can be seized"))
+    Err(AttachError::ThreadStorm { pid })
 }
 
 /// Detaches one seized, running thread (interrupt, wait for the stop, detach).
 fn release_one(tid: i32) {
     if ptrace::interrupt(tid).is_ok() {
-        let mut st = 0;
-        // SAFETY: waitpid on a tracee with a valid status pointer.
-        unsafe { libc::waitpid(tid, &mut st, libc::__WALL) };
-        let sig = if libc::WIFSTOPPED(st) && (st >> 16) == 0 { libc::WSTOPSIG(st) } else { 0 };
+        let sig = match wait::tid(tid) {
+            Some(Status::Signal(s)) => s,
+            _ => 0,
+        };
         let _ = ptrace::detach(tid, sig);
     }
 }
@@ -134,13 +148,13 @@ pub fn attach(cfg: AttachConfig) -> i32 {
     let exit = tracer.run();
     drop(tracer);
     emitter.finish();
-    let crashed = !emitter.reports.is_empty();
+    let crashed = !emitter.emitted().is_empty();
     match exit {
         Exit::Detached => emitter.note(&format!("detached from pid {}; it is still running", cfg.pid)),
         Exit::Code(c) => emitter.note(&format!("pid {} exited with status {c}", cfg.pid)),
         Exit::Signal(s) => {
             if crashed || !cfg.output.quiet {
-                eprintln!("crashcatch: pid {} was killed by {}", cfg.pid, crate::report::signals::signal_name(s))
+                eprintln!("crashcatch: pid {} was killed by {}", cfg.pid, signal_name(s))
             }
         }
     }
@@ -159,10 +173,10 @@ pub fn dump(cfg: AttachConfig) -> i32 {
     };
     let mut emitter = Emitter::new(cfg.output.clone());
     let mut tracer = Tracer::attached(cfg.pid, &tids, &mut emitter, cfg.capture.clone());
-    tracer.snapshot_all("dump");
+    tracer.snapshot_all(CrashKind::Dump);
     tracer.detach_all();
     drop(tracer);
-    if emitter.reports.is_empty() {
+    if emitter.emitted().is_empty() {
         eprintln!("crashcatch: pid {} could not be stopped", cfg.pid);
         return 1;
     }

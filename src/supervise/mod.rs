@@ -4,37 +4,22 @@
 
 pub mod attach;
 pub mod forward;
+pub mod policy;
 pub mod ptrace;
 pub mod spawn;
 pub mod tracer;
+pub mod wait;
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
 
 use nix::sys::ptrace::Options;
 
 use crate::capture;
-use crate::report::{self, model::Crash};
+use crate::process::live;
+use crate::report::output::{Emitter, OutputConfig};
 
 pub use tracer::Exit;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Clone)]
-pub struct OutputConfig {
-    pub dir: Option<PathBuf>,
-    pub format: Format,
-    pub quiet: bool,
-    /// Write (or merge) a JUnit XML file with a testcase per crash.
-    pub junit: Option<PathBuf>,
-    /// Print GitHub Actions `::error` annotations (GITHUB_ACTIONS=true).
-    pub github: bool,
-}
 
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -50,104 +35,12 @@ pub struct RunConfig {
     pub subreaper: bool,
 }
 
-/// Writes reports (files first, then stderr) and keeps count.
-pub struct Emitter {
-    cfg: OutputConfig,
-    pub reports: Vec<(i32, String, Vec<PathBuf>)>,
-    crashes: Vec<Crash>,
-}
-
-impl Emitter {
-    pub fn new(cfg: OutputConfig) -> Self {
-        Emitter { cfg, reports: Vec::new(), crashes: Vec::new() }
-    }
-
-    fn write_junit(&self) {
-        if let Some(j) = &self.cfg.junit {
-            if let Err(e) = report::ci::write_junit(j, &self.crashes) {
-                eprintln!("crashcatch: could not write {}: {e}", j.display());
-            }
-        }
-    }
-
-    /// The end of the run: the JUnit file once more (pytest may have rewritten it since), and
-    /// one summary line when anything crashed.
-    pub fn finish(&mut self) {
-        let crashes: Vec<&Crash> = self.crashes.iter().filter(|c| c.kind == "crash").collect();
-        if crashes.is_empty() {
-            return;
-        }
-        self.write_junit();
-        if self.cfg.format == Format::Json {
-            return; // stderr holds only the JSON reports
-        }
-        let files: Vec<String> = self
-            .reports
-            .iter()
-            .flat_map(|r| r.2.iter().filter(|p| p.extension().is_some_and(|e| e == "txt")))
-            .map(|p| p.display().to_string())
-            .collect();
-        let procs: Vec<String> = crashes
-            .iter()
-            .map(|c| match &c.process.test {
-                Some(t) => format!("pid {} {} ({})", c.process.pid, c.signal.name, t),
-                None => format!("pid {} {}", c.process.pid, c.signal.name),
-            })
-            .collect();
-        let n = crashes.len();
-        eprintln!(
-            "crashcatch: {n} crash{}: {}{}",
-            if n == 1 { "" } else { "es" },
-            procs.join(", "),
-            if files.is_empty() { String::new() } else { format!("; reports: {}", files.join(" ")) }
-        );
-    }
-
-    pub fn emit(&mut self, mut crash: Crash) {
-        let mut files = Vec::new();
-        if let Some(dir) = &self.cfg.dir {
-            match report::write::write_report(&mut crash, dir) {
-                Ok(f) => files = f,
-                Err(e) => eprintln!("crashcatch: could not write the report to {}: {e}", dir.display()),
-            }
-        }
-        let out = match self.cfg.format {
-            Format::Text => report::text::render(&crash, report::text::Style::detect_stderr()),
-            Format::Json => report::json::render(&crash),
-        };
-        let mut err = std::io::stderr().lock();
-        let _ = err.write_all(out.as_bytes());
-        if self.cfg.github && crash.kind == "crash" {
-            let workspace = std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()).map(PathBuf::from);
-            let _ = writeln!(err, "{}", report::ci::github_annotation(&crash, workspace.as_deref()));
-        }
-        let _ = err.flush();
-        drop(err);
-        self.reports.push((crash.process.pid, crash.signal.name.clone(), files));
-        if crash.kind == "crash" {
-            self.crashes.push(crash);
-            self.write_junit();
-        }
-    }
-
-    /// One line on stderr, unless quiet.
-    pub fn note(&mut self, msg: &str) {
-        if !self.cfg.quiet {
-            eprintln!("crashcatch: {msg}");
-        }
-    }
-}
-
 /// What the kernel's ptrace policy allows, for error messages.
 pub fn permission_hint() -> String {
-    match std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").ok().map(|s| s.trim().to_string()) {
-        Some(s) if s == "3" => "kernel.yama.ptrace_scope is 3: ptrace is disabled on this machine until reboot".into(),
-        Some(s) if s == "2" => {
-            "kernel.yama.ptrace_scope is 2: only a process with CAP_SYS_PTRACE (root) may trace".into()
-        }
-        Some(s) if s == "1" => {
-            "kernel.yama.ptrace_scope is 1: only descendants (or with CAP_SYS_PTRACE) may be traced".into()
-        }
+    match live::ptrace_scope() {
+        Some(3) => "kernel.yama.ptrace_scope is 3: ptrace is disabled on this machine until reboot".into(),
+        Some(2) => "kernel.yama.ptrace_scope is 2: only a process with CAP_SYS_PTRACE (root) may trace".into(),
+        Some(1) => "kernel.yama.ptrace_scope is 1: only descendants (or with CAP_SYS_PTRACE) may be traced".into(),
         _ => "is ptrace blocked here (a container's seccomp profile, or a missing CAP_SYS_PTRACE)?".into(),
     }
 }

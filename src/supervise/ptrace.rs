@@ -7,12 +7,6 @@ use nix::unistd::Pid;
 
 use crate::process::{Registers, SignalInfo};
 
-pub const EVENT_FORK: i32 = libc::PTRACE_EVENT_FORK;
-pub const EVENT_VFORK: i32 = libc::PTRACE_EVENT_VFORK;
-pub const EVENT_CLONE: i32 = libc::PTRACE_EVENT_CLONE;
-pub const EVENT_EXEC: i32 = libc::PTRACE_EVENT_EXEC;
-pub const EVENT_STOP: i32 = libc::PTRACE_EVENT_STOP;
-
 fn req(request: libc::c_uint, tid: i32, data: usize) -> Result<(), Errno> {
     // SAFETY: plain ptrace requests with integer arguments; the kernel validates them.
     let r = unsafe { libc::ptrace(request, tid, std::ptr::null_mut::<libc::c_void>(), data as *mut libc::c_void) };
@@ -86,8 +80,8 @@ pub fn siginfo(tid: i32) -> Result<SignalInfo, Errno> {
     let u64_at = |o: usize| u64::from_le_bytes(raw[o..o + 8].try_into().unwrap());
     let signo = i32_at(0);
     let code = i32_at(8);
-    let mut info = SignalInfo { signo, code, errno: i32_at(4), ..Default::default() };
-    let kernel_fault = code > 0 && code != 0x80;
+    let mut info = SignalInfo { signo, code, ..Default::default() };
+    let kernel_fault = info.is_fault();
     match signo {
         libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE if kernel_fault || code == 0x80 => {
             info.addr = Some(u64_at(16));

@@ -10,6 +10,17 @@ use nix::sys::ptrace::Options;
 
 use super::ptrace;
 
+/// Why the command could not be started (crashcatch exits 125).
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("argument {0:?} contains a NUL byte")]
+    NulInArgument(OsString),
+    #[error("{call}: {errno}")]
+    System { call: &'static str, errno: Errno },
+    #[error("cannot trace the command (PTRACE_SEIZE: {errno}); {hint}")]
+    Seize { errno: Errno, hint: String },
+}
+
 pub struct Spawned {
     pub pid: i32,
     /// Read end of the exec-error pipe: 4 bytes of errno if exec failed, EOF if it succeeded.
@@ -71,22 +82,23 @@ fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd), Errno> {
 /// own, so that a signal sent to the group reaches it and everything it starts (and nothing
 /// else: not crashcatch, not the shell's other jobs); when crashcatch was in the terminal's
 /// foreground, that group becomes the foreground one, so Ctrl-C still reaches the command.
-pub fn spawn(argv: &[OsString], options: Options, own_group: bool) -> Result<Spawned, String> {
+pub fn spawn(argv: &[OsString], options: Options, own_group: bool) -> Result<Spawned, SpawnError> {
     let cargs: Vec<CString> = argv
         .iter()
-        .map(|a| CString::new(a.as_bytes()).map_err(|_| format!("argument {a:?} contains a NUL byte")))
+        .map(|a| CString::new(a.as_bytes()).map_err(|_| SpawnError::NulInArgument(a.clone())))
         .collect::<Result<_, _>>()?;
     let mut ptrs: Vec<*const libc::c_char> = cargs.iter().map(|c| c.as_ptr()).collect();
     ptrs.push(std::ptr::null());
-    let (go_r, go_w) = pipe_cloexec().map_err(|e| format!("pipe: {e}"))?;
-    let (err_r, err_w) = pipe_cloexec().map_err(|e| format!("pipe: {e}"))?;
+    let pipe_error = |errno| SpawnError::System { call: "pipe", errno };
+    let (go_r, go_w) = pipe_cloexec().map_err(pipe_error)?;
+    let (err_r, err_w) = pipe_cloexec().map_err(pipe_error)?;
     let terminal_pgrp = if own_group { foreground_is_ours() } else { None };
 
     // SAFETY: the child only calls async-signal-safe functions (read, signal, sigprocmask,
     // execvp, write, _exit) on memory prepared before the fork.
     let pid = unsafe { libc::fork() };
     if pid == -1 {
-        return Err(format!("fork: {}", Errno::last()));
+        return Err(SpawnError::System { call: "fork", errno: Errno::last() });
     }
     if pid == 0 {
         unsafe {
@@ -126,12 +138,12 @@ pub fn spawn(argv: &[OsString], options: Options, own_group: bool) -> Result<Spa
         // SAFETY: pid is our own child; set_foreground as below.
         unsafe {
             libc::kill(pid, libc::SIGKILL);
-            libc::waitpid(pid, std::ptr::null_mut(), 0);
+            let _ = super::wait::tid(pid);
             if let Some(pgrp) = terminal_pgrp {
                 set_foreground(pgrp);
             }
         }
-        return Err(format!("cannot trace the command (PTRACE_SEIZE: {e}); {}", super::permission_hint()));
+        return Err(SpawnError::Seize { errno: e, hint: super::permission_hint() });
     }
     // SAFETY: writing one byte to our own pipe.
     unsafe { libc::write(go_w.as_raw_fd(), b"g".as_ptr() as *const libc::c_void, 1) };

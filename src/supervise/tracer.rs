@@ -3,16 +3,17 @@
 //! have a report made before the signal is delivered.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::capture;
-use crate::process::{live, maps, SignalInfo, Snapshot, ThreadInfo};
-use crate::report::model::{Ancestor, Crash, FaultingThread, Hex};
-use crate::report::signals::{is_fatal, is_fault_code, signal_name};
+use crate::capture::{self, Event as Captured};
+use crate::process::signals::signal_name;
+use crate::process::{live, SignalInfo, Snapshot, ThreadInfo};
+use crate::report::model::{Ancestor, Crash, CrashKind, FaultingThread, Hex};
+use crate::report::output::Emitter;
 
-use super::ptrace::{self, EVENT_CLONE, EVENT_EXEC, EVENT_FORK, EVENT_STOP, EVENT_VFORK};
-use super::Emitter;
+use super::policy::{is_fatal, is_stop_signal, survives};
+use super::ptrace;
+use super::wait::{self, Event, Status};
 
 /// How a traced process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +37,7 @@ enum Resume {
     Cont(i32),
     Listen,
     /// It reported something else (an event, its exit): hand that to the main loop.
-    Redispatch(i32),
+    Redispatch(Status),
 }
 
 pub struct Tracer<'a> {
@@ -57,7 +58,7 @@ pub struct Tracer<'a> {
     dying: HashSet<i32>,
     main_exec_seen: bool,
     main_exit: Option<Exit>,
-    deferred: VecDeque<(i32, i32)>,
+    deferred: VecDeque<(i32, Status)>,
     /// Attach mode: the process was running before us and must go on after us.
     attached: bool,
     /// `--hang-timeout`: what to do when it fires.
@@ -70,68 +71,6 @@ pub enum HangAction {
     Term,
     /// Dump every stack and leave it running.
     Dump,
-}
-
-fn wait_any() -> Result<(i32, i32), nix::errno::Errno> {
-    let mut status = 0;
-    loop {
-        // SAFETY: waitpid with a valid status pointer.
-        let r = unsafe { libc::waitpid(-1, &mut status, libc::__WALL) };
-        if r >= 0 {
-            return Ok((r, status));
-        }
-        let e = nix::errno::Errno::last();
-        if e != nix::errno::Errno::EINTR || super::forward::interrupted() {
-            return Err(e);
-        }
-    }
-}
-
-/// Waits up to `limit` for a specific tracee to report; None on timeout or if it is gone.
-fn wait_tid(tid: i32, limit: Duration) -> Option<i32> {
-    let start = Instant::now();
-    let mut nap = Duration::from_micros(20);
-    loop {
-        let mut status = 0;
-        // SAFETY: waitpid with a valid status pointer.
-        let r = unsafe { libc::waitpid(tid, &mut status, libc::__WALL | libc::WNOHANG) };
-        if r == tid {
-            return Some(status);
-        }
-        if r == -1 && nix::errno::Errno::last() != nix::errno::Errno::EINTR {
-            return None;
-        }
-        if start.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(nap);
-        nap = (nap * 2).min(Duration::from_millis(5));
-    }
-}
-
-fn is_stop_signal(sig: i32) -> bool {
-    matches!(sig, libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)
-}
-
-/// Will the thread live through `sig`, rather than die of it: it runs a handler (caught and not
-/// blocked), or the signal is ignored. Under ptrace the kernel lets even an ignored signal stop
-/// the thread, and discards it only at delivery; a signal the kernel raised (positive si_code: a
-/// fault, or SI_KERNEL for a general protection fault) is forced through an ignored or blocked
-/// disposition, so that one is fatal.
-fn survives(tgid: i32, tid: i32, sig: i32, code: i32) -> bool {
-    let bit = 1u64 << (sig - 1);
-    let text = live::proc_text(tgid, &format!("task/{tid}/status")).unwrap_or_default();
-    let mask = |field: &str| {
-        text.lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                (k == field).then(|| u64::from_str_radix(v.trim(), 16).ok()).flatten()
-            })
-            .unwrap_or(0)
-    };
-    let handled = mask("SigCgt") & bit != 0 && mask("SigBlk") & bit == 0;
-    let ignored = mask("SigIgn") & bit != 0 && code <= 0;
-    handled || ignored
 }
 
 impl<'a> Tracer<'a> {
@@ -182,7 +121,7 @@ impl<'a> Tracer<'a> {
             }
             let (tid, status) = match self.deferred.pop_front() {
                 Some(d) => d,
-                None => match wait_any() {
+                None => match wait::any(super::forward::interrupted) {
                     Ok(x) => x,
                     Err(nix::errno::Errno::EINTR) => continue,
                     Err(_) => break, // no children left at all
@@ -204,27 +143,20 @@ impl<'a> Tracer<'a> {
         g
     }
 
-    fn dispatch(&mut self, tid: i32, status: i32) {
-        if libc::WIFEXITED(status) || libc::WIFSIGNALED(status) {
-            self.on_exit(tid, status);
-            return;
-        }
-        if !libc::WIFSTOPPED(status) {
-            return;
-        }
-        let sig = libc::WSTOPSIG(status);
-        let event = (status >> 16) & 0xff;
-        if event != 0 {
-            self.on_event(tid, sig, event);
-        } else if is_fatal(sig) {
-            self.on_fatal(tid, sig);
-        } else {
-            self.tgid(tid);
-            let _ = ptrace::cont(tid, sig);
+    fn dispatch(&mut self, tid: i32, status: Status) {
+        match status {
+            Status::Exited(_) | Status::Killed(_) => self.on_exit(tid, status),
+            Status::Event(event, sig) => self.on_event(tid, sig, event),
+            Status::Signal(sig) if is_fatal(sig) => self.on_fatal(tid, sig),
+            Status::Signal(sig) => {
+                self.tgid(tid);
+                let _ = ptrace::cont(tid, sig);
+            }
+            Status::Other => {}
         }
     }
 
-    fn on_exit(&mut self, tid: i32, status: i32) {
+    fn on_exit(&mut self, tid: i32, status: Status) {
         let known = self.threads.remove(&tid);
         if self.unannounced.remove(&tid) || known.is_none() {
             // Its creator's fork/clone event may still be on its way: remember it is gone. (An
@@ -251,19 +183,11 @@ impl<'a> Tracer<'a> {
             return;
         }
         // The thread-group leader is reported last: the process is gone.
-        if libc::WIFSIGNALED(status) {
-            let sig = libc::WTERMSIG(status);
-            if let Some(p) = self.pending.remove(&tgid) {
-                if is_fatal(sig) {
-                    let mut crash = *p.crash;
-                    if sig != p.signo {
-                        crash.signal.terminated_by = Some(signal_name(sig));
-                    }
-                    self.emitter.emit(crash);
-                }
+        let pending = self.pending.remove(&tgid);
+        if let (Status::Killed(sig), Some(p)) = (status, pending) {
+            if is_fatal(sig) {
+                self.emitter.emit(capture::terminated_by(*p.crash, sig));
             }
-        } else {
-            self.pending.remove(&tgid);
         }
         self.dying.remove(&tgid);
         self.threads.retain(|_, g| *g != tgid);
@@ -274,18 +198,18 @@ impl<'a> Tracer<'a> {
         }
     }
 
-    fn set_main_exit(&mut self, status: i32) {
-        self.main_exit = Some(if libc::WIFSIGNALED(status) {
-            Exit::Signal(libc::WTERMSIG(status))
-        } else {
-            Exit::Code(libc::WEXITSTATUS(status))
-        });
+    fn set_main_exit(&mut self, status: Status) {
+        self.main_exit = match status {
+            Status::Killed(sig) => Some(Exit::Signal(sig)),
+            Status::Exited(code) => Some(Exit::Code(code)),
+            _ => self.main_exit,
+        };
     }
 
-    fn on_event(&mut self, tid: i32, sig: i32, event: i32) {
+    fn on_event(&mut self, tid: i32, sig: i32, event: Event) {
         let tgid = self.tgid(tid);
         match event {
-            EVENT_FORK | EVENT_VFORK | EVENT_CLONE => {
+            Event::Fork | Event::Vfork | Event::Clone => {
                 if let Ok(new) = ptrace::event_msg(tid) {
                     let new = new as i32;
                     if self.gone_unannounced.remove(&new) {
@@ -298,13 +222,13 @@ impl<'a> Tracer<'a> {
                         // (which also reports here). Not checking saves every thread creation
                         // system calls; the one place that must know (a fatal signal) asks /proc,
                         // and a leader's exit is recognised by its pending report too.
-                        let new_tgid = if event == EVENT_CLONE { tgid } else { new };
+                        let new_tgid = if event == Event::Clone { tgid } else { new };
                         self.threads.insert(new, new_tgid);
                     }
                 }
                 let _ = ptrace::cont(tid, 0);
             }
-            EVENT_EXEC => {
+            Event::Exec => {
                 // After exec the thread has the thread-group id; the others are gone.
                 if let Ok(former) = ptrace::event_msg(tid) {
                     self.threads.remove(&(former as i32));
@@ -321,7 +245,7 @@ impl<'a> Tracer<'a> {
                 let _ = ptrace::cont(tid, 0);
             }
             // Group-stop: stay stopped (Ctrl-Z, SIGSTOP) until SIGCONT, but keep reporting.
-            EVENT_STOP if is_stop_signal(sig) => {
+            Event::Stop if is_stop_signal(sig) => {
                 let _ = ptrace::listen(tid);
             }
             _ => {
@@ -346,17 +270,11 @@ impl<'a> Tracer<'a> {
         let reuse = self
             .pending
             .get(&tgid)
-            .is_some_and(|p| p.tid == tid && ((p.signo == sig && p.addr == info.addr) || !is_fault_code(info.code)));
-        let (crash, resume) = if reuse {
-            let p = self.pending.remove(&tgid).expect("checked above");
-            let mut c = *p.crash;
-            if sig != p.signo {
-                c.signal.terminated_by = Some(signal_name(sig));
-            }
-            (c, Vec::new())
-        } else {
-            self.pending.remove(&tgid);
-            self.capture(tgid, tid, info)
+            .is_some_and(|p| p.tid == tid && ((p.signo == sig && p.addr == info.addr) || !info.is_fault()));
+        let pending = self.pending.remove(&tgid);
+        let (crash, resume) = match pending {
+            Some(p) if reuse => (capture::terminated_by(*p.crash, sig), Vec::new()),
+            _ => self.capture(tgid, tid, info, CrashKind::Crash),
         };
         if dies {
             // The report is on disk before the signal is delivered.
@@ -372,7 +290,7 @@ impl<'a> Tracer<'a> {
     /// Stops every other thread of the process, reads all registers, and builds the report.
     /// `tid` is the thread stopped at the fatal signal; 0 for a snapshot (dump, hang) where
     /// every thread is still running.
-    fn capture(&mut self, tgid: i32, tid: i32, info: SignalInfo) -> (Crash, Vec<(i32, Resume)>) {
+    fn capture(&mut self, tgid: i32, tid: i32, info: SignalInfo, kind: CrashKind) -> (Crash, Vec<(i32, Resume)>) {
         let t0 = Instant::now();
         let mut seen: HashSet<i32> = HashSet::new();
         let mut stopped: Vec<i32> = Vec::new();
@@ -400,32 +318,30 @@ impl<'a> Tracer<'a> {
                 }
             }
             for t in interrupted {
-                match wait_tid(t, Duration::from_secs(2)) {
+                match wait::tid_within(t, Duration::from_secs(2)) {
                     None => {
                         notes.insert(t, "did not stop within 2 s (uninterruptible sleep?)".into());
                     }
-                    Some(st) if libc::WIFSTOPPED(st) => {
-                        let s = libc::WSTOPSIG(st);
-                        let ev = (st >> 16) & 0xff;
-                        if ev == EVENT_STOP {
-                            resume.push((t, if is_stop_signal(s) { Resume::Listen } else { Resume::Cont(0) }));
-                            stopped.push(t);
-                        } else if ev == 0 {
-                            if is_fatal(s) {
-                                let fi = ptrace::siginfo(t).ok();
-                                also.push(FaultingThread {
-                                    tid: t,
-                                    signal: signal_name(s),
-                                    fault_address: fi.and_then(|f| f.addr).map(Hex),
-                                });
-                            }
-                            resume.push((t, Resume::Cont(s)));
-                            stopped.push(t);
-                        } else {
-                            // A clone/fork/exec event: registers are valid, the event is handled after.
-                            resume.push((t, Resume::Redispatch(st)));
-                            stopped.push(t);
+                    Some(Status::Event(Event::Stop, s)) => {
+                        resume.push((t, if is_stop_signal(s) { Resume::Listen } else { Resume::Cont(0) }));
+                        stopped.push(t);
+                    }
+                    Some(Status::Signal(s)) => {
+                        if is_fatal(s) {
+                            let fi = ptrace::siginfo(t).ok();
+                            also.push(FaultingThread {
+                                tid: t,
+                                signal: signal_name(s),
+                                fault_address: fi.and_then(|f| f.addr).map(Hex),
+                            });
                         }
+                        resume.push((t, Resume::Cont(s)));
+                        stopped.push(t);
+                    }
+                    Some(st @ Status::Event(..)) => {
+                        // A clone/fork/exec event: registers are valid, the event is handled after.
+                        resume.push((t, Resume::Redispatch(st)));
+                        stopped.push(t);
                     }
                     Some(st) => {
                         notes.insert(t, "exited while the process was being stopped".into());
@@ -458,23 +374,24 @@ impl<'a> Tracer<'a> {
             pid: tgid,
             crashed_tid: tid,
             signal: info,
-            exe: std::fs::read_link(format!("/proc/{tgid}/exe")).ok().map(|p| p.display().to_string()),
+            exe: live::exe(tgid),
             cmdline: live::cmdline(tgid),
-            maps: maps::parse_maps(&live::proc_text(tgid, "maps").unwrap_or_default()),
+            maps: live::maps(tgid),
             threads,
             memory: &memory,
-            root: PathBuf::from(format!("/proc/{tgid}/root")),
+            root: live::root(tgid),
+            cwd: Some(live::cwd(tgid)),
         };
-        let capture_time = t0.elapsed();
-        let mut crash = capture::build_report(&snap, &self.capture_options, capture_time);
-        crash.also_faulting = also;
-        crash.process.ancestry = self.ancestry(tgid);
-        for (t, n) in notes {
-            if !crash.threads.iter().any(|th| th.tid == t) {
-                crash.notes.push(format!("thread {t}: {n}"));
-            }
-        }
-        (crash, resume)
+        let mut thread_notes: Vec<(i32, String)> = notes.into_iter().collect();
+        thread_notes.sort_unstable();
+        let event = Captured {
+            kind,
+            ancestry: self.ancestry(tgid),
+            also_faulting: also,
+            thread_notes,
+            capture_time: t0.elapsed(),
+        };
+        (capture::capture(&snap, event, &self.capture_options), resume)
     }
 
     /// Parents of `pid` up to the traced command, nearest first.
@@ -485,7 +402,7 @@ impl<'a> Tracer<'a> {
         }
         let mut p = pid;
         for _ in 0..64 {
-            let Some(pp) = live::status_field(p, "PPid").and_then(|s| s.parse::<i32>().ok()) else { break };
+            let Some(pp) = live::parent(p) else { break };
             if pp <= 1 {
                 break;
             }
@@ -500,12 +417,11 @@ impl<'a> Tracer<'a> {
 
     /// Stops every traced process, reports each one's stacks (kind `dump` or `hang`), and lets
     /// them run on.
-    pub fn snapshot_all(&mut self, kind: &str) {
+    pub fn snapshot_all(&mut self, kind: CrashKind) {
         let mut procs: Vec<i32> = self.threads.values().copied().collect::<HashSet<_>>().into_iter().collect();
         procs.sort_unstable();
         for tgid in procs {
-            let (mut crash, resume) = self.capture(tgid, 0, SignalInfo::default());
-            crash.kind = kind.to_string();
+            let (crash, resume) = self.capture(tgid, 0, SignalInfo::default(), kind);
             self.emitter.emit(crash);
             self.resume(resume);
         }
@@ -515,7 +431,7 @@ impl<'a> Tracer<'a> {
         let n = self.threads.values().copied().collect::<HashSet<_>>().len();
         self.emitter
             .note(&format!("hang timeout: the command is still running; dumping the stacks of {n} traced process(es)"));
-        self.snapshot_all("hang");
+        self.snapshot_all(CrashKind::Hang);
         if self.hang_action == HangAction::Term {
             self.emitter.note(&format!("hang timeout: sending SIGTERM to pid {}", self.main_pid));
             // SAFETY: signalling our own child.
@@ -558,21 +474,21 @@ impl<'a> Tracer<'a> {
         let procs: HashSet<i32> = self.threads.values().copied().collect();
         let deadline = Instant::now() + Duration::from_secs(2);
         while !waiting.is_empty() && Instant::now() < deadline {
-            let mut status = 0;
-            // SAFETY: waitpid with a valid status pointer.
-            let r = unsafe { libc::waitpid(-1, &mut status, libc::__WALL | libc::WNOHANG) };
-            if r <= 0 {
+            let Some((r, status)) = wait::poll_any() else {
                 std::thread::sleep(Duration::from_micros(200));
                 continue;
-            }
+            };
             if !waiting.remove(&r) {
                 continue;
             }
-            if libc::WIFSTOPPED(status) {
-                let sig = libc::WSTOPSIG(status);
-                let ev = (status >> 16) & 0xff;
-                let inject = if ev == 0 { sig } else { 0 };
-                let _ = ptrace::detach(r, inject);
+            match status {
+                Status::Signal(sig) => {
+                    let _ = ptrace::detach(r, sig);
+                }
+                Status::Event(..) => {
+                    let _ = ptrace::detach(r, 0);
+                }
+                _ => {}
             }
         }
         if !procs.is_empty() && !self.attached {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use gimli::{EndianSlice, RunTimeEndian};
 
 use crate::modules::{ElfInfo, Module, ModuleSet};
-use crate::report::model::{Hex, InlinedFrame, NativeFrame, Trust};
+use crate::report::model::{Hex, InlinedFrame, NativeFrame};
 use crate::unwind::RawFrame;
 
 type Reader<'a> = EndianSlice<'a, RunTimeEndian>;
@@ -114,10 +114,6 @@ impl<'a> Symbolizer<'a> {
         Symbolizer { modules, dwarf: RefCell::new(HashMap::new()), done: RefCell::new(HashMap::new()) }
     }
 
-    pub fn modules(&self) -> &'a ModuleSet {
-        self.modules
-    }
-
     /// The ELF that holds the DWARF of a module: itself, or its separate debug file.
     fn dwarf_elf(module: &'a Module) -> Option<&'a ElfInfo> {
         let elf = module.elf().ok()?;
@@ -175,12 +171,10 @@ impl<'a> Symbolizer<'a> {
             let Some(mut found) = md.frames(svma) else { return };
             // Innermost first; the last is the real (outermost) function at this address.
             if let Some((name, file, line)) = found.pop() {
+                // The symbol table's name is kept when there is one (it has the `.cold`/`.isra`
+                // suffixes the merge looks for); DWARF's source-level name fills the gap.
                 if frame.function.is_none() {
                     frame.function = name;
-                } else if let Some(n) = name {
-                    // DWARF's name is the source-level one (no `.cold`/`.isra` suffix) only
-                    // when the symbol table had none; keep the symbol otherwise.
-                    let _ = n;
                 }
                 frame.file = file;
                 frame.line = line;
@@ -191,17 +185,6 @@ impl<'a> Symbolizer<'a> {
                 .collect();
         });
         frame
-    }
-}
-
-impl NativeFrame {
-    /// The short module name (`libc.so.6`).
-    pub fn module_name(&self) -> Option<&str> {
-        self.module.as_deref().map(|p| p.rsplit('/').next().unwrap_or(p))
-    }
-    /// True when found by the frame's own registers or CFI, not by guessing.
-    pub fn is_reliable(&self) -> bool {
-        matches!(self.trust, Trust::Context | Trust::Cfi | Trust::Signal)
     }
 }
 

@@ -3,7 +3,8 @@
 
 use std::fmt::Write;
 
-use super::model::*;
+use super::Render;
+use crate::report::model::*;
 
 /// Colour only on a terminal (and never with NO_COLOR set).
 #[derive(Debug, Clone, Copy)]
@@ -47,46 +48,6 @@ fn short(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// The last two components of a native source path: `Python/ceval.c`, not the build folder.
-fn short_source(path: &str) -> &str {
-    let mut idx = path.len();
-    for _ in 0..2 {
-        match path[..idx].rfind('/') {
-            Some(i) => idx = i,
-            None => return path.trim_start_matches("./"),
-        }
-    }
-    &path[idx + 1..]
-}
-
-fn location(file: Option<&str>, line: Option<u32>) -> Option<String> {
-    let f = short_source(file?);
-    Some(match line {
-        Some(l) => format!("{f}:{l}"),
-        None => f.to_string(),
-    })
-}
-
-/// `func in libfoo.so (foo.c:12)`
-pub fn describe_native(f: &NativeFrame) -> String {
-    let mut s = match (&f.function, f.inlined.first(), f.module_name(), f.module_offset) {
-        (_, Some(inl), Some(m), _) => format!("{} in {m}", inl.function),
-        (Some(n), None, Some(m), _) => format!("{n} in {m}"),
-        (None, None, Some(m), Some(off)) => format!("an unnamed function in {m} (+{off})"),
-        (_, Some(inl), None, _) => inl.function.clone(),
-        (Some(n), None, None, _) => n.clone(),
-        (None, None, _, _) => format!("{} (in no known module)", f.address),
-    };
-    let (file, line) = match f.inlined.first() {
-        Some(i) => (i.file.as_deref(), i.line),
-        None => (f.file.as_deref(), f.line),
-    };
-    if let Some(loc) = location(file, line) {
-        let _ = write!(s, " ({loc})");
-    }
-    s
-}
-
 fn thread_title(t: &Thread, crash: &Crash) -> String {
     let mut tags = Vec::new();
     if t.crashed {
@@ -101,7 +62,7 @@ fn thread_title(t: &Thread, crash: &Crash) -> String {
     if let Some(p) = &crash.python {
         if p.finalizing_tid == Some(t.tid) {
             tags.push(
-                if p.state.as_deref() == Some("finalized") {
+                if p.state == Some(InterpreterState::Finalized) {
                     "finalized the interpreter"
                 } else {
                     "finalizing the interpreter"
@@ -270,7 +231,7 @@ fn render_frames(out: &mut String, t: &Thread, limit: Option<usize>, st: &Style)
         let _ = writeln!(out, "  {}", st.dim(&format!("... {} more frames", frames.len() - shown)));
     }
     if let Some(m) = &t.merge {
-        if m.kind == "side_by_side" && !m.python_frames.is_empty() {
+        if m.kind == MergeKind::SideBySide && !m.python_frames.is_empty() {
             let why = m.reason.as_deref().unwrap_or("the native and Python stacks did not line up");
             let _ = writeln!(out, "  Python stack (not merged: {why}):");
             for p in &m.python_frames {
@@ -284,7 +245,19 @@ fn render_frames(out: &mut String, t: &Thread, limit: Option<usize>, st: &Style)
     }
 }
 
-pub fn render(crash: &Crash, st: Style) -> String {
+/// The text report, for people.
+#[derive(Debug, Clone, Copy)]
+pub struct Text {
+    pub style: Style,
+}
+
+impl Render for Text {
+    fn render(&self, crash: &Crash) -> String {
+        render(crash, self.style)
+    }
+}
+
+fn render(crash: &Crash, st: Style) -> String {
     let mut out = String::new();
     let p = &crash.process;
     let prog = p.exe.as_deref().map(short).or_else(|| p.cmdline.first().map(|s| short(s))).unwrap_or("process");
@@ -298,10 +271,12 @@ pub fn render(crash: &Crash, st: Style) -> String {
         Some(t) => format!("crashed with {}{}{} and was killed by {}", sig.name, code, at, t),
         None => format!("was killed by {}{}{}", sig.name, code, at),
     };
-    let headline = match crash.kind.as_str() {
-        "dump" => format!("crashcatch: {prog} (pid {}), every thread's stack at {}", p.pid, crash.time),
-        "hang" => format!("crashcatch: {prog} (pid {}) is still running at the hang timeout; its stacks:", p.pid),
-        _ => format!("crashcatch: {prog} (pid {}) {verb}", p.pid),
+    let headline = match crash.kind {
+        CrashKind::Dump => format!("crashcatch: {prog} (pid {}), every thread's stack at {}", p.pid, crash.time),
+        CrashKind::Hang => {
+            format!("crashcatch: {prog} (pid {}) is still running at the hang timeout; its stacks:", p.pid)
+        }
+        CrashKind::Crash => format!("crashcatch: {prog} (pid {}) {verb}", p.pid),
     };
     let _ = writeln!(out, "{}", st.bold(&headline));
     let field = |out: &mut String, k: &str, v: &str| {
@@ -346,9 +321,9 @@ pub fn render(crash: &Crash, st: Style) -> String {
         );
     }
     if let Some(c) = &crash.culprit {
-        field(&mut out, "faulted", &st.red(&describe_native(&c.frame)));
+        field(&mut out, "faulted", &st.red(&c.frame.describe()));
         if let Some(o) = &c.first_outside_system {
-            field(&mut out, "called from", &describe_native(o));
+            field(&mut out, "called from", &o.describe());
         }
     }
     let crashed_thread = crash.threads.iter().find(|t| t.crashed);
@@ -367,14 +342,14 @@ pub fn render(crash: &Crash, st: Style) -> String {
         }
         (None, Some(inner)) => py_line(&mut out, "python", inner),
         _ => {
-            if crash.python.is_some() && crash.kind == "crash" {
+            if crash.python.is_some() && crash.kind == CrashKind::Crash {
                 if let Some(t) = crashed_thread {
                     let others: Vec<String> = crash
                         .threads
                         .iter()
                         .filter(|o| !o.crashed && (o.main || o.holds_gil))
                         .filter_map(|o| {
-                            let p = super::diagnose::user_frame(o).or_else(|| o.python_frames().next())?;
+                            let p = o.user_frame().or_else(|| o.python_frames().next())?;
                             let who = if o.holds_gil { "the GIL holder" } else { "the main thread" };
                             Some(format!(
                                 "{who} ({}) was at {}:{} in {}",
@@ -396,15 +371,15 @@ pub fn render(crash: &Crash, st: Style) -> String {
     }
     if let Some(py) = &crash.python {
         let mut s = format!("CPython {}", py.version.as_deref().unwrap_or("(version unknown)"));
-        match py.state.as_deref() {
-            Some("finalizing") => {
+        match py.state {
+            Some(InterpreterState::Finalizing) => {
                 let _ = write!(s, ", finalizing");
                 if let Some(t) = py.finalizing_tid {
                     let _ = write!(s, " (thread {t} runs Py_FinalizeEx)");
                 }
             }
             Some(other) => {
-                let _ = write!(s, ", {}", other.replace('_', " "));
+                let _ = write!(s, ", {}", other.words());
             }
             None => {}
         }

@@ -1,8 +1,8 @@
 //! A short classification of the crash from the signal, the fault address and the crashed
 //! thread's registers and stack mapping.
 
-use super::model::Classification;
 use crate::process::{maps, Mapping, Registers, SignalInfo};
+use crate::report::model::{Classification, ClassificationKind as K};
 
 /// Facts about the crash that the classification reads.
 pub struct Facts<'a> {
@@ -17,8 +17,8 @@ pub struct Facts<'a> {
     pub insn: Option<[u8; 2]>,
 }
 
-fn c(kind: &str, summary: impl Into<String>) -> Classification {
-    Classification { kind: kind.into(), summary: summary.into(), message: None }
+fn c(kind: K, summary: impl Into<String>) -> Classification {
+    Classification { kind, summary: summary.into(), message: None }
 }
 
 /// Near the guard page below a stack: the fault is just below the mapping that holds the stack
@@ -52,7 +52,7 @@ pub fn classify(f: &Facts<'_>) -> Option<Classification> {
             if let Some(regs) = f.regs {
                 if is_stack_overflow(fault, regs, f.maps) && fault >= 65536 {
                     return Some(c(
-                        "stack_overflow",
+                        K::StackOverflow,
                         format!(
                             "stack overflow: the fault at {fault:#x} is at the guard page below the thread's stack"
                         ),
@@ -62,23 +62,23 @@ pub fn classify(f: &Facts<'_>) -> Option<Classification> {
                     let mapped = maps::find(f.maps, fault);
                     return Some(match mapped {
                         None if fault < 65536 => {
-                            c("null_function_pointer", format!("called a NULL function pointer (jumped to {fault:#x})"))
+                            c(K::NullFunctionPointer, format!("called a NULL function pointer (jumped to {fault:#x})"))
                         }
                         None => c(
-                            "bad_jump",
+                            K::BadJump,
                             format!(
                                 "jumped to an unmapped address {fault:#x} (corrupt function pointer or return address)"
                             ),
                         ),
                         Some(_) => {
-                            c("execute_non_executable", format!("jumped into non-executable memory at {fault:#x}"))
+                            c(K::ExecuteNonExecutable, format!("jumped into non-executable memory at {fault:#x}"))
                         }
                     });
                 }
             }
             if fault < 65536 {
                 return Some(c(
-                    "null_pointer_dereference",
+                    K::NullPointerDereference,
                     if fault == 0 {
                         "NULL pointer dereference".to_string()
                     } else {
@@ -88,7 +88,7 @@ pub fn classify(f: &Facts<'_>) -> Option<Classification> {
             }
             if (0x0000_8000_0000_0000..0xffff_8000_0000_0000).contains(&fault) {
                 return Some(c(
-                    "non_canonical_address",
+                    K::NonCanonicalAddress,
                     format!("access to a non-canonical address {fault:#x} (corrupt pointer)"),
                 ));
             }
@@ -98,37 +98,37 @@ pub fn classify(f: &Facts<'_>) -> Option<Classification> {
                     Some(m) if m.read && !m.write => "read-only memory",
                     _ => "memory it may not access",
                 };
-                return Some(c("permission", format!("access to {what} at {fault:#x}")));
+                return Some(c(K::Permission, format!("access to {what} at {fault:#x}")));
             }
             if fault == 0 && s.code == 0x80 {
                 return Some(c(
-                    "general_protection",
+                    K::GeneralProtection,
                     "general protection fault (a non-canonical or misaligned access)",
                 ));
             }
-            Some(c("bad_address", format!("access to unmapped address {fault:#x} (dangling or corrupt pointer)")))
+            Some(c(K::BadAddress, format!("access to unmapped address {fault:#x} (dangling or corrupt pointer)")))
         }
         libc::SIGABRT => {
             let mut cl = if f.abort_message.as_deref().is_some_and(|m| m.contains("Assertion")) || has("__assert_fail")
             {
-                c("assertion_failed", "assertion failed")
+                c(K::AssertionFailed, "assertion failed")
             } else if has("Py_FatalError") || has("_Py_FatalErrorFunc") || has("fatal_error") {
-                c("python_fatal_error", "Python fatal error (Py_FatalError)")
+                c(K::PythonFatalError, "Python fatal error (Py_FatalError)")
             } else if has("__gnu_cxx::__verbose_terminate_handler()")
                 || has("std::terminate()")
                 || f.top_functions.iter().take(10).any(|t| t.contains("terminate"))
             {
-                c("cpp_terminate", "std::terminate called (uncaught C++ exception?)")
+                c(K::CppTerminate, "std::terminate called (uncaught C++ exception?)")
             } else if f.abort_message.as_deref().is_some_and(|m| {
                 m.contains("free()") || m.contains("malloc") || m.contains("double free") || m.contains("corrupted")
             }) {
-                c("heap_corruption", "glibc detected heap corruption")
+                c(K::HeapCorruption, "glibc detected heap corruption")
             } else {
-                c("abort", "abort() called")
+                c(K::Abort, "abort() called")
             };
             cl.message = f.abort_message.clone();
             if let Some(m) = &cl.message {
-                if cl.kind == "heap_corruption" || cl.kind == "assertion_failed" {
+                if matches!(cl.kind, K::HeapCorruption | K::AssertionFailed) {
                     cl.summary = format!("{}: {}", cl.summary, m.trim_end());
                 }
             }
@@ -136,25 +136,25 @@ pub fn classify(f: &Facts<'_>) -> Option<Classification> {
         }
         libc::SIGBUS => Some(match s.code {
             2 => c(
-                "bus_error",
+                K::BusError,
                 "bus error: access to a file mapping beyond the end of the file (was the file truncated?)",
             ),
-            1 => c("bus_error", "bus error: misaligned access"),
-            _ => c("bus_error", "bus error"),
+            1 => c(K::BusError, "bus error: misaligned access"),
+            _ => c(K::BusError, "bus error"),
         }),
         libc::SIGFPE => Some(match s.code {
-            1 => c("division_by_zero", "integer division by zero"),
-            2 => c("integer_overflow", "integer overflow (e.g. INT_MIN / -1)"),
-            _ => c("floating_point", "floating-point exception"),
+            1 => c(K::DivisionByZero, "integer division by zero"),
+            2 => c(K::IntegerOverflow, "integer overflow (e.g. INT_MIN / -1)"),
+            _ => c(K::FloatingPoint, "floating-point exception"),
         }),
         libc::SIGILL => Some(match f.insn {
             Some([0x0f, 0x0b]) => {
-                c("trap", "trap instruction (ud2): __builtin_trap(), or code the compiler marked unreachable")
+                c(K::Trap, "trap instruction (ud2): __builtin_trap(), or code the compiler marked unreachable")
             }
-            _ => c("illegal_instruction", "illegal instruction (code built for a newer CPU, or a corrupt jump)"),
+            _ => c(K::IllegalInstruction, "illegal instruction (code built for a newer CPU, or a corrupt jump)"),
         }),
         libc::SIGSYS => Some(c(
-            "seccomp",
+            K::Seccomp,
             match s.syscall {
                 Some(n) => format!("system call {n} blocked by seccomp"),
                 None => "system call blocked by seccomp".to_string(),
@@ -178,13 +178,13 @@ mod tests {
         let regs = Registers { rsp: 0x7ffc0000010, rip: 0x401000, ..Default::default() };
         let segv = |a| SignalInfo { signo: 11, code: 1, addr: Some(a), ..Default::default() };
         let s = segv(0);
-        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, "null_pointer_dereference");
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, K::NullPointerDereference);
         let s = segv(0x7ffbffffff8);
-        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, "stack_overflow");
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, K::StackOverflow);
         let s = segv(0xdead0000);
-        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, "bad_address");
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, K::BadAddress);
         let s = segv(0x401000);
-        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, "bad_jump");
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, K::BadJump);
     }
 
     #[test]
@@ -193,7 +193,7 @@ mod tests {
         let mut f = facts(&s, None, &[]);
         f.abort_message = Some("prog: x.c:3: main: Assertion `0' failed.\n".into());
         let cl = classify(&f).unwrap();
-        assert_eq!(cl.kind, "assertion_failed");
+        assert_eq!(cl.kind, K::AssertionFailed);
         assert!(cl.summary.contains("Assertion `0' failed"));
     }
 }

@@ -1,6 +1,6 @@
 //! Plain-language explanations of well-known crash patterns, from the finished report.
 
-use super::model::*;
+use crate::report::model::*;
 
 /// Functions a native thread calls to enter the interpreter.
 const ENTER_PYTHON: &[&str] = &[
@@ -22,46 +22,15 @@ fn base(name: &str) -> &str {
     name.split('.').next().unwrap_or(name)
 }
 
-fn is_python_runtime(module: &str) -> bool {
-    let name = module.rsplit('/').next().unwrap_or(module);
-    name.starts_with("libpython") || name.starts_with("python")
-}
-
-/// A Python file that belongs to the user's code rather than the standard library or an
-/// installed package.
-pub fn is_user_file(file: &str) -> bool {
-    if file.starts_with('<') {
-        // `python -c` code and the interactive prompt are the user's; `<frozen ...>` modules are not.
-        return file == "<string>" || file == "<stdin>" || file.starts_with("<ipython-input");
-    }
-    if file.contains("/site-packages/") || file.contains("/dist-packages/") {
-        return false;
-    }
-    // The standard library: .../lib/pythonX.Y/<module>
-    if let Some(pos) = file.find("/lib/python") {
-        let rest = &file[pos + "/lib/python".len()..];
-        if rest.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-            return false;
-        }
-    }
-    !file.contains("/lib64/python")
-}
-
-/// The innermost Python frame of the user's own code in a merged stack, if any.
-pub fn user_frame(t: &Thread) -> Option<&PythonFrame> {
-    t.python_frames().find(|p| is_user_file(&p.file))
-}
-
 /// The first native frame in a module that is neither a system library nor the interpreter:
 /// the extension or library whose code called in.
 fn first_foreign(t: &Thread) -> Option<&NativeFrame> {
-    t.native_frames()
-        .find(|n| n.module.as_deref().is_some_and(|m| !crate::capture::is_system_module(m) && !is_python_runtime(m)))
+    t.native_frames().find(|n| n.module.as_deref().is_some_and(|m| !is_system_module(m) && !is_python_runtime(m)))
 }
 
 pub fn diagnose(c: &Crash) -> Option<String> {
     let crashed = c.threads.iter().find(|t| t.crashed)?;
-    let kind = c.classification.as_ref().map(|k| k.kind.as_str()).unwrap_or("");
+    let kind = c.classification.as_ref().map(|k| k.kind);
     let py = c.python.as_ref();
 
     // A native thread entering a finalized interpreter.
@@ -70,7 +39,7 @@ pub fn diagnose(c: &Crash) -> Option<String> {
         ENTER_PYTHON.contains(&f).then_some(f)
     });
     if let Some(enter) = enters {
-        let finalized = py.and_then(|p| p.state.as_deref()).is_some_and(|s| s == "finalizing" || s == "finalized");
+        let finalized = py.and_then(|p| p.state).is_some_and(InterpreterState::is_shutting_down);
         let main_exiting = c.threads.iter().filter(|t| t.main && !t.crashed).any(|t| {
             t.native_frames().any(|n| {
                 n.function.as_deref().is_some_and(|f| {
@@ -101,7 +70,7 @@ pub fn diagnose(c: &Crash) -> Option<String> {
         }
     }
 
-    if kind == "stack_overflow" {
+    if kind == Some(ClassificationKind::StackOverflow) {
         // A stack this deep is usually not merged (the native stack is elided in the middle,
         // the Python walk stops at its frame limit): count the Python frames kept beside it too.
         let pys: Vec<&PythonFrame> = crashed.python_frames().collect();
@@ -135,10 +104,9 @@ pub fn diagnose(c: &Crash) -> Option<String> {
         return None;
     }
 
-    if kind == "null_pointer_dereference" {
+    if kind == Some(ClassificationKind::NullPointerDereference) {
         let culprit = c.culprit.as_ref()?;
-        let in_system = culprit.frame.module.as_deref().is_some_and(crate::capture::is_system_module);
-        if in_system && crashed.has_python() {
+        if culprit.frame.in_system_library() && crashed.has_python() {
             // `__strlen_evex` → `strlen`: the libc entry point the caller used.
             let func = match culprit.frame.function.as_deref().map(base) {
                 Some(f) => {
@@ -147,15 +115,13 @@ pub fn diagnose(c: &Crash) -> Option<String> {
                 }
                 None => format!("a C function in {}", culprit.frame.module_name().unwrap_or("a system library")),
             };
-            let site = user_frame(crashed)
+            let site = crashed
+                .user_frame()
                 .or(c.python_call_site.as_ref())
                 .map(|p| format!(" at {}:{} in {}", p.file, p.line.unwrap_or(0), p.function))
                 .unwrap_or_default();
-            let via = culprit
-                .first_outside_system
-                .as_ref()
-                .map(|n| format!(" through {}", super::text::describe_native(n)))
-                .unwrap_or_default();
+            let via =
+                culprit.first_outside_system.as_ref().map(|n| format!(" through {}", n.describe())).unwrap_or_default();
             return Some(format!(
                 "a NULL pointer was passed from Python{site} into {func}{via}: \
                  check the arguments at that line (a None, 0 or empty handle where a pointer was expected)."
@@ -190,13 +156,13 @@ mod tests {
     fn overflow(thread: Thread) -> Crash {
         Crash {
             schema_version: SCHEMA_VERSION,
-            kind: "crash".into(),
+            kind: CrashKind::Crash,
             tool: Tool::default(),
             time: String::new(),
             process: ProcessInfo::default(),
             signal: SignalReport::default(),
             classification: Some(Classification {
-                kind: "stack_overflow".into(),
+                kind: ClassificationKind::StackOverflow,
                 summary: String::new(),
                 message: None,
             }),
@@ -229,7 +195,7 @@ mod tests {
             frames,
             elided: Some(Elided { at: 200, count: 40000, python_count: 0 }),
             merge: Some(MergeInfo {
-                kind: "side_by_side".into(),
+                kind: MergeKind::SideBySide,
                 reason: Some("120 eval-loop frame(s) in the native stack but 4096 Python entry frame(s)".into()),
                 python_frames: (0..4096).map(|_| python("down")).collect(),
             }),

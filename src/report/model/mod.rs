@@ -1,5 +1,12 @@
 //! The report's typed model. The JSON report is exactly these structs through serde; see
-//! docs/report-schema.md. Every field that can be unknown is optional.
+//! docs/report-schema.md. Every field that can be unknown is optional. The model is the ground
+//! every stage stands on: it imports nothing of crashcatch.
+
+mod frames;
+mod kinds;
+
+pub use frames::*;
+pub use kinds::*;
 
 use serde::{Deserialize, Serialize};
 
@@ -34,8 +41,8 @@ impl std::fmt::Display for Hex {
 pub struct Crash {
     pub schema_version: u32,
     /// `crash` (a fatal signal), `dump` (`crashcatch dump`), or `hang` (`--hang-timeout`).
-    #[serde(default = "default_kind")]
-    pub kind: String,
+    #[serde(default)]
+    pub kind: CrashKind,
     pub tool: Tool,
     /// When the fatal signal was caught, UTC, RFC 3339.
     pub time: String,
@@ -73,10 +80,6 @@ pub struct Crash {
     /// Where this report was written (filled in by the writer).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
-}
-
-fn default_kind() -> String {
-    "crash".into()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -144,7 +147,7 @@ pub struct SignalReport {
 pub struct Classification {
     /// Stable identifier: `null_pointer_dereference`, `stack_overflow`, `abort`,
     /// `assertion_failed`, `bad_address`, `permission`, `bus_error`, `division_by_zero`, ...
-    pub kind: String,
+    pub kind: ClassificationKind,
     pub summary: String,
     /// e.g. glibc's `__abort_msg` ("python3: foo.c:12: main: Assertion `x' failed.").
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -218,6 +221,11 @@ impl Thread {
     pub fn has_python(&self) -> bool {
         self.python_frames().next().is_some()
     }
+
+    /// The innermost Python frame of the user's own code, if any.
+    pub fn user_frame(&self) -> Option<&PythonFrame> {
+        self.python_frames().find(|p| p.is_user_code())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -238,83 +246,12 @@ fn is_zero(n: &u64) -> bool {
 pub struct MergeInfo {
     /// `merged`: each eval-loop frame replaced by its Python frames; `side_by_side`: the counts
     /// did not line up, so `python_frames` holds the Python stack apart; `python_only`, `native_only`.
-    pub kind: String,
+    pub kind: MergeKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The Python stack, innermost first, when it could not be merged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub python_frames: Vec<PythonFrame>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Frame {
-    Native(NativeFrame),
-    Python(PythonFrame),
-}
-
-/// How a native frame was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trust {
-    /// The thread's own registers (the innermost frame).
-    Context,
-    /// DWARF call frame information.
-    Cfi,
-    /// The frame-pointer chain.
-    FramePointer,
-    /// A return-address-looking value found by scanning the stack: may be wrong.
-    Scan,
-    /// Restored from a signal frame's saved context.
-    Signal,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NativeFrame {
-    /// The instruction (innermost frame, or after a signal frame) or the return address.
-    pub address: Hex,
-    /// Full path of the module, as the process sees it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub module: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub module_offset: Option<Hex>,
-    /// Demangled function name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub function: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub function_offset: Option<Hex>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line: Option<u32>,
-    /// Functions inlined at this address, innermost first; `function` is the one they were inlined into.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub inlined: Vec<InlinedFrame>,
-    pub trust: Trust,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct InlinedFrame {
-    pub function: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line: Option<u32>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PythonFrame {
-    pub file: String,
-    /// The qualified name from 3.11 on, the plain name before.
-    pub function: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line: Option<u32>,
-    /// The source line, when the file could be read.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source: Option<String>,
-    /// Read while the interpreter was finalizing from a thread that was not running it: may be stale.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub stale: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -327,7 +264,7 @@ pub struct PythonState {
     pub module: Option<String>,
     /// `running`, `finalizing`, `finalized` (Py_FinalizeEx done), or `not_initialized`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
+    pub state: Option<InterpreterState>,
     /// The thread running Py_FinalizeEx.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finalizing_tid: Option<i32>,

@@ -91,19 +91,6 @@ pub fn code_name(sig: i32, code: i32) -> (Option<&'static str>, &'static str) {
     }
 }
 
-/// The signals crashcatch treats as crashes.
-pub const FATAL_SIGNALS: [i32; 6] =
-    [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGABRT, libc::SIGSYS];
-
-pub fn is_fatal(sig: i32) -> bool {
-    FATAL_SIGNALS.contains(&sig)
-}
-
-/// True when the kernel raised the signal for a fault (as opposed to kill/raise/abort).
-pub fn is_fault_code(code: i32) -> bool {
-    code > 0 && code != 0x80
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,6 +102,5 @@ mod tests {
         assert_eq!(code_name(11, 1), (Some("SEGV_MAPERR"), "address not mapped"));
         assert_eq!(code_name(6, -6).0, Some("SI_TKILL"));
         assert_eq!(code_name(8, 1).0, Some("FPE_INTDIV"));
-        assert!(is_fault_code(1) && !is_fault_code(-6) && !is_fault_code(0));
     }
 }

@@ -7,9 +7,18 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use super::model::Crash;
+use super::OutputError;
+use crate::report::model::Crash;
+use crate::report::render::{Json, Render, Style, Text};
 
-fn write_new(path: &Path, data: &[u8]) -> std::io::Result<()> {
+fn write_new(path: &Path, data: &[u8]) -> Result<(), OutputError> {
+    write_new_io(path, data).map_err(|source| match source.kind() {
+        std::io::ErrorKind::AlreadyExists => OutputError::Exists { path: path.to_path_buf() },
+        _ => OutputError::Write { path: path.to_path_buf(), source },
+    })
+}
+
+fn write_new_io(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     let mut f = OpenOptions::new()
@@ -26,7 +35,7 @@ fn write_new(path: &Path, data: &[u8]) -> std::io::Result<()> {
     }
     if path.symlink_metadata().is_ok() {
         let _ = std::fs::remove_file(&tmp);
-        return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("{} exists", path.display())));
+        return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists"));
     }
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
@@ -38,12 +47,17 @@ fn stamp(time: &str) -> String {
     time.chars().filter(|c| c.is_ascii_digit() || *c == 'T').take(15).collect()
 }
 
-/// Writes the JSON and text reports into `dir`; records their paths in `crash.files`.
-pub fn write_report(crash: &mut Crash, dir: &Path) -> Result<Vec<PathBuf>, String> {
+/// Writes the JSON and text reports into `dir`; records their paths in `crash.files` (the one
+/// thing about a report that is known only once it is written).
+pub fn write_report(crash: &mut Crash, dir: &Path) -> Result<Vec<PathBuf>, OutputError> {
     if !dir.exists() {
-        DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| e.to_string())?;
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|source| OutputError::CreateDir { path: dir.to_path_buf(), source })?;
     }
-    let base = format!("{}-{}-{}", crash.kind, crash.process.pid, stamp(&crash.time));
+    let base = format!("{}-{}-{}", crash.kind.as_str(), crash.process.pid, stamp(&crash.time));
     for n in 0..1000 {
         let stem = if n == 0 { base.clone() } else { format!("{base}-{n}") };
         let json = dir.join(format!("{stem}.json"));
@@ -52,22 +66,22 @@ pub fn write_report(crash: &mut Crash, dir: &Path) -> Result<Vec<PathBuf>, Strin
             continue;
         }
         crash.files = vec![json.display().to_string(), txt.display().to_string()];
-        match write_new(&json, super::json::render(crash).as_bytes()) {
+        match write_new(&json, Json.render(crash).as_bytes()) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(OutputError::Exists { .. }) => continue,
             Err(e) => {
                 crash.files.clear();
-                return Err(e.to_string());
+                return Err(e);
             }
         }
-        let text = super::text::render(crash, super::text::Style::plain());
+        let text = Text { style: Style::plain() }.render(crash);
         if let Err(e) = write_new(&txt, text.as_bytes()) {
             crash.files.truncate(1);
-            return Err(e.to_string());
+            return Err(e);
         }
         return Ok(vec![json, txt]);
     }
-    Err("too many reports with the same name".into())
+    Err(OutputError::TooManyNames { dir: dir.to_path_buf(), stem: base })
 }
 
 #[cfg(test)]

@@ -1,0 +1,56 @@
+//! What the stacks mean: the culprit frame, the Python call site, the classification and the
+//! diagnosis. Everything here reads a finished set of threads and the stopped process; what
+//! counts as a system library or as the user's code is the model's (report::model::frames).
+
+pub mod abort_message;
+pub mod classify;
+pub mod diagnose;
+
+use crate::modules::ModuleSet;
+use crate::process::{MemoryExt, Snapshot};
+use crate::report::model::{Classification, Culprit, NativeFrame, PythonFrame, Thread};
+
+/// The culprit: the crashed thread's innermost native frame, and the first frame outside the
+/// system libraries when it faulted inside one.
+pub fn culprit(crashed: Option<&Thread>) -> Option<Culprit> {
+    let natives: Vec<&NativeFrame> = crashed.map(|t| t.native_frames().collect()).unwrap_or_default();
+    let top = natives.first()?;
+    let first_outside_system = if top.in_system_library() {
+        natives.iter().skip(1).find(|f| f.module.is_some() && !f.in_system_library()).map(|f| (*f).clone())
+    } else {
+        None
+    };
+    Some(Culprit { frame: (*top).clone(), first_outside_system })
+}
+
+/// The innermost Python frame of the crashed thread.
+pub fn python_call_site(crashed: Option<&Thread>) -> Option<PythonFrame> {
+    crashed.and_then(|t| t.python_frames().next().cloned())
+}
+
+/// The innermost frame of the user's own code, when it is not the call site itself.
+pub fn python_user_frame(crashed: Option<&Thread>, call_site: Option<&PythonFrame>) -> Option<PythonFrame> {
+    crashed.and_then(|t| t.user_frame()).filter(|u| Some(*u) != call_site).cloned()
+}
+
+/// The classification, from the signal, the crashed thread's registers, the maps, its
+/// innermost functions and glibc's abort message.
+pub fn classification(snap: &Snapshot<'_>, modules: &ModuleSet, crashed: Option<&Thread>) -> Option<Classification> {
+    let regs = snap.thread(snap.crashed_tid).and_then(|t| t.regs.as_ref());
+    let insn = regs.and_then(|r| {
+        let mut b = [0u8; 2];
+        snap.memory.read_exact(r.rip, &mut b).ok().map(|_| b)
+    });
+    let abort_message =
+        if snap.signal.signo == libc::SIGABRT { abort_message::abort_message(snap, modules) } else { None };
+    classify::classify(&classify::Facts {
+        signal: &snap.signal,
+        regs,
+        maps: &snap.maps,
+        abort_message,
+        top_functions: crashed
+            .map(|t| t.native_frames().filter_map(|f| f.function.clone()).take(12).collect())
+            .unwrap_or_default(),
+        insn,
+    })
+}

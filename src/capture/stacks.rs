@@ -1,0 +1,109 @@
+//! Every thread's stack: native frames unwound and symbolized, Python frames read, the two
+//! merged into one stack per thread.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use crate::merge;
+use crate::modules::ModuleSet;
+use crate::process::{Registers, Snapshot};
+use crate::report::model::{Elided, Hex, NativeFrame, PythonState, Thread};
+use crate::symbolize::Symbolizer;
+use crate::unwind::{self, Limits, UnwoundStack};
+
+/// Milliseconds, rounded to microseconds.
+pub fn ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// The native stacks of every thread (None where the registers could not be read), with the
+/// time it took.
+pub fn unwind_all(snap: &Snapshot<'_>, modules: &ModuleSet) -> (Vec<Option<UnwoundStack>>, f64) {
+    let t = Instant::now();
+    let raw = snap
+        .threads
+        .iter()
+        .map(|th| th.regs.as_ref().map(|regs| unwind::unwind(regs, snap.memory, modules, Limits::default())))
+        .collect();
+    (raw, ms(t.elapsed()))
+}
+
+/// Every frame of every stack symbolized, with the time it took.
+pub fn symbolize_all(raw: &[Option<UnwoundStack>], modules: &ModuleSet) -> (Vec<Vec<NativeFrame>>, f64) {
+    let t = Instant::now();
+    let symbolizer = Symbolizer::new(modules);
+    let natives = raw
+        .iter()
+        .map(|r| r.as_ref().map(|s| s.frames.iter().map(|f| symbolizer.symbolize(f)).collect()).unwrap_or_default())
+        .collect();
+    (natives, ms(t.elapsed()))
+}
+
+/// The report's threads, native and Python merged, the crashed one first, then by tid.
+pub fn threads(
+    snap: &Snapshot<'_>,
+    raw: &[Option<UnwoundStack>],
+    natives: Vec<Vec<NativeFrame>>,
+    py: Option<&PythonState>,
+) -> Vec<Thread> {
+    let mut threads = Vec::with_capacity(snap.threads.len());
+    for ((t, r), native) in snap.threads.iter().zip(raw).zip(natives) {
+        let py_thread = py.and_then(|p| merge::python_thread_for(p, t.tid));
+        let (frames, merge, elided) = match r.as_ref().and_then(|s| s.elided) {
+            Some((at, count)) => {
+                let m = merge::merge_thread_elided(native, py_thread, at);
+                (m.frames, m.info, Some(Elided { at: m.at, count, python_count: m.python_elided }))
+            }
+            None => {
+                let (f, m) = merge::merge_thread(native, py_thread);
+                (f, m, None)
+            }
+        };
+        let crashed = t.tid == snap.crashed_tid;
+        threads.push(Thread {
+            tid: t.tid,
+            name: t.name.clone(),
+            crashed,
+            main: t.tid == snap.pid,
+            holds_gil: py_thread.is_some_and(|p| p.holds_gil),
+            frames,
+            elided,
+            merge,
+            unwind_error: match (r, &t.note) {
+                (Some(s), _) => s.error.clone(),
+                (None, Some(n)) => Some(n.clone()),
+                (None, None) => Some("registers could not be read".into()),
+            },
+            registers: if crashed { t.regs.as_ref().map(registers_map) } else { None },
+        });
+    }
+    threads.sort_by_key(|t| (!t.crashed, t.tid));
+    threads
+}
+
+fn registers_map(r: &Registers) -> BTreeMap<String, Hex> {
+    [
+        ("rax", r.rax),
+        ("rbx", r.rbx),
+        ("rcx", r.rcx),
+        ("rdx", r.rdx),
+        ("rsi", r.rsi),
+        ("rdi", r.rdi),
+        ("rbp", r.rbp),
+        ("rsp", r.rsp),
+        ("r8", r.r8),
+        ("r9", r.r9),
+        ("r10", r.r10),
+        ("r11", r.r11),
+        ("r12", r.r12),
+        ("r13", r.r13),
+        ("r14", r.r14),
+        ("r15", r.r15),
+        ("rip", r.rip),
+        ("eflags", r.eflags),
+        ("fs_base", r.fs_base),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n.to_string(), Hex(v)))
+    .collect()
+}

@@ -1,0 +1,193 @@
+//! Frames: native and Python, how a native frame was found, and what a frame is (a system
+//! library's, the interpreter's, the user's own code): the few heuristics every stage and every
+//! renderer share, in one place.
+
+use serde::{Deserialize, Serialize};
+
+use super::Hex;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Frame {
+    Native(NativeFrame),
+    Python(PythonFrame),
+}
+
+/// How a native frame was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trust {
+    /// The thread's own registers (the innermost frame).
+    Context,
+    /// DWARF call frame information.
+    Cfi,
+    /// The frame-pointer chain.
+    FramePointer,
+    /// A return-address-looking value found by scanning the stack: may be wrong.
+    Scan,
+    /// Restored from a signal frame's saved context.
+    Signal,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NativeFrame {
+    /// The instruction (innermost frame, or after a signal frame) or the return address.
+    pub address: Hex,
+    /// Full path of the module, as the process sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module_offset: Option<Hex>,
+    /// Demangled function name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub function_offset: Option<Hex>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// Functions inlined at this address, innermost first; `function` is the one they were inlined into.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inlined: Vec<InlinedFrame>,
+    pub trust: Trust,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InlinedFrame {
+    pub function: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PythonFrame {
+    pub file: String,
+    /// The qualified name from 3.11 on, the plain name before.
+    pub function: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    /// The source line, when the file could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Read while the interpreter was finalizing from a thread that was not running it: may be stale.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
+}
+
+/// Libraries whose faults are usually the caller's bug (strlen(NULL)): the culprit also names
+/// the first frame outside them. libffi is call glue (ctypes, cffi): the caller beyond it is the
+/// one that matters.
+const SYSTEM_LIBRARIES: &[&str] = &[
+    "libc.so",
+    "libc-",
+    "ld-linux",
+    "libpthread",
+    "libm.so",
+    "libdl.so",
+    "librt.so",
+    "libstdc++",
+    "libgcc_s",
+    "[vdso]",
+    "libc.musl",
+    "ld-musl",
+    "libffi.so",
+];
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// A module path that is a system library (see [`SYSTEM_LIBRARIES`]).
+pub fn is_system_module(path: &str) -> bool {
+    let name = file_name(path);
+    SYSTEM_LIBRARIES.iter().any(|p| name.starts_with(p))
+}
+
+/// A module path that is the Python interpreter itself (libpython, or a static python binary).
+pub fn is_python_runtime(path: &str) -> bool {
+    let name = file_name(path);
+    name.starts_with("libpython") || name.starts_with("python")
+}
+
+/// A Python file that belongs to the user's code rather than the standard library or an
+/// installed package.
+pub fn is_user_file(file: &str) -> bool {
+    if file.starts_with('<') {
+        // `python -c` code and the interactive prompt are the user's; `<frozen ...>` modules are not.
+        return file == "<string>" || file == "<stdin>" || file.starts_with("<ipython-input");
+    }
+    if file.contains("/site-packages/") || file.contains("/dist-packages/") {
+        return false;
+    }
+    // The standard library: .../lib/pythonX.Y/<module>
+    if let Some(pos) = file.find("/lib/python") {
+        let rest = &file[pos + "/lib/python".len()..];
+        if rest.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+            return false;
+        }
+    }
+    !file.contains("/lib64/python")
+}
+
+impl NativeFrame {
+    /// The short module name (`libc.so.6`).
+    pub fn module_name(&self) -> Option<&str> {
+        self.module.as_deref().map(file_name)
+    }
+
+    /// In a system library (libc, the loader, libffi, ...).
+    pub fn in_system_library(&self) -> bool {
+        self.module.as_deref().is_some_and(is_system_module)
+    }
+
+    /// `func in libfoo.so (foo.c:12)`; the innermost inlined function when there is one.
+    pub fn describe(&self) -> String {
+        let mut s = match (&self.function, self.inlined.first(), self.module_name(), self.module_offset) {
+            (_, Some(inl), Some(m), _) => format!("{} in {m}", inl.function),
+            (Some(n), None, Some(m), _) => format!("{n} in {m}"),
+            (None, None, Some(m), Some(off)) => format!("an unnamed function in {m} (+{off})"),
+            (_, Some(inl), None, _) => inl.function.clone(),
+            (Some(n), None, None, _) => n.clone(),
+            (None, None, _, _) => format!("{} (in no known module)", self.address),
+        };
+        let (file, line) = match self.inlined.first() {
+            Some(i) => (i.file.as_deref(), i.line),
+            None => (self.file.as_deref(), self.line),
+        };
+        if let Some(loc) = location(file, line) {
+            s.push_str(&format!(" ({loc})"));
+        }
+        s
+    }
+}
+
+impl PythonFrame {
+    /// The user's own code (not the standard library or an installed package).
+    pub fn is_user_code(&self) -> bool {
+        is_user_file(&self.file)
+    }
+}
+
+/// The last two components of a native source path: `Python/ceval.c`, not the build folder.
+pub fn short_source(path: &str) -> &str {
+    let mut idx = path.len();
+    for _ in 0..2 {
+        match path[..idx].rfind('/') {
+            Some(i) => idx = i,
+            None => return path.trim_start_matches("./"),
+        }
+    }
+    &path[idx + 1..]
+}
+
+/// `Python/ceval.c:12`, from a source path and a line.
+pub fn location(file: Option<&str>, line: Option<u32>) -> Option<String> {
+    let f = short_source(file?);
+    Some(match line {
+        Some(l) => format!("{f}:{l}"),
+        None => f.to_string(),
+    })
+}

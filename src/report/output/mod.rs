@@ -1,0 +1,129 @@
+//! Where reports go: files in `--output-dir` first (so a report is on disk before the signal is
+//! delivered), then each [`Output`] in turn: the report on stderr, GitHub annotations, the JUnit
+//! file, and at the end of the run the summary line.
+
+mod error;
+pub mod files;
+mod junit_file;
+mod stream;
+mod summary;
+
+use std::path::PathBuf;
+
+pub use error::OutputError;
+
+use super::model::{Crash, CrashKind};
+use super::render::{GithubAnnotation, Json, Style, Text};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutputConfig {
+    pub dir: Option<PathBuf>,
+    pub format: Format,
+    pub quiet: bool,
+    /// Write (or merge) a JUnit XML file with a testcase per crash.
+    pub junit: Option<PathBuf>,
+    /// Print GitHub Actions `::error` annotations (GITHUB_ACTIONS=true), with paths relative to
+    /// this workspace (GITHUB_WORKSPACE) when set.
+    pub github: Option<GithubAnnotation>,
+}
+
+/// One destination of reports.
+pub trait Output {
+    /// A report was made; its files (if any) are already written and named in `crash.files`.
+    fn report(&mut self, crash: &Crash) -> Result<(), OutputError>;
+    /// The run is over; `emitted` lists every report made.
+    fn finish(&mut self, _emitted: &[Emitted]) -> Result<(), OutputError> {
+        Ok(())
+    }
+}
+
+/// What was emitted for one report.
+#[derive(Debug, Clone)]
+pub struct Emitted {
+    pub pid: i32,
+    pub kind: CrashKind,
+    /// `SIGSEGV`
+    pub signal: String,
+    /// The pytest test that was running.
+    pub test: Option<String>,
+    /// The report files written.
+    pub files: Vec<PathBuf>,
+}
+
+/// Writes reports (files first, then every output) and keeps count.
+pub struct Emitter {
+    dir: Option<PathBuf>,
+    quiet: bool,
+    outputs: Vec<Box<dyn Output>>,
+    emitted: Vec<Emitted>,
+}
+
+impl Emitter {
+    pub fn new(cfg: OutputConfig) -> Self {
+        let mut outputs: Vec<Box<dyn Output>> = Vec::new();
+        outputs.push(match cfg.format {
+            Format::Text => Box::new(stream::Stderr::every(Text { style: Style::detect_stderr() })),
+            Format::Json => Box::new(stream::Stderr::every(Json)),
+        });
+        if let Some(g) = cfg.github {
+            outputs.push(Box::new(stream::Stderr::crashes(g)));
+        }
+        if let Some(path) = cfg.junit {
+            outputs.push(Box::new(junit_file::JunitFile::new(path)));
+        }
+        if cfg.format == Format::Text {
+            outputs.push(Box::new(summary::SummaryLine));
+        }
+        Emitter { dir: cfg.dir, quiet: cfg.quiet, outputs, emitted: Vec::new() }
+    }
+
+    /// Every report emitted so far.
+    pub fn emitted(&self) -> &[Emitted] {
+        &self.emitted
+    }
+
+    pub fn emit(&mut self, mut crash: Crash) {
+        let mut files = Vec::new();
+        if let Some(dir) = &self.dir {
+            match files::write_report(&mut crash, dir) {
+                Ok(f) => files = f,
+                Err(e) => eprintln!("crashcatch: could not write the report to {}: {e}", dir.display()),
+            }
+        }
+        for o in &mut self.outputs {
+            if let Err(e) = o.report(&crash) {
+                eprintln!("crashcatch: {e}");
+            }
+        }
+        self.emitted.push(Emitted {
+            pid: crash.process.pid,
+            kind: crash.kind,
+            signal: crash.signal.name.clone(),
+            test: crash.process.test.clone(),
+            files,
+        });
+    }
+
+    /// The end of the run: each output's last word (the JUnit file once more, since pytest may
+    /// have rewritten it; the summary line).
+    pub fn finish(&mut self) {
+        for o in &mut self.outputs {
+            if let Err(e) = o.finish(&self.emitted) {
+                eprintln!("crashcatch: {e}");
+            }
+        }
+    }
+
+    /// One line on stderr, unless quiet.
+    pub fn note(&mut self, msg: &str) {
+        if !self.quiet {
+            eprintln!("crashcatch: {msg}");
+        }
+    }
+}
