@@ -60,7 +60,8 @@ fn probe(snap: &Snapshot<'_>, m: &Module, mem: &dyn Memory) -> Option<Found> {
     let mut version = None;
     let mut from_offsets: Option<Result<Layout, String>> = None;
     if let Some(rt) = runtime {
-        match read_debug_offsets(mem, rt) {
+        let tested = tested_up_to();
+        match debug_offsets::read_with(mem, rt, tested, debug_offsets::SHAPES) {
             Ok(debug_offsets::Found::Ok(d)) => {
                 version = Version::from_hex(d.version);
                 if d.newer_than_tested {
@@ -68,7 +69,7 @@ fn probe(snap: &Snapshot<'_>, m: &Module, mem: &dyn Memory) -> Option<Found> {
                         "CPython {} is newer than the versions this reader was tested with (up to 3.{}): its \
                          stacks were read with the offsets it publishes in _Py_DebugOffsets, parsed as 3.{}'s",
                         version.map(|v| v.to_string()).unwrap_or_else(|| format!("{:#x}", d.version)),
-                        debug_offsets::NEWEST_TESTED,
+                        tested,
                         d.shape
                     ));
                 }
@@ -145,13 +146,12 @@ fn probe(snap: &Snapshot<'_>, m: &Module, mem: &dyn Memory) -> Option<Found> {
 
 /// Test hook: `CRASHCATCH_TEST_PYTHON_TESTED_UP_TO=3.N` makes the reader treat every minor
 /// version above N as newer than those it was tested with, so that the path a future version
-/// takes can be exercised on a real interpreter (tests/python315.rs).
-fn read_debug_offsets(mem: &dyn Memory, rt: u64) -> Result<debug_offsets::Found, String> {
-    let tested = std::env::var("CRASHCATCH_TEST_PYTHON_TESTED_UP_TO")
+/// takes can be exercised on a real interpreter (tests/python_sid.rs).
+fn tested_up_to() -> u32 {
+    std::env::var("CRASHCATCH_TEST_PYTHON_TESTED_UP_TO")
         .ok()
         .and_then(|v| v.strip_prefix("3.").and_then(|m| m.parse().ok()))
-        .unwrap_or(debug_offsets::NEWEST_TESTED);
-    debug_offsets::read_with(mem, rt, tested, debug_offsets::SHAPES)
+        .unwrap_or(debug_offsets::NEWEST_TESTED)
 }
 
 /// The address a `mov sym(%rip),%rax; ret` function loads from (optionally after `endbr64`):
