@@ -76,12 +76,19 @@ pyext:
 $(VENV)/.stamp: scripts/venv-requirements.txt scripts/make-venv.sh
 	scripts/make-venv.sh $(VENV)
 
-# CPython 3.14 from Debian sid, unpacked under target/sid (tests/python314.rs). A failed
-# download only skips that test, visibly.
-sid: target/sid/run-python3.14
+# CPython 3.13, 3.14 and 3.15 from Debian sid, unpacked under target/sid (each run through sid's
+# own loader as target/sid/run-python3.X), and the debug files of their python3.X-dbg and of
+# libc6-dbg under target/sid-dbg/usr/lib/debug (tests/python_sid.rs, the crash matrix, attach).
+# The .deb files are kept in target/sid/.debs. A failed download only skips those tests, visibly.
+SID_PYTHONS := 3.13 3.14 3.15
 
-target/sid/run-python3.14: scripts/sid-python.sh scripts/debian-unpack.sh
-	@scripts/sid-python.sh target/sid || echo "make sid: could not unpack Debian sid's python3.14; its test will be skipped"
+sid: $(foreach v,$(SID_PYTHONS),target/sid/run-python$(v)) target/sid-dbg/.stamp
+
+target/sid/run-python%: scripts/sid-python.sh scripts/debian-unpack.sh
+	@scripts/sid-python.sh target/sid $* || echo "make sid: could not unpack Debian sid's python$*; its tests will be skipped"
+
+target/sid-dbg/.stamp: scripts/sid-dbg.sh scripts/debian-unpack.sh
+	@scripts/sid-dbg.sh target/sid-dbg target/sid/.debs $(SID_PYTHONS) || echo "make sid: some sid debug packages could not be unpacked; the tests that need them will be skipped"
 
 # Debian bookworm's python3.11 with its python3.11-dbg, of one version, under target/py311dbg
 # (tests/python311_dbg.rs). A failed download only skips that test, visibly.

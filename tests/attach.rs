@@ -11,9 +11,18 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-/// Every interpreter to try: /usr/bin/python3, pyenv's 3.x, and pyenv's 2.7 when present.
+/// Every interpreter to try: /usr/bin/python3, pyenv's 3.x, pyenv's 2.7 and Debian sid's 3.13,
+/// 3.14, 3.15 (`make sid`, run through sid's loader) when present.
 fn interpreters() -> Vec<PathBuf> {
     let mut v = pythons();
+    for ver in ["3.13", "3.14", "3.15"] {
+        let p = root().join(format!("target/sid/run-python{ver}"));
+        if p.exists() {
+            v.push(p);
+        } else {
+            skip(&format!("attach on sid python {ver}"), &format!("{} is missing (make sid)", p.display()));
+        }
+    }
     if let Some(home) = std::env::var_os("PYENV_ROOT")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pyenv")))

@@ -273,3 +273,60 @@ fn layout_tables_match_dwarf() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     assert!(checked > 0, "no pyenv version found under {}: nothing was checked", root.display());
 }
+
+/// Debian sid's stripped interpreters (`make sid`): the `_Py_DebugOffsets` compiled into each
+/// executable's `.PyRuntime`, parsed in its version's shape, against the DWARF of its debug file
+/// from python3.X-dbg (target/sid-dbg, by build-id). This checks the 3.15 shape (every field this
+/// reader takes lands on the member DWARF names) on real builds, not only on the headers.
+#[test]
+fn sid_debug_offsets_match_dwarf() {
+    let mut checked = Vec::new();
+    let mut failures = Vec::new();
+    for v in ["3.13", "3.14", "3.15"] {
+        let exe = common::root().join(format!("target/sid/usr/bin/python{v}"));
+        let Ok(data) = std::fs::read(&exe) else {
+            common::skip(
+                &format!("DWARF check of sid python {v}"),
+                &format!("{} is missing (make sid)", exe.display()),
+            );
+            continue;
+        };
+        let obj = object::File::parse(&*data).unwrap();
+        let id = obj.build_id().ok().flatten().expect("a build-id");
+        let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let dbg =
+            common::root().join(format!("target/sid-dbg/usr/lib/debug/.build-id/{}/{}.debug", &hex[..2], &hex[2..]));
+        if !dbg.is_file() {
+            common::skip(
+                &format!("DWARF check of sid python {v}"),
+                &format!("{} is missing (make sid)", dbg.display()),
+            );
+            continue;
+        }
+        let sec = obj.section_by_name(".PyRuntime").expect("a .PyRuntime section");
+        let mut m = ImageMemory::new();
+        m.add(0x1000, sec.data().unwrap().to_vec());
+        let layout = match debug_offsets::read(&m, 0x1000) {
+            Ok(debug_offsets::Found::Ok(d)) => d.to_layout().unwrap(),
+            other => {
+                failures.push(format!("{v}: _Py_DebugOffsets not read: {other:?}"));
+                continue;
+            }
+        };
+        let checks = layout.dwarf_checks();
+        let wanted: BTreeSet<(&'static str, &'static str)> = checks.iter().map(|c| (c.ty, c.member)).collect();
+        let got = measure_all(&dbg, &wanted).unwrap();
+        for c in &checks {
+            match got.get(&(c.ty, c.member)) {
+                Some(&g) if g == c.value => {}
+                Some(&g) => {
+                    failures.push(format!("{v}: {}.{}: _Py_DebugOffsets {} but DWARF {g}", c.ty, c.member, c.value))
+                }
+                None => failures.push(format!("{v}: {}.{}: not found in DWARF", c.ty, c.member)),
+            }
+        }
+        checked.push(format!("{v} ({} offsets)", checks.len()));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    println!("sid interpreters checked against DWARF: {checked:?}");
+}

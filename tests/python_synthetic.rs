@@ -180,6 +180,8 @@ fn debug_offsets_313_drive_the_walk() {
 fn debug_offsets_314_shape_drive_the_walk() {
     let mut d = values_3_13_0();
     d.version = 0x030e00f0;
+    d.shape = 14;
+    d.co_size = 240;
     d.rt_finalizing = 1208;
     d.rt_interpreters_head = 1232;
     d.is_next = 64;

@@ -60,17 +60,31 @@ fn probe(snap: &Snapshot<'_>, m: &Module, mem: &dyn Memory) -> Option<Found> {
     let mut version = None;
     let mut from_offsets: Option<Result<Layout, String>> = None;
     if let Some(rt) = runtime {
-        match debug_offsets::read(mem, rt) {
+        let tested = tested_up_to();
+        match debug_offsets::read_with(mem, rt, tested, debug_offsets::SHAPES) {
             Ok(debug_offsets::Found::Ok(d)) => {
                 version = Version::from_hex(d.version);
+                if d.newer_than_tested {
+                    notes.push(format!(
+                        "CPython {} is newer than the versions this reader was tested with (up to 3.{}): its \
+                         stacks were read with the offsets it publishes in _Py_DebugOffsets, parsed as 3.{}'s",
+                        version.map(|v| v.to_string()).unwrap_or_else(|| format!("{:#x}", d.version)),
+                        tested,
+                        d.shape
+                    ));
+                }
+                if d.free_threaded {
+                    notes.push(
+                        "free-threaded build: read through _Py_DebugOffsets, a build kind not tested against a \
+                         live interpreter"
+                            .into(),
+                    );
+                }
                 from_offsets = Some(d.to_layout());
             }
-            Ok(debug_offsets::Found::Unknown { version: v }) => {
+            Ok(debug_offsets::Found::Unreadable { version: v, why }) => {
                 version = Version::from_hex(v);
-                from_offsets = Some(Err(format!(
-                    "_Py_DebugOffsets of {} has a shape this reader does not know",
-                    version.map(|v| v.to_string()).unwrap_or_else(|| format!("{v:#x}"))
-                )));
+                from_offsets = Some(Err(why));
             }
             Ok(debug_offsets::Found::Absent) => {}
             Err(e) => notes.push(e),
@@ -128,6 +142,16 @@ fn probe(snap: &Snapshot<'_>, m: &Module, mem: &dyn Memory) -> Option<Found> {
         frame_type: if frames_are_objects { m.symbol_address("PyFrame_Type") } else { None },
     };
     Some(Found { module_path: m.path.clone(), version, layout, anchors, notes })
+}
+
+/// Test hook: `CRASHCATCH_TEST_PYTHON_TESTED_UP_TO=3.N` makes the reader treat every minor
+/// version above N as newer than those it was tested with, so that the path a future version
+/// takes can be exercised on a real interpreter (tests/python_sid.rs).
+fn tested_up_to() -> u32 {
+    std::env::var("CRASHCATCH_TEST_PYTHON_TESTED_UP_TO")
+        .ok()
+        .and_then(|v| v.strip_prefix("3.").and_then(|m| m.parse().ok()))
+        .unwrap_or(debug_offsets::NEWEST_TESTED)
 }
 
 /// The address a `mov sym(%rip),%rax; ret` function loads from (optionally after `endbr64`):

@@ -21,6 +21,8 @@ pub struct Layout {
     pub bytes: (u64, u64),
     /// `struct _gil_runtime_state` (3.12+, reached through `interp.ceval_gil`).
     pub gil: GilLayout,
+    /// `ob_type` in `PyObject`: 8 in GIL builds, 24 in free-threaded ones (published by 3.13+).
+    pub ob_type: u64,
 }
 
 /// `_PyRuntimeState` (3.7+). Absent for 2.7 and 3.6, which use globals instead.
@@ -97,6 +99,9 @@ pub struct FrameLayout {
     pub shim_owners: Vec<u8>,
     /// `f_executable` is a tagged `_PyStackRef` (3.14): clear the low bits.
     pub code_tagged: bool,
+    /// `tlbc_index` (free-threaded 3.14+): which thread-local copy of the bytecode
+    /// `instr_ptr` points into (an int32; 0 is the code object's own `co_code_adaptive`).
+    pub tlbc_index: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +125,9 @@ pub struct CodeLayout {
     /// `co_code_adaptive`, the inline bytecode (3.11+), where instruction pointers point.
     pub code_adaptive: Option<u64>,
     pub table: LineTable,
+    /// `co_tlbc` (free-threaded 3.14+): a `_PyCodeArray *` (`Py_ssize_t size; char *entries[]`)
+    /// of the thread-local bytecode copies.
+    pub tlbc: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +143,9 @@ pub enum StringLayout {
         /// `sizeof(PyCompactUnicodeObject)`: where compact non-ASCII data starts, and where
         /// non-compact strings keep their data pointer.
         compact_data: u64,
+        /// Bit of `state` where `kind` starts (`compact` and `ascii` follow it): 2 after the
+        /// 2-bit `interned`, 8 in free-threaded 3.14+ where `interned` is a whole byte.
+        kind_bit: u32,
     },
 }
 
@@ -143,8 +154,10 @@ const BYTES3: (u64, u64) = (16, 32);
 /// `ob_type` in every GIL build.
 pub const OB_TYPE: u64 = 8;
 
-const UNICODE_OLD: StringLayout = StringLayout::Unicode { length: 16, state: 32, ascii_data: 48, compact_data: 72 };
-const UNICODE_312: StringLayout = StringLayout::Unicode { length: 16, state: 32, ascii_data: 40, compact_data: 56 };
+const UNICODE_OLD: StringLayout =
+    StringLayout::Unicode { length: 16, state: 32, ascii_data: 48, compact_data: 72, kind_bit: 2 };
+const UNICODE_312: StringLayout =
+    StringLayout::Unicode { length: 16, state: 32, ascii_data: 40, compact_data: 56, kind_bit: 2 };
 
 /// One offset of a table and the C member it stands for, for the DWARF cross-check.
 #[derive(Debug, Clone)]
@@ -170,6 +183,7 @@ impl Layout {
             owner: None,
             shim_owners: vec![],
             code_tagged: false,
+            tlbc_index: None,
         };
         let no_rt = RuntimeLayout::default();
         let gil = GilLayout { last_holder: 8, locked: 16 };
@@ -196,10 +210,12 @@ impl Layout {
                     firstlineno: 96,
                     code_adaptive: None,
                     table: LineTable::Lnotab { signed: false },
+                    tlbc: None,
                 },
                 string: StringLayout::Bytes { size: 16, data: 36 },
                 bytes: (16, 36),
                 gil,
+                ob_type: OB_TYPE,
             },
             (3, 6) => Layout {
                 major,
@@ -223,10 +239,12 @@ impl Layout {
                     firstlineno: 36,
                     code_adaptive: None,
                     table: LineTable::Lnotab { signed: true },
+                    tlbc: None,
                 },
                 string: UNICODE_OLD,
                 bytes: BYTES3,
                 gil,
+                ob_type: OB_TYPE,
             },
             (3, 7..=10) => {
                 let (head, fin, init, cur) = match (minor, patch) {
@@ -278,10 +296,12 @@ impl Layout {
                         firstlineno,
                         code_adaptive: None,
                         table,
+                        tlbc: None,
                     },
                     string: UNICODE_OLD,
                     bytes: BYTES3,
                     gil,
+                    ob_type: OB_TYPE,
                 }
             }
             (3, 11) => Layout {
@@ -312,6 +332,7 @@ impl Layout {
                     owner: Some(69),
                     shim_owners: vec![],
                     code_tagged: false,
+                    tlbc_index: None,
                 },
                 code: CodeLayout {
                     filename: 112,
@@ -321,10 +342,12 @@ impl Layout {
                     firstlineno: 72,
                     code_adaptive: Some(184),
                     table: LineTable::Locations,
+                    tlbc: None,
                 },
                 string: UNICODE_OLD,
                 bytes: BYTES3,
                 gil,
+                ob_type: OB_TYPE,
             },
             (3, 12) => Layout {
                 major,
@@ -354,6 +377,7 @@ impl Layout {
                     owner: Some(70),
                     shim_owners: vec![3],
                     code_tagged: false,
+                    tlbc_index: None,
                 },
                 code: CodeLayout {
                     filename: 112,
@@ -363,10 +387,12 @@ impl Layout {
                     firstlineno: 68,
                     code_adaptive: Some(192),
                     table: LineTable::Locations,
+                    tlbc: None,
                 },
                 string: UNICODE_312,
                 bytes: BYTES3,
                 gil,
+                ob_type: OB_TYPE,
             },
             (3, 13) => Layout {
                 major,
@@ -396,6 +422,7 @@ impl Layout {
                     owner: Some(70),
                     shim_owners: vec![3],
                     code_tagged: false,
+                    tlbc_index: None,
                 },
                 code: CodeLayout {
                     filename: 112,
@@ -405,10 +432,12 @@ impl Layout {
                     firstlineno: 68,
                     code_adaptive: Some(200),
                     table: LineTable::Locations,
+                    tlbc: None,
                 },
                 string: UNICODE_312,
                 bytes: BYTES3,
                 gil,
+                ob_type: OB_TYPE,
             },
             _ => return None,
         };
@@ -497,7 +526,7 @@ impl Layout {
                 c("PyStringObject", "ob_size", size);
                 c("PyStringObject", "ob_sval", data);
             }
-            StringLayout::Unicode { length, state, ascii_data, compact_data } => {
+            StringLayout::Unicode { length, state, ascii_data, compact_data, .. } => {
                 c("PyASCIIObject", "length", length);
                 c("PyASCIIObject", "state", state);
                 c("PyASCIIObject", "sizeof", ascii_data);
@@ -507,7 +536,7 @@ impl Layout {
                 c("PyBytesObject", "ob_sval", self.bytes.1);
             }
         }
-        c("PyObject", "ob_type", OB_TYPE);
+        c("PyObject", "ob_type", self.ob_type);
         v
     }
 }

@@ -25,15 +25,15 @@ pub fn read_str(mem: &dyn Memory, layout: &StringLayout, addr: u64, max_chars: u
             let b = mem.read_bytes(addr.wrapping_add(data), n).map_err(|e| format!("string: {e}"))?;
             Ok(String::from_utf8_lossy(&b).into_owned())
         }
-        StringLayout::Unicode { length, state, ascii_data, compact_data } => {
+        StringLayout::Unicode { length, state, ascii_data, compact_data, kind_bit } => {
             let len = mem.read_i64(addr.wrapping_add(length)).map_err(|e| format!("string: {e}"))?;
             if !(0..=(1 << 30)).contains(&len) {
                 return Err(format!("string at {addr:#x} has implausible length {len}"));
             }
             let st = mem.read_u32(addr.wrapping_add(state)).map_err(|e| format!("string: {e}"))?;
-            let kind = ((st >> 2) & 7) as usize;
-            let compact = st & (1 << 5) != 0;
-            let ascii = st & (1 << 6) != 0;
+            let kind = ((st >> kind_bit) & 7) as usize;
+            let compact = st & (1 << (kind_bit + 3)) != 0;
+            let ascii = st & (1 << (kind_bit + 4)) != 0;
             if !matches!(kind, 1 | 2 | 4) {
                 return Err(format!("string at {addr:#x} has unknown kind {kind} (state {st:#x})"));
             }
@@ -105,7 +105,7 @@ pub mod build {
     /// The bytes of a compact string object as CPython lays it out (header with refcount 1,
     /// `ob_type` = `ty`), choosing the narrowest kind like `PyUnicode_New` does.
     pub fn unicode(layout: &StringLayout, ty: u64, s: &str) -> Vec<u8> {
-        let StringLayout::Unicode { length, state, ascii_data, compact_data } = *layout else {
+        let StringLayout::Unicode { length, state, ascii_data, compact_data, kind_bit } = *layout else {
             return py2_str(layout, ty, s);
         };
         let chars: Vec<u32> = s.chars().map(u32::from).collect();
@@ -122,7 +122,10 @@ pub mod build {
         out[8..16].copy_from_slice(&ty.to_le_bytes());
         let l = length as usize;
         out[l..l + 8].copy_from_slice(&(chars.len() as u64).to_le_bytes());
-        let st: u32 = ((kind as u32) << 2) | (1 << 5) | (u32::from(ascii) << 6) | (1 << 7);
+        let st: u32 = ((kind as u32) << kind_bit)
+            | (1 << (kind_bit + 3))
+            | (u32::from(ascii) << (kind_bit + 4))
+            | (1 << (kind_bit + 5));
         let so = state as usize;
         out[so..so + 4].copy_from_slice(&st.to_le_bytes());
         for (i, c) in chars.iter().enumerate() {

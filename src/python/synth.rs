@@ -3,7 +3,7 @@
 //! fuzzing (the walker must read them back exactly, and survive any mutation of them).
 
 use super::debug_offsets::{self, DebugOffsets};
-use super::layout::{Instr, Layout, LineTable, StringLayout, TopFrame, OB_TYPE};
+use super::layout::{Instr, Layout, LineTable, StringLayout, TopFrame};
 use super::linetable::encode;
 use super::strings::build;
 use super::walk::Anchors;
@@ -72,10 +72,10 @@ impl Alloc {
         self.mem.write(a, &bytes);
         a
     }
-    fn obj(&mut self, len: u64, ty: u64) -> u64 {
-        let a = self.zeroed(len.max(16));
+    fn obj(&mut self, len: u64, ty: u64, ob_type: u64) -> u64 {
+        let a = self.zeroed(len.max(ob_type + 8));
         self.mem.write_u64(a, 1);
-        self.mem.write_u64(a + OB_TYPE, ty);
+        self.mem.write_u64(a + ob_type, ty);
         a
     }
 }
@@ -129,12 +129,20 @@ fn line_table(l: &Layout, first: i32, line: i32) -> (Vec<u8>, i64) {
 
 fn code_obj(al: &mut Alloc, l: &Layout, file: &str, name: &str, first: i32, table: &[u8]) -> u64 {
     let c = &l.code;
-    let size = [c.filename, c.name, c.qualname.unwrap_or(0), c.linetable, c.firstlineno, c.code_adaptive.unwrap_or(0)]
-        .into_iter()
-        .max()
-        .unwrap()
+    let size = [
+        c.filename,
+        c.name,
+        c.qualname.unwrap_or(0),
+        c.linetable,
+        c.firstlineno,
+        c.code_adaptive.unwrap_or(0),
+        c.tlbc.unwrap_or(0),
+    ]
+    .into_iter()
+    .max()
+    .unwrap()
         + 64;
-    let code = al.obj(size, CODE_TYPE);
+    let code = al.obj(size, CODE_TYPE, l.ob_type);
     let f = str_obj(al, l, file);
     // Qualified names carry a class prefix; plain names do not.
     let plain = name.rsplit('.').next().unwrap_or(name);
@@ -158,7 +166,7 @@ pub fn build_image(l: &Layout, threads: &[SynthThread], opts: &Options) -> Image
     for t in [CODE_TYPE, FRAME_TYPE, STR_TYPE, BYTES_TYPE, NONE_TYPE] {
         al.mem.add(t, vec![0u8; 0x80]);
     }
-    let none_obj = al.obj(16, NONE_TYPE);
+    let none_obj = al.obj(16, NONE_TYPE, l.ob_type);
     let old = l.major == 2 || l.minor <= 6;
     let rt_size = [l.runtime.interpreters_head, l.runtime.finalizing, l.runtime.initialized, l.runtime.tstate_current]
         .into_iter()
@@ -206,12 +214,18 @@ pub fn build_image(l: &Layout, threads: &[SynthThread], opts: &Options) -> Image
         .max()
         .unwrap()
         + 64;
-    let fr_size =
-        [l.frame.back, l.frame.code, l.frame.instr, l.frame.owner.unwrap_or(0), l.frame.is_entry.unwrap_or(0)]
-            .into_iter()
-            .max()
-            .unwrap()
-            + 64;
+    let fr_size = [
+        l.frame.back,
+        l.frame.code,
+        l.frame.instr,
+        l.frame.owner.unwrap_or(0),
+        l.frame.is_entry.unwrap_or(0),
+        l.frame.tlbc_index.unwrap_or(0),
+    ]
+    .into_iter()
+    .max()
+    .unwrap()
+        + 64;
     let shims = !l.frame.shim_owners.is_empty();
     let shim_code = code_obj(&mut al, l, "<shim>", "<interpreter trampoline>", 0, &[]);
     let mut tstates = Vec::new();
@@ -236,14 +250,30 @@ pub fn build_image(l: &Layout, threads: &[SynthThread], opts: &Options) -> Image
             }
             let (table, instr) = line_table(l, f.firstlineno, f.line);
             let code = code_obj(&mut al, l, &f.file, &f.function, f.firstlineno, &table);
-            let fr = if l.frame.is_object { al.obj(fr_size, FRAME_TYPE) } else { al.zeroed(fr_size) };
+            let fr = if l.frame.is_object { al.obj(fr_size, FRAME_TYPE, l.ob_type) } else { al.zeroed(fr_size) };
             al.mem.write_u64(fr + l.frame.back, back);
             // 3.14 tags stack references in their low bit.
             al.mem.write_u64(fr + l.frame.code, code | u64::from(l.frame.code_tagged));
             match l.frame.instr_kind {
                 Instr::LastiBytes | Instr::LastiUnits => al.mem.write_u32(fr + l.frame.instr, instr as u32),
                 Instr::Pointer => {
-                    al.mem.write_u64(fr + l.frame.instr, code + l.code.code_adaptive.unwrap() + 2 * instr as u64)
+                    let own = code + l.code.code_adaptive.unwrap();
+                    let start = match (l.frame.tlbc_index, l.code.tlbc) {
+                        // Free-threaded 3.14+: this thread runs its own copy of the bytecode,
+                        // entry 1 of the code's `_PyCodeArray` (entry 0 is `co_code_adaptive`).
+                        (Some(ti), Some(ct)) => {
+                            let copy = al.zeroed(64);
+                            let array = al.zeroed(24);
+                            al.mem.write_u64(array, 2);
+                            al.mem.write_u64(array + 8, own);
+                            al.mem.write_u64(array + 16, copy);
+                            al.mem.write_u64(code + ct, array);
+                            al.mem.write_u32(fr + ti, 1);
+                            copy
+                        }
+                        _ => own,
+                    };
+                    al.mem.write_u64(fr + l.frame.instr, start + 2 * instr as u64)
                 }
             }
             if let Some(o) = l.frame.is_entry {

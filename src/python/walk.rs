@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::layout::{Instr, Layout, LineTable, TopFrame, OB_TYPE};
+use super::layout::{Instr, Layout, LineTable, TopFrame};
 use super::linetable;
 use super::strings::{read_bytes_object, read_str, MAX_BYTES, MAX_STR_CHARS};
 use crate::process::{Memory, MemoryExt};
@@ -273,7 +273,7 @@ impl Walker<'_> {
             };
             if l.frame.is_object {
                 if let Some(ft) = self.a.frame_type {
-                    match self.mem.read_u64(f.wrapping_add(OB_TYPE)) {
+                    match self.mem.read_u64(f.wrapping_add(l.ob_type)) {
                         Ok(t) if t == ft => {}
                         Ok(_) => return (out, Some(format!("{f:#x} is not a frame object"))),
                         Err(e) => return (out, Some(format!("frame: {e}"))),
@@ -305,7 +305,7 @@ impl Walker<'_> {
                 code &= !3;
             }
             if let Some(ct) = self.a.code_type {
-                let ty = self.mem.read_u64(code.wrapping_add(OB_TYPE)).ok();
+                let ty = self.mem.read_u64(code.wrapping_add(l.ob_type)).ok();
                 if ty != Some(ct) {
                     if l.major == 3 && l.minor >= 13 {
                         // f_executable may legitimately be something else (None, a function
@@ -388,11 +388,33 @@ impl Walker<'_> {
             }
             (Instr::Pointer, LineTable::Locations) => {
                 let ip = m.read_u64(f.wrapping_add(l.frame.instr)).map_err(|e| format!("instruction pointer: {e}"))?;
-                let start = code.wrapping_add(l.code.code_adaptive.unwrap_or(0));
+                let start = self.bytecode_start(f, code)?;
                 let units = (ip.wrapping_sub(start) as i64) / 2;
                 linetable::locations_line(&info.table, info.firstlineno, units)
             }
             (i, t) => return Err(format!("layout mixes instruction kind {i:?} with line table {t:?}")),
         })
     }
+
+    /// Where the bytecode `instr_ptr` points into starts: the code object's own
+    /// `co_code_adaptive`, or in free-threaded 3.14+ the thread-local copy `tlbc_index` names,
+    /// `co_tlbc->entries[tlbc_index]` (`_PyCodeArray`: `Py_ssize_t size; char *entries[]`).
+    fn bytecode_start(&self, f: u64, code: u64) -> Result<u64, String> {
+        let (m, l) = (self.mem, self.l);
+        let own = code.wrapping_add(l.code.code_adaptive.unwrap_or(0));
+        let (Some(ti), Some(ct)) = (l.frame.tlbc_index, l.code.tlbc) else { return Ok(own) };
+        let index = m.read_i32(f.wrapping_add(ti)).map_err(|e| format!("tlbc_index: {e}"))?;
+        if index == 0 {
+            return Ok(own);
+        }
+        let array = ptr(m, code.wrapping_add(ct), "co_tlbc")?;
+        let size = m.read_i64(array).map_err(|e| format!("co_tlbc size: {e}"))?;
+        if index < 0 || i64::from(index) >= size.min(MAX_TLBC) {
+            return Err(format!("tlbc_index {index} outside co_tlbc of {size} entries"));
+        }
+        ptr(m, array.wrapping_add(8 + 8 * index as u64), "co_tlbc entry")
+    }
 }
+
+/// Most thread-local bytecode copies believed in one code object (one per thread at most).
+const MAX_TLBC: i64 = 1 << 16;
