@@ -193,6 +193,7 @@ pub fn build_report(snap: &Snapshot<'_>, opts: &Options, capture_time: Duration)
 
     let t_sym = Instant::now();
     let symbolizer = Symbolizer::new(&modules);
+    symbolizer.prepare(raw.iter().flatten().flat_map(|s| &s.frames));
     let natives: Vec<Vec<NativeFrame>> = raw
         .iter()
         .map(|r| r.as_ref().map(|s| s.frames.iter().map(|f| symbolizer.symbolize(f)).collect()).unwrap_or_default())
