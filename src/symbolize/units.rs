@@ -212,7 +212,7 @@ impl<'a> UnitIndex<'a> {
         let head = self
             .elf
             .section_peek(".debug_info", offset, 12.min(size - offset))
-            .ok_or_else(|| Miss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(offset as u64))))?;
+            .ok_or(Miss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(offset as u64))))?;
         let mut r = EndianSlice::new(&head, self.endian);
         let (length, format) = r.read_initial_length()?;
         let end = offset
