@@ -1,23 +1,35 @@
 #!/usr/bin/env python3
-"""Peak RSS and symbolize time of crashcatch on one real crash, medians of 5 runs.
+"""Peak RSS and symbolize time of crashcatch on real crashes, medians of 5 runs.
 
     scripts/bench-symbolize.py [BINARY]      (default target/release/crashcatch)
 
-Runs `BINARY --output-dir D -q -- python3 -c "import ctypes; ctypes.string_at(0)"`, reads
-os.wait4's ru_maxrss and the report's timings.symbolize_ms / total_ms.
+The ctypes NULL crash (python3 -c "import ctypes; ctypes.string_at(0)"), and, when the bench
+venv (target/bench/venv, `make bench` or bench/setup.sh) has pyarrow, a crash inside pyarrow's
+libarrow_compute with pyarrow.compute/dataset/parquet imported (issue 14). Reads os.wait4's
+ru_maxrss (crashcatch and the children it reaped) and the report's timings.
 """
 import glob, json, os, statistics, subprocess, sys, tempfile
 
 binary = sys.argv[1] if len(sys.argv) > 1 else "target/release/crashcatch"
-rss, sym, total = [], [], []
-for _ in range(5):
-    out = tempfile.mkdtemp(prefix="cc-bench-")
-    p = subprocess.Popen([binary, "--output-dir", out, "-q", "--", "python3", "-c", "import ctypes; ctypes.string_at(0)"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, _, usage = os.wait4(p.pid, 0)
-    report = json.load(open(glob.glob(os.path.join(out, "*.json"))[0]))
-    rss.append(usage.ru_maxrss / 1024)
-    sym.append(report["timings"]["symbolize_ms"])
-    total.append(report["timings"]["total_ms"])
-print(f"peak RSS {statistics.median(rss):.1f} MB, symbolize {statistics.median(sym):.1f} ms, "
-      f"total {statistics.median(total):.1f} ms (medians of 5)")
+PYARROW = ("import pyarrow as pa, pyarrow.compute as pc, pyarrow.dataset, pyarrow.parquet; "
+           "pc.sum(pa.Array.from_buffers(pa.int64(), 1000, [None, pa.foreign_buffer(1 << 44, 8000)]))")
+cases = [("ctypes NULL", ["python3", "-c", "import ctypes; ctypes.string_at(0)"])]
+venv_python = "target/bench/venv/bin/python"
+if os.path.exists(venv_python) and subprocess.run([venv_python, "-c", "import pyarrow"],
+                                                  stderr=subprocess.DEVNULL).returncode == 0:
+    cases.append(("pyarrow", [venv_python, "-c", PYARROW]))
+else:
+    print("pyarrow case skipped: target/bench/venv has no pyarrow (run bench/setup.sh target/bench)")
+for label, cmd in cases:
+    rss, sym, total = [], [], []
+    for _ in range(5):
+        out = tempfile.mkdtemp(prefix="cc-bench-")
+        p = subprocess.Popen([binary, "--output-dir", out, "-q", "--"] + cmd,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, _, usage = os.wait4(p.pid, 0)
+        report = json.load(open(glob.glob(os.path.join(out, "*.json"))[0]))
+        rss.append(usage.ru_maxrss / 1024)
+        sym.append(report["timings"]["symbolize_ms"])
+        total.append(report["timings"]["total_ms"])
+    print(f"{label}: peak RSS {statistics.median(rss):.1f} MB, symbolize {statistics.median(sym):.1f} ms, "
+          f"total {statistics.median(total):.1f} ms (medians of 5)")

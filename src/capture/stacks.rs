@@ -32,6 +32,7 @@ pub fn unwind_all(snap: &Snapshot<'_>, modules: &ModuleSet) -> (Vec<Option<Unwou
 pub fn symbolize_all(raw: &[Option<UnwoundStack>], modules: &ModuleSet) -> (Vec<Vec<NativeFrame>>, f64) {
     let t = Instant::now();
     let symbolizer = Symbolizer::new(modules);
+    symbolizer.prepare(raw.iter().flatten().flat_map(|s| &s.frames));
     let natives = raw
         .iter()
         .map(|r| r.as_ref().map(|s| s.frames.iter().map(|f| symbolizer.symbolize(f)).collect()).unwrap_or_default())

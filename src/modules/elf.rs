@@ -1,76 +1,32 @@
-//! One ELF file, mapped and indexed: segments, sections, symbols, build-id, debug link, and the
-//! separate debug file that goes with it.
+//! One ELF file, read on demand with bounded reads and indexed: segments, sections, symbols,
+//! build-id, debug link, and the separate debug file that goes with it.
+//!
+//! Opening reads the headers only. A section's bytes are read when first asked for and kept;
+//! symbols are looked up in the raw tables (see `symbols.rs`); CFI windows are read per
+//! function (see `unwind/cfi.rs`). Nothing is mapped, so a file that shrinks while it is read
+//! gives short reads, not a SIGBUS.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use object::elf::SHF_COMPRESSED;
-use object::CompressionFormat;
-
+use super::arena::Arena;
+use super::headers::{Headers, ET_EXEC, SHT_DYNSYM, SHT_SYMTAB};
+pub use super::headers::{Section, Segment};
 use super::inflate::Inflater;
-use object::{Object, ObjectKind, ObjectSection, ObjectSegment, ObjectSymbol, SectionFlags, SymbolKind};
+use super::source::{Source, MAX_READ};
+pub use super::symbols::SymbolHit;
+use super::symbols::{self, Table};
 
-/// The bytes of an ELF file: mapped from disk, or owned (the vDSO, tests).
-pub enum ElfBytes {
-    Mapped(memmap2::Mmap),
-    Owned(Vec<u8>),
-}
-
-impl std::ops::Deref for ElfBytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            ElfBytes::Mapped(m) => m,
-            ElfBytes::Owned(v) => v,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Segment {
-    pub offset: u64,
-    pub vaddr: u64,
-    pub filesz: u64,
-    pub memsz: u64,
-}
-
-#[derive(Debug, Clone)]
-pub struct Section {
-    pub name: String,
-    pub addr: u64,
-    /// File range of the (possibly compressed) bytes.
-    pub file_offset: u64,
-    pub file_size: u64,
-    pub size: u64,
-    pub compressed: bool,
-}
-
-#[derive(Debug, Clone)]
-struct Sym {
-    addr: u64,
-    size: u64,
-    name: Box<str>,
-}
-
-/// A symbol that covers an address.
-#[derive(Debug, Clone)]
-pub struct SymbolHit<'a> {
-    pub name: &'a str,
-    pub addr: u64,
-    pub size: u64,
-}
-
-#[derive(Default)]
-struct Symbols {
-    sorted: Vec<Sym>,
-    by_name: HashMap<Box<str>, u64>,
-}
+/// Size of the compressed-section header (Elf64_Chdr).
+const CHDR_SIZE: u64 = 24;
+const ELFCOMPRESS_ZLIB: u32 = 1;
+const ELFCOMPRESS_ZSTD: u32 = 2;
 
 pub struct ElfInfo {
     pub path: Option<PathBuf>,
-    bytes: ElfBytes,
+    src: Source,
     fixed: bool,
     segments: Vec<Segment>,
     sections: Vec<Section>,
@@ -78,86 +34,106 @@ pub struct ElfInfo {
     debuglink: Option<String>,
     has_symtab: bool,
     has_dwarf: bool,
-    symbols: OnceCell<Symbols>,
     debug_file: OnceCell<Option<Box<ElfInfo>>>,
-    /// Decompressed bytes of compressed sections, parallel to `sections`, set up on first use.
-    uncompressed: Vec<OnceCell<Option<Uncompressed>>>,
+    /// Bytes of each section read so far, parallel to `sections`.
+    data: Vec<OnceCell<Option<SectionBytes>>>,
+    /// Symbols found per address, and addresses per name.
+    by_addr: RefCell<HashMap<u64, Option<SymbolHit>>>,
+    by_name: RefCell<HashMap<String, Option<u64>>>,
+    /// Windows of the file read for callers (CFI), kept for the life of this file, by key.
+    windows: Arena,
+    window_index: RefCell<HashMap<WindowKey, Option<usize>>>,
 }
 
-/// A compressed section's bytes: zlib ones inflated on demand (as far as asked), others (zstd,
-/// `.zdebug`) whole.
-enum Uncompressed {
+/// What a kept window is: (section index or `u32::MAX` for callers' own, offset, length).
+pub type WindowKey = (u32, u64, u64);
+
+/// A section's bytes: read whole, or (zlib) inflated on demand as far as asked.
+enum SectionBytes {
+    Whole(Box<[u8]>),
     Lazy(Inflater),
-    Whole(Vec<u8>),
 }
 
 impl ElfInfo {
     pub fn open(path: &Path) -> Result<ElfInfo, String> {
-        let file = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        // SAFETY: the file is mapped read-only; a library being rewritten under a running process
-        // is already undefined for that process, and we only read it.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("cannot map {}: {e}", path.display()))?;
-        Self::parse(ElfBytes::Mapped(map), Some(path.to_path_buf()))
+        Self::parse(Source::open(path)?, Some(path.to_path_buf()))
     }
 
     pub fn from_bytes(bytes: Vec<u8>, path: Option<PathBuf>) -> Result<ElfInfo, String> {
-        Self::parse(ElfBytes::Owned(bytes), path)
+        Self::parse(Source::Owned(bytes), path)
     }
 
-    fn parse(bytes: ElfBytes, path: Option<PathBuf>) -> Result<ElfInfo, String> {
+    fn parse(src: Source, path: Option<PathBuf>) -> Result<ElfInfo, String> {
         let what = path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "in-memory image".into());
-        let file = object::File::parse(&*bytes).map_err(|e| format!("{what} is not a readable ELF file: {e}"))?;
-        if file.format() != object::BinaryFormat::Elf {
-            return Err(format!("{what} is not an ELF file"));
-        }
-        let fixed = file.kind() == ObjectKind::Executable;
-        // For ELF, `segments()` yields the PT_LOAD program headers.
-        let segments = file
-            .segments()
-            .map(|s| {
-                let (o, l) = s.file_range();
-                Segment { offset: o, vaddr: s.address(), filesz: l, memsz: s.size() }
-            })
-            .collect();
-        let sections: Vec<Section> = file
-            .sections()
-            .filter_map(|s| {
-                let name = s.name().ok()?.to_string();
-                let (file_offset, file_size) = s.file_range().unwrap_or((0, 0));
-                let compressed = matches!(s.flags(), SectionFlags::Elf { sh_flags, .. } if sh_flags.contains(SHF_COMPRESSED))
-                    || name.starts_with(".zdebug");
-                Some(Section { name, addr: s.address(), file_offset, file_size, size: s.size(), compressed })
-            })
-            .collect();
-        let build_id = file.build_id().ok().flatten().map(|b| b.to_vec());
-        let debuglink = file.gnu_debuglink().ok().flatten().map(|(n, _)| String::from_utf8_lossy(n).into_owned());
+        let headers = Headers::read(&src, &what)?;
+        let build_id = headers.build_id(&src);
+        let sections = headers.sections;
+        let debuglink = sections
+            .iter()
+            .find(|s| s.name == ".gnu_debuglink" && s.file_size <= 4096)
+            .and_then(|s| src.read(s.file_offset, s.file_size))
+            .and_then(|b| {
+                let n = b.iter().position(|&c| c == 0)?;
+                (n > 0).then(|| String::from_utf8_lossy(&b[..n]).into_owned())
+            });
         let has_symtab = sections.iter().any(|s| s.name == ".symtab");
         let has_dwarf = sections.iter().any(|s| s.name == ".debug_info" || s.name == ".zdebug_info");
-        drop(file);
         let section_count = sections.len();
         Ok(ElfInfo {
             path,
-            bytes,
-            fixed,
-            segments,
+            src,
+            fixed: headers.e_type == ET_EXEC,
+            segments: headers.segments,
             sections,
             build_id,
             debuglink,
             has_symtab,
             has_dwarf,
-            symbols: OnceCell::new(),
             debug_file: OnceCell::new(),
-            uncompressed: (0..section_count).map(|_| OnceCell::new()).collect(),
+            data: (0..section_count).map(|_| OnceCell::new()).collect(),
+            by_addr: RefCell::new(HashMap::new()),
+            by_name: RefCell::new(HashMap::new()),
+            windows: Arena::default(),
+            window_index: RefCell::new(HashMap::new()),
         })
+    }
+
+    /// (device, inode) of the file as opened; None for in-memory images.
+    pub fn identity(&self) -> Option<(u64, u64)> {
+        self.src.identity()
+    }
+
+    /// `len` bytes at file offset `offset`, or None when they are not all in the file.
+    pub fn read_at(&self, offset: u64, len: u64) -> Option<Vec<u8>> {
+        self.src.read(offset, len)
+    }
+
+    /// The bytes `make` reads, kept under `key` for the life of this file (read once).
+    pub fn window(&self, key: WindowKey, make: impl FnOnce(&Self) -> Option<Vec<u8>>) -> Option<&[u8]> {
+        if let Some(i) = self.window_index.borrow().get(&key) {
+            return i.and_then(|i| self.windows.get(i));
+        }
+        let i = make(self).map(|b| self.windows.keep_indexed(b));
+        self.window_index.borrow_mut().insert(key, i);
+        i.and_then(|i| self.windows.get(i))
+    }
+
+    /// Bytes read from the file and kept so far: sections and windows (tests, measurements).
+    pub fn bytes_held(&self) -> usize {
+        let sections: usize = self
+            .data
+            .iter()
+            .filter_map(|d| match d.get()?.as_ref()? {
+                SectionBytes::Whole(b) => Some(b.len()),
+                SectionBytes::Lazy(inf) => Some(inf.inflated()),
+            })
+            .sum();
+        sections + self.windows.held()
     }
 
     /// ET_EXEC: loaded at its link address, bias 0.
     pub fn is_fixed_address(&self) -> bool {
         self.fixed
-    }
-
-    pub fn bytes(&self) -> &[u8] {
-        &self.bytes
     }
 
     pub fn min_load_vaddr(&self) -> u64 {
@@ -192,82 +168,161 @@ impl ElfInfo {
         self.section_prefix(name, usize::MAX).map(Cow::Borrowed)
     }
 
-    /// At least the first `len` bytes of a section (all of it when shorter), decompressing a
-    /// zlib-compressed one only that far: a reader that needs one unit near the start of a large
-    /// `.debug_info` does not pay for inflating the rest. Later calls extend the same buffer.
+    /// At least the first `len` bytes of a section (all of it when shorter). A plain section is
+    /// read whole on first use; a zlib-compressed one is inflated only that far: a reader that
+    /// needs one unit near the start of a large `.debug_info` does not pay for inflating the
+    /// rest. Later calls extend the same buffer.
     pub fn section_prefix(&self, name: &str, len: usize) -> Option<&[u8]> {
         let idx = self.sections.iter().position(|x| x.name == name)?;
         let s = &self.sections[idx];
         if s.file_size == 0 {
             return None;
         }
-        if !s.compressed {
-            let start = s.file_offset as usize;
-            let end = start.checked_add(s.file_size as usize)?;
-            return self.bytes.get(start..end);
-        }
-        let data = self.uncompressed[idx].get_or_init(|| {
-            let f = object::File::parse(&*self.bytes).ok()?;
-            let sec = f.section_by_name(name)?;
-            let range = sec.compressed_file_range().ok()?;
-            if range.format == CompressionFormat::Zlib && !name.starts_with(".zdebug") {
-                let input = (usize::try_from(range.offset).ok()?, usize::try_from(range.compressed_size).ok()?);
-                // The stream must lie inside the file: its size bounds the buffer reserved.
-                self.bytes.get(input.0..input.0.checked_add(input.1)?)?;
-                return Inflater::new(input, range.uncompressed_size).map(Uncompressed::Lazy);
-            }
-            sec.uncompressed_data().ok().map(|d| Uncompressed::Whole(d.into_owned()))
-        });
+        let data = self.data[idx].get_or_init(|| self.load_section(s));
         match data.as_ref()? {
-            Uncompressed::Lazy(inf) => inf.prefix(&self.bytes, len),
-            Uncompressed::Whole(v) => Some(v),
+            SectionBytes::Whole(b) => Some(b),
+            SectionBytes::Lazy(inf) => inf.prefix(&self.src, len),
         }
     }
 
-    fn symbols(&self) -> &Symbols {
-        self.symbols.get_or_init(|| {
-            let mut syms: Vec<Sym> = Vec::new();
-            collect_symbols(&self.bytes, &mut syms);
-            if !self.has_symtab {
-                if let Some(d) = self.debug_file() {
-                    collect_symbols(&d.bytes, &mut syms);
-                }
+    fn load_section(&self, s: &Section) -> Option<SectionBytes> {
+        if !s.compressed {
+            return self.src.read(s.file_offset, s.file_size).map(|b| SectionBytes::Whole(b.into_boxed_slice()));
+        }
+        if s.name.starts_with(".zdebug") {
+            // "ZLIB", 8-byte big-endian size, then the zlib stream.
+            let head = self.src.read(s.file_offset, 12)?;
+            if &head[..4] != b"ZLIB" {
+                return None;
             }
-            syms.sort_by(|a, b| a.addr.cmp(&b.addr).then(b.size.cmp(&a.size)));
-            syms.dedup_by(|a, b| a.addr == b.addr && a.name == b.name);
-            let mut by_name = HashMap::with_capacity(syms.len());
-            for s in &syms {
-                by_name.entry(s.name.clone()).or_insert(s.addr);
+            let size = u64::from_be_bytes(head[4..12].try_into().ok()?);
+            let input = (s.file_offset.checked_add(12)?, s.file_size.checked_sub(12)?);
+            return whole(&self.src, object::CompressionFormat::Zlib, input, size);
+        }
+        let chdr = self.src.read(s.file_offset, CHDR_SIZE)?;
+        let kind = u32::from_le_bytes(chdr[..4].try_into().ok()?);
+        let size = super::headers::u64_at(&chdr, 8);
+        let input = (s.file_offset.checked_add(CHDR_SIZE)?, s.file_size.checked_sub(CHDR_SIZE)?);
+        match kind {
+            ELFCOMPRESS_ZLIB => {
+                let input = (usize::try_from(input.0).ok()?, usize::try_from(input.1).ok()?);
+                Inflater::new(input, size).map(SectionBytes::Lazy)
             }
-            Symbols { sorted: syms, by_name }
-        })
+            ELFCOMPRESS_ZSTD => whole(&self.src, object::CompressionFormat::Zstandard, input, size),
+            _ => None,
+        }
+    }
+
+    /// The (uncompressed) size of a section's contents; None when absent or NOBITS.
+    pub fn section_size(&self, name: &str) -> Option<usize> {
+        let s = self.section(name)?;
+        if s.file_size == 0 {
+            return None;
+        }
+        if !s.compressed {
+            return usize::try_from(s.file_size).ok();
+        }
+        let idx = self.sections.iter().position(|x| x.name == name)?;
+        match self.data[idx].get_or_init(|| self.load_section(s)).as_ref()? {
+            SectionBytes::Whole(b) => Some(b.len()),
+            SectionBytes::Lazy(inf) => Some(inf.size()),
+        }
+    }
+
+    /// `len` bytes at `offset` in a section's (uncompressed) contents, kept for the life of this
+    /// file: a window read from the file for a plain section not read whole, a part of the
+    /// inflated prefix for a compressed one.
+    pub fn section_slice(&self, name: &str, offset: usize, len: usize) -> Option<&[u8]> {
+        let idx = self.sections.iter().position(|x| x.name == name)?;
+        let s = &self.sections[idx];
+        let end = offset.checked_add(len)?;
+        if s.compressed {
+            return self.section_prefix(name, end)?.get(offset..end);
+        }
+        if let Some(Some(SectionBytes::Whole(b))) = self.data[idx].get() {
+            return b.get(offset..end);
+        }
+        if end as u64 > s.file_size {
+            return None;
+        }
+        self.window((idx as u32, offset as u64, len as u64), |e| e.read_at(s.file_offset + offset as u64, len as u64))
+    }
+
+    /// Like `section_slice`, but not kept: a peek at a few bytes (a header).
+    pub fn section_peek(&self, name: &str, offset: usize, len: usize) -> Option<Cow<'_, [u8]>> {
+        let idx = self.sections.iter().position(|x| x.name == name)?;
+        let s = &self.sections[idx];
+        let end = offset.checked_add(len)?;
+        if s.compressed {
+            return self.section_prefix(name, end)?.get(offset..end).map(Cow::Borrowed);
+        }
+        if let Some(Some(SectionBytes::Whole(b))) = self.data[idx].get() {
+            return b.get(offset..end).map(Cow::Borrowed);
+        }
+        if end as u64 > s.file_size {
+            return None;
+        }
+        self.read_at(s.file_offset + offset as u64, len as u64).map(Cow::Owned)
+    }
+
+    /// The symbol tables searched: this file's `.symtab` and `.dynsym`, and its debug file's
+    /// when it has no `.symtab` of its own.
+    fn symbol_tables(&self) -> Vec<Table<'_>> {
+        let mut tables = self.own_tables();
+        if !self.has_symtab {
+            if let Some(d) = self.debug_file() {
+                tables.extend(d.own_tables());
+            }
+        }
+        tables
+    }
+
+    fn own_tables(&self) -> Vec<Table<'_>> {
+        let mut tables = Vec::new();
+        for kind in [SHT_SYMTAB, SHT_DYNSYM] {
+            let Some(s) = self.sections.iter().find(|s| s.kind == kind) else { continue };
+            let Some(strtab) = self.sections.get(s.link as usize) else { continue };
+            tables.push(Table {
+                src: &self.src,
+                offset: s.file_offset,
+                count: s.file_size / 24,
+                strtab: (strtab.file_offset, strtab.file_size),
+            });
+        }
+        tables
+    }
+
+    /// Looks up the symbols of all `svmas` at once (one pass over the tables), for `symbol_for`.
+    pub fn prefetch_symbols(&self, svmas: &[u64]) {
+        let missing: Vec<u64> = {
+            let cache = self.by_addr.borrow();
+            svmas.iter().copied().filter(|a| !cache.contains_key(a)).collect()
+        };
+        if missing.is_empty() {
+            return;
+        }
+        let hits = symbols::lookup(&self.symbol_tables(), &missing);
+        let mut cache = self.by_addr.borrow_mut();
+        for (a, h) in missing.into_iter().zip(hits) {
+            cache.insert(a, h);
+        }
     }
 
     /// The address (SVMA) of a named symbol.
     pub fn symbol_address(&self, name: &str) -> Option<u64> {
-        self.symbols().by_name.get(name).copied()
+        if let Some(a) = self.by_name.borrow().get(name) {
+            return *a;
+        }
+        let a = symbols::address_of(&self.symbol_tables(), name);
+        self.by_name.borrow_mut().insert(name.to_string(), a);
+        a
     }
 
     /// The symbol covering `svma`. A symbol with a size covers only its size; a sizeless symbol
     /// covers up to the next symbol. Nothing is guessed past a sized symbol's end.
-    pub fn symbol_for(&self, svma: u64) -> Option<SymbolHit<'_>> {
-        let syms = &self.symbols().sorted;
-        let i = syms.partition_point(|s| s.addr <= svma);
-        // Look back over aliases and nested symbols at lower addresses.
-        for s in syms[..i].iter().rev().take(16) {
-            // `svma - s.addr`: s.addr <= svma here, and addr + size can overflow in a corrupt file.
-            if s.size > 0 && svma - s.addr < s.size {
-                return Some(SymbolHit { name: &s.name, addr: s.addr, size: s.size });
-            }
-        }
-        let last = syms[..i].last()?;
-        if last.size == 0 {
-            let next = syms.get(i).map(|s| s.addr).unwrap_or(u64::MAX);
-            if svma < next {
-                return Some(SymbolHit { name: &last.name, addr: last.addr, size: 0 });
-            }
-        }
-        None
+    pub fn symbol_for(&self, svma: u64) -> Option<SymbolHit> {
+        self.prefetch_symbols(&[svma]);
+        self.by_addr.borrow().get(&svma).cloned().flatten()
     }
 
     /// The separate debug file: by build-id under /usr/lib/debug/.build-id, then by
@@ -320,24 +375,14 @@ impl ElfInfo {
     }
 }
 
-fn collect_symbols(bytes: &[u8], out: &mut Vec<Sym>) {
-    let Ok(file) = object::File::parse(bytes) else { return };
-    let mut add = |s: object::Symbol<'_, '_>| {
-        if s.is_undefined() || s.address() == 0 {
-            return;
-        }
-        if !matches!(s.kind(), SymbolKind::Text | SymbolKind::Data | SymbolKind::Unknown) {
-            return;
-        }
-        if let Ok(name) = s.name() {
-            if name.is_empty() {
-                return;
-            }
-            // `memcpy@@GLIBC_2.14` → `memcpy`: the version is not part of the function's name.
-            let name = name.split_once('@').map_or(name, |(n, _)| n);
-            out.push(Sym { addr: s.address(), size: s.size(), name: name.into() });
-        }
-    };
-    file.symbols().for_each(&mut add);
-    file.dynamic_symbols().for_each(&mut add);
+/// A whole compressed stream decompressed (zstd sections, and `.zdebug` ones of old
+/// toolchains): both sizes capped.
+fn whole(src: &Source, format: object::CompressionFormat, input: (u64, u64), size: u64) -> Option<SectionBytes> {
+    if size > MAX_READ {
+        return None;
+    }
+    let data = src.read(input.0, input.1)?;
+    let c = object::read::CompressedData { format, data: &data, uncompressed_size: size };
+    let out = c.decompress().ok()?;
+    (out.len() as u64 == size).then(|| SectionBytes::Whole(out.into_owned().into_boxed_slice()))
 }

@@ -12,9 +12,14 @@ use std::ptr::NonNull;
 
 use flate2::{Decompress, FlushDecompress, Status};
 
+use super::source::ReadAt;
+
 /// Bytes inflated per step beyond what was asked for, so many small requests do not each pay for
 /// a call into the inflater.
 const STEP: usize = 256 << 10;
+
+/// Compressed bytes read from the file per step.
+const INPUT_CHUNK: usize = 256 << 10;
 
 /// Deflate never expands more than about 1032:1; a header claiming more is corrupt, and would
 /// otherwise make us reserve an absurd buffer.
@@ -25,7 +30,7 @@ pub struct Inflater {
     buf: NonNull<u8>,
     cap: usize,
     filled: Cell<usize>,
-    /// The compressed stream's file range (into the ELF's bytes, passed in on every call).
+    /// The compressed stream's file range (read from the file passed in on every call).
     input: (usize, usize),
     /// None once the stream ended or failed.
     state: RefCell<Option<Decompress>>,
@@ -53,17 +58,20 @@ impl Inflater {
         })
     }
 
-    /// How many bytes are inflated so far (the tests check that reads inflate no further than
-    /// they need).
-    #[cfg(test)]
+    /// The uncompressed size.
+    pub fn size(&self) -> usize {
+        self.cap
+    }
+
+    /// How many bytes are inflated so far.
     pub fn inflated(&self) -> usize {
         self.filled.get()
     }
 
     /// At least the first `want` bytes (all of them if `want` exceeds the size), inflating
-    /// further from `file` (the whole ELF) as needed. None if the stream is corrupt or ends
+    /// further from `file` (the whole ELF, read in chunks) as needed. None if the stream is corrupt or ends
     /// short of the size its header claimed.
-    pub fn prefix<'s>(&'s self, file: &[u8], want: usize) -> Option<&'s [u8]> {
+    pub fn prefix<'s, R: ReadAt + ?Sized>(&'s self, file: &R, want: usize) -> Option<&'s [u8]> {
         let want = want.min(self.cap);
         if self.filled.get() < want {
             self.inflate_to(file, want);
@@ -76,13 +84,10 @@ impl Inflater {
         Some(unsafe { std::slice::from_raw_parts(self.buf.as_ptr(), self.filled.get()) })
     }
 
-    fn inflate_to(&self, file: &[u8], want: usize) {
+    fn inflate_to<R: ReadAt + ?Sized>(&self, file: &R, want: usize) {
         let Ok(mut state) = self.state.try_borrow_mut() else { return };
         let Some(z) = state.as_mut() else { return };
-        let Some(input) = file.get(self.input.0..self.input.0.saturating_add(self.input.1)) else {
-            self.fail(&mut state);
-            return;
-        };
+        let mut chunk = Vec::new();
         let target = want.saturating_add(STEP).min(self.cap);
         while self.filled.get() < want {
             let start = self.filled.get();
@@ -96,8 +101,16 @@ impl Inflater {
                 std::slice::from_raw_parts_mut(p, len)
             };
             let consumed = z.total_in() as usize;
+            // The next compressed bytes: a short read (the file shrank) fails the stream.
+            let n = self.input.1.saturating_sub(consumed).min(INPUT_CHUNK);
+            chunk.resize(n, 0);
+            let at = self.input.0.saturating_add(consumed) as u64;
+            if n > 0 && !file.read_exact_at(at, &mut chunk) {
+                self.fail(&mut state);
+                return;
+            }
             let before = z.total_out();
-            let status = z.decompress(input.get(consumed..).unwrap_or(&[]), out, FlushDecompress::None);
+            let status = z.decompress(&chunk, out, FlushDecompress::None);
             let produced = (z.total_out() - before) as usize;
             self.filled.set(start + produced.min(len));
             match status {

@@ -1,16 +1,21 @@
 //! The loaded ELF modules of a stopped process: which file each address belongs to, its load
 //! bias, its sections (for CFI), its symbols (both ways: address → name, name → address) and its
-//! separate debug file. Files are mapped lazily and cached per module, so a report only pays for
-//! the modules its frames touch.
+//! separate debug file. Files are opened lazily and cached per module, so a report only pays for
+//! the modules its frames touch; they are read with bounded reads (source.rs), never mapped.
 
+mod arena;
 pub mod elf;
+mod headers;
 mod inflate;
+pub mod source;
+mod symbols;
 
 use std::cell::OnceCell;
 use std::path::PathBuf;
 use std::rc::Rc;
 
-pub use elf::{ElfInfo, SymbolHit};
+pub use elf::ElfInfo;
+pub use symbols::SymbolHit;
 
 use crate::process::{Mapping, Memory, MemoryExt, Snapshot};
 
@@ -26,6 +31,9 @@ pub struct Module {
     mappings: Vec<Mapping>,
     /// The vDSO's bytes, read from memory (it has no file).
     in_memory: Option<Vec<u8>>,
+    /// The same file as the process mapped it (/proc/PID/map_files), for when the file at
+    /// `host_path` is no longer the one mapped (replaced on disk). None without a live process.
+    mapped_file: Option<PathBuf>,
     elf: OnceCell<Result<Rc<ElfInfo>, String>>,
 }
 
@@ -53,7 +61,7 @@ impl Module {
             .get_or_init(|| {
                 let info = match (&self.in_memory, &self.host_path) {
                     (Some(bytes), _) => ElfInfo::from_bytes(bytes.clone(), None),
-                    (None, Some(p)) => ElfInfo::open(p),
+                    (None, Some(p)) => self.open_mapped(p),
                     (None, None) => Err(format!("{} cannot be opened from here", self.path)),
                 };
                 info.map(Rc::new)
@@ -61,6 +69,29 @@ impl Module {
             .as_ref()
             .map(|r| &**r)
             .map_err(|e| e.as_str())
+    }
+
+    /// Opens the file at `path` if it is still the one mapped (same inode as in
+    /// /proc/PID/maps), else the mapped one through /proc/PID/map_files; a file replaced on
+    /// disk is never read as if it were the mapped one.
+    fn open_mapped(&self, path: &std::path::Path) -> Result<ElfInfo, String> {
+        let inode = self.mappings.first().map_or(0, |m| m.inode);
+        let opened = ElfInfo::open(path);
+        // Without a live process (tests, offline) there is nothing to compare with.
+        let same = |e: &ElfInfo| {
+            inode == 0 || self.mapped_file.is_none() || e.identity().map_or(true, |(_, ino)| ino == inode)
+        };
+        match (opened, &self.mapped_file) {
+            (Ok(e), _) if same(&e) => Ok(e),
+            (_, Some(mf)) => ElfInfo::open(mf).map_err(|e| {
+                format!(
+                    "{} was replaced on disk after it was mapped, and the mapped file cannot be read: {e}",
+                    self.path
+                )
+            }),
+            (Ok(_), None) => Err(format!("{} was replaced on disk after it was mapped (inode differs)", self.path)),
+            (Err(e), None) => Err(e),
+        }
     }
 
     /// Load bias: runtime address = file virtual address (SVMA) + bias.
@@ -158,6 +189,7 @@ impl ModuleSet {
                     end: m.end,
                     mappings: vec![m.clone()],
                     in_memory: bytes,
+                    mapped_file: None,
                     elf: OnceCell::new(),
                 });
                 continue;
@@ -176,12 +208,11 @@ impl ModuleSet {
                 }
             }
             let clean = path.strip_suffix(" (deleted)").unwrap_or(path);
+            let mapped_file =
+                (pid > 0).then(|| PathBuf::from(format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end)));
             let mut host = open(clean).filter(|p| p.exists());
-            if host.is_none() && pid > 0 {
-                let mf = PathBuf::from(format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end));
-                if mf.exists() {
-                    host = Some(mf);
-                }
+            if host.is_none() {
+                host = mapped_file.clone().filter(|mf| mf.exists());
             }
             modules.push(Module {
                 path: path.clone(),
@@ -190,6 +221,7 @@ impl ModuleSet {
                 end: m.end,
                 mappings: vec![m.clone()],
                 in_memory: None,
+                mapped_file,
                 elf: OnceCell::new(),
             });
         }

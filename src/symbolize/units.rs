@@ -194,32 +194,47 @@ impl<'a> UnitIndex<'a> {
         }
     }
 
-    /// The `.debug_info` bytes up to at least `len` (inflating a compressed section only so far).
-    fn info(&self, len: usize) -> Result<&'a [u8]> {
+    /// `len` bytes of `.debug_info` at `offset`, kept for the rest of the report: a unit is read
+    /// (or, compressed, inflated up to) on its own, never the whole section.
+    fn info(&self, offset: usize, len: usize) -> Result<&'a [u8]> {
         self.elf
-            .section_prefix(".debug_info", len)
-            .ok_or(Miss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(0))))
+            .section_slice(".debug_info", offset, len)
+            .ok_or(Miss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(offset as u64))))
     }
 
-    /// The unit whose header is at `offset` in `.debug_info`, built once.
+    /// The end of the unit whose header is at `offset`, from its initial length; None past the
+    /// last unit.
+    fn unit_end(&self, offset: usize) -> Result<Option<usize>> {
+        let size = self.elf.section_size(".debug_info").unwrap_or(0);
+        if offset >= size {
+            return Ok(None);
+        }
+        let head = self
+            .elf
+            .section_peek(".debug_info", offset, 12.min(size - offset))
+            .ok_or(Miss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(offset as u64))))?;
+        let mut r = EndianSlice::new(&head, self.endian);
+        let (length, format) = r.read_initial_length()?;
+        let end = offset
+            .checked_add(format.initial_length_size() as usize)
+            .and_then(|o| o.checked_add(length))
+            .filter(|&e| e <= size)
+            .ok_or(Miss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(offset as u64))))?;
+        Ok(Some(end))
+    }
+
+    /// The unit whose header is at `offset` in `.debug_info`, built once from its own bytes
+    /// (gimli sees a one-unit section: unit offsets are the same, section offsets are shifted
+    /// by `offset`, which `to_unit_offset` below accounts for).
     fn unit_at(&self, offset: usize) -> Result<Rc<CachedUnit<'a>>> {
         if let Some(u) = self.units.borrow().get(&offset) {
             return Ok(u.clone());
         }
         let eof = || Miss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(offset as u64)));
-        let head = self.info(offset.saturating_add(12))?;
-        let mut r = EndianSlice::new(head.get(offset..).ok_or_else(eof)?, self.endian);
-        let (length, format) = r.read_initial_length()?;
-        let end = offset
-            .checked_add(format.initial_length_size() as usize)
-            .and_then(|o| o.checked_add(length))
-            .ok_or_else(eof)?;
-        let data = self.info(end)?;
-        if data.len() < end {
-            return Err(eof());
-        }
-        let debug_info = gimli::DebugInfo::new(&data[..end], self.endian);
-        let header = debug_info.header_from_offset(DebugInfoOffset(offset))?;
+        let end = self.unit_end(offset)?.ok_or_else(eof)?;
+        let data = self.info(offset, end - offset)?;
+        let debug_info = gimli::DebugInfo::new(data, self.endian);
+        let header = debug_info.header_from_offset(DebugInfoOffset(0))?;
         let unit = self.dwarf.unit(header)?;
         let cu = Rc::new(CachedUnit {
             offset,
@@ -233,15 +248,14 @@ impl<'a> UnitIndex<'a> {
         Ok(cu)
     }
 
-    /// (offset, end) of every unit: walks the unit headers once (no abbreviations).
+    /// (offset, end) of every unit: walks the unit headers once (a 12-byte read each).
     fn unit_spans(&self) -> Result<&[(usize, usize)]> {
         let spans = self.unit_spans.get_or_init(|| {
-            let data = self.info(usize::MAX).ok()?;
             let mut spans = Vec::new();
-            let mut units = gimli::DebugInfo::new(data, self.endian).units();
-            while let Ok(Some(h)) = units.next() {
-                let off = h.debug_info_offset()?.0;
-                spans.push((off, off + h.length_including_self()));
+            let mut off = 0;
+            while let Ok(Some(end)) = self.unit_end(off) {
+                spans.push((off, end));
+                off = end;
             }
             Some(spans)
         });
@@ -257,23 +271,21 @@ impl<'a> UnitIndex<'a> {
             return Ok(c);
         }
         let listed: std::collections::HashSet<usize> = self.aranges.iter().map(|a| a.unit).collect();
-        let data = self.info(usize::MAX)?;
-        let debug_info = gimli::DebugInfo::new(data, self.endian);
         let mut complete = true;
-        let mut units = debug_info.units();
-        while let Some(h) = units.next()? {
-            let Some(off) = h.debug_info_offset() else { continue };
-            let needs_ranges = !matches!(
-                h.type_(),
-                gimli::UnitType::Type { .. } | gimli::UnitType::SplitType { .. } | gimli::UnitType::Partial
-            );
-            if !needs_ranges || listed.contains(&off.0) {
+        for &(off, _) in self.unit_spans()? {
+            if listed.contains(&off) {
                 continue;
             }
-            // Built and dropped: such units are never looked up again.
-            let unit = self.dwarf.unit(h)?;
-            let root = root_ranges(gimli::UnitRef::new(&self.dwarf, &unit))?;
-            let has_rows = match unit.line_program.clone() {
+            let cu = self.unit_at(off)?;
+            let needs_ranges = !matches!(
+                cu.unit.header.type_(),
+                gimli::UnitType::Type { .. } | gimli::UnitType::SplitType { .. } | gimli::UnitType::Partial
+            );
+            if !needs_ranges {
+                continue;
+            }
+            let root = root_ranges(gimli::UnitRef::new(&self.dwarf, &cu.unit))?;
+            let has_rows = match cu.unit.line_program.clone() {
                 Some(program) => program.rows().next_row()?.is_some(),
                 None => false,
             };
@@ -295,9 +307,7 @@ impl<'a> UnitIndex<'a> {
             return Err(gimli::Error::NoEntryAtGivenOffset(target as u64).into());
         }
         let cu = self.unit_at(off)?;
-        let uoff = DebugInfoOffset(target)
-            .to_unit_offset(&cu.unit.header)
-            .ok_or(gimli::Error::NoEntryAtGivenOffset(target as u64))?;
+        let uoff = to_unit_offset(&cu, target).ok_or(gimli::Error::NoEntryAtGivenOffset(target as u64))?;
         Ok((cu, uoff))
     }
 
@@ -423,9 +433,7 @@ impl<'a> UnitIndex<'a> {
             AttributeValue::DebugInfoRef(DebugInfoOffset(target)) => {
                 if target > cu.offset && target < cu.end {
                     let same = self.unit_at(cu.offset)?;
-                    let off = DebugInfoOffset(target)
-                        .to_unit_offset(&same.unit.header)
-                        .ok_or(gimli::Error::NoEntryAtGivenOffset(target as u64))?;
+                    let off = to_unit_offset(&same, target).ok_or(gimli::Error::NoEntryAtGivenOffset(target as u64))?;
                     (same, off)
                 } else {
                     self.unit_holding(target)?
@@ -464,6 +472,12 @@ impl<'a> UnitIndex<'a> {
             None => Ok(None),
         }
     }
+}
+
+/// The unit offset of the DIE at `.debug_info` offset `target`, if it lies in `cu`'s entries.
+fn to_unit_offset(cu: &CachedUnit<'_>, target: usize) -> Option<UnitOffset<usize>> {
+    let rel = target.checked_sub(cu.offset)?;
+    (rel >= cu.unit.header.header_size() && target < cu.end).then_some(UnitOffset(rel))
 }
 
 /// The naming attributes of a subprogram or inlined-subroutine DIE, resolved only for the DIEs

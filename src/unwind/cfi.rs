@@ -1,5 +1,6 @@
 //! DWARF call frame information per module: `.eh_frame` (through the `.eh_frame_hdr` search
-//! table when there is one), then `.debug_frame` (the module's own or its separate debug file).
+//! table read from the file, one FDE at a time, when there is one; the whole section otherwise),
+//! then `.debug_frame` (the module's own or its separate debug file).
 //!
 //! Section addresses are file addresses (SVMAs), so the base addresses given to gimli are the
 //! section headers' `sh_addr` and every look-up converts the runtime pc with the module's bias.
@@ -12,9 +13,11 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use gimli::{
-    BaseAddresses, CfaRule, DebugFrame, EhFrame, EhFrameHdr, Encoding, EndianSlice, Expression, FrameDescriptionEntry,
-    LittleEndian, ParsedEhFrameHdr, RegisterRule, UnwindContext, UnwindSection,
+    BaseAddresses, CfaRule, DebugFrame, EhFrame, Encoding, EndianSlice, Expression, FrameDescriptionEntry,
+    LittleEndian, RegisterRule, UnwindContext, UnwindSection,
 };
+
+use super::ehindex::{HdrIndex, Lookup};
 
 use crate::modules::{ElfInfo, Module};
 
@@ -59,7 +62,6 @@ pub(crate) struct Row<'m> {
 
 struct EhCfi<'m> {
     frame: EhFrame<Slice<'m>>,
-    hdr: Option<ParsedEhFrameHdr<Slice<'m>>>,
     bases: BaseAddresses,
 }
 
@@ -71,7 +73,10 @@ struct DebugCfi<'m> {
 struct ModuleCfi<'m> {
     bias: u64,
     elf: &'m ElfInfo,
-    eh: Option<EhCfi<'m>>,
+    /// The search table, read from the file as needed.
+    index: Option<HdrIndex>,
+    /// The whole `.eh_frame`, read only when there is no usable search table.
+    eh: OnceCell<Option<EhCfi<'m>>>,
     /// Loaded on first miss in `.eh_frame`: finding it may mean opening a debug file.
     debug: OnceCell<Option<DebugCfi<'m>>>,
 }
@@ -86,30 +91,39 @@ fn borrowed_section<'m>(elf: &'m ElfInfo, name: &str) -> Option<(&'m [u8], u64)>
     }
 }
 
+/// Base addresses for `.eh_frame` bytes at `eh_addr`.
+fn eh_bases(elf: &ElfInfo, eh_addr: u64) -> BaseAddresses {
+    let mut bases = BaseAddresses::default().set_eh_frame(eh_addr);
+    if let Some(t) = elf.section(".text") {
+        bases = bases.set_text(t.addr);
+    }
+    if let Some(g) = elf.section(".got") {
+        bases = bases.set_got(g.addr);
+    }
+    if let Some(h) = elf.section(".eh_frame_hdr") {
+        bases = bases.set_eh_frame_hdr(h.addr);
+    }
+    bases
+}
+
 impl<'m> ModuleCfi<'m> {
     fn load(module: &'m Module) -> Option<ModuleCfi<'m>> {
         let elf = module.elf().ok()?;
         let bias = module.bias()?;
-        let eh = borrowed_section(elf, ".eh_frame").map(|(data, addr)| {
-            let mut bases = BaseAddresses::default().set_eh_frame(addr);
-            if let Some(t) = elf.section(".text") {
-                bases = bases.set_text(t.addr);
-            }
-            if let Some(g) = elf.section(".got") {
-                bases = bases.set_got(g.addr);
-            }
-            let hdr_section = borrowed_section(elf, ".eh_frame_hdr");
-            if let Some((_, hdr_addr)) = hdr_section {
-                bases = bases.set_eh_frame_hdr(hdr_addr);
-            }
-            let hdr = hdr_section.and_then(|(d, _)| EhFrameHdr::new(d, LittleEndian).parse(&bases, 8).ok());
-            // The search table is only usable when its idea of where .eh_frame is matches ours.
-            let hdr = hdr.filter(|h| h.eh_frame_ptr().direct().ok() == Some(addr));
-            let mut frame = EhFrame::new(data, LittleEndian);
-            frame.set_address_size(8);
-            EhCfi { frame, hdr, bases }
-        });
-        Some(ModuleCfi { bias, elf, eh, debug: OnceCell::new() })
+        Some(ModuleCfi { bias, elf, index: HdrIndex::read(elf), eh: OnceCell::new(), debug: OnceCell::new() })
+    }
+
+    /// The whole `.eh_frame`, searched in order.
+    fn eh(&self) -> Option<&EhCfi<'m>> {
+        self.eh
+            .get_or_init(|| {
+                let elf: &'m ElfInfo = self.elf;
+                let (data, addr) = borrowed_section(elf, ".eh_frame")?;
+                let mut frame = EhFrame::new(data, LittleEndian);
+                frame.set_address_size(8);
+                Some(EhCfi { frame, bases: eh_bases(elf, addr) })
+            })
+            .as_ref()
     }
 
     fn debug(&self) -> Option<&DebugCfi<'m>> {
@@ -161,31 +175,25 @@ impl<'m> CfiCache<'m> {
 }
 
 fn find_row<'m>(m: &ModuleCfi<'m>, ctx: &mut UnwindContext<usize>, svma: u64) -> Option<Row<'m>> {
-    if let Some(eh) = &m.eh {
-        let mut definitive_miss = false;
-        if let Some((hdr, table)) = eh.hdr.as_ref().and_then(|h| Some((h, h.table()?))) {
-            // gimli's EhHdrTable::fde_for_address subtracts the table's pointer from
-            // eh_frame_ptr unchecked: a damaged table entry below it overflows (a panic in a
-            // debug build). The same steps, with the subtraction checked.
-            let fde = table.lookup(svma, &eh.bases).and_then(|p| {
-                let (ptr, base) = (p.direct()?, hdr.eh_frame_ptr().direct()?);
-                // A damaged table is not a definitive miss: the caller falls back to .eh_frame.
-                let off = ptr.checked_sub(base).ok_or(gimli::Error::OffsetOutOfBounds(ptr))?;
-                let off = usize::try_from(off).map_err(|_| gimli::Error::OffsetOutOfBounds(off))?;
-                let fde = eh.frame.fde_from_offset(&eh.bases, gimli::EhFrameOffset(off), EhFrame::cie_from_offset)?;
-                if fde.contains(svma) {
-                    Ok(fde)
-                } else {
-                    Err(gimli::Error::NoUnwindInfoForAddress)
+    let mut definitive_miss = false;
+    if let Some(index) = &m.index {
+        match index.lookup(m.elf, svma) {
+            Lookup::Found(w) => {
+                let mut frame = EhFrame::new(w.bytes, LittleEndian);
+                frame.set_address_size(8);
+                let bases = eh_bases(m.elf, w.base);
+                match frame.fde_from_offset(&bases, gimli::EhFrameOffset(w.fde), EhFrame::cie_from_offset) {
+                    Ok(fde) if fde.contains(svma) => return row_from_fde(&frame, &bases, &fde, ctx, svma),
+                    Ok(_) => definitive_miss = true,
+                    Err(_) => {} // a damaged entry: fall back to reading .eh_frame in order
                 }
-            });
-            match fde {
-                Ok(fde) => return row_from_fde(&eh.frame, &eh.bases, &fde, ctx, svma),
-                Err(gimli::Error::NoUnwindInfoForAddress) => definitive_miss = true,
-                Err(_) => {} // a damaged table: fall back to reading .eh_frame in order
             }
+            Lookup::Missing => definitive_miss = true,
+            Lookup::Damaged => {}
         }
-        if !definitive_miss {
+    }
+    if !definitive_miss {
+        if let Some(eh) = m.eh() {
             if let Ok(fde) = eh.frame.fde_for_address(&eh.bases, svma, EhFrame::cie_from_offset) {
                 return row_from_fde(&eh.frame, &eh.bases, &fde, ctx, svma);
             }

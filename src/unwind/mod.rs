@@ -12,6 +12,7 @@
 //! Registers a callee may clobber become unknown after the first frame.
 
 mod cfi;
+mod ehindex;
 mod eval;
 mod step;
 #[cfg(test)]

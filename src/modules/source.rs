@@ -1,0 +1,118 @@
+//! The bytes of an ELF file, read with bounded `pread`s rather than mapped: a library truncated
+//! or rewritten while crashcatch reads it gives a short read (the module degrades, with a note),
+//! never a SIGBUS; and only the bytes asked for are copied, so a 50 MB library whose one function
+//! is in the report costs kilobytes, not its size in page-cache pages counted in our RSS.
+
+use std::cell::Cell;
+use std::fs::File;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::Path;
+
+/// No single read is larger than this: a section header claiming gigabytes is refused rather
+/// than allocated.
+pub const MAX_READ: u64 = 256 << 20;
+
+/// Where an ELF's bytes come from.
+pub enum Source {
+    /// A file on disk, opened once; `len` is its size when opened.
+    File { file: File, len: u64, dev: u64, ino: u64 },
+    /// Bytes already in memory (the vDSO, tests).
+    Owned(Vec<u8>),
+}
+
+/// Something bytes can be read from at an offset (a source, or a plain slice in tests).
+pub trait ReadAt {
+    /// Fills `buf` from `offset`; false if the bytes are not all there.
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> bool;
+}
+
+impl ReadAt for [u8] {
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> bool {
+        let Ok(start) = usize::try_from(offset) else { return false };
+        match start.checked_add(buf.len()).and_then(|end| self.get(start..end)) {
+            Some(b) => {
+                buf.copy_from_slice(b);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl ReadAt for Vec<u8> {
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> bool {
+        self.as_slice().read_exact_at(offset, buf)
+    }
+}
+
+impl Source {
+    pub fn open(path: &Path) -> Result<Source, String> {
+        let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let meta = file.metadata().map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+        if !meta.is_file() {
+            return Err(format!("{} is not a regular file", path.display()));
+        }
+        Ok(Source::File { file, len: meta.len(), dev: meta.dev(), ino: meta.ino() })
+    }
+
+    /// The size (as it was when opened).
+    pub fn len(&self) -> u64 {
+        match self {
+            Source::File { len, .. } => *len,
+            Source::Owned(v) => v.len() as u64,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// (device, inode) of a file source.
+    pub fn identity(&self) -> Option<(u64, u64)> {
+        match self {
+            Source::File { dev, ino, .. } => Some((*dev, *ino)),
+            Source::Owned(_) => None,
+        }
+    }
+
+    /// `len` bytes at `offset`, or None when they are not all in the file (as it was when opened,
+    /// and as it is now) or `len` exceeds `MAX_READ`.
+    pub fn read(&self, offset: u64, len: u64) -> Option<Vec<u8>> {
+        if len > MAX_READ || offset.checked_add(len)? > self.len() {
+            return None;
+        }
+        let mut buf = vec![0u8; len as usize];
+        self.read_exact_at(offset, &mut buf).then_some(buf)
+    }
+}
+
+thread_local! {
+    /// Set when a read of a file came back short: the file shrank after it was opened.
+    static SHORT_READ: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether any file read came back short since the last call (and clears the flag): a library
+/// was truncated or rewritten while crashcatch read it.
+pub fn take_short_read() -> bool {
+    SHORT_READ.with(|c| c.replace(false))
+}
+
+impl ReadAt for Source {
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> bool {
+        match self {
+            Source::Owned(v) => v.read_exact_at(offset, buf),
+            Source::File { file, len, .. } => {
+                if offset.checked_add(buf.len() as u64).map_or(true, |end| end > *len) {
+                    return false;
+                }
+                // read_exact_at retries interrupted and partial reads; end of file before the
+                // buffer is full is an error, not a fault.
+                let ok = file.read_exact_at(buf, offset).is_ok();
+                if !ok {
+                    SHORT_READ.with(|c| c.set(true));
+                }
+                ok
+            }
+        }
+    }
+}
