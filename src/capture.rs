@@ -191,6 +191,10 @@ pub fn build_report(snap: &Snapshot<'_>, opts: &Options, capture_time: Duration)
     }
     let unwind_ms = ms(t_unwind.elapsed());
 
+    // Debug files of the frames' modules from debuginfod servers, when configured (bounded).
+    let pcs = raw.iter().flatten().flat_map(|s| s.frames.iter().map(|f| f.pc));
+    crate::modules::debuginfod::fetch_missing(&modules, pcs, &mut notes);
+
     let t_sym = Instant::now();
     let symbolizer = Symbolizer::new(&modules);
     let natives: Vec<Vec<NativeFrame>> = raw

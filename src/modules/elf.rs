@@ -80,6 +80,9 @@ pub struct ElfInfo {
     has_dwarf: bool,
     symbols: OnceCell<Symbols>,
     debug_file: OnceCell<Option<Box<ElfInfo>>>,
+    /// A debug file found elsewhere (a debuginfod server, see [`super::debuginfod`]), used when
+    /// the local search found none.
+    fetched_debug_file: OnceCell<Box<ElfInfo>>,
     /// Decompressed bytes of compressed sections, parallel to `sections`, set up on first use.
     uncompressed: Vec<OnceCell<Option<Uncompressed>>>,
 }
@@ -94,9 +97,14 @@ enum Uncompressed {
 impl ElfInfo {
     pub fn open(path: &Path) -> Result<ElfInfo, String> {
         let file = std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        Self::open_file(&file, path)
+    }
+
+    /// An ELF file already opened (by a caller that checked what it opened); `path` names it.
+    pub fn open_file(file: &std::fs::File, path: &Path) -> Result<ElfInfo, String> {
         // SAFETY: the file is mapped read-only; a library being rewritten under a running process
         // is already undefined for that process, and we only read it.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| format!("cannot map {}: {e}", path.display()))?;
+        let map = unsafe { memmap2::Mmap::map(file) }.map_err(|e| format!("cannot map {}: {e}", path.display()))?;
         Self::parse(ElfBytes::Mapped(map), Some(path.to_path_buf()))
     }
 
@@ -147,6 +155,7 @@ impl ElfInfo {
             has_dwarf,
             symbols: OnceCell::new(),
             debug_file: OnceCell::new(),
+            fetched_debug_file: OnceCell::new(),
             uncompressed: (0..section_count).map(|_| OnceCell::new()).collect(),
         })
     }
@@ -285,7 +294,13 @@ impl ElfInfo {
 
     /// The separate debug file: by build-id under /usr/lib/debug/.build-id, then by
     /// .gnu_debuglink next to the file, in its .debug/ folder, and under /usr/lib/debug.
+    /// A debug file fetched from elsewhere is used when none was found here.
     pub fn debug_file(&self) -> Option<&ElfInfo> {
+        self.local_debug_file().or_else(|| self.fetched_debug_file.get().map(|d| &**d))
+    }
+
+    /// The separate debug file found on this machine (build-id, `.gnu_debuglink`, debug dirs).
+    pub fn local_debug_file(&self) -> Option<&ElfInfo> {
         self.debug_file
             .get_or_init(|| {
                 if self.has_dwarf {
@@ -303,7 +318,13 @@ impl ElfInfo {
     /// The separate debug file, only if something already loaded it (reports list it without
     /// paying for opening the debug files of modules no frame touched).
     pub fn loaded_debug_file(&self) -> Option<&ElfInfo> {
-        self.debug_file.get().and_then(|d| d.as_deref())
+        self.debug_file.get().and_then(|d| d.as_deref()).or_else(|| self.fetched_debug_file.get().map(|d| &**d))
+    }
+
+    /// Gives this file a debug file found elsewhere (its build-id already checked by the
+    /// caller). Only the first one is kept; false when one was already set.
+    pub fn set_fetched_debug_file(&self, debug: ElfInfo) -> bool {
+        self.fetched_debug_file.set(Box::new(debug)).is_ok()
     }
 
     pub fn debug_file_candidates(&self) -> Vec<PathBuf> {

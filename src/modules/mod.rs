@@ -3,6 +3,7 @@
 //! separate debug file. Files are mapped lazily and cached per module, so a report only pays for
 //! the modules its frames touch.
 
+pub mod debuginfod;
 pub mod elf;
 mod inflate;
 
