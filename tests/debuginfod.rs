@@ -435,3 +435,96 @@ fn an_endless_body_is_cut_at_the_size_cap() {
     let total_ms = run.report["timings"]["total_ms"].as_f64().unwrap();
     assert!(total_ms < 4000.0, "total_ms {total_ms}\n{}", run.context());
 }
+
+/// `openssl s_server -WWW` with a certificate for 127.0.0.1 signed by a CA made for the test,
+/// serving `buildid/<id>/debuginfo` files; stopped when dropped.
+struct TlsServer {
+    child: Child,
+    url: String,
+    ca: PathBuf,
+    _dir: TempDir,
+}
+
+impl TlsServer {
+    fn start(fx: &Stripped) -> Option<TlsServer> {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let openssl = |args: &[&str]| Command::new("openssl").args(args).current_dir(d).output();
+        let key = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2";
+        let ca = format!("req -x509 {key} -keyout ca.key -out ca.pem");
+        let csr = format!("req {key} -keyout srv.key -out srv.csr");
+        let sign =
+            "x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext.cnf";
+        let steps: [Vec<&str>; 3] = [
+            ca.split(' ')
+                .chain(["-subj", "/CN=crashcatch test CA", "-addext", "basicConstraints=critical,CA:TRUE"])
+                .collect(),
+            csr.split(' ').chain(["-subj", "/CN=127.0.0.1"]).collect(),
+            sign.split(' ').collect(),
+        ];
+        fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n").unwrap();
+        for args in &steps {
+            match openssl(args) {
+                Err(e) => {
+                    skip("debuginfod over https", &format!("openssl: {e}"));
+                    return None;
+                }
+                Ok(o) => assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr)),
+            }
+        }
+        let www = d.join("www");
+        for (id, name) in [(&fx.lib_id, "libccfix.so.debug"), (&fx.exe_id, "null_deref.debug")] {
+            let to = www.join("buildid").join(id);
+            fs::create_dir_all(&to).unwrap();
+            fs::copy(fx.serve.join(name), to.join("debuginfo")).unwrap();
+        }
+        let port = free_port();
+        let child = Command::new("openssl")
+            .args(["s_server", "-quiet", "-WWW", "-accept", &format!("127.0.0.1:{port}")])
+            .arg("-cert")
+            .arg(d.join("srv.pem"))
+            .arg("-key")
+            .arg(d.join("srv.key"))
+            .current_dir(&www)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting openssl s_server");
+        let server = TlsServer { child, url: format!("https://127.0.0.1:{port}"), ca: d.join("ca.pem"), _dir: dir };
+        let until = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < until, "openssl s_server did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(server)
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn https_servers_are_checked_against_the_system_store() {
+    let fx = stripped();
+    let Some(server) = TlsServer::start(&fx) else { return };
+    // The test's CA is not in the system store: the certificate is refused, nothing is used.
+    let cache = tempfile::tempdir().unwrap();
+    let refused = crash(&fx, cache.path(), Some(&server.url), &[], &[]);
+    assert!(!refused.has_line(), "{}", refused.context());
+    assert!(refused.has_note(&format!("debuginfod: {} failed for libccfix.so", server.url)), "{}", refused.context());
+    assert!(cache_files(cache.path()).is_empty(), "{:?}", cache_files(cache.path()));
+    // SSL_CERT_FILE names the store (as for curl): fetched over TLS.
+    let ca = server.ca.display().to_string();
+    let run = crash(&fx, cache.path(), Some(&server.url), &[("SSL_CERT_FILE", &ca)], &[]);
+    assert!(run.has_line(), "{}", run.context());
+    assert!(
+        run.has_note(&format!("debuginfod: fetched libccfix.so debug info from {}", server.url)),
+        "{}",
+        run.context()
+    );
+}

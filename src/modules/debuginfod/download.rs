@@ -47,8 +47,24 @@ fn user_agent() -> String {
 }
 
 /// The agent shared by every request of one report (it pools connections per server).
-pub fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().user_agent(user_agent()).max_redirects(5).build().new_agent()
+/// https servers are checked against the system's certificate store, as curl (elfutils) does,
+/// `SSL_CERT_FILE` and `SSL_CERT_DIR` included; with no store on the machine (a bare
+/// container), against Mozilla's roots built in.
+pub fn agent(https: bool) -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder().user_agent(user_agent()).max_redirects(5);
+    if https {
+        config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(system_roots()).build());
+    }
+    config.build().new_agent()
+}
+
+fn system_roots() -> ureq::tls::RootCerts {
+    let found = rustls_native_certs::load_native_certs().certs;
+    if found.is_empty() {
+        return ureq::tls::RootCerts::WebPki;
+    }
+    let certs: Vec<_> = found.iter().map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned()).collect();
+    ureq::tls::RootCerts::new_with_certs(&certs)
 }
 
 pub fn url(server: &str, hex: &str) -> String {

@@ -26,7 +26,7 @@ pub fn fetch_all(config: &Config, jobs: Vec<Job>, deadline: Instant) -> Outcomes
     let servers = config.servers.len();
     let mut out: Outcomes = jobs.iter().map(|_| vec![None; servers]).collect();
     let config = Arc::new(config.clone());
-    let agent = download::agent();
+    let agent = download::agent(config.servers.iter().any(|s| s.to_ascii_lowercase().starts_with("https:")));
     let (tx, rx) = mpsc::channel::<(usize, usize, Attempt)>();
     let mut running = 0usize;
     let mut failed = Vec::new();
