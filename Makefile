@@ -5,6 +5,7 @@
 #   make venv       the test venv, target/venv, with pytest and pytest-xdist
 #   make pyext      the ccext test extension for every interpreter, under target/pyext/<version>/
 #   make lint       cargo fmt --check and cargo clippy --all-targets -D warnings
+#   make debuginfod elfutils' debuginfod server and openssl for tests/debuginfod.rs (apt-get, as root)
 #   make test       lint + venv + fixtures + cargo test (skips listed at the end)
 #   make demo       crashcatch on a real crash, showing its report
 #   make stress     the reliability suite; writes its results table into RELIABILITY.md
@@ -34,7 +35,7 @@ FIXTURE_ARGS_null_deref := --lib ccfix
 FIXTURE_TARGETS := $(foreach v,$(FIXTURE_VARIANTS),\
 	$(FIXDIR)/$(v)/libccfix.so $(addprefix $(FIXDIR)/$(v)/,$(FIXTURE_PROGRAMS)))
 
-.PHONY: lint all build fixtures venv pyext sid py311dbg test demo stress bench bench-quick clean wheel wheel-test
+.PHONY: lint all build fixtures venv pyext sid py311dbg debuginfod test demo stress bench bench-quick clean wheel wheel-test
 
 all: build
 
@@ -97,6 +98,11 @@ py311dbg: target/py311dbg/run-python3.11
 target/py311dbg/run-python3.11: scripts/py311-dbg.sh scripts/debian-unpack.sh
 	@scripts/py311-dbg.sh target/py311dbg || echo "make py311dbg: could not unpack python3.11-dbg; its test will be skipped"
 
+# elfutils' debuginfod server (Debian's package) and openssl, for tests/debuginfod.rs. When they
+# cannot be installed, those tests are skipped, visibly.
+debuginfod:
+	@scripts/install-debuginfod.sh || echo "make debuginfod: could not install debuginfod/openssl; tests/debuginfod.rs will skip"
+
 # Tests find the fixtures in target/fixtures and the venv in target/venv (tests/common/mod.rs).
 # The wheel test (tests/packaging.rs) is part of it: it builds the release binary through
 # maturin, installs the wheel into a fresh venv and runs a crash with the installed crashcatch.
@@ -104,7 +110,7 @@ target/py311dbg/run-python3.11: scripts/py311-dbg.sh scripts/debian-unpack.sh
 # summary prints them, since cargo's capture hides a test's own output.
 SKIP_LOG := target/test-skips.txt
 
-test: lint venv fixtures sid py311dbg
+test: lint venv fixtures sid py311dbg debuginfod
 	@rm -f $(SKIP_LOG)
 	@status=0; CRASHCATCH_WHEEL_TEST=1 $(CARGO) test --no-fail-fast || status=$$?; \
 	scripts/test-summary.sh $(SKIP_LOG); exit $$status

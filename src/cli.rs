@@ -17,6 +17,14 @@ pub enum HangArg {
     Dump,
 }
 
+/// A number of seconds, fractions allowed, from 0 to an hour.
+fn seconds(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=3600.0).contains(&v) => Ok(std::time::Duration::from_secs_f64(v)),
+        _ => Err(format!("'{s}' is not a number of seconds from 0 to 3600")),
+    }
+}
+
 #[derive(Debug, Args, Clone)]
 pub struct ReportArgs {
     /// Write each report as DIR/<kind>-<pid>-<timestamp>.json and .txt (kind: crash, dump, hang)
@@ -34,6 +42,9 @@ pub struct ReportArgs {
     /// Also look for separate debug files here (laid out like /usr/lib/debug); repeatable
     #[arg(long, value_name = "DIR", env = "CRASHCATCH_DEBUG_DIRS", value_delimiter = ':')]
     pub debug_dir: Vec<PathBuf>,
+    /// Total time for fetching missing debug files from DEBUGINFOD_URLS (default 5; 0: never)
+    #[arg(long, value_name = "SECONDS", env = "CRASHCATCH_DEBUGINFOD_TIMEOUT", value_parser = seconds)]
+    pub debuginfod_timeout: Option<std::time::Duration>,
     /// Do not read Python frames
     #[arg(long)]
     pub no_python: bool,

@@ -25,6 +25,7 @@ fn output(r: &cli::ReportArgs) -> OutputConfig {
 
 fn capture_options(r: &cli::ReportArgs) -> capture::Options {
     crashcatch::modules::set_debug_dirs(r.debug_dir.clone());
+    crashcatch::modules::debuginfod::configure(r.debuginfod_timeout);
     capture::Options { no_python: r.no_python, show_env: r.show_env }
 }
 

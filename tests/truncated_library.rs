@@ -70,7 +70,8 @@ fn library_truncated_during_capture_never_kills_crashcatch() {
         let (ready, go) = (dir.path().join(format!("ready-{run}")), dir.path().join(format!("go-{run}")));
         let stop = Arc::new(AtomicBool::new(false));
         let helper = {
-            let (lib, original, ready, go, stop) = (lib.clone(), original.clone(), ready.clone(), go.clone(), stop.clone());
+            let (lib, original, ready, go, stop) =
+                (lib.clone(), original.clone(), ready.clone(), go.clone(), stop.clone());
             std::thread::spawn(move || flipper(&lib, &original, &ready, &go, &stop))
         };
         let caught = run_caught_in(

@@ -44,6 +44,10 @@ pub fn capture(snap: &Snapshot<'_>, event: Event, opts: &Options) -> Crash {
     let modules = ModuleSet::from_snapshot(snap);
 
     let (raw, unwind_ms) = stacks::unwind_all(snap, &modules);
+    // Debug files of the frames' modules from debuginfod servers, when configured (bounded).
+    let mut fetch_notes = Vec::new();
+    let pcs = raw.iter().flatten().flat_map(|s| s.frames.iter().map(|f| f.pc));
+    crate::modules::debuginfod::fetch_missing(&modules, pcs, &mut fetch_notes);
     let (natives, symbolize_ms) = stacks::symbolize_all(&raw, &modules);
     let t_py = Instant::now();
     let py = if opts.no_python { None } else { python::inspect(snap, &modules) };
@@ -56,7 +60,8 @@ pub fn capture(snap: &Snapshot<'_>, event: Event, opts: &Options) -> Crash {
     let python_user_frame = analysis::python_user_frame(crashed, python_call_site.as_ref());
     let classification = analysis::classification(snap, &modules, crashed);
 
-    let mut notes: Vec<String> = py.iter().flat_map(|p| p.errors.iter().map(|e| format!("python: {e}"))).collect();
+    let mut notes = fetch_notes;
+    notes.extend(py.iter().flat_map(|p| p.errors.iter().map(|e| format!("python: {e}"))));
     notes.extend(
         event
             .thread_notes

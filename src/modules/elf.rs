@@ -43,6 +43,9 @@ pub struct ElfInfo {
     /// Windows of the file read for callers (CFI), kept for the life of this file, by key.
     windows: Arena,
     window_index: RefCell<HashMap<WindowKey, Option<usize>>>,
+    /// A debug file found elsewhere (a debuginfod server, see [`super::debuginfod`]), used when
+    /// the local search found none.
+    fetched_debug_file: OnceCell<Box<ElfInfo>>,
 }
 
 /// What a kept window is: (section index or `u32::MAX` for callers' own, offset, length).
@@ -57,6 +60,12 @@ enum SectionBytes {
 impl ElfInfo {
     pub fn open(path: &Path) -> Result<ElfInfo, String> {
         Self::parse(Source::open(path)?, Some(path.to_path_buf()))
+    }
+
+    /// An ELF file already opened (by a caller that checked what it opened); `path` names it.
+    pub fn open_file(file: &std::fs::File, path: &Path) -> Result<ElfInfo, String> {
+        let file = file.try_clone().map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        Self::parse(Source::from_file(file, path)?, Some(path.to_path_buf()))
     }
 
     pub fn from_bytes(bytes: Vec<u8>, path: Option<PathBuf>) -> Result<ElfInfo, String> {
@@ -95,6 +104,7 @@ impl ElfInfo {
             by_name: RefCell::new(HashMap::new()),
             windows: Arena::default(),
             window_index: RefCell::new(HashMap::new()),
+            fetched_debug_file: OnceCell::new(),
         })
     }
 
@@ -327,7 +337,13 @@ impl ElfInfo {
 
     /// The separate debug file: by build-id under /usr/lib/debug/.build-id, then by
     /// .gnu_debuglink next to the file, in its .debug/ folder, and under /usr/lib/debug.
+    /// A debug file fetched from elsewhere is used when none was found here.
     pub fn debug_file(&self) -> Option<&ElfInfo> {
+        self.local_debug_file().or_else(|| self.fetched_debug_file.get().map(|d| &**d))
+    }
+
+    /// The separate debug file found on this machine (build-id, `.gnu_debuglink`, debug dirs).
+    pub fn local_debug_file(&self) -> Option<&ElfInfo> {
         self.debug_file
             .get_or_init(|| {
                 if self.has_dwarf {
@@ -345,7 +361,13 @@ impl ElfInfo {
     /// The separate debug file, only if something already loaded it (reports list it without
     /// paying for opening the debug files of modules no frame touched).
     pub fn loaded_debug_file(&self) -> Option<&ElfInfo> {
-        self.debug_file.get().and_then(|d| d.as_deref())
+        self.debug_file.get().and_then(|d| d.as_deref()).or_else(|| self.fetched_debug_file.get().map(|d| &**d))
+    }
+
+    /// Gives this file a debug file found elsewhere (its build-id already checked by the
+    /// caller). Only the first one is kept; false when one was already set.
+    pub fn set_fetched_debug_file(&self, debug: ElfInfo) -> bool {
+        self.fetched_debug_file.set(Box::new(debug)).is_ok()
     }
 
     pub fn debug_file_candidates(&self) -> Vec<PathBuf> {

@@ -4,6 +4,7 @@
 //! the modules its frames touch; they are read with bounded reads (source.rs), never mapped.
 
 mod arena;
+pub mod debuginfod;
 pub mod elf;
 mod headers;
 mod inflate;

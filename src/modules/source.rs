@@ -48,6 +48,11 @@ impl ReadAt for Vec<u8> {
 impl Source {
     pub fn open(path: &Path) -> Result<Source, String> {
         let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        Self::from_file(file, path)
+    }
+
+    /// A file a caller already opened (and checked); `path` names it in errors.
+    pub fn from_file(file: File, path: &Path) -> Result<Source, String> {
         let meta = file.metadata().map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
         if !meta.is_file() {
             return Err(format!("{} is not a regular file", path.display()));
