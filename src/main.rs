@@ -24,9 +24,13 @@ fn output(r: &cli::ReportArgs) -> OutputConfig {
 }
 
 fn capture_options(r: &cli::ReportArgs) -> capture::Options {
-    crashcatch::modules::set_debug_dirs(r.debug_dir.clone());
-    crashcatch::modules::debuginfod::configure(r.debuginfod_timeout);
-    capture::Options { no_python: r.no_python, show_env: r.show_env }
+    let debuginfod = crashcatch::modules::debuginfod::config_from_env(r.debuginfod_timeout);
+    capture::Options {
+        no_python: r.no_python,
+        show_env: r.show_env,
+        debug_dirs: r.debug_dir.clone(),
+        debuginfod: debuginfod.enabled().then_some(debuginfod),
+    }
 }
 
 fn run_config(a: cli::RunArgs) -> RunConfig {
