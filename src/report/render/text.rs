@@ -262,7 +262,6 @@ fn render(crash: &Crash, st: Style) -> String {
     let mut out = String::new();
     let p = &crash.process;
     let prog = p.exe.as_deref().map(short).or_else(|| p.cmdline.first().map(|s| short(s))).unwrap_or("process");
-    let prog = esc(prog);
     let sig = &crash.signal;
     let code = match &sig.code_name {
         Some(n) => format!(" ({}: {})", n, sig.description),
@@ -280,7 +279,8 @@ fn render(crash: &Crash, st: Style) -> String {
         }
         CrashKind::Crash => format!("crashcatch: {prog} (pid {}) {verb}", p.pid),
     };
-    let _ = writeln!(out, "{}", st.bold(&headline));
+    // Every part of it may come from the target (the program's name) or its siginfo.
+    let _ = writeln!(out, "{}", st.bold(&esc(&headline)));
     // Values are escaped here (a continuation line, key "", starts with its value).
     let field = |out: &mut String, k: &str, v: &str| {
         let _ = writeln!(out, "  {k:<12} {}", line_start(v));
