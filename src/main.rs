@@ -53,6 +53,8 @@ fn attach_config(report: &cli::ReportArgs, pid: i32, follow_forks: bool) -> atta
 }
 
 fn main() {
+    // First: a panic anywhere prints one line, never a backtrace, and never on a closed stderr.
+    crashcatch::report::output::contain::install();
     let mode = match cli::parse() {
         Ok(m) => m,
         Err(e) => cli::exit_with_usage_error(e),

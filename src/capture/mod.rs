@@ -6,6 +6,7 @@
 pub mod analysis;
 mod clock;
 pub mod environment;
+mod fallback;
 mod stacks;
 
 use std::time::{Duration, Instant};
@@ -14,6 +15,8 @@ use crate::modules::ModuleSet;
 use crate::process::{signals, Snapshot};
 use crate::python;
 use crate::report::model::*;
+
+pub use fallback::fallback;
 
 /// Settings that shape a report.
 #[derive(Debug, Clone, Default)]
