@@ -2,10 +2,10 @@
 
 mod cli;
 
-use crashcatch::capture;
 use crashcatch::report::output::{Format, OutputConfig};
 use crashcatch::report::render::GithubAnnotation;
 use crashcatch::supervise::{self, attach, tracer::HangAction, RunConfig};
+use crashcatch::{capture, postmortem};
 
 fn output(r: &cli::ReportArgs) -> OutputConfig {
     let github = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true").then(|| GithubAnnotation {
@@ -48,6 +48,15 @@ fn attach_config(report: &cli::ReportArgs, pid: i32, follow_forks: bool) -> atta
     attach::AttachConfig { pid, follow_forks, output: output(report), capture: capture_options(report) }
 }
 
+fn core_config(a: cli::CoreCli) -> postmortem::CoreConfig {
+    postmortem::CoreConfig {
+        output: output(&a.report),
+        capture: capture_options(&a.report),
+        options: crashcatch::process::core::CoreOptions { exe: a.exe, sysroot: a.sysroot },
+        core: a.core,
+    }
+}
+
 fn main() {
     let mode = match cli::parse() {
         Ok(m) => m,
@@ -57,5 +66,6 @@ fn main() {
         cli::Mode::Run(args) => supervise::exit_like(supervise::run(run_config(args))),
         cli::Mode::Attach(a) => std::process::exit(attach::attach(attach_config(&a.report, a.pid, a.follow_forks))),
         cli::Mode::Dump(a) => std::process::exit(attach::dump(attach_config(&a.report, a.pid, false))),
+        cli::Mode::Core(a) => std::process::exit(postmortem::run(core_config(a))),
     }
 }

@@ -1,7 +1,7 @@
 //! The process's live environment, and which of it a report shows.
 
 use crate::modules::ModuleSet;
-use crate::process::{live, MemoryExt, Snapshot};
+use crate::process::{MemoryExt, Snapshot};
 use crate::report::model::EnvVar;
 
 /// Environment variables shown in reports: they explain a Python crash and hold no secrets.
@@ -28,14 +28,16 @@ const MAX_VARIABLES: usize = 4096;
 const MAX_VARIABLE_BYTES: usize = 64 * 1024;
 
 /// The live environment of the process: libc's `environ` array, read from memory (pytest
-/// sets PYTEST_CURRENT_TEST after start-up, so /proc/PID/environ does not have it). Falls
-/// back to /proc/PID/environ when libc's symbol cannot be found.
+/// sets PYTEST_CURRENT_TEST after start-up, so the starting environment does not have it).
+/// Falls back to the environment the process started with (/proc/PID/environ, or a core's
+/// initial stack) when libc's symbol cannot be found.
 pub fn live_environment(snap: &Snapshot<'_>, modules: &ModuleSet) -> Vec<(String, String)> {
     let from_memory = environ_symbol(modules).map(|sym| read_environ(snap, sym)).unwrap_or_default();
     if !from_memory.is_empty() {
         return from_memory;
     }
-    live::environ(snap.pid)
+    snap.view
+        .initial_environment()
         .into_iter()
         .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
         .collect()

@@ -379,8 +379,7 @@ impl<'a> Tracer<'a> {
             maps: live::maps(tgid),
             threads,
             memory: &memory,
-            root: live::root(tgid),
-            cwd: Some(live::cwd(tgid)),
+            view: &live::LiveView { pid: tgid },
         };
         let mut thread_notes: Vec<(i32, String)> = notes.into_iter().collect();
         thread_notes.sort_unstable();
