@@ -69,6 +69,12 @@ pub struct RunArgs {
     /// What to do at the hang timeout after dumping: `term` (SIGTERM the command) or `dump` (leave it running)
     #[arg(long, value_enum, default_value = "term")]
     pub hang_action: HangArg,
+    /// At a crash, also write a core file of the process next to the report (for gdb or `crashcatch core`)
+    #[arg(long, env = "CRASHCATCH_CORE", value_parser = clap::builder::FalseyValueParser::new())]
+    pub core: bool,
+    /// Largest core --core writes, in MB; contents that do not fit (stacks are kept first) are left out and noted
+    #[arg(long, value_name = "MB", default_value = "2048")]
+    pub core_max_mb: u64,
     /// The command to run, after `--`
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<OsString>,

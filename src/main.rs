@@ -37,6 +37,7 @@ fn run_config(a: cli::RunArgs) -> RunConfig {
         signal_group: a.signal_group,
         hang_timeout: a.hang_timeout,
         subreaper: a.subreaper,
+        core_dump: a.core.then_some(a.core_max_mb.saturating_mul(1 << 20)),
         hang_action: match a.hang_action {
             cli::HangArg::Term => HangAction::Term,
             cli::HangArg::Dump => HangAction::Dump,

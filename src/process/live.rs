@@ -208,3 +208,24 @@ pub fn auxv(pid: i32) -> Vec<(u64, u64)> {
     let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
     bytes.chunks_exact(16).take(64).map(|c| (word(&c[..8]), word(&c[8..]))).take_while(|&(t, _)| t != 0).collect()
 }
+
+/// Start addresses of the file mappings the process has written to (copy-on-write pages:
+/// `Anonymous:` above 0 kB in /proc/PID/smaps), such as relocated RELRO pages.
+pub fn dirty_file_mappings(pid: i32) -> std::collections::HashSet<u64> {
+    let mut out = std::collections::HashSet::new();
+    let text = proc_text(pid, "smaps").unwrap_or_default();
+    let mut current: Option<(u64, bool)> = None;
+    for line in text.lines() {
+        if let Some(kb) = line.strip_prefix("Anonymous:") {
+            let kb: u64 = kb.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+            if let Some((start, true)) = current {
+                if kb > 0 {
+                    out.insert(start);
+                }
+            }
+        } else if let Some(m) = super::maps::parse_maps(line).first() {
+            current = Some((m.start, m.is_file()));
+        }
+    }
+    out
+}

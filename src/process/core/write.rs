@@ -16,8 +16,9 @@ use crate::process::{Mapping, Snapshot};
 const PAGE: u64 = 4096;
 /// A mapping larger than this is never copied whole (a huge anonymous reservation).
 const MAX_MAPPING: u64 = 4 << 30;
-/// The note crashcatch adds: what was left out.
-const NT_CRASHCATCH_OMITTED: u32 = 1;
+/// The note crashcatch adds (owner "CRASHCATCH"): what was left out. A type no reader knows
+/// (gdb's BFD groks note types whatever their owner: 1 would read as NT_PRSTATUS).
+const NT_CRASHCATCH_OMITTED: u32 = 0x4343_0001;
 
 /// What a written core holds and leaves out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -56,14 +57,16 @@ struct Load<'a> {
     keep: u64,
 }
 
-/// Whether the contents of a mapping belong in the core (what the files do not hold).
-fn wanted(m: &Mapping) -> bool {
+/// Whether the contents of a mapping belong in the core (what the files do not hold): it is
+/// writable, anonymous, shared, or a file mapping the process wrote to (`dirty`: relocations
+/// in RELRO pages, which hold the dynamic section and the GOT that gdb needs).
+fn wanted(m: &Mapping, dirty: &dyn Fn(&Mapping) -> bool) -> bool {
     let pseudo = matches!(m.path.as_deref(), Some("[vvar]" | "[vvar_vclock]" | "[vsyscall]"));
-    m.read && !pseudo && (m.write || !m.is_file() || m.shared)
+    m.read && !pseudo && (m.write || !m.is_file() || m.shared || dirty(m))
 }
 
 /// Decides how much of each mapping is kept, within `max_bytes`.
-fn plan<'a>(snap: &'a Snapshot<'_>, max_bytes: u64) -> (Vec<Load<'a>>, Written) {
+fn plan<'a>(snap: &'a Snapshot<'_>, max_bytes: u64, dirty: &dyn Fn(&Mapping) -> bool) -> (Vec<Load<'a>>, Written) {
     let sps: Vec<u64> = snap.threads.iter().filter_map(|t| t.regs.map(|r| r.rsp)).collect();
     let mut loads: Vec<Load> = snap.maps.iter().map(|m| Load { map: m, keep: 0 }).collect();
     let mut budget = max_bytes;
@@ -74,17 +77,17 @@ fn plan<'a>(snap: &'a Snapshot<'_>, max_bytes: u64) -> (Vec<Load<'a>>, Written) 
         budget -= n.min(budget);
     };
     // Stacks first, then the first page of each mapped ELF file, then the rest.
-    for l in loads.iter_mut().filter(|l| sps.iter().any(|&sp| l.map.contains(sp)) && wanted(l.map)) {
+    for l in loads.iter_mut().filter(|l| sps.iter().any(|&sp| l.map.contains(sp)) && wanted(l.map, dirty)) {
         give(l, u64::MAX);
     }
     for l in loads.iter_mut().filter(|l| l.map.is_file() && l.map.offset == 0 && l.keep == 0 && l.map.read) {
         give(l, PAGE);
     }
-    for l in loads.iter_mut().filter(|l| wanted(l.map) && l.keep == 0) {
+    for l in loads.iter_mut().filter(|l| wanted(l.map, dirty) && l.keep < l.map.end - l.map.start) {
         give(l, u64::MAX);
     }
     let mut w = Written { mappings: loads.len(), ..Default::default() };
-    for l in loads.iter().filter(|l| wanted(l.map)) {
+    for l in loads.iter().filter(|l| wanted(l.map, dirty)) {
         let size = l.map.end - l.map.start;
         if l.keep < size {
             w.omitted_mappings += 1;
@@ -108,9 +111,12 @@ fn note(out: &mut Vec<u8>, name: &[u8], kind: u32, desc: &[u8]) {
 fn prstatus(snap: &Snapshot<'_>, t: &crate::process::ThreadInfo) -> Vec<u8> {
     let mut d = vec![0u8; PRSTATUS_SIZE];
     let crashed = t.tid == snap.crashed_tid;
-    let sig = if crashed { snap.signal.signo } else { 0 };
-    d[0..4].copy_from_slice(&sig.to_le_bytes());
-    d[8..12].copy_from_slice(&(if crashed { snap.signal.code } else { 0 }).to_le_bytes());
+    // Like the kernel, every thread's pr_cursig is the process's fatal signal (gdb takes the
+    // last one it reads as the signal the process terminated with).
+    let sig = snap.signal.signo;
+    d[0..4].copy_from_slice(&(if crashed { sig } else { 0 }).to_le_bytes());
+    // struct elf_siginfo: si_signo, si_code, si_errno.
+    d[4..8].copy_from_slice(&(if crashed { snap.signal.code } else { 0 }).to_le_bytes());
     d[12..14].copy_from_slice(&(sig as u16).to_le_bytes());
     d[32..36].copy_from_slice(&t.tid.to_le_bytes());
     d[44..48].copy_from_slice(&snap.pid.to_le_bytes());
@@ -176,14 +182,18 @@ fn notes_of(snap: &Snapshot<'_>, auxv: &[(u64, u64)], written: &Written) -> Vec<
     out
 }
 
-/// Writes the core of `snap` into `out` (a new, empty file); `auxv` from its view.
-pub fn write_core<W: Write + Seek>(
-    snap: &Snapshot<'_>,
-    auxv: &[(u64, u64)],
-    max_bytes: u64,
-    out: W,
-) -> io::Result<Written> {
-    let (loads, mut written) = plan(snap, max_bytes);
+/// What a core is written from: a stopped process, its auxiliary vector, and which of its
+/// file mappings it wrote to (the kernel knows; /proc/PID/smaps says so as `Anonymous:`).
+pub struct Source<'a> {
+    pub snap: &'a Snapshot<'a>,
+    pub auxv: &'a [(u64, u64)],
+    pub dirty: &'a dyn Fn(&Mapping) -> bool,
+}
+
+/// Writes the core of a stopped process into `out` (a new, empty file).
+pub fn write_core<W: Write + Seek>(src: &Source<'_>, max_bytes: u64, out: W) -> io::Result<Written> {
+    let (snap, auxv) = (src.snap, src.auxv);
+    let (loads, mut written) = plan(snap, max_bytes, src.dirty);
     // The unreadable count is only known after copying: reserve the CRASHCATCH note's room by
     // writing the notes last, at a fixed place, sized for the longest summary.
     let phnum = 1 + loads.len();
