@@ -221,7 +221,7 @@ impl CoreView {
     /// A note when the file at `host` is not the one the process mapped at `f` (by build-id).
     fn differs(&self, f: &notes::FileNote, host: &Path) -> Option<String> {
         let first = self.notes.files.iter().find(|g| g.path == f.path && g.offset == 0)?;
-        let len = first.end - first.start;
+        let len = first.end.saturating_sub(first.start);
         let mem = |off: u64, buf: &mut [u8]| {
             if off >= len {
                 return 0;

@@ -228,9 +228,13 @@ fn files(d: &[u8]) -> Result<Vec<FileNote>, String> {
         let e = 16 + i * 24;
         let Some(name) = names.next() else { return Err(format!("only {i} of {count} paths")) };
         let name = &name[..name.len().min(MAX_PATH)];
+        let (start, end) = (word(d, e), word(d, e + 8));
+        if end <= start {
+            continue; // an empty or inverted range: nothing is mapped there
+        }
         out.push(FileNote {
-            start: word(d, e),
-            end: word(d, e + 8),
+            start,
+            end,
             offset: word(d, e + 16).saturating_mul(page),
             path: String::from_utf8_lossy(name).into_owned(),
         });
