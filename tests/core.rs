@@ -140,10 +140,6 @@ fn assert_same(what: &str, live: &Value, post: &Value) {
     assert_eq!(essentials(live), essentials(post), "{what}: the core's report differs from the live one");
 }
 
-fn os(parts: &[&Path]) -> Vec<std::ffi::OsString> {
-    parts.iter().map(|p| p.as_os_str().to_owned()).collect()
-}
-
 #[test]
 fn kernel_cores_of_native_crashes_match_the_live_reports() {
     let Some(taker) = taker() else { return };
