@@ -69,6 +69,12 @@ pub struct RunArgs {
     /// What to do at the hang timeout after dumping: `term` (SIGTERM the command) or `dump` (leave it running)
     #[arg(long, value_enum, default_value = "term")]
     pub hang_action: HangArg,
+    /// At a crash, also write a core file of the process next to the report (for gdb or `crashcatch core`)
+    #[arg(long, env = "CRASHCATCH_CORE", value_parser = clap::builder::FalseyValueParser::new())]
+    pub core: bool,
+    /// Largest core --core writes, in MB; contents that do not fit (stacks are kept first) are left out and noted
+    #[arg(long, value_name = "MB", default_value = "2048")]
+    pub core_max_mb: u64,
     /// The command to run, after `--`
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -79,8 +85,9 @@ const MODES: &str = "crashcatch [OPTIONS] -- CMD [ARGS...]        run CMD, repor
        crashcatch run [OPTIONS] -- CMD [ARGS...]    the same, spelled out
        crashcatch attach [OPTIONS] PID              watch a running process; report a crash; Ctrl-C detaches
        crashcatch dump [OPTIONS] PID                every thread's native and Python stack now, then detach
+       crashcatch core [OPTIONS] COREFILE           the same report from a core dump (post-mortem)
 
-'crashcatch attach --help' and 'crashcatch dump --help' show their options.";
+'crashcatch attach --help', 'crashcatch dump --help' and 'crashcatch core --help' show their options.";
 
 /// Catch native crashes of Python processes and explain them.
 #[derive(Debug, Parser)]
@@ -113,11 +120,28 @@ pub struct DumpCli {
     pub pid: i32,
 }
 
-/// The mode, picked by the first argument: `run` (or none), `attach`, `dump`.
+/// The report of a crash from its core file (kernel core, gcore, systemd-coredump; gzip or zstd).
+#[derive(Debug, Parser)]
+#[command(name = "crashcatch core", version)]
+pub struct CoreCli {
+    #[command(flatten)]
+    pub report: ReportArgs,
+    /// The program that dumped core, when it is not at the path the core names
+    #[arg(long, value_name = "PROGRAM")]
+    pub exe: Option<PathBuf>,
+    /// Look up the process's files under DIR (the machine or container the core came from)
+    #[arg(long, value_name = "DIR")]
+    pub sysroot: Option<PathBuf>,
+    /// The core file (plain, .gz or .zst)
+    pub core: PathBuf,
+}
+
+/// The mode, picked by the first argument: `run` (or none), `attach`, `dump`, `core`.
 pub enum Mode {
     Run(RunArgs),
     Attach(AttachCli),
     Dump(DumpCli),
+    Core(CoreCli),
 }
 
 /// Ends the process after a command line that does not parse: help and version are printed
@@ -148,6 +172,10 @@ pub fn parse() -> Result<Mode, clap::Error> {
     if args.get(1).is_some_and(|a| a == "dump") {
         args.remove(1);
         return DumpCli::try_parse_from(args).map(Mode::Dump);
+    }
+    if args.get(1).is_some_and(|a| a == "core") {
+        args.remove(1);
+        return CoreCli::try_parse_from(args).map(Mode::Core);
     }
     if args.get(1).is_some_and(|a| a == "run") {
         args.remove(1);

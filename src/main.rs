@@ -2,10 +2,10 @@
 
 mod cli;
 
-use crashcatch::capture;
 use crashcatch::report::output::{Format, OutputConfig};
 use crashcatch::report::render::GithubAnnotation;
 use crashcatch::supervise::{self, attach, tracer::HangAction, RunConfig};
+use crashcatch::{capture, postmortem};
 
 fn output(r: &cli::ReportArgs) -> OutputConfig {
     let github = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true").then(|| GithubAnnotation {
@@ -41,6 +41,7 @@ fn run_config(a: cli::RunArgs) -> RunConfig {
         signal_group: a.signal_group,
         hang_timeout: a.hang_timeout,
         subreaper: a.subreaper,
+        core_dump: a.core.then_some(a.core_max_mb.saturating_mul(1 << 20)),
         hang_action: match a.hang_action {
             cli::HangArg::Term => HangAction::Term,
             cli::HangArg::Dump => HangAction::Dump,
@@ -50,6 +51,15 @@ fn run_config(a: cli::RunArgs) -> RunConfig {
 
 fn attach_config(report: &cli::ReportArgs, pid: i32, follow_forks: bool) -> attach::AttachConfig {
     attach::AttachConfig { pid, follow_forks, output: output(report), capture: capture_options(report) }
+}
+
+fn core_config(a: cli::CoreCli) -> postmortem::CoreConfig {
+    postmortem::CoreConfig {
+        output: output(&a.report),
+        capture: capture_options(&a.report),
+        options: crashcatch::process::core::CoreOptions { exe: a.exe, sysroot: a.sysroot },
+        core: a.core,
+    }
 }
 
 fn main() {
@@ -63,5 +73,6 @@ fn main() {
         cli::Mode::Run(args) => supervise::exit_like(supervise::run(run_config(args))),
         cli::Mode::Attach(a) => std::process::exit(attach::attach(attach_config(&a.report, a.pid, a.follow_forks))),
         cli::Mode::Dump(a) => std::process::exit(attach::dump(attach_config(&a.report, a.pid, false))),
+        cli::Mode::Core(a) => std::process::exit(postmortem::run(core_config(a))),
     }
 }

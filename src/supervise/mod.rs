@@ -3,6 +3,7 @@
 //! process will die, has a report made and written, then lets the signal act.
 
 pub mod attach;
+pub mod core_dump;
 pub mod forward;
 pub mod policy;
 pub mod ptrace;
@@ -33,6 +34,8 @@ pub struct RunConfig {
     pub hang_action: tracer::HangAction,
     /// Become a child subreaper (PID 1 always reaps orphans).
     pub subreaper: bool,
+    /// `--core`: also write a core file of a crashed process, of at most this many bytes.
+    pub core_dump: Option<u64>,
 }
 
 /// What the kernel's ptrace policy allows, for error messages.
@@ -100,6 +103,7 @@ pub fn run(cfg: RunConfig) -> Exit {
     let mut emitter = Emitter::new(cfg.output.clone());
     let mut tracer = tracer::Tracer::new(spawned.pid, &mut emitter, cfg.capture.clone());
     tracer.hang_action = cfg.hang_action;
+    tracer.core_dump = cfg.core_dump;
     if let Some(secs) = cfg.hang_timeout {
         forward::arm_hang_timer(secs);
     }

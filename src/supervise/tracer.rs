@@ -64,6 +64,8 @@ pub struct Tracer<'a> {
     attached: bool,
     /// `--hang-timeout`: what to do when it fires.
     pub hang_action: HangAction,
+    /// `--core`: write a core file of each crashed process, of at most this many bytes.
+    pub core_dump: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +94,7 @@ impl<'a> Tracer<'a> {
             deferred: VecDeque::new(),
             attached: false,
             hang_action: HangAction::Term,
+            core_dump: None,
         }
     }
 
@@ -286,11 +289,26 @@ impl<'a> Tracer<'a> {
             // The report is on disk before the signal is delivered.
             self.emitter.emit(crash);
             self.dying.insert(tgid);
+            self.write_core(tgid, tid, info, &resume);
         } else {
             self.pending.insert(tgid, Pending { tid, signo: sig, addr: info.addr, crash: Box::new(crash) });
         }
         let _ = ptrace::cont(tid, sig);
         self.resume(resume);
+    }
+
+    /// `--core`: the process is still stopped (the crashed thread and every thread in
+    /// `resume`): write its core next to the report just emitted.
+    fn write_core(&mut self, tgid: i32, tid: i32, info: SignalInfo, resume: &[(i32, Resume)]) {
+        let Some(max) = self.core_dump else { return };
+        let mut tids: Vec<i32> = std::iter::once(tid).chain(resume.iter().map(|(t, _)| *t)).collect();
+        tids.dedup();
+        let files = self.emitter.emitted().last().map(|e| e.files.clone()).unwrap_or_default();
+        let path = super::core_dump::path_for(&files, tgid);
+        match super::core_dump::write(&path, tgid, tid, info, &tids, max) {
+            Ok(w) => self.emitter.note(&format!("core file written: {} ({})", path.display(), w.summary())),
+            Err(e) => eprintln!("crashcatch: --core: {e}"),
+        }
     }
 
     /// Stops every other thread of the process, reads all registers, and builds the report.
@@ -385,8 +403,7 @@ impl<'a> Tracer<'a> {
             maps: live::maps(tgid),
             threads,
             memory: &memory,
-            root: live::root(tgid),
-            cwd: Some(live::cwd(tgid)),
+            view: &live::LiveView { pid: tgid },
         };
         let mut thread_notes: Vec<(i32, String)> = notes.into_iter().collect();
         thread_notes.sort_unstable();
