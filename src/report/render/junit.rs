@@ -57,6 +57,11 @@ fn testcase(c: &Crash) -> String {
         let _ = write!(x, " file=\"{}\"", xml_escape(&file));
     }
     let _ = writeln!(x, " time=\"0\">");
+    if let Some(f) = &c.fingerprint {
+        let _ = writeln!(x, "      <properties>");
+        let _ = writeln!(x, "        <property name=\"crashcatch.fingerprint\" value=\"{}\"/>", xml_escape(f));
+        let _ = writeln!(x, "      </properties>");
+    }
     let _ = writeln!(
         x,
         "      <error type=\"crash\" message=\"{}\">{}</error>",
