@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::report::model::{is_python_runtime, Crash, Frame, NativeFrame};
+use crate::report::model::{is_python_runtime, project_path, Crash, Frame, NativeFrame};
 
 /// Bumped when the input changes: ids of different versions never match by accident.
 const VERSION: &str = "crashcatch-fingerprint-v1";
@@ -47,7 +47,7 @@ pub fn input(crash: &Crash, root: Option<&Path>) -> String {
         s.push_str(&format!("native {} {}\n", module_key(f), function_key(f)));
     }
     if let Some(p) = crash.python_user_frame.as_ref().or(crash.python_call_site.as_ref()) {
-        s.push_str(&format!("python {} {}\n", python_file_key(&p.file, root), cut(&p.function)));
+        s.push_str(&format!("python {} {}\n", project_path(cut(&p.file), root), cut(&p.function)));
     }
     s
 }
@@ -86,7 +86,9 @@ fn is_system_or_runtime(f: &NativeFrame) -> bool {
 }
 
 fn is_eval_loop(f: &NativeFrame) -> bool {
-    f.function.as_deref().is_some_and(|n| n.starts_with("_PyEval_EvalFrameDefault") || n.starts_with("PyEval_EvalFrameEx"))
+    f.function
+        .as_deref()
+        .is_some_and(|n| n.starts_with("_PyEval_EvalFrameDefault") || n.starts_with("PyEval_EvalFrameEx"))
 }
 
 fn cut(s: &str) -> &str {
@@ -159,9 +161,35 @@ fn without_clone_suffix(name: &str) -> &str {
 /// `__strlen_evex` → `strlen`, `__memmove_avx_unaligned_erms` → `memmove`, `__GI_raise` → `raise`.
 fn without_cpu_variant(name: &str) -> String {
     const VARIANTS: &[&str] = &[
-        "evex", "evex512", "avx", "avx2", "avx512", "avx512f", "avx512bw", "avx512vl", "sse2", "sse3", "ssse3", "sse4",
-        "sse42", "sse4_1", "sse4_2", "sse", "erms", "unaligned", "aligned", "rtm", "vex", "x86_64", "generic", "baseline",
-        "v2", "v3", "v4", "1", "2",
+        "evex",
+        "evex512",
+        "avx",
+        "avx2",
+        "avx512",
+        "avx512f",
+        "avx512bw",
+        "avx512vl",
+        "sse2",
+        "sse3",
+        "ssse3",
+        "sse4",
+        "sse42",
+        "sse4_1",
+        "sse4_2",
+        "sse",
+        "erms",
+        "unaligned",
+        "aligned",
+        "rtm",
+        "vex",
+        "x86_64",
+        "generic",
+        "baseline",
+        "v2",
+        "v3",
+        "v4",
+        "1",
+        "2",
     ];
     let mut n = name.trim_start_matches('_');
     for prefix in ["GI_", "libc_", "IO_"] {
@@ -182,44 +210,12 @@ fn without_cpu_variant(name: &str) -> String {
     }
 }
 
-/// The Python file relative to the project: under `root`, the path below it; in an installed
-/// package, the path below `site-packages`/`dist-packages`; in the standard library, the path
-/// below `lib/pythonX.Y`; elsewhere (a temporary folder) the file name alone. `<string>` and
-/// the like stay as they are.
-pub fn python_file_key(file: &str, root: Option<&Path>) -> String {
-    let file = cut(file);
-    if !file.starts_with('/') {
-        return file.trim_start_matches("./").to_string();
-    }
-    if let Some(rel) = root.and_then(|r| Path::new(file).strip_prefix(r).ok()).and_then(|r| r.to_str()) {
-        if !rel.is_empty() && !rel.contains("/site-packages/") && !rel.contains("/dist-packages/") {
-            return rel.to_string();
-        }
-    }
-    for marker in ["/site-packages/", "/dist-packages/"] {
-        if let Some(i) = file.rfind(marker) {
-            return file[i + marker.len()..].to_string();
-        }
-    }
-    for marker in ["/lib/python", "/lib64/python"] {
-        if let Some(i) = file.rfind(marker) {
-            let rest = &file[i + marker.len()..];
-            if rest.starts_with(|c: char| c.is_ascii_digit()) {
-                if let Some(j) = rest.find('/') {
-                    return rest[j + 1..].to_string();
-                }
-            }
-        }
-    }
-    file.rsplit('/').next().unwrap_or(file).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::model::Hex;
     use crate::report::model::PythonFrame;
     use crate::report::model::{CrashKind, InlinedFrame, ProcessInfo, SignalReport, Thread, Trust, SCHEMA_VERSION};
-    use crate::report::model::Hex;
 
     fn nf(module: &str, function: Option<&str>, offset: u64) -> NativeFrame {
         NativeFrame {
@@ -272,7 +268,14 @@ mod tests {
     fn ctypes_crash(v: &str, libc_fn: &str, root: &str, line: u32, pid: i32) -> Crash {
         let frames = vec![
             Frame::Native(nf("/usr/lib/x86_64-linux-gnu/libc.so.6", Some(libc_fn), 0x1000 + pid as u64)),
-            Frame::Native(nf(&format!("/py/{v}/lib/python{v}/lib-dynload/_ctypes.cpython-{}-x86_64-linux-gnu.so", v.replace('.', "")), Some("string_at"), 0x20 + line as u64)),
+            Frame::Native(nf(
+                &format!(
+                    "/py/{v}/lib/python{v}/lib-dynload/_ctypes.cpython-{}-x86_64-linux-gnu.so",
+                    v.replace('.', "")
+                ),
+                Some("string_at"),
+                0x20 + line as u64,
+            )),
             Frame::Native(nf("/usr/lib/x86_64-linux-gnu/libffi.so.8", None, 0x300)),
             Frame::Native(nf(&format!("/py/{v}/lib/libpython{v}.so.1.0"), Some("_PyObject_MakeTpCall"), 0x400)),
             Frame::Python(py(&format!("/py/{v}/lib/python{v}/ctypes/__init__.py"), "string_at", 519)),
@@ -329,9 +332,15 @@ mod tests {
         assert_eq!(function_key(&f), "leaf");
         assert_eq!(function_key(&nf("/lib/libc.so.6", Some("__memmove_avx_unaligned_erms"), 1)), "memmove");
         assert_eq!(function_key(&nf("/lib/libc.so.6", Some("__GI_raise"), 1)), "raise");
-        assert_eq!(function_key(&nf("/lib/libc.so.6", Some("__pthread_kill_implementation"), 1)), "pthread_kill_implementation");
+        assert_eq!(
+            function_key(&nf("/lib/libc.so.6", Some("__pthread_kill_implementation"), 1)),
+            "pthread_kill_implementation"
+        );
         assert_eq!(function_key(&nf("/lib/libc.so.6", None, 1)), "?");
-        assert_eq!(function_key(&nf("/x/libfoo.so", Some("_PyEval_EvalFrameDefault.cold.12"), 1)), "_PyEval_EvalFrameDefault");
+        assert_eq!(
+            function_key(&nf("/x/libfoo.so", Some("_PyEval_EvalFrameDefault.cold.12"), 1)),
+            "_PyEval_EvalFrameDefault"
+        );
     }
 
     #[test]
@@ -344,19 +353,6 @@ mod tests {
         assert_eq!(m("/py/lib/libpython3.11.so.1.0"), "python");
         assert_eq!(m("/usr/bin/python3.12"), "python");
         assert_eq!(m("/t/fixtures/fp/null_deref"), "null_deref");
-    }
-
-    #[test]
-    fn python_files_relative_to_the_project() {
-        let root = Some(Path::new("/ws/proj"));
-        assert_eq!(python_file_key("/ws/proj/tests/t.py", root), "tests/t.py");
-        assert_eq!(python_file_key("/ws/proj/.venv/lib/python3.11/site-packages/np/core.py", root), "np/core.py");
-        assert_eq!(python_file_key("/usr/lib/python3/dist-packages/np/core.py", root), "np/core.py");
-        assert_eq!(python_file_key("/py/3.12/lib/python3.12/ctypes/__init__.py", root), "ctypes/__init__.py");
-        assert_eq!(python_file_key("/tmp/.tmpXYZ/crash.py", root), "crash.py");
-        assert_eq!(python_file_key("./t.py", root), "t.py");
-        assert_eq!(python_file_key("<string>", root), "<string>");
-        assert_eq!(python_file_key("/ws/proj/t.py", None), "t.py");
     }
 
     #[test]

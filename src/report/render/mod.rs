@@ -2,8 +2,10 @@
 //! reports, GitHub a workflow command, JUnit a testcase (see [`junit`] for the suite).
 
 pub mod github;
+pub mod groups;
 pub mod json;
 pub mod junit;
+pub mod markdown;
 pub mod summary;
 pub mod text;
 
