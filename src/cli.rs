@@ -86,6 +86,7 @@ const MODES: &str = "crashcatch [OPTIONS] -- CMD [ARGS...]        run CMD, repor
        crashcatch attach [OPTIONS] PID              watch a running process; report a crash; Ctrl-C detaches
        crashcatch dump [OPTIONS] PID                every thread's native and Python stack now, then detach
        crashcatch core [OPTIONS] COREFILE           the same report from a core dump (post-mortem)
+       crashcatch summarize [--format F] DIR...     crash reports of several jobs, grouped by fingerprint
 
 'crashcatch attach --help', 'crashcatch dump --help' and 'crashcatch core --help' show their options.";
 
@@ -136,12 +137,33 @@ pub struct CoreCli {
     pub core: PathBuf,
 }
 
-/// The mode, picked by the first argument: `run` (or none), `attach`, `dump`, `core`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SummaryFormatArg {
+    Text,
+    Markdown,
+    Json,
+}
+
+/// Read the JSON crash reports of several jobs (downloaded CI artifacts) and print one row per
+/// distinct crash (fingerprint): count, tests, signal, faulting function, Python call site, files.
+#[derive(Debug, Parser)]
+#[command(name = "crashcatch summarize", version)]
+pub struct SummarizeCli {
+    /// text, markdown (GitHub's job summary table) or json
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: SummaryFormatArg,
+    /// Report files, or folders searched for *.json reports
+    #[arg(required = true, value_name = "DIR")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// The mode, picked by the first argument: `run` (or none), `attach`, `dump`, `core`, `summarize`.
 pub enum Mode {
     Run(RunArgs),
     Attach(AttachCli),
     Dump(DumpCli),
     Core(CoreCli),
+    Summarize(SummarizeCli),
 }
 
 /// Ends the process after a command line that does not parse: help and version are printed
@@ -176,6 +198,10 @@ pub fn parse() -> Result<Mode, clap::Error> {
     if args.get(1).is_some_and(|a| a == "core") {
         args.remove(1);
         return CoreCli::try_parse_from(args).map(Mode::Core);
+    }
+    if args.get(1).is_some_and(|a| a == "summarize") {
+        args.remove(1);
+        return SummarizeCli::try_parse_from(args).map(Mode::Summarize);
     }
     if args.get(1).is_some_and(|a| a == "run") {
         args.remove(1);

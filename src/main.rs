@@ -1,6 +1,7 @@
 //! The crashcatch binary: parse the command line, pick a mode, exit as the traced command did.
 
 mod cli;
+mod summarize;
 
 use crashcatch::report::output::{Format, OutputConfig};
 use crashcatch::report::render::GithubAnnotation;
@@ -19,6 +20,11 @@ fn output(r: &cli::ReportArgs) -> OutputConfig {
         },
         quiet: r.quiet,
         junit: r.junit_xml.clone(),
+        step_summary: github
+            .as_ref()
+            .and(std::env::var_os("GITHUB_STEP_SUMMARY"))
+            .filter(|p| !p.is_empty())
+            .map(Into::into),
         github,
     }
 }
@@ -74,5 +80,6 @@ fn main() {
         cli::Mode::Attach(a) => std::process::exit(attach::attach(attach_config(&a.report, a.pid, a.follow_forks))),
         cli::Mode::Dump(a) => std::process::exit(attach::dump(attach_config(&a.report, a.pid, false))),
         cli::Mode::Core(a) => std::process::exit(postmortem::run(core_config(a))),
+        cli::Mode::Summarize(a) => std::process::exit(summarize::run(&a)),
     }
 }

@@ -724,6 +724,8 @@ mod fuzz {
                 python_call_site: Some(p2.clone()),
                 python_user_frame: Some(p1.clone()),
                 diagnosis: options[5].clone(),
+                // Ours (hex) in real reports, but read back from files by `summarize`: fuzzed too.
+                fingerprint: Some(s(13)),
                 crashed_tid: 7,
                 also_faulting: vec![FaultingThread { tid: 8, signal: s(11), fault_address: None }],
                 threads: vec![thread(Some(s(12)), true), thread(Some(s(13)), false)],

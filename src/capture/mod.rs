@@ -84,6 +84,7 @@ pub fn capture(snap: &Snapshot<'_>, event: Event, opts: &Options) -> Crash {
     let mut crash = Crash {
         schema_version: SCHEMA_VERSION,
         kind: event.kind,
+        fingerprint: None,
         tool: Tool::default(),
         time: clock::now_rfc3339(),
         process: ProcessInfo {
@@ -110,6 +111,9 @@ pub fn capture(snap: &Snapshot<'_>, event: Event, opts: &Options) -> Crash {
         files: Vec::new(),
     };
     crash.diagnosis = analysis::diagnose::diagnose(&crash);
+    if crash.kind == CrashKind::Crash {
+        crash.fingerprint = Some(analysis::fingerprint::fingerprint(&crash, snap.cwd().as_deref()));
+    }
     crash.timings = Timings {
         capture_ms: stacks::ms(event.capture_time),
         unwind_ms,

@@ -31,6 +31,7 @@ impl Crash {
             python_call_site: None,
             python_user_frame: None,
             diagnosis: None,
+            fingerprint: None,
             crashed_tid,
             also_faulting: Vec::new(),
             threads: Vec::new(),

@@ -9,6 +9,7 @@ mod error;
 pub mod existing;
 pub mod files;
 mod junit_file;
+mod step_summary;
 mod stream;
 mod summary;
 
@@ -38,6 +39,9 @@ pub struct OutputConfig {
     /// Print GitHub Actions `::error` annotations (GITHUB_ACTIONS=true), with paths relative to
     /// this workspace (GITHUB_WORKSPACE) when set.
     pub github: Option<GithubAnnotation>,
+    /// Append a Markdown table of the run's crashes to this file at the end (GitHub's
+    /// GITHUB_STEP_SUMMARY, with GITHUB_ACTIONS=true).
+    pub step_summary: Option<PathBuf>,
 }
 
 /// One destination of reports.
@@ -78,6 +82,10 @@ impl Emitter {
             Format::Text => Box::new(stream::Stderr::every(Text { style: Style::detect_stderr() })),
             Format::Json => Box::new(stream::Stderr::every(Json)),
         });
+        if let Some(path) = cfg.step_summary {
+            let workspace = cfg.github.as_ref().and_then(|g| g.workspace.clone());
+            outputs.push(Box::new(step_summary::StepSummary::new(path, workspace)));
+        }
         if let Some(g) = cfg.github {
             outputs.push(Box::new(stream::Stderr::crashes(g)));
         }

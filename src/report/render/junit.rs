@@ -42,6 +42,11 @@ pub fn testcase(c: &Crash) -> String {
         let _ = write!(x, " file=\"{}\"", xml::attribute(&file));
     }
     let _ = writeln!(x, " time=\"0\">");
+    if let Some(f) = &c.fingerprint {
+        let _ = writeln!(x, "      <properties>");
+        let _ = writeln!(x, "        <property name=\"crashcatch.fingerprint\" value=\"{}\"/>", xml::attribute(f));
+        let _ = writeln!(x, "      </properties>");
+    }
     let _ = writeln!(
         x,
         "      <error type=\"crash\" message=\"{}\">{}</error>",

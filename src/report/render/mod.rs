@@ -3,9 +3,11 @@
 
 pub mod escape;
 pub mod github;
+pub mod groups;
 pub mod json;
 pub mod junit;
 pub mod junit_merge;
+pub mod markdown;
 pub mod summary;
 pub mod text;
 

@@ -404,6 +404,9 @@ fn render(crash: &Crash, st: Style) -> String {
             first = false;
         }
     }
+    if let Some(f) = &crash.fingerprint {
+        field(&mut out, "fingerprint", f);
+    }
     if let Some(f) = crash.files.first() {
         field(&mut out, "report", f);
     }
