@@ -658,10 +658,39 @@ def crash_bounds(name):
     return 100.0, 50.0
 
 
+def previous_parts(path):
+    """The sections and goal rows of the BENCHMARKS.md being replaced, by part number ("1",
+    "2", ...), for a partial run with no results.json to take the other parts from."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return {}, {}
+    sections, goals = {}, {}
+    for chunk in text.split("\n## ")[1:]:
+        head = chunk.split(".", 1)[0]
+        if head.isdigit():
+            sections.setdefault(head, "## " + chunk.rstrip())
+        if chunk.startswith("Goals"):
+            for line in chunk.splitlines():
+                if line.startswith("| ") and line[2:3].isdigit():
+                    goals.setdefault(line[2:3], []).append(line)
+    return sections, goals
+
+
 def write_markdown(R, path):
     m = R["machine"]
+    kept_sections, kept_goals = previous_parts(path)
     L = []
     add = L.append
+
+    def keep(part, number):
+        # A part this run (and results.json) does not have: its text from the file replaced.
+        if part not in R and number in kept_sections:
+            add("\n".join(l for l in kept_sections[number].splitlines() if not l.startswith("*(Part ")).rstrip())
+            add("")
+            add(f"*(Part {number} is kept from the previous BENCHMARKS.md: this run did not include it.)*")
+            add("")
     add("# Benchmarks")
     add("")
     add("crashcatch against its peers, every figure a ratio of two commands measured in the same")
@@ -695,6 +724,7 @@ def write_markdown(R, path):
 
     goals = []
 
+    keep("suite", "1")
     if "suite" in R:
         s = R["suite"]
         add("## 1. Overhead on a real test suite")
@@ -726,6 +756,7 @@ def write_markdown(R, path):
         for f in s["failures"]:
             add(f"- failed run (left out): {f}")
 
+    keep("process", "2")
     if "process" in R:
         P = R["process"]
         add("## 2. Process-heavy work")
@@ -876,6 +907,9 @@ def write_markdown(R, path):
     add("")
     add("| goal | measured (median) | |")
     add("|---|---|---|")
+    for part, number in (("suite", "1"), ("process", "2")):
+        if part not in R:
+            L.extend(kept_goals.get(number, []))
     for text, value, bound, op in goals:
         ok = value <= bound if op == "≤" else value >= bound
         unit = " ms" if "ms" in text else (" MB" if "MB" in text else "×")
