@@ -123,7 +123,7 @@ fn scan(table: &Table<'_>, base: u64, mut f: impl FnMut(&RawSym, u64)) {
     while at < count {
         let n = (count - at).min(WINDOW_SYMS);
         buf.resize((n * SYM_SIZE) as usize, 0);
-        if !table.src.read_exact_at(table.offset + at * SYM_SIZE, &mut buf) {
+        if !table.src.read_exact_at(table.offset.saturating_add(at * SYM_SIZE), &mut buf) {
             break;
         }
         let mut index = base + at;
@@ -167,8 +167,9 @@ fn read_name(table: &Table<'_>, offset: u32) -> Option<Rc<str>> {
         return None;
     }
     let mut name = Vec::new();
-    let mut at = start + offset;
-    let end = start + size;
+    // Hostile offsets and sizes: a sum that overflows reads nothing rather than panicking.
+    let mut at = start.saturating_add(offset);
+    let end = start.saturating_add(size);
     while at < end && (name.len() as u64) < MAX_NAME {
         let n = (end - at).min(256);
         let mut chunk = vec![0u8; n as usize];
@@ -336,7 +337,7 @@ fn name_offsets(table: &Table<'_>, name: &[u8]) -> Vec<u32> {
     while at < size {
         let n = (size - at).min(STR_WINDOW + overlap);
         buf.resize(n as usize, 0);
-        if !table.src.read_exact_at(start + at, &mut buf) {
+        if !table.src.read_exact_at(start.saturating_add(at), &mut buf) {
             break;
         }
         for pos in finder.find_iter(&buf) {
