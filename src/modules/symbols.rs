@@ -368,8 +368,11 @@ mod tests {
     /// (address, size, kind, section index) of one raw symbol; its name is `s<position>`.
     type Raw = (u64, u64, u8, u16);
 
+    /// Where one table lies in a test file: (entries offset, count, (strings offset, size)).
+    type Place = (u64, u64, (u64, u64));
+
     /// A file holding one symbol table per `tables` entry, and the tables' positions in it.
-    fn file(tables: &[Vec<Raw>]) -> (Source, Vec<(u64, u64, (u64, u64))>) {
+    fn file(tables: &[Vec<Raw>]) -> (Source, Vec<Place>) {
         let mut bytes = Vec::new();
         let mut where_ = Vec::new();
         for (t, syms) in tables.iter().enumerate() {
@@ -411,11 +414,11 @@ mod tests {
             }
         }
         all.sort();
-        let cover = all.iter().filter(|e| e.1 .0 > 0 && e.0 <= q && q < e.0.saturating_add(e.1 .0)).last();
+        let cover = all.iter().rfind(|e| e.1 .0 > 0 && e.0 <= q && q < e.0.saturating_add(e.1 .0));
         if let Some(c) = cover {
             return Some(c.3.clone());
         }
-        let pred = all.iter().filter(|e| e.0 <= q).last()?;
+        let pred = all.iter().rfind(|e| e.0 <= q)?;
         (pred.1 .0 == 0).then(|| pred.3.clone())
     }
 
