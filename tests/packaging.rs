@@ -40,7 +40,8 @@ fn build_wheel() -> PathBuf {
     let wheels = root().join("target").join("wheels");
     let mut c = Command::new(&maturin);
     c.args(["build", "--release", "--out"]).arg(&wheels).current_dir(root());
-    let out = run(c);
+    // A release build (ring's C and assembly included) from scratch: minutes, not seconds.
+    let out = run_within(c, timeout().max(std::time::Duration::from_secs(1800)));
     check(&out, "maturin build");
     // maturin names the wheel it wrote: "Built wheel to target/wheels/crashcatch-….whl".
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
