@@ -111,6 +111,7 @@ fn snapshot(mem: &ImageMemory) -> Snapshot<'_> {
         memory: mem,
         root: PathBuf::from("/nonexistent"),
         cwd: None,
+        files: crashcatch::process::TargetFiles::under(std::path::Path::new("/nonexistent"), None),
     }
 }
 

@@ -200,6 +200,7 @@ fn snapshot_and_inspect(pid: i32) -> Option<PythonState> {
         memory: &mem,
         root: PathBuf::from(format!("/proc/{pid}/root")),
         cwd: Some(PathBuf::from(format!("/proc/{pid}/cwd"))),
+        files: crashcatch::process::TargetFiles::live(pid),
     };
     let modules = ModuleSet::from_snapshot(&snap);
     inspect(&snap, &modules)

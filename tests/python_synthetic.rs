@@ -54,6 +54,7 @@ fn snapshot<'m>(mem: &'m ImageMemory, threads: Vec<ThreadInfo>) -> Snapshot<'m> 
         memory: mem,
         root: PathBuf::from("/nonexistent-root"),
         cwd: None,
+        files: crashcatch::process::TargetFiles::under(std::path::Path::new("/nonexistent-root"), None),
     }
 }
 

@@ -4,15 +4,19 @@
 //! symbolize, python, report) only reads the snapshot. Tests build snapshots over
 //! [`ImageMemory`] to run the same code without a process.
 
+pub mod files;
 pub mod live;
 pub mod maps;
 pub mod memory;
+pub mod quiet_thread;
+pub mod rights;
 pub mod signals;
 
 use std::path::PathBuf;
 
 pub use maps::Mapping;
 pub use memory::{CachedMemory, ImageMemory, Memory, MemoryExt, ReadError};
+pub use rights::TargetFiles;
 
 /// x86_64 general-purpose registers of one thread.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -120,6 +124,9 @@ pub struct Snapshot<'m> {
     /// Where relative paths the process names are resolved: its working folder as seen from
     /// here (`/proc/PID/cwd` for a live process), when known.
     pub cwd: Option<PathBuf>,
+    /// Opens the process's own files (source lines, debug files it names) as the process
+    /// would: inside its root, with its rights, regular files only.
+    pub files: TargetFiles,
 }
 
 impl Snapshot<'_> {

@@ -381,6 +381,7 @@ impl<'a> Tracer<'a> {
             memory: &memory,
             root: live::root(tgid),
             cwd: Some(live::cwd(tgid)),
+            files: crate::process::TargetFiles::live(tgid),
         };
         let mut thread_notes: Vec<(i32, String)> = notes.into_iter().collect();
         thread_notes.sort_unstable();
