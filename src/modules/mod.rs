@@ -18,7 +18,7 @@ use std::rc::Rc;
 pub use elf::ElfInfo;
 pub use symbols::SymbolHit;
 
-use crate::process::{Mapping, Memory, MemoryExt, Snapshot};
+use crate::process::{Mapping, Memory, MemoryExt, Snapshot, TargetFiles};
 
 /// One ELF file mapped into the process (or the vDSO).
 pub struct Module {
@@ -36,6 +36,9 @@ pub struct Module {
     /// `host_path` is no longer the one mapped (replaced on disk). None without a live process.
     mapped_file: Option<PathBuf>,
     elf: OnceCell<Result<Rc<ElfInfo>, String>>,
+    /// The process's files as it sees them (a live snapshot): the module is opened as the
+    /// process would, by `path`, rather than as crashcatch through `host_path`.
+    files: Option<TargetFiles>,
 }
 
 impl Module {
@@ -77,7 +80,11 @@ impl Module {
     /// disk is never read as if it were the mapped one.
     fn open_mapped(&self, path: &std::path::Path) -> Result<ElfInfo, String> {
         let inode = self.mappings.first().map_or(0, |m| m.inode);
-        let opened = ElfInfo::open(path);
+        let clean = self.path.strip_suffix(" (deleted)").unwrap_or(&self.path);
+        let opened = match &self.files {
+            Some(files) => ElfInfo::open_as(files, clean, path),
+            None => ElfInfo::open(path),
+        };
         // Without a live process (tests, offline) there is nothing to compare with.
         let same = |e: &ElfInfo| {
             inode == 0 || self.mapped_file.is_none() || e.identity().map_or(true, |(_, ino)| ino == inode)
@@ -172,7 +179,11 @@ pub struct ModuleSet {
 
 impl ModuleSet {
     pub fn from_snapshot(snap: &Snapshot<'_>) -> Self {
-        Self::build(&snap.maps, |p| Some(snap.host_path(p)), snap.memory, snap.pid)
+        let mut set = Self::build(&snap.maps, |p| Some(snap.host_path(p)), snap.memory, snap.pid);
+        for m in set.modules.iter_mut().filter(|m| m.in_memory.is_none()) {
+            m.files = Some(snap.files.clone());
+        }
+        set
     }
 
     /// Groups the file-backed mappings by file; `open` says where each path can be read here.
@@ -192,6 +203,7 @@ impl ModuleSet {
                     in_memory: bytes,
                     mapped_file: None,
                     elf: OnceCell::new(),
+                    files: None,
                 });
                 continue;
             }
@@ -224,6 +236,7 @@ impl ModuleSet {
                 in_memory: None,
                 mapped_file,
                 elf: OnceCell::new(),
+                files: None,
             });
         }
         // Anonymous .bss mappings that directly follow a module belong to it for address lookup
