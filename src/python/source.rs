@@ -56,7 +56,7 @@ impl SourceRequests {
             names.truncate(MAX_SOURCE_FILES);
         }
         // Open each spelling, group by the file it really is.
-        let mut by_inode: HashMap<(u64, u64), (std::fs::File, BTreeSet<u32>, Vec<String>)> = HashMap::new();
+        let mut by_inode: HashMap<(u64, u64), OneFile> = HashMap::new();
         for (name, lines) in names {
             let Ok(file) = snap.files.open(&name) else { continue };
             let Ok(meta) = file.metadata() else { continue };
@@ -87,6 +87,9 @@ impl SourceRequests {
         out
     }
 }
+
+/// One file opened: the lines wanted of it, and the names it was asked for by.
+type OneFile = (std::fs::File, BTreeSet<u32>, Vec<String>);
 
 /// The lines numbered in `wanted` of the first `MAX_SOURCE_READ` bytes of `file`, trimmed and
 /// cut; true as well when some wanted line lay past what was read.

@@ -112,6 +112,7 @@ impl<'a> Tracer<'a> {
     /// Runs until the main command has exited; returns how it ended.
     pub fn run(&mut self) -> Exit {
         while self.main_exit.is_none() {
+            super::wake::seen();
             if super::forward::take_hang() {
                 self.on_hang();
             }
@@ -170,6 +171,7 @@ impl<'a> Tracer<'a> {
             // An orphan re-parented to us (PID 1 / subreaper), now reaped; a child killed
             // before its first stop; or the main pid reported before we ever saw it stop.
             if tid == self.main_pid {
+                super::forward::set_target(0);
                 self.set_main_exit(status);
             }
             return;
@@ -194,6 +196,8 @@ impl<'a> Tracer<'a> {
         let threads = &self.threads;
         self.unannounced.retain(|t| threads.contains_key(t));
         if tid == self.main_pid {
+            // Reaped: its pid may be reused from now on, so nothing more is forwarded to it.
+            super::forward::set_target(0);
             self.set_main_exit(status);
         }
     }
