@@ -2,6 +2,7 @@
 //! delivered), then each [`Output`] in turn: the report on stderr, GitHub annotations, the JUnit
 //! file, and at the end of the run the summary line.
 
+mod dir_check;
 mod error;
 pub mod files;
 mod junit_file;
