@@ -132,7 +132,9 @@ pub fn exit_with_usage_error(e: clap::Error) -> ! {
     let first = msg.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
     let first =
         if e.kind() == ErrorKind::MissingRequiredArgument { "no command given (put it after --)" } else { first };
-    eprintln!("crashcatch: {first}; usage: crashcatch [OPTIONS] -- CMD [ARGS...] (see --help)");
+    crashcatch::report::output::console::say(&format!(
+        "{first}; usage: crashcatch [OPTIONS] -- CMD [ARGS...] (see --help)"
+    ));
     std::process::exit(2);
 }
 

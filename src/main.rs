@@ -24,9 +24,13 @@ fn output(r: &cli::ReportArgs) -> OutputConfig {
 }
 
 fn capture_options(r: &cli::ReportArgs) -> capture::Options {
-    crashcatch::modules::set_debug_dirs(r.debug_dir.clone());
-    crashcatch::modules::debuginfod::configure(r.debuginfod_timeout);
-    capture::Options { no_python: r.no_python, show_env: r.show_env }
+    let debuginfod = crashcatch::modules::debuginfod::config_from_env(r.debuginfod_timeout);
+    capture::Options {
+        no_python: r.no_python,
+        show_env: r.show_env,
+        debug_dirs: r.debug_dir.clone(),
+        debuginfod: debuginfod.enabled().then_some(debuginfod),
+    }
 }
 
 fn run_config(a: cli::RunArgs) -> RunConfig {
@@ -49,6 +53,8 @@ fn attach_config(report: &cli::ReportArgs, pid: i32, follow_forks: bool) -> atta
 }
 
 fn main() {
+    // First: a panic anywhere prints one line, never a backtrace, and never on a closed stderr.
+    crashcatch::report::output::contain::install();
     let mode = match cli::parse() {
         Ok(m) => m,
         Err(e) => cli::exit_with_usage_error(e),

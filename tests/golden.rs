@@ -244,11 +244,16 @@ fn python_ctypes_report_is_stable() {
     let script = dir.path().join("nest.py");
     std::fs::write(
         &script,
-        "import ctypes, threading\n\
-         ev = threading.Event()\n\
+        "import ctypes, os, threading\n\
+         r, w = os.pipe()\n\
+         tid = []\n\
          def waiter():\n\
-         \x20   ev.wait()\n\
+         \x20   tid.append(threading.get_native_id())\n\
+         \x20   os.read(r, 1)\n\
          threading.Thread(target=waiter, name='waiter').start()\n\
+         while not tid: pass\n\
+         # Crash only once the waiter is blocked in read(2) (syscall 0), so its stack is the same every run.\n\
+         while not open('/proc/self/task/%d/syscall' % tid[0]).read().startswith('0 '): pass\n\
          class Outer:\n\
          \x20   def method(self):\n\
          \x20       return inner(1)\n\

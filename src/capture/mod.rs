@@ -6,6 +6,7 @@
 pub mod analysis;
 mod clock;
 pub mod environment;
+mod fallback;
 mod stacks;
 
 use std::time::{Duration, Instant};
@@ -15,6 +16,8 @@ use crate::process::{signals, Snapshot};
 use crate::python;
 use crate::report::model::*;
 
+pub use fallback::fallback;
+
 /// Settings that shape a report.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -22,6 +25,10 @@ pub struct Options {
     pub no_python: bool,
     /// Put the whole environment in the report (default: only an allow-list of names).
     pub show_env: bool,
+    /// Extra folders searched for separate debug files (`--debug-dir`), before /usr/lib/debug.
+    pub debug_dirs: Vec<std::path::PathBuf>,
+    /// Where missing debug files are fetched from (DEBUGINFOD_URLS), when enabled.
+    pub debuginfod: Option<crate::modules::debuginfod::Config>,
 }
 
 /// What the supervisor knows about the event that the process's memory does not tell.
@@ -41,13 +48,15 @@ pub struct Event {
 /// Builds the finished report for a stopped process.
 pub fn capture(snap: &Snapshot<'_>, event: Event, opts: &Options) -> Crash {
     let t0 = Instant::now();
-    let modules = ModuleSet::from_snapshot(snap);
+    let modules = ModuleSet::from_snapshot(snap).with_debug_dirs(&opts.debug_dirs);
 
     let (raw, unwind_ms) = stacks::unwind_all(snap, &modules);
     // Debug files of the frames' modules from debuginfod servers, when configured (bounded).
     let mut fetch_notes = Vec::new();
-    let pcs = raw.iter().flatten().flat_map(|s| s.frames.iter().map(|f| f.pc));
-    crate::modules::debuginfod::fetch_missing(&modules, pcs, &mut fetch_notes);
+    if let Some(config) = &opts.debuginfod {
+        let pcs = raw.iter().flatten().flat_map(|s| s.frames.iter().map(|f| f.pc));
+        crate::modules::debuginfod::fetch_missing(config, &modules, pcs, &mut fetch_notes);
+    }
     let (natives, symbolize_ms) = stacks::symbolize_all(&raw, &modules);
     let t_py = Instant::now();
     let py = if opts.no_python { None } else { python::inspect(snap, &modules) };

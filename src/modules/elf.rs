@@ -50,6 +50,8 @@ pub struct ElfInfo {
     /// The process this file was opened for, and its path as the process sees it: a debug file
     /// it names (`.gnu_debuglink`) next to itself is opened as that process would.
     origin: Option<(TargetFiles, String)>,
+    /// Extra folders searched for the debug file, before /usr/lib/debug.
+    debug_dirs: std::rc::Rc<[PathBuf]>,
 }
 
 /// What a kept window is: (section index or `u32::MAX` for callers' own, offset, length).
@@ -110,6 +112,7 @@ impl ElfInfo {
             window_index: RefCell::new(HashMap::new()),
             fetched_debug_file: OnceCell::new(),
             origin: None,
+            debug_dirs: std::rc::Rc::from(Vec::new()),
         })
     }
 
@@ -381,6 +384,11 @@ impl ElfInfo {
         self.debug_file.get().and_then(|d| d.as_deref()).or_else(|| self.fetched_debug_file.get().map(|d| &**d))
     }
 
+    /// Extra folders to search for the debug file (`--debug-dir`), before /usr/lib/debug.
+    pub fn set_debug_dirs(&mut self, dirs: std::rc::Rc<[PathBuf]>) {
+        self.debug_dirs = dirs;
+    }
+
     /// Gives this file a debug file found elsewhere (its build-id already checked by the
     /// caller). Only the first one is kept; false when one was already set.
     pub fn set_fetched_debug_file(&self, debug: ElfInfo) -> bool {
@@ -389,7 +397,8 @@ impl ElfInfo {
 
     pub fn debug_file_candidates(&self) -> Vec<PathBuf> {
         let mut v = Vec::new();
-        let roots = super::debug_dirs();
+        let roots: Vec<PathBuf> =
+            self.debug_dirs.iter().cloned().chain(std::iter::once(PathBuf::from("/usr/lib/debug"))).collect();
         if let Some(id) = &self.build_id {
             if id.len() > 1 {
                 let h = super::hex(id);

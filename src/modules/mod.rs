@@ -35,6 +35,8 @@ pub struct Module {
     /// The same file as the process mapped it (/proc/PID/map_files), for when the file at
     /// `host_path` is no longer the one mapped (replaced on disk). None without a live process.
     mapped_file: Option<PathBuf>,
+    /// Extra folders searched for its separate debug file (`--debug-dir`), before /usr/lib/debug.
+    debug_dirs: Rc<[PathBuf]>,
     elf: OnceCell<Result<Rc<ElfInfo>, String>>,
     /// The process's files as it sees them (a live snapshot): the module is opened as the
     /// process would, by `path`, rather than as crashcatch through `host_path`.
@@ -68,7 +70,10 @@ impl Module {
                     (None, Some(p)) => self.open_mapped(p),
                     (None, None) => Err(format!("{} cannot be opened from here", self.path)),
                 };
-                info.map(Rc::new)
+                info.map(|mut e| {
+                    e.set_debug_dirs(self.debug_dirs.clone());
+                    Rc::new(e)
+                })
             })
             .as_ref()
             .map(|r| &**r)
@@ -152,22 +157,6 @@ impl Module {
     }
 }
 
-static DEBUG_DIRS: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
-
-/// Extra folders searched for separate debug files before /usr/lib/debug, laid out like it
-/// (`.build-id/xx/rest.debug`, or the file's own folder for `.gnu_debuglink`). Set once, at
-/// start-up, from `--debug-dir` / `CRASHCATCH_DEBUG_DIRS`.
-pub fn set_debug_dirs(dirs: Vec<PathBuf>) {
-    let _ = DEBUG_DIRS.set(dirs);
-}
-
-/// The folders searched for debug files, in order.
-pub fn debug_dirs() -> Vec<PathBuf> {
-    let mut v = DEBUG_DIRS.get().cloned().unwrap_or_default();
-    v.push(PathBuf::from("/usr/lib/debug"));
-    v
-}
-
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -202,6 +191,7 @@ impl ModuleSet {
                     mappings: vec![m.clone()],
                     in_memory: bytes,
                     mapped_file: None,
+                    debug_dirs: Rc::from(Vec::new()),
                     elf: OnceCell::new(),
                     files: None,
                 });
@@ -235,6 +225,7 @@ impl ModuleSet {
                 mappings: vec![m.clone()],
                 in_memory: None,
                 mapped_file,
+                debug_dirs: Rc::from(Vec::new()),
                 elf: OnceCell::new(),
                 files: None,
             });
@@ -244,6 +235,16 @@ impl ModuleSet {
         modules.retain(|m| m.mappings.iter().any(|mm| mm.offset == 0 || mm.exec) || m.in_memory.is_some());
         modules.sort_by_key(|m| m.start);
         ModuleSet { modules }
+    }
+
+    /// Searches `dirs` (laid out like /usr/lib/debug: `.build-id/xx/rest.debug`, or the file's own
+    /// folder for `.gnu_debuglink`) for separate debug files, before /usr/lib/debug.
+    pub fn with_debug_dirs(mut self, dirs: &[PathBuf]) -> Self {
+        let dirs: Rc<[PathBuf]> = Rc::from(dirs.to_vec());
+        for m in &mut self.modules {
+            m.debug_dirs = dirs.clone();
+        }
+        self
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Module> {

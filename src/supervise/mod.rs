@@ -18,7 +18,7 @@ use nix::sys::ptrace::Options;
 
 use crate::capture;
 use crate::process::live;
-use crate::report::output::{Emitter, OutputConfig};
+use crate::report::output::{console, Emitter, OutputConfig};
 
 pub use tracer::Exit;
 
@@ -97,14 +97,14 @@ pub fn run(cfg: RunConfig) -> Exit {
     if cfg.subreaper && std::process::id() != 1 {
         // SAFETY: prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
-            eprintln!("crashcatch: --subreaper: {}", nix::errno::Errno::last());
+            console::say(&format!("--subreaper: {}", nix::errno::Errno::last()));
         }
     }
     let spawned = match spawn::spawn(&cfg.command, options, cfg.signal_group) {
         Ok(s) => s,
         Err(e) => {
             forward::unblock(&old_mask);
-            eprintln!("crashcatch: {e}");
+            console::say(&e.to_string());
             return Exit::Code(125);
         }
     };
@@ -130,11 +130,11 @@ pub fn run(cfg: RunConfig) -> Exit {
             let name = cfg.command[0].to_string_lossy();
             let not_found = errno == libc::ENOENT || errno == libc::ENOTDIR;
             if not_found {
-                eprintln!("crashcatch: {name}: command not found");
+                console::say(&format!("{name}: command not found"));
                 return Exit::Code(127);
             }
             let why = nix::errno::Errno::from_raw(errno).desc();
-            eprintln!("crashcatch: {name}: cannot execute: {why}");
+            console::say(&format!("{name}: cannot execute: {why}"));
             return Exit::Code(126);
         }
     }

@@ -9,7 +9,8 @@ use crate::capture::{self, Event as Captured};
 use crate::process::signals::signal_name;
 use crate::process::{live, SignalInfo, Snapshot, ThreadInfo};
 use crate::report::model::{Ancestor, Crash, CrashKind, FaultingThread, Hex};
-use crate::report::output::Emitter;
+use crate::report::output::contain::{contain, inject, Stage};
+use crate::report::output::{console, Emitter};
 
 use super::policy::{is_fatal, is_stop_signal, survives};
 use super::ptrace;
@@ -128,7 +129,12 @@ impl<'a> Tracer<'a> {
                     Err(_) => break, // no children left at all
                 },
             };
-            self.dispatch(tid, status);
+            // A panic anywhere in handling one stop must not end the supervisor (and with it,
+            // through PTRACE_O_EXITKILL, the whole run): the thread is let go as if untraced.
+            if let Err(why) = contain(|| self.dispatch(tid, status)) {
+                console::say(&format!("handling a stop of thread {tid} failed ({why}); letting it go on"));
+                release_after_panic(tid, status);
+            }
         }
         self.release_all();
         self.main_exit.unwrap_or(Exit::Code(0))
@@ -396,7 +402,17 @@ impl<'a> Tracer<'a> {
             thread_notes,
             capture_time: t0.elapsed(),
         };
-        (capture::capture(&snap, event, &self.capture_options), resume)
+        // A panic while building the report leaves a minimal one (process, signal, the panic's
+        // message); the threads stopped above are resumed all the same.
+        let opts = &self.capture_options;
+        let crash = match contain(|| {
+            inject(Stage::Capture);
+            capture::capture(&snap, event.clone(), opts)
+        }) {
+            Ok(c) => c,
+            Err(why) => capture::fallback(&snap, event, &why),
+        };
+        (crash, resume)
     }
 
     /// Parents of `pid` up to the traced command, nearest first.
@@ -505,5 +521,22 @@ impl<'a> Tracer<'a> {
                 list.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
             ));
         }
+    }
+}
+
+/// After a panic in handling a stop: resume the thread as it would have gone on untraced
+/// (its signal delivered, a group-stop kept). A thread already resumed just gives ESRCH.
+fn release_after_panic(tid: i32, status: Status) {
+    match status {
+        Status::Signal(sig) => {
+            let _ = ptrace::cont(tid, sig);
+        }
+        Status::Event(Event::Stop, sig) if is_stop_signal(sig) => {
+            let _ = ptrace::listen(tid);
+        }
+        Status::Event(..) => {
+            let _ = ptrace::cont(tid, 0);
+        }
+        Status::Exited(_) | Status::Killed(_) | Status::Other => {}
     }
 }

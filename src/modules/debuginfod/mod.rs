@@ -13,7 +13,6 @@ mod fetch;
 mod verify;
 
 use std::collections::HashSet;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use config::{Config, DEFAULT_BUDGET};
@@ -26,26 +25,20 @@ use fetch::Job;
 /// At most this many requests (modules × servers) per report.
 pub const MAX_REQUESTS: usize = 64;
 
-static CONFIG: OnceLock<Config> = OnceLock::new();
-
-/// Reads the `DEBUGINFOD_*` variables of crashcatch's own environment; `budget` is the total
-/// time the fetching of one report may take (`None`: [`DEFAULT_BUDGET`], zero: never fetch).
-pub fn configure(budget: Option<Duration>) {
-    let get = |k: &str| std::env::var(k).ok();
-    let _ = CONFIG.set(Config::from_env(get, budget.unwrap_or(DEFAULT_BUDGET)));
+/// The settings from crashcatch's own `DEBUGINFOD_*` environment; `budget` is the total time
+/// the fetching of one report may take (`None`: [`DEFAULT_BUDGET`], zero: never fetch).
+pub fn config_from_env(budget: Option<Duration>) -> Config {
+    Config::from_env(|k: &str| std::env::var(k).ok(), budget.unwrap_or(DEFAULT_BUDGET))
 }
 
 /// Fetches the debug files of the modules that hold one of `pcs` and have no debug
 /// information here (no DWARF, no debug file found locally), and gives them to those modules.
-/// Does nothing unless [`configure`] enabled it.
-pub fn fetch_missing(modules: &ModuleSet, pcs: impl IntoIterator<Item = u64>, notes: &mut Vec<String>) {
-    if let Some(config) = CONFIG.get().filter(|c| c.enabled()) {
-        fetch_with(config, modules, pcs, notes);
-    }
-}
-
-/// [`fetch_missing`] with explicit settings.
-pub fn fetch_with(config: &Config, modules: &ModuleSet, pcs: impl IntoIterator<Item = u64>, notes: &mut Vec<String>) {
+pub fn fetch_missing(
+    config: &Config,
+    modules: &ModuleSet,
+    pcs: impl IntoIterator<Item = u64>,
+    notes: &mut Vec<String>,
+) {
     let (Some(root), true) = (config.cache.as_deref(), config.enabled()) else { return };
     let start = Instant::now();
     let deadline = start + config.budget;

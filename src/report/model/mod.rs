@@ -4,9 +4,11 @@
 
 mod frames;
 mod kinds;
+mod minimal;
 
 pub use frames::*;
 pub use kinds::*;
+pub use minimal::failure_note;
 
 use serde::{Deserialize, Serialize};
 

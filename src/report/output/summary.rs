@@ -1,8 +1,9 @@
 //! The end-of-run line on stderr when anything crashed: which processes, which signals, which
 //! tests, and where the text reports are.
 
-use super::{Emitted, Output, OutputError};
+use super::{console, Emitted, Output, OutputError};
 use crate::report::model::{Crash, CrashKind};
+use crate::report::render::escape::terminal;
 
 pub struct SummaryLine;
 
@@ -24,17 +25,17 @@ impl Output for SummaryLine {
         let procs: Vec<String> = crashes
             .iter()
             .map(|c| match &c.test {
-                Some(t) => format!("pid {} {} ({})", c.pid, c.signal, t),
+                Some(t) => format!("pid {} {} ({})", c.pid, c.signal, terminal::text(t)),
                 None => format!("pid {} {}", c.pid, c.signal),
             })
             .collect();
         let n = crashes.len();
-        eprintln!(
-            "crashcatch: {n} crash{}: {}{}",
+        console::say(&format!(
+            "{n} crash{}: {}{}",
             if n == 1 { "" } else { "es" },
             procs.join(", "),
             if files.is_empty() { String::new() } else { format!("; reports: {}", files.join(" ")) }
-        );
+        ));
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::escape::github::{data, property};
 use super::summary::{one_line, python_site};
 use super::Render;
 use crate::report::model::Crash;
@@ -24,20 +25,18 @@ impl Render for GithubAnnotation {
                 msg = msg.replace(&format!("; Python {}:", p.file), &format!("; Python {rel}:"));
             }
         }
-        let msg = msg.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
         let title = match &c.process.test {
             Some(t) => format!("crash in {}", t.rsplit_once(" (").map_or(t.as_str(), |x| x.0)),
             None => format!("crash in pid {}", c.process.pid),
         };
-        let title = title.replace('%', "%25").replace(',', "%2C").replace(':', "%3A").replace('\n', " ");
         let loc = match python_site(c) {
             Some(p) if p.line.is_some() && !p.file.starts_with('<') => {
                 let file = relative_to(&p.file, workspace);
-                format!("file={},line={},", file.replace(',', "%2C").replace(':', "%3A"), p.line.unwrap_or(1))
+                format!("file={},line={},", property(file), p.line.unwrap_or(1))
             }
             _ => String::new(),
         };
-        format!("::error {loc}title={title}::{msg}\n")
+        format!("::error {loc}title={}::{}\n", property(&title), data(&msg))
     }
 }
 

@@ -1,9 +1,11 @@
 //! Renderers: a finished report in, text out. One small trait; text and JSON render whole
 //! reports, GitHub a workflow command, JUnit a testcase (see [`junit`] for the suite).
 
+pub mod escape;
 pub mod github;
 pub mod json;
 pub mod junit;
+pub mod junit_merge;
 pub mod summary;
 pub mod text;
 
