@@ -14,6 +14,7 @@ After every run under crashcatch, every process of its process group is looked a
 """
 
 import argparse
+import glob
 import json
 import os
 import pty
@@ -794,6 +795,118 @@ def t_attach(reps):
 # The property tests and the report-file tests (cargo, debug profile: the one `make test` builds)
 
 
+# ---------------------------------------------------------------------------------------------
+# Hostile targets (issue 11): tests/data/hostile/attack.py under crashcatch; crashcatch's own
+# peak RSS (VmHWM, read from /proc after its report, while the command still runs).
+
+ATTACK = os.path.join(ROOT, "tests", "data", "hostile", "attack.py")
+MAX_RSS_KB = 100 * 1024
+MAX_REPORT_MS = 2000.0
+
+
+def vm_hwm_kb(pid):
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def hostile_run(mode, args, secret_marker=None):
+    """One attack; returns (problem or None, peak RSS kB, report ms)."""
+    work = tempfile.mkdtemp(prefix="cc-hostile-")
+    os.chmod(work, 0o755)
+    out = tempfile.mkdtemp(prefix="cc-stress-")
+    err = open(os.path.join(out, ".stderr"), "wb+")
+    cmd = [CC, "--output-dir", out, "--format", "json", "-q", "--", "/usr/bin/python3", ATTACK, mode, work, *args]
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+    peak, problem, ms = 0, None, None
+    deadline = time.time() + 120
+    while not glob.glob(os.path.join(out, "crash-*.txt")):
+        if p.poll() is not None or time.time() > deadline:
+            problem = f"no report ({rc_text(p.poll())})"
+            break
+        peak = max(peak, vm_hwm_kb(p.pid) or 0)
+        time.sleep(0.01)
+    peak = max(peak, vm_hwm_kb(p.pid) or 0)
+    open(os.path.join(work, "done"), "w").close()
+    try:
+        rc = p.wait(60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = p.wait()
+        problem = problem or "crashcatch did not end after its report"
+    if problem is None:
+        rep = json.load(open(glob.glob(os.path.join(out, "crash-*.json"))[0]))
+        ms = rep["timings"]["total_ms"]
+        everything = open(glob.glob(os.path.join(out, "crash-*.txt"))[0]).read() + json.dumps(rep)
+        err.seek(0)
+        everything += err.read().decode(errors="replace")
+        if rc != 0:
+            problem = f"the command ended with {rc_text(rc)}, not exit 0"
+        elif peak > MAX_RSS_KB:
+            problem = f"peak RSS {peak} kB"
+        elif ms > MAX_REPORT_MS:
+            problem = f"report took {ms} ms"
+        elif secret_marker and secret_marker in everything:
+            problem = "a root-only line leaked into the report"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(out, ignore_errors=True)
+    return problem, peak, ms
+
+
+def t_hostile(reps):
+    g = "Hostile"
+    if not os.path.exists("/usr/bin/python3"):
+        R.add(g, "attacks", "", False, "no /usr/bin/python3")
+        return
+    secrets = tempfile.mkdtemp(prefix="cc-secret-")
+    os.chmod(secrets, 0o755)
+    secret, public = os.path.join(secrets, "shadow"), os.path.join(secrets, "public.py")
+    with open(secret, "w") as f:
+        f.write("SECRET-LINE-d41d8cd98f00b204\n")
+    os.chmod(secret, 0o600)
+    with open(public, "w") as f:
+        f.write("# first\nPUBLIC = 1\n")
+    os.chmod(public, 0o644)
+    attacks = [
+        ("target as nobody names a root-only file (line 1) as its source: nothing of it shown",
+         "disclose", [secret, public], "SECRET-LINE"),
+        ("an 8 MiB source named under 126 spellings by 21 threads", "bigsrc", ["20"], None),
+        ("305 source files of 256 KiB, one per frame of 61 threads", "manyfiles", ["60"], None),
+        ("40 threads 2,000 frames deep, file names of 4,000 characters", "longnames", ["40", "2000"], None),
+    ]
+    for case, mode, args, marker in attacks:
+        if mode == "disclose" and os.geteuid() != 0:
+            continue
+        peaks, times = [], []
+        for _ in range(reps):
+            problem, peak, ms = hostile_run(mode, args, marker)
+            peaks.append(peak)
+            if ms is not None:
+                times.append(ms)
+            R.add(g, case, short([CC, "--output-dir", "$TMP", "--", "python3", "tests/data/hostile/attack.py", mode, "DIR", *(
+                ["SECRET", "PUBLIC"] if mode == "disclose" else args)]), problem is None, problem)
+        R.set_note(g, case, f"lost: nothing; peak RSS max {max(peaks) / 1024:.1f} MB; report max {max(times or [0]):.0f} ms")
+    shutil.rmtree(secrets, ignore_errors=True)
+    # SIGTERM in the first 0-5 ms: the command must end by it, every time.
+    case = "SIGTERM sent 0-5 ms after start: the command ends by it (143)"
+    for i in range(100 * reps):
+        p = subprocess.Popen([CC, "-q", "--", "sleep", "5"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+        time.sleep((i * 7919 % 5000) / 1e6)
+        p.send_signal(signal.SIGTERM)
+        try:
+            rc = p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            rc = "timeout"
+        R.add(g, case, "crashcatch -q -- sleep 5; kill -TERM after 0-5 ms", rc == -signal.SIGTERM, f"ended with {rc}",
+              "lost: nothing")
+
+
 def cargo_test(args, env=None):
     e = dict(os.environ, **(env or {}))
     p = subprocess.run(["cargo", "test", "-q", *args], cwd=ROOT, capture_output=True, text=True, env=e, timeout=900)
@@ -881,7 +994,7 @@ def main():
         ("two", lambda: t_two_faults(40 * k)), ("blocked", lambda: t_blocked(10 * k)),
         ("forkcrash", lambda: t_fork_crash(30 * k)), ("handler", lambda: t_handler(10 * k)),
         ("killrun", lambda: t_kill_run_mode(10 * k)), ("attach", lambda: t_attach(6 * k)),
-        ("cargo", lambda: t_cargo(k)),
+        ("cargo", lambda: t_cargo(k)), ("hostile", lambda: t_hostile(3 * k)),
     ]
     t0 = time.time()
     for name, fn in steps:
@@ -898,7 +1011,7 @@ def main():
     runs = sum(r[2] for r in R.rows)
     passed = sum(r[3] for r in R.rows)
     for r in R.rows:
-        print(f"  {r[3]:>5}/{r[2]:<5} {r[0]}: {r[1]}")
+        print(f"  {r[3]:>5}/{r[2]:<5} {r[0]}: {r[1]}" + (f" [{r[5]}]" if r[5] else ""))
     print(f"stress: {runs} runs, {passed} passed in {time.time() - t0:.0f} s")
     if not args.no_write:
         write_md(extra)

@@ -109,6 +109,7 @@ fn snapshot(mem: &ImageMemory) -> Snapshot<'_> {
         ],
         memory: mem,
         view: &crashcatch::process::view::DETACHED,
+        files: crashcatch::process::TargetFiles::under(std::path::Path::new("/nonexistent"), None),
     }
 }
 

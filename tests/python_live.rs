@@ -199,6 +199,7 @@ fn snapshot_and_inspect(pid: i32) -> Option<PythonState> {
         threads,
         memory: &mem,
         view: &LiveView { pid },
+        files: crashcatch::process::TargetFiles::live(pid),
     };
     let modules = ModuleSet::from_snapshot(&snap);
     inspect(&snap, &modules)

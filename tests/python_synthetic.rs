@@ -51,6 +51,7 @@ fn snapshot<'m>(mem: &'m ImageMemory, threads: Vec<ThreadInfo>) -> Snapshot<'m> 
         threads,
         memory: mem,
         view: &crashcatch::process::view::DETACHED,
+        files: crashcatch::process::TargetFiles::under(std::path::Path::new("/nonexistent-root"), None),
     }
 }
 

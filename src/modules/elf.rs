@@ -18,6 +18,7 @@ use super::inflate::Inflater;
 use super::source::{Source, MAX_READ};
 pub use super::symbols::SymbolHit;
 use super::symbols::{self, Table};
+use crate::process::TargetFiles;
 
 /// Size of the compressed-section header (Elf64_Chdr).
 const CHDR_SIZE: u64 = 24;
@@ -46,6 +47,9 @@ pub struct ElfInfo {
     /// A debug file found elsewhere (a debuginfod server, see [`super::debuginfod`]), used when
     /// the local search found none.
     fetched_debug_file: OnceCell<Box<ElfInfo>>,
+    /// The process this file was opened for, and its path as the process sees it: a debug file
+    /// it names (`.gnu_debuglink`) next to itself is opened as that process would.
+    origin: Option<(TargetFiles, String)>,
     /// Extra folders searched for the debug file, before /usr/lib/debug.
     debug_dirs: std::rc::Rc<[PathBuf]>,
 }
@@ -107,8 +111,18 @@ impl ElfInfo {
             windows: Arena::default(),
             window_index: RefCell::new(HashMap::new()),
             fetched_debug_file: OnceCell::new(),
+            origin: None,
             debug_dirs: std::rc::Rc::from(Vec::new()),
         })
+    }
+
+    /// The file `path` of a process, opened as that process would (inside its root, with its
+    /// rights, a regular file only); `host` names it in errors and reports.
+    pub fn open_as(files: &TargetFiles, path: &str, host: &Path) -> Result<ElfInfo, String> {
+        let file = files.open(path).map_err(|e| format!("cannot open {path}: {e}"))?;
+        let mut elf = Self::parse(Source::from_file(file, host)?, Some(host.to_path_buf()))?;
+        elf.origin = Some((files.clone(), path.to_string()));
+        Ok(elf)
     }
 
     /// (device, inode) of the file as opened; None for in-memory images.
@@ -364,11 +378,14 @@ impl ElfInfo {
                 if self.has_dwarf {
                     return None;
                 }
-                self.debug_file_candidates()
+                let usable = |d: ElfInfo| (d.has_dwarf || d.has_symtab).then_some(d);
+                let host = self.debug_file_candidates().into_iter().filter(|p| p.is_file());
+                let from_host = host.filter_map(|p| ElfInfo::open(&p).ok().and_then(usable));
+                let from_target = self
+                    .target_debug_candidates()
                     .into_iter()
-                    .filter(|p| p.is_file())
-                    .find_map(|p| ElfInfo::open(&p).ok().filter(|d| d.has_dwarf || d.has_symtab))
-                    .map(Box::new)
+                    .filter_map(|(files, p)| ElfInfo::open_as(&files, &p, Path::new(&p)).ok().and_then(usable));
+                from_host.chain(from_target).next().map(Box::new)
             })
             .as_deref()
     }
@@ -402,19 +419,39 @@ impl ElfInfo {
                 }
             }
         }
-        if let (Some(link), Some(path)) = (&self.debuglink, &self.path) {
-            if let Some(dir) = path.parent() {
-                v.push(dir.join(link));
-                v.push(dir.join(".debug").join(link));
-                if let Ok(canon) = dir.canonicalize() {
-                    let rel = canon.strip_prefix("/").unwrap_or(&canon).to_path_buf();
-                    for r in &roots {
-                        v.push(r.join(&rel).join(link));
-                    }
+        let Some(link) = self.safe_debuglink() else { return v };
+        if let Some((_, path)) = &self.origin {
+            // The file's folder as its process names it: the debug dirs are this machine's.
+            if let Some(dir) = Path::new(path).parent() {
+                let rel = dir.strip_prefix("/").unwrap_or(dir);
+                v.extend(roots.iter().map(|r| r.join(rel).join(link)));
+            }
+        } else if let Some(dir) = self.path.as_deref().and_then(Path::parent) {
+            v.push(dir.join(link));
+            v.push(dir.join(".debug").join(link));
+            if let Ok(canon) = dir.canonicalize() {
+                let rel = canon.strip_prefix("/").unwrap_or(&canon).to_path_buf();
+                for r in &roots {
+                    v.push(r.join(&rel).join(link));
                 }
             }
         }
         v
+    }
+
+    /// The debug files next to a process's file (its folder and its `.debug/`), to be opened as
+    /// that process would: the file names them, so they are the process's to read, not ours.
+    pub fn target_debug_candidates(&self) -> Vec<(TargetFiles, String)> {
+        let (Some(link), Some((files, path))) = (self.safe_debuglink(), &self.origin) else { return Vec::new() };
+        let Some(dir) = path.rsplit_once('/').map(|(d, _)| d) else { return Vec::new() };
+        [format!("{dir}/{link}"), format!("{dir}/.debug/{link}")].into_iter().map(|p| (files.clone(), p)).collect()
+    }
+
+    /// The `.gnu_debuglink` name if it is a plain file name: one naming a path (`../../x`,
+    /// `/etc/x`) is the file's author reaching elsewhere, and is ignored.
+    fn safe_debuglink(&self) -> Option<&str> {
+        let link = self.debuglink.as_deref()?;
+        (!link.contains('/') && link != "." && link != "..").then_some(link)
     }
 }
 

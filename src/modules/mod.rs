@@ -18,7 +18,7 @@ use std::rc::Rc;
 pub use elf::ElfInfo;
 pub use symbols::SymbolHit;
 
-use crate::process::{Mapping, Memory, MemoryExt, Snapshot};
+use crate::process::{Mapping, Memory, MemoryExt, Snapshot, TargetFiles};
 
 /// One ELF file mapped into the process (or the vDSO).
 pub struct Module {
@@ -41,6 +41,9 @@ pub struct Module {
     /// that know no inode to compare the file on disk with (a core).
     mapped_build_id: Option<Vec<u8>>,
     elf: OnceCell<Result<Rc<ElfInfo>, String>>,
+    /// The process's files as it sees them (a live snapshot): the module is opened as the
+    /// process would, by `path`, rather than as crashcatch through `host_path`.
+    files: Option<TargetFiles>,
 }
 
 impl Module {
@@ -85,7 +88,11 @@ impl Module {
     /// disk is never read as if it were the mapped one.
     fn open_mapped(&self, path: &std::path::Path) -> Result<ElfInfo, String> {
         let inode = self.mappings.first().map_or(0, |m| m.inode);
-        let opened = ElfInfo::open(path);
+        let clean = self.path.strip_suffix(" (deleted)").unwrap_or(&self.path);
+        let opened = match &self.files {
+            Some(files) => ElfInfo::open_as(files, clean, path),
+            None => ElfInfo::open(path),
+        };
         // Without a live process (tests, offline) there is nothing to compare with.
         let same = |e: &ElfInfo| {
             inode == 0 || self.mapped_file.is_none() || e.identity().map_or(true, |(_, ino)| ino == inode)
@@ -195,7 +202,11 @@ pub struct ModuleSet {
 
 impl ModuleSet {
     pub fn from_snapshot(snap: &Snapshot<'_>) -> Self {
-        Self::build(&snap.maps, |p| Some(snap.host_path(p)), snap.memory, |m| snap.view.mapped_file(m))
+        let mut set = Self::build(&snap.maps, |p| Some(snap.host_path(p)), snap.memory, |m| snap.view.mapped_file(m));
+        for m in set.modules.iter_mut().filter(|m| m.in_memory.is_none()) {
+            m.files = Some(snap.files.clone());
+        }
+        set
     }
 
     /// Groups the file-backed mappings by file; `open` says where each path can be read here,
@@ -223,6 +234,7 @@ impl ModuleSet {
                     debug_dirs: Rc::from(Vec::new()),
                     mapped_build_id: None,
                     elf: OnceCell::new(),
+                    files: None,
                 });
                 continue;
             }
@@ -256,6 +268,7 @@ impl ModuleSet {
                 debug_dirs: Rc::from(Vec::new()),
                 mapped_build_id: mapped_build_id(memory, m),
                 elf: OnceCell::new(),
+                files: None,
             });
         }
         // Anonymous .bss mappings that directly follow a module belong to it for address lookup

@@ -47,7 +47,13 @@ impl ReadAt for Vec<u8> {
 
 impl Source {
     pub fn open(path: &Path) -> Result<Source, String> {
-        let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        // Never blocks on a FIFO or takes a terminal; the type is checked once opened.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         Self::from_file(file, path)
     }
 

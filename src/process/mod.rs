@@ -8,9 +8,12 @@
 
 pub mod core;
 pub mod elfid;
+pub mod files;
 pub mod live;
 pub mod maps;
 pub mod memory;
+pub mod quiet_thread;
+pub mod rights;
 pub mod siginfo;
 pub mod signals;
 pub mod view;
@@ -19,6 +22,7 @@ use std::path::PathBuf;
 
 pub use maps::Mapping;
 pub use memory::{CachedMemory, ImageMemory, Memory, MemoryExt, ReadError};
+pub use rights::TargetFiles;
 pub use view::{ProcessView, SyntheticView};
 
 /// x86_64 general-purpose registers of one thread.
@@ -124,6 +128,9 @@ pub struct Snapshot<'m> {
     /// Where the process's files, working folder and starting environment are seen from here
     /// (live: /proc/PID/root and friends; core: the sysroot and the core's notes).
     pub view: &'m dyn ProcessView,
+    /// Opens the process's own files (source lines, debug files it names) as the process
+    /// would: inside its root, with its rights, regular files only.
+    pub files: TargetFiles,
 }
 
 impl Snapshot<'_> {

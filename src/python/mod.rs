@@ -58,16 +58,24 @@ pub fn inspect(snap: &Snapshot<'_>, modules: &ModuleSet) -> Option<PythonState> 
     let w = walk::walk(&mem, &layout, &found.anchors);
     state.errors.extend(w.errors.iter().cloned());
     fill_state(&mut state, snap, &mem, &layout, &w);
-    let mut sources = source::SourceCache::default();
-    for i in &mut state.interpreters {
-        for t in &mut i.threads {
-            for f in t.frames.iter_mut().take(SOURCE_FRAMES) {
-                if let Some(line) = f.line {
-                    f.source = sources.line(snap, &f.file, line);
-                }
-            }
+    fn frames(s: &mut PythonState) -> impl Iterator<Item = &mut PythonFrame> {
+        s.interpreters
+            .iter_mut()
+            .flat_map(|i| i.threads.iter_mut())
+            .flat_map(|t| t.frames.iter_mut().take(SOURCE_FRAMES))
+    }
+    let mut wanted = source::SourceRequests::default();
+    for f in frames(&mut state) {
+        if let Some(line) = f.line {
+            wanted.want(&f.file, line);
         }
     }
+    let mut notes = Vec::new();
+    let lines = wanted.read(snap, &mut notes);
+    for f in frames(&mut state) {
+        f.source = f.line.and_then(|l| lines.line(&f.file, l));
+    }
+    state.errors.extend(notes);
     Some(state)
 }
 

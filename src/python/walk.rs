@@ -14,8 +14,14 @@ use crate::process::{Memory, MemoryExt};
 pub const MAX_FRAMES: usize = 4096;
 pub const MAX_THREADS: usize = 4096;
 pub const MAX_INTERPRETERS: usize = 256;
-/// Frames over all threads: bounds the time a corrupt image can cost.
-pub const MAX_TOTAL_FRAMES: usize = 65536;
+/// Frames over all threads: bounds the time a corrupt image can cost, and the report's size
+/// (at this many frames crashcatch's peak RSS is about 60 MB: see tests/hostile.rs).
+pub const MAX_TOTAL_FRAMES: usize = 32768;
+/// Bytes of file and function names kept over all frames in full; past it, every further
+/// frame's names are cut to `SHORT_NAME_CHARS` (a deep recursion through a function whose file
+/// name is 4000 characters long must not cost gigabytes in the report).
+pub const MAX_FRAME_TEXT: usize = 2 << 20;
+pub const SHORT_NAME_CHARS: usize = 120;
 
 /// The addresses the walk starts from, found by discovery (or set by a test).
 #[derive(Debug, Clone, Default)]
@@ -87,6 +93,9 @@ struct Walker<'a> {
     a: &'a Anchors,
     codes: HashMap<u64, Result<std::rc::Rc<CodeInfo>, String>>,
     budget: usize,
+    /// Bytes of frame names still kept in full (see `MAX_FRAME_TEXT`).
+    text_budget: usize,
+    shortened: bool,
 }
 
 fn ptr(mem: &dyn Memory, addr: u64, what: &str) -> Result<u64, String> {
@@ -97,7 +106,15 @@ fn ptr(mem: &dyn Memory, addr: u64, what: &str) -> Result<u64, String> {
 /// errors that stop the whole walk go to `Walk::errors`.
 pub fn walk(mem: &dyn Memory, layout: &Layout, anchors: &Anchors) -> Walk {
     let mut out = Walk::default();
-    let mut w = Walker { mem, l: layout, a: anchors, codes: HashMap::new(), budget: MAX_TOTAL_FRAMES };
+    let mut w = Walker {
+        mem,
+        l: layout,
+        a: anchors,
+        codes: HashMap::new(),
+        budget: MAX_TOTAL_FRAMES,
+        text_budget: MAX_FRAME_TEXT,
+        shortened: false,
+    };
 
     // Interpreter list head, finalization, GIL (≤3.11: one global).
     let head = match (anchors.runtime, layout.runtime.interpreters_head, anchors.interp_head_ptr) {
@@ -184,7 +201,21 @@ pub fn walk(mem: &dyn Memory, layout: &Layout, anchors: &Anchors) -> Walk {
             t.holds_gil = out.gil_holders.contains(&t.addr);
         }
     }
+    if w.shortened {
+        out.errors.push(format!(
+            "frame names past {} KiB of text cut to {SHORT_NAME_CHARS} characters",
+            MAX_FRAME_TEXT >> 10
+        ));
+    }
     out
+}
+
+/// `s` cut to `SHORT_NAME_CHARS` characters, marked with `…` when cut.
+fn shortened(s: &str) -> String {
+    match s.char_indices().nth(SHORT_NAME_CHARS) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
 }
 
 impl Walker<'_> {
@@ -330,12 +361,15 @@ impl Walker<'_> {
                 (false, Some(o)) => self.mem.read_u8(f.wrapping_add(o)).map(|b| b != 0).unwrap_or(false),
                 (false, None) => false,
             };
-            out.push(RawFrame {
-                file: info.file.clone(),
-                function: info.function.clone(),
-                line: line.and_then(|v| u32::try_from(v).ok()),
-                entry,
-            });
+            let cost = info.file.len() + info.function.len();
+            let (file, function) = if cost <= self.text_budget {
+                self.text_budget -= cost;
+                (info.file.clone(), info.function.clone())
+            } else {
+                self.shortened = true;
+                (shortened(&info.file), shortened(&info.function))
+            };
+            out.push(RawFrame { file, function, line: line.and_then(|v| u32::try_from(v).ok()), entry });
             last_pushed = Some(out.len() - 1);
             f = back;
         }

@@ -128,6 +128,7 @@ pub fn options(follow_forks: bool) -> Options {
 /// Runs attach mode; returns crashcatch's exit code.
 pub fn attach(cfg: AttachConfig) -> i32 {
     forward::install_detach_handlers();
+    super::set_non_dumpable();
     let tids = match seize_all(cfg.pid, options(cfg.follow_forks)) {
         Ok(t) => t,
         Err(e) => {
@@ -164,6 +165,7 @@ pub fn attach(cfg: AttachConfig) -> i32 {
 /// `crashcatch dump PID`: every thread's merged stack now, then detach. The process is stopped
 /// only while its registers and memory are read; the report's timings say for how long.
 pub fn dump(cfg: AttachConfig) -> i32 {
+    super::set_non_dumpable();
     let tids = match seize_all(cfg.pid, Options::empty()) {
         Ok(t) => t,
         Err(e) => {

@@ -37,6 +37,7 @@ pub fn write(
         threads,
         memory: &memory,
         view: &view,
+        files: crate::process::TargetFiles::live(tgid),
     };
     let file = OpenOptions::new()
         .write(true)

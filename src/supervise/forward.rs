@@ -6,26 +6,70 @@
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 static TARGET: AtomicI32 = AtomicI32::new(0);
+/// A pidfd of the target when there is one: signals sent through it can never reach another
+/// process that reused the pid.
+static TARGET_PIDFD: AtomicI32 = AtomicI32::new(-1);
 static GROUP: AtomicBool = AtomicBool::new(false);
+
+/// Runs `f` with errno as it was: a handler must not change errno under the code it interrupts.
+fn keeping_errno(f: impl FnOnce()) {
+    // SAFETY: errno is thread-local; reading and restoring it is async-signal-safe.
+    unsafe {
+        let saved = *libc::__errno_location();
+        f();
+        *libc::__errno_location() = saved;
+    }
+}
 
 /// The signals an init forwards.
 pub const FORWARDED: [i32; 7] =
     [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
 
 extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
-    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler; kill() is
-    // async-signal-safe.
-    unsafe {
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler; kill() and the raw
+    // pidfd_send_signal are async-signal-safe.
+    keeping_errno(|| unsafe {
         let code = if info.is_null() { 0 } else { (*info).si_code };
         if code == libc::SI_KERNEL {
             return;
         }
-        let pid = TARGET.load(Ordering::Relaxed);
-        if pid > 0 {
-            let dest = if GROUP.load(Ordering::Relaxed) { -pid } else { pid };
-            libc::kill(dest, sig);
+        let pid = TARGET.load(Ordering::Acquire);
+        if pid <= 0 {
+            return;
         }
+        let pidfd = TARGET_PIDFD.load(Ordering::Acquire);
+        if GROUP.load(Ordering::Relaxed) {
+            libc::kill(-pid, sig);
+        } else if pidfd < 0
+            || libc::syscall(libc::SYS_pidfd_send_signal, pidfd, sig, std::ptr::null::<libc::siginfo_t>(), 0) != 0
+                && *libc::__errno_location() == libc::ENOSYS
+        {
+            libc::kill(pid, sig);
+        }
+    })
+}
+
+/// Blocks the forwarded signals (before the command is started): one that arrives before the
+/// target is known stays pending, and is forwarded once [`install`] unblocks it. Returns the
+/// mask to restore.
+pub fn block() -> libc::sigset_t {
+    // SAFETY: sigprocmask on local sets.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in FORWARDED {
+            libc::sigaddset(&mut set, sig);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old);
+        old
     }
+}
+
+/// Puts back the mask [`block`] returned: a pending forwarded signal is delivered now.
+pub fn unblock(old: &libc::sigset_t) {
+    // SAFETY: restoring our own mask.
+    unsafe { libc::sigprocmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
 }
 
 /// Installs the forwarding handlers; `group` sends to the child's whole process group.
@@ -43,9 +87,22 @@ pub fn install(group: bool) {
     }
 }
 
-/// Where forwarded signals go from now on.
+/// Where forwarded signals go from now on (0: nowhere, once the target is reaped).
 pub fn set_target(pid: i32) {
-    TARGET.store(pid, Ordering::Relaxed);
+    let pidfd = if pid > 0 {
+        // SAFETY: pidfd_open with integer arguments; the descriptor is ours (closed below).
+        unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) as i32 }
+    } else {
+        -1
+    };
+    TARGET.store(0, Ordering::Release);
+    let old = TARGET_PIDFD.swap(pidfd, Ordering::AcqRel);
+    TARGET.store(pid, Ordering::Release);
+    if old >= 0 {
+        // SAFETY: closing the pidfd we opened. A handler that loaded it a moment ago gets EBADF
+        // (nothing is sent), or a descriptor reused for a non-pidfd (EBADF too).
+        unsafe { libc::close(old) };
+    }
 }
 
 /// Puts every forwarded signal back to its default action.
@@ -60,12 +117,16 @@ pub fn uninstall() {
 static STOP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_stop(_sig: libc::c_int) {
-    STOP.store(true, Ordering::Relaxed);
+    keeping_errno(|| {
+        STOP.store(true, Ordering::Relaxed);
+        super::wake::request();
+    })
 }
 
 /// Attach mode: SIGINT, SIGTERM and SIGHUP ask crashcatch to detach and leave. Installed without
 /// SA_RESTART so a blocking waitpid returns EINTR and the loop sees the request at once.
 pub fn install_detach_handlers() {
+    super::wake::start();
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: the handler only stores to an atomic.
         unsafe {
@@ -86,11 +147,15 @@ pub fn stop_requested() -> bool {
 static HANG: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_alarm(_sig: libc::c_int) {
-    HANG.store(true, Ordering::Relaxed);
+    keeping_errno(|| {
+        HANG.store(true, Ordering::Relaxed);
+        super::wake::request();
+    })
 }
 
 /// `--hang-timeout`: after `secs`, the event loop is interrupted to dump every stack.
 pub fn arm_hang_timer(secs: u32) {
+    super::wake::start();
     // SAFETY: the handler only stores to an atomic; alarm() arms a timer.
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();

@@ -10,6 +10,7 @@ pub mod ptrace;
 pub mod spawn;
 pub mod tracer;
 pub mod wait;
+pub mod wake;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -48,6 +49,13 @@ pub fn permission_hint() -> String {
     }
 }
 
+/// Marks crashcatch non-dumpable: no core file, its /proc files owned by root, and no ptrace
+/// from unprivileged processes. (Its own ptrace of the target is unaffected.)
+pub fn set_non_dumpable() {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+}
+
 /// Ends crashcatch the way the traced command ended: the same exit code, or death by the same
 /// signal (without a second core dump from crashcatch itself).
 pub fn exit_like(exit: Exit) -> ! {
@@ -83,7 +91,10 @@ pub fn run(cfg: RunConfig) -> Exit {
         | Options::PTRACE_O_TRACECLONE
         | Options::PTRACE_O_TRACEEXEC
         | Options::PTRACE_O_EXITKILL;
-    forward::install(cfg.signal_group);
+    // A signal sent in the first milliseconds must not be lost: the forwarded ones stay
+    // blocked (pending) until the target's pid is known and the handlers are in place; the
+    // child starts with default dispositions and restores its mask before exec.
+    let old_mask = forward::block();
     // As PID 1 (a container's entrypoint) or a subreaper, orphans are re-parented to us; the
     // event loop's waitpid(-1) reaps them, so zombies never pile up.
     if cfg.subreaper && std::process::id() != 1 {
@@ -95,11 +106,17 @@ pub fn run(cfg: RunConfig) -> Exit {
     let spawned = match spawn::spawn(&cfg.command, options, cfg.signal_group) {
         Ok(s) => s,
         Err(e) => {
+            forward::unblock(&old_mask);
             console::say(&e.to_string());
             return Exit::Code(125);
         }
     };
     forward::set_target(spawned.pid);
+    forward::install(cfg.signal_group);
+    forward::unblock(&old_mask);
+    // Nobody but root reads crashcatch's memory (it holds what it read of the target) or
+    // ptraces it; set only now, as the child had to be dumpable to be seized before its exec.
+    set_non_dumpable();
     let mut emitter = Emitter::new(cfg.output.clone());
     let mut tracer = tracer::Tracer::new(spawned.pid, &mut emitter, cfg.capture.clone());
     tracer.hang_action = cfg.hang_action;

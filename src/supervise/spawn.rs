@@ -94,8 +94,8 @@ pub fn spawn(argv: &[OsString], options: Options, own_group: bool) -> Result<Spa
     let (err_r, err_w) = pipe_cloexec().map_err(pipe_error)?;
     let terminal_pgrp = if own_group { foreground_is_ours() } else { None };
 
-    // SAFETY: the child only calls async-signal-safe functions (read, signal, sigprocmask,
-    // execvp, write, _exit) on memory prepared before the fork.
+    // SAFETY: the child only calls async-signal-safe functions (read, close, prctl, signal,
+    // sigprocmask, execvp, write, _exit) on memory prepared before the fork.
     let pid = unsafe { libc::fork() };
     if pid == -1 {
         return Err(SpawnError::System { call: "fork", errno: Errno::last() });
@@ -114,11 +114,24 @@ pub fn spawn(argv: &[OsString], options: Options, own_group: bool) -> Result<Spa
             let mut empty: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut empty);
             libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-            // Wait until the parent has seized us, so the exec is traced.
+            // If crashcatch dies from here on, so does the command (it would run untraced).
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+            // Wait until the parent has seized us, so the exec is traced. Our copy of the write
+            // end is closed first, so a parent that died before writing gives EOF, not a hang.
+            libc::close(go_w.as_raw_fd());
             let mut b = 0u8;
-            while libc::read(go_r.as_raw_fd(), &mut b as *mut u8 as *mut libc::c_void, 1) == -1
-                && *libc::__errno_location() == libc::EINTR
-            {}
+            let mut n;
+            loop {
+                n = libc::read(go_r.as_raw_fd(), &mut b as *mut u8 as *mut libc::c_void, 1);
+                if !(n == -1 && *libc::__errno_location() == libc::EINTR) {
+                    break;
+                }
+            }
+            if n != 1 {
+                libc::_exit(125);
+            }
+            // Seized with PTRACE_O_EXITKILL now: that covers crashcatch's death from here on.
+            libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
             libc::execvp(ptrs[0], ptrs.as_ptr());
             let e = *libc::__errno_location();
             let bytes = e.to_le_bytes();

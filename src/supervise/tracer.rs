@@ -116,6 +116,7 @@ impl<'a> Tracer<'a> {
     /// Runs until the main command has exited; returns how it ended.
     pub fn run(&mut self) -> Exit {
         while self.main_exit.is_none() {
+            super::wake::seen();
             if super::forward::take_hang() {
                 self.on_hang();
             }
@@ -179,6 +180,7 @@ impl<'a> Tracer<'a> {
             // An orphan re-parented to us (PID 1 / subreaper), now reaped; a child killed
             // before its first stop; or the main pid reported before we ever saw it stop.
             if tid == self.main_pid {
+                super::forward::set_target(0);
                 self.set_main_exit(status);
             }
             return;
@@ -203,6 +205,8 @@ impl<'a> Tracer<'a> {
         let threads = &self.threads;
         self.unannounced.retain(|t| threads.contains_key(t));
         if tid == self.main_pid {
+            // Reaped: its pid may be reused from now on, so nothing more is forwarded to it.
+            super::forward::set_target(0);
             self.set_main_exit(status);
         }
     }
@@ -404,6 +408,7 @@ impl<'a> Tracer<'a> {
             threads,
             memory: &memory,
             view: &live::LiveView { pid: tgid },
+            files: crate::process::TargetFiles::live(tgid),
         };
         let mut thread_notes: Vec<(i32, String)> = notes.into_iter().collect();
         thread_notes.sort_unstable();

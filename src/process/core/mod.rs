@@ -119,6 +119,12 @@ impl CoreView {
             threads,
             memory: &self.memory,
             view: self,
+            // The process is gone: its files are read under the sysroot (or this machine's
+            // root) with the rights of whoever runs `crashcatch core`.
+            files: super::TargetFiles::under(
+                self.options.sysroot.as_deref().unwrap_or(std::path::Path::new("/")),
+                super::view::ProcessView::cwd(self).as_deref(),
+            ),
         }
     }
 

@@ -10,6 +10,8 @@ pub enum OutputError {
     Write { path: PathBuf, source: std::io::Error },
     #[error("{} exists", path.display())]
     Exists { path: PathBuf },
+    #[error("{0}")]
+    UnsafeDir(String),
     #[error("too many reports named {stem}-* in {}", dir.display())]
     TooManyNames { dir: PathBuf, stem: String },
 }

@@ -31,6 +31,9 @@ fn stamp(time: &str) -> String {
 /// Writes the JSON and text reports into `dir`; records their paths in `crash.files` (the one
 /// thing about a report that is known only once it is written).
 pub fn write_report(crash: &mut Crash, dir: &Path) -> Result<Vec<PathBuf>, OutputError> {
+    if let Some(why) = super::dir_check::refusal(dir) {
+        return Err(OutputError::UnsafeDir(why));
+    }
     if !dir.exists() {
         DirBuilder::new()
             .recursive(true)

@@ -5,6 +5,7 @@
 pub mod atomic;
 pub mod console;
 pub mod contain;
+mod dir_check;
 mod error;
 pub mod existing;
 pub mod files;

@@ -1,0 +1,278 @@
+//! Opening a file as the target process would: its path resolved inside the target's root
+//! (never escaping it through `..`, an absolute symlink or a /proc magic link), read-only,
+//! without blocking, and only if it is a regular file on a real filesystem (no FIFO, device,
+//! socket, /proc or /sys file). Whose rights the open uses is `rights.rs`'s business.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// Symlinks followed in one path before giving up (the kernel's own limit is 40).
+const MAX_SYMLINKS: usize = 40;
+/// Longest path accepted (PATH_MAX).
+const MAX_PATH: usize = 4096;
+
+/// Filesystems whose "regular files" are not files: reading them can block, consume state or
+/// disclose the kernel's (`/proc/kmsg`, `/proc/kallsyms`, `/sys/kernel/...`).
+const PSEUDO_FILESYSTEMS: [i64; 14] = [
+    0x9fa0,      // proc
+    0x6265_6572, // sysfs
+    0x6462_6720, // debugfs
+    0x7472_6163, // tracefs
+    0x7363_6673, // securityfs
+    0x0027_e0eb, // cgroup
+    0x6367_7270, // cgroup2
+    0x6265_6570, // configfs
+    0xcafe_4a11, // bpf
+    0xde5e_81e4, // efivarfs
+    0x6165_676c, // pstore
+    0x6573_5543, // fusectl
+    0x4249_4e4d, // binfmt_misc
+    0x1cd1,      // devpts
+];
+
+/// Why a file was not opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    #[error("{0}")]
+    System(String),
+    #[error("not a regular file")]
+    NotRegular,
+    #[error("a kernel pseudo-file (/proc, /sys, ...)")]
+    PseudoFile,
+    #[error("path refused (empty, too long or with a NUL byte)")]
+    BadPath,
+    #[error("too many symbolic links")]
+    SymlinkLoop,
+    #[error("cannot be opened with the process's own rights ({0})")]
+    Rights(String),
+    #[error("opening it took too long")]
+    Timeout,
+}
+
+fn errno_error(call: &str) -> OpenError {
+    OpenError::System(format!("{call}: {}", std::io::Error::last_os_error()))
+}
+
+/// Opens a folder (a process's root or working folder through /proc) as a handle to resolve
+/// paths under. Done with crashcatch's own rights: /proc/PID/root needs the ptrace access check.
+pub fn open_dir(path: &std::path::Path) -> Result<OwnedFd, OpenError> {
+    let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| OpenError::BadPath)?;
+    // SAFETY: a valid C string; the returned descriptor is owned below.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(errno_error("open"));
+    }
+    // SAFETY: fd was just returned by open and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// How a path is resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolver {
+    /// openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) (Linux 5.6+).
+    Openat2,
+    /// A walk one component at a time with O_NOFOLLOW, following symlinks by hand inside the
+    /// root (for kernels or seccomp profiles without openat2).
+    Walk,
+}
+
+/// Opens `path` read-only as if `root` were `/`, with the calling thread's rights. A relative
+/// `path` is taken from `root` too (callers pass the working folder as `root` for those).
+pub fn open_in_root(root: &OwnedFd, path: &str, resolver: Resolver) -> Result<File, OpenError> {
+    if path.is_empty() || path.len() > MAX_PATH || path.contains('\0') {
+        return Err(OpenError::BadPath);
+    }
+    let fd = match resolver {
+        Resolver::Openat2 => match openat2_in_root(root.as_raw_fd(), path) {
+            Err(Openat2Error::Unsupported) => walk_in_root(root, path)?,
+            Err(Openat2Error::Open(e)) => return Err(e),
+            Ok(fd) => fd,
+        },
+        Resolver::Walk => walk_in_root(root, path)?,
+    };
+    check_regular(fd)
+}
+
+/// The descriptor, as a `File`, if it is a regular file on a real filesystem.
+fn check_regular(fd: OwnedFd) -> Result<File, OpenError> {
+    // SAFETY: fstat/fstatfs on a descriptor we own, into zeroed structs.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd.as_raw_fd(), &mut st) != 0 {
+            return Err(errno_error("fstat"));
+        }
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+            return Err(OpenError::NotRegular);
+        }
+        let mut fs: libc::statfs = std::mem::zeroed();
+        if libc::fstatfs(fd.as_raw_fd(), &mut fs) != 0 {
+            return Err(errno_error("fstatfs"));
+        }
+        if PSEUDO_FILESYSTEMS.contains(&fs.f_type) {
+            return Err(OpenError::PseudoFile);
+        }
+    }
+    Ok(File::from(fd))
+}
+
+const OPEN_FLAGS: i32 = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
+
+enum Openat2Error {
+    /// No openat2 here (kernel before 5.6: ENOSYS; a seccomp profile that refuses unknown
+    /// calls: ENOSYS or EPERM, which a read-only open never otherwise returns).
+    Unsupported,
+    Open(OpenError),
+}
+
+fn openat2_in_root(dir: RawFd, path: &str) -> Result<OwnedFd, Openat2Error> {
+    let c = CString::new(path).map_err(|_| Openat2Error::Open(OpenError::BadPath))?;
+    // SAFETY: open_how is plain data; zeroed then filled.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = OPEN_FLAGS as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: openat2 with a valid dirfd, C string and open_how of the size passed.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir,
+            c.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(match e.raw_os_error() {
+            Some(libc::ENOSYS | libc::EPERM) => Openat2Error::Unsupported,
+            Some(libc::ELOOP) => Openat2Error::Open(OpenError::SymlinkLoop),
+            _ => Openat2Error::Open(OpenError::System(format!("openat2: {e}"))),
+        });
+    }
+    // SAFETY: a descriptor just returned by the kernel, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+fn openat(dir: RawFd, name: &str, flags: i32) -> Result<OwnedFd, OpenError> {
+    let c = CString::new(name).map_err(|_| OpenError::BadPath)?;
+    // SAFETY: a valid dirfd and C string; the descriptor is owned below.
+    let fd = unsafe { libc::openat(dir, c.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(errno_error("openat"));
+    }
+    // SAFETY: a descriptor just returned by the kernel.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The target of the symlink `name` in `dir`, if it is one.
+fn readlink_at(dir: RawFd, name: &str) -> Option<String> {
+    let c = CString::new(name).ok()?;
+    let mut buf = vec![0u8; MAX_PATH];
+    // SAFETY: buffer of the length passed.
+    let n = unsafe { libc::readlinkat(dir, c.as_ptr(), buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    (n > 0 && (n as usize) < buf.len()).then(|| String::from_utf8_lossy(&buf[..n as usize]).into_owned())
+}
+
+/// RESOLVE_IN_ROOT by hand: components are opened one at a time with O_NOFOLLOW; `..` never
+/// goes above the root; a symlink's target is spliced into the rest of the path (an absolute
+/// one restarts at the root). Magic links do not arise: nothing is followed by the kernel.
+fn walk_in_root(root: &OwnedFd, path: &str) -> Result<OwnedFd, OpenError> {
+    let dup = |fd: &OwnedFd| fd.try_clone().map_err(|e| OpenError::System(format!("dup: {e}")));
+    // The folders from the root down to the current one (the root is never popped).
+    let mut stack: Vec<OwnedFd> = vec![dup(root)?];
+    let mut rest: Vec<String> = components(path).rev().collect();
+    let mut links = 0usize;
+    while let Some(name) = rest.pop() {
+        match name.as_str() {
+            "." => continue,
+            ".." => {
+                if stack.len() > 1 {
+                    stack.pop();
+                }
+                continue;
+            }
+            _ => {}
+        }
+        let here = stack.last().expect("the root is never popped").as_raw_fd();
+        let last = rest.is_empty();
+        let flags = if last { OPEN_FLAGS } else { libc::O_PATH | libc::O_DIRECTORY };
+        match openat(here, &name, flags) {
+            Ok(fd) if last => return Ok(fd),
+            Ok(fd) => stack.push(fd),
+            Err(e) => {
+                let Some(target) = readlink_at(here, &name) else { return Err(e) };
+                links += 1;
+                if links > MAX_SYMLINKS {
+                    return Err(OpenError::SymlinkLoop);
+                }
+                if target.starts_with('/') {
+                    stack.truncate(1);
+                }
+                rest.extend(components(&target).rev().collect::<Vec<_>>());
+            }
+        }
+    }
+    // The path named a folder (or the root): not a file.
+    Err(OpenError::NotRegular)
+}
+
+fn components(path: &str) -> impl DoubleEndedIterator<Item = String> + '_ {
+    path.split('/').filter(|c| !c.is_empty()).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::unix::fs::symlink;
+
+    fn read(f: Result<File, OpenError>) -> Result<String, OpenError> {
+        let mut s = String::new();
+        f?.read_to_string(&mut s).unwrap();
+        Ok(s)
+    }
+
+    #[test]
+    fn stays_inside_the_root_both_ways() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "secret").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        std::fs::create_dir_all(r.join("app/sub")).unwrap();
+        std::fs::write(r.join("app/m.py"), "inside").unwrap();
+        std::fs::write(r.join("secret"), "root's own").unwrap();
+        symlink(outside.path().join("secret"), r.join("app/abs")).unwrap();
+        symlink("../../../../../../../../secret", r.join("app/sub/rel")).unwrap();
+        symlink("loop", r.join("loop")).unwrap();
+        symlink("/proc/self/root/etc/hostname", r.join("app/magic")).unwrap();
+        let fifo = CString::new(r.join("fifo").as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let root = open_dir(r).unwrap();
+        for how in [Resolver::Openat2, Resolver::Walk] {
+            let open = |p: &str| read(open_in_root(&root, p, how));
+            assert_eq!(open("/app/m.py").as_deref(), Ok("inside"), "{how:?}");
+            assert_eq!(open("app/./sub/../m.py").as_deref(), Ok("inside"), "{how:?}");
+            // An absolute symlink and `..` resolve inside the root, never outside it.
+            assert_eq!(open("/app/abs").ok(), None, "{how:?}");
+            assert_eq!(open("/app/sub/rel").as_deref(), Ok("root's own"), "{how:?}");
+            assert_eq!(open("/../../../../secret").as_deref(), Ok("root's own"), "{how:?}");
+            assert_eq!(open("/loop"), Err(OpenError::SymlinkLoop), "{how:?}");
+            assert!(open("/app/magic").is_err(), "{how:?}");
+            // A FIFO is refused without blocking; a folder is not a file.
+            assert_eq!(open("/fifo"), Err(OpenError::NotRegular), "{how:?}");
+            assert_eq!(open("/app"), Err(OpenError::NotRegular), "{how:?}");
+            assert_eq!(open(""), Err(OpenError::BadPath), "{how:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_proc_and_sys_files() {
+        let root = open_dir(std::path::Path::new("/")).unwrap();
+        for how in [Resolver::Openat2, Resolver::Walk] {
+            assert_eq!(open_in_root(&root, "/proc/self/status", how).err(), Some(OpenError::PseudoFile));
+            assert_eq!(open_in_root(&root, "/proc/kallsyms", how).err(), Some(OpenError::PseudoFile));
+            assert_eq!(open_in_root(&root, "/dev/null", how).err(), Some(OpenError::NotRegular));
+        }
+    }
+}
