@@ -243,9 +243,13 @@ impl ModuleSet {
             if !m.is_file() || m.shared {
                 continue;
             }
-            // Consecutive mappings of the same file (same inode and path) form one module.
+            // Consecutive mappings of the same file (same inode and path) form one module; a
+            // mapping of the file's start begins another (the loader maps offset 0 once: a second
+            // one is the program, or a backtrace library, reading the file, and taking it for the
+            // module's first segment would give the whole module a wrong bias).
             if let Some(last) = modules.last_mut() {
-                if last.path == *path && last.mappings.last().map(|l| l.inode) == Some(m.inode) {
+                let same_file = last.path == *path && last.mappings.last().map(|l| l.inode) == Some(m.inode);
+                if same_file && m.offset != 0 {
                     last.end = last.end.max(m.end);
                     last.mappings.push(m.clone());
                     continue;
