@@ -45,6 +45,10 @@ pub struct ReportArgs {
     /// Total time for fetching missing debug files from DEBUGINFOD_URLS (default 5; 0: never)
     #[arg(long, value_name = "SECONDS", env = "CRASHCATCH_DEBUGINFOD_TIMEOUT", value_parser = seconds)]
     pub debuginfod_timeout: Option<std::time::Duration>,
+    /// How long one report may take once the process is stopped (default 2); past it, frames keep
+    /// their addresses only and the report says what was left out
+    #[arg(long, value_name = "SECONDS", env = "CRASHCATCH_REPORT_BUDGET", value_parser = seconds)]
+    pub report_budget: Option<std::time::Duration>,
     /// Do not read Python frames
     #[arg(long)]
     pub no_python: bool,

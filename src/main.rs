@@ -36,6 +36,7 @@ fn capture_options(r: &cli::ReportArgs) -> capture::Options {
         show_env: r.show_env,
         debug_dirs: r.debug_dir.clone(),
         debuginfod: debuginfod.enabled().then_some(debuginfod),
+        report_budget: r.report_budget,
     }
 }
 

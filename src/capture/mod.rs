@@ -4,6 +4,7 @@
 //! unwind, symbolize, python and merge, then the analysis, and returns an immutable [`Crash`].
 
 pub mod analysis;
+pub mod budget;
 mod clock;
 pub mod environment;
 mod fallback;
@@ -29,6 +30,8 @@ pub struct Options {
     pub debug_dirs: Vec<std::path::PathBuf>,
     /// Where missing debug files are fetched from (DEBUGINFOD_URLS), when enabled.
     pub debuginfod: Option<crate::modules::debuginfod::Config>,
+    /// How long a report may take (None: [`budget::REPORT_TIME`]).
+    pub report_budget: Option<Duration>,
 }
 
 /// What the supervisor knows about the event that the process's memory does not tell.
@@ -53,13 +56,29 @@ pub fn capture(snap: &Snapshot<'_>, event: Event, opts: &Options) -> Crash {
     let (raw, unwind_ms) = stacks::unwind_all(snap, &modules);
     // Debug files of the frames' modules from debuginfod servers, when configured (bounded).
     let mut fetch_notes = Vec::new();
+    let fetch_start = Instant::now();
     if let Some(config) = &opts.debuginfod {
         let pcs = raw.iter().flatten().flat_map(|s| s.frames.iter().map(|f| f.pc));
         crate::modules::debuginfod::fetch_missing(config, &modules, pcs, &mut fetch_notes);
     }
-    let (natives, symbolize_ms) = stacks::symbolize_all(&raw, &modules);
+    // The report's own budget counts from the fatal signal, less the fetch (it has its own,
+    // --debuginfod-timeout, which the user chose).
+    let started = t0.checked_sub(event.capture_time).unwrap_or(t0) + fetch_start.elapsed();
+    let budget = budget::Budget::new(started, opts.report_budget.unwrap_or(budget::REPORT_TIME));
+    let crashed_index = snap.threads.iter().position(|t| t.tid == snap.crashed_tid);
+    let (natives, unnamed, symbolize_ms) = stacks::symbolize_all(&raw, crashed_index, &modules, &budget);
+    if unnamed > 0 {
+        fetch_notes.push(budget.note(&format!("names and lines of {unnamed} native frame(s)")));
+    }
     let t_py = Instant::now();
-    let py = if opts.no_python { None } else { python::inspect(snap, &modules) };
+    let py = if opts.no_python {
+        None
+    } else if budget.spent() {
+        fetch_notes.push(budget.note("the Python stacks"));
+        None
+    } else {
+        python::inspect(snap, &modules)
+    };
     let python_ms = stacks::ms(t_py.elapsed());
     let threads = stacks::threads(snap, &raw, natives, py.as_ref());
 

@@ -9,7 +9,9 @@ use crate::modules::ModuleSet;
 use crate::process::{Registers, Snapshot};
 use crate::report::model::{Elided, Hex, NativeFrame, PythonState, Thread};
 use crate::symbolize::Symbolizer;
-use crate::unwind::{self, Limits, UnwoundStack};
+use crate::unwind::{self, Limits, RawFrame, UnwoundStack};
+
+use super::budget::Budget;
 
 /// Milliseconds, rounded to microseconds.
 pub fn ms(d: std::time::Duration) -> f64 {
@@ -28,16 +30,52 @@ pub fn unwind_all(snap: &Snapshot<'_>, modules: &ModuleSet) -> (Vec<Option<Unwou
     (raw, ms(t.elapsed()))
 }
 
-/// Every frame of every stack symbolized, with the time it took.
-pub fn symbolize_all(raw: &[Option<UnwoundStack>], modules: &ModuleSet) -> (Vec<Vec<NativeFrame>>, f64) {
+/// Every frame of every stack symbolized, the crashed thread's first, with the time it took.
+/// Frames reached after the budget is spent keep their address and module only; the count of
+/// those is returned for the report's notes.
+pub fn symbolize_all(
+    raw: &[Option<UnwoundStack>],
+    crashed: Option<usize>,
+    modules: &ModuleSet,
+    budget: &Budget,
+) -> (Vec<Vec<NativeFrame>>, usize, f64) {
     let t = Instant::now();
     let symbolizer = Symbolizer::new(modules);
     symbolizer.prepare(raw.iter().flatten().flat_map(|s| &s.frames));
-    let natives = raw
-        .iter()
-        .map(|r| r.as_ref().map(|s| s.frames.iter().map(|f| symbolizer.symbolize(f)).collect()).unwrap_or_default())
-        .collect();
-    (natives, ms(t.elapsed()))
+    let mut natives: Vec<Vec<NativeFrame>> = vec![Vec::new(); raw.len()];
+    let mut left_out = 0;
+    let order = crashed.into_iter().chain((0..raw.len()).filter(|&i| Some(i) != crashed));
+    for i in order {
+        let Some(stack) = &raw[i] else { continue };
+        natives[i] = stack
+            .frames
+            .iter()
+            .map(|f| {
+                if budget.spent() {
+                    left_out += 1;
+                    unnamed(f, modules)
+                } else {
+                    symbolizer.symbolize(f)
+                }
+            })
+            .collect();
+    }
+    (natives, left_out, ms(t.elapsed()))
+}
+
+/// A frame with its address and module only (no file is read).
+fn unnamed(f: &RawFrame, modules: &ModuleSet) -> NativeFrame {
+    NativeFrame {
+        address: Hex(f.pc),
+        module: modules.find(f.lookup_pc()).map(|m| m.path.clone()),
+        module_offset: None,
+        function: None,
+        function_offset: None,
+        file: None,
+        line: None,
+        inlined: Vec::new(),
+        trust: f.trust,
+    }
 }
 
 /// The report's threads, native and Python merged, the crashed one first, then by tid.
