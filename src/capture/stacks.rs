@@ -65,17 +65,7 @@ pub fn symbolize_all(
 
 /// A frame with its address and module only (no file is read).
 fn unnamed(f: &RawFrame, modules: &ModuleSet) -> NativeFrame {
-    NativeFrame {
-        address: Hex(f.pc),
-        module: modules.find(f.lookup_pc()).map(|m| m.path.clone()),
-        module_offset: None,
-        function: None,
-        function_offset: None,
-        file: None,
-        line: None,
-        inlined: Vec::new(),
-        trust: f.trust,
-    }
+    NativeFrame { module: modules.find(f.lookup_pc()).map(|m| m.path.clone()), ..NativeFrame::at(f.pc, f.trust) }
 }
 
 /// The report's threads, native and Python merged, the crashed one first, then by tid.

@@ -161,17 +161,7 @@ impl<'a> Symbolizer<'a> {
     }
 
     fn symbolize_uncached(&self, raw: &RawFrame) -> NativeFrame {
-        let mut frame = NativeFrame {
-            address: Hex(raw.pc),
-            module: None,
-            module_offset: None,
-            function: None,
-            function_offset: None,
-            file: None,
-            line: None,
-            inlined: Vec::new(),
-            trust: raw.trust,
-        };
+        let mut frame = NativeFrame::at(raw.pc, raw.trust);
         let lookup = raw.lookup_pc();
         let Some(module) = self.modules.find(lookup) else { return frame };
         frame.module = Some(module.path.clone());

@@ -133,6 +133,21 @@ pub fn is_user_file(file: &str) -> bool {
 }
 
 impl NativeFrame {
+    /// A frame known only by its address (and how it was found).
+    pub fn at(address: u64, trust: Trust) -> Self {
+        NativeFrame {
+            address: Hex(address),
+            module: None,
+            module_offset: None,
+            function: None,
+            function_offset: None,
+            file: None,
+            line: None,
+            inlined: Vec::new(),
+            trust,
+        }
+    }
+
     /// The short module name (`libc.so.6`).
     pub fn module_name(&self) -> Option<&str> {
         self.module.as_deref().map(file_name)
