@@ -3,9 +3,10 @@
 mod cli;
 
 use crashcatch::capture;
+use crashcatch::report::model::TimeoutAction;
 use crashcatch::report::output::{Format, OutputConfig};
 use crashcatch::report::render::GithubAnnotation;
-use crashcatch::supervise::{self, attach, tracer::HangAction, RunConfig};
+use crashcatch::supervise::{self, attach, test_timeout, tracer::HangAction, RunConfig};
 
 fn output(r: &cli::ReportArgs) -> OutputConfig {
     let github = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true").then(|| GithubAnnotation {
@@ -41,6 +42,14 @@ fn run_config(a: cli::RunArgs) -> RunConfig {
         signal_group: a.signal_group,
         hang_timeout: a.hang_timeout,
         subreaper: a.subreaper,
+        test_timeout: a.test_timeout.map(|limit| test_timeout::Config {
+            limit,
+            action: match a.test_timeout_action {
+                cli::TestTimeoutArg::Kill => TimeoutAction::Kill,
+                cli::TestTimeoutArg::Term => TimeoutAction::Term,
+                cli::TestTimeoutArg::Dump => TimeoutAction::Dump,
+            },
+        }),
         hang_action: match a.hang_action {
             cli::HangArg::Term => HangAction::Term,
             cli::HangArg::Dump => HangAction::Dump,

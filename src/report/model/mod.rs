@@ -3,9 +3,11 @@
 //! every stage stands on: it imports nothing of crashcatch.
 
 mod frames;
+mod hang;
 mod kinds;
 
 pub use frames::*;
+pub use hang::*;
 pub use kinds::*;
 
 use serde::{Deserialize, Serialize};
@@ -64,6 +66,9 @@ pub struct Crash {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagnosis: Option<String>,
     pub crashed_tid: i32,
+    /// A `hang` report made because one pytest test ran longer than `--test-timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_timeout: Option<TestTimeout>,
     /// Other threads that were stopped with a fatal signal of their own at the same time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also_faulting: Vec<FaultingThread>,

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use super::{Emitted, Output, OutputError};
-use crate::report::model::{Crash, CrashKind};
+use crate::report::model::Crash;
 use crate::report::render::junit;
 
 pub struct JunitFile {
@@ -29,7 +29,7 @@ impl JunitFile {
 
 impl Output for JunitFile {
     fn report(&mut self, crash: &Crash) -> Result<(), OutputError> {
-        if crash.kind != CrashKind::Crash {
+        if !crash.is_failure() {
             return Ok(());
         }
         self.crashes.push(crash.clone());

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use super::{Output, OutputError};
-use crate::report::model::{Crash, CrashKind};
+use crate::report::model::Crash;
 use crate::report::render::Render;
 
 pub struct Stderr<R: Render> {
@@ -26,7 +26,7 @@ impl<R: Render> Stderr<R> {
 
 impl<R: Render> Output for Stderr<R> {
     fn report(&mut self, crash: &Crash) -> Result<(), OutputError> {
-        if self.only_crashes && crash.kind != CrashKind::Crash {
+        if self.only_crashes && !crash.is_failure() {
             return Ok(());
         }
         let out = self.renderer.render(crash);

@@ -59,7 +59,8 @@ fn testcase(c: &Crash) -> String {
     let _ = writeln!(x, " time=\"0\">");
     let _ = writeln!(
         x,
-        "      <error type=\"crash\" message=\"{}\">{}</error>",
+        "      <error type=\"{}\" message=\"{}\">{}</error>",
+        if c.test_timeout.is_some() { "timeout" } else { "crash" },
         xml_escape(&one_line(c)),
         xml_escape(&report)
     );

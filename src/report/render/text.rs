@@ -273,6 +273,10 @@ fn render(crash: &Crash, st: Style) -> String {
     };
     let headline = match crash.kind {
         CrashKind::Dump => format!("crashcatch: {prog} (pid {}), every thread's stack at {}", p.pid, crash.time),
+        CrashKind::Hang if crash.test_timeout.is_some() => {
+            let t = crash.test_timeout.as_ref().map(|t| (t.elapsed_s, t.action.words())).unwrap_or_default();
+            format!("crashcatch: {prog} (pid {}) ran one test for {:.0} s, past --test-timeout; {}", p.pid, t.0, t.1)
+        }
         CrashKind::Hang => {
             format!("crashcatch: {prog} (pid {}) is still running at the hang timeout; its stacks:", p.pid)
         }
@@ -341,6 +345,22 @@ fn render(crash: &Crash, st: Style) -> String {
             let _ = writeln!(out, "  {:<12} via {}{} in {}", "", inner.file, line, inner.function);
         }
         (None, Some(inner)) => py_line(&mut out, "python", inner),
+        _ if crash.kind == CrashKind::Hang => {
+            // No thread crashed: where the main thread (which runs the test) is, and the GIL holder.
+            for t in crash.threads.iter().filter(|t| t.main || t.holds_gil) {
+                if let (true, Some(n)) = (t.main, t.native_frames().next()) {
+                    field(&mut out, "waiting", &format!("main thread in {}", n.describe()));
+                }
+                if let Some(f) = t.user_frame().or_else(|| t.python_frames().next()) {
+                    let who = if t.main { "main thread at" } else { "GIL holder at" };
+                    let line = f.line.map(|l| format!(":{l}")).unwrap_or_default();
+                    let _ = writeln!(out, "  {:<12} {who} {}{} in {}", "python", f.file, line, f.function);
+                    if let Some(src) = &f.source {
+                        let _ = writeln!(out, "  {:<12}     {}", "", src.trim());
+                    }
+                }
+            }
+        }
         _ => {
             if crash.python.is_some() && crash.kind == CrashKind::Crash {
                 if let Some(t) = crashed_thread {
