@@ -2,10 +2,12 @@
 //! docs/report-schema.md. Every field that can be unknown is optional. The model is the ground
 //! every stage stands on: it imports nothing of crashcatch.
 
+mod asyncio;
 mod frames;
 mod hang;
 mod kinds;
 
+pub use asyncio::*;
 pub use frames::*;
 pub use hang::*;
 pub use kinds::*;
@@ -279,6 +281,9 @@ pub struct PythonState {
     /// Why the Python part is missing or partial.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// The asyncio tasks, when the process runs asyncio (see docs/report-schema.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asyncio: Option<AsyncioState>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -1,0 +1,175 @@
+//! Per-version offsets of what the asyncio reader follows: the collector's lists (3.11–3.13),
+//! `TaskObj` (Modules/_asynciomodule.c), coroutine and generator objects, the value stack of
+//! their embedded frames, and the small objects a `gather` leaves behind (functions, cells,
+//! tuples, lists, bound C functions). Measured on the pyenv builds with gdb and re-checked
+//! against their DWARF by tests/python_layouts_dwarf.rs through [`AsyncioLayout::dwarf_checks`].
+
+/// How a suspended frame's value stack is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stack {
+    /// `int stacktop` (an index into `localsplus`, 3.11–3.13).
+    Top { stacktop: u64, localsplus: u64 },
+}
+
+/// When a suspended generator is inside `await` / `yield from` (its stack top is the awaited
+/// object).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum YieldFrom {
+    /// `gi_frame_state == FRAME_SUSPENDED` and the instruction after `prev_instr` is `RESUME`
+    /// (or its instrumented form) with an oparg of 2 or more (3.11, 3.12: `_PyGen_yf`).
+    ResumeAfter { resume: &'static [u8] },
+    /// `gi_frame_state == FRAME_SUSPENDED_YIELD_FROM` (3.13+).
+    State,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AsyncioLayout {
+    pub minor: u32,
+    /// `PyInterpreterState.gc`, `_gc_runtime_state.generations` (each a `gc_generation` whose
+    /// first member is the list head) and `permanent_generation`.
+    pub interp_gc: u64,
+    pub gc_generations: u64,
+    /// `_gc_runtime_state.generation0`, a pointer to `generations[0]`'s head: read rather than
+    /// computed, since Debian's 3.13.18 places `generations` at 20, not 24 as 3.13.0 does.
+    pub gc_generation0: u64,
+    pub gc_generation_size: u64,
+    pub gc_generation_count: u64,
+    pub gc_permanent: u64,
+    /// `sizeof(PyGC_Head)`, in front of every tracked object.
+    pub gc_head: u64,
+    /// `PyTypeObject.tp_name` and `tp_base`.
+    pub tp_name: u64,
+    pub tp_base: u64,
+    /// `TaskObj` (a Future's fields first).
+    pub task_callback0: u64,
+    pub task_callbacks: u64,
+    pub task_state: u64,
+    pub task_fut_waiter: u64,
+    pub task_coro: u64,
+    pub task_name: u64,
+    /// `futureiterobject.future`.
+    pub future_iter_future: u64,
+    /// `PyGenObject` / `PyCoroObject`: `gi_frame_state` (int8) and the embedded `gi_iframe`.
+    pub gen_frame_state: u64,
+    pub gen_iframe: u64,
+    /// `FRAME_SUSPENDED` (3.11, 3.12) or `FRAME_SUSPENDED_YIELD_FROM` (3.13+).
+    pub frame_suspended: i8,
+    /// `FRAME_CREATED` (not started yet) and `FRAME_EXECUTING`.
+    pub frame_created: i8,
+    pub frame_executing: i8,
+    pub stack: Stack,
+    pub yield_from: YieldFrom,
+    /// `PyFunctionObject.func_closure`, `PyCellObject.ob_ref`, `PyCFunctionObject.m_self`.
+    pub func_closure: u64,
+    pub cell_ref: u64,
+    pub cfunction_self: u64,
+    /// `PyTupleObject` and `PyListObject`: (`ob_size`, `ob_item`).
+    pub tuple: (u64, u64),
+    pub list: (u64, u64),
+    /// `PyLongObject`: the size word (`ob_size`, or 3.12+'s `lv_tag`) and `ob_digit`.
+    pub long: (u64, u64),
+    /// 3.12+: the digit count is `lv_tag >> 3`.
+    pub long_tagged: bool,
+}
+
+impl AsyncioLayout {
+    /// The layout for CPython 3.`minor` (GIL builds), if known.
+    pub fn for_version(minor: u32) -> Option<AsyncioLayout> {
+        let base = AsyncioLayout {
+            minor,
+            interp_gc: 0,
+            gc_generations: 24,
+            gc_generation0: 96,
+            gc_generation_size: 24,
+            gc_generation_count: 3,
+            gc_permanent: 104,
+            gc_head: 16,
+            tp_name: 24,
+            tp_base: 256,
+            task_callback0: 24,
+            task_callbacks: 40,
+            task_state: 88,
+            task_fut_waiter: 128,
+            task_coro: 136,
+            task_name: 144,
+            future_iter_future: 16,
+            gen_frame_state: 67,
+            gen_iframe: 72,
+            frame_suspended: -1,
+            frame_created: -2,
+            frame_executing: 0,
+            stack: Stack::Top { stacktop: 64, localsplus: 72 },
+            yield_from: YieldFrom::ResumeAfter { resume: &[151] },
+            func_closure: 72,
+            cell_ref: 16,
+            cfunction_self: 24,
+            tuple: (16, 24),
+            list: (16, 24),
+            long: (16, 24),
+            long_tagged: true,
+        };
+        match minor {
+            11 => {
+                Some(AsyncioLayout { interp_gc: 648, gen_frame_state: 75, gen_iframe: 80, long_tagged: false, ..base })
+            }
+            12 => Some(AsyncioLayout {
+                interp_gc: 112,
+                // RESUME and INSTRUMENTED_RESUME (sys.monitoring).
+                yield_from: YieldFrom::ResumeAfter { resume: &[151, 240] },
+                ..base
+            }),
+            13 => Some(AsyncioLayout {
+                interp_gc: 7400,
+                task_state: 96,
+                task_fut_waiter: 112,
+                task_coro: 120,
+                task_name: 128,
+                frame_created: -3,
+                yield_from: YieldFrom::State,
+                ..base
+            }),
+            _ => None,
+        }
+    }
+
+    /// (C type, field, offset) of every offset above that DWARF can check: in libpython, and
+    /// (for the `_asyncio` types) in the `_asyncio` extension module.
+    pub fn dwarf_checks(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let mut v = vec![
+            ("PyInterpreterState", "gc", self.interp_gc),
+            ("_gc_runtime_state", "generations", self.gc_generations),
+            ("_gc_runtime_state", "generation0", self.gc_generation0),
+            ("_gc_runtime_state", "permanent_generation", self.gc_permanent),
+            ("PyTypeObject", "tp_name", self.tp_name),
+            ("PyTypeObject", "tp_base", self.tp_base),
+            ("PyGenObject", "gi_frame_state", self.gen_frame_state),
+            ("PyGenObject", "gi_iframe", self.gen_iframe),
+            ("PyFunctionObject", "func_closure", self.func_closure),
+            ("PyCellObject", "ob_ref", self.cell_ref),
+            ("PyCFunctionObject", "m_self", self.cfunction_self),
+            ("PyTupleObject", "ob_item", self.tuple.1),
+            ("PyListObject", "ob_item", self.list.1),
+            ("PyLongObject", "ob_digit", self.long.1),
+        ];
+        match self.stack {
+            Stack::Top { stacktop, localsplus } => {
+                v.push(("_PyInterpreterFrame", "stacktop", stacktop));
+                v.push(("_PyInterpreterFrame", "localsplus", localsplus));
+            }
+        }
+        v
+    }
+
+    /// The same for `_asyncio`'s own structs.
+    pub fn dwarf_checks_asyncio(&self) -> Vec<(&'static str, &'static str, u64)> {
+        vec![
+            ("TaskObj", "task_callback0", self.task_callback0),
+            ("TaskObj", "task_callbacks", self.task_callbacks),
+            ("TaskObj", "task_state", self.task_state),
+            ("TaskObj", "task_fut_waiter", self.task_fut_waiter),
+            ("TaskObj", "task_coro", self.task_coro),
+            ("TaskObj", "task_name", self.task_name),
+            ("futureiterobject", "future", self.future_iter_future),
+        ]
+    }
+}
