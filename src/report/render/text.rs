@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use super::asyncio_tree;
 use super::Render;
 use crate::report::model::*;
 
@@ -70,6 +71,9 @@ fn thread_title(t: &Thread, crash: &Crash) -> String {
                 .to_string(),
             );
         }
+    }
+    if let Some(task) = asyncio_tree::running_task(crash, t.tid) {
+        tags.push(format!("running asyncio task '{}'", task.name));
     }
     let name = t.name.as_deref().map(|n| format!(" \"{n}\"")).unwrap_or_default();
     if tags.is_empty() {
@@ -296,6 +300,10 @@ fn render(crash: &Crash, st: Style) -> String {
     if let Some(t) = &p.test {
         field(&mut out, "test", t);
     }
+    if let Some(task) = crash.threads.iter().find(|t| t.crashed).and_then(|t| asyncio_tree::running_task(crash, t.tid))
+    {
+        field(&mut out, "task", &format!("asyncio task '{}' was running on this thread", task.name));
+    }
     if let Some(t) = crash.threads.iter().find(|t| t.crashed) {
         if !t.main {
             let name = t.name.as_deref().map(|n| format!(" \"{n}\"")).unwrap_or_default();
@@ -432,6 +440,12 @@ fn render(crash: &Crash, st: Style) -> String {
         let _ = writeln!(out);
         let _ = writeln!(out, "{}", st.bold(&thread_title(t, crash)));
         render_frames(&mut out, t, None, &st);
+    }
+    if let Some(tree) = crash.python.as_ref().and_then(|p| p.asyncio.as_ref()).map(asyncio_tree::render) {
+        if !tree.is_empty() {
+            let _ = writeln!(out);
+            out.push_str(&tree);
+        }
     }
     // When the crashed thread has no Python frames, the GIL holder's and the main thread's
     // stacks answer "what was Python doing": show them next, then the rest.
