@@ -117,8 +117,10 @@ impl Reader<'_> {
 
     /// The object a suspended frame is inside `await` / `yield from` of, if it is.
     fn awaited(&self, frame: u64, state: i8) -> Option<u64> {
-        if state != self.l.frame_suspended {
-            return None;
+        match self.l.yield_from {
+            YieldFrom::States(states) if !states.contains(&state) => return None,
+            YieldFrom::ResumeAfter { .. } if state != self.l.frame_suspended => return None,
+            _ => {}
         }
         if let YieldFrom::ResumeAfter { resume } = self.l.yield_from {
             let prev = self.mem.read_u64(frame.wrapping_add(self.py.frame.instr)).ok()?;
@@ -136,6 +138,14 @@ impl Reader<'_> {
                 }
                 let at = frame.wrapping_add(localsplus).wrapping_add(8 * (top as u64 - 1));
                 self.mem.read_u64(at).ok().filter(|&p| p != 0)
+            }
+            Stack::Pointer { stackpointer, peek } => {
+                let sp = self.mem.read_u64(frame.wrapping_add(stackpointer)).ok()?;
+                // The stack lies inside the frame, after it.
+                if sp <= frame || sp > frame.wrapping_add(1 << 20) {
+                    return None;
+                }
+                self.mem.read_u64(sp.wrapping_sub(8 * peek)).ok().map(|r| r & !3).filter(|&p| p != 0)
             }
         }
     }

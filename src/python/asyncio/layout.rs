@@ -9,6 +9,10 @@
 pub enum Stack {
     /// `int stacktop` (an index into `localsplus`, 3.11–3.13).
     Top { stacktop: u64, localsplus: u64 },
+    /// `_PyStackRef *stackpointer` (3.14+); the references are tagged in their low bits. The
+    /// awaited object is `peek` entries below it: 1 in 3.14; 2 in 3.15, where the value sent
+    /// in sits on top of it (seen on Debian's 3.15.2).
+    Pointer { stackpointer: u64, peek: u64 },
 }
 
 /// When a suspended generator is inside `await` / `yield from` (its stack top is the awaited
@@ -18,8 +22,23 @@ pub enum YieldFrom {
     /// `gi_frame_state == FRAME_SUSPENDED` and the instruction after `prev_instr` is `RESUME`
     /// (or its instrumented form) with an oparg of 2 or more (3.11, 3.12: `_PyGen_yf`).
     ResumeAfter { resume: &'static [u8] },
-    /// `gi_frame_state == FRAME_SUSPENDED_YIELD_FROM` (3.13+).
-    State,
+    /// `gi_frame_state` is one of these (`FRAME_SUSPENDED_YIELD_FROM`, 3.13+, and 3.15's
+    /// `FRAME_SUSPENDED_YIELD_FROM_LOCKED`).
+    States(&'static [i8]),
+}
+
+/// What 3.14+ add to a task, and the set that may hold its awaiters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tasks314 {
+    /// `task_awaited_by` (a future, a task, or a set of them) and `task_awaited_by_is_set` (a char).
+    pub awaited_by: u64,
+    pub awaited_by_is_set: u64,
+    /// `task_node`, the task's link in its thread's (or interpreter's) list of tasks.
+    pub node: u64,
+    /// `PySetObject.mask` and `table`, and `sizeof(setentry)` (key first).
+    pub set_mask: u64,
+    pub set_table: u64,
+    pub set_entry: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +89,8 @@ pub struct AsyncioLayout {
     pub long: (u64, u64),
     /// 3.12+: the digit count is `lv_tag >> 3`.
     pub long_tagged: bool,
+    /// 3.14+: tasks are found through `_Py_AsyncioDebug`'s lists, not the collector's.
+    pub v314: Option<Tasks314>,
 }
 
 impl AsyncioLayout {
@@ -107,6 +128,26 @@ impl AsyncioLayout {
             list: (16, 24),
             long: (16, 24),
             long_tagged: true,
+            v314: None,
+        };
+        let v314 = AsyncioLayout {
+            interp_gc: 0,
+            task_state: 104,
+            task_fut_waiter: 120,
+            task_coro: 128,
+            task_name: 136,
+            frame_created: -3,
+            stack: Stack::Pointer { stackpointer: 64, peek: 1 },
+            yield_from: YieldFrom::States(&[-1]),
+            v314: Some(Tasks314 {
+                awaited_by: 96,
+                awaited_by_is_set: 109,
+                node: 152,
+                set_mask: 32,
+                set_table: 40,
+                set_entry: 16,
+            }),
+            ..base.clone()
         };
         match minor {
             11 => {
@@ -125,8 +166,18 @@ impl AsyncioLayout {
                 task_coro: 120,
                 task_name: 128,
                 frame_created: -3,
-                yield_from: YieldFrom::State,
+                yield_from: YieldFrom::States(&[-1]),
                 ..base
+            }),
+            14 => Some(v314),
+            // 3.15 numbers the frame states from 0 (Include/internal/pycore_frame.h).
+            15 => Some(AsyncioLayout {
+                frame_created: 0,
+                frame_suspended: 1,
+                frame_executing: 4,
+                yield_from: YieldFrom::States(&[2, 3]),
+                stack: Stack::Pointer { stackpointer: 64, peek: 2 },
+                ..v314
             }),
             _ => None,
         }
@@ -135,11 +186,14 @@ impl AsyncioLayout {
     /// (C type, field, offset) of every offset above that DWARF can check: in libpython, and
     /// (for the `_asyncio` types) in the `_asyncio` extension module.
     pub fn dwarf_checks(&self) -> Vec<(&'static str, &'static str, u64)> {
-        let mut v = vec![
-            ("PyInterpreterState", "gc", self.interp_gc),
-            ("_gc_runtime_state", "generations", self.gc_generations),
-            ("_gc_runtime_state", "generation0", self.gc_generation0),
-            ("_gc_runtime_state", "permanent_generation", self.gc_permanent),
+        let mut v = Vec::new();
+        if self.v314.is_none() {
+            v.push(("PyInterpreterState", "gc", self.interp_gc));
+            v.push(("_gc_runtime_state", "generations", self.gc_generations));
+            v.push(("_gc_runtime_state", "generation0", self.gc_generation0));
+            v.push(("_gc_runtime_state", "permanent_generation", self.gc_permanent));
+        }
+        v.extend([
             ("PyTypeObject", "tp_name", self.tp_name),
             ("PyTypeObject", "tp_base", self.tp_base),
             ("PyGenObject", "gi_frame_state", self.gen_frame_state),
@@ -149,13 +203,20 @@ impl AsyncioLayout {
             ("PyCFunctionObject", "m_self", self.cfunction_self),
             ("PyTupleObject", "ob_item", self.tuple.1),
             ("PyListObject", "ob_item", self.list.1),
-            ("PyLongObject", "ob_digit", self.long.1),
-        ];
+        ]);
+        if !self.long_tagged {
+            v.push(("PyLongObject", "ob_digit", self.long.1));
+        }
         match self.stack {
             Stack::Top { stacktop, localsplus } => {
                 v.push(("_PyInterpreterFrame", "stacktop", stacktop));
                 v.push(("_PyInterpreterFrame", "localsplus", localsplus));
             }
+            Stack::Pointer { stackpointer, .. } => v.push(("_PyInterpreterFrame", "stackpointer", stackpointer)),
+        }
+        if let Some(t) = self.v314 {
+            v.push(("PySetObject", "mask", t.set_mask));
+            v.push(("PySetObject", "table", t.set_table));
         }
         v
     }
@@ -171,5 +232,14 @@ impl AsyncioLayout {
             ("TaskObj", "task_name", self.task_name),
             ("futureiterobject", "future", self.future_iter_future),
         ]
+        .into_iter()
+        .chain(self.v314.iter().flat_map(|t| {
+            [
+                ("TaskObj", "task_awaited_by", t.awaited_by),
+                ("TaskObj", "task_awaited_by_is_set", t.awaited_by_is_set),
+                ("TaskObj", "task_node", t.node),
+            ]
+        }))
+        .collect()
     }
 }

@@ -11,6 +11,7 @@
 //! Everything read is capped (tasks, objects looked at, chain depth, names) and bounded in time.
 
 pub mod chain;
+pub mod debug_lists;
 pub mod gc;
 pub mod layout;
 pub mod objects;
@@ -41,6 +42,8 @@ struct Read {
     /// The embedded frame of its coroutine (a running task's is on a thread's frame chain).
     first_frame: Option<u64>,
     callbacks: Vec<u64>,
+    /// 3.14+: the futures and tasks in `task_awaited_by`.
+    awaited_by: Vec<u64>,
 }
 
 /// The asyncio section, or None when the process does not run asyncio.
@@ -52,27 +55,72 @@ pub fn read(
     modules: &ModuleSet,
     state: &PythonState,
 ) -> Option<AsyncioState> {
-    modules.by_name(|n| n.starts_with("_asyncio.") || n.starts_with("_asyncio-")).next()?;
-    let mut out = AsyncioState { source: "gc".into(), ..Default::default() };
+    let loaded = modules.by_name(|n| n.starts_with("_asyncio.")).next().is_some();
+    let interpreter = state.module.as_deref().unwrap_or("");
+    let published = if py.minor >= 14 { debug_lists::find(mem, modules, interpreter) } else { None };
+    if !loaded && published.is_none() {
+        return None;
+    }
+    let mut out = AsyncioState::default();
     let l = match AsyncioLayout::for_version(py.minor).filter(|_| py.major == 3 && py.ob_type == 8) {
         Some(l) => l,
         None => {
             out.notes.push(format!(
-                "asyncio tasks are read for CPython 3.11 to 3.13 (GIL builds); not for this {}",
+                "asyncio tasks are read for CPython 3.11 to 3.15 (GIL builds); not for this {}",
                 py.label
             ));
             return Some(out);
         }
     };
+    let mut tasks = Vec::new();
+    let mut running: HashMap<u64, u64> = HashMap::new();
+    let mut l = l;
+    match published {
+        None => {
+            out.source = "gc".into();
+            let types = Types::new(mem, &l, py.ob_type);
+            for i in &w.interpreters {
+                let found = gc::find_tasks(mem, &l, &types, i.addr);
+                out.notes.extend(found.notes);
+                tasks.extend(found.tasks);
+            }
+        }
+        Some(Err(e)) => {
+            out.notes.push(e);
+            return Some(out);
+        }
+        Some(Ok(d)) => {
+            out.source = "asyncio_debug".into();
+            // What the module publishes wins over the table.
+            l.task_name = d.task_name;
+            l.task_coro = d.task_coro;
+            if let Some(t) = &mut l.v314 {
+                t.awaited_by = d.task_awaited_by;
+                t.awaited_by_is_set = d.task_awaited_by_is_set;
+                t.node = d.task_node;
+            }
+            let mut seen = HashSet::new();
+            for i in &w.interpreters {
+                for t in &i.threads {
+                    let head = t.addr.wrapping_add(d.thread_tasks_head);
+                    out.notes.extend(debug_lists::tasks_on(mem, &d, head, &mut seen, &mut tasks));
+                    if let Ok(r) = mem.read_u64(t.addr.wrapping_add(d.thread_running_task)) {
+                        if r != 0 {
+                            running.insert(r, t.thread_id);
+                        }
+                    }
+                }
+                let head = i.addr.wrapping_add(d.interp_tasks_head);
+                out.notes.extend(debug_lists::tasks_on(mem, &d, head, &mut seen, &mut tasks));
+            }
+        }
+    }
     let types = Types::new(mem, &l, py.ob_type);
     let reader = Reader { mem, py, anchors, l: &l, types: &types };
-    let mut tasks = Vec::new();
-    for i in &w.interpreters {
-        let found = gc::find_tasks(mem, &l, &types, i.addr);
-        out.notes.extend(found.notes);
-        tasks.extend(found.tasks);
-    }
     let mut read: Vec<Read> = tasks.iter().filter_map(|&t| read_task(&reader, t, &mut out.notes)).collect();
+    if read.is_empty() && out.notes.is_empty() {
+        return None;
+    }
     let names: HashMap<u64, String> = read.iter().map(|r| (r.task.id.0, r.task.name.clone())).collect();
     for r in &mut read {
         if let Some(a) = &mut r.task.awaits {
@@ -83,6 +131,14 @@ pub fn read(
     }
     link(&reader, &mut read);
     place_running(mem, py, w, state, &mut read);
+    // 3.14+: each thread state names its running task.
+    for r in &mut read {
+        if let Some(thread_id) = running.get(&r.task.id.0) {
+            r.task.running = true;
+            r.task.awaits = None;
+            r.task.thread = tid_of(state, *thread_id);
+        }
+    }
     out.tasks = read.into_iter().map(|r| r.task).collect();
     Some(out)
 }
@@ -140,6 +196,10 @@ fn read_task(r: &Reader<'_>, task: u64, notes: &mut Vec<String>) -> Option<Read>
         }
         End::Running | End::Nothing => (None, None),
     };
+    let awaited_by = match l.v314 {
+        Some(v) => awaiters(r, v, task),
+        None => Vec::new(),
+    };
     let mut callbacks = Vec::new();
     let cb0 = mem.read_u64(task.wrapping_add(l.task_callback0)).unwrap_or(0);
     if cb0 != 0 {
@@ -168,7 +228,36 @@ fn read_task(r: &Reader<'_>, task: u64, notes: &mut Vec<String>) -> Option<Read>
         future,
         first_frame: chain.first_frame,
         callbacks,
+        awaited_by,
     })
+}
+
+/// 3.14+: the objects in `task_awaited_by` (one, or a set's keys; at most [`MAX_CALLBACKS`]).
+fn awaiters(r: &Reader<'_>, v: layout::Tasks314, task: u64) -> Vec<u64> {
+    let obj = r.mem.read_u64(task.wrapping_add(v.awaited_by)).unwrap_or(0);
+    if obj == 0 {
+        return Vec::new();
+    }
+    if r.mem.read_u8(task.wrapping_add(v.awaited_by_is_set)).unwrap_or(0) == 0 {
+        return vec![obj];
+    }
+    let mask = r.mem.read_u64(obj.wrapping_add(v.set_mask)).unwrap_or(0);
+    let table = r.mem.read_u64(obj.wrapping_add(v.set_table)).unwrap_or(0);
+    if table == 0 || mask >= 1 << 16 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for i in 0..=mask {
+        let key = r.mem.read_u64(table.wrapping_add(i * v.set_entry)).unwrap_or(0);
+        // Empty slots hold NULL; deleted ones the `dummy` key, which is no future or task.
+        if key != 0 && matches!(r.types.kind(key), Kind::Task | Kind::Future) {
+            out.push(key);
+            if out.len() >= MAX_CALLBACKS {
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// Who awaits each task: a task whose chain ends in it, or (through its done-callbacks) a task
@@ -189,6 +278,13 @@ fn link(r: &Reader<'_>, read: &mut [Read]) {
     for t in read.iter_mut() {
         let me = t.task.id;
         let mut by: Vec<Hex> = by_task.get(&me.0).cloned().unwrap_or_default();
+        for &o in &t.awaited_by {
+            if ids.contains(&o) {
+                by.push(Hex(o));
+            } else if let Some(waiting) = by_future.get(&o) {
+                by.extend(waiting.iter().copied());
+            }
+        }
         for &cb in &t.callbacks {
             match r.types.kind(cb) {
                 Kind::Function => {
@@ -228,13 +324,7 @@ fn place_running(mem: &dyn Memory, py: &Layout, w: &Walk, state: &PythonState, r
     }
     let mut on: HashMap<u64, i32> = HashMap::new();
     for t in w.interpreters.iter().flat_map(|i| i.threads.iter()) {
-        let tid = state
-            .interpreters
-            .iter()
-            .flat_map(|i| i.threads.iter())
-            .find(|p| p.thread_id.0 == t.thread_id)
-            .and_then(|p| p.tid);
-        let Some(tid) = tid else { continue };
+        let Some(tid) = tid_of(state, t.thread_id) else { continue };
         let mut f = top_frame(mem, py, t.addr);
         for _ in 0..super::walk::MAX_FRAMES {
             if f == 0 {
@@ -251,6 +341,11 @@ fn place_running(mem: &dyn Memory, py: &Layout, w: &Walk, state: &PythonState, r
             r.task.thread = Some(*tid);
         }
     }
+}
+
+/// The kernel tid of the thread state whose pthread id is `thread_id`.
+fn tid_of(state: &PythonState, thread_id: u64) -> Option<i32> {
+    state.interpreters.iter().flat_map(|i| i.threads.iter()).find(|p| p.thread_id.0 == thread_id).and_then(|p| p.tid)
 }
 
 fn top_frame(mem: &dyn Memory, py: &Layout, tstate: u64) -> u64 {
