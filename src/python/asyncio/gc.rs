@@ -27,10 +27,13 @@ pub struct Found {
 pub fn find_tasks(mem: &dyn Memory, l: &AsyncioLayout, types: &Types<'_>, interp: u64) -> Found {
     let mut out = Found::default();
     let gc = interp.wrapping_add(l.interp_gc);
-    let gen0 = read_next(mem, gc.wrapping_add(l.gc_generation0))
-        .filter(|&g| g != 0)
-        .unwrap_or_else(|| gc.wrapping_add(l.gc_generations));
-    let mut heads: Vec<u64> = (0..l.gc_generation_count).map(|i| gen0.wrapping_add(i * l.gc_generation_size)).collect();
+    let mut heads: Vec<u64> = match read_next(mem, gc.wrapping_add(l.gc_generation0)).filter(|&g| g != 0) {
+        Some(gen0) => (0..l.gc_generation_count).map(|i| gen0.wrapping_add(i * l.gc_generation_size)).collect(),
+        None => {
+            out.notes.push("the collector's generation0 pointer is not readable".into());
+            Vec::new()
+        }
+    };
     heads.push(gc.wrapping_add(l.gc_permanent));
     heads.retain(|&h| {
         // A list head's successor points back at it (an empty list's head at itself).

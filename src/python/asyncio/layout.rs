@@ -44,12 +44,12 @@ pub struct Tasks314 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AsyncioLayout {
     pub minor: u32,
-    /// `PyInterpreterState.gc`, `_gc_runtime_state.generations` (each a `gc_generation` whose
-    /// first member is the list head) and `permanent_generation`.
+    /// `PyInterpreterState.gc`, and in it `permanent_generation` (a `gc_generation` whose first
+    /// member is the list head).
     pub interp_gc: u64,
-    pub gc_generations: u64,
-    /// `_gc_runtime_state.generation0`, a pointer to `generations[0]`'s head: read rather than
-    /// computed, since Debian's 3.13.18 places `generations` at 20, not 24 as 3.13.0 does.
+    /// `_gc_runtime_state.generation0`, a pointer to `generations[0]`'s head (the three
+    /// generations follow each other): read rather than computed, since the DWARF of Debian's
+    /// 3.13.18 places `generations` at 20, where 3.13.0 has 24.
     pub gc_generation0: u64,
     pub gc_generation_size: u64,
     pub gc_generation_count: u64,
@@ -99,7 +99,6 @@ impl AsyncioLayout {
         let base = AsyncioLayout {
             minor,
             interp_gc: 0,
-            gc_generations: 24,
             gc_generation0: 96,
             gc_generation_size: 24,
             gc_generation_count: 3,
@@ -138,6 +137,8 @@ impl AsyncioLayout {
             task_name: 136,
             frame_created: -3,
             stack: Stack::Pointer { stackpointer: 64, peek: 1 },
+            // 3.14 caches a tuple's hash in front of its items.
+            tuple: (16, 32),
             yield_from: YieldFrom::States(&[-1]),
             v314: Some(Tasks314 {
                 awaited_by: 96,
@@ -189,7 +190,6 @@ impl AsyncioLayout {
         let mut v = Vec::new();
         if self.v314.is_none() {
             v.push(("PyInterpreterState", "gc", self.interp_gc));
-            v.push(("_gc_runtime_state", "generations", self.gc_generations));
             v.push(("_gc_runtime_state", "generation0", self.gc_generation0));
             v.push(("_gc_runtime_state", "permanent_generation", self.gc_permanent));
         }
