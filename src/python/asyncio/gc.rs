@@ -81,6 +81,10 @@ pub fn find_tasks(mem: &dyn Memory, l: &AsyncioLayout, types: &Types<'_>, interp
                 out.tasks.push(obj);
             }
             // _gc_next holds the next head's address (no flag bits in the tracked lists).
+            if word(0) == g {
+                out.notes.push(format!("the collector's list loops at {g:#x}"));
+                break;
+            }
             g = word(0);
         }
     }
@@ -90,4 +94,64 @@ pub fn find_tasks(mem: &dyn Memory, l: &AsyncioLayout, types: &Types<'_>, interp
 fn read_next(mem: &dyn Memory, head: u64) -> Option<u64> {
     let mut b = [0u8; 8];
     (mem.read_partial(head, &mut b) == 8).then(|| u64::from_le_bytes(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process::ImageMemory;
+
+    /// An interpreter whose generation 0 holds a Task, an int and a subclass of Task, the other
+    /// lists empty; then the same with generation 0's last link looping back on itself.
+    fn image(looping: bool) -> (ImageMemory, AsyncioLayout, u64) {
+        let l = AsyncioLayout::for_version(12).unwrap();
+        let mut m = ImageMemory::new();
+        let interp = 0x10000u64;
+        let gc = interp + l.interp_gc;
+        m.add(interp, vec![0; 0x1000]);
+        m.add(0x20000, vec![0; 0x1000]); // objects
+        m.add(0x30000, vec![0; 0x1000]); // types and names
+        let gen0 = gc + 24;
+        m.write_u64(gc + l.gc_generation0, gen0);
+        // Empty lists point at themselves.
+        for h in [gen0 + 24, gen0 + 48, gc + l.gc_permanent] {
+            m.write_u64(h, h);
+            m.write_u64(h + 8, h);
+        }
+        let (task_ty, int_ty, sub_ty) = (0x30000u64, 0x30400u64, 0x30800u64);
+        for (ty, name, base) in [(task_ty, "_asyncio.Task", 0), (int_ty, "int", 0), (sub_ty, "MyTask", task_ty)] {
+            m.write_u64(ty + l.tp_name, ty + 0x200);
+            m.write(ty + 0x200, format!("{name}\0").as_bytes());
+            m.write_u64(ty + l.tp_base, base);
+        }
+        let objs = [(0x20000u64, task_ty), (0x20100, int_ty), (0x20200, sub_ty)];
+        let mut prev = gen0;
+        for &(g, ty) in &objs {
+            m.write_u64(prev, g);
+            m.write_u64(g + 8, prev);
+            m.write_u64(g + 24, ty);
+            prev = g;
+        }
+        m.write_u64(prev, if looping { prev } else { gen0 });
+        m.write_u64(gen0 + 8, prev);
+        (m, l, interp)
+    }
+
+    #[test]
+    fn finds_tasks_and_subclasses_on_the_lists() {
+        let (m, l, interp) = image(false);
+        let types = Types::new(&m, &l, 8);
+        let found = find_tasks(&m, &l, &types, interp);
+        assert_eq!(found.tasks, vec![0x20010, 0x20210]);
+        assert!(found.notes.is_empty(), "{:?}", found.notes);
+    }
+
+    #[test]
+    fn a_looping_list_ends_with_a_note() {
+        let (m, l, interp) = image(true);
+        let types = Types::new(&m, &l, 8);
+        let found = find_tasks(&m, &l, &types, interp);
+        assert_eq!(found.tasks, vec![0x20010, 0x20210]);
+        assert!(found.notes.iter().any(|n| n.contains("loops")), "{:?}", found.notes);
+    }
 }
