@@ -356,8 +356,9 @@ fn render(crash: &Crash, st: Style) -> String {
         _ if crash.kind == CrashKind::Hang => {
             // No thread crashed: where the main thread (which runs the test) is, and the GIL holder.
             for t in crash.threads.iter().filter(|t| t.main || t.holds_gil) {
-                if let (true, Some(n)) = (t.main, t.native_frames().next()) {
-                    field(&mut out, "waiting", &format!("main thread in {}", n.describe()));
+                if let Some(n) = t.native_frames().next() {
+                    let who = if t.main { "main thread".to_string() } else { format!("GIL holder {}", t.tid) };
+                    field(&mut out, "waiting", &format!("{who} in {}", n.describe()));
                 }
                 if let Some(f) = t.user_frame().or_else(|| t.python_frames().next()) {
                     let who = if t.main { "main thread at" } else { "GIL holder at" };
