@@ -59,7 +59,7 @@ pub fn inspect(snap: &Snapshot<'_>, modules: &ModuleSet) -> Option<PythonState> 
     let w = walk::walk(&mem, &layout, &found.anchors);
     state.errors.extend(w.errors.iter().cloned());
     fill_state(&mut state, snap, &mem, &layout, &w);
-    state.asyncio = asyncio::read(&mem, &layout, &found.anchors, &w, modules, &state);
+    state.asyncio = asyncio::read(&mem, snap.memory, &layout, &found.anchors, &w, modules, &state);
     let mut sources = source::SourceCache::default();
     for i in &mut state.interpreters {
         for t in &mut i.threads {

@@ -46,9 +46,11 @@ struct Read {
     awaited_by: Vec<u64>,
 }
 
-/// The asyncio section, or None when the process does not run asyncio.
+/// The asyncio section, or None when the process does not run asyncio. `mem` is the report's
+/// cached view of the process, `raw` the uncached one (for the walk over the whole heap).
 pub fn read(
     mem: &dyn Memory,
+    raw: &dyn Memory,
     py: &Layout,
     anchors: &Anchors,
     w: &Walk,
@@ -80,7 +82,7 @@ pub fn read(
             out.source = "gc".into();
             let types = Types::new(mem, &l, py.ob_type);
             for i in &w.interpreters {
-                let found = gc::find_tasks(mem, &l, &types, i.addr);
+                let found = gc::find_tasks(raw, &l, &types, i.addr);
                 out.notes.extend(found.notes);
                 tasks.extend(found.tasks);
             }
