@@ -32,9 +32,11 @@ pub struct Config {
 }
 
 /// Where a process's `environ` is.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Environ {
-    At(u64),
+    /// libc's `environ`, and the value the process inherited at exec (a subprocess a test
+    /// started carries its test's name without running it: that value is not its own test).
+    At(u64, Option<String>),
     /// libc is not mapped (yet): look again after this instant.
     Retry(Instant),
     /// No libc `environ` in this image (a static program): never looked at again.
@@ -93,11 +95,11 @@ impl Watch {
                     p.environ = resolve(pid, now);
                 }
             }
-            let Environ::At(sym) = p.environ else { continue };
+            let Environ::At(sym, inherited) = &p.environ else { continue };
             let memory = live::LiveMemory::new(pid);
-            let v = environment::read_variable(&memory, sym, VARIABLE, p.hint);
+            let v = environment::read_variable(&memory, *sym, VARIABLE, p.hint);
             p.hint = v.index.or(p.hint);
-            let Some(full) = v.value else {
+            let Some(full) = v.value.filter(|v| Some(v) != inherited.as_ref()) else {
                 p.test = None;
                 p.reported = false;
                 continue;
@@ -162,8 +164,11 @@ fn resolve(pid: i32, now: Instant) -> Environ {
         &memory,
         pid,
     );
+    let inherited = live::environ(pid)
+        .into_iter()
+        .find_map(|kv| kv.strip_prefix(VARIABLE).and_then(|r| r.strip_prefix('=')).map(str::to_string));
     match environment::environ_symbol(&modules) {
-        Some(a) => Environ::At(a),
+        Some(a) => Environ::At(a, inherited),
         None => Environ::Never,
     }
 }
