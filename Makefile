@@ -12,6 +12,7 @@
 #   make wheel      the Python wheel (pyproject.toml, maturin): target/wheels/crashcatch-*.whl
 #   make wheel-test build the wheel, install it in a fresh venv, run a crash through it
 #   make bench      benchmarks against the peers, written to BENCHMARKS.md (slow)
+#   make bench-core crashcatch core against pystack core --native and gdb on the same cores
 #   make clean
 
 .DELETE_ON_ERROR:
@@ -35,7 +36,7 @@ FIXTURE_ARGS_null_deref := --lib ccfix
 FIXTURE_TARGETS := $(foreach v,$(FIXTURE_VARIANTS),\
 	$(FIXDIR)/$(v)/libccfix.so $(addprefix $(FIXDIR)/$(v)/,$(FIXTURE_PROGRAMS)))
 
-.PHONY: lint all build fixtures venv pyext sid py311dbg debuginfod test demo stress bench bench-quick clean wheel wheel-test
+.PHONY: lint all build fixtures venv pyext sid py311dbg debuginfod test demo stress bench bench-quick bench-core clean wheel wheel-test
 
 all: build
 
@@ -157,6 +158,11 @@ stress: build fixtures $(STRESS_BINS)
 bench: build
 	bench/setup.sh target/bench
 	target/bench/venv/bin/python bench/run.py --out BENCHMARKS.md
+
+# Post-mortem: crashcatch core, pystack core --native and gdb on the same kernel cores (a minute).
+bench-core: build
+	bench/setup.sh target/bench
+	python3 bench/core.py 5
 
 # One figure in seconds: peak RSS and symbolize time of one real crash (medians of 5).
 bench-quick: build

@@ -4,6 +4,8 @@
 #   DIR/venv            CPython 3.11.7 venv with bench/requirements.txt (pinned, from PyPI)
 #   DIR/networkx-VER    the networkx sdist (pinned, from PyPI), whose test suite item 1 runs
 #   DIR/bin             mintrace and workload, compiled from bench/*.c
+#   DIR/libgen          generated libraries of 10,000, 100,000 and 1,000,000 functions, with and
+#                       without DWARF (bench/genlib.py; the largest takes a few minutes to build)
 #
 # Each part is redone only when missing or older than what it is made from; a part whose
 # making was interrupted is made again (stamps are written last).
@@ -45,4 +47,6 @@ if [[ ! -e $nx/.stamp ]]; then
     tar -xzf "$dir/sdist/networkx-$networkx_version.tar.gz" -C "$dir"
     touch "$nx/.stamp"
 fi
+# Generated libraries (issue 14: cost against library size); each is made only when missing.
+python3 "$here/genlib.py" "$dir/libgen" 10000 100000 1000000
 echo "bench setup: ready in $dir"

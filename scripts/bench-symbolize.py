@@ -5,10 +5,23 @@
 
 The ctypes NULL crash (python3 -c "import ctypes; ctypes.string_at(0)"), and, when the bench
 venv (target/bench/venv, `make bench` or bench/setup.sh) has pyarrow, a crash inside pyarrow's
-libarrow_compute with pyarrow.compute/dataset/parquet imported (issue 14). Reads os.wait4's
-ru_maxrss (crashcatch and the children it reaped) and the report's timings.
+libarrow_compute with pyarrow.compute/dataset/parquet imported (issue 14). Reads crashcatch's
+own peak RSS (VmHWM, polled from /proc every 0.5 ms: wait4's ru_maxrss would also count the
+crashed Python it reaps) and the report's timings.
 """
-import glob, json, os, statistics, subprocess, sys, tempfile
+import glob, json, os, statistics, subprocess, sys, tempfile, time
+
+
+def hwm_mb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
 
 binary = sys.argv[1] if len(sys.argv) > 1 else "target/release/crashcatch"
 PYARROW = ("import pyarrow as pa, pyarrow.compute as pc, pyarrow.dataset, pyarrow.parquet; "
@@ -26,10 +39,13 @@ for label, cmd in cases:
         out = tempfile.mkdtemp(prefix="cc-bench-")
         p = subprocess.Popen([binary, "--output-dir", out, "-q", "--"] + cmd,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _, _, usage = os.wait4(p.pid, 0)
+        peak = 0.0
+        while os.wait4(p.pid, os.WNOHANG)[0] == 0:
+            peak = max(peak, hwm_mb(p.pid) or 0.0)
+            time.sleep(0.0005)
         report = json.load(open(glob.glob(os.path.join(out, "*.json"))[0]))
-        rss.append(usage.ru_maxrss / 1024)
+        rss.append(peak)
         sym.append(report["timings"]["symbolize_ms"])
         total.append(report["timings"]["total_ms"])
-    print(f"{label}: peak RSS {statistics.median(rss):.1f} MB, symbolize {statistics.median(sym):.1f} ms, "
+    print(f"{label}: crashcatch's peak RSS {statistics.median(rss):.1f} MB, symbolize {statistics.median(sym):.1f} ms, "
           f"total {statistics.median(total):.1f} ms (medians of 5)")

@@ -90,6 +90,12 @@ pub struct RunArgs {
     /// After a test timeout's report: `kill` (SIGKILL that process; an xdist worker is replaced), `term` (SIGTERM), `dump` (leave it)
     #[arg(long, value_enum, default_value = "kill", env = "CRASHCATCH_TEST_TIMEOUT_ACTION")]
     pub test_timeout_action: TestTimeoutArg,
+    /// At a crash, also write a core file of the process next to the report (for gdb or `crashcatch core`)
+    #[arg(long, env = "CRASHCATCH_CORE", value_parser = clap::builder::FalseyValueParser::new())]
+    pub core: bool,
+    /// Largest core --core writes, in MB; contents that do not fit (stacks are kept first) are left out and noted
+    #[arg(long, value_name = "MB", default_value = "2048")]
+    pub core_max_mb: u64,
     /// The command to run, after `--`
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -100,8 +106,10 @@ const MODES: &str = "crashcatch [OPTIONS] -- CMD [ARGS...]        run CMD, repor
        crashcatch run [OPTIONS] -- CMD [ARGS...]    the same, spelled out
        crashcatch attach [OPTIONS] PID              watch a running process; report a crash; Ctrl-C detaches
        crashcatch dump [OPTIONS] PID                every thread's native and Python stack now, then detach
+       crashcatch core [OPTIONS] COREFILE           the same report from a core dump (post-mortem)
+       crashcatch summarize [--format F] DIR...     crash reports of several jobs, grouped by fingerprint
 
-'crashcatch attach --help' and 'crashcatch dump --help' show their options.";
+'crashcatch attach --help', 'crashcatch dump --help' and 'crashcatch core --help' show their options.";
 
 /// Catch native crashes of Python processes and explain them.
 #[derive(Debug, Parser)]
@@ -134,11 +142,49 @@ pub struct DumpCli {
     pub pid: i32,
 }
 
-/// The mode, picked by the first argument: `run` (or none), `attach`, `dump`.
+/// The report of a crash from its core file (kernel core, gcore, systemd-coredump; gzip or zstd).
+#[derive(Debug, Parser)]
+#[command(name = "crashcatch core", version)]
+pub struct CoreCli {
+    #[command(flatten)]
+    pub report: ReportArgs,
+    /// The program that dumped core, when it is not at the path the core names
+    #[arg(long, value_name = "PROGRAM")]
+    pub exe: Option<PathBuf>,
+    /// Look up the process's files under DIR (the machine or container the core came from)
+    #[arg(long, value_name = "DIR")]
+    pub sysroot: Option<PathBuf>,
+    /// The core file (plain, .gz or .zst)
+    pub core: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SummaryFormatArg {
+    Text,
+    Markdown,
+    Json,
+}
+
+/// Read the JSON crash reports of several jobs (downloaded CI artifacts) and print one row per
+/// distinct crash (fingerprint): count, tests, signal, faulting function, Python call site, files.
+#[derive(Debug, Parser)]
+#[command(name = "crashcatch summarize", version)]
+pub struct SummarizeCli {
+    /// text, markdown (GitHub's job summary table) or json
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: SummaryFormatArg,
+    /// Report files, or folders searched for *.json reports
+    #[arg(required = true, value_name = "DIR")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// The mode, picked by the first argument: `run` (or none), `attach`, `dump`, `core`, `summarize`.
 pub enum Mode {
     Run(RunArgs),
     Attach(AttachCli),
     Dump(DumpCli),
+    Core(CoreCli),
+    Summarize(SummarizeCli),
 }
 
 /// Ends the process after a command line that does not parse: help and version are printed
@@ -153,7 +199,9 @@ pub fn exit_with_usage_error(e: clap::Error) -> ! {
     let first = msg.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
     let first =
         if e.kind() == ErrorKind::MissingRequiredArgument { "no command given (put it after --)" } else { first };
-    eprintln!("crashcatch: {first}; usage: crashcatch [OPTIONS] -- CMD [ARGS...] (see --help)");
+    crashcatch::report::output::console::say(&format!(
+        "{first}; usage: crashcatch [OPTIONS] -- CMD [ARGS...] (see --help)"
+    ));
     std::process::exit(2);
 }
 
@@ -167,6 +215,14 @@ pub fn parse() -> Result<Mode, clap::Error> {
     if args.get(1).is_some_and(|a| a == "dump") {
         args.remove(1);
         return DumpCli::try_parse_from(args).map(Mode::Dump);
+    }
+    if args.get(1).is_some_and(|a| a == "core") {
+        args.remove(1);
+        return CoreCli::try_parse_from(args).map(Mode::Core);
+    }
+    if args.get(1).is_some_and(|a| a == "summarize") {
+        args.remove(1);
+        return SummarizeCli::try_parse_from(args).map(Mode::Summarize);
     }
     if args.get(1).is_some_and(|a| a == "run") {
         args.remove(1);

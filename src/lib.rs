@@ -5,11 +5,13 @@
 //! signal and fills a [`process::Snapshot`]; [`capture`] runs [`unwind`], [`symbolize`],
 //! [`python`] and [`merge`] over it, then its analysis, and returns a finished, immutable
 //! [`report::model::Crash`]; [`report`] renders it (text, JSON, JUnit, GitHub) and writes it.
+//! [`postmortem`] does what [`supervise`] does from a core file instead of a live process.
 //! Each module depends only on those below it; [`report::model`] imports nothing.
 
 pub mod capture;
 pub mod merge;
 pub mod modules;
+pub mod postmortem;
 pub mod process;
 pub mod python;
 pub mod report;

@@ -1,12 +1,13 @@
 //! The crashcatch binary: parse the command line, pick a mode, exit as the traced command did.
 
 mod cli;
+mod summarize;
 
-use crashcatch::capture;
 use crashcatch::report::model::TimeoutAction;
 use crashcatch::report::output::{Format, OutputConfig};
 use crashcatch::report::render::GithubAnnotation;
 use crashcatch::supervise::{self, attach, test_timeout, tracer::HangAction, RunConfig};
+use crashcatch::{capture, postmortem};
 
 fn output(r: &cli::ReportArgs) -> OutputConfig {
     let github = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true").then(|| GithubAnnotation {
@@ -20,6 +21,11 @@ fn output(r: &cli::ReportArgs) -> OutputConfig {
         },
         quiet: r.quiet,
         junit: r.junit_xml.clone(),
+        step_summary: github
+            .as_ref()
+            .and(std::env::var_os("GITHUB_STEP_SUMMARY"))
+            .filter(|p| !p.is_empty())
+            .map(Into::into),
         github,
     }
 }
@@ -50,6 +56,7 @@ fn run_config(a: cli::RunArgs) -> RunConfig {
                 cli::TestTimeoutArg::Dump => TimeoutAction::Dump,
             },
         }),
+        core_dump: a.core.then_some(a.core_max_mb.saturating_mul(1 << 20)),
         hang_action: match a.hang_action {
             cli::HangArg::Term => HangAction::Term,
             cli::HangArg::Dump => HangAction::Dump,
@@ -61,7 +68,18 @@ fn attach_config(report: &cli::ReportArgs, pid: i32, follow_forks: bool) -> atta
     attach::AttachConfig { pid, follow_forks, output: output(report), capture: capture_options(report) }
 }
 
+fn core_config(a: cli::CoreCli) -> postmortem::CoreConfig {
+    postmortem::CoreConfig {
+        output: output(&a.report),
+        capture: capture_options(&a.report),
+        options: crashcatch::process::core::CoreOptions { exe: a.exe, sysroot: a.sysroot },
+        core: a.core,
+    }
+}
+
 fn main() {
+    // First: a panic anywhere prints one line, never a backtrace, and never on a closed stderr.
+    crashcatch::report::output::contain::install();
     let mode = match cli::parse() {
         Ok(m) => m,
         Err(e) => cli::exit_with_usage_error(e),
@@ -70,5 +88,7 @@ fn main() {
         cli::Mode::Run(args) => supervise::exit_like(supervise::run(run_config(args))),
         cli::Mode::Attach(a) => std::process::exit(attach::attach(attach_config(&a.report, a.pid, a.follow_forks))),
         cli::Mode::Dump(a) => std::process::exit(attach::dump(attach_config(&a.report, a.pid, false))),
+        cli::Mode::Core(a) => std::process::exit(postmortem::run(core_config(a))),
+        cli::Mode::Summarize(a) => std::process::exit(summarize::run(&a)),
     }
 }

@@ -184,7 +184,7 @@ fn exercise(bytes: &[u8], path: &PathBuf, probes: &[u64], stack: &[u64]) -> Resu
     ];
     let mut mem = ImageMemory::new();
     mem.add(STACK, stack.iter().flat_map(|w| w.to_le_bytes()).collect());
-    let modules = ModuleSet::build(&maps, |p| Some(PathBuf::from(p)), &mem, 0);
+    let modules = ModuleSet::build(&maps, |p| Some(PathBuf::from(p)), &mem, |_| None);
     let sym = Symbolizer::new(&modules);
     for &p in probes {
         for pc in [BASE.wrapping_add(p), BASE + span + (p % span)] {

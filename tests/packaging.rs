@@ -40,7 +40,8 @@ fn build_wheel() -> PathBuf {
     let wheels = root().join("target").join("wheels");
     let mut c = Command::new(&maturin);
     c.args(["build", "--release", "--out"]).arg(&wheels).current_dir(root());
-    let out = run(c);
+    // A release build (ring's C and assembly included) from scratch: minutes, not seconds.
+    let out = run_within(c, timeout().max(std::time::Duration::from_secs(1800)));
     check(&out, "maturin build");
     // maturin names the wheel it wrote: "Built wheel to target/wheels/crashcatch-….whl".
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -131,6 +132,89 @@ fn wheel_installs_crashcatch_on_path() {
     assert_eq!(site["file"], script.to_str().unwrap(), "{report}");
     assert_eq!(site["function"], "f", "{report}");
     assert_eq!(site["line"], 4, "{report}");
+
+    pytest_plugin_from_the_wheel(&venv, &wheel);
+}
+
+/// The pytest plugin as installed: in the wheel with its pytest11 entry point, `pytest
+/// --crashcatch` in a project with a crashing test (the binary found next to the interpreter,
+/// the plugin through the entry point: no PYTHONPATH, no CRASHCATCH_BINARY), then the plugin's
+/// own pytester tests against the installed package. pytest and pytest-xdist come from the test
+/// venv through a .pth file (the fresh venv has no index to install from).
+fn pytest_plugin_from_the_wheel(venv: &Path, wheel: &Path) {
+    let python = venv.join("bin").join("python");
+    let mut c = Command::new(&python);
+    c.args([
+        "-c",
+        "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); names = z.namelist(); \
+         print('\\n'.join(names)); \
+         ep = [n for n in names if n.endswith('.dist-info/entry_points.txt')]; \
+         print(z.read(ep[0]).decode() if ep else 'NO ENTRY POINTS')",
+    ])
+    .arg(wheel);
+    let out = run(c);
+    check(&out, "reading the wheel");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    for want in ["crashcatch/__init__.py", "crashcatch/pytest_plugin.py", "crashcatch/py.typed", "[pytest11]"] {
+        assert!(listing.contains(want), "{want} is not in the wheel:\n{listing}");
+    }
+    assert!(listing.replace(" ", "").contains("crashcatch=crashcatch.pytest_plugin"), "{listing}");
+
+    let mut c = Command::new(venv_python());
+    c.args(["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]);
+    let out = run(c);
+    check(&out, "the test venv's site-packages");
+    let test_site = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let mut c = Command::new(&python);
+    c.args(["-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]);
+    let out = run(c);
+    check(&out, "the wheel venv's site-packages");
+    let site = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    std::fs::write(site.join("test-venv.pth"), format!("{test_site}\n")).unwrap();
+
+    let clean = |c: &mut Command| {
+        for (name, _) in std::env::vars_os() {
+            let n = name.to_string_lossy();
+            if n.starts_with("CRASHCATCH") || n.starts_with("PYTEST_") || n == "PYTHONPATH" || n.starts_with("GITHUB_")
+            {
+                c.env_remove(&name);
+            }
+        }
+    };
+    let project = out_dir();
+    std::fs::write(
+        project.path().join("test_native.py"),
+        "import ctypes\n\ndef test_ok():\n    pass\n\ndef test_crash():\n    ctypes.string_at(0)\n",
+    )
+    .unwrap();
+    let mut c = Command::new(&python);
+    c.args(["-m", "pytest", "-p", "no:cacheprovider", "--crashcatch", "--crashcatch-output-dir", "reports", "-n", "2"])
+        .current_dir(project.path());
+    clean(&mut c);
+    let out = run(c);
+    assert_eq!(out.status.code(), Some(1), "a crashed xdist worker fails the run\n{}", describe(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("1 failed, 1 passed"), "{}", describe(&out));
+    let reports: Vec<PathBuf> = std::fs::read_dir(project.path().join("reports"))
+        .unwrap_or_else(|e| panic!("no reports folder ({e})\n{}", describe(&out)))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert_eq!(reports.len(), 1, "{}", describe(&out));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&reports[0]).unwrap()).unwrap();
+    assert_eq!(report["process"]["test"], "test_native.py::test_crash (call)", "{report}");
+    assert!(report["fingerprint"].is_string(), "{report}");
+
+    // The plugin's own tests, against the installed package and binary.
+    let mut c = Command::new(&python);
+    c.args(["-m", "pytest", "-p", "no:cacheprovider", "-q", "--rootdir"])
+        .arg(project.path())
+        .arg(root().join("python").join("tests"))
+        .current_dir(project.path());
+    clean(&mut c);
+    let out = run(c);
+    check(&out, "python/tests against the installed wheel");
 }
 
 /// examples/docker/Dockerfile cannot be built here (no Docker engine): check what can be checked

@@ -633,19 +633,20 @@ fn xdist_worker_crash() {
 const JUNIT_PLACEHOLDER: &str = "@JUNIT@";
 
 /// GITHUB_ACTIONS=true: one `::error` workflow command, pointing at the user's line (relative
-/// to GITHUB_WORKSPACE) and titled with the test.
+/// to GITHUB_WORKSPACE) and titled with the crash's fingerprint and the test.
 #[test]
 fn github_annotation() {
     let p =
         Pytest::new(&["-q", CRASH_FILE]).env("GITHUB_ACTIONS", "true").env("GITHUB_WORKSPACE", root().into_os_string());
     let run = p.caught(&["--format", "json"]);
     assert_eq!(exit_signal(&run.output.status), Some(libc::SIGSEGV), "{}", describe(&run.output));
-    run.report();
+    let report = run.report();
+    let fingerprint = report["fingerprint"].as_str().unwrap_or_else(|| panic!("no fingerprint: {report}"));
     let stderr = run.stderr();
     let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("::error")).collect();
     let line = crash_line("test_crash.py", "helper");
     let want = format!(
-        "::error file=tests/data/pytest/test_crash.py,line={line},title=crash in tests/data/pytest/test_crash.py%3A%3Atest_crash::SIGSEGV"
+        "::error file=tests/data/pytest/test_crash.py,line={line},title=crash {fingerprint} in tests/data/pytest/test_crash.py%3A%3Atest_crash::SIGSEGV"
     );
     assert_eq!(lines.len(), 1, "one annotation\n{stderr}");
     assert!(lines[0].starts_with(&want), "annotation\n  got  {}\n  want {want}...", lines[0]);
@@ -654,6 +655,7 @@ fn github_annotation() {
         "the message names the user's line: {}",
         lines[0]
     );
+    assert!(lines[0].ends_with(&format!("; fingerprint {fingerprint}")), "{}", lines[0]);
 }
 
 /// A test whose multiprocessing child crashes; the test (and pytest) pass.

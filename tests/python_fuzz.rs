@@ -1,7 +1,6 @@
 //! Property tests: the walker (and the state built from it) over mutated and random memory
 //! images never panics and always finishes in bounded time.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
@@ -109,8 +108,7 @@ fn snapshot(mem: &ImageMemory) -> Snapshot<'_> {
             ThreadInfo { tid: 101, regs: None, ..Default::default() },
         ],
         memory: mem,
-        root: PathBuf::from("/nonexistent"),
-        cwd: None,
+        view: &crashcatch::process::view::DETACHED,
     }
 }
 

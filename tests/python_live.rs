@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crashcatch::modules::ModuleSet;
-use crashcatch::process::live::{cmdline, thread_ids, thread_name, LiveMemory};
+use crashcatch::process::live::{cmdline, thread_ids, thread_name, LiveMemory, LiveView};
 use crashcatch::process::maps::parse_maps;
 use crashcatch::process::{Snapshot, ThreadInfo};
 use crashcatch::python::inspect;
@@ -198,8 +198,7 @@ fn snapshot_and_inspect(pid: i32) -> Option<PythonState> {
         maps,
         threads,
         memory: &mem,
-        root: PathBuf::from(format!("/proc/{pid}/root")),
-        cwd: Some(PathBuf::from(format!("/proc/{pid}/cwd"))),
+        view: &LiveView { pid },
     };
     let modules = ModuleSet::from_snapshot(&snap);
     inspect(&snap, &modules)

@@ -2,8 +2,6 @@
 //! and 3.12 thread walks (entry frames, shims, GIL, tids), the 3.13 `_Py_DebugOffsets` path and a
 //! 3.14-shaped one, finalization, and corrupt images.
 
-use std::path::PathBuf;
-
 use crashcatch::process::{ImageMemory, Registers, Snapshot, ThreadInfo};
 use crashcatch::python::debug_offsets::{self, values_3_13_0, Found};
 use crashcatch::python::fill_state;
@@ -52,8 +50,7 @@ fn snapshot<'m>(mem: &'m ImageMemory, threads: Vec<ThreadInfo>) -> Snapshot<'m> 
         maps: vec![],
         threads,
         memory: mem,
-        root: PathBuf::from("/nonexistent-root"),
-        cwd: None,
+        view: &crashcatch::process::view::DETACHED,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The process's live environment, and which of it a report shows.
 
 use crate::modules::ModuleSet;
-use crate::process::{live, Memory, MemoryExt, Snapshot};
+use crate::process::{Memory, MemoryExt, Snapshot};
 use crate::report::model::EnvVar;
 
 /// Environment variables shown in reports: they explain a Python crash and hold no secrets.
@@ -28,25 +28,41 @@ const MAX_VARIABLES: usize = 4096;
 const MAX_VARIABLE_BYTES: usize = 64 * 1024;
 
 /// The live environment of the process: libc's `environ` array, read from memory (pytest
-/// sets PYTEST_CURRENT_TEST after start-up, so /proc/PID/environ does not have it). Falls
-/// back to /proc/PID/environ when libc's symbol cannot be found.
+/// sets PYTEST_CURRENT_TEST after start-up, so the starting environment does not have it).
+/// Falls back to the environment the process started with (/proc/PID/environ, or a core's
+/// initial stack) when libc's symbol cannot be found.
 pub fn live_environment(snap: &Snapshot<'_>, modules: &ModuleSet) -> Vec<(String, String)> {
-    let from_memory = environ_symbol(modules).map(|sym| read_environ(snap, sym)).unwrap_or_default();
+    let from_memory = environ_symbol(snap, modules).map(|sym| read_environ(snap, sym)).unwrap_or_default();
     if !from_memory.is_empty() {
         return from_memory;
     }
-    live::environ(snap.pid)
+    snap.view
+        .initial_environment()
         .into_iter()
         .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
         .collect()
 }
 
-/// The address of libc's `environ` variable (a `char **`) in the process, when libc is mapped.
-pub fn environ_symbol(modules: &ModuleSet) -> Option<u64> {
-    modules
-        .by_name(|n| {
-            n.starts_with("libc.so") || n.starts_with("libc-") || n.starts_with("ld-musl") || n.starts_with("libc.musl")
-        })
+/// libc's `environ`; when the program defines it too (a copy relocation: Debian's non-PIE
+/// python3.X), the program's copy, which interposes libc's and is the one libc updates. The
+/// program is the executable, or the interpreter when the loader was run as the program
+/// (`ld.so python3.14 ...`), whose own `__environ` is never updated.
+fn environ_symbol(snap: &Snapshot<'_>, modules: &ModuleSet) -> Option<u64> {
+    environ_address(modules, snap.exe.as_deref())
+}
+
+/// [`environ_symbol`] for a process known by its modules and executable path (`--test-timeout`
+/// looks it up once per image of a running process).
+pub fn environ_address(modules: &ModuleSet, exe: Option<&str>) -> Option<u64> {
+    let is_loader = |n: &str| n.starts_with("ld-") || n.starts_with("ld.so");
+    let exe = modules.executable(exe).filter(|m| !is_loader(m.name()));
+    let interpreter = modules.by_name(|n| n.starts_with("python")).take(1);
+    let libc = modules.by_name(|n| {
+        n.starts_with("libc.so") || n.starts_with("libc-") || n.starts_with("ld-musl") || n.starts_with("libc.musl")
+    });
+    exe.into_iter()
+        .chain(interpreter)
+        .chain(libc)
         .find_map(|m| m.symbol_address("__environ").or_else(|| m.symbol_address("environ")))
 }
 

@@ -6,6 +6,7 @@
 pub mod analysis;
 mod clock;
 pub mod environment;
+mod fallback;
 mod stacks;
 
 use std::time::{Duration, Instant};
@@ -14,6 +15,8 @@ use crate::modules::ModuleSet;
 use crate::process::{signals, Snapshot};
 use crate::python;
 use crate::report::model::*;
+
+pub use fallback::fallback;
 
 /// Settings that shape a report.
 #[derive(Debug, Clone, Default)]
@@ -83,6 +86,7 @@ pub fn capture(snap: &Snapshot<'_>, event: Event, opts: &Options) -> Crash {
     let mut crash = Crash {
         schema_version: SCHEMA_VERSION,
         kind: event.kind,
+        fingerprint: None,
         tool: Tool::default(),
         time: clock::now_rfc3339(),
         process: ProcessInfo {
@@ -110,6 +114,9 @@ pub fn capture(snap: &Snapshot<'_>, event: Event, opts: &Options) -> Crash {
         files: Vec::new(),
     };
     crash.diagnosis = analysis::diagnose::diagnose(&crash);
+    if crash.kind == CrashKind::Crash {
+        crash.fingerprint = Some(analysis::fingerprint::fingerprint(&crash, snap.cwd().as_deref()));
+    }
     crash.timings = Timings {
         capture_ms: stacks::ms(event.capture_time),
         unwind_ms,

@@ -279,28 +279,40 @@ impl ElfInfo {
     }
 
     /// The symbol tables searched: this file's `.symtab` and `.dynsym`, and its debug file's
-    /// when it has no `.symtab` of its own.
-    fn symbol_tables(&self) -> Vec<Table<'_>> {
-        let mut tables = self.own_tables();
+    /// when it has no `.symtab` of its own. A `.symtab` is read first and the rest only for
+    /// addresses it leaves without a covering symbol (see [`symbols::Tables`]).
+    fn symbol_tables(&self) -> symbols::Tables<'_> {
+        let mut all = self.own_tables();
+        let mut primary: Vec<usize> = all.iter().position(|(kind, _)| *kind == SHT_SYMTAB).into_iter().collect();
         if !self.has_symtab {
             if let Some(d) = self.debug_file() {
-                tables.extend(d.own_tables());
+                let first = all.len();
+                let theirs = d.own_tables();
+                primary.extend(theirs.iter().position(|(kind, _)| *kind == SHT_SYMTAB).map(|i| first + i));
+                all.extend(theirs);
             }
         }
-        tables
+        let all: Vec<Table<'_>> = all.into_iter().map(|(_, t)| t).collect();
+        if primary.is_empty() {
+            return symbols::Tables::flat(all);
+        }
+        symbols::Tables { all, primary }
     }
 
-    fn own_tables(&self) -> Vec<Table<'_>> {
+    fn own_tables(&self) -> Vec<(u32, Table<'_>)> {
         let mut tables = Vec::new();
         for kind in [SHT_SYMTAB, SHT_DYNSYM] {
             let Some(s) = self.sections.iter().find(|s| s.kind == kind) else { continue };
             let Some(strtab) = self.sections.get(s.link as usize) else { continue };
-            tables.push(Table {
-                src: &self.src,
-                offset: s.file_offset,
-                count: s.file_size / 24,
-                strtab: (strtab.file_offset, strtab.file_size),
-            });
+            tables.push((
+                kind,
+                Table {
+                    src: &self.src,
+                    offset: s.file_offset,
+                    count: s.file_size / 24,
+                    strtab: (strtab.file_offset, strtab.file_size),
+                },
+            ));
         }
         tables
     }
@@ -326,7 +338,7 @@ impl ElfInfo {
         if let Some(a) = self.by_name.borrow().get(name) {
             return *a;
         }
-        let a = symbols::address_of(&self.symbol_tables(), name);
+        let a = symbols::address_of(&self.symbol_tables().all, name);
         self.by_name.borrow_mut().insert(name.to_string(), a);
         a
     }

@@ -4,7 +4,9 @@
 //! of it; the stream is inflated just far enough. The output buffer is allocated once at the
 //! section's full uncompressed size but left untouched, so memory is only committed for the bytes
 //! actually inflated, and it never moves: slices of the prefix handed out earlier stay valid while
-//! later calls write bytes after them.
+//! later calls write bytes after them. It is allocated zeroed (for a large buffer, fresh zero pages
+//! from the kernel: nothing to clear, nothing resident until written), so the inflater writes into
+//! initialised memory without clearing it first.
 
 use std::alloc::{self, Layout};
 use std::cell::{Cell, RefCell};
@@ -47,7 +49,7 @@ impl Inflater {
         let cap = usize::try_from(size).ok()?;
         let layout = Layout::array::<u8>(cap).ok()?;
         // SAFETY: `layout` has a non-zero size.
-        let buf = NonNull::new(unsafe { alloc::alloc(layout) })?;
+        let buf = NonNull::new(unsafe { alloc::alloc_zeroed(layout) })?;
         Some(Inflater {
             buf,
             cap,
@@ -92,14 +94,10 @@ impl Inflater {
         while self.filled.get() < want {
             let start = self.filled.get();
             let len = target - start;
-            // SAFETY: `start + len <= cap`: this range is inside the allocation, past every slice
-            // handed out so far (those end at `start`), and only this call (holding the state's
-            // borrow) writes to it. It is zeroed before a `&mut [u8]` is made over it.
-            let out = unsafe {
-                let p = self.buf.as_ptr().add(start);
-                std::ptr::write_bytes(p, 0, len);
-                std::slice::from_raw_parts_mut(p, len)
-            };
+            // SAFETY: `start + len <= cap`: this range is inside the allocation (zeroed, so
+            // initialised), past every slice handed out so far (those end at `start`), and only
+            // this call (holding the state's borrow) writes to it.
+            let out = unsafe { std::slice::from_raw_parts_mut(self.buf.as_ptr().add(start), len) };
             let consumed = z.total_in() as usize;
             // The next compressed bytes: a short read (the file shrank) fails the stream.
             let n = self.input.1.saturating_sub(consumed).min(INPUT_CHUNK);

@@ -33,10 +33,13 @@ pub struct Module {
     /// The vDSO's bytes, read from memory (it has no file).
     in_memory: Option<Vec<u8>>,
     /// The same file as the process mapped it (/proc/PID/map_files), for when the file at
-    /// `host_path` is no longer the one mapped (replaced on disk). None without a live process.
+    /// `host_path` is no longer the one mapped (replaced on disk). None when the view has none.
     mapped_file: Option<PathBuf>,
     /// Extra folders searched for its separate debug file (`--debug-dir`), before /usr/lib/debug.
     debug_dirs: Rc<[PathBuf]>,
+    /// The build-id in the ELF headers the process had mapped (read from memory), for views
+    /// that know no inode to compare the file on disk with (a core).
+    mapped_build_id: Option<Vec<u8>>,
     elf: OnceCell<Result<Rc<ElfInfo>, String>>,
 }
 
@@ -88,7 +91,7 @@ impl Module {
             inode == 0 || self.mapped_file.is_none() || e.identity().map_or(true, |(_, ino)| ino == inode)
         };
         match (opened, &self.mapped_file) {
-            (Ok(e), _) if same(&e) => Ok(e),
+            (Ok(e), _) if same(&e) => self.check_build_id(e),
             (_, Some(mf)) => ElfInfo::open(mf).map_err(|e| {
                 format!(
                     "{} was replaced on disk after it was mapped, and the mapped file cannot be read: {e}",
@@ -97,6 +100,19 @@ impl Module {
             }),
             (Ok(_), None) => Err(format!("{} was replaced on disk after it was mapped (inode differs)", self.path)),
             (Err(e), None) => Err(e),
+        }
+    }
+
+    /// A file whose build-id differs from the one the process had mapped is not that file.
+    fn check_build_id(&self, e: ElfInfo) -> Result<ElfInfo, String> {
+        match (&self.mapped_build_id, e.build_id()) {
+            (Some(want), Some(got)) if want.as_slice() != got => Err(format!(
+                "{} on disk is not the file the process mapped (build-id {} here, {} in memory)",
+                self.path,
+                hex(got),
+                hex(want)
+            )),
+            _ => Ok(e),
         }
     }
 
@@ -150,6 +166,24 @@ impl Module {
     }
 }
 
+/// The build-id of the ELF headers mapped at `m`, read from memory, only for a mapping of a
+/// file's start with no inode to identify it by (a core's NT_FILE): a live process's files are
+/// identified by inode and never pay for this read.
+fn mapped_build_id(memory: &dyn Memory, m: &Mapping) -> Option<Vec<u8>> {
+    if m.inode != 0 || m.offset != 0 {
+        return None;
+    }
+    let len = m.end - m.start;
+    let read = |off: u64, buf: &mut [u8]| {
+        if off >= len {
+            return 0;
+        }
+        let n = (buf.len() as u64).min(len - off) as usize;
+        memory.read_partial(m.start + off, &mut buf[..n])
+    };
+    crate::process::elfid::build_id(&read)
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -161,11 +195,17 @@ pub struct ModuleSet {
 
 impl ModuleSet {
     pub fn from_snapshot(snap: &Snapshot<'_>) -> Self {
-        Self::build(&snap.maps, |p| Some(snap.host_path(p)), snap.memory, snap.pid)
+        Self::build(&snap.maps, |p| Some(snap.host_path(p)), snap.memory, |m| snap.view.mapped_file(m))
     }
 
-    /// Groups the file-backed mappings by file; `open` says where each path can be read here.
-    pub fn build(maps: &[Mapping], open: impl Fn(&str) -> Option<PathBuf>, memory: &dyn Memory, pid: i32) -> Self {
+    /// Groups the file-backed mappings by file; `open` says where each path can be read here,
+    /// `mapped_file` where the very file mapped can be read (see [`crate::process::ProcessView`]).
+    pub fn build(
+        maps: &[Mapping],
+        open: impl Fn(&str) -> Option<PathBuf>,
+        memory: &dyn Memory,
+        mapped_file: impl Fn(&Mapping) -> Option<PathBuf>,
+    ) -> Self {
         let mut modules: Vec<Module> = Vec::new();
         for m in maps {
             let Some(path) = &m.path else { continue };
@@ -181,6 +221,7 @@ impl ModuleSet {
                     in_memory: bytes,
                     mapped_file: None,
                     debug_dirs: Rc::from(Vec::new()),
+                    mapped_build_id: None,
                     elf: OnceCell::new(),
                 });
                 continue;
@@ -199,8 +240,7 @@ impl ModuleSet {
                 }
             }
             let clean = path.strip_suffix(" (deleted)").unwrap_or(path);
-            let mapped_file =
-                (pid > 0).then(|| PathBuf::from(format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end)));
+            let mapped_file = mapped_file(m);
             let mut host = open(clean).filter(|p| p.exists());
             if host.is_none() {
                 host = mapped_file.clone().filter(|mf| mf.exists());
@@ -214,6 +254,7 @@ impl ModuleSet {
                 in_memory: None,
                 mapped_file,
                 debug_dirs: Rc::from(Vec::new()),
+                mapped_build_id: mapped_build_id(memory, m),
                 elf: OnceCell::new(),
             });
         }

@@ -171,3 +171,61 @@ pub fn cwd(pid: i32) -> std::path::PathBuf {
 pub fn ptrace_scope() -> Option<u32> {
     std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").ok()?.trim().parse().ok()
 }
+
+/// A live process stopped under ptrace, seen through /proc: its files under /proc/PID/root
+/// (a container's own), the very files it mapped through /proc/PID/map_files.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveView {
+    pub pid: i32,
+}
+
+impl super::ProcessView for LiveView {
+    fn host_path(&self, path: &str) -> std::path::PathBuf {
+        super::view::under_root(Some(&root(self.pid)), path)
+    }
+    fn mapped_file(&self, m: &super::Mapping) -> Option<std::path::PathBuf> {
+        Some(map_file(self.pid, m))
+    }
+    fn cwd(&self) -> Option<std::path::PathBuf> {
+        Some(cwd(self.pid))
+    }
+    fn initial_environment(&self) -> Vec<String> {
+        environ(self.pid)
+    }
+    fn auxv(&self) -> Vec<(u64, u64)> {
+        auxv(self.pid)
+    }
+}
+
+/// The mapped file of one mapping, through /proc/PID/map_files.
+pub fn map_file(pid: i32, m: &super::Mapping) -> std::path::PathBuf {
+    std::path::PathBuf::from(format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end))
+}
+
+/// The auxiliary vector (/proc/PID/auxv), at most 64 pairs, up to AT_NULL.
+pub fn auxv(pid: i32) -> Vec<(u64, u64)> {
+    let bytes = std::fs::read(format!("/proc/{pid}/auxv")).unwrap_or_default();
+    let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+    bytes.chunks_exact(16).take(64).map(|c| (word(&c[..8]), word(&c[8..]))).take_while(|&(t, _)| t != 0).collect()
+}
+
+/// Start addresses of the file mappings the process has written to (copy-on-write pages:
+/// `Anonymous:` above 0 kB in /proc/PID/smaps), such as relocated RELRO pages.
+pub fn dirty_file_mappings(pid: i32) -> std::collections::HashSet<u64> {
+    let mut out = std::collections::HashSet::new();
+    let text = proc_text(pid, "smaps").unwrap_or_default();
+    let mut current: Option<(u64, bool)> = None;
+    for line in text.lines() {
+        if let Some(kb) = line.strip_prefix("Anonymous:") {
+            let kb: u64 = kb.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+            if let Some((start, true)) = current {
+                if kb > 0 {
+                    out.insert(start);
+                }
+            }
+        } else if let Some(m) = super::maps::parse_maps(line).first() {
+            current = Some((m.start, m.is_file()));
+        }
+    }
+    out
+}

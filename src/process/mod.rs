@@ -1,18 +1,25 @@
 //! A read-only view of a stopped process: memory, maps, threads and their registers.
 //!
-//! The supervisor stops a process and fills a [`Snapshot`]; everything after it (unwind,
-//! symbolize, python, report) only reads the snapshot. Tests build snapshots over
-//! [`ImageMemory`] to run the same code without a process.
+//! The supervisor stops a process and fills a [`Snapshot`], or `crashcatch core` reads one from
+//! a core file; everything after it (unwind, symbolize, python, report) only reads the
+//! snapshot, through two traits with a live, a core and a synthetic implementation each:
+//! [`Memory`] and [`ProcessView`]. Tests build snapshots over [`ImageMemory`] and
+//! [`SyntheticView`] to run the same code without a process.
 
+pub mod core;
+pub mod elfid;
 pub mod live;
 pub mod maps;
 pub mod memory;
+pub mod siginfo;
 pub mod signals;
+pub mod view;
 
 use std::path::PathBuf;
 
 pub use maps::Mapping;
 pub use memory::{CachedMemory, ImageMemory, Memory, MemoryExt, ReadError};
+pub use view::{ProcessView, SyntheticView};
 
 /// x86_64 general-purpose registers of one thread.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -114,24 +121,19 @@ pub struct Snapshot<'m> {
     pub maps: Vec<Mapping>,
     pub threads: Vec<ThreadInfo>,
     pub memory: &'m dyn Memory,
-    /// Where the process's files are seen from here: `/proc/PID/root` for a live process (so a
-    /// library in another mount namespace is still found), `/` or a test folder otherwise.
-    pub root: PathBuf,
-    /// Where relative paths the process names are resolved: its working folder as seen from
-    /// here (`/proc/PID/cwd` for a live process), when known.
-    pub cwd: Option<PathBuf>,
+    /// Where the process's files, working folder and starting environment are seen from here
+    /// (live: /proc/PID/root and friends; core: the sysroot and the core's notes).
+    pub view: &'m dyn ProcessView,
 }
 
 impl Snapshot<'_> {
     /// The path under which this process's file `path` can be opened from here.
     pub fn host_path(&self, path: &str) -> PathBuf {
-        let rel = path.trim_start_matches('/');
-        let p = self.root.join(rel);
-        if p.exists() {
-            p
-        } else {
-            PathBuf::from(path)
-        }
+        self.view.host_path(path)
+    }
+    /// The process's working folder as seen from here, when known.
+    pub fn cwd(&self) -> Option<PathBuf> {
+        self.view.cwd()
     }
     pub fn thread(&self, tid: i32) -> Option<&ThreadInfo> {
         self.threads.iter().find(|t| t.tid == tid)

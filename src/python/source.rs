@@ -32,7 +32,7 @@ fn resolve(snap: &Snapshot<'_>, file: &str) -> Option<PathBuf> {
     if file.starts_with('/') {
         return Some(snap.host_path(file));
     }
-    snap.cwd.as_ref().map(|cwd| cwd.join(file))
+    snap.cwd().map(|cwd| cwd.join(file))
 }
 
 fn load(path: &Path) -> Option<Vec<String>> {
@@ -55,6 +55,7 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("app")).unwrap();
         std::fs::write(dir.path().join("app/m.py"), "import os\n\n    return view.sum()  \n").unwrap();
         let mem = ImageMemory::new();
+        let view = crate::process::SyntheticView { root: Some(dir.path().to_path_buf()), ..Default::default() };
         let snap = Snapshot {
             pid: 1,
             crashed_tid: 1,
@@ -64,8 +65,7 @@ mod tests {
             maps: vec![],
             threads: vec![],
             memory: &mem,
-            root: dir.path().to_path_buf(),
-            cwd: None,
+            view: &view,
         };
         let mut c = SourceCache::default();
         assert_eq!(c.line(&snap, "/app/m.py", 3).as_deref(), Some("return view.sum()"));

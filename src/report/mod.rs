@@ -1,7 +1,8 @@
 //! The report: the typed model every stage fills or reads ([`model`]), the renderers that turn
 //! it into text, JSON, JUnit or GitHub annotations ([`render`]), and the outputs that write it to
-//! stderr, files and CI ([`output`]).
+//! stderr, files and CI ([`output`]); and report files read back ([`input`]).
 
+pub mod input;
 pub mod model;
 pub mod output;
 pub mod render;

@@ -13,7 +13,7 @@ use super::{forward, permission_hint, ptrace};
 use crate::capture;
 use crate::process::{live, signals::signal_name};
 use crate::report::model::CrashKind;
-use crate::report::output::{Emitter, OutputConfig};
+use crate::report::output::{console, Emitter, OutputConfig};
 
 #[derive(Debug, Clone)]
 pub struct AttachConfig {
@@ -131,18 +131,18 @@ pub fn attach(cfg: AttachConfig) -> i32 {
     let tids = match seize_all(cfg.pid, options(cfg.follow_forks)) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("crashcatch: {e}");
+            console::say(&e.to_string());
             return 1;
         }
     };
     let mut emitter = Emitter::new(cfg.output.clone());
     if !cfg.output.quiet {
-        eprintln!(
-            "crashcatch: attached to pid {} ({} thread{}); waiting for a crash, Ctrl-C to detach",
+        console::say(&format!(
+            "attached to pid {} ({} thread{}); waiting for a crash, Ctrl-C to detach",
             cfg.pid,
             tids.len(),
             if tids.len() == 1 { "" } else { "s" }
-        );
+        ));
     }
     let mut tracer = Tracer::attached(cfg.pid, &tids, &mut emitter, cfg.capture.clone());
     let exit = tracer.run();
@@ -154,7 +154,7 @@ pub fn attach(cfg: AttachConfig) -> i32 {
         Exit::Code(c) => emitter.note(&format!("pid {} exited with status {c}", cfg.pid)),
         Exit::Signal(s) => {
             if crashed || !cfg.output.quiet {
-                eprintln!("crashcatch: pid {} was killed by {}", cfg.pid, signal_name(s))
+                console::say(&format!("pid {} was killed by {}", cfg.pid, signal_name(s)))
             }
         }
     }
@@ -167,7 +167,7 @@ pub fn dump(cfg: AttachConfig) -> i32 {
     let tids = match seize_all(cfg.pid, Options::empty()) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("crashcatch: {e}");
+            console::say(&e.to_string());
             return 1;
         }
     };
@@ -177,7 +177,7 @@ pub fn dump(cfg: AttachConfig) -> i32 {
     tracer.detach_all();
     drop(tracer);
     if emitter.emitted().is_empty() {
-        eprintln!("crashcatch: pid {} could not be stopped", cfg.pid);
+        console::say(&format!("pid {} could not be stopped", cfg.pid));
         return 1;
     }
     0

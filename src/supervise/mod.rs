@@ -3,6 +3,7 @@
 //! process will die, has a report made and written, then lets the signal act.
 
 pub mod attach;
+pub mod core_dump;
 pub mod forward;
 pub mod policy;
 pub mod ptrace;
@@ -18,7 +19,7 @@ use nix::sys::ptrace::Options;
 
 use crate::capture;
 use crate::process::live;
-use crate::report::output::{Emitter, OutputConfig};
+use crate::report::output::{console, Emitter, OutputConfig};
 
 pub use tracer::Exit;
 
@@ -36,6 +37,8 @@ pub struct RunConfig {
     pub test_timeout: Option<test_timeout::Config>,
     /// Become a child subreaper (PID 1 always reaps orphans).
     pub subreaper: bool,
+    /// `--core`: also write a core file of a crashed process, of at most this many bytes.
+    pub core_dump: Option<u64>,
 }
 
 /// What the kernel's ptrace policy allows, for error messages.
@@ -89,13 +92,13 @@ pub fn run(cfg: RunConfig) -> Exit {
     if cfg.subreaper && std::process::id() != 1 {
         // SAFETY: prctl with integer arguments.
         if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
-            eprintln!("crashcatch: --subreaper: {}", nix::errno::Errno::last());
+            console::say(&format!("--subreaper: {}", nix::errno::Errno::last()));
         }
     }
     let spawned = match spawn::spawn(&cfg.command, options, cfg.signal_group) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("crashcatch: {e}");
+            console::say(&e.to_string());
             return Exit::Code(125);
         }
     };
@@ -103,6 +106,7 @@ pub fn run(cfg: RunConfig) -> Exit {
     let mut emitter = Emitter::new(cfg.output.clone());
     let mut tracer = tracer::Tracer::new(spawned.pid, &mut emitter, cfg.capture.clone());
     tracer.hang_action = cfg.hang_action;
+    tracer.core_dump = cfg.core_dump;
     if let Some(secs) = cfg.hang_timeout {
         forward::arm_hang_timer(secs);
     }
@@ -121,11 +125,11 @@ pub fn run(cfg: RunConfig) -> Exit {
             let name = cfg.command[0].to_string_lossy();
             let not_found = errno == libc::ENOENT || errno == libc::ENOTDIR;
             if not_found {
-                eprintln!("crashcatch: {name}: command not found");
+                console::say(&format!("{name}: command not found"));
                 return Exit::Code(127);
             }
             let why = nix::errno::Errno::from_raw(errno).desc();
-            eprintln!("crashcatch: {name}: cannot execute: {why}");
+            console::say(&format!("{name}: cannot execute: {why}"));
             return Exit::Code(126);
         }
     }

@@ -5,7 +5,7 @@ use nix::errno::Errno;
 use nix::sys::ptrace;
 use nix::unistd::Pid;
 
-use crate::process::{Registers, SignalInfo};
+use crate::process::{siginfo, Registers, SignalInfo};
 
 fn req(request: libc::c_uint, tid: i32, data: usize) -> Result<(), Errno> {
     // SAFETY: plain ptrace requests with integer arguments; the kernel validates them.
@@ -73,28 +73,7 @@ pub fn regs(tid: i32) -> Result<Registers, Errno> {
 /// The siginfo of the signal a tracee is stopped for.
 pub fn siginfo(tid: i32) -> Result<SignalInfo, Errno> {
     let si = ptrace::getsiginfo(Pid::from_raw(tid))?;
-    // siginfo_t is 128 bytes: signo@0, errno@4, code@8, then the union at 16.
     // SAFETY: siginfo_t is plain old data of exactly this size.
-    let raw: [u8; 128] = unsafe { std::mem::transmute(si) };
-    let i32_at = |o: usize| i32::from_le_bytes(raw[o..o + 4].try_into().unwrap());
-    let u64_at = |o: usize| u64::from_le_bytes(raw[o..o + 8].try_into().unwrap());
-    let signo = i32_at(0);
-    let code = i32_at(8);
-    let mut info = SignalInfo { signo, code, ..Default::default() };
-    let kernel_fault = info.is_fault();
-    match signo {
-        libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE if kernel_fault || code == 0x80 => {
-            info.addr = Some(u64_at(16));
-        }
-        libc::SIGSYS if code == 1 => {
-            info.addr = Some(u64_at(16));
-            info.syscall = Some(i32_at(24));
-        }
-        _ => {}
-    }
-    if code <= 0 {
-        // kill/tkill/sigqueue: si_pid@16, si_uid@20.
-        info.sender_pid = Some(i32_at(16));
-    }
-    Ok(info)
+    let raw: [u8; siginfo::SIGINFO_SIZE] = unsafe { std::mem::transmute(si) };
+    Ok(siginfo::decode(&raw))
 }

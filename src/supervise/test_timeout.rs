@@ -162,12 +162,12 @@ fn resolve(pid: i32, now: Instant) -> Environ {
             Some(if host.exists() { host } else { p.into() })
         },
         &memory,
-        pid,
+        |m| Some(live::map_file(pid, m)),
     );
     let inherited = live::environ(pid)
         .into_iter()
         .find_map(|kv| kv.strip_prefix(VARIABLE).and_then(|r| r.strip_prefix('=')).map(str::to_string));
-    match environment::environ_symbol(&modules) {
+    match environment::environ_address(&modules, live::exe(pid).as_deref()) {
         Some(a) => Environ::At(a, inherited),
         None => Environ::Never,
     }

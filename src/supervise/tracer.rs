@@ -9,7 +9,8 @@ use crate::capture::{self, Event as Captured};
 use crate::process::signals::signal_name;
 use crate::process::{live, SignalInfo, Snapshot, ThreadInfo};
 use crate::report::model::{Ancestor, Crash, CrashKind, FaultingThread, Hex, TimeoutAction};
-use crate::report::output::Emitter;
+use crate::report::output::contain::{contain, inject, Stage};
+use crate::report::output::{console, Emitter};
 
 use super::policy::{is_fatal, is_stop_signal, survives};
 use super::ptrace;
@@ -65,6 +66,8 @@ pub struct Tracer<'a> {
     pub hang_action: HangAction,
     /// `--test-timeout`: the running test of every process (see test_timeout.rs).
     pub test_watch: Option<super::test_timeout::Watch>,
+    /// `--core`: write a core file of each crashed process, of at most this many bytes.
+    pub core_dump: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +97,7 @@ impl<'a> Tracer<'a> {
             attached: false,
             hang_action: HangAction::Term,
             test_watch: None,
+            core_dump: None,
         }
     }
 
@@ -133,7 +137,12 @@ impl<'a> Tracer<'a> {
                     Err(_) => break, // no children left at all
                 },
             };
-            self.dispatch(tid, status);
+            // A panic anywhere in handling one stop must not end the supervisor (and with it,
+            // through PTRACE_O_EXITKILL, the whole run): the thread is let go as if untraced.
+            if let Err(why) = contain(|| self.dispatch(tid, status)) {
+                console::say(&format!("handling a stop of thread {tid} failed ({why}); letting it go on"));
+                release_after_panic(tid, status);
+            }
         }
         self.release_all();
         self.main_exit.unwrap_or(Exit::Code(0))
@@ -292,11 +301,26 @@ impl<'a> Tracer<'a> {
             // The report is on disk before the signal is delivered.
             self.emitter.emit(crash);
             self.dying.insert(tgid);
+            self.write_core(tgid, tid, info, &resume);
         } else {
             self.pending.insert(tgid, Pending { tid, signo: sig, addr: info.addr, crash: Box::new(crash) });
         }
         let _ = ptrace::cont(tid, sig);
         self.resume(resume);
+    }
+
+    /// `--core`: the process is still stopped (the crashed thread and every thread in
+    /// `resume`): write its core next to the report just emitted.
+    fn write_core(&mut self, tgid: i32, tid: i32, info: SignalInfo, resume: &[(i32, Resume)]) {
+        let Some(max) = self.core_dump else { return };
+        let mut tids: Vec<i32> = std::iter::once(tid).chain(resume.iter().map(|(t, _)| *t)).collect();
+        tids.dedup();
+        let files = self.emitter.emitted().last().map(|e| e.files.clone()).unwrap_or_default();
+        let path = super::core_dump::path_for(&files, tgid);
+        match super::core_dump::write(&path, tgid, tid, info, &tids, max) {
+            Ok(w) => self.emitter.note(&format!("core file written: {} ({})", path.display(), w.summary())),
+            Err(e) => eprintln!("crashcatch: --core: {e}"),
+        }
     }
 
     /// Stops every other thread of the process, reads all registers, and builds the report.
@@ -391,8 +415,7 @@ impl<'a> Tracer<'a> {
             maps: live::maps(tgid),
             threads,
             memory: &memory,
-            root: live::root(tgid),
-            cwd: Some(live::cwd(tgid)),
+            view: &live::LiveView { pid: tgid },
         };
         let mut thread_notes: Vec<(i32, String)> = notes.into_iter().collect();
         thread_notes.sort_unstable();
@@ -404,7 +427,17 @@ impl<'a> Tracer<'a> {
             capture_time: t0.elapsed(),
             test_timeout: None,
         };
-        (capture::capture(&snap, event, &self.capture_options), resume)
+        // A panic while building the report leaves a minimal one (process, signal, the panic's
+        // message); the threads stopped above are resumed all the same.
+        let opts = &self.capture_options;
+        let crash = match contain(|| {
+            inject(Stage::Capture);
+            capture::capture(&snap, event.clone(), opts)
+        }) {
+            Ok(c) => c,
+            Err(why) => capture::fallback(&snap, event, &why),
+        };
+        (crash, resume)
     }
 
     /// Parents of `pid` up to the traced command, nearest first.
@@ -537,5 +570,22 @@ impl<'a> Tracer<'a> {
                 list.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
             ));
         }
+    }
+}
+
+/// After a panic in handling a stop: resume the thread as it would have gone on untraced
+/// (its signal delivered, a group-stop kept). A thread already resumed just gives ESRCH.
+fn release_after_panic(tid: i32, status: Status) {
+    match status {
+        Status::Signal(sig) => {
+            let _ = ptrace::cont(tid, sig);
+        }
+        Status::Event(Event::Stop, sig) if is_stop_signal(sig) => {
+            let _ = ptrace::listen(tid);
+        }
+        Status::Event(..) => {
+            let _ = ptrace::cont(tid, 0);
+        }
+        Status::Exited(_) | Status::Killed(_) | Status::Other => {}
     }
 }

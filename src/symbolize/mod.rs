@@ -1,6 +1,7 @@
 //! What each native address means: module and offset, symbol (demangled), file:line and inlined
 //! frames from DWARF (the module's own, or its separate debug file).
 
+mod strings;
 pub mod units;
 
 use std::borrow::Cow;

@@ -17,6 +17,7 @@ use std::rc::Rc;
 
 use gimli::{AttributeValue, DebugInfoOffset, EndianSlice, Reader as _, RunTimeEndian, UnitOffset};
 
+use super::strings::Strings;
 use crate::modules::ElfInfo;
 
 pub type Reader<'a> = EndianSlice<'a, RunTimeEndian>;
@@ -94,6 +95,8 @@ struct LineTable {
 /// The per-unit index of one module's DWARF.
 pub struct UnitIndex<'a> {
     elf: &'a ElfInfo,
+    /// The string sections, read by offset.
+    strings: Strings<'a>,
     /// Every section but `.debug_info`, which is read unit by unit through `info`.
     dwarf: gimli::Dwarf<Reader<'a>>,
     endian: RunTimeEndian,
@@ -116,10 +119,14 @@ impl<'a> UnitIndex<'a> {
         }
         let load = |id: gimli::SectionId| -> std::result::Result<Reader<'a>, gimli::Error> {
             use gimli::SectionId::*;
-            // .debug_info is read per unit; location lists, macros and type units are never needed.
+            // .debug_info is read per unit and strings by offset (strings.rs); location lists,
+            // macros and type units are never needed.
             if matches!(
                 id,
                 DebugInfo
+                    | DebugStr
+                    | DebugLineStr
+                    | DebugStrOffsets
                     | DebugLoc
                     | DebugLocLists
                     | DebugMacinfo
@@ -158,6 +165,7 @@ impl<'a> UnitIndex<'a> {
         aranges.sort_unstable_by_key(|a| (a.start, a.end, a.unit));
         Ok(UnitIndex {
             elf,
+            strings: Strings::new(elf),
             dwarf,
             endian,
             aranges,
@@ -235,7 +243,8 @@ impl<'a> UnitIndex<'a> {
         let data = self.info(offset, end - offset)?;
         let debug_info = gimli::DebugInfo::new(data, self.endian);
         let header = debug_info.header_from_offset(DebugInfoOffset(0))?;
-        let unit = self.dwarf.unit(header)?;
+        let mut unit = self.dwarf.unit(header)?;
+        self.name_unit(&mut unit)?;
         let cu = Rc::new(CachedUnit {
             offset,
             end,
@@ -246,6 +255,33 @@ impl<'a> UnitIndex<'a> {
         });
         self.units.borrow_mut().insert(offset, cu.clone());
         Ok(cu)
+    }
+
+    /// The unit's name and compilation directory, which gimli left empty (it was given no
+    /// string sections), read through `strings`; and its line program made again with them
+    /// (DWARF 4 derives directory and file 0 from them), as `gimli::Unit::new` makes it.
+    fn name_unit(&self, unit: &mut gimli::Unit<Reader<'a>>) -> Result<()> {
+        let (mut name, mut comp_dir, mut stmt_list) = (None, None, None);
+        {
+            let mut entries = unit.entries_raw(None)?;
+            let Some(abbrev) = entries.read_abbreviation()? else { return Ok(()) };
+            for spec in abbrev.attributes() {
+                let attr = entries.read_attribute(*spec)?;
+                match (attr.name(), attr.value()) {
+                    (gimli::DW_AT_name, v) => name = Some(v),
+                    (gimli::DW_AT_comp_dir, v) => comp_dir = Some(v),
+                    (gimli::DW_AT_stmt_list, AttributeValue::DebugLineRef(o)) => stmt_list = Some(o),
+                    _ => {}
+                }
+            }
+        }
+        unit.name = name.and_then(|v| self.strings.attr(unit, v).ok());
+        unit.comp_dir = comp_dir.and_then(|v| self.strings.attr(unit, v).ok());
+        if let Some(offset) = stmt_list {
+            let size = unit.header.address_size();
+            unit.line_program = Some(self.dwarf.debug_line.program(offset, size, unit.comp_dir, unit.name)?);
+        }
+        Ok(())
     }
 
     /// (offset, end) of every unit: walks the unit headers once (a 12-byte read each).
@@ -374,7 +410,6 @@ impl<'a> UnitIndex<'a> {
         if let Some(f) = cu.files.borrow().get(&index) {
             return Ok(f.as_deref().map(str::to_string));
         }
-        let unit = gimli::UnitRef::new(&self.dwarf, &cu.unit);
         let Some(program) = &cu.unit.line_program else { return Ok(None) };
         let header = program.header();
         let path: Option<Rc<str>> = match header.file(index) {
@@ -385,10 +420,10 @@ impl<'a> UnitIndex<'a> {
                 };
                 if file.directory_index() != 0 {
                     if let Some(dir) = file.directory(header) {
-                        push_path(&mut path, &unit.attr_string(dir)?.to_string_lossy());
+                        push_path(&mut path, &self.strings.attr(&cu.unit, dir)?.to_string_lossy());
                     }
                 }
-                push_path(&mut path, &unit.attr_string(file.path_name())?.to_string_lossy());
+                push_path(&mut path, &self.strings.attr(&cu.unit, file.path_name())?.to_string_lossy());
                 Some(path.into())
             }
             // DWARF 4 and earlier have no file 0; addr2line names it "".
@@ -402,11 +437,10 @@ impl<'a> UnitIndex<'a> {
     /// A function's name from the attributes of its DIE, following abstract origins and
     /// specifications (into other units too).
     fn name(&self, cu: &CachedUnit<'a>, names: &Names<'a>) -> Result<Option<String>> {
-        let unit = gimli::UnitRef::new(&self.dwarf, &cu.unit);
-        if let Some(v) = names.linkage.and_then(|v| unit.attr_string(v).ok()) {
+        if let Some(v) = names.linkage.and_then(|v| self.strings.attr(&cu.unit, v).ok()) {
             return Ok(Some(v.to_string_lossy().into_owned()));
         }
-        if let Some(v) = names.name.and_then(|v| unit.attr_string(v).ok()) {
+        if let Some(v) = names.name.and_then(|v| self.strings.attr(&cu.unit, v).ok()) {
             return Ok(Some(v.to_string_lossy().into_owned()));
         }
         match names.origin {
@@ -451,12 +485,12 @@ impl<'a> UnitIndex<'a> {
             let attr = entries.read_attribute(*spec)?;
             match attr.name() {
                 gimli::DW_AT_linkage_name | gimli::DW_AT_MIPS_linkage_name => {
-                    if let Ok(v) = unit.attr_string(attr.value()) {
+                    if let Ok(v) = self.strings.attr(&cu.unit, attr.value()) {
                         return Ok(Some(v.to_string_lossy().into_owned()));
                     }
                 }
                 gimli::DW_AT_name => {
-                    if let Ok(v) = unit.attr_string(attr.value()) {
+                    if let Ok(v) = self.strings.attr(&cu.unit, attr.value()) {
                         name = Some(v);
                     }
                 }

@@ -205,7 +205,13 @@ pub fn timeout() -> Duration {
 
 /// Runs `cmd` to the end with stdin closed and returns what it printed. A command still running
 /// after [`timeout`] is killed (with what it started under ptrace) and the test fails.
-pub fn run(mut cmd: Command) -> Output {
+pub fn run(cmd: Command) -> Output {
+    run_within(cmd, timeout())
+}
+
+/// [`run`] with its own limit: for builds (a release build from scratch on a loaded 2-core
+/// machine takes minutes), never for crashcatch's own runs.
+pub fn run_within(mut cmd: Command, limit: Duration) -> Output {
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     // A developer's own DEBUGINFOD_URLS would have crashcatch fetch debug files from the
     // network and change the reports; only tests that set it themselves (tests/debuginfod.rs) get it.
@@ -219,7 +225,6 @@ pub fn run(mut cmd: Command) -> Output {
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
-    let limit = timeout();
     match rx.recv_timeout(limit) {
         Ok(result) => result.unwrap_or_else(|e| panic!("waiting for {shown}: {e}")),
         Err(_) => {

@@ -157,6 +157,7 @@ mod tests {
         Crash {
             schema_version: SCHEMA_VERSION,
             kind: CrashKind::Crash,
+            fingerprint: None,
             tool: Tool::default(),
             time: String::new(),
             process: ProcessInfo::default(),

@@ -5,6 +5,7 @@
 pub mod abort_message;
 pub mod classify;
 pub mod diagnose;
+pub mod fingerprint;
 
 use crate::modules::ModuleSet;
 use crate::process::{MemoryExt, Snapshot};

@@ -171,6 +171,37 @@ impl PythonFrame {
     }
 }
 
+/// The Python file relative to the project: under `root`, the path below it; in an installed
+/// package, the path below `site-packages`/`dist-packages`; in the standard library, the path
+/// below `lib/pythonX.Y`; elsewhere (a temporary folder) the file name alone. `<string>` and
+/// the like stay as they are.
+pub fn project_path(file: &str, root: Option<&std::path::Path>) -> String {
+    if !file.starts_with('/') {
+        return file.trim_start_matches("./").to_string();
+    }
+    if let Some(rel) = root.and_then(|r| std::path::Path::new(file).strip_prefix(r).ok()).and_then(|r| r.to_str()) {
+        if !rel.is_empty() && !rel.contains("/site-packages/") && !rel.contains("/dist-packages/") {
+            return rel.to_string();
+        }
+    }
+    for marker in ["/site-packages/", "/dist-packages/"] {
+        if let Some(i) = file.rfind(marker) {
+            return file[i + marker.len()..].to_string();
+        }
+    }
+    for marker in ["/lib/python", "/lib64/python"] {
+        if let Some(i) = file.rfind(marker) {
+            let rest = &file[i + marker.len()..];
+            if rest.starts_with(|c: char| c.is_ascii_digit()) {
+                if let Some(j) = rest.find('/') {
+                    return rest[j + 1..].to_string();
+                }
+            }
+        }
+    }
+    file.rsplit('/').next().unwrap_or(file).to_string()
+}
+
 /// The last two components of a native source path: `Python/ceval.c`, not the build folder.
 pub fn short_source(path: &str) -> &str {
     let mut idx = path.len();
@@ -190,4 +221,22 @@ pub fn location(file: Option<&str>, line: Option<u32>) -> Option<String> {
         Some(l) => format!("{f}:{l}"),
         None => f.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_files_relative_to_the_project() {
+        let root = Some(std::path::Path::new("/ws/proj"));
+        assert_eq!(project_path("/ws/proj/tests/t.py", root), "tests/t.py");
+        assert_eq!(project_path("/ws/proj/.venv/lib/python3.11/site-packages/np/core.py", root), "np/core.py");
+        assert_eq!(project_path("/usr/lib/python3/dist-packages/np/core.py", root), "np/core.py");
+        assert_eq!(project_path("/py/3.12/lib/python3.12/ctypes/__init__.py", root), "ctypes/__init__.py");
+        assert_eq!(project_path("/tmp/.tmpXYZ/crash.py", root), "crash.py");
+        assert_eq!(project_path("./t.py", root), "t.py");
+        assert_eq!(project_path("<string>", root), "<string>");
+        assert_eq!(project_path("/ws/proj/t.py", None), "t.py");
+    }
 }

@@ -6,11 +6,13 @@ mod asyncio;
 mod frames;
 mod hang;
 mod kinds;
+mod minimal;
 
 pub use asyncio::*;
 pub use frames::*;
 pub use hang::*;
 pub use kinds::*;
+pub use minimal::failure_note;
 
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +49,10 @@ pub struct Crash {
     /// `crash` (a fatal signal), `dump` (`crashcatch dump`), or `hang` (`--hang-timeout`).
     #[serde(default)]
     pub kind: CrashKind,
+    /// A short stable id of the crash (same signal, native function and Python call site: same
+    /// id), for crashes only; see docs/report-schema.md, "Fingerprint".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
     pub tool: Tool,
     /// When the fatal signal was caught, UTC, RFC 3339.
     pub time: String,

@@ -1,12 +1,13 @@
-//! Writing report files: `DIR/crash-<pid>-<timestamp>.json` and `.txt`, each written under a
-//! temporary name and renamed, created with O_EXCL|O_NOFOLLOW and mode 0600 (reports hold
-//! command lines and paths); a directory crashcatch creates gets mode 0700.
+//! Writing report files: `DIR/crash-<pid>-<timestamp>.json` and `.txt`, each written under an
+//! unpredictable temporary name and renamed where nothing is ([`super::atomic`]), created with
+//! O_EXCL|O_NOFOLLOW and mode 0600 (reports hold command lines and paths); a directory
+//! crashcatch creates gets mode 0700.
 
-use std::fs::{DirBuilder, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::DirBuilder;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+use super::atomic::{self, Mode, Place};
 use super::OutputError;
 use crate::report::model::Crash;
 use crate::report::render::{Json, Render, Style, Text};
@@ -19,27 +20,7 @@ fn write_new(path: &Path, data: &[u8]) -> Result<(), OutputError> {
 }
 
 fn write_new_io(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(&tmp)?;
-    let res = f.write_all(data).and_then(|_| f.flush());
-    drop(f);
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    if path.symlink_metadata().is_ok() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "exists"));
-    }
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    atomic::write_file(path, data, Mode::PRIVATE, Place::New)
 }
 
 /// `20261125T150412` from the report's RFC 3339 time.

@@ -2,18 +2,26 @@
 //! delivered), then each [`Output`] in turn: the report on stderr, GitHub annotations, the JUnit
 //! file, and at the end of the run the summary line.
 
+pub mod atomic;
+pub mod console;
+pub mod contain;
 mod error;
+pub mod existing;
 pub mod files;
 mod junit_file;
+mod step_summary;
 mod stream;
 mod summary;
 
 use std::path::PathBuf;
 
 pub use error::OutputError;
+pub use junit_file::beside_path as junit_beside_path;
 
 use super::model::{Crash, CrashKind};
+use super::render::escape::terminal;
 use super::render::{GithubAnnotation, Json, Style, Text};
+use contain::Stage;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -31,6 +39,9 @@ pub struct OutputConfig {
     /// Print GitHub Actions `::error` annotations (GITHUB_ACTIONS=true), with paths relative to
     /// this workspace (GITHUB_WORKSPACE) when set.
     pub github: Option<GithubAnnotation>,
+    /// Append a Markdown table of the run's crashes to this file at the end (GitHub's
+    /// GITHUB_STEP_SUMMARY, with GITHUB_ACTIONS=true).
+    pub step_summary: Option<PathBuf>,
 }
 
 /// One destination of reports.
@@ -73,6 +84,10 @@ impl Emitter {
             Format::Text => Box::new(stream::Stderr::every(Text { style: Style::detect_stderr() })),
             Format::Json => Box::new(stream::Stderr::every(Json)),
         });
+        if let Some(path) = cfg.step_summary {
+            let workspace = cfg.github.as_ref().and_then(|g| g.workspace.clone());
+            outputs.push(Box::new(step_summary::StepSummary::new(path, workspace)));
+        }
         if let Some(g) = cfg.github {
             outputs.push(Box::new(stream::Stderr::crashes(g)));
         }
@@ -90,17 +105,25 @@ impl Emitter {
         &self.emitted
     }
 
+    /// Writes one report everywhere. Each destination is written inside [`contain`]: should
+    /// rendering or writing the report panic, that destination gets the report cut down to
+    /// the process and the signal with the panic's message ([`Crash::cut_down`]), and the run
+    /// goes on.
     pub fn emit(&mut self, mut crash: Crash) {
         let mut files = Vec::new();
         if let Some(dir) = &self.dir {
-            match files::write_report(&mut crash, dir) {
-                Ok(f) => files = f,
-                Err(e) => eprintln!("crashcatch: could not write the report to {}: {e}", dir.display()),
+            match contained(&mut crash, |c| files::write_report(c, dir)) {
+                Some(Ok(f)) => files = f,
+                Some(Err(e)) => console::say(&format!(
+                    "could not write the report to {}: {e}",
+                    terminal::text(&dir.display().to_string())
+                )),
+                None => {}
             }
         }
         for o in &mut self.outputs {
-            if let Err(e) = o.report(&crash) {
-                eprintln!("crashcatch: {e}");
+            if let Some(Err(e)) = contained(&mut crash, |c| o.report(c)) {
+                console::say(&e.to_string());
             }
         }
         self.emitted.push(Emitted {
@@ -117,8 +140,10 @@ impl Emitter {
     /// have rewritten it; the summary line).
     pub fn finish(&mut self) {
         for o in &mut self.outputs {
-            if let Err(e) = o.finish(&self.emitted) {
-                eprintln!("crashcatch: {e}");
+            match contain::contain(|| o.finish(&self.emitted)) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => console::say(&e.to_string()),
+                Err(why) => console::say(&format!("could not finish an output: {why}")),
             }
         }
     }
@@ -126,7 +151,31 @@ impl Emitter {
     /// One line on stderr, unless quiet.
     pub fn note(&mut self, msg: &str) {
         if !self.quiet {
-            eprintln!("crashcatch: {msg}");
+            console::say(msg);
+        }
+    }
+}
+
+/// Runs `write` on the report inside [`contain`]; after a panic, once more on the report cut
+/// down to its first lines with the panic's message. `None` when that panicked too (one line
+/// on stderr says so).
+fn contained<T>(crash: &mut Crash, mut write: impl FnMut(&mut Crash) -> T) -> Option<T> {
+    let why = match contain::contain(|| {
+        contain::inject(Stage::Render);
+        write(crash)
+    }) {
+        Ok(v) => return Some(v),
+        Err(why) => why,
+    };
+    let mut small = crash.cut_down(&why);
+    match contain::contain(|| write(&mut small)) {
+        Ok(v) => {
+            crash.files = small.files;
+            Some(v)
+        }
+        Err(again) => {
+            console::say(&format!("could not write a report for pid {}: {again}", crash.process.pid));
+            None
         }
     }
 }

@@ -1,9 +1,7 @@
 //! Reports on stderr: the whole report (text or JSON) for every report, or a renderer's text
 //! for crashes only (GitHub annotations).
 
-use std::io::Write;
-
-use super::{Output, OutputError};
+use super::{console, Output, OutputError};
 use crate::report::model::Crash;
 use crate::report::render::Render;
 
@@ -29,10 +27,7 @@ impl<R: Render> Output for Stderr<R> {
         if self.only_crashes && !crash.is_failure() {
             return Ok(());
         }
-        let out = self.renderer.render(crash);
-        let mut err = std::io::stderr().lock();
-        let _ = err.write_all(out.as_bytes());
-        let _ = err.flush();
+        console::write(self.renderer.render(crash).as_bytes());
         Ok(())
     }
 }

@@ -1,8 +1,9 @@
 //! The end-of-run line on stderr when anything crashed: which processes, which signals, which
 //! tests, and where the text reports are.
 
-use super::{Emitted, Output, OutputError};
+use super::{console, Emitted, Output, OutputError};
 use crate::report::model::{Crash, CrashKind};
+use crate::report::render::escape::terminal;
 
 pub struct SummaryLine;
 
@@ -24,7 +25,7 @@ impl Output for SummaryLine {
         let procs: Vec<String> = crashes
             .iter()
             .map(|c| match &c.test {
-                Some(t) => format!("pid {} {} ({})", c.pid, c.signal, t),
+                Some(t) => format!("pid {} {} ({})", c.pid, c.signal, terminal::text(t)),
                 None => format!("pid {} {}", c.pid, c.signal),
             })
             .collect();
@@ -37,12 +38,12 @@ impl Output for SummaryLine {
         if timeouts > 0 {
             counts.push(format!("{timeouts} test timeout{}", if timeouts == 1 { "" } else { "s" }));
         }
-        eprintln!(
-            "crashcatch: {}: {}{}",
+        console::say(&format!(
+            "{}: {}{}",
             counts.join(", "),
             procs.join(", "),
             if files.is_empty() { String::new() } else { format!("; reports: {}", files.join(" ")) }
-        );
+        ));
         Ok(())
     }
 }

@@ -1,9 +1,11 @@
 //! The asyncio tasks as a tree, like `python -m asyncio pstree`: each task under the task that
 //! awaits it, with the coroutines it is suspended in (outermost first) and what it awaits.
+//! Names, functions and files come from the target: each is escaped for the terminal.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
+use super::escape::terminal::text as esc;
 use crate::report::model::{AsyncioState, AsyncioTask, Crash, Hex};
 
 /// Most tasks drawn; the rest are counted (the JSON report has them all).
@@ -52,7 +54,7 @@ pub fn render(a: &AsyncioState) -> String {
         let _ = writeln!(out, "  ... {} more tasks in the JSON report", n - MAX_DRAWN);
     }
     for note in &a.notes {
-        let _ = writeln!(out, "  note: {note}");
+        let _ = writeln!(out, "  note: {}", esc(note));
     }
     out
 }
@@ -71,7 +73,7 @@ impl<'a> Ctx<'a, '_> {
         }
         self.drawn.insert(t.id);
         let branch = if last { "└── " } else { "├── " };
-        let mut title = format!("{indent}{branch}{} ({})", t.name, t.state.words());
+        let mut title = format!("{indent}{branch}{} ({})", esc(&t.name), t.state.words());
         if t.running {
             match t.thread {
                 Some(tid) => {
@@ -80,8 +82,8 @@ impl<'a> Ctx<'a, '_> {
                 None => title.push_str(", running"),
             }
         }
-        let others: Vec<&str> =
-            t.awaited_by.iter().skip(1).filter_map(|p| self.by_id.get(p)).map(|p| p.name.as_str()).collect();
+        let others: Vec<String> =
+            t.awaited_by.iter().skip(1).filter_map(|p| self.by_id.get(p)).map(|p| esc(&p.name).into_owned()).collect();
         if !others.is_empty() {
             let _ = write!(title, ", also awaited by {}", others.join(", "));
         }
@@ -89,10 +91,10 @@ impl<'a> Ctx<'a, '_> {
         let inner = format!("{indent}{}", if last { "    " } else { "│   " });
         for c in &t.coroutines {
             let line = c.line.map(|l| format!(":{l}")).unwrap_or_default();
-            let _ = writeln!(self.out, "{inner}  {} at {}{}", c.function, c.file, line);
+            let _ = writeln!(self.out, "{inner}  {} at {}{}", esc(&c.function), esc(&c.file), line);
         }
         if let Some(a) = &t.awaits {
-            let _ = writeln!(self.out, "{inner}  awaits {}", a.description);
+            let _ = writeln!(self.out, "{inner}  awaits {}", esc(&a.description));
         }
         // Drawn under their first awaiter only.
         let kids: Vec<&'a AsyncioTask> = self
@@ -129,6 +131,15 @@ mod tests {
             awaited_by: by.iter().map(|&b| Hex(b)).collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn target_strings_are_escaped() {
+        let mut t = task(1, "evil\x1b[2J\n::error::x", &[], "f\x07", "a Future");
+        t.coroutines[0].file = "a\rb.py".into();
+        let s = render(&AsyncioState { source: "gc".into(), tasks: vec![t], notes: vec![] });
+        assert!(!s.chars().any(|c| c.is_control() && c != '\n'), "{s:?}");
+        assert_eq!(s.lines().count(), 4, "{s}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::escape::github::{data, property};
 use super::summary::{one_line, python_site};
 use super::Render;
 use crate::report::model::Crash;
@@ -24,20 +25,22 @@ impl Render for GithubAnnotation {
                 msg = msg.replace(&format!("; Python {}:", p.file), &format!("; Python {rel}:"));
             }
         }
-        let msg = msg.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A");
-        let title = match &c.process.test {
-            Some(t) => format!("crash in {}", t.rsplit_once(" (").map_or(t.as_str(), |x| x.0)),
-            None => format!("crash in pid {}", c.process.pid),
+        let crash = match &c.fingerprint {
+            Some(f) => format!("crash {f}"),
+            None => "crash".to_string(),
         };
-        let title = title.replace('%', "%25").replace(',', "%2C").replace(':', "%3A").replace('\n', " ");
+        let title = match &c.process.test {
+            Some(t) => format!("{crash} in {}", t.rsplit_once(" (").map_or(t.as_str(), |x| x.0)),
+            None => format!("{crash} in pid {}", c.process.pid),
+        };
         let loc = match python_site(c) {
             Some(p) if p.line.is_some() && !p.file.starts_with('<') => {
                 let file = relative_to(&p.file, workspace);
-                format!("file={},line={},", file.replace(',', "%2C").replace(':', "%3A"), p.line.unwrap_or(1))
+                format!("file={},line={},", property(file), p.line.unwrap_or(1))
             }
             _ => String::new(),
         };
-        format!("::error {loc}title={title}::{msg}\n")
+        format!("::error {loc}title={}::{}\n", property(&title), data(&msg))
     }
 }
 
@@ -65,6 +68,7 @@ mod tests {
         Crash {
             schema_version: SCHEMA_VERSION,
             kind: CrashKind::Crash,
+            fingerprint: None,
             tool: Default::default(),
             time: String::new(),
             process: ProcessInfo { pid: 7, test: Some("tests/test_a.py::test_b (call)".into()), ..Default::default() },
@@ -98,6 +102,13 @@ mod tests {
             "::error file=tests/test_a.py,line=11,title=crash in tests/test_a.py%3A%3Atest_b::SIGSEGV; Python tests/test_a.py:11 in helper\n"
         );
         // Outside the workspace (or without one): the full path, escaped.
+        // The fingerprint in the title and the message.
+        let mut f = c.clone();
+        f.fingerprint = Some("0123456789ab".into());
+        assert_eq!(
+            annotation(&f, Some("/ws/repo")),
+            "::error file=tests/test_a.py,line=11,title=crash 0123456789ab in tests/test_a.py%3A%3Atest_b::SIGSEGV; Python tests/test_a.py:11 in helper; fingerprint 0123456789ab\n"
+        );
         assert!(annotation(&c, Some("/elsewhere")).starts_with("::error file=/ws/repo/tests/test_a.py,line=11,"));
         assert!(annotation(&c, None).starts_with("::error file=/ws/repo/tests/test_a.py,line=11,"));
         // No user frame: the innermost frame.

@@ -1,4 +1,5 @@
-//! The JSON renderer: the model through serde. The schema is docs/report-schema.md.
+//! The JSON renderer: the model through serde (with what a terminal would act on escaped too,
+//! see [`super::escape::json`]). The schema is docs/report-schema.md.
 
 use super::Render;
 use crate::report::model::Crash;
@@ -12,6 +13,6 @@ impl Render for Json {
         let mut s = serde_json::to_string_pretty(crash)
             .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string());
         s.push('\n');
-        s
+        super::escape::json::harden(s)
     }
 }

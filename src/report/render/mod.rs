@@ -2,9 +2,13 @@
 //! reports, GitHub a workflow command, JUnit a testcase (see [`junit`] for the suite).
 
 pub mod asyncio_tree;
+pub mod escape;
 pub mod github;
+pub mod groups;
 pub mod json;
 pub mod junit;
+pub mod junit_merge;
+pub mod markdown;
 pub mod summary;
 pub mod text;
 

@@ -27,6 +27,9 @@ pub fn one_line(c: &Crash) -> String {
     if let Some(p) = python_site(c) {
         let _ = write!(s, "; Python {}:{} in {}", p.file, p.line.unwrap_or(0), p.function);
     }
+    if let Some(f) = &c.fingerprint {
+        let _ = write!(s, "; fingerprint {f}");
+    }
     s
 }
 

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use super::asyncio_tree;
+use super::escape::terminal::{line_start, text as esc};
 use super::Render;
 use crate::report::model::*;
 
@@ -73,9 +74,9 @@ fn thread_title(t: &Thread, crash: &Crash) -> String {
         }
     }
     if let Some(task) = asyncio_tree::running_task(crash, t.tid) {
-        tags.push(format!("running asyncio task '{}'", task.name));
+        tags.push(format!("running asyncio task '{}'", esc(&task.name)));
     }
-    let name = t.name.as_deref().map(|n| format!(" \"{n}\"")).unwrap_or_default();
+    let name = t.name.as_deref().map(|n| format!(" \"{}\"", esc(n))).unwrap_or_default();
     if tags.is_empty() {
         format!("Thread {}{}", t.tid, name)
     } else {
@@ -112,9 +113,9 @@ fn render_frame(out: &mut String, f: &Frame, native_index: &mut usize, width_fn:
                     out,
                     "  {}{:<width_fn$} {:<width_mod$} {}",
                     frame_index(*native_index),
-                    inl.function,
-                    n.module_name().unwrap_or(""),
-                    format!("{loc} {}", st.dim("(inlined)")).trim_start()
+                    esc(&inl.function),
+                    esc(n.module_name().unwrap_or("")),
+                    format!("{} {}", esc(&loc), st.dim("(inlined)")).trim_start()
                 );
                 *native_index += 1;
             }
@@ -135,9 +136,9 @@ fn render_frame(out: &mut String, f: &Frame, native_index: &mut usize, width_fn:
                 out,
                 "  {}{:<width_fn$} {:<width_mod$} {}{}",
                 frame_index(*native_index),
-                func,
-                n.module_name().unwrap_or("??"),
-                loc,
+                esc(&func),
+                esc(n.module_name().unwrap_or("??")),
+                esc(&loc),
                 st.dim(trust)
             );
             *native_index += 1;
@@ -145,9 +146,9 @@ fn render_frame(out: &mut String, f: &Frame, native_index: &mut usize, width_fn:
         Frame::Python(p) => {
             let line = p.line.map(|l| format!(":{l}")).unwrap_or_default();
             let stale = if p.stale { " (may be stale)" } else { "" };
-            let _ = writeln!(out, "      py  {}{} in {}{}", p.file, line, p.function, stale);
+            let _ = writeln!(out, "      py  {}{} in {}{}", esc(&p.file), line, esc(&p.function), stale);
             if let Some(src) = &p.source {
-                let _ = writeln!(out, "              {}", src.trim());
+                let _ = writeln!(out, "              {}", line_start(src.trim()));
             }
         }
     }
@@ -237,15 +238,15 @@ fn render_frames(out: &mut String, t: &Thread, limit: Option<usize>, st: &Style)
     if let Some(m) = &t.merge {
         if m.kind == MergeKind::SideBySide && !m.python_frames.is_empty() {
             let why = m.reason.as_deref().unwrap_or("the native and Python stacks did not line up");
-            let _ = writeln!(out, "  Python stack (not merged: {why}):");
+            let _ = writeln!(out, "  Python stack (not merged: {}):", esc(why));
             for p in &m.python_frames {
                 let line = p.line.map(|l| format!(":{l}")).unwrap_or_default();
-                let _ = writeln!(out, "      py  {}{} in {}", p.file, line, p.function);
+                let _ = writeln!(out, "      py  {}{} in {}", esc(&p.file), line, esc(&p.function));
             }
         }
     }
     if let Some(e) = &t.unwind_error {
-        let _ = writeln!(out, "  {}", st.dim(&format!("(stack ends: {e})")));
+        let _ = writeln!(out, "  {}", st.dim(&format!("(stack ends: {})", esc(e))));
     }
 }
 
@@ -286,9 +287,11 @@ fn render(crash: &Crash, st: Style) -> String {
         }
         CrashKind::Crash => format!("crashcatch: {prog} (pid {}) {verb}", p.pid),
     };
-    let _ = writeln!(out, "{}", st.bold(&headline));
+    // Every part of it may come from the target (the program's name) or its siginfo.
+    let _ = writeln!(out, "{}", st.bold(&esc(&headline)));
+    // Values are escaped here (a continuation line, key "", starts with its value).
     let field = |out: &mut String, k: &str, v: &str| {
-        let _ = writeln!(out, "  {k:<12} {v}");
+        let _ = writeln!(out, "  {k:<12} {}", line_start(v));
     };
     if !p.cmdline.is_empty() {
         field(&mut out, "command", &p.cmdline.join(" "));
@@ -333,7 +336,8 @@ fn render(crash: &Crash, st: Style) -> String {
         );
     }
     if let Some(c) = &crash.culprit {
-        field(&mut out, "faulted", &st.red(&c.frame.describe()));
+        // Escaped before it is painted: the colour codes are ours.
+        let _ = writeln!(out, "  {:<12} {}", "faulted", st.red(&esc(&c.frame.describe())));
         if let Some(o) = &c.first_outside_system {
             field(&mut out, "called from", &o.describe());
         }
@@ -341,16 +345,16 @@ fn render(crash: &Crash, st: Style) -> String {
     let crashed_thread = crash.threads.iter().find(|t| t.crashed);
     let py_line = |out: &mut String, key: &str, p: &PythonFrame| {
         let line = p.line.map(|l| format!(":{l}")).unwrap_or_default();
-        let _ = writeln!(out, "  {key:<12} {}{} in {}", p.file, line, p.function);
+        let _ = writeln!(out, "  {key:<12} {}{} in {}", esc(&p.file), line, esc(&p.function));
         if let Some(src) = &p.source {
-            let _ = writeln!(out, "  {:<12}     {}", "", src.trim());
+            let _ = writeln!(out, "  {:<12}     {}", "", line_start(src.trim()));
         }
     };
     match (&crash.python_user_frame, &crash.python_call_site) {
         (Some(user), Some(inner)) => {
             py_line(&mut out, "python", user);
             let line = inner.line.map(|l| format!(":{l}")).unwrap_or_default();
-            let _ = writeln!(out, "  {:<12} via {}{} in {}", "", inner.file, line, inner.function);
+            let _ = writeln!(out, "  {:<12} via {}{} in {}", "", esc(&inner.file), line, esc(&inner.function));
         }
         (None, Some(inner)) => py_line(&mut out, "python", inner),
         _ if crash.kind == CrashKind::Hang => {
@@ -363,9 +367,10 @@ fn render(crash: &Crash, st: Style) -> String {
                 if let Some(f) = t.user_frame().or_else(|| t.python_frames().next()) {
                     let who = if t.main { "main thread at" } else { "GIL holder at" };
                     let line = f.line.map(|l| format!(":{l}")).unwrap_or_default();
-                    let _ = writeln!(out, "  {:<12} {who} {}{} in {}", "python", f.file, line, f.function);
+                    let (file, func) = (esc(&f.file), esc(&f.function));
+                    let _ = writeln!(out, "  {:<12} {who} {file}{line} in {func}", "python");
                     if let Some(src) = &f.source {
-                        let _ = writeln!(out, "  {:<12}     {}", "", src.trim());
+                        let _ = writeln!(out, "  {:<12}     {}", "", line_start(src.trim()));
                     }
                 }
             }
@@ -429,6 +434,9 @@ fn render(crash: &Crash, st: Style) -> String {
             first = false;
         }
     }
+    if let Some(f) = &crash.fingerprint {
+        field(&mut out, "fingerprint", f);
+    }
     if let Some(f) = crash.files.first() {
         field(&mut out, "report", f);
     }
@@ -468,7 +476,7 @@ fn render(crash: &Crash, st: Style) -> String {
         let names: Vec<String> = quiet_native
             .iter()
             .take(6)
-            .map(|t| format!("{}{}", t.tid, t.name.as_deref().map(|n| format!(" \"{n}\"")).unwrap_or_default()))
+            .map(|t| format!("{}{}", t.tid, t.name.as_deref().map(|n| format!(" \"{}\"", esc(n))).unwrap_or_default()))
             .collect();
         let more =
             if quiet_native.len() > 6 { format!(", ... ({} more)", quiet_native.len() - 6) } else { String::new() };

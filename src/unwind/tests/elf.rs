@@ -317,7 +317,7 @@ pub fn map_elf_with_debug(bytes: &[u8], debug: Option<(&str, &[u8])>, base: u64)
     let mut image = bytes.to_vec();
     image.resize(load_len as usize, 0);
     memory.add(base, image);
-    let modules = ModuleSet::build(&maps, |p| Some(PathBuf::from(p)), &memory, 0);
+    let modules = ModuleSet::build(&maps, |p| Some(PathBuf::from(p)), &memory, |_| None);
     Mapped { _dir: dir, modules, memory }
 }
 

@@ -51,7 +51,8 @@ pub fn self_modules() -> (LiveMemory, ModuleSet) {
         .map(|l| format!("{l}\n"))
         .collect();
     let maps = parse_maps(&text);
-    let modules = ModuleSet::build(&maps, |p| Some(PathBuf::from(p)), &memory, pid);
+    let modules =
+        ModuleSet::build(&maps, |p| Some(PathBuf::from(p)), &memory, |m| Some(crate::process::live::map_file(pid, m)));
     (memory, modules)
 }
 

@@ -1,0 +1,245 @@
+"""pytest --crashcatch, end to end: every run is a real pytest in a subprocess
+(pytester.runpytest_subprocess) whose tests really crash (ctypes.string_at(0)), compared with
+the same run without the plugin."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import stat
+import sys
+from pathlib import Path
+from typing import Any, Dict, List
+
+import pytest
+
+from crashcatch import find_binary
+from crashcatch.pytest_plugin import GUARD_ENV, command_line
+
+CRASHING = """
+import ctypes
+
+def test_ok():
+    assert True
+
+def helper():
+    return ctypes.string_at(0)
+
+def test_crash():
+    helper()
+
+def test_after():
+    assert 1 + 1 == 2
+"""
+
+PASSING = """
+def test_one():
+    assert True
+
+def test_two():
+    assert 2 * 2 == 4
+"""
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("CRASHCATCH") and name != "CRASHCATCH_BINARY":
+            monkeypatch.delenv(name)
+    for name in ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def binary() -> str:
+    found = find_binary()
+    assert found, "the crashcatch binary (CRASHCATCH_BINARY, next to python or on PATH)"
+    return found
+
+
+def reports(folder: Path) -> List[Dict[str, Any]]:
+    if not folder.is_dir():
+        return []
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def summary_line(lines: List[str]) -> str:
+    """pytest's last line without its duration: `=== 2 passed in 0.12s ===` → `2 passed`."""
+    last = [ln for ln in lines if ln.startswith("=") and " in " in ln]
+    return re.sub(r" in [0-9.]+s.*", "", last[-1]).strip("= ") if last else ""
+
+
+def without_noise(lines: List[str]) -> List[str]:
+    """pytest's output with what changes from run to run (durations, the temporary folder,
+    the worker's random ids) taken out."""
+    out = []
+    for ln in lines:
+        ln = re.sub(r"in [0-9.]+s", "in Ns", ln)
+        ln = re.sub(r"\[gw\d+\]", "[gw]", ln)
+        if ln.startswith(("rootdir:", "platform ", "cachedir:", "plugins:", "created:")):
+            continue
+        out.append(ln)
+    return out
+
+
+def test_a_crash_is_reported_and_pytest_dies_as_it_would(pytester: pytest.Pytester, plugin_args: List[str]) -> None:
+    pytester.makepyfile(test_native=CRASHING)
+    bare = pytester.runpytest_subprocess(*plugin_args, "-p", "no:cacheprovider")
+    assert bare.ret == -signal.SIGSEGV, bare.stderr.str()
+    caught = pytester.runpytest_subprocess(
+        *plugin_args, "-p", "no:cacheprovider", "--crashcatch", "--crashcatch-output-dir", "reports"
+    )
+    assert caught.ret == bare.ret, caught.stderr.str()
+    # pytest's own output is the same (faulthandler's dump included).
+    assert without_noise(caught.outlines) == without_noise(bare.outlines)
+    (report,) = reports(pytester.path / "reports")
+    assert report["signal"]["name"] == "SIGSEGV"
+    assert report["process"]["test"] == "test_native.py::test_crash (call)"
+    assert re.fullmatch(r"[0-9a-f]{12}", report["fingerprint"]), report.get("fingerprint")
+    assert report["python_user_frame"]["function"] == "helper"
+    assert f"fingerprint  {report['fingerprint']}" in caught.stderr.str()
+
+
+def test_xdist_workers_are_watched_and_results_unchanged(pytester: pytest.Pytester, plugin_args: List[str]) -> None:
+    pytest.importorskip("xdist")
+    pytester.makepyfile(test_native=CRASHING)
+    bare = pytester.runpytest_subprocess(*plugin_args, "-n", "2")
+    caught = pytester.runpytest_subprocess(
+        *plugin_args, "-n", "2", "--crashcatch", "--crashcatch-output-dir", "reports"
+    )
+    assert bare.ret == caught.ret == 1, caught.stdout.str()
+    assert summary_line(caught.outlines) == summary_line(bare.outlines)
+    assert "worker 'gw" in caught.stdout.str() and "crashed while running" in caught.stdout.str()
+    (report,) = reports(pytester.path / "reports")
+    assert report["process"]["test"] == "test_native.py::test_crash (call)"
+    # The same crash serially: the same fingerprint.
+    serial = pytester.runpytest_subprocess(
+        *plugin_args, "-p", "no:cacheprovider", "--crashcatch", "--crashcatch-output-dir", "serial"
+    )
+    assert serial.ret == -signal.SIGSEGV
+    (again,) = reports(pytester.path / "serial")
+    assert again["fingerprint"] == report["fingerprint"]
+    assert again["process"]["pid"] != report["process"]["pid"]
+
+
+def test_junitxml_cacheprovider_and_output_are_unchanged(pytester: pytest.Pytester, plugin_args: List[str]) -> None:
+    pytester.makepyfile(test_fine=PASSING)
+    xml = pytester.path / "junit.xml"
+    bare = pytester.runpytest_subprocess(*plugin_args, "--junitxml=junit.xml", "-v")
+    bare_xml = xml.read_text()
+    xml.unlink()
+    caught = pytester.runpytest_subprocess(*plugin_args, "--junitxml=junit.xml", "-v", "--crashcatch")
+    assert bare.ret == caught.ret == 0
+    assert without_noise(caught.outlines) == without_noise(bare.outlines)
+    assert caught.stderr.str() == bare.stderr.str() == ""
+    for text in (bare_xml, xml.read_text()):
+        assert 'tests="2"' in text and 'name="test_two"' in text, text
+    assert (pytester.path / ".pytest_cache" / "v" / "cache" / "nodeids").exists()
+
+
+def test_the_session_really_runs_under_crashcatch(pytester: pytest.Pytester, plugin_args: List[str]) -> None:
+    pytester.makepyfile(
+        test_tracer="""
+        import os
+
+        def test_tracer():
+            status = open("/proc/self/status").read()
+            tracer = [l.split()[1] for l in status.splitlines() if l.startswith("TracerPid:")][0]
+            comm = open("/proc/%s/comm" % tracer).read().strip() if tracer != "0" else ""
+            open("tracer.txt", "w").write(comm + " " + os.environ.get("CRASHCATCH_PYTEST_REEXEC", ""))
+        """
+    )
+    result = pytester.runpytest_subprocess(*plugin_args, "--crashcatch")
+    assert result.ret == 0, result.stdout.str()
+    comm, guard = (pytester.path / "tracer.txt").read_text().split(" ")
+    assert comm == "crashcatch"
+    assert guard.isdigit()
+
+
+@pytest.mark.parametrize(
+    "how",
+    ["ini", "env", "positional-after-flag"],
+)
+def test_ways_to_turn_it_on(pytester: pytest.Pytester, plugin_args: List[str], monkeypatch: pytest.MonkeyPatch, how: str) -> None:
+    pytester.makepyfile(test_native=CRASHING)
+    args = [*plugin_args, "-p", "no:cacheprovider"]
+    if how == "ini":
+        pytester.makeini("[pytest]\ncrashcatch = true\n")
+    elif how == "env":
+        monkeypatch.setenv("CRASHCATCH", "1")
+    else:
+        # `--crashcatch PATH`: the path stays a path (only `--crashcatch=required` takes a value).
+        args += ["--crashcatch", "test_native.py"]
+    monkeypatch.setenv("CRASHCATCH_OUTPUT_DIR", str(pytester.path / "reports"))
+    result = pytester.runpytest_subprocess(*args)
+    assert result.ret == -signal.SIGSEGV
+    assert len(reports(pytester.path / "reports")) == 1
+
+
+def test_off_and_the_guard_keep_it_from_running(pytester: pytest.Pytester, plugin_args: List[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_native=CRASHING)
+    monkeypatch.setenv("CRASHCATCH_OUTPUT_DIR", str(pytester.path / "reports"))
+    pytester.makeini("[pytest]\ncrashcatch = true\n")
+    off = pytester.runpytest_subprocess(*plugin_args, "-p", "no:cacheprovider", "--no-crashcatch")
+    assert off.ret == -signal.SIGSEGV
+    monkeypatch.setenv(GUARD_ENV, "1")
+    guarded = pytester.runpytest_subprocess(*plugin_args, "-p", "no:cacheprovider")
+    assert guarded.ret == -signal.SIGSEGV
+    assert reports(pytester.path / "reports") == []
+
+
+def test_already_under_crashcatch_it_does_nothing(pytester: pytest.Pytester, plugin_args: List[str]) -> None:
+    """`crashcatch -- pytest --crashcatch`: the session is traced once (a second crashcatch
+    could not trace what the first already does) and the crash reported once."""
+    pytester.makepyfile(test_native=CRASHING)
+    result = pytester.run(
+        binary(), "--output-dir", "reports", "--",
+        sys.executable, "-m", "pytest", *plugin_args, "-p", "no:cacheprovider", "--crashcatch",
+    )
+    assert result.ret == 128 + signal.SIGSEGV or result.ret == -signal.SIGSEGV, result.stderr.str()
+    assert len(reports(pytester.path / "reports")) == 1
+    assert "not catching" not in result.stderr.str()
+
+
+def fake_binary(folder: Path, message: str, status: int) -> str:
+    """A stand-in for a crashcatch that cannot trace here (ptrace denied by the kernel, a
+    seccomp profile or a container without CAP_SYS_PTRACE), as the real one says it."""
+    path = folder / "fake-crashcatch"
+    path.write_text(f"#!/bin/sh\necho '{message}' >&2\nexit {status}\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+def test_when_ptrace_is_denied_it_says_why_and_runs_without(pytester: pytest.Pytester, plugin_args: List[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_fine=PASSING)
+    why = "cannot trace the command: ptrace(PTRACE_TRACEME): Operation not permitted"
+    monkeypatch.setenv("CRASHCATCH_BINARY", fake_binary(pytester.path, f"crashcatch: {why}", 125))
+    result = pytester.runpytest_subprocess(*plugin_args, "--crashcatch")
+    assert result.ret == 0
+    assert result.errlines == [f"crashcatch: not catching crashes in this session: {why}"]
+    assert summary_line(result.outlines) == "2 passed"
+    required = pytester.runpytest_subprocess(*plugin_args, "--crashcatch=required", "test_fine.py")
+    assert required.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"crashcatch cannot run this session: {why}" in required.stderr.str()
+    assert "passed" not in required.stdout.str()
+
+
+def test_a_missing_binary_is_said_once(pytester: pytest.Pytester, plugin_args: List[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_fine=PASSING)
+    monkeypatch.setenv("CRASHCATCH_BINARY", str(pytester.path / "nowhere"))
+    monkeypatch.setenv("CRASHCATCH", "yes")
+    result = pytester.runpytest_subprocess(*plugin_args)
+    assert result.ret == 0
+    assert len(result.errlines) == 1 and "was not found" in result.errlines[0]
+    monkeypatch.setenv("CRASHCATCH", "maybe")
+    bad = pytester.runpytest_subprocess(*plugin_args)
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    assert "use true, false or required" in bad.stderr.str()
+
+
+def test_command_line_is_this_interpreters() -> None:
+    argv = command_line()
+    assert argv[0] == sys.executable
+    if hasattr(sys, "orig_argv"):
+        assert argv[1:] == sys.orig_argv[1:]

@@ -1,0 +1,58 @@
+//! crashcatch's own stderr: the one writer every message and report on stderr goes through.
+//! It never panics (`eprintln!` does when stderr is a closed pipe) and never fails: a closed
+//! pipe (EPIPE: `crashcatch -- cmd 2>&1 | head`, a dead log collector) or a hung-up terminal
+//! (EIO) means "no stderr" from then on; the command's exit status is never changed by it.
+//! SIGPIPE is ignored in crashcatch (Rust's runtime sets SIG_IGN before `main`), so a write
+//! to a closed pipe returns EPIPE instead of killing crashcatch; the command is started with
+//! SIGPIPE at its default (supervise/spawn.rs).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Set once stderr is known to be gone.
+static GONE: AtomicBool = AtomicBool::new(false);
+
+/// How long a write may wait for a non-blocking stderr that is full.
+const FULL_PIPE_WAIT: Duration = Duration::from_secs(2);
+
+/// Writes all of `bytes` to stderr, or as much as it takes; never fails, never panics.
+pub fn write(bytes: &[u8]) {
+    let mut rest = bytes;
+    let started = Instant::now();
+    while !rest.is_empty() && !GONE.load(Ordering::Relaxed) {
+        // SAFETY: write(2) from a live buffer of the given length.
+        let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
+        if n > 0 {
+            rest = &rest[(n as usize).min(rest.len())..];
+            continue;
+        }
+        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        match errno {
+            libc::EINTR => {}
+            libc::EAGAIN if started.elapsed() < FULL_PIPE_WAIT => wait_writable(),
+            // EPIPE, EIO, EBADF, ENOSPC, a full pipe nobody reads, n == 0: no stderr.
+            _ => GONE.store(true, Ordering::Relaxed),
+        }
+    }
+}
+
+/// A non-blocking stderr (shared with a process that set O_NONBLOCK) is full: wait a little.
+fn wait_writable() {
+    let mut p = libc::pollfd { fd: 2, events: libc::POLLOUT, revents: 0 };
+    // SAFETY: poll(2) on one pollfd we own.
+    unsafe { libc::poll(&mut p, 1, 100) };
+}
+
+/// One line, `crashcatch: {msg}`.
+pub fn say(msg: &str) {
+    let mut line = String::with_capacity(msg.len() + 13);
+    line.push_str("crashcatch: ");
+    line.push_str(msg);
+    line.push('\n');
+    write(line.as_bytes());
+}
+
+/// Whether stderr was found closed (tests).
+pub fn gone() -> bool {
+    GONE.load(Ordering::Relaxed)
+}
