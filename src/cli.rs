@@ -17,6 +17,21 @@ pub enum HangArg {
     Dump,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum TestTimeoutArg {
+    Kill,
+    Term,
+    Dump,
+}
+
+/// A per-test limit: seconds, fractions allowed, more than 0 and at most a week.
+fn test_seconds(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 604_800.0 => Ok(std::time::Duration::from_secs_f64(v)),
+        _ => Err(format!("'{s}' is not a number of seconds above 0 (at most 604800)")),
+    }
+}
+
 /// A number of seconds, fractions allowed, from 0 to an hour.
 fn seconds(s: &str) -> Result<std::time::Duration, String> {
     match s.trim().parse::<f64>() {
@@ -73,6 +88,12 @@ pub struct RunArgs {
     /// What to do at the hang timeout after dumping: `term` (SIGTERM the command) or `dump` (leave it running)
     #[arg(long, value_enum, default_value = "term")]
     pub hang_action: HangArg,
+    /// Report (kind hang) a process whose pytest test has run longer than SECONDS, then act as --test-timeout-action says
+    #[arg(long, value_name = "SECONDS", env = "CRASHCATCH_TEST_TIMEOUT", value_parser = test_seconds)]
+    pub test_timeout: Option<std::time::Duration>,
+    /// After a test timeout's report: `kill` (SIGKILL that process; an xdist worker is replaced), `term` (SIGTERM), `dump` (leave it)
+    #[arg(long, value_enum, default_value = "kill", env = "CRASHCATCH_TEST_TIMEOUT_ACTION")]
+    pub test_timeout_action: TestTimeoutArg,
     /// At a crash, also write a core file of the process next to the report (for gdb or `crashcatch core`)
     #[arg(long, env = "CRASHCATCH_CORE", value_parser = clap::builder::FalseyValueParser::new())]
     pub core: bool,

@@ -3,9 +3,10 @@
 mod cli;
 mod summarize;
 
+use crashcatch::report::model::TimeoutAction;
 use crashcatch::report::output::{Format, OutputConfig};
 use crashcatch::report::render::GithubAnnotation;
-use crashcatch::supervise::{self, attach, tracer::HangAction, RunConfig};
+use crashcatch::supervise::{self, attach, test_timeout, tracer::HangAction, RunConfig};
 use crashcatch::{capture, postmortem};
 
 fn output(r: &cli::ReportArgs) -> OutputConfig {
@@ -48,6 +49,14 @@ fn run_config(a: cli::RunArgs) -> RunConfig {
         signal_group: a.signal_group,
         hang_timeout: a.hang_timeout,
         subreaper: a.subreaper,
+        test_timeout: a.test_timeout.map(|limit| test_timeout::Config {
+            limit,
+            action: match a.test_timeout_action {
+                cli::TestTimeoutArg::Kill => TimeoutAction::Kill,
+                cli::TestTimeoutArg::Term => TimeoutAction::Term,
+                cli::TestTimeoutArg::Dump => TimeoutAction::Dump,
+            },
+        }),
         core_dump: a.core.then_some(a.core_max_mb.saturating_mul(1 << 20)),
         hang_action: match a.hang_action {
             cli::HangArg::Term => HangAction::Term,

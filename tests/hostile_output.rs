@@ -728,6 +728,7 @@ mod fuzz {
                 // Ours (hex) in real reports, but read back from files by `summarize`: fuzzed too.
                 fingerprint: Some(s(13)),
                 crashed_tid: 7,
+                test_timeout: Some(TestTimeout { test: s(7), limit_s: 1.0, elapsed_s: 2.0, action: TimeoutAction::Kill }),
                 also_faulting: vec![FaultingThread { tid: 8, signal: s(11), fault_address: None }],
                 threads: vec![thread(Some(s(12)), true), thread(Some(s(13)), false)],
                 python: Some(PythonState {
@@ -738,6 +739,27 @@ mod fuzz {
                     gil_holder_tid: Some(8),
                     interpreters: vec![],
                     errors: vec![s(0)],
+                    asyncio: Some(AsyncioState {
+                        source: "gc".into(),
+                        tasks: vec![
+                            AsyncioTask {
+                                id: Hex(1),
+                                name: s(1),
+                                running: true,
+                                thread: Some(7),
+                                coroutines: vec![CoroutineFrame { function: s(2), file: s(3), line: Some(4), kind: s(4) }],
+                                ..Default::default()
+                            },
+                            AsyncioTask {
+                                id: Hex(2),
+                                name: s(5),
+                                awaits: Some(Awaited { kind: AwaitedKind::Future, description: s(6), task: None }),
+                                awaited_by: vec![Hex(1)],
+                                ..Default::default()
+                            },
+                        ],
+                        notes: vec![s(8)],
+                    }),
                 }),
                 modules: vec![ModuleInfo { path: s(3), base: Hex(0), end: Hex(1), build_id: None, debug_file: None }],
                 notes: vec![s(4), s(5)],

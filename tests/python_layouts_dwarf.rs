@@ -330,3 +330,85 @@ fn sid_debug_offsets_match_dwarf() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     println!("sid interpreters checked against DWARF: {checked:?}");
 }
+
+/// The debug file of `file` (by build-id, under target/sid-dbg), when there is one.
+fn sid_debug_file(file: &Path) -> Option<PathBuf> {
+    let data = std::fs::read(file).ok()?;
+    let obj = object::File::parse(&*data).ok()?;
+    let id = obj.build_id().ok().flatten()?;
+    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+    let dbg = common::root().join(format!("target/sid-dbg/usr/lib/debug/.build-id/{}/{}.debug", &hex[..2], &hex[2..]));
+    dbg.is_file().then_some(dbg)
+}
+
+/// Each check measured in `file`'s DWARF; the failures.
+fn check_in(file: &Path, checks: &[(&'static str, &'static str, u64)], what: &str) -> Vec<String> {
+    let wanted: BTreeSet<(&'static str, &'static str)> = checks.iter().map(|c| (c.0, c.1)).collect();
+    let got = match measure_all(file, &wanted) {
+        Ok(g) => g,
+        Err(e) => return vec![format!("{what}: {e}")],
+    };
+    checks
+        .iter()
+        .filter_map(|&(ty, member, value)| match got.get(&(ty, member)) {
+            Some(&v) if v == value => None,
+            Some(&v) => Some(format!("{what}: {ty}.{member}: table {value} but DWARF {v}")),
+            None => Some(format!("{what}: {ty}.{member}: not found in DWARF")),
+        })
+        .collect()
+}
+
+/// The asyncio reader's offsets (src/python/asyncio/layout.rs) against the DWARF of libpython
+/// and the `_asyncio` extension of each pyenv build (3.11–3.13), and of sid's 3.13, 3.14 and
+/// 3.15 with their python3.X-dbg debug files (3.15 builds `_asyncio` into the executable).
+#[test]
+fn asyncio_layouts_match_dwarf() {
+    use crashcatch::python::asyncio::layout::AsyncioLayout;
+    let root = pyenv_root();
+    let mut failures = Vec::new();
+    let mut checked = Vec::new();
+    for v in ["3.11.7", "3.12.1", "3.13.0"] {
+        let dir = root.join("versions").join(v);
+        let minor: u32 = v.split('.').nth(1).unwrap().parse().unwrap();
+        let l = AsyncioLayout::for_version(minor).unwrap();
+        let (Some(lib), Some(ext)) = (libpython(&dir), asyncio_extension(&dir.join("lib"), minor)) else {
+            common::skip(&format!("asyncio DWARF check of {v}"), "not installed under pyenv");
+            continue;
+        };
+        failures.extend(check_in(&lib, &l.dwarf_checks(), v));
+        failures.extend(check_in(&ext, &l.dwarf_checks_asyncio(), &format!("{v} _asyncio")));
+        checked.push(v.to_string());
+    }
+    for minor in [13u32, 14, 15] {
+        let v = format!("3.{minor}");
+        let exe = common::root().join(format!("target/sid/usr/bin/python{v}"));
+        let Some(dbg) = sid_debug_file(&exe) else {
+            common::skip(&format!("asyncio DWARF check of sid {v}"), "target/sid or target/sid-dbg missing (make sid)");
+            continue;
+        };
+        let l = AsyncioLayout::for_version(minor).unwrap();
+        failures.extend(check_in(&dbg, &l.dwarf_checks(), &format!("sid {v}")));
+        let ext = asyncio_extension(&common::root().join("target/sid/usr/lib"), minor);
+        let ext_dbg = match ext {
+            Some(e) => sid_debug_file(&e),
+            None => Some(dbg.clone()), // built into the executable
+        };
+        match ext_dbg {
+            Some(d) => failures.extend(check_in(&d, &l.dwarf_checks_asyncio(), &format!("sid {v} _asyncio"))),
+            None => failures.push(format!("sid {v}: no debug file for _asyncio")),
+        }
+        checked.push(format!("sid {v}"));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(!checked.is_empty(), "no interpreter to check");
+    println!("asyncio offsets checked against DWARF: {checked:?}");
+}
+
+/// `lib/python3.X/lib-dynload/_asyncio.cpython-3X-*.so` under `lib`.
+fn asyncio_extension(lib: &Path, minor: u32) -> Option<PathBuf> {
+    let dir = lib.join(format!("python3.{minor}/lib-dynload"));
+    std::fs::read_dir(dir).ok()?.filter_map(|e| e.ok().map(|e| e.path())).find(|p| {
+        let n = p.file_name().unwrap().to_string_lossy();
+        n.starts_with("_asyncio.") && n.ends_with(".so")
+    })
+}

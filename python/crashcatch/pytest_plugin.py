@@ -77,6 +77,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="write each crash report into DIR (crashcatch --output-dir; or $CRASHCATCH_OUTPUT_DIR)",
     )
+    group.addoption(
+        "--crashcatch-test-timeout",
+        dest="crashcatch_test_timeout",
+        default=None,
+        metavar="SECONDS",
+        help="report (with native stacks) and kill a process whose test runs longer than SECONDS "
+        "(crashcatch --test-timeout; or $CRASHCATCH_TEST_TIMEOUT); turns --crashcatch on",
+    )
+    group.addoption(
+        "--crashcatch-test-timeout-action",
+        dest="crashcatch_test_timeout_action",
+        default=None,
+        choices=("kill", "term", "dump"),
+        help="after a test timeout's report: kill (default; an xdist worker is replaced), term or dump",
+    )
     parser.addini("crashcatch", "run sessions under crashcatch: true, false or required", default="")
 
 
@@ -84,6 +99,8 @@ def _mode(config: pytest.Config) -> str:
     cli = getattr(config.known_args_namespace, "crashcatch", None)
     if cli:
         return str(cli)
+    if getattr(config.known_args_namespace, "crashcatch_test_timeout", None):
+        return "auto"
     env = os.environ.get(MODE_ENV)
     if env is not None:
         return _mode_word(env, f"${MODE_ENV}")
@@ -159,6 +176,12 @@ def plan(config: pytest.Config) -> Optional[Tuple[str, List[str]]]:
     out = getattr(ns, "crashcatch_output_dir", None)
     if out:
         argv += ["--output-dir", str(out)]
+    timeout = getattr(ns, "crashcatch_test_timeout", None)
+    if timeout:
+        argv += ["--test-timeout", str(timeout)]
+    action = getattr(ns, "crashcatch_test_timeout_action", None)
+    if action:
+        argv += ["--test-timeout-action", str(action)]
     return binary, [*argv, "--", *command_line()]
 
 

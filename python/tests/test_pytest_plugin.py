@@ -101,6 +101,36 @@ def test_a_crash_is_reported_and_pytest_dies_as_it_would(pytester: pytest.Pytest
     assert f"fingerprint  {report['fingerprint']}" in caught.stderr.str()
 
 
+HANGING = """
+import ctypes
+
+def test_ok():
+    assert True
+
+def test_hangs_in_libc():
+    ctypes.CDLL(None).sleep(1000)
+
+def test_after():
+    assert True
+"""
+
+
+def test_a_hung_test_is_reported_and_the_run_goes_on(pytester: pytest.Pytester, plugin_args: List[str]) -> None:
+    pytest.importorskip("xdist")
+    pytester.makepyfile(test_hang=HANGING)
+    caught = pytester.runpytest_subprocess(
+        *plugin_args, "-n", "2", "--crashcatch-test-timeout", "2", "--crashcatch-output-dir", "reports", timeout=120
+    )
+    assert caught.ret == pytest.ExitCode.TESTS_FAILED, caught.stderr.str()
+    caught.assert_outcomes(passed=2, failed=1)
+    (report,) = reports(pytester.path / "reports")
+    assert report["kind"] == "hang"
+    assert report["test_timeout"]["test"] == "test_hang.py::test_hangs_in_libc (call)"
+    assert report["test_timeout"]["action"] == "kill"
+    main = next(t for t in report["threads"] if t["main"])
+    assert any(f["kind"] == "python" and f["function"] == "test_hangs_in_libc" for f in main["frames"])
+
+
 def test_xdist_workers_are_watched_and_results_unchanged(pytester: pytest.Pytester, plugin_args: List[str]) -> None:
     pytest.importorskip("xdist")
     pytester.makepyfile(test_native=CRASHING)

@@ -1,7 +1,7 @@
 //! The process's live environment, and which of it a report shows.
 
 use crate::modules::ModuleSet;
-use crate::process::{MemoryExt, Snapshot};
+use crate::process::{Memory, MemoryExt, Snapshot};
 use crate::report::model::EnvVar;
 
 /// Environment variables shown in reports: they explain a Python crash and hold no secrets.
@@ -48,8 +48,14 @@ pub fn live_environment(snap: &Snapshot<'_>, modules: &ModuleSet) -> Vec<(String
 /// program is the executable, or the interpreter when the loader was run as the program
 /// (`ld.so python3.14 ...`), whose own `__environ` is never updated.
 fn environ_symbol(snap: &Snapshot<'_>, modules: &ModuleSet) -> Option<u64> {
+    environ_address(modules, snap.exe.as_deref())
+}
+
+/// [`environ_symbol`] for a process known by its modules and executable path (`--test-timeout`
+/// looks it up once per image of a running process).
+pub fn environ_address(modules: &ModuleSet, exe: Option<&str>) -> Option<u64> {
     let is_loader = |n: &str| n.starts_with("ld-") || n.starts_with("ld.so");
-    let exe = modules.executable(snap.exe.as_deref()).filter(|m| !is_loader(m.name()));
+    let exe = modules.executable(exe).filter(|m| !is_loader(m.name()));
     let interpreter = modules.by_name(|n| n.starts_with("python")).take(1);
     let libc = modules.by_name(|n| {
         n.starts_with("libc.so") || n.starts_with("libc-") || n.starts_with("ld-musl") || n.starts_with("libc.musl")
@@ -78,10 +84,104 @@ fn read_environ(snap: &Snapshot<'_>, sym: u64) -> Vec<(String, String)> {
     out
 }
 
+/// One variable read from libc's live `environ` at `sym`, without stopping the process.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Variable {
+    /// Its value, when the variable is set.
+    pub value: Option<String>,
+    /// Its index in the `environ` array, a hint for the next read (setenv replaces in place).
+    pub index: Option<usize>,
+}
+
+/// Reads the one variable `name` from libc's `environ` at `sym`: first at `hint` (where it was
+/// last time: three small reads), else by scanning the array (capped like the full read).
+pub fn read_variable(mem: &dyn Memory, sym: u64, name: &str, hint: Option<usize>) -> Variable {
+    let Ok(array) = mem.read_u64(sym) else { return Variable::default() };
+    if array == 0 {
+        return Variable::default();
+    }
+    let prefix = format!("{name}=");
+    let at = |i: usize| -> Option<Option<String>> {
+        let s = mem.read_u64(array.wrapping_add(8 * i as u64)).ok()?;
+        if s == 0 {
+            return None;
+        }
+        let kv = mem.read_cstr(s, MAX_VARIABLE_BYTES).ok();
+        Some(kv.and_then(|kv| kv.strip_prefix(&prefix).map(str::to_string)))
+    };
+    if let Some(i) = hint.filter(|&i| i < MAX_VARIABLES) {
+        if let Some(Some(value)) = at(i) {
+            return Variable { value: Some(value), index: Some(i) };
+        }
+    }
+    // The pointers in chunks, then only the strings whose first bytes match.
+    let mut chunk = [0u8; 8 * 64];
+    let mut i = 0usize;
+    while i < MAX_VARIABLES {
+        let got = mem.read_partial(array.wrapping_add(8 * i as u64), &mut chunk) / 8;
+        if got == 0 {
+            break;
+        }
+        for k in 0..got {
+            let s = u64::from_le_bytes(chunk[8 * k..8 * k + 8].try_into().unwrap_or([0; 8]));
+            if s == 0 {
+                return Variable::default();
+            }
+            let mut head = [0u8; 64];
+            let n = mem.read_partial(s, &mut head[..prefix.len().min(64)]);
+            if n == prefix.len().min(64) && head[..n] == prefix.as_bytes()[..n] {
+                if let Ok(kv) = mem.read_cstr(s, MAX_VARIABLE_BYTES) {
+                    if let Some(v) = kv.strip_prefix(&prefix) {
+                        return Variable { value: Some(v.to_string()), index: Some(i + k) };
+                    }
+                }
+            }
+        }
+        i += got;
+    }
+    Variable::default()
+}
+
 /// The variables a report shows: the allow-list, or all of them with `show_all`.
 pub fn shown(env: Vec<(String, String)>, show_all: bool) -> Vec<EnvVar> {
     env.into_iter()
         .filter(|(k, _)| show_all || ENV_ALLOW.contains(&k.as_str()))
         .map(|(name, value)| EnvVar { name, value })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process::ImageMemory;
+
+    fn image(vars: &[&str]) -> (ImageMemory, u64) {
+        let mut m = ImageMemory::new();
+        let (sym, array, strings) = (0x1000u64, 0x2000u64, 0x10000u64);
+        m.add(sym, vec![0; 8]).add(array, vec![0; 0x1000]).add(strings, vec![0; 0x1000]);
+        m.write_u64(sym, array);
+        let mut at = strings;
+        let mut ptrs = Vec::new();
+        for v in vars {
+            m.write(at, format!("{v}\0").as_bytes());
+            ptrs.push(at);
+            at += 0x100;
+        }
+        ptrs.push(0);
+        let bytes: Vec<u8> = ptrs.iter().flat_map(|p| p.to_le_bytes()).collect();
+        m.write(array, &bytes);
+        (m, sym)
+    }
+
+    #[test]
+    fn reads_one_variable_with_and_without_a_hint() {
+        let (m, sym) = image(&["HOME=/root", "PYTEST_CURRENT_TESTX=no", "PYTEST_CURRENT_TEST=t.py::test_a (call)"]);
+        let v = read_variable(&m, sym, "PYTEST_CURRENT_TEST", None);
+        assert_eq!(v.value.as_deref(), Some("t.py::test_a (call)"));
+        assert_eq!(v.index, Some(2));
+        assert_eq!(read_variable(&m, sym, "PYTEST_CURRENT_TEST", Some(2)), v);
+        // A stale hint falls back to the scan.
+        assert_eq!(read_variable(&m, sym, "PYTEST_CURRENT_TEST", Some(0)), v);
+        assert_eq!(read_variable(&m, sym, "NOPE", Some(7)), Variable::default());
+    }
 }

@@ -46,6 +46,8 @@ pub struct Event {
     pub thread_notes: Vec<(i32, String)>,
     /// How long the supervisor took to stop the threads and read their registers.
     pub capture_time: Duration,
+    /// A per-test timeout made this report (`--test-timeout`).
+    pub test_timeout: Option<TestTimeout>,
 }
 
 /// Builds the finished report for a stopped process.
@@ -121,6 +123,7 @@ pub fn capture(snap: &Snapshot<'_>, event: Event, opts: &Options) -> Crash {
         python_call_site,
         diagnosis: None,
         crashed_tid: snap.crashed_tid,
+        test_timeout: event.test_timeout,
         also_faulting: event.also_faulting,
         threads,
         python: py,

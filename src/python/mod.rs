@@ -17,6 +17,7 @@
 //! `PythonState::errors` holds what could not be read (and the note when the version is only a
 //! file-name guess); a thread's own walk problem is in `PythonThread::error`.
 
+pub mod asyncio;
 pub mod debug_offsets;
 pub mod discover;
 pub mod layout;
@@ -58,6 +59,7 @@ pub fn inspect(snap: &Snapshot<'_>, modules: &ModuleSet) -> Option<PythonState> 
     let w = walk::walk(&mem, &layout, &found.anchors);
     state.errors.extend(w.errors.iter().cloned());
     fill_state(&mut state, snap, &mem, &layout, &w);
+    state.asyncio = asyncio::read(&mem, snap.memory, &layout, &found.anchors, &w, modules, &state);
     fn frames(s: &mut PythonState) -> impl Iterator<Item = &mut PythonFrame> {
         s.interpreters
             .iter_mut()

@@ -218,6 +218,37 @@ fn shortened(s: &str) -> String {
     }
 }
 
+/// The code, file, function and line of the one frame at `f` (a suspended coroutine's or
+/// generator's embedded `_PyInterpreterFrame`, 3.11+), read as the walk reads a thread's frames.
+pub fn frame_at(mem: &dyn Memory, layout: &Layout, anchors: &Anchors, f: u64) -> Result<RawFrame, String> {
+    let w = Walker {
+        mem,
+        l: layout,
+        a: anchors,
+        codes: HashMap::new(),
+        budget: 1,
+        text_budget: MAX_FRAME_TEXT,
+        shortened: false,
+    };
+    let mut code = ptr(mem, f.wrapping_add(layout.frame.code), "frame code")?;
+    if layout.frame.code_tagged {
+        code &= !3;
+    }
+    if let Some(ct) = anchors.code_type {
+        if mem.read_u64(code.wrapping_add(layout.ob_type)).ok() != Some(ct) {
+            return Err(format!("frame {f:#x} has no code object (at {code:#x})"));
+        }
+    }
+    let info = w.read_code(code)?;
+    let line = w.line(f, code, &info)?;
+    Ok(RawFrame {
+        file: info.file,
+        function: info.function,
+        line: line.and_then(|v| u32::try_from(v).ok()),
+        entry: false,
+    })
+}
+
 impl Walker<'_> {
     fn threads(&mut self, interp: u64) -> (Vec<RawThread>, Option<String>) {
         let l = self.l;

@@ -8,6 +8,7 @@ pub mod forward;
 pub mod policy;
 pub mod ptrace;
 pub mod spawn;
+pub mod test_timeout;
 pub mod tracer;
 pub mod wait;
 pub mod wake;
@@ -33,6 +34,8 @@ pub struct RunConfig {
     /// Dump every stack when the command runs longer than this many seconds.
     pub hang_timeout: Option<u32>,
     pub hang_action: tracer::HangAction,
+    /// `--test-timeout`: report (and kill) a process whose pytest test runs longer than this.
+    pub test_timeout: Option<test_timeout::Config>,
     /// Become a child subreaper (PID 1 always reaps orphans).
     pub subreaper: bool,
     /// `--core`: also write a core file of a crashed process, of at most this many bytes.
@@ -124,7 +127,12 @@ pub fn run(cfg: RunConfig) -> Exit {
     if let Some(secs) = cfg.hang_timeout {
         forward::arm_hang_timer(secs);
     }
+    if let Some(t) = cfg.test_timeout {
+        tracer.test_watch = Some(test_timeout::Watch::new(t));
+        test_timeout::start_ticker();
+    }
     let exit = tracer.run();
+    test_timeout::stop_ticker();
     let exec_seen = tracer.main_exec_seen();
     drop(tracer);
     forward::set_target(0);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::capture::{self, Event as Captured};
 use crate::process::signals::signal_name;
 use crate::process::{live, SignalInfo, Snapshot, ThreadInfo};
-use crate::report::model::{Ancestor, Crash, CrashKind, FaultingThread, Hex};
+use crate::report::model::{Ancestor, Crash, CrashKind, FaultingThread, Hex, TimeoutAction};
 use crate::report::output::contain::{contain, inject, Stage};
 use crate::report::output::{console, Emitter};
 
@@ -64,6 +64,8 @@ pub struct Tracer<'a> {
     attached: bool,
     /// `--hang-timeout`: what to do when it fires.
     pub hang_action: HangAction,
+    /// `--test-timeout`: the running test of every process (see test_timeout.rs).
+    pub test_watch: Option<super::test_timeout::Watch>,
     /// `--core`: write a core file of each crashed process, of at most this many bytes.
     pub core_dump: Option<u64>,
 }
@@ -94,6 +96,7 @@ impl<'a> Tracer<'a> {
             deferred: VecDeque::new(),
             attached: false,
             hang_action: HangAction::Term,
+            test_watch: None,
             core_dump: None,
         }
     }
@@ -120,13 +123,16 @@ impl<'a> Tracer<'a> {
             if super::forward::take_hang() {
                 self.on_hang();
             }
+            if super::test_timeout::take_tick() {
+                self.on_test_tick();
+            }
             if super::forward::stop_requested() && self.deferred.is_empty() {
                 self.release_all();
                 return Exit::Detached;
             }
             let (tid, status) = match self.deferred.pop_front() {
                 Some(d) => d,
-                None => match wait::any(super::forward::interrupted) {
+                None => match wait::any(|| super::forward::interrupted() || super::test_timeout::tick_pending()) {
                     Ok(x) => x,
                     Err(nix::errno::Errno::EINTR) => continue,
                     Err(_) => break, // no children left at all
@@ -201,6 +207,9 @@ impl<'a> Tracer<'a> {
             }
         }
         self.dying.remove(&tgid);
+        if let Some(w) = &mut self.test_watch {
+            w.forget(tgid);
+        }
         self.threads.retain(|_, g| *g != tgid);
         let threads = &self.threads;
         self.unannounced.retain(|t| threads.contains_key(t));
@@ -252,6 +261,9 @@ impl<'a> Tracer<'a> {
                 self.threads.insert(tid, tid);
                 self.pending.remove(&tid);
                 self.dying.remove(&tid);
+                if let Some(w) = &mut self.test_watch {
+                    w.forget(tid);
+                }
                 if tid == self.main_pid {
                     self.main_exec_seen = true;
                 }
@@ -418,6 +430,7 @@ impl<'a> Tracer<'a> {
             also_faulting: also,
             thread_notes,
             capture_time: t0.elapsed(),
+            test_timeout: None,
         };
         // A panic while building the report leaves a minimal one (process, signal, the panic's
         // message); the threads stopped above are resumed all the same.
@@ -474,6 +487,30 @@ impl<'a> Tracer<'a> {
             self.emitter.note(&format!("hang timeout: sending SIGTERM to pid {}", self.main_pid));
             // SAFETY: signalling our own child.
             unsafe { libc::kill(self.main_pid, libc::SIGTERM) };
+        }
+    }
+
+    /// `--test-timeout`: reads every process's running test; reports (kind `hang`) each process
+    /// whose test ran too long, then kills, terminates or leaves it as configured.
+    fn on_test_tick(&mut self) {
+        let mut procs: Vec<i32> = self.threads.values().copied().collect::<HashSet<_>>().into_iter().collect();
+        procs.retain(|p| !self.dying.contains(p));
+        procs.sort_unstable();
+        let Some(watch) = &mut self.test_watch else { return };
+        for expired in watch.poll(&procs) {
+            let pid = expired.pid;
+            let (mut crash, resume) = self.capture(pid, 0, SignalInfo::default(), CrashKind::Hang);
+            let action = expired.timeout.action;
+            crash.test_timeout = Some(expired.timeout);
+            self.emitter.emit(crash);
+            self.resume(resume);
+            let sig = match action {
+                TimeoutAction::Kill => libc::SIGKILL,
+                TimeoutAction::Term => libc::SIGTERM,
+                TimeoutAction::Dump => continue,
+            };
+            // SAFETY: signalling a process we trace.
+            unsafe { libc::kill(pid, sig) };
         }
     }
 

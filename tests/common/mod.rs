@@ -196,9 +196,10 @@ pub fn out_dir() -> TempDir {
 }
 
 /// How long one command may run before the test kills it and fails
-/// (`CRASHCATCH_TEST_TIMEOUT` in seconds, 120 by default).
+/// (`CRASHCATCH_HARNESS_TIMEOUT` in seconds, 120 by default; not `CRASHCATCH_TEST_TIMEOUT`,
+/// which is crashcatch's own `--test-timeout`).
 pub fn timeout() -> Duration {
-    let secs = std::env::var("CRASHCATCH_TEST_TIMEOUT").ok().and_then(|s| s.parse().ok()).unwrap_or(120);
+    let secs = std::env::var("CRASHCATCH_HARNESS_TIMEOUT").ok().and_then(|s| s.parse().ok()).unwrap_or(120);
     Duration::from_secs(secs)
 }
 

@@ -172,6 +172,7 @@ mod tests {
             python_user_frame: None,
             diagnosis: None,
             crashed_tid: thread.tid,
+            test_timeout: None,
             also_faulting: vec![],
             threads: vec![thread],
             python: None,

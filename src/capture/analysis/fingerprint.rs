@@ -254,6 +254,7 @@ mod tests {
             python_user_frame: user,
             diagnosis: None,
             crashed_tid: pid,
+            test_timeout: None,
             also_faulting: vec![],
             threads: vec![Thread { tid: pid, crashed: true, main: true, frames, ..Default::default() }],
             python: None,

@@ -33,6 +33,7 @@ impl Crash {
             diagnosis: None,
             fingerprint: None,
             crashed_tid,
+            test_timeout: None,
             also_faulting: Vec::new(),
             threads: Vec::new(),
             python: None,
@@ -55,6 +56,7 @@ impl Crash {
             failure_note(why),
         );
         c.files = self.files.clone();
+        c.test_timeout = self.test_timeout.clone();
         c
     }
 }

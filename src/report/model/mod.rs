@@ -2,11 +2,15 @@
 //! docs/report-schema.md. Every field that can be unknown is optional. The model is the ground
 //! every stage stands on: it imports nothing of crashcatch.
 
+mod asyncio;
 mod frames;
+mod hang;
 mod kinds;
 mod minimal;
 
+pub use asyncio::*;
 pub use frames::*;
+pub use hang::*;
 pub use kinds::*;
 pub use minimal::failure_note;
 
@@ -70,6 +74,9 @@ pub struct Crash {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagnosis: Option<String>,
     pub crashed_tid: i32,
+    /// A `hang` report made because one pytest test ran longer than `--test-timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_timeout: Option<TestTimeout>,
     /// Other threads that were stopped with a fatal signal of their own at the same time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also_faulting: Vec<FaultingThread>,
@@ -280,6 +287,9 @@ pub struct PythonState {
     /// Why the Python part is missing or partial.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// The asyncio tasks, when the process runs asyncio (see docs/report-schema.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asyncio: Option<AsyncioState>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

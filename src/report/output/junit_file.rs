@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use super::atomic::{self, Mode, Place};
 use super::existing;
 use super::{console, Emitted, Output, OutputError};
-use crate::report::model::{Crash, CrashKind};
+use crate::report::model::Crash;
 use crate::report::render::escape::terminal;
 use crate::report::render::{junit, junit_merge};
 
@@ -84,7 +84,7 @@ fn merged_mode(e: &existing::Existing) -> Mode {
 
 impl Output for JunitFile {
     fn report(&mut self, crash: &Crash) -> Result<(), OutputError> {
-        if crash.kind != CrashKind::Crash {
+        if !crash.is_failure() {
             return Ok(());
         }
         self.cases.push(junit::testcase(crash));

@@ -66,6 +66,8 @@ pub struct Emitted {
     pub test: Option<String>,
     /// The report files written.
     pub files: Vec<PathBuf>,
+    /// A `--test-timeout` report.
+    pub timed_out: bool,
 }
 
 /// Writes reports (files first, then every output) and keeps count.
@@ -128,8 +130,9 @@ impl Emitter {
         self.emitted.push(Emitted {
             pid: crash.process.pid,
             kind: crash.kind,
-            signal: crash.signal.name.clone(),
+            signal: if crash.test_timeout.is_some() { "timeout".into() } else { crash.signal.name.clone() },
             test: crash.process.test.clone(),
+            timed_out: crash.test_timeout.is_some(),
             files,
         });
     }

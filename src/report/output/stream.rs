@@ -2,7 +2,7 @@
 //! for crashes only (GitHub annotations).
 
 use super::{console, Output, OutputError};
-use crate::report::model::{Crash, CrashKind};
+use crate::report::model::Crash;
 use crate::report::render::Render;
 
 pub struct Stderr<R: Render> {
@@ -24,7 +24,7 @@ impl<R: Render> Stderr<R> {
 
 impl<R: Render> Output for Stderr<R> {
     fn report(&mut self, crash: &Crash) -> Result<(), OutputError> {
-        if self.only_crashes && crash.kind != CrashKind::Crash {
+        if self.only_crashes && !crash.is_failure() {
             return Ok(());
         }
         console::write(self.renderer.render(crash).as_bytes());

@@ -13,7 +13,7 @@ impl Output for SummaryLine {
     }
 
     fn finish(&mut self, emitted: &[Emitted]) -> Result<(), OutputError> {
-        let crashes: Vec<&Emitted> = emitted.iter().filter(|e| e.kind == CrashKind::Crash).collect();
+        let crashes: Vec<&Emitted> = emitted.iter().filter(|e| e.kind == CrashKind::Crash || e.timed_out).collect();
         if crashes.is_empty() {
             return Ok(());
         }
@@ -29,10 +29,18 @@ impl Output for SummaryLine {
                 None => format!("pid {} {}", c.pid, c.signal),
             })
             .collect();
-        let n = crashes.len();
+        let timeouts = crashes.iter().filter(|c| c.timed_out).count();
+        let n = crashes.len() - timeouts;
+        let mut counts = Vec::new();
+        if n > 0 {
+            counts.push(format!("{n} crash{}", if n == 1 { "" } else { "es" }));
+        }
+        if timeouts > 0 {
+            counts.push(format!("{timeouts} test timeout{}", if timeouts == 1 { "" } else { "s" }));
+        }
         console::say(&format!(
-            "{n} crash{}: {}{}",
-            if n == 1 { "" } else { "es" },
+            "{}: {}{}",
+            counts.join(", "),
             procs.join(", "),
             if files.is_empty() { String::new() } else { format!("; reports: {}", files.join(" ")) }
         ));

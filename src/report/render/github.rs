@@ -79,6 +79,7 @@ mod tests {
             python_user_frame: Some(frame("/ws/repo/tests/test_a.py", "helper", 11)),
             diagnosis: None,
             crashed_tid: 7,
+            test_timeout: None,
             also_faulting: vec![],
             threads: vec![],
             python: None,

@@ -49,7 +49,8 @@ pub fn testcase(c: &Crash) -> String {
     }
     let _ = writeln!(
         x,
-        "      <error type=\"crash\" message=\"{}\">{}</error>",
+        "      <error type=\"{}\" message=\"{}\">{}</error>",
+        if c.test_timeout.is_some() { "timeout" } else { "crash" },
         xml::attribute(&one_line(c)),
         xml::text(&report)
     );

@@ -6,6 +6,14 @@ use std::fmt::Write as _;
 use crate::report::model::{Crash, PythonFrame};
 
 pub fn one_line(c: &Crash) -> String {
+    if let Some(t) = &c.test_timeout {
+        let mut s = format!("test ran longer than {} s ({})", t.limit_s, t.action.words());
+        let main = c.threads.iter().find(|t| t.main);
+        if let Some(p) = main.and_then(|m| m.user_frame().or_else(|| m.python_frames().next())) {
+            let _ = write!(s, "; Python {}:{} in {}", p.file, p.line.unwrap_or(0), p.function);
+        }
+        return s;
+    }
     let mut s = c.signal.name.clone();
     if let Some(cu) = &c.culprit {
         let _ = write!(s, " in {}", cu.frame.describe());

@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use super::asyncio_tree;
 use super::escape::terminal::{line_start, text as esc};
 use super::Render;
 use crate::report::model::*;
@@ -71,6 +72,9 @@ fn thread_title(t: &Thread, crash: &Crash) -> String {
                 .to_string(),
             );
         }
+    }
+    if let Some(task) = asyncio_tree::running_task(crash, t.tid) {
+        tags.push(format!("running asyncio task '{}'", esc(&task.name)));
     }
     let name = t.name.as_deref().map(|n| format!(" \"{}\"", esc(n))).unwrap_or_default();
     if tags.is_empty() {
@@ -274,6 +278,10 @@ fn render(crash: &Crash, st: Style) -> String {
     };
     let headline = match crash.kind {
         CrashKind::Dump => format!("crashcatch: {prog} (pid {}), every thread's stack at {}", p.pid, crash.time),
+        CrashKind::Hang if crash.test_timeout.is_some() => {
+            let t = crash.test_timeout.as_ref().map(|t| (t.elapsed_s, t.action.words())).unwrap_or_default();
+            format!("crashcatch: {prog} (pid {}) ran one test for {:.0} s, past --test-timeout; {}", p.pid, t.0, t.1)
+        }
         CrashKind::Hang => {
             format!("crashcatch: {prog} (pid {}) is still running at the hang timeout; its stacks:", p.pid)
         }
@@ -294,6 +302,10 @@ fn render(crash: &Crash, st: Style) -> String {
     }
     if let Some(t) = &p.test {
         field(&mut out, "test", t);
+    }
+    if let Some(task) = crash.threads.iter().find(|t| t.crashed).and_then(|t| asyncio_tree::running_task(crash, t.tid))
+    {
+        field(&mut out, "task", &format!("asyncio task '{}' was running on this thread", task.name));
     }
     if let Some(t) = crash.threads.iter().find(|t| t.crashed) {
         if !t.main {
@@ -345,6 +357,24 @@ fn render(crash: &Crash, st: Style) -> String {
             let _ = writeln!(out, "  {:<12} via {}{} in {}", "", esc(&inner.file), line, esc(&inner.function));
         }
         (None, Some(inner)) => py_line(&mut out, "python", inner),
+        _ if crash.kind == CrashKind::Hang => {
+            // No thread crashed: where the main thread (which runs the test) is, and the GIL holder.
+            for t in crash.threads.iter().filter(|t| t.main || t.holds_gil) {
+                if let Some(n) = t.native_frames().next() {
+                    let who = if t.main { "main thread".to_string() } else { format!("GIL holder {}", t.tid) };
+                    field(&mut out, "waiting", &format!("{who} in {}", n.describe()));
+                }
+                if let Some(f) = t.user_frame().or_else(|| t.python_frames().next()) {
+                    let who = if t.main { "main thread at" } else { "GIL holder at" };
+                    let line = f.line.map(|l| format!(":{l}")).unwrap_or_default();
+                    let (file, func) = (esc(&f.file), esc(&f.function));
+                    let _ = writeln!(out, "  {:<12} {who} {file}{line} in {func}", "python");
+                    if let Some(src) = &f.source {
+                        let _ = writeln!(out, "  {:<12}     {}", "", line_start(src.trim()));
+                    }
+                }
+            }
+        }
         _ => {
             if crash.python.is_some() && crash.kind == CrashKind::Crash {
                 if let Some(t) = crashed_thread {
@@ -419,6 +449,12 @@ fn render(crash: &Crash, st: Style) -> String {
         let _ = writeln!(out);
         let _ = writeln!(out, "{}", st.bold(&thread_title(t, crash)));
         render_frames(&mut out, t, None, &st);
+    }
+    if let Some(tree) = crash.python.as_ref().and_then(|p| p.asyncio.as_ref()).map(asyncio_tree::render) {
+        if !tree.is_empty() {
+            let _ = writeln!(out);
+            out.push_str(&tree);
+        }
     }
     // When the crashed thread has no Python frames, the GIL holder's and the main thread's
     // stacks answer "what was Python doing": show them next, then the rest.
