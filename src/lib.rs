@@ -7,6 +7,7 @@
 //! [`report::model::Crash`]; [`report`] renders it (text, JSON, JUnit, GitHub) and writes it.
 //! Each module depends only on those below it; [`report::model`] imports nothing.
 
+pub mod arch;
 pub mod capture;
 pub mod merge;
 pub mod modules;
