@@ -31,7 +31,7 @@ const MAX_VARIABLE_BYTES: usize = 64 * 1024;
 /// sets PYTEST_CURRENT_TEST after start-up, so /proc/PID/environ does not have it). Falls
 /// back to /proc/PID/environ when libc's symbol cannot be found.
 pub fn live_environment(snap: &Snapshot<'_>, modules: &ModuleSet) -> Vec<(String, String)> {
-    let from_memory = environ_symbol(modules).map(|sym| read_environ(snap, sym)).unwrap_or_default();
+    let from_memory = environ_symbol(snap, modules).map(|sym| read_environ(snap, sym)).unwrap_or_default();
     if !from_memory.is_empty() {
         return from_memory;
     }
@@ -41,12 +41,22 @@ pub fn live_environment(snap: &Snapshot<'_>, modules: &ModuleSet) -> Vec<(String
         .collect()
 }
 
-fn environ_symbol(modules: &ModuleSet) -> Option<u64> {
-    modules
-        .by_name(|n| {
-            n.starts_with("libc.so") || n.starts_with("libc-") || n.starts_with("ld-musl") || n.starts_with("libc.musl")
-        })
-        .find_map(|m| m.symbol_address("__environ").or_else(|| m.symbol_address("environ")))
+/// The live `environ`: an executable that refers to it (a non-PIE python3.11, as Debian's) has
+/// its own copy (a copy relocation) and libc updates that one, leaving libc's own stale; so the
+/// executable's definition first, then libc's.
+fn environ_symbol(snap: &Snapshot<'_>, modules: &ModuleSet) -> Option<u64> {
+    let symbol = |m: &crate::modules::Module| m.symbol_address("__environ").or_else(|| m.symbol_address("environ"));
+    let exe = snap.exe.as_deref().and_then(|e| modules.iter().find(|m| m.path == e)).and_then(symbol);
+    exe.or_else(|| {
+        modules
+            .by_name(|n| {
+                n.starts_with("libc.so")
+                    || n.starts_with("libc-")
+                    || n.starts_with("ld-musl")
+                    || n.starts_with("libc.musl")
+            })
+            .find_map(symbol)
+    })
 }
 
 fn read_environ(snap: &Snapshot<'_>, sym: u64) -> Vec<(String, String)> {

@@ -192,6 +192,27 @@ mod tests {
     }
 
     #[test]
+    fn aarch64_pc_sp_and_traps() {
+        let m = maps::parse_maps("ffffc0000000-ffffc0800000 rw-p 00000000 00:00 0 [stack]\n");
+        let regs: Registers =
+            crate::arch::aarch64::Regs { sp: 0xffffc0000010, pc: 0xaaaa0000, ..Default::default() }.into();
+        let segv = |a| SignalInfo { signo: 11, code: 1, addr: Some(a), ..Default::default() };
+        let s = segv(0xffffbffffff0);
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, K::StackOverflow);
+        let s = segv(0xaaaa0000);
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, K::BadJump);
+        // x86_64's non-canonical hole is an ordinary address on aarch64 (48-bit and 52-bit VAs).
+        let s = segv(0x0000_9000_0000_0000);
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, K::BadAddress);
+        let s = SignalInfo { signo: libc::SIGILL, code: 1, addr: Some(0xaaaa0000), ..Default::default() };
+        let mut f = facts(&s, Some(&regs), &m);
+        f.trap = regs.spec().trap_name(&0u32.to_le_bytes());
+        let cl = classify(&f).unwrap();
+        assert_eq!(cl.kind, K::Trap);
+        assert!(cl.summary.contains("(udf)"), "{}", cl.summary);
+    }
+
+    #[test]
     fn abort_with_assertion_message() {
         let s = SignalInfo { signo: 6, code: -6, ..Default::default() };
         let mut f = facts(&s, None, &[]);
