@@ -74,6 +74,15 @@ for v in fp nofp; do
   done
   cp -r "$d" "$stage/cc/fixtures/$v"
 done
+# The aarch64 wheels' binaries, when make wheels built them: run on one crash each too.
+for tag in manylinux_2_17_aarch64 musllinux_1_2_aarch64; do
+  wheel=$(ls target/wheels/crashcatch-*"$tag".whl 2> /dev/null | head -1)
+  [[ -n $wheel ]] || continue
+  python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); n = [x for x in z.namelist() if x.endswith("/scripts/crashcatch")][0]; open(sys.argv[2], "wb").write(z.read(n))' "$wheel" "$stage/cc/crashcatch-$tag"
+  chmod +x "$stage/cc/crashcatch-$tag"
+done
+# A fault inside a signal handler: unwound through the vDSO's __kernel_rt_sigreturn.
+aarch64-linux-gnu-gcc -O1 -g -pthread -o "$stage/cc/faults" stress/src/faults.c
 inc=$vm/dev/usr/include
 aarch64-linux-gnu-gcc -shared -fPIC -g -O1 -I"$inc/python3.11" -I"$inc" fixtures/pyext/ccext.c \
   -o "$stage/cc/pyext/ccext.cpython-311-aarch64-linux-gnu.so" -lpthread

@@ -2,7 +2,7 @@
 # The live aarch64 tests, run inside the arm64 virtual machine by its /init (busybox sh):
 # crashcatch on the C fixtures and on real Python crashes. Each case prints its report and a
 # PASS or FAIL line; the last line is `aarch64: N passed, M failed`.
-# Files: /cc/crashcatch, /cc/fixtures/VARIANT/*, /cc/pyext/ccext*.so, /cc/py/*.py, pytest in
+# Files: /cc/crashcatch, /cc/fixtures/VARIANT/*, /cc/faults (stress/src/faults.c), /cc/pyext/ccext*.so, /cc/py/*.py, pytest in
 # /cc/site (PYTHONPATH).
 passed=0
 failed=0
@@ -17,7 +17,7 @@ case_() {
     shift 4
     echo "=== $name: crashcatch -- $*"
     rm -rf /tmp/out && mkdir -p /tmp/out
-    /cc/crashcatch --output-dir /tmp/out -- "$@" > /tmp/stdout 2> /tmp/stderr
+    ${CRASHCATCH:-/cc/crashcatch} --output-dir /tmp/out -- "$@" > /tmp/stdout 2> /tmp/stderr
     status=$?
     cat /tmp/stderr
     verdict "$name" "$status" "$want" "$patterns" /tmp/out/crash-*.txt
@@ -48,11 +48,19 @@ for v in fp nofp; do
     case_ "abort_assert ($v)" 134 'SIGABRT|assertion failed|main' -- $F/$v/abort_assert assert
     case_ "thread_crash ($v)" 139 'SIGSEGV|crashed' -- $F/$v/thread_crash
 done
+case_ "fault in a signal handler" 139 'on_usr1|__kernel_rt_sigreturn|faults.c:210|main' -- /cc/faults handler
 case_ "recursion (nofp)" 139 'stack overflow' -- $F/nofp/recursion
 
 case_ "python ctypes NULL into strlen" 139 'SIGSEGV|NULL pointer|string_at|ctypes_null.py:4|return ctypes.string_at(0)|CPython 3.11' -- $PY /cc/py/ctypes_null.py
 case_ "python C extension" 139 'SIGSEGV|ccext_crash_here|ext_crash.py:5|CPython 3.11' -- $PY /cc/py/ext_crash.py
 case_ "pytest with a crashing test" 139 'test_crash.py::test_boom|test_crash.py:6|SIGSEGV' -- $PY -m pytest -q -p no:cacheprovider /cc/py/test_crash.py
+
+# The wheels' binaries (make wheels), when they were put in: the manylinux one on this glibc
+# 2.36, the static musl one on a glibc Python.
+for tag in manylinux_2_17_aarch64 musllinux_1_2_aarch64; do
+    [ -x /cc/crashcatch-$tag ] || continue
+    CRASHCATCH=/cc/crashcatch-$tag case_ "wheel $tag: python ctypes" 139 'SIGSEGV|ctypes_null.py:4|CPython 3.11' -- $PY /cc/py/ctypes_null.py
+done
 
 # attach: a Python process that waits for /tmp/go, then crashes.
 echo "=== attach"
