@@ -15,7 +15,8 @@ fn pytest_variable_set_late_is_read_through_the_executables_copy() {
         skip("environ_copy_reloc", "/usr/bin/python3.11 is not installed");
         return;
     }
-    let script = "import os, ctypes\nos.environ['PYTEST_CURRENT_TEST'] = 't_env.py::test_late (call)'\nctypes.string_at(0)\n";
+    let script =
+        "import os, ctypes\nos.environ['PYTEST_CURRENT_TEST'] = 't_env.py::test_late (call)'\nctypes.string_at(0)\n";
     let (out, report) = run_caught(NO_ARGS, &[python.to_str().unwrap(), "-c", script]);
     let report = report.unwrap_or_else(|| panic!("no report\n{}", describe(&out)));
     assert_eq!(report["process"]["test"], "t_env.py::test_late (call)", "{}", describe(&out));
