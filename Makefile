@@ -11,6 +11,9 @@
 #   make stress     the reliability suite; writes its results table into RELIABILITY.md
 #   make wheel      the Python wheel (pyproject.toml, maturin): target/wheels/crashcatch-*.whl
 #   make wheel-test build the wheel, install it in a fresh venv, run a crash through it
+#   make wheels     release wheels for every platform: manylinux2014 and musllinux, x86_64 and aarch64
+#   make wheels-test the x86_64 wheels' binaries on glibc 2.31 (bullseye's loader) and static (musl)
+#   make test-aarch64 live tests in an emulated arm64 virtual machine (slow; see README)
 #   make bench      benchmarks against the peers, written to BENCHMARKS.md (slow)
 #   make bench-core crashcatch core against pystack core --native and gdb on the same cores
 #   make clean
@@ -36,7 +39,8 @@ FIXTURE_ARGS_null_deref := --lib ccfix
 FIXTURE_TARGETS := $(foreach v,$(FIXTURE_VARIANTS),\
 	$(FIXDIR)/$(v)/libccfix.so $(addprefix $(FIXDIR)/$(v)/,$(FIXTURE_PROGRAMS)))
 
-.PHONY: lint all build fixtures venv pyext sid py311dbg debuginfod test demo stress bench bench-quick bench-core clean wheel wheel-test
+.PHONY: lint all build fixtures venv pyext sid py311dbg debuginfod test demo stress bench bench-quick bench-core clean wheel wheel-test \
+	wheels wheels-test bullseye test-aarch64
 
 all: build
 
@@ -136,6 +140,32 @@ wheel: venv
 wheel-test: venv
 	CRASHCATCH_WHEEL_TEST=1 $(CARGO) test --test packaging -- --nocapture
 
+
+# Release wheels into target/wheels/ (scripts/build-wheels.sh): manylinux2014 (manylinux_2_17) and
+# musllinux_1_2 (static binary), for x86_64 and aarch64, each checked with auditwheel. maturin
+# links with zig (PyPI's ziglang), in target/wheel-tools. Minutes per wheel: not part of make test.
+wheels:
+	nice scripts/build-wheels.sh
+
+# The manylinux binary run through Debian bullseye's glibc 2.31 loader, and the static musl
+# binary, on real crashes, against the host build (tests/old_glibc.rs). Builds the two x86_64
+# wheels first (cargo's cache makes a second run quick).
+wheels-test: venv fixtures bullseye
+	nice scripts/build-wheels.sh x86_64-unknown-linux-gnu x86_64-unknown-linux-musl
+	CRASHCATCH_WHEELS_TEST=1 $(CARGO) test --test old_glibc -- --nocapture
+
+# Debian bullseye's libc6 (glibc 2.31) and libgcc-s1, unpacked under target/bullseye.
+bullseye: target/bullseye/.stamp
+
+target/bullseye/.stamp: scripts/debian-unpack.sh
+	scripts/debian-unpack.sh target/bullseye bullseye libc6 libgcc-s1
+	touch $@
+
+# Live tests in an emulated arm64 VM (scripts/aarch64-vm.sh): Debian bookworm's arm64 kernel,
+# busybox and python3.11 unpacked once under target/aarch64-vm, crashcatch and the fixtures
+# cross-built, an initramfs booted by qemu-system-aarch64. Not part of make test (see README).
+test-aarch64: venv
+	scripts/aarch64-vm.sh
 
 # The reliability suite (RELIABILITY.md): C probes under the release build, the property tests
 # and the report-file tests; rewrites the results table in RELIABILITY.md. A few minutes.

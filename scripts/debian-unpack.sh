@@ -5,6 +5,8 @@
 # one index and their packages match) so a second run needs no network.
 # With DEBIAN_UNPACK_ONLY=PATH (a path inside the package, like ./usr/lib/debug/.build-id) only
 # that part of each package is unpacked.
+# DEBIAN_ARCH=arm64 (or another Debian architecture) takes that architecture's packages
+# instead of amd64.
 # Usage: scripts/debian-unpack.sh DEST SUITE PACKAGE...   (SUITE: sid, bookworm, ...)
 set -euo pipefail
 dest=${1:?usage: debian-unpack.sh DEST SUITE PACKAGE...}
@@ -13,10 +15,12 @@ shift 2
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 debs=${DEBIAN_DEBS_DIR:-$dest/.debs}
 mkdir -p "$debs"
+arch=${DEBIAN_ARCH:-amd64}
 index="$debs/Packages-$suite"
+[[ $arch == amd64 ]] || index="$index-$arch"
 # Temporary names carry the pid: two runs sharing the cache never write the same file.
 if [[ ! -s $index ]]; then
-  curl -sSfL --retry 3 "$mirror/dists/$suite/main/binary-amd64/Packages.xz" | xz -dc > "$index.tmp.$$"
+  curl -sSfL --retry 3 "$mirror/dists/$suite/main/binary-$arch/Packages.xz" | xz -dc > "$index.tmp.$$"
   mv "$index.tmp.$$" "$index"
 fi
 for p in "$@"; do

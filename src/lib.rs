@@ -8,6 +8,7 @@
 //! [`postmortem`] does what [`supervise`] does from a core file instead of a live process.
 //! Each module depends only on those below it; [`report::model`] imports nothing.
 
+pub mod arch;
 pub mod capture;
 pub mod merge;
 pub mod modules;

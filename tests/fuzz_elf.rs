@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
+use crashcatch::arch::x86_64::Regs as X86Regs;
 use crashcatch::modules::{ElfInfo, ModuleSet};
-use crashcatch::process::{ImageMemory, Mapping, Registers};
+use crashcatch::process::{ImageMemory, Mapping};
 use crashcatch::report::model::Trust;
 use crashcatch::symbolize::Symbolizer;
 use crashcatch::unwind::{unwind, Limits, RawFrame};
@@ -190,12 +191,13 @@ fn exercise(bytes: &[u8], path: &PathBuf, probes: &[u64], stack: &[u64]) -> Resu
         for pc in [BASE.wrapping_add(p), BASE + span + (p % span)] {
             let _ = sym.symbolize(&RawFrame { pc, is_return_address: p % 2 == 1, sp: STACK, trust: Trust::Cfi });
         }
-        let regs = Registers {
+        let regs = X86Regs {
             rip: BASE + span + (p % span),
             rsp: STACK + (p % 64) * 8,
             rbp: STACK + 0x100,
             ..Default::default()
-        };
+        }
+        .into();
         let st = unwind(&regs, &mem, &modules, Limits { max_frames: 256, keep_top: 20, keep_bottom: 10 });
         prop_assert!(!st.frames.is_empty());
     }

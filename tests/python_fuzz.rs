@@ -5,8 +5,9 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
+use crashcatch::arch::x86_64::Regs as X86Regs;
 use crashcatch::merge::merge_thread;
-use crashcatch::process::{ImageMemory, Registers, Snapshot, ThreadInfo};
+use crashcatch::process::{ImageMemory, Snapshot, ThreadInfo};
 use crashcatch::python::fill_state;
 use crashcatch::python::layout::Layout;
 use crashcatch::python::synth::{build_image, sample_threads, Options};
@@ -95,7 +96,7 @@ fn apply(mem: &mut ImageMemory, muts: &[Mutation]) {
 }
 
 fn snapshot(mem: &ImageMemory) -> Snapshot<'_> {
-    let regs = |fs| Some(Registers { fs_base: fs, ..Default::default() });
+    let regs = |fs| Some(X86Regs { fs_base: fs, ..Default::default() }.into());
     Snapshot {
         pid: 100,
         crashed_tid: 100,

@@ -2,7 +2,8 @@
 //! and 3.12 thread walks (entry frames, shims, GIL, tids), the 3.13 `_Py_DebugOffsets` path and a
 //! 3.14-shaped one, finalization, and corrupt images.
 
-use crashcatch::process::{ImageMemory, Registers, Snapshot, ThreadInfo};
+use crashcatch::arch::x86_64::Regs as X86Regs;
+use crashcatch::process::{ImageMemory, Snapshot, ThreadInfo};
 use crashcatch::python::debug_offsets::{self, values_3_13_0, Found};
 use crashcatch::python::fill_state;
 use crashcatch::python::layout::Layout;
@@ -56,7 +57,7 @@ fn snapshot<'m>(mem: &'m ImageMemory, threads: Vec<ThreadInfo>) -> Snapshot<'m> 
 }
 
 fn thread(tid: i32, fs_base: Option<u64>) -> ThreadInfo {
-    ThreadInfo { tid, regs: fs_base.map(|f| Registers { fs_base: f, ..Default::default() }), ..Default::default() }
+    ThreadInfo { tid, regs: fs_base.map(|f| X86Regs { fs_base: f, ..Default::default() }.into()), ..Default::default() }
 }
 
 #[test]

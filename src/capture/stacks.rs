@@ -111,28 +111,5 @@ pub fn threads(
 }
 
 fn registers_map(r: &Registers) -> BTreeMap<String, Hex> {
-    [
-        ("rax", r.rax),
-        ("rbx", r.rbx),
-        ("rcx", r.rcx),
-        ("rdx", r.rdx),
-        ("rsi", r.rsi),
-        ("rdi", r.rdi),
-        ("rbp", r.rbp),
-        ("rsp", r.rsp),
-        ("r8", r.r8),
-        ("r9", r.r9),
-        ("r10", r.r10),
-        ("r11", r.r11),
-        ("r12", r.r12),
-        ("r13", r.r13),
-        ("r14", r.r14),
-        ("r15", r.r15),
-        ("rip", r.rip),
-        ("eflags", r.eflags),
-        ("fs_base", r.fs_base),
-    ]
-    .into_iter()
-    .map(|(n, v)| (n.to_string(), Hex(v)))
-    .collect()
+    r.named().into_iter().map(|(n, v)| (n.to_string(), Hex(v))).collect()
 }

@@ -25,57 +25,8 @@ pub use memory::{CachedMemory, ImageMemory, Memory, MemoryExt, ReadError};
 pub use rights::TargetFiles;
 pub use view::{ProcessView, SyntheticView};
 
-/// x86_64 general-purpose registers of one thread.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Registers {
-    pub rax: u64,
-    pub rbx: u64,
-    pub rcx: u64,
-    pub rdx: u64,
-    pub rsi: u64,
-    pub rdi: u64,
-    pub rbp: u64,
-    pub rsp: u64,
-    pub r8: u64,
-    pub r9: u64,
-    pub r10: u64,
-    pub r11: u64,
-    pub r12: u64,
-    pub r13: u64,
-    pub r14: u64,
-    pub r15: u64,
-    pub rip: u64,
-    pub eflags: u64,
-    pub fs_base: u64,
-    pub gs_base: u64,
-    pub orig_rax: u64,
-}
-
-impl Registers {
-    /// The register with this DWARF number (x86_64 psABI numbering), if it is a GPR or the RA.
-    pub fn get_dwarf(&self, n: u16) -> Option<u64> {
-        Some(match n {
-            0 => self.rax,
-            1 => self.rdx,
-            2 => self.rcx,
-            3 => self.rbx,
-            4 => self.rsi,
-            5 => self.rdi,
-            6 => self.rbp,
-            7 => self.rsp,
-            8 => self.r8,
-            9 => self.r9,
-            10 => self.r10,
-            11 => self.r11,
-            12 => self.r12,
-            13 => self.r13,
-            14 => self.r14,
-            15 => self.r15,
-            16 => self.rip,
-            _ => return None,
-        })
-    }
-}
+/// Registers of one thread, per architecture (see crate::arch).
+pub use crate::arch::Registers;
 
 /// One thread of the stopped process.
 #[derive(Debug, Clone, Default)]

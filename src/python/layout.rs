@@ -170,6 +170,20 @@ pub struct DwarfCheck {
 }
 
 impl Layout {
+    /// The layout as it is on `arch`. The tables are measured on x86_64; on aarch64 glibc's
+    /// `pthread_mutex_t` is 48 bytes instead of 40, and 3.7–3.11 keep two of them inside
+    /// `_PyRuntime.ceval.gil` (mutex, switch_mutex), before `gilstate.tstate_current`: 16 bytes
+    /// further (576 → 592 in Debian bookworm's arm64 python3.11, from PyThreadState_Get's load).
+    /// 3.13+ layouts come from the process's own `_Py_DebugOffsets` and need nothing.
+    pub fn for_arch(mut self, arch: crate::arch::Arch) -> Layout {
+        if arch == crate::arch::Arch::Aarch64 {
+            if let Some(o) = self.runtime.tstate_current.as_mut() {
+                *o += 16;
+            }
+        }
+        self
+    }
+
     /// The table for a CPython version, or None when this reader does not know it.
     /// `patch` matters only for 3.7 (0–3 and 4+ differ in `_PyRuntimeState`).
     pub fn for_version(major: u32, minor: u32, patch: u32) -> Option<Layout> {

@@ -49,8 +49,9 @@ pub fn inspect(snap: &Snapshot<'_>, modules: &ModuleSet) -> Option<PythonState> 
         errors: found.notes.clone(),
         ..Default::default()
     };
+    let arch = snap.threads.iter().find_map(|t| t.regs.map(|r| r.arch())).unwrap_or(crate::arch::Arch::HOST);
     let layout = match found.layout {
-        Ok(l) => l,
+        Ok(l) => l.for_arch(arch),
         Err(e) => {
             state.errors.push(e);
             return Some(state);

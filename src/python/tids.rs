@@ -2,15 +2,14 @@
 //!
 //! In order: `native_thread_id` (3.11+) when it names a thread of the process; the thread
 //! pointer (`fs_base`, which on x86_64 glibc is the thread's `pthread_t`, the value CPython keeps
-//! as `thread_id`); and, when registers are missing, the `tid` member of glibc's `struct pthread`,
-//! whose offset is found by trying it against every thread state and the process's task list.
+//! as `thread_id`; aarch64's `tpidr_el0` is just past it); and, when registers are missing, the
+//! `tid` member of glibc's `struct pthread`, whose offset is found by trying it against every
+//! thread state and the process's task list.
 
 use std::collections::HashSet;
 
+use crate::arch::{Arch, ArchSpec};
 use crate::process::{Memory, MemoryExt, ThreadInfo};
-
-/// `offsetof(struct pthread, tid)` on x86_64 glibc 2.36 (and many releases around it).
-pub const GLIBC_TID_OFFSET: u64 = 0x2d0;
 /// How far into `struct pthread` the scan looks.
 const SCAN_LIMIT: u64 = 0x1000;
 
@@ -24,6 +23,8 @@ pub struct Ids {
 /// The tid of each thread state in `ids` (parallel), or None when it could not be told.
 pub fn map_tids(mem: &dyn Memory, threads: &[ThreadInfo], ids: &[Ids]) -> Vec<Option<i32>> {
     let tids: HashSet<i32> = threads.iter().map(|t| t.tid).collect();
+    let spec = threads.iter().find_map(|t| t.regs.map(|r| r.spec())).unwrap_or_else(|| Arch::HOST.spec());
+    let below = spec.pthread_below_thread_pointer();
     let mut out: Vec<Option<i32>> = ids
         .iter()
         .map(|id| {
@@ -35,7 +36,8 @@ pub fn map_tids(mem: &dyn Memory, threads: &[ThreadInfo], ids: &[Ids]) -> Vec<Op
                 }
             }
             if id.thread_id != 0 {
-                if let Some(t) = threads.iter().find(|t| t.regs.is_some_and(|r| r.fs_base == id.thread_id)) {
+                let owns = |tp: u64| tp >= id.thread_id && below.contains(&(tp - id.thread_id));
+                if let Some(t) = threads.iter().find(|t| t.regs.is_some_and(|r| owns(r.thread_pointer()))) {
                     return Some(t.tid);
                 }
             }
@@ -46,7 +48,7 @@ pub fn map_tids(mem: &dyn Memory, threads: &[ThreadInfo], ids: &[Ids]) -> Vec<Op
     if missing.is_empty() {
         return out;
     }
-    if let Some(off) = find_tid_offset(mem, &tids, ids, &out) {
+    if let Some(off) = find_tid_offset(mem, spec, &tids, ids, &out) {
         for i in missing {
             if let Ok(t) = mem.read_i32(ids[i].thread_id.wrapping_add(off)) {
                 if tids.contains(&t) {
@@ -61,7 +63,13 @@ pub fn map_tids(mem: &dyn Memory, threads: &[ThreadInfo], ids: &[Ids]) -> Vec<Op
 /// The offset in `struct pthread` at which every thread state's `thread_id` points at a tid of
 /// this process (distinct ones), agreeing with the tids already known. Tries glibc's usual offset
 /// first, then scans.
-fn find_tid_offset(mem: &dyn Memory, tids: &HashSet<i32>, ids: &[Ids], known: &[Option<i32>]) -> Option<u64> {
+fn find_tid_offset(
+    mem: &dyn Memory,
+    spec: &dyn ArchSpec,
+    tids: &HashSet<i32>,
+    ids: &[Ids],
+    known: &[Option<i32>],
+) -> Option<u64> {
     let cands: Vec<usize> = (0..ids.len()).filter(|&i| ids[i].thread_id != 0).collect();
     // Read each pthread once; an unreadable one leaves the offset scan to the others.
     let blocks: Vec<(usize, Vec<u8>)> = cands
@@ -91,8 +99,8 @@ fn find_tid_offset(mem: &dyn Memory, tids: &HashSet<i32>, ids: &[Ids], known: &[
         }
         true
     };
-    if fits(GLIBC_TID_OFFSET) {
-        return Some(GLIBC_TID_OFFSET);
+    if fits(spec.glibc_tid_offset()) {
+        return Some(spec.glibc_tid_offset());
     }
     (0..SCAN_LIMIT - 4).step_by(4).find(|&o| fits(o))
 }
@@ -103,7 +111,8 @@ mod tests {
     use crate::process::{ImageMemory, Registers};
 
     fn th(tid: i32, fs: Option<u64>) -> ThreadInfo {
-        ThreadInfo { tid, regs: fs.map(|f| Registers { fs_base: f, ..Default::default() }), ..Default::default() }
+        let regs = fs.map(|f| Registers::X86_64(crate::arch::x86_64::Regs { fs_base: f, ..Default::default() }));
+        ThreadInfo { tid, regs, ..Default::default() }
     }
 
     #[test]

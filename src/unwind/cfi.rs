@@ -14,17 +14,15 @@ use std::rc::Rc;
 
 use gimli::{
     BaseAddresses, CfaRule, DebugFrame, EhFrame, Encoding, EndianSlice, Expression, FrameDescriptionEntry,
-    LittleEndian, RegisterRule, UnwindContext, UnwindSection,
+    LittleEndian, RegisterRule, UnwindContext, UnwindSection, Vendor,
 };
 
 use super::ehindex::{HdrIndex, Lookup};
 
+use crate::arch::{Arch, ArchSpec};
 use crate::modules::{ElfInfo, Module};
 
 pub(crate) type Slice<'m> = EndianSlice<'m, LittleEndian>;
-
-/// DWARF number of the return-address column on x86_64.
-pub(crate) const RA: u16 = 16;
 
 /// How to find the canonical frame address.
 #[derive(Debug, Clone)]
@@ -46,11 +44,13 @@ pub(crate) enum Rule<'m> {
     Constant(u64),
 }
 
-/// One row of the unwind table, for the registers the unwinder tracks (DWARF 0..=16).
+/// One row of the unwind table, for the registers the unwinder tracks (`ArchSpec::tracked`, and
+/// the return address in `ArchSpec::ra_column`).
 #[derive(Debug, Clone)]
 pub(crate) struct Row<'m> {
     pub cfa: Cfa<'m>,
-    /// Rules that differ from the default; the return-address column is always 16 here.
+    /// Rules that differ from the default; the CIE's return-address column is renumbered to the
+    /// architecture's `ra_column`.
     pub rules: Vec<(u16, Rule<'m>)>,
     /// The CIE's augmentation says this is a signal trampoline (`S`): the caller was interrupted,
     /// not calling, and its pc is not a return address.
@@ -71,6 +71,7 @@ struct DebugCfi<'m> {
 }
 
 struct ModuleCfi<'m> {
+    spec: &'static dyn ArchSpec,
     bias: u64,
     elf: &'m ElfInfo,
     /// The search table, read from the file as needed.
@@ -107,10 +108,10 @@ fn eh_bases(elf: &ElfInfo, eh_addr: u64) -> BaseAddresses {
 }
 
 impl<'m> ModuleCfi<'m> {
-    fn load(module: &'m Module) -> Option<ModuleCfi<'m>> {
+    fn load(module: &'m Module, spec: &'static dyn ArchSpec) -> Option<ModuleCfi<'m>> {
         let elf = module.elf().ok()?;
         let bias = module.bias()?;
-        Some(ModuleCfi { bias, elf, index: HdrIndex::read(elf), eh: OnceCell::new(), debug: OnceCell::new() })
+        Some(ModuleCfi { spec, bias, elf, index: HdrIndex::read(elf), eh: OnceCell::new(), debug: OnceCell::new() })
     }
 
     /// The whole `.eh_frame`, searched in order.
@@ -121,6 +122,7 @@ impl<'m> ModuleCfi<'m> {
                 let (data, addr) = borrowed_section(elf, ".eh_frame")?;
                 let mut frame = EhFrame::new(data, LittleEndian);
                 frame.set_address_size(8);
+                frame.set_vendor(vendor(self.spec));
                 Some(EhCfi { frame, bases: eh_bases(elf, addr) })
             })
             .as_ref()
@@ -134,6 +136,7 @@ impl<'m> ModuleCfi<'m> {
                     .or_else(|| borrowed_section(elf.debug_file()?, ".debug_frame"))?;
                 let mut frame = DebugFrame::new(data, LittleEndian);
                 frame.set_address_size(8);
+                frame.set_vendor(vendor(self.spec));
                 let mut bases = BaseAddresses::default();
                 if let Some(t) = elf.section(".text") {
                     bases = bases.set_text(t.addr);
@@ -146,14 +149,15 @@ impl<'m> ModuleCfi<'m> {
 
 /// Parsed CFI of every module touched so far, and the row found for every pc looked up.
 pub(crate) struct CfiCache<'m> {
+    spec: &'static dyn ArchSpec,
     modules: HashMap<u64, Option<ModuleCfi<'m>>>,
     rows: HashMap<u64, Option<Rc<Row<'m>>>>,
     ctx: UnwindContext<usize>,
 }
 
 impl<'m> CfiCache<'m> {
-    pub fn new() -> Self {
-        CfiCache { modules: HashMap::new(), rows: HashMap::new(), ctx: UnwindContext::new() }
+    pub fn new(arch: Arch) -> Self {
+        CfiCache { spec: arch.spec(), modules: HashMap::new(), rows: HashMap::new(), ctx: UnwindContext::new() }
     }
 
     /// The unwind row covering runtime address `lookup` (already pc-1 for return addresses).
@@ -161,7 +165,7 @@ impl<'m> CfiCache<'m> {
         if let Some(r) = self.rows.get(&lookup) {
             return r.clone();
         }
-        let mcfi = self.modules.entry(module.start).or_insert_with(|| ModuleCfi::load(module));
+        let mcfi = self.modules.entry(module.start).or_insert_with(|| ModuleCfi::load(module, self.spec));
         let row = match mcfi {
             Some(m) => find_row(m, &mut self.ctx, lookup.wrapping_sub(m.bias)).map(|mut r| {
                 r.bias = m.bias;
@@ -181,9 +185,10 @@ fn find_row<'m>(m: &ModuleCfi<'m>, ctx: &mut UnwindContext<usize>, svma: u64) ->
             Lookup::Found(w) => {
                 let mut frame = EhFrame::new(w.bytes, LittleEndian);
                 frame.set_address_size(8);
+                frame.set_vendor(vendor(m.spec));
                 let bases = eh_bases(m.elf, w.base);
                 match frame.fde_from_offset(&bases, gimli::EhFrameOffset(w.fde), EhFrame::cie_from_offset) {
-                    Ok(fde) if fde.contains(svma) => return row_from_fde(&frame, &bases, &fde, ctx, svma),
+                    Ok(fde) if fde.contains(svma) => return row_from_fde(m.spec, &frame, &bases, &fde, ctx, svma),
                     Ok(_) => definitive_miss = true,
                     Err(_) => {} // a damaged entry: fall back to reading .eh_frame in order
                 }
@@ -195,16 +200,25 @@ fn find_row<'m>(m: &ModuleCfi<'m>, ctx: &mut UnwindContext<usize>, svma: u64) ->
     if !definitive_miss {
         if let Some(eh) = m.eh() {
             if let Ok(fde) = eh.frame.fde_for_address(&eh.bases, svma, EhFrame::cie_from_offset) {
-                return row_from_fde(&eh.frame, &eh.bases, &fde, ctx, svma);
+                return row_from_fde(m.spec, &eh.frame, &eh.bases, &fde, ctx, svma);
             }
         }
     }
     let d = m.debug()?;
     let fde = d.frame.fde_for_address(&d.bases, svma, DebugFrame::cie_from_offset).ok()?;
-    row_from_fde(&d.frame, &d.bases, &fde, ctx, svma)
+    row_from_fde(m.spec, &d.frame, &d.bases, &fde, ctx, svma)
+}
+
+/// gimli parses `DW_CFA_AARCH64_negate_ra_state` (pointer authentication) only for AArch64.
+fn vendor(spec: &dyn ArchSpec) -> Vendor {
+    match spec.arch() {
+        Arch::Aarch64 => Vendor::AArch64,
+        Arch::X86_64 => Vendor::Default,
+    }
 }
 
 fn row_from_fde<'m, S: UnwindSection<Slice<'m>>>(
+    spec: &dyn ArchSpec,
     section: &S,
     bases: &BaseAddresses,
     fde: &FrameDescriptionEntry<Slice<'m>>,
@@ -220,9 +234,9 @@ fn row_from_fde<'m, S: UnwindSection<Slice<'m>>>(
     let mut rules = Vec::new();
     for (reg, rule) in row.registers() {
         let n = if reg.0 == ra_column {
-            RA
-        } else if reg.0 >= RA {
-            continue; // a column we do not track (vector registers, or rip when RA is elsewhere)
+            spec.ra_column() as u16
+        } else if reg.0 as usize >= spec.tracked() {
+            continue; // a column we do not track (vector registers, pseudo-registers, or rip when RA is elsewhere)
         } else {
             reg.0
         };

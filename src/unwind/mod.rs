@@ -20,17 +20,19 @@ mod tests;
 
 use std::collections::VecDeque;
 
+use crate::arch::DwarfRegs;
 use crate::modules::ModuleSet;
 use crate::process::{CachedMemory, Memory, Registers};
 use crate::report::model::Trust;
 
-use step::{State, Step, Walker, RSP};
+use step::{State, Step, Walker};
 
 /// Nested signal handlers beyond this are taken for a corrupt stack.
 const MAX_SIGNAL_FRAMES: u32 = 64;
 
-/// Values of DWARF registers 0..=16 (rax..r15, and the return address as 16); None = unknown.
-pub(crate) type Regs = [Option<u64>; 17];
+/// Values of DWARF registers (x86_64: rax..r15, and the return address as 16; aarch64: x0..x30,
+/// sp); None = unknown.
+pub(crate) type Regs = DwarfRegs;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -84,15 +86,13 @@ pub struct UnwoundStack {
 /// Unwinds one thread. Never panics and always ends: every step must move the stack pointer
 /// up (except into a signal frame's saved context), and at most `limits.max_frames` are walked.
 pub fn unwind(regs: &Registers, memory: &dyn Memory, modules: &ModuleSet, limits: Limits) -> UnwoundStack {
+    let spec = regs.spec();
+    let sp = spec.sp();
     let cached = CachedMemory::new(memory);
-    let mut walker = Walker { memory: &cached, modules, cfi: cfi::CfiCache::new() };
-    let mut out = Collector::new(limits);
+    let mut walker = Walker { spec, memory: &cached, modules, cfi: cfi::CfiCache::new(spec.arch()) };
+    let mut out = Collector::new(limits, sp);
 
-    let mut first: Regs = [None; 17];
-    for (n, slot) in first.iter_mut().enumerate() {
-        *slot = regs.get_dwarf(n as u16);
-    }
-    let mut cur = State { regs: first, pc: regs.rip, is_return_address: false, trust: Trust::Context };
+    let mut cur = State { regs: regs.dwarf(), pc: regs.pc(), is_return_address: false, trust: Trust::Context };
     out.push(&cur);
     let mut error = None;
     let mut signal_frames = 0u32;
@@ -109,8 +109,11 @@ pub fn unwind(regs: &Registers, memory: &dyn Memory, modules: &ModuleSet, limits
                 break;
             }
         };
-        let (old_sp, new_sp) = (cur.regs[RSP].unwrap_or(0), next.regs[RSP].unwrap_or(0));
-        if next.trust != Trust::Signal && new_sp <= old_sp {
+        let (old_sp, new_sp) = (cur.regs[sp].unwrap_or(0), next.regs[sp].unwrap_or(0));
+        // With a link register, the innermost frame (or one a signal interrupted) may not have
+        // touched the stack: its caller's stack pointer can be the same.
+        let same_ok = new_sp == old_sp && !cur.is_return_address && spec.link_register().is_some();
+        if next.trust != Trust::Signal && new_sp <= old_sp && !same_ok {
             error = Some(format!(
                 "stack pointer did not increase ({old_sp:#x} to {new_sp:#x}) unwinding from {:#x}",
                 cur.pc
@@ -135,6 +138,8 @@ pub fn unwind(regs: &Registers, memory: &dyn Memory, modules: &ModuleSet, limits
 
 /// Keeps the top `keep_top` frames and a ring of the last `keep_bottom`.
 struct Collector {
+    /// DWARF number of the stack pointer.
+    sp: usize,
     keep_top: usize,
     keep_bottom: usize,
     top: Vec<RawFrame>,
@@ -143,8 +148,9 @@ struct Collector {
 }
 
 impl Collector {
-    fn new(limits: Limits) -> Self {
+    fn new(limits: Limits, sp: usize) -> Self {
         Collector {
+            sp,
             keep_top: limits.keep_top,
             keep_bottom: limits.keep_bottom,
             top: Vec::new(),
@@ -154,8 +160,12 @@ impl Collector {
     }
 
     fn push(&mut self, s: &State) {
-        let f =
-            RawFrame { pc: s.pc, is_return_address: s.is_return_address, sp: s.regs[RSP].unwrap_or(0), trust: s.trust };
+        let f = RawFrame {
+            pc: s.pc,
+            is_return_address: s.is_return_address,
+            sp: s.regs[self.sp].unwrap_or(0),
+            trust: s.trust,
+        };
         self.count += 1;
         if self.top.len() < self.keep_top {
             self.top.push(f);

@@ -1,26 +1,15 @@
 //! One unwinding step: from a frame's registers to its caller's, by CFI, by the frame-pointer
-//! chain, or by scanning the stack; through signal frames by the saved `ucontext_t`.
+//! chain, or by scanning the stack; through signal frames by the saved context. What differs
+//! per architecture (register numbers, the signal frame, call instructions, pointer
+//! authentication) comes from [`ArchSpec`].
 
-use super::cfi::{Cfa, CfiCache, Row, Rule, RA};
+use super::cfi::{Cfa, CfiCache, Row, Rule};
 use super::eval::evaluate;
 use super::Regs;
+use crate::arch::{ArchSpec, BadPcReturn, MAX_DWARF};
 use crate::modules::ModuleSet;
 use crate::process::{Memory, MemoryExt};
 use crate::report::model::Trust;
-
-pub(crate) const RSP: usize = 7;
-pub(crate) const RBP: usize = 6;
-const RIP: usize = RA as usize;
-/// rbx, rbp, r12-r15: preserved across calls by the x86_64 psABI.
-const CALLEE_SAVED: [usize; 6] = [3, 6, 12, 13, 14, 15];
-
-/// `mov $15, %rax; syscall` (rt_sigreturn): glibc's and musl's `__restore_rt`.
-pub(crate) const SIGRETURN: [u8; 9] = [0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05];
-/// Offset of `uc_mcontext.gregs` in `ucontext_t` (uc_flags, uc_link, 24-byte uc_stack).
-pub(crate) const UC_GREGS: u64 = 40;
-/// DWARF register number for each of the first 17 `gregs` slots (R8..R15, RDI, RSI, RBP, RBX,
-/// RDX, RAX, RCX, RSP, RIP).
-const GREGS_TO_DWARF: [usize; 17] = [8, 9, 10, 11, 12, 13, 14, 15, 5, 4, 6, 3, 1, 0, 2, 7, 16];
 
 /// Words read upward from the stack pointer when looking for a return address.
 const SCAN_WORDS: u64 = 2048;
@@ -37,9 +26,6 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub fn sp(&self) -> Option<u64> {
-        self.regs[RSP]
-    }
     fn lookup_pc(&self) -> u64 {
         if self.is_return_address {
             self.pc.wrapping_sub(1)
@@ -57,6 +43,7 @@ pub(crate) enum Step {
 }
 
 pub(crate) struct Walker<'a> {
+    pub spec: &'static dyn ArchSpec,
     pub memory: &'a dyn Memory,
     pub modules: &'a ModuleSet,
     pub cfi: CfiCache<'a>,
@@ -72,8 +59,10 @@ impl<'a> Walker<'a> {
         if !self.in_code(pc) {
             return false;
         }
-        let mut b = [0u8; 9];
-        self.memory.read_partial(pc, &mut b) == b.len() && b == SIGRETURN
+        let want = self.spec.sigreturn();
+        let mut b = [0u8; 16];
+        let b = &mut b[..want.len()];
+        self.memory.read_partial(pc, b) == b.len() && b == want
     }
 
     /// Could `ra` be a return address: in code, right after a call instruction?
@@ -88,19 +77,13 @@ impl<'a> Walker<'a> {
                 *slot = self.memory.read_u8(ra - 8 + i as u64).unwrap_or(0);
             }
         }
-        let at = |back: usize| b[8 - back];
-        // call rel32
-        if at(5) == 0xe8 {
-            return true;
-        }
-        // call r/m64 (ff /2) in its 2-, 3-, 4-, 6- and 7-byte forms (register, [reg], disp8,
-        // SIB+disp8, disp32/rip-relative, SIB+disp32; a REX prefix makes the same lengths).
-        [2usize, 3, 4, 6, 7].iter().any(|&k| at(k) == 0xff && (at(k - 1) >> 3) & 7 == 2)
+        self.spec.is_after_call(ra, &b)
     }
 
     /// The caller of `cur`, or why there is none.
     pub fn step(&mut self, cur: &State) -> Result<Step, String> {
-        let rsp = cur.sp().ok_or("stack pointer unknown")?;
+        let (sp_reg, ra_reg) = (self.spec.sp(), self.spec.ra_column());
+        let rsp = cur.regs[sp_reg].ok_or("stack pointer unknown")?;
         if self.is_sigreturn(cur.pc) {
             return self.signal_frame(rsp);
         }
@@ -113,7 +96,7 @@ impl<'a> Walker<'a> {
                 None => format!("no CFI for {:#x} in {}", cur.pc, m.name()),
                 Some(row) => {
                     had_cfi = true;
-                    match self.apply_row(&row, &cur.regs) {
+                    match self.apply_row(&row, cur) {
                         Ok(None) => return Ok(Step::End),
                         Ok(Some(mut next)) if row.signal => {
                             next.trust = Trust::Signal;
@@ -134,14 +117,19 @@ impl<'a> Walker<'a> {
         };
 
         // A call through a NULL or garbage function pointer: the pc is not code, nothing was
-        // pushed since the call, so the return address is at [rsp]. That is a guess from stack
-        // contents rather than from unwind data, hence Trust::Scan (the enum has nothing closer).
+        // pushed since the call, so the return address is at [rsp] (x86_64) or in the link
+        // register (aarch64). That is a guess from stack contents rather than from unwind data,
+        // hence Trust::Scan (the enum has nothing closer).
         if !cur.is_return_address && module.is_none() {
-            if let Ok(ra) = self.memory.read_u64(rsp) {
+            let found = match self.spec.bad_pc_return() {
+                BadPcReturn::StackTop => self.memory.read_u64(rsp).ok().map(|ra| (ra, rsp.wrapping_add(8))),
+                BadPcReturn::Register(r) => cur.regs[r].map(|ra| (self.spec.clean_return_address(ra), rsp)),
+            };
+            if let Some((ra, caller_sp)) = found {
                 if self.looks_like_return_address(ra) {
-                    let mut regs = callee_saved(&cur.regs);
-                    regs[RSP] = Some(rsp.wrapping_add(8));
-                    regs[RIP] = Some(ra);
+                    let mut regs = self.callee_saved(&cur.regs);
+                    regs[sp_reg] = Some(caller_sp);
+                    regs[ra_reg] = Some(ra);
                     return Ok(Step::Caller(self.finish(State {
                         regs,
                         pc: ra,
@@ -154,7 +142,8 @@ impl<'a> Walker<'a> {
 
         match self.frame_pointer(cur, rsp) {
             Ok(Some(next)) => return Ok(Step::Caller(self.finish(next))),
-            // rbp = 0 ends the chain, but only believed where there was no CFI to say otherwise.
+            // A frame pointer of 0 ends the chain, but only believed where there was no CFI to say
+            // otherwise.
             Ok(None) if !had_cfi => return Ok(Step::End),
             Ok(None) => why = format!("{why}; frame pointer is 0"),
             Err(e) => why = format!("{why}; {e}"),
@@ -175,26 +164,23 @@ impl<'a> Walker<'a> {
         next
     }
 
-    /// Registers of the interrupted frame from the `ucontext_t` at `uc` (the handler's CFA, which
-    /// is the stack pointer of the trampoline frame).
-    fn signal_frame(&self, uc: u64) -> Result<Step, String> {
-        let mut buf = [0u8; 17 * 8];
-        let at = uc.wrapping_add(UC_GREGS);
+    /// Registers of the interrupted frame from the signal frame at `sp`, the stack pointer of the
+    /// trampoline frame (x86_64: the `ucontext_t`; aarch64: the kernel's `rt_sigframe`).
+    fn signal_frame(&self, sp: u64) -> Result<Step, String> {
+        let (offset, len) = self.spec.signal_regs_at();
+        let mut buf = [0u8; 64 * 8];
+        let buf = &mut buf[..len.min(64 * 8)];
         self.memory
-            .read_exact(at, &mut buf)
+            .read_exact(sp.wrapping_add(offset), buf)
             .map_err(|e| format!("cannot read the signal frame's saved registers: {e}"))?;
-        let mut regs: Regs = [None; 17];
-        for (i, &dw) in GREGS_TO_DWARF.iter().enumerate() {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&buf[i * 8..i * 8 + 8]);
-            regs[dw] = Some(u64::from_le_bytes(w));
-        }
-        let pc = regs[RIP].unwrap_or(0);
+        let (regs, pc) = self.spec.signal_regs(buf);
         Ok(Step::Caller(State { regs, pc, is_return_address: false, trust: Trust::Signal }))
     }
 
     /// Applies one CFI row. None when the return address is undefined or zero (stack end).
-    fn apply_row(&self, row: &Row<'_>, regs: &Regs) -> Result<Option<State>, String> {
+    fn apply_row(&self, row: &Row<'_>, cur: &State) -> Result<Option<State>, String> {
+        let (sp_reg, ra_reg) = (self.spec.sp(), self.spec.ra_column());
+        let regs = &cur.regs;
         let reg = |n: u16| -> Result<u64, String> {
             regs.get(n as usize).copied().flatten().ok_or_else(|| format!("register {n} is needed but unknown"))
         };
@@ -202,10 +188,18 @@ impl<'a> Walker<'a> {
             Cfa::RegisterOffset(r, off) => reg(*r)?.wrapping_add(*off as u64),
             Cfa::Expression(e) => evaluate(e, row.encoding, regs, self.memory, None, row.bias)?,
         };
-        let mut new = callee_saved(regs);
+        let mut new = self.callee_saved(regs);
+        // In the innermost frame (or one a signal interrupted), a return address with no rule is
+        // still in the link register (an aarch64 leaf function); in a caller, its call clobbered it.
+        if let Some(lr) = self.spec.link_register().filter(|_| !cur.is_return_address) {
+            new[lr] = regs[lr];
+        }
         let mut rsp_rule = false;
         for (n, rule) in &row.rules {
             let n = *n as usize;
+            if n >= MAX_DWARF {
+                continue;
+            }
             let read = |addr: u64| {
                 self.memory.read_u64(addr).map(Some).map_err(|e| format!("cannot read saved register {n}: {e}"))
             };
@@ -223,39 +217,45 @@ impl<'a> Walker<'a> {
                 Ok(v) => v,
                 // Without the return address or the stack pointer there is no caller; any other
                 // register merely becomes unknown.
-                Err(e) if n == RIP || n == RSP => return Err(e),
+                Err(e) if n == ra_reg || n == sp_reg => return Err(e),
                 Err(_) => None,
             };
-            rsp_rule |= n == RSP;
+            rsp_rule |= n == sp_reg;
         }
         if !rsp_rule {
-            new[RSP] = Some(cfa);
+            new[sp_reg] = Some(cfa);
         }
-        match new[RIP] {
+        match new[ra_reg].map(|ra| self.spec.clean_return_address(ra)) {
             None | Some(0) => Ok(None),
-            Some(pc) => Ok(Some(State { regs: new, pc, is_return_address: true, trust: Trust::Cfi })),
+            Some(pc) => {
+                new[ra_reg] = Some(pc);
+                Ok(Some(State { regs: new, pc, is_return_address: true, trust: Trust::Cfi }))
+            }
         }
     }
 
-    /// The frame-pointer chain: [rbp] is the caller's rbp, [rbp+8] the return address.
-    /// Ok(None) when rbp is 0 in a caller frame (the outermost frame clears it).
+    /// The frame-pointer chain: [fp] is the caller's frame pointer, [fp+8] the return address
+    /// (x86_64's `push rbp; mov rsp,rbp` and aarch64's frame record `stp x29, x30` alike).
+    /// Ok(None) when the frame pointer is 0 in a caller frame (the outermost frame clears it).
     fn frame_pointer(&self, cur: &State, rsp: u64) -> Result<Option<State>, String> {
-        let Some(rbp) = cur.regs[RBP] else { return Err("frame pointer unknown".into()) };
+        let (fp_reg, name) = (self.spec.fp(), self.spec.fp_name());
+        let Some(rbp) = cur.regs[fp_reg] else { return Err("frame pointer unknown".into()) };
         if rbp == 0 && cur.is_return_address {
             return Ok(None);
         }
         if rbp % 8 != 0 || rbp < rsp || rbp - rsp > MAX_FRAME_SIZE {
-            return Err(format!("rbp {rbp:#x} is not a frame pointer"));
+            return Err(format!("{name} {rbp:#x} is not a frame pointer"));
         }
         let caller_rbp = self.memory.read_u64(rbp).map_err(|e| format!("frame pointer: {e}"))?;
-        let ra = self.memory.read_u64(rbp.wrapping_add(8)).map_err(|e| format!("frame pointer: {e}"))?;
+        let raw = self.memory.read_u64(rbp.wrapping_add(8)).map_err(|e| format!("frame pointer: {e}"))?;
+        let ra = self.spec.clean_return_address(raw);
         if !self.looks_like_return_address(ra) {
-            return Err(format!("[rbp+8] = {ra:#x} is not a return address"));
+            return Err(format!("[{name}+8] = {raw:#x} is not a return address"));
         }
-        let mut regs: Regs = [None; 17];
-        regs[RBP] = Some(caller_rbp);
-        regs[RSP] = Some(rbp.checked_add(16).ok_or("frame pointer at the top of the address space")?);
-        regs[RIP] = Some(ra);
+        let mut regs: Regs = [None; MAX_DWARF];
+        regs[fp_reg] = Some(caller_rbp);
+        regs[self.spec.sp()] = Some(rbp.checked_add(16).ok_or("frame pointer at the top of the address space")?);
+        regs[self.spec.ra_column()] = Some(ra);
         Ok(Some(State { regs, pc: ra, is_return_address: true, trust: Trust::FramePointer }))
     }
 
@@ -263,23 +263,23 @@ impl<'a> Walker<'a> {
     fn scan(&self, rsp: u64) -> Option<State> {
         for i in 0..SCAN_WORDS {
             let slot = rsp.checked_add(i * 8)?;
-            let v = self.memory.read_u64(slot).ok()?;
+            let v = self.spec.clean_return_address(self.memory.read_u64(slot).ok()?);
             if self.looks_like_return_address(v) {
-                let mut regs: Regs = [None; 17];
-                regs[RSP] = Some(slot.checked_add(8)?);
-                regs[RIP] = Some(v);
+                let mut regs: Regs = [None; MAX_DWARF];
+                regs[self.spec.sp()] = Some(slot.checked_add(8)?);
+                regs[self.spec.ra_column()] = Some(v);
                 return Some(State { regs, pc: v, is_return_address: true, trust: Trust::Scan });
             }
         }
         None
     }
-}
 
-/// The registers a callee preserves; everything else is unknown in the caller.
-fn callee_saved(regs: &Regs) -> Regs {
-    let mut out: Regs = [None; 17];
-    for r in CALLEE_SAVED {
-        out[r] = regs[r];
+    /// The registers a callee preserves; everything else is unknown in the caller.
+    fn callee_saved(&self, regs: &Regs) -> Regs {
+        let mut out: Regs = [None; MAX_DWARF];
+        for &r in self.spec.callee_saved() {
+            out[r] = regs[r];
+        }
+        out
     }
-    out
 }

@@ -13,8 +13,8 @@ pub struct Facts<'a> {
     pub abort_message: Option<String>,
     /// The innermost function names of the crashed thread.
     pub top_functions: Vec<String>,
-    /// The two bytes at the faulting instruction.
-    pub insn: Option<[u8; 2]>,
+    /// The trap instruction at the pc, by name (`ud2`, `brk`, `udf`), when it is one.
+    pub trap: Option<&'static str>,
 }
 
 fn c(kind: K, summary: impl Into<String>) -> Classification {
@@ -25,7 +25,7 @@ fn c(kind: K, summary: impl Into<String>) -> Classification {
 /// pointer, or in a no-access mapping right under it, or the stack pointer itself left it.
 fn is_stack_overflow(fault: u64, regs: &Registers, all: &[Mapping]) -> bool {
     const NEAR: u64 = 1 << 20;
-    let sp = regs.rsp;
+    let sp = regs.sp();
     let Some(stack) = maps::find(all, sp).or_else(|| maps::find(all, sp.wrapping_add(4096))) else {
         // The stack pointer is in no mapping at all: it ran off the end.
         return fault.abs_diff(sp) < NEAR;
@@ -58,7 +58,7 @@ pub fn classify(f: &Facts<'_>) -> Option<Classification> {
                         ),
                     ));
                 }
-                if fault == regs.rip {
+                if fault == regs.pc() {
                     let mapped = maps::find(f.maps, fault);
                     return Some(match mapped {
                         None if fault < 65536 => {
@@ -86,7 +86,9 @@ pub fn classify(f: &Facts<'_>) -> Option<Classification> {
                     },
                 ));
             }
-            if (0x0000_8000_0000_0000..0xffff_8000_0000_0000).contains(&fault) {
+            if f.regs.is_some_and(|r| r.spec().is_non_canonical(fault))
+                || (f.regs.is_none() && crate::arch::Arch::HOST.spec().is_non_canonical(fault))
+            {
                 return Some(c(
                     K::NonCanonicalAddress,
                     format!("access to a non-canonical address {fault:#x} (corrupt pointer)"),
@@ -147,10 +149,11 @@ pub fn classify(f: &Facts<'_>) -> Option<Classification> {
             2 => c(K::IntegerOverflow, "integer overflow (e.g. INT_MIN / -1)"),
             _ => c(K::FloatingPoint, "floating-point exception"),
         }),
-        libc::SIGILL => Some(match f.insn {
-            Some([0x0f, 0x0b]) => {
-                c(K::Trap, "trap instruction (ud2): __builtin_trap(), or code the compiler marked unreachable")
-            }
+        libc::SIGILL => Some(match f.trap {
+            Some(name) => c(
+                K::Trap,
+                format!("trap instruction ({name}): __builtin_trap(), or code the compiler marked unreachable"),
+            ),
             _ => c(K::IllegalInstruction, "illegal instruction (code built for a newer CPU, or a corrupt jump)"),
         }),
         libc::SIGSYS => Some(c(
@@ -169,13 +172,14 @@ mod tests {
     use super::*;
 
     fn facts<'a>(sig: &'a SignalInfo, regs: Option<&'a Registers>, maps: &'a [Mapping]) -> Facts<'a> {
-        Facts { signal: sig, regs, maps, abort_message: None, top_functions: vec![], insn: None }
+        Facts { signal: sig, regs, maps, abort_message: None, top_functions: vec![], trap: None }
     }
 
     #[test]
     fn null_and_stack_overflow() {
         let m = maps::parse_maps("7ffc0000000-7ffc0800000 rw-p 00000000 00:00 0 [stack]\n");
-        let regs = Registers { rsp: 0x7ffc0000010, rip: 0x401000, ..Default::default() };
+        let regs: Registers =
+            crate::arch::x86_64::Regs { rsp: 0x7ffc0000010, rip: 0x401000, ..Default::default() }.into();
         let segv = |a| SignalInfo { signo: 11, code: 1, addr: Some(a), ..Default::default() };
         let s = segv(0);
         assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, K::NullPointerDereference);
@@ -185,6 +189,27 @@ mod tests {
         assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, K::BadAddress);
         let s = segv(0x401000);
         assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, K::BadJump);
+    }
+
+    #[test]
+    fn aarch64_pc_sp_and_traps() {
+        let m = maps::parse_maps("ffffc0000000-ffffc0800000 rw-p 00000000 00:00 0 [stack]\n");
+        let regs: Registers =
+            crate::arch::aarch64::Regs { sp: 0xffffc0000010, pc: 0xaaaa0000, ..Default::default() }.into();
+        let segv = |a| SignalInfo { signo: 11, code: 1, addr: Some(a), ..Default::default() };
+        let s = segv(0xffffbffffff0);
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, K::StackOverflow);
+        let s = segv(0xaaaa0000);
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, K::BadJump);
+        // x86_64's non-canonical hole is an ordinary address on aarch64 (48-bit and 52-bit VAs).
+        let s = segv(0x0000_9000_0000_0000);
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, K::BadAddress);
+        let s = SignalInfo { signo: libc::SIGILL, code: 1, addr: Some(0xaaaa0000), ..Default::default() };
+        let mut f = facts(&s, Some(&regs), &m);
+        f.trap = regs.spec().trap_name(&0u32.to_le_bytes());
+        let cl = classify(&f).unwrap();
+        assert_eq!(cl.kind, K::Trap);
+        assert!(cl.summary.contains("(udf)"), "{}", cl.summary);
     }
 
     #[test]

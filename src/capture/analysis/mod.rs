@@ -38,9 +38,11 @@ pub fn python_user_frame(crashed: Option<&Thread>, call_site: Option<&PythonFram
 /// innermost functions and glibc's abort message.
 pub fn classification(snap: &Snapshot<'_>, modules: &ModuleSet, crashed: Option<&Thread>) -> Option<Classification> {
     let regs = snap.thread(snap.crashed_tid).and_then(|t| t.regs.as_ref());
-    let insn = regs.and_then(|r| {
-        let mut b = [0u8; 2];
-        snap.memory.read_exact(r.rip, &mut b).ok().map(|_| b)
+    let trap = regs.and_then(|r| {
+        let spec = r.spec();
+        let mut b = [0u8; 8];
+        let b = &mut b[..spec.trap_len()];
+        snap.memory.read_exact(r.pc(), b).ok().and_then(|_| spec.trap_name(b))
     });
     let abort_message =
         if snap.signal.signo == libc::SIGABRT { abort_message::abort_message(snap, modules) } else { None };
@@ -52,6 +54,6 @@ pub fn classification(snap: &Snapshot<'_>, modules: &ModuleSet, crashed: Option<
         top_functions: crashed
             .map(|t| t.native_frames().filter_map(|f| f.function.clone()).take(12).collect())
             .unwrap_or_default(),
-        insn,
+        trap,
     })
 }

@@ -26,7 +26,7 @@ const PR_REG: usize = 112;
 pub const PRPSINFO_SIZE: usize = 136;
 
 /// One thread's NT_PRSTATUS, with the NT_SIGINFO that followed it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ThreadNote {
     pub tid: i32,
     /// pr_cursig: the signal the thread was stopped or killed by.
@@ -149,7 +149,7 @@ fn prstatus(d: &[u8]) -> Option<ThreadNote> {
     let r = |i: usize| word(d, PR_REG + i * 8);
     // user_regs_struct: r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi orig_rax rip
     // cs eflags rsp ss fs_base gs_base ds es fs gs
-    let regs = Registers {
+    let regs = Registers::X86_64(crate::arch::x86_64::Regs {
         r15: r(0),
         r14: r(1),
         r13: r(2),
@@ -171,14 +171,16 @@ fn prstatus(d: &[u8]) -> Option<ThreadNote> {
         rsp: r(19),
         fs_base: r(21),
         gs_base: r(22),
-    };
+    });
     let cursig = u16::from_le_bytes([d[12], d[13]]) as i32;
     Some(ThreadNote { tid: word32(d, 32) as i32, cursig, regs, siginfo: None })
 }
 
-/// Registers in user_regs_struct order (for writing NT_PRSTATUS).
+/// Registers in x86_64's user_regs_struct order (for writing NT_PRSTATUS); zeros for another
+/// architecture's registers (core files are read and written for x86_64 only).
 pub fn user_regs(r: &Registers) -> [u64; 27] {
     let mut w = [0u64; 27];
+    let Registers::X86_64(r) = r else { return w };
     let vals = [
         r.r15, r.r14, r.r13, r.r12, r.rbp, r.rbx, r.r11, r.r10, r.r9, r.r8, r.rax, r.rcx, r.rdx, r.rsi, r.rdi,
         r.orig_rax, r.rip,

@@ -67,7 +67,7 @@ fn wanted(m: &Mapping, dirty: &dyn Fn(&Mapping) -> bool) -> bool {
 
 /// Decides how much of each mapping is kept, within `max_bytes`.
 fn plan<'a>(snap: &'a Snapshot<'_>, max_bytes: u64, dirty: &dyn Fn(&Mapping) -> bool) -> (Vec<Load<'a>>, Written) {
-    let sps: Vec<u64> = snap.threads.iter().filter_map(|t| t.regs.map(|r| r.rsp)).collect();
+    let sps: Vec<u64> = snap.threads.iter().filter_map(|t| t.regs.map(|r| r.sp())).collect();
     let mut loads: Vec<Load> = snap.maps.iter().map(|m| Load { map: m, keep: 0 }).collect();
     let mut budget = max_bytes;
     let mut give = |l: &mut Load, want: u64| {
@@ -120,8 +120,8 @@ fn prstatus(snap: &Snapshot<'_>, t: &crate::process::ThreadInfo) -> Vec<u8> {
     d[12..14].copy_from_slice(&(sig as u16).to_le_bytes());
     d[32..36].copy_from_slice(&t.tid.to_le_bytes());
     d[44..48].copy_from_slice(&snap.pid.to_le_bytes());
-    let regs = t.regs.unwrap_or_default();
-    for (i, w) in notes::user_regs(&regs).iter().enumerate() {
+    let words = t.regs.as_ref().map(notes::user_regs).unwrap_or([0; 27]);
+    for (i, w) in words.iter().enumerate() {
         d[112 + i * 8..120 + i * 8].copy_from_slice(&w.to_le_bytes());
     }
     d[328..332].copy_from_slice(&0u32.to_le_bytes()); // pr_fpvalid: no NT_FPREGSET

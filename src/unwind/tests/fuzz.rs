@@ -5,6 +5,7 @@ use proptest::test_runner::{Config, TestRunner};
 
 use super::real::{self_modules, Overlay};
 use super::synth::{self, a, CfiKind, STACK};
+use crate::arch::x86_64::Regs as X86Regs;
 use crate::modules::ModuleSet;
 use crate::process::{ImageMemory, Memory, Registers};
 use crate::report::model::Trust;
@@ -29,7 +30,7 @@ fn check(regs: &Registers, memory: &dyn Memory, modules: &ModuleSet) -> Result<(
     DEEPEST.with(|d| d.set(d.get().max(st.frames.len() as u64 + st.elided.map_or(0, |e| e.1))));
     prop_assert!(!st.frames.is_empty());
     prop_assert!(st.frames.len() <= LIMITS.keep_top + LIMITS.keep_bottom);
-    prop_assert_eq!(st.frames[0].pc, regs.rip);
+    prop_assert_eq!(st.frames[0].pc, regs.pc());
     prop_assert_eq!(st.frames[0].trust, Trust::Context);
     let total = st.frames.len() as u64 + st.elided.map_or(0, |(_, n)| n);
     prop_assert!(total <= LIMITS.max_frames as u64);
@@ -99,7 +100,7 @@ fn random_stacks_over_the_synthetic_module() {
         .run(&strategy, |(words, rip, rsp, rbp, other)| {
             let top = stack_of(&words, stack);
             let memory = Overlay { top: &top, rest: &m.memory };
-            let regs = Registers {
+            let regs = X86Regs {
                 rip,
                 rsp,
                 rbp,
@@ -110,7 +111,8 @@ fn random_stacks_over_the_synthetic_module() {
                 r15: other[4],
                 rax: other[5],
                 ..Default::default()
-            };
+            }
+            .into();
             check(&regs, &memory, &m.modules)
         })
         .unwrap();
@@ -151,7 +153,7 @@ fn random_stacks_over_this_process_modules() {
         .run(&strategy, |(words, rip, rsp, rbp, other)| {
             let top = stack_of(&words, stack);
             let memory = Overlay { top: &top, rest: &live };
-            let regs = Registers {
+            let regs = X86Regs {
                 rip,
                 rsp,
                 rbp,
@@ -161,7 +163,8 @@ fn random_stacks_over_this_process_modules() {
                 r14: other[3],
                 r15: other[4],
                 ..Default::default()
-            };
+            }
+            .into();
             check(&regs, &memory, &modules)
         })
         .unwrap();

@@ -1,3 +1,4 @@
+mod aarch64;
 mod elf;
 mod fuzz;
 mod real;

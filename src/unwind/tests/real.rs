@@ -4,6 +4,7 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 
+use crate::arch::x86_64::Regs as X86Regs;
 use crate::modules::ModuleSet;
 use crate::process::live::LiveMemory;
 use crate::process::maps::parse_maps;
@@ -15,7 +16,7 @@ use crate::unwind::{unwind, Limits, UnwoundStack};
 pub fn regs_from_ucontext(uc: &libc::ucontext_t) -> Registers {
     let g = &uc.uc_mcontext.gregs;
     let r = |i: libc::c_int| g[i as usize] as u64;
-    Registers {
+    X86Regs {
         rax: r(libc::REG_RAX),
         rbx: r(libc::REG_RBX),
         rcx: r(libc::REG_RCX),
@@ -35,6 +36,7 @@ pub fn regs_from_ucontext(uc: &libc::ucontext_t) -> Registers {
         rip: r(libc::REG_RIP),
         ..Default::default()
     }
+    .into()
 }
 
 pub fn self_modules() -> (LiveMemory, ModuleSet) {
@@ -62,7 +64,7 @@ fn unwind_self(regs: &Registers, pushed: Option<u64>) -> (UnwoundStack, Vec<Stri
     let (memory, modules) = self_modules();
     let mut top = crate::process::ImageMemory::new();
     if let Some(w) = pushed {
-        top.add(regs.rsp, w.to_le_bytes().to_vec());
+        top.add(regs.sp(), w.to_le_bytes().to_vec());
     }
     let overlay = Overlay { top: &top, rest: &memory };
     let stack = unwind(regs, &overlay, &modules, Limits::default());
@@ -128,9 +130,10 @@ fn ctx_c(out: &mut Out, null_call: bool) {
     let mut regs = regs_from_ucontext(&uc);
     if null_call {
         // As if ctx_c had called address 0 instead of getcontext: pc 0, return address pushed.
-        let ra = regs.rip;
-        regs.rip = 0;
-        regs.rsp -= 8;
+        let Registers::X86_64(r) = &mut regs else { unreachable!("x86_64 registers") };
+        let ra = r.rip;
+        r.rip = 0;
+        r.rsp -= 8;
         out.push(unwind_self(&regs, Some(ra)));
     } else {
         out.push(unwind_self(&regs, None));

@@ -1,9 +1,12 @@
 //! Unwinding synthetic stacks over a hand-made module whose functions and CFI are known exactly.
 
 use super::elf::{self, op, Cie, Fde, Mapped, Sec};
+use crate::arch::x86_64::Regs as X86Regs;
+use crate::arch::x86_64::{SIGRETURN, UC_GREGS};
+use crate::arch::{Arch, MAX_DWARF};
 use crate::process::{ImageMemory, Registers};
 use crate::report::model::Trust;
-use crate::unwind::step::{State, Step, Walker, SIGRETURN, UC_GREGS};
+use crate::unwind::step::{State, Step, Walker};
 use crate::unwind::{cfi, unwind, Limits, RawFrame, UnwoundStack};
 
 pub const BASE: u64 = 0x5555_0000_0000;
@@ -139,7 +142,7 @@ pub fn module(kind: CfiKind) -> Mapped {
 }
 
 pub fn regs(rip: u64, rsp: u64, rbp: u64) -> Registers {
-    Registers { rip, rsp, rbp, ..Default::default() }
+    X86Regs { rip, rsp, rbp, ..Default::default() }.into()
 }
 
 fn run(m: &Mapped, r: &Registers) -> UnwoundStack {
@@ -202,8 +205,8 @@ fn expression_rules_compute_registers() {
     m.memory.write_u64(S + 8, a(START_RA));
     m.memory.write_u64(S, 0x1234_5670);
     let modules = &m.modules;
-    let mut w = Walker { memory: &m.memory, modules, cfi: cfi::CfiCache::new() };
-    let mut regs = [None; 17];
+    let mut w = Walker { spec: Arch::X86_64.spec(), memory: &m.memory, modules, cfi: cfi::CfiCache::new(Arch::X86_64) };
+    let mut regs = [None; MAX_DWARF];
     regs[7] = Some(S);
     regs[3] = Some(41);
     regs[6] = Some(7);

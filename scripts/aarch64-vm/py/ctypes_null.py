@@ -1,0 +1,6 @@
+import ctypes
+
+def call():
+    return ctypes.string_at(0)  # line 4: NULL into strlen
+
+call()
