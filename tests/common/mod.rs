@@ -31,7 +31,8 @@ pub fn skip(what: &str, why: &str) {
         _ => root().join("target").join("test-skips.txt"),
     };
     if let Ok(mut f) = fs::OpenOptions::new().create(true).append(true).open(path) {
-        let _ = writeln!(f, "{line}");
+        // One write, so lines appended by tests running at the same time never interleave.
+        let _ = f.write_all(format!("{line}\n").as_bytes());
     }
 }
 
