@@ -5,7 +5,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -46,6 +46,22 @@ fn proc_state(pid: i32) -> Option<(char, i32)> {
     let state = field("State:")?.chars().next()?;
     let tracer = field("TracerPid:")?.parse().ok()?;
     Some((state, tracer))
+}
+
+/// Starts `py script` with stdin and stdout piped (stderr dropped) and returns it with its stdout
+/// and the first line it printed (the script's readiness signal).
+fn start_target(py: &Path, script: &Path) -> (Child, BufReader<ChildStdout>, String) {
+    let mut target = Command::new(py)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(target.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    (target, out, line)
 }
 
 /// Starts `crashcatch ARGS` and waits for its "attached to pid" line on stderr.
@@ -114,16 +130,7 @@ fn attach_reports_a_crash_as_run_mode_does_on_every_interpreter() {
         let run_report =
             run_report.unwrap_or_else(|| panic!("{}: no report in run mode\n{}", py.display(), describe(&run_out)));
 
-        let mut target = Command::new(&py)
-            .arg(&script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut out = BufReader::new(target.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
+        let (mut target, _out, line) = start_target(&py, &script);
         assert_eq!(line.trim(), "READY");
         let pid = target.id().to_string();
         let reports = out_dir();
@@ -389,16 +396,7 @@ fn attach_follow_forks_reports_a_crash_in_a_later_child() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("fork_crash.py");
     std::fs::write(&script, FORK_SCRIPT).unwrap();
-    let mut target = Command::new(&py)
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(target.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
+    let (mut target, mut out, mut line) = start_target(&py, &script);
     let pid = target.id().to_string();
     let reports = out_dir();
     let (mut cc, mut err, mut seen) = attach_and_wait(&[

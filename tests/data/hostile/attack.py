@@ -19,6 +19,7 @@ import os
 import sys
 import threading
 import time
+from itertools import islice
 
 MODE, DIR = sys.argv[1], sys.argv[2]
 ARGS = sys.argv[3:]
@@ -60,6 +61,17 @@ def write_lines(path, size, width=79):
     return size // len(line)
 
 
+def park_then_crash(threads, make_spots):
+    """`threads` threads parked in frames at make_spots()'s places, then a crash in this thread
+    under frames at the next ones, once every parked thread is in place."""
+    for _ in range(threads):
+        park(make_spots())
+    spots = make_spots()
+    for _ in range(threads):
+        ready.acquire()
+    chain(spots, "crash()")()
+
+
 def attack():
     threads = 0
     if MODE == "disclose":
@@ -72,34 +84,24 @@ def attack():
         threads = int(ARGS[0])
         big = os.path.join(DIR, "big.py")
         n = write_lines(big, 8 << 20)
-        k = 0
-        for t in range(threads + 1):
-            spots = []
-            for level in range(6):
-                k += 1
-                spots.append((os.path.join(DIR, *(["."] * k), "big.py"), 1 + (k * 7919) % n))
-            if t < threads:
-                park(spots)
-            else:
-                for _ in range(threads):
-                    ready.acquire()
-                chain(spots, "crash()")()
+        k = iter(range(1, 1 << 30))
+
+        def spots():
+            return [(os.path.join(DIR, *(["."] * i), "big.py"), 1 + (i * 7919) % n) for i in islice(k, 6)]
+
+        park_then_crash(threads, spots)
     elif MODE == "manyfiles":
         threads = int(ARGS[0])
-        k = 0
-        for t in range(threads + 1):
-            spots = []
-            for level in range(5):
-                k += 1
-                p = os.path.join(DIR, "m%05d.py" % k)
-                n = write_lines(p, 256 << 10)
-                spots.append((p, n - level))
-            if t < threads:
-                park(spots)
-            else:
-                for _ in range(threads):
-                    ready.acquire()
-                chain(spots, "crash()")()
+        k = iter(range(1, 1 << 30))
+
+        def spots():
+            out = []
+            for level, i in enumerate(islice(k, 5)):
+                p = os.path.join(DIR, "m%05d.py" % i)
+                out.append((p, write_lines(p, 256 << 10) - level))
+            return out
+
+        park_then_crash(threads, spots)
     elif MODE == "longnames":
         threads, depth = int(ARGS[0]), int(ARGS[1])
         sys.setrecursionlimit(depth * 4 + 1000)
