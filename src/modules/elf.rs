@@ -10,11 +10,13 @@ use std::borrow::Cow;
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::arena::Arena;
 use super::headers::{Headers, ET_EXEC, SHT_DYNSYM, SHT_SYMTAB};
 pub use super::headers::{Section, Segment};
 use super::inflate::Inflater;
+use super::readahead;
 use super::source::{Source, MAX_READ};
 pub use super::symbols::SymbolHit;
 use super::symbols::{self, Table};
@@ -27,7 +29,8 @@ const ELFCOMPRESS_ZSTD: u32 = 2;
 
 pub struct ElfInfo {
     pub path: Option<PathBuf>,
-    src: Source,
+    /// Shared with the read-ahead thread (readahead.rs).
+    src: Arc<Source>,
     fixed: bool,
     segments: Vec<Segment>,
     sections: Vec<Section>,
@@ -96,7 +99,7 @@ impl ElfInfo {
         let section_count = sections.len();
         Ok(ElfInfo {
             path,
-            src,
+            src: Arc::new(src),
             fixed: headers.e_type == ET_EXEC,
             segments: headers.segments,
             sections,
@@ -208,7 +211,7 @@ impl ElfInfo {
         let data = self.data[idx].get_or_init(|| self.load_section(s));
         match data.as_ref()? {
             SectionBytes::Whole(b) => Some(b),
-            SectionBytes::Lazy(inf) => inf.prefix(&self.src, len),
+            SectionBytes::Lazy(inf) => inf.prefix(&*self.src, len),
         }
     }
 
@@ -238,6 +241,32 @@ impl ElfInfo {
             ELFCOMPRESS_ZSTD => whole(&self.src, object::CompressionFormat::Zstandard, input, size),
             _ => None,
         }
+    }
+
+    /// The compressed DWARF sections a line look-up reads, as read-ahead jobs, the one read last
+    /// (`.debug_info`, unit by unit) first: see readahead.rs. Empty when none is compressed.
+    pub fn read_ahead_jobs(&self) -> Vec<readahead::Job> {
+        const ORDER: [&str; 10] = [
+            ".debug_info",
+            ".debug_rnglists",
+            ".debug_ranges",
+            ".debug_line",
+            ".debug_abbrev",
+            ".debug_aranges",
+            ".debug_addr",
+            ".debug_str_offsets",
+            ".debug_str",
+            ".debug_line_str",
+        ];
+        let mut jobs = Vec::new();
+        for name in ORDER {
+            let Some(idx) = self.sections.iter().position(|x| x.name == name && x.compressed) else { continue };
+            let data = self.data[idx].get_or_init(|| self.load_section(&self.sections[idx]));
+            if let Some(SectionBytes::Lazy(inf)) = data {
+                jobs.push(readahead::Job { inflater: inf.clone(), file: self.src.clone(), limit: readahead::LIMIT });
+            }
+        }
+        jobs
     }
 
     /// The (uncompressed) size of a section's contents; None when absent or NOBITS.

@@ -1,4 +1,5 @@
-//! Compressed ELF sections (SHF_COMPRESSED, zlib) inflated on demand, front to back.
+//! Compressed ELF sections (SHF_COMPRESSED, zlib) inflated on demand, front to back, by the
+//! reader that needs them or ahead of it by a second thread (see `readahead.rs`).
 //!
 //! A reader that needs only the start of a section (one unit of `.debug_info`) asks for a prefix
 //! of it; the stream is inflated just far enough. The output buffer is allocated once at the
@@ -7,10 +8,15 @@
 //! later calls write bytes after them. It is allocated zeroed (for a large buffer, fresh zero pages
 //! from the kernel: nothing to clear, nothing resident until written), so the inflater writes into
 //! initialised memory without clearing it first.
+//!
+//! The stream sits behind a mutex: whoever holds it (the reader, or the read-ahead thread between
+//! two of its steps) inflates the next bytes; `filled` is published after they are written, and
+//! bytes below it are never written again, so readers take slices of `..filled` without the lock.
 
 use std::alloc::{self, Layout};
-use std::cell::{Cell, RefCell};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 
 use flate2::{Decompress, FlushDecompress, Status};
 
@@ -20,6 +26,10 @@ use super::source::ReadAt;
 /// a call into the inflater.
 const STEP: usize = 256 << 10;
 
+/// Bytes the read-ahead thread inflates per hold of the stream: small, so a reader waiting for
+/// the same stream, or a cancel, waits little.
+pub const READAHEAD_STEP: usize = 64 << 10;
+
 /// Compressed bytes read from the file per step.
 const INPUT_CHUNK: usize = 256 << 10;
 
@@ -27,17 +37,40 @@ const INPUT_CHUNK: usize = 256 << 10;
 /// otherwise make us reserve an absurd buffer.
 const MAX_RATIO: u64 = 1100;
 
+/// One compressed section. Cloning shares the stream and the buffer (the read-ahead thread holds
+/// a clone); the buffer is freed with the last clone.
+#[derive(Clone)]
 pub struct Inflater {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     /// `cap` bytes from the global allocator; `..filled` initialised and never written again.
     buf: NonNull<u8>,
     cap: usize,
-    filled: Cell<usize>,
+    filled: AtomicUsize,
     /// The compressed stream's file range (read from the file passed in on every call).
     input: (usize, usize),
     /// None once the stream ended or failed.
-    state: RefCell<Option<Decompress>>,
-    failed: Cell<bool>,
+    stream: Mutex<Option<Stream>>,
+    failed: AtomicBool,
+    /// Readers waiting for the stream: the read-ahead thread leaves it to them.
+    readers: AtomicUsize,
 }
+
+type LockResult<'a> = Result<MutexGuard<'a, Option<Stream>>, PoisonError<MutexGuard<'a, Option<Stream>>>>;
+
+struct Stream {
+    z: Decompress,
+    chunk: Vec<u8>,
+}
+
+// SAFETY: the buffer is written only by the holder of `stream`'s lock, only at `filled` and
+// beyond, and `filled` is raised (Release) after the bytes are written; other threads read only
+// bytes below a `filled` they loaded (Acquire). Everything else is atomics or behind the mutex.
+unsafe impl Send for Shared {}
+// SAFETY: as above.
+unsafe impl Sync for Shared {}
 
 impl Inflater {
     /// An inflater for the zlib stream at `input` (file offset, length) that decompresses to
@@ -50,97 +83,162 @@ impl Inflater {
         let layout = Layout::array::<u8>(cap).ok()?;
         // SAFETY: `layout` has a non-zero size.
         let buf = NonNull::new(unsafe { alloc::alloc_zeroed(layout) })?;
+        let stream = Stream { z: Decompress::new(true), chunk: Vec::new() };
         Some(Inflater {
-            buf,
-            cap,
-            filled: Cell::new(0),
-            input,
-            state: RefCell::new(Some(Decompress::new(true))),
-            failed: Cell::new(false),
+            shared: Arc::new(Shared {
+                buf,
+                cap,
+                filled: AtomicUsize::new(0),
+                input,
+                stream: Mutex::new(Some(stream)),
+                failed: AtomicBool::new(false),
+                readers: AtomicUsize::new(0),
+            }),
         })
     }
 
     /// The uncompressed size.
     pub fn size(&self) -> usize {
-        self.cap
+        self.shared.cap
     }
 
     /// How many bytes are inflated so far.
     pub fn inflated(&self) -> usize {
-        self.filled.get()
+        self.shared.filled.load(Ordering::Acquire)
     }
 
     /// At least the first `want` bytes (all of them if `want` exceeds the size), inflating
     /// further from `file` (the whole ELF, read in chunks) as needed. None if the stream is corrupt or ends
     /// short of the size its header claimed.
     pub fn prefix<'s, R: ReadAt + ?Sized>(&'s self, file: &R, want: usize) -> Option<&'s [u8]> {
-        let want = want.min(self.cap);
-        if self.filled.get() < want {
-            self.inflate_to(file, want);
+        let s = &*self.shared;
+        let want = want.min(s.cap);
+        if s.filled.load(Ordering::Acquire) < want {
+            s.readers.fetch_add(1, Ordering::AcqRel);
+            let guard = s.stream.lock();
+            s.readers.fetch_sub(1, Ordering::AcqRel);
+            s.advance(guard, file, want, want.saturating_add(STEP));
         }
-        if self.failed.get() && self.filled.get() < want {
+        let filled = s.filled.load(Ordering::Acquire);
+        if filled < want && s.failed.load(Ordering::Acquire) {
             return None;
         }
-        // SAFETY: the first `filled` bytes were initialised by `inflate_to` and are never written
-        // again; the buffer lives (and stays put) as long as `self`.
-        Some(unsafe { std::slice::from_raw_parts(self.buf.as_ptr(), self.filled.get()) })
+        // SAFETY: the first `filled` bytes were initialised before `filled` was published and are
+        // never written again; the buffer lives (and stays put) as long as `self.shared`.
+        Some(unsafe { std::slice::from_raw_parts(s.buf.as_ptr(), filled) })
     }
 
-    fn inflate_to<R: ReadAt + ?Sized>(&self, file: &R, want: usize) {
-        let Ok(mut state) = self.state.try_borrow_mut() else { return };
-        let Some(z) = state.as_mut() else { return };
-        let mut chunk = Vec::new();
-        let target = want.saturating_add(STEP).min(self.cap);
-        while self.filled.get() < want {
-            let start = self.filled.get();
-            let len = target - start;
-            // SAFETY: `start + len <= cap`: this range is inside the allocation (zeroed, so
-            // initialised), past every slice handed out so far (those end at `start`), and only
-            // this call (holding the state's borrow) writes to it.
-            let out = unsafe { std::slice::from_raw_parts_mut(self.buf.as_ptr().add(start), len) };
-            let consumed = z.total_in() as usize;
-            // The next compressed bytes: a short read (the file shrank) fails the stream.
-            let n = self.input.1.saturating_sub(consumed).min(INPUT_CHUNK);
-            chunk.resize(n, 0);
-            let at = self.input.0.saturating_add(consumed) as u64;
-            if n > 0 && !file.read_exact_at(at, &mut chunk) {
-                self.fail(&mut state);
-                return;
-            }
-            let before = z.total_out();
-            let status = z.decompress(&chunk, out, FlushDecompress::None);
-            let produced = (z.total_out() - before) as usize;
-            self.filled.set(start + produced.min(len));
-            match status {
-                Ok(Status::StreamEnd) => {
-                    if self.filled.get() < self.cap {
-                        self.fail(&mut state);
-                    } else {
-                        *state = None;
-                    }
-                    return;
-                }
-                Ok(_) if produced > 0 || (z.total_in() as usize) > consumed => {}
-                _ => {
-                    self.fail(&mut state);
-                    return;
-                }
-            }
+    /// One step of inflating ahead of the readers, up to `limit` bytes: for the read-ahead
+    /// thread, which never waits for the stream: a reader that wants it gets it.
+    pub fn step_ahead<R: ReadAt + ?Sized>(&self, file: &R, limit: usize) -> Ahead {
+        let s = &*self.shared;
+        let limit = limit.min(s.cap);
+        let filled = s.filled.load(Ordering::Acquire);
+        if filled >= limit || s.failed.load(Ordering::Acquire) {
+            return Ahead::Done;
         }
-        if self.filled.get() == self.cap {
-            *state = None;
+        if s.readers.load(Ordering::Acquire) > 0 {
+            return Ahead::Busy;
         }
-    }
-
-    fn fail(&self, state: &mut Option<Decompress>) {
-        self.failed.set(true);
-        *state = None;
+        let guard = match s.stream.try_lock() {
+            Ok(g) => Ok(g),
+            Err(TryLockError::Poisoned(p)) => Err(p),
+            Err(TryLockError::WouldBlock) => return Ahead::Busy,
+        };
+        let want = (filled + READAHEAD_STEP).min(limit);
+        s.advance(guard, file, want, want);
+        if s.filled.load(Ordering::Acquire) < limit && !s.failed.load(Ordering::Acquire) {
+            Ahead::More
+        } else {
+            Ahead::Done
+        }
     }
 }
 
-impl Drop for Inflater {
+/// What one read-ahead step left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ahead {
+    /// More to inflate up to the limit.
+    More,
+    /// A reader holds or wants the stream: try again later.
+    Busy,
+    /// The limit is reached, or the stream ended or failed.
+    Done,
+}
+
+impl Shared {
+    /// With the stream's lock (`guard`), inflates until `filled >= want` (writing up to
+    /// `target`), or the stream ends or fails.
+    fn advance<R: ReadAt + ?Sized>(&self, guard: LockResult<'_>, file: &R, want: usize, target: usize) {
+        // A thread that panicked while holding the stream left it in an unknown state.
+        let Ok(mut guard) = guard else {
+            self.failed.store(true, Ordering::Release);
+            return;
+        };
+        let target = target.max(want).min(self.cap);
+        while self.filled.load(Ordering::Acquire) < want {
+            let Some(stream) = guard.as_mut() else { return };
+            match self.step(file, stream, target) {
+                Step::More => {}
+                Step::Ended => {
+                    *guard = None;
+                    return;
+                }
+                Step::Failed => {
+                    self.failed.store(true, Ordering::Release);
+                    *guard = None;
+                    return;
+                }
+            }
+        }
+        if self.filled.load(Ordering::Acquire) == self.cap {
+            *guard = None;
+        }
+    }
+
+    /// One call into the inflater, writing at `filled` up to `target`.
+    fn step<R: ReadAt + ?Sized>(&self, file: &R, stream: &mut Stream, target: usize) -> Step {
+        let start = self.filled.load(Ordering::Acquire);
+        let len = target.saturating_sub(start);
+        if len == 0 {
+            return Step::More;
+        }
+        // SAFETY: `start + len <= cap`: this range is inside the allocation (zeroed, so
+        // initialised), past every slice handed out so far (those end at or below `start`), and
+        // only the holder of the stream's lock (the caller) writes to it.
+        let out = unsafe { std::slice::from_raw_parts_mut(self.buf.as_ptr().add(start), len) };
+        let z = &mut stream.z;
+        let consumed = z.total_in() as usize;
+        // The next compressed bytes: a short read (the file shrank) fails the stream.
+        let n = self.input.1.saturating_sub(consumed).min(INPUT_CHUNK);
+        stream.chunk.resize(n, 0);
+        let at = self.input.0.saturating_add(consumed) as u64;
+        if n > 0 && !file.read_exact_at(at, &mut stream.chunk) {
+            return Step::Failed;
+        }
+        let before = z.total_out();
+        let status = z.decompress(&stream.chunk, out, FlushDecompress::None);
+        let produced = (z.total_out() - before) as usize;
+        self.filled.store(start + produced.min(len), Ordering::Release);
+        match status {
+            Ok(Status::StreamEnd) if self.filled.load(Ordering::Acquire) < self.cap => Step::Failed,
+            Ok(Status::StreamEnd) => Step::Ended,
+            Ok(_) if produced > 0 || (z.total_in() as usize) > consumed => Step::More,
+            _ => Step::Failed,
+        }
+    }
+}
+
+enum Step {
+    More,
+    Ended,
+    Failed,
+}
+
+impl Drop for Shared {
     fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout; no slice of it outlives `self`.
+        // SAFETY: allocated in `Inflater::new` with this layout; no slice of it outlives the last
+        // `Inflater` holding this.
         unsafe { alloc::dealloc(self.buf.as_ptr(), Layout::array::<u8>(self.cap).expect("valid in new")) }
     }
 }

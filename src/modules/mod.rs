@@ -8,6 +8,7 @@ pub mod debuginfod;
 pub mod elf;
 mod headers;
 mod inflate;
+pub mod readahead;
 pub mod source;
 mod symbols;
 

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use gimli::{EndianSlice, RunTimeEndian};
 
+use crate::modules::readahead::ReadAhead;
 use crate::modules::{ElfInfo, Module, ModuleSet};
 use crate::report::model::{Hex, InlinedFrame, NativeFrame};
 use crate::unwind::RawFrame;
@@ -23,6 +24,9 @@ pub struct Symbolizer<'a> {
     /// Finished frames by (address, is a return address): many threads of one process wait
     /// at the same few places, and a deep recursion repeats the same return addresses.
     done: RefCell<HashMap<(u64, bool), NativeFrame>>,
+    /// Inflating the frames' modules' compressed DWARF on a second thread; stopped with the
+    /// symbolizer.
+    read_ahead: RefCell<Option<ReadAhead>>,
 }
 
 /// (function, file, line) of each frame at an address, innermost first.
@@ -112,7 +116,12 @@ fn load_dwarf(elf: &ElfInfo) -> Option<addr2line::Context<Reader<'_>>> {
 
 impl<'a> Symbolizer<'a> {
     pub fn new(modules: &'a ModuleSet) -> Self {
-        Symbolizer { modules, dwarf: RefCell::new(HashMap::new()), done: RefCell::new(HashMap::new()) }
+        Symbolizer {
+            modules,
+            dwarf: RefCell::new(HashMap::new()),
+            done: RefCell::new(HashMap::new()),
+            read_ahead: RefCell::new(None),
+        }
     }
 
     /// The ELF that holds the DWARF of a module: itself, or its separate debug file.
@@ -132,17 +141,27 @@ impl<'a> Symbolizer<'a> {
         md.as_deref().map(f)
     }
 
-    /// Looks up the symbols of all these frames up front, one pass over each module's symbol
-    /// tables for all of its addresses (instead of one pass per address).
+    /// Gets ready for these frames: starts inflating their modules' compressed DWARF on a
+    /// second thread (in the order the modules first appear), then looks up the symbols of all
+    /// of them, one pass over each module's symbol tables for all of its addresses (instead of
+    /// one pass per address).
     pub fn prepare<'f>(&self, frames: impl IntoIterator<Item = &'f RawFrame>) {
-        let mut by_module: HashMap<u64, (&'a Module, Vec<u64>)> = HashMap::new();
+        let mut by_module: Vec<(&'a Module, Vec<u64>)> = Vec::new();
+        let mut index: HashMap<u64, usize> = HashMap::new();
         for raw in frames {
             let lookup = raw.lookup_pc();
             let Some(module) = self.modules.find(lookup) else { continue };
             let Some(svma) = module.to_svma(lookup) else { continue };
-            by_module.entry(module.start).or_insert_with(|| (module, Vec::new())).1.push(svma);
+            let i = *index.entry(module.start).or_insert_with(|| {
+                by_module.push((module, Vec::new()));
+                by_module.len() - 1
+            });
+            by_module[i].1.push(svma);
         }
-        for (module, svmas) in by_module.into_values() {
+        let jobs =
+            by_module.iter().filter_map(|(m, _)| Self::dwarf_elf(m)).flat_map(ElfInfo::read_ahead_jobs).collect();
+        *self.read_ahead.borrow_mut() = ReadAhead::start(jobs);
+        for (module, svmas) in by_module {
             if let Ok(elf) = module.elf() {
                 elf.prefetch_symbols(&svmas);
             }

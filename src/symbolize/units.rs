@@ -14,6 +14,7 @@
 use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use gimli::{AttributeValue, DebugInfoOffset, EndianSlice, Reader as _, RunTimeEndian, UnitOffset};
 
@@ -50,6 +51,9 @@ impl From<gimli::Error> for Miss {
 }
 
 type Result<T> = std::result::Result<T, Miss>;
+
+/// Bytes of `.debug_abbrev` first read for a unit's table (doubled while it is cut short).
+const ABBREV_WINDOW: usize = 8 << 10;
 
 /// How deep DW_AT_abstract_origin / DW_AT_specification chains are followed for a name.
 const NAME_DEPTH: usize = 16;
@@ -103,6 +107,8 @@ pub struct UnitIndex<'a> {
     /// Sorted by start; may overlap.
     aranges: Vec<Arange>,
     units: RefCell<HashMap<usize, Rc<CachedUnit<'a>>>>,
+    /// Abbreviation tables by `.debug_abbrev` offset (units may share one).
+    abbrevs: RefCell<HashMap<usize, Arc<gimli::Abbreviations>>>,
     /// (offset, end) of every unit in `.debug_info`, read on first need (references into other
     /// units, and the coverage check).
     unit_spans: OnceCell<Option<Vec<(usize, usize)>>>,
@@ -119,11 +125,14 @@ impl<'a> UnitIndex<'a> {
         }
         let load = |id: gimli::SectionId| -> std::result::Result<Reader<'a>, gimli::Error> {
             use gimli::SectionId::*;
-            // .debug_info is read per unit and strings by offset (strings.rs); location lists,
-            // macros and type units are never needed.
+            // .debug_info, .debug_abbrev and .debug_line are read per unit (a window at the
+            // unit's offsets), strings by offset (strings.rs); location lists, macros and type
+            // units are never needed.
             if matches!(
                 id,
                 DebugInfo
+                    | DebugAbbrev
+                    | DebugLine
                     | DebugStr
                     | DebugLineStr
                     | DebugStrOffsets
@@ -170,6 +179,7 @@ impl<'a> UnitIndex<'a> {
             endian,
             aranges,
             units: RefCell::new(HashMap::new()),
+            abbrevs: RefCell::new(HashMap::new()),
             unit_spans: OnceCell::new(),
             complete: OnceCell::new(),
         })
@@ -243,8 +253,7 @@ impl<'a> UnitIndex<'a> {
         let data = self.info(offset, end - offset)?;
         let debug_info = gimli::DebugInfo::new(data, self.endian);
         let header = debug_info.header_from_offset(DebugInfoOffset(0))?;
-        let mut unit = self.dwarf.unit(header)?;
-        self.name_unit(&mut unit)?;
+        let unit = self.build_unit(header)?;
         let cu = Rc::new(CachedUnit {
             offset,
             end,
@@ -257,31 +266,113 @@ impl<'a> UnitIndex<'a> {
         Ok(cu)
     }
 
-    /// The unit's name and compilation directory, which gimli left empty (it was given no
-    /// string sections), read through `strings`; and its line program made again with them
-    /// (DWARF 4 derives directory and file 0 from them), as `gimli::Unit::new` makes it.
-    fn name_unit(&self, unit: &mut gimli::Unit<Reader<'a>>) -> Result<()> {
-        let (mut name, mut comp_dir, mut stmt_list) = (None, None, None);
+    /// The unit for `header`, as `gimli::Unit::new` makes it, but from windows: its abbreviation
+    /// table and line program are read at their own offsets (`.debug_abbrev`, `.debug_line`),
+    /// its name and compilation directory through `strings`.
+    fn build_unit(&self, header: gimli::UnitHeader<Reader<'a>>) -> Result<gimli::Unit<Reader<'a>>> {
+        let encoding = header.encoding();
+        let file_type = self.dwarf.file_type;
+        let mut unit = gimli::Unit {
+            abbreviations: self.abbreviations(header.debug_abbrev_offset().0)?,
+            name: None,
+            comp_dir: None,
+            low_pc: 0,
+            str_offsets_base: gimli::DebugStrOffsetsBase::default_for_encoding_and_file(encoding, file_type),
+            addr_base: gimli::DebugAddrBase(0),
+            loclists_base: gimli::DebugLocListsBase::default_for_encoding_and_file(encoding, file_type),
+            rnglists_base: gimli::DebugRngListsBase::default_for_encoding_and_file(encoding, file_type),
+            line_program: None,
+            dwo_id: match header.type_() {
+                gimli::UnitType::Skeleton(id) | gimli::UnitType::SplitCompilation(id) => Some(id),
+                _ => None,
+            },
+            header,
+        };
+        let (mut name, mut comp_dir, mut stmt_list, mut low_pc) = (None, None, None, None);
         {
-            let mut entries = unit.entries_raw(None)?;
-            let Some(abbrev) = entries.read_abbreviation()? else { return Ok(()) };
+            let mut entries = unit.header.entries_raw(&unit.abbreviations, None)?;
+            let abbrev = entries.read_abbreviation()?.ok_or(gimli::Error::MissingUnitDie)?;
             for spec in abbrev.attributes() {
                 let attr = entries.read_attribute(*spec)?;
                 match (attr.name(), attr.value()) {
                     (gimli::DW_AT_name, v) => name = Some(v),
                     (gimli::DW_AT_comp_dir, v) => comp_dir = Some(v),
-                    (gimli::DW_AT_stmt_list, AttributeValue::DebugLineRef(o)) => stmt_list = Some(o),
+                    (gimli::DW_AT_low_pc, v) => low_pc = Some(v),
+                    (gimli::DW_AT_stmt_list, AttributeValue::DebugLineRef(o)) => stmt_list = Some(o.0),
+                    (gimli::DW_AT_str_offsets_base, AttributeValue::DebugStrOffsetsBase(b)) => {
+                        unit.str_offsets_base = b
+                    }
+                    (gimli::DW_AT_addr_base | gimli::DW_AT_GNU_addr_base, AttributeValue::DebugAddrBase(b)) => {
+                        unit.addr_base = b
+                    }
+                    (gimli::DW_AT_loclists_base, AttributeValue::DebugLocListsBase(b)) => unit.loclists_base = b,
+                    (
+                        gimli::DW_AT_rnglists_base | gimli::DW_AT_GNU_ranges_base,
+                        AttributeValue::DebugRngListsBase(b),
+                    ) => unit.rnglists_base = b,
+                    (gimli::DW_AT_GNU_dwo_id, AttributeValue::DwoId(id)) if unit.dwo_id.is_none() => {
+                        unit.dwo_id = Some(id)
+                    }
                     _ => {}
                 }
             }
         }
-        unit.name = name.and_then(|v| self.strings.attr(unit, v).ok());
-        unit.comp_dir = comp_dir.and_then(|v| self.strings.attr(unit, v).ok());
+        unit.name = name.and_then(|v| self.strings.attr(&unit, v).ok());
+        unit.comp_dir = comp_dir.and_then(|v| self.strings.attr(&unit, v).ok());
         if let Some(offset) = stmt_list {
-            let size = unit.header.address_size();
-            unit.line_program = Some(self.dwarf.debug_line.program(offset, size, unit.comp_dir, unit.name)?);
+            unit.line_program = Some(self.line_program(offset, &unit)?);
         }
-        Ok(())
+        if let Some(v) = low_pc {
+            if let Some(addr) = self.dwarf.attr_address(&unit, v)? {
+                unit.low_pc = addr;
+            }
+        }
+        Ok(unit)
+    }
+
+    /// The abbreviation table at `offset` of `.debug_abbrev`, from a window read there (doubled
+    /// until the table ends inside it; it has no length field).
+    fn abbreviations(&self, offset: usize) -> Result<Arc<gimli::Abbreviations>> {
+        if let Some(a) = self.abbrevs.borrow().get(&offset) {
+            return Ok(a.clone());
+        }
+        let eof = || Miss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(offset as u64)));
+        let size = self.elf.section_size(".debug_abbrev").ok_or_else(eof)?;
+        let rest = size.checked_sub(offset).filter(|&r| r > 0).ok_or_else(eof)?;
+        let mut len = ABBREV_WINDOW.min(rest);
+        let table = loop {
+            let window = self.elf.section_peek(".debug_abbrev", offset, len).ok_or_else(eof)?;
+            match gimli::DebugAbbrev::new(&window, self.endian).abbreviations(gimli::DebugAbbrevOffset(0)) {
+                Ok(table) => break Arc::new(table),
+                Err(gimli::Error::UnexpectedEof(_)) if len < rest => len = len.saturating_mul(2).min(rest),
+                Err(e) => return Err(e.into()),
+            }
+        };
+        self.abbrevs.borrow_mut().insert(offset, table.clone());
+        Ok(table)
+    }
+
+    /// The line program at `offset` of `.debug_line`, read as a window of its own length (kept
+    /// for the report: the program borrows it).
+    fn line_program(
+        &self,
+        offset: usize,
+        unit: &gimli::Unit<Reader<'a>>,
+    ) -> Result<gimli::IncompleteLineProgram<Reader<'a>>> {
+        let eof = || Miss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(offset as u64)));
+        let size = self.elf.section_size(".debug_line").ok_or_else(eof)?;
+        let rest = size.checked_sub(offset).filter(|&r| r > 0).ok_or_else(eof)?;
+        let head = self.elf.section_peek(".debug_line", offset, 12.min(rest)).ok_or_else(eof)?;
+        let (length, format) = EndianSlice::new(&head, self.endian).read_initial_length()?;
+        let len = (format.initial_length_size() as usize).checked_add(length).filter(|&l| l <= rest).ok_or_else(eof)?;
+        let window = self.elf.section_slice(".debug_line", offset, len).ok_or_else(eof)?;
+        let program = gimli::DebugLine::new(window, self.endian).program(
+            gimli::DebugLineOffset(0),
+            unit.header.address_size(),
+            unit.comp_dir,
+            unit.name,
+        )?;
+        Ok(program)
     }
 
     /// (offset, end) of every unit: walks the unit headers once (a 12-byte read each).
