@@ -6,9 +6,10 @@
 //! of a report's time. The read-ahead thread starts on the sections the symbolizer will ask for
 //! last (`.debug_info`) as soon as the stacks are unwound; the report's thread inflates what it
 //! needs first itself, and whoever reaches a stream first advances it (see `inflate.rs`). Each
-//! section is read ahead at most [`LIMIT`] bytes, so a huge debug file costs no more memory
-//! than a small one beyond what the report asks for; the thread stops when the symbolizer is
-//! done with it (the handle's drop), after at most one small step.
+//! section is read ahead at most [`LIMIT`] bytes and all of them [`TOTAL_LIMIT`], so a huge
+//! debug file, or a hundred of them, cost no more memory than a few small ones beyond what the
+//! report asks for; the thread stops when the symbolizer is done with it (the handle's drop),
+//! after at most one small step.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,6 +20,10 @@ use super::source::Source;
 
 /// Bytes of one section inflated ahead of any reader, at most.
 pub const LIMIT: usize = 16 << 20;
+
+/// Bytes the thread inflates in all, at most: many modules with compressed DWARF in one report
+/// cost no more memory ahead of need than one large one.
+const TOTAL_LIMIT: usize = 32 << 20;
 
 /// Sections read ahead per report, at most (a process with a hundred libraries that each have
 /// compressed DWARF and a frame gets the first ones).
@@ -41,7 +46,11 @@ impl ReadAhead {
     /// Starts a thread that works through `jobs` in order. None when there is nothing to do, when
     /// this process may run on one CPU only (the thread would only take turns with the report's),
     /// or when no thread can be started (the work is then done on demand, as without it).
-    pub fn start(mut jobs: Vec<Job>) -> Option<ReadAhead> {
+    pub fn start(jobs: Vec<Job>) -> Option<ReadAhead> {
+        Self::start_with(jobs, TOTAL_LIMIT)
+    }
+
+    fn start_with(mut jobs: Vec<Job>, total_limit: usize) -> Option<ReadAhead> {
         jobs.truncate(MAX_JOBS);
         if jobs.is_empty() || std::thread::available_parallelism().map_or(true, |n| n.get() < 2) {
             return None;
@@ -51,7 +60,7 @@ impl ReadAhead {
         let thread = std::thread::Builder::new()
             .name("crashcatch-inflate".into())
             .stack_size(256 << 10)
-            .spawn(move || run(&jobs, &flag))
+            .spawn(move || run(&jobs, &flag, total_limit))
             .ok()?;
         Some(ReadAhead { stop, thread: Some(thread) })
     }
@@ -62,18 +71,22 @@ impl ReadAhead {
 /// moment. `.debug_info` comes first: it is the longest stream and the one a look-up needs
 /// deepest (measured against taking the least advanced section first: 16.3 against 18.7 ms
 /// for a report on the pyarrow crash, see BENCHMARKS.md).
-fn run(jobs: &[Job], stop: &AtomicBool) {
+fn run(jobs: &[Job], stop: &AtomicBool, total_limit: usize) {
     let mut done = vec![false; jobs.len()];
-    while !stop.load(Ordering::Relaxed) {
+    let mut total = 0usize;
+    while !stop.load(Ordering::Relaxed) && total < total_limit {
         let mut stepped = false;
         let mut left = false;
         for (job, done) in jobs.iter().zip(done.iter_mut()).filter(|(_, d)| !**d) {
             left = true;
+            let before = job.inflater.inflated();
             match job.inflater.step_ahead(&*job.file, job.limit) {
                 Ahead::More => {}
                 Ahead::Done => *done = true,
                 Ahead::Busy => continue,
             }
+            // Bytes a reader inflated meanwhile count too: the cap is on memory, not on work.
+            total = total.saturating_add(job.inflater.inflated().saturating_sub(before));
             stepped = true;
             break;
         }
@@ -136,6 +149,25 @@ mod tests {
             assert!(n < limit + READAHEAD_STEP + (256 << 10), "read ahead {n} bytes for a limit of {limit}");
         }
         assert_eq!(inf.prefix(&*file, usize::MAX).unwrap(), &data[..]);
+    }
+
+    #[test]
+    fn all_sections_together_stop_at_the_total_limit() {
+        let (data, z) = section(1_000_000);
+        let file = Arc::new(Source::Owned(z.clone()));
+        let infs: Vec<Inflater> = (0..6).map(|_| Inflater::new((0, z.len()), data.len() as u64).unwrap()).collect();
+        let jobs = infs.iter().map(|i| Job { inflater: i.clone(), file: file.clone(), limit: usize::MAX }).collect();
+        let Some(ra) = ReadAhead::start_with(jobs, 2_500_000) else { return };
+        // The thread ends by itself at the total limit.
+        let t = ra.thread.as_ref().unwrap();
+        while !t.is_finished() {
+            std::thread::yield_now();
+        }
+        let total: usize = infs.iter().map(Inflater::inflated).sum();
+        assert!((2_500_000..2_500_000 + READAHEAD_STEP).contains(&total), "{total}");
+        // In order: the first two sections whole, the third in part, the rest untouched.
+        assert_eq!(infs[0].inflated(), data.len());
+        assert_eq!(infs[5].inflated(), 0);
     }
 
     #[test]
