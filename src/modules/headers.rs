@@ -129,7 +129,13 @@ impl Headers {
                     let kind = u32_at(h, 4);
                     let flags = u64_at(h, 8);
                     let size = u64_at(h, 32);
-                    let (file_offset, file_size) = if kind == SHT_NOBITS { (0, 0) } else { (u64_at(h, 24), size) };
+                    let (mut file_offset, mut file_size) =
+                        if kind == SHT_NOBITS { (0, 0) } else { (u64_at(h, 24), size) };
+                    // Bytes that are not in the file cannot be read: such a section has none
+                    // (and no reader adds to an offset past the file's end).
+                    if file_offset.checked_add(file_size).map_or(true, |end| end > src.len()) {
+                        (file_offset, file_size) = (0, 0);
+                    }
                     let compressed = flags & SHF_COMPRESSED != 0 || name.starts_with(".zdebug");
                     sections.push(Section {
                         name,
@@ -189,4 +195,33 @@ fn find_build_id(mut b: &[u8], align: usize) -> Option<Vec<u8>> {
         b = b.get(up(desc_end)?..)?;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// This test binary's own ELF file, with the file offset of its section `name` set to `off`.
+    fn with_section_offset(name: &str, off: u64) -> Vec<u8> {
+        let mut bytes = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let intact = Headers::read(&Source::Owned(bytes.clone()), "self").unwrap();
+        let i = intact.sections.iter().position(|s| s.name == name).unwrap() as u64;
+        let shoff = u64_at(&bytes, 40);
+        let shentsize = u64::from(u16_at(&bytes, 58));
+        let at = (shoff + i * shentsize + 24) as usize;
+        bytes[at..at + 8].copy_from_slice(&off.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn a_section_outside_the_file_has_no_bytes() {
+        for off in [u64::MAX - 3, u64::MAX / 2, 1 << 40] {
+            let bytes = with_section_offset(".text", off);
+            let h = Headers::read(&Source::Owned(bytes), "self").unwrap();
+            let text = h.sections.iter().find(|s| s.name == ".text").unwrap();
+            assert_eq!((text.file_offset, text.file_size), (0, 0), "offset {off:#x}");
+            // The other sections are untouched.
+            assert!(h.sections.iter().any(|s| s.name == ".rodata" && s.file_size > 0));
+        }
+    }
 }

@@ -130,7 +130,7 @@ impl HdrIndex {
 
     /// The length of the entry (CIE or FDE) at `off` in `.eh_frame`, header included.
     fn entry_len(&self, elf: &ElfInfo, off: u64) -> Option<u64> {
-        let len = u32_at(&elf.read_at(self.eh_off + off, 4)?, 0)?;
+        let len = u32_at(&elf.read_at(self.eh_off.checked_add(off)?, 4)?, 0)?;
         // 0xffffffff (64-bit DWARF) is not used in .eh_frame on x86_64; 0 is a terminator.
         if len == 0 || len == 0xffff_ffff || len > MAX_ENTRY {
             return None;
@@ -142,23 +142,24 @@ impl HdrIndex {
     /// An 8-byte little-endian offset of the FDE in what follows, then the CIE and the FDE.
     fn read_window(&self, elf: &ElfInfo, fde_off: u64) -> Option<Vec<u8>> {
         let fde_len = self.entry_len(elf, fde_off)?;
-        let fde = elf.read_at(self.eh_off + fde_off, fde_len)?;
+        let fde = elf.read_at(self.eh_off.checked_add(fde_off)?, fde_len)?;
         let cie_ptr = u32_at(&fde, 4)?;
         if cie_ptr == 0 {
             return None; // a CIE, not an FDE
         }
-        let cie_off = (fde_off + 4).checked_sub(cie_ptr)?;
+        let cie_off = fde_off.checked_add(4)?.checked_sub(cie_ptr)?;
         let cie_len = self.entry_len(elf, cie_off)?;
         let mut out = Vec::new();
-        if fde_off - cie_off <= NEAR_CIE && cie_off + cie_len <= fde_off {
-            let at = fde_off - cie_off;
+        // A pointer of under 4 puts the "CIE" after the FDE's own start: not near, not valid.
+        let near = fde_off.checked_sub(cie_off).filter(|&d| d <= NEAR_CIE && cie_off + cie_len <= fde_off);
+        if let Some(at) = near {
             out.extend_from_slice(&at.to_le_bytes());
-            out.extend_from_slice(&elf.read_at(self.eh_off + cie_off, at)?);
+            out.extend_from_slice(&elf.read_at(self.eh_off.checked_add(cie_off)?, at)?);
             out.extend_from_slice(&fde);
         } else {
             // CIE, then the FDE with its CIE pointer made to point back to it.
             out.extend_from_slice(&cie_len.to_le_bytes());
-            out.extend_from_slice(&elf.read_at(self.eh_off + cie_off, cie_len)?);
+            out.extend_from_slice(&elf.read_at(self.eh_off.checked_add(cie_off)?, cie_len)?);
             let mut fde = fde;
             fde[4..8].copy_from_slice(&u32::try_from(cie_len + 4).ok()?.to_le_bytes());
             out.extend_from_slice(&fde);
