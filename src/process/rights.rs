@@ -196,7 +196,7 @@ fn start(creds: Credentials, inner: Arc<Inner>) -> Worker {
         }
     });
     match spawned {
-        Ok(()) => Worker::Running(tx),
+        Ok(_) => Worker::Running(tx),
         Err(e) => Worker::Dead(format!("cannot start the opening thread: {e}")),
     }
 }

@@ -203,7 +203,7 @@ pub fn start_ticker() {
     // SAFETY: plain system calls.
     let (pid, tid) = unsafe { (libc::getpid(), libc::gettid()) };
     TICKER_STOP.store(false, Ordering::Relaxed);
-    let spawned = std::thread::Builder::new().name("crashcatch-tick".into()).spawn(move || {
+    let spawned = crate::process::quiet_thread::spawn("crashcatch-tick", move || {
         while !TICKER_STOP.load(Ordering::Relaxed) {
             std::thread::sleep(PERIOD);
             TICK.store(true, Ordering::Relaxed);

@@ -35,7 +35,9 @@ pub fn fetch_all(config: &Config, jobs: Vec<Job>, deadline: Instant) -> Outcomes
         let done = Arc::new(AtomicBool::new(false));
         for s in 0..servers {
             let (config, job, done, agent, tx) = (config.clone(), job.clone(), done.clone(), agent.clone(), tx.clone());
-            let spawned = spawn_without_signals(move || {
+            // Signals stay blocked in it: the supervisor's handlers (forwarding, detach, the hang
+            // timer) must run on the main thread, where they interrupt waitpid.
+            let spawned = crate::process::quiet_thread::spawn_sized("debuginfod", Some(256 << 10), move || {
                 let request = Request {
                     server: &config.servers[s],
                     hex: &job.hex,
@@ -73,22 +75,4 @@ pub fn fetch_all(config: &Config, jobs: Vec<Job>, deadline: Instant) -> Outcomes
 /// A job is settled when one server delivered it or every server answered.
 fn settled(outcomes: &[Option<Attempt>]) -> bool {
     outcomes.iter().any(|a| matches!(a, Some(Attempt::Fetched { .. }))) || outcomes.iter().all(Option::is_some)
-}
-
-/// Starts a thread with every signal blocked: crashcatch's handlers (forwarding, detach, the
-/// hang timer) rely on interrupting the main thread's waitpid, so a signal must never be
-/// delivered to a fetching thread instead. The mask is inherited from the spawning thread, so
-/// it is set around the spawn (signals arriving meanwhile stay pending, none is lost).
-fn spawn_without_signals(f: impl FnOnce() + Send + 'static) -> std::io::Result<std::thread::JoinHandle<()>> {
-    // SAFETY: sigset_t is plain data filled by sigfillset; pthread_sigmask only changes this
-    // thread's mask, and the old mask is put back right after the spawn.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        let r = std::thread::Builder::new().name("debuginfod".into()).stack_size(256 * 1024).spawn(f);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        r
-    }
 }
