@@ -243,9 +243,17 @@ impl ElfInfo {
         }
     }
 
+    /// Whether any DWARF section is compressed (SHF_COMPRESSED): what read-ahead is for.
+    pub fn has_compressed_dwarf(&self) -> bool {
+        self.sections.iter().any(|s| s.compressed && s.name.starts_with(".debug_"))
+    }
+
     /// The compressed DWARF sections a line look-up reads, as read-ahead jobs, the one read last
     /// (`.debug_info`, unit by unit) first: see readahead.rs. Empty when none is compressed.
-    pub fn read_ahead_jobs(&self) -> Vec<readahead::Job> {
+    /// `info_end`, when known, is how much of `.debug_info` the report's addresses need: that
+    /// section is read ahead only so far, and `.debug_line` and `.debug_abbrev` (whose units
+    /// come in the same order) to the same fraction of theirs, with a margin.
+    pub fn read_ahead_jobs(&self, info_end: Option<usize>) -> Vec<readahead::Job> {
         const ORDER: [&str; 10] = [
             ".debug_info",
             ".debug_rnglists",
@@ -263,7 +271,8 @@ impl ElfInfo {
             let Some(idx) = self.sections.iter().position(|x| x.name == name && x.compressed) else { continue };
             let data = self.data[idx].get_or_init(|| self.load_section(&self.sections[idx]));
             if let Some(SectionBytes::Lazy(inf)) = data {
-                jobs.push(readahead::Job { inflater: inf.clone(), file: self.src.clone(), limit: readahead::LIMIT });
+                let limit = readahead::limit(name, inf.size(), info_end, self.section_size(".debug_info"));
+                jobs.push(readahead::Job { inflater: inf.clone(), file: self.src.clone(), limit });
             }
         }
         jobs

@@ -25,6 +25,21 @@ pub const LIMIT: usize = 16 << 20;
 /// cost no more memory ahead of need than one large one.
 const TOTAL_LIMIT: usize = 32 << 20;
 
+/// How far to read section `name` (of `size` bytes) ahead: [`LIMIT`], or, when the end of
+/// what the report needs of `.debug_info` is known, that end for `.debug_info` and the same
+/// fraction (plus a tenth and 64 KB) of `.debug_line` and `.debug_abbrev`.
+pub fn limit(name: &str, size: usize, info_end: Option<usize>, info_size: Option<usize>) -> usize {
+    let (Some(end), Some(info_size)) = (info_end, info_size.filter(|&s| s > 0)) else { return LIMIT };
+    match name {
+        ".debug_info" => end.min(LIMIT),
+        ".debug_line" | ".debug_abbrev" => {
+            let part = (size as u128 * end.min(info_size) as u128 * 11 / (info_size as u128 * 10)) as usize;
+            part.saturating_add(64 << 10).min(LIMIT)
+        }
+        _ => LIMIT,
+    }
+}
+
 /// Sections read ahead per report, at most (a process with a hundred libraries that each have
 /// compressed DWARF and a frame gets the first ones).
 const MAX_JOBS: usize = 32;
@@ -57,11 +72,11 @@ impl ReadAhead {
         }
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("crashcatch-inflate".into())
-            .stack_size(256 << 10)
-            .spawn(move || run(&jobs, &flag, total_limit))
-            .ok()?;
+        // Signals stay blocked in it (see quiet_thread).
+        let thread = crate::process::quiet_thread::spawn_sized("crashcatch-inflate", Some(256 << 10), move || {
+            run(&jobs, &flag, total_limit)
+        })
+        .ok()?;
         Some(ReadAhead { stop, thread: Some(thread) })
     }
 }
@@ -123,6 +138,19 @@ mod tests {
         let mut e = ZlibEncoder::new(Vec::new(), Compression::default());
         e.write_all(&data).unwrap();
         (data, e.finish().unwrap())
+    }
+
+    #[test]
+    fn limits_follow_the_depth_needed_in_debug_info() {
+        assert_eq!(limit(".debug_info", 100 << 20, None, Some(100 << 20)), LIMIT);
+        assert_eq!(limit(".debug_info", 6_000_000, Some(4_000_000), Some(6_000_000)), 4_000_000);
+        // 2/3 of .debug_info: 2/3 of .debug_line, plus a tenth of that and 64 KB.
+        assert_eq!(limit(".debug_line", 1_200_000, Some(4_000_000), Some(6_000_000)), 880_000 + 65_536);
+        assert_eq!(limit(".debug_abbrev", 1_200_000, Some(4_000_000), Some(6_000_000)), 880_000 + 65_536);
+        assert_eq!(limit(".debug_rnglists", 1_200_000, Some(4_000_000), Some(6_000_000)), LIMIT);
+        // Absurd values stay within the per-section limit.
+        assert_eq!(limit(".debug_line", usize::MAX, Some(usize::MAX), Some(1)), LIMIT);
+        assert_eq!(limit(".debug_line", 10, Some(5), Some(0)), LIMIT);
     }
 
     fn two_cpus() -> bool {

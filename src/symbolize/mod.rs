@@ -158,14 +158,22 @@ impl<'a> Symbolizer<'a> {
             });
             by_module[i].1.push(svma);
         }
-        let jobs =
-            by_module.iter().filter_map(|(m, _)| Self::dwarf_elf(m)).flat_map(ElfInfo::read_ahead_jobs).collect();
+        let jobs = by_module.iter().flat_map(|(m, svmas)| self.read_ahead_jobs(m, svmas)).collect();
         *self.read_ahead.borrow_mut() = ReadAhead::start(jobs);
         for (module, svmas) in by_module {
             if let Ok(elf) = module.elf() {
                 elf.prefetch_symbols(&svmas);
             }
         }
+    }
+
+    /// What to inflate ahead for these addresses of `module`: nothing when its DWARF is not
+    /// compressed; else its compressed sections, as deep as its `.debug_aranges` says the
+    /// addresses need (building the module's unit index, which reads that section, now).
+    fn read_ahead_jobs(&self, module: &'a Module, svmas: &[u64]) -> Vec<crate::modules::readahead::Job> {
+        let Some(elf) = Self::dwarf_elf(module).filter(|e| e.has_compressed_dwarf()) else { return Vec::new() };
+        let info_end = self.with_dwarf(module, |md| md.units.as_ref().and_then(|u| u.info_end(svmas))).flatten();
+        elf.read_ahead_jobs(info_end)
     }
 
     /// A native frame for one unwound address.

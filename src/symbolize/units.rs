@@ -185,6 +185,22 @@ impl<'a> UnitIndex<'a> {
         })
     }
 
+    /// How much of `.debug_info` look-ups of these addresses (SVMAs) will read: up to the start
+    /// of the first unit listed in `.debug_aranges` after the furthest unit that holds one of
+    /// them (or the section's end). None when an address is in no arange: its look-up may walk
+    /// every unit header (see `every_unit_has_aranges`).
+    pub fn info_end(&self, svmas: &[u64]) -> Option<usize> {
+        let mut furthest = 0;
+        for &probe in svmas {
+            let upto = self.aranges.partition_point(|a| a.start <= probe);
+            let unit = self.aranges[..upto].iter().filter(|a| probe < a.end).map(|a| a.unit).max()?;
+            furthest = furthest.max(unit);
+        }
+        let size = self.elf.section_size(".debug_info")?;
+        let next = self.aranges.iter().map(|a| a.unit).filter(|&u| u > furthest).min();
+        Some(next.unwrap_or(size).min(size))
+    }
+
     /// The frames at `probe` (an SVMA), innermost first; empty when the DWARF has nothing there.
     pub fn find_frames(&self, probe: u64) -> Result<Vec<Frame>> {
         // Units whose aranges contain the address, in the order addr2line tries them (by range
