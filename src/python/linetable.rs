@@ -44,11 +44,16 @@ pub fn linetable310_line(table: &[u8], firstlineno: i32, addr: i64) -> Option<i3
 }
 
 /// 3.11+ location table (CPython's Objects/locations.md). `unit` is the index of the instruction
-/// in 2-byte code units from the start of the bytecode.
+/// in 2-byte code units from the start of the bytecode. An instruction of the prologue the
+/// compiler puts before the first one with a location (`MAKE_CELL`, `COPY_FREE_VARS`,
+/// `RETURN_GENERATOR`: a crash while a frame is being set up, such as a stack overflow in the
+/// cell allocation) has no line of its own: it gets the `def` line, as a frame that has not
+/// started (`unit` < 0) does.
 pub fn locations_line(table: &[u8], firstlineno: i32, unit: i64) -> Option<i32> {
     if unit < 0 {
         return Some(firstlineno);
     }
+    let mut located = false;
     let mut line = firstlineno;
     let mut start: i64 = 0;
     let mut i = 0usize;
@@ -70,8 +75,13 @@ pub fn locations_line(table: &[u8], firstlineno: i32, unit: i64) -> Option<i32> 
         line = line.wrapping_add(delta);
         let end = start + len;
         if start <= unit && unit < end {
-            return if code == 15 { None } else { Some(line) };
+            return match code {
+                15 if !located => Some(firstlineno),
+                15 => None,
+                _ => Some(line),
+            };
         }
+        located |= code != 15;
         start = end;
         // Skip this entry's remaining bytes: the next entry starts at the next byte with bit 7 set.
         i += 1;
@@ -186,6 +196,21 @@ mod tests {
         assert_eq!(linetable310_line(&t, 10, 14), Some(16));
         assert_eq!(linetable310_line(&t, 10, 19), Some(16));
         assert_eq!(linetable310_line(&t, 10, 20), None);
+    }
+
+    #[test]
+    fn the_prologue_before_the_first_location_is_the_def_line() {
+        let mut t = Vec::new();
+        encode::location(&mut t, 15, 1, 0); // unit 0: MAKE_CELL, no location
+        encode::location(&mut t, 15, 1, 0); // unit 1: COPY_FREE_VARS, no location
+        encode::location(&mut t, 13, 1, 1); // unit 2: RESUME, line 8
+        encode::location(&mut t, 15, 1, 0); // unit 3: no location after a located one
+        encode::location(&mut t, 13, 1, 1); // unit 4: line 9
+        assert_eq!(locations_line(&t, 7, 0), Some(7));
+        assert_eq!(locations_line(&t, 7, 1), Some(7));
+        assert_eq!(locations_line(&t, 7, 2), Some(8));
+        assert_eq!(locations_line(&t, 7, 3), None);
+        assert_eq!(locations_line(&t, 7, 4), Some(9));
     }
 
     #[test]
