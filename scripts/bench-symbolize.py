@@ -4,8 +4,9 @@
     scripts/bench-symbolize.py [BINARY]      (default target/release/crashcatch)
 
 The ctypes NULL crash (python3 -c "import ctypes; ctypes.string_at(0)"), and, when the bench
-venv (target/bench/venv, `make bench` or bench/setup.sh) has pyarrow, a crash inside pyarrow's
-libarrow_compute with pyarrow.compute/dataset/parquet imported (issue 14). Reads crashcatch's
+venv (target/bench/venv, `make bench` or bench/setup.sh) has them, make bench's numpy crash (a
+sum over bad strides) and a crash inside pyarrow's libarrow_compute with
+pyarrow.compute/dataset/parquet imported (issue 14). Reads crashcatch's
 own peak RSS (VmHWM, polled from /proc every 0.5 ms: wait4's ru_maxrss would also count the
 crashed Python it reaps) and the report's timings.
 """
@@ -28,11 +29,14 @@ PYARROW = ("import pyarrow as pa, pyarrow.compute as pc, pyarrow.dataset, pyarro
            "pc.sum(pa.Array.from_buffers(pa.int64(), 1000, [None, pa.foreign_buffer(1 << 44, 8000)]))")
 cases = [("ctypes NULL", ["python3", "-c", "import ctypes; ctypes.string_at(0)"])]
 venv_python = "target/bench/venv/bin/python"
-if os.path.exists(venv_python) and subprocess.run([venv_python, "-c", "import pyarrow"],
-                                                  stderr=subprocess.DEVNULL).returncode == 0:
-    cases.append(("pyarrow", [venv_python, "-c", PYARROW]))
-else:
-    print("pyarrow case skipped: target/bench/venv has no pyarrow (run bench/setup.sh target/bench)")
+NUMPY = ("import numpy as np; a = np.lib.stride_tricks.as_strided(np.zeros(1), shape=(2,), "
+         "strides=(1 << 44,)); a.sum()")
+for label, module, code in (("numpy", "numpy", NUMPY), ("pyarrow", "pyarrow", PYARROW)):
+    if os.path.exists(venv_python) and subprocess.run([venv_python, "-c", "import " + module],
+                                                      stderr=subprocess.DEVNULL).returncode == 0:
+        cases.append((label, [venv_python, "-c", code]))
+    else:
+        print(f"{label} case skipped: target/bench/venv has no {module} (run bench/setup.sh target/bench)")
 for label, cmd in cases:
     rss, sym, total = [], [], []
     for _ in range(5):

@@ -202,7 +202,7 @@ fn snapshot_and_inspect(pid: i32) -> Option<PythonState> {
         files: crashcatch::process::TargetFiles::live(pid),
     };
     let modules = ModuleSet::from_snapshot(&snap);
-    inspect(&snap, &modules)
+    inspect(&snap, &modules, None)
 }
 
 fn names(t: &PythonThread) -> Vec<String> {

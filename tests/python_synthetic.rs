@@ -8,7 +8,7 @@ use crashcatch::python::debug_offsets::{self, values_3_13_0, Found};
 use crashcatch::python::fill_state;
 use crashcatch::python::layout::Layout;
 use crashcatch::python::synth::{build_image, sample_threads, Options, SynthFrame, SynthThread};
-use crashcatch::python::walk::{walk, RawFrame};
+use crashcatch::python::walk::{walk, walk_until, RawFrame, DEADLINE_NOTE};
 use crashcatch::report::model::{InterpreterState, PythonState};
 
 fn versions() -> Vec<Layout> {
@@ -132,6 +132,27 @@ fn full_311_thread_walk() {
     assert_eq!(st.state, Some(InterpreterState::Running));
     assert_eq!(t[1].entry, [false, false, true, false, true]);
     assert_eq!(t[1].frames[0].file, "/app/main.py");
+}
+
+#[test]
+fn the_reports_deadline_stops_every_threads_frames() {
+    let l = Layout::for_version(3, 12, 1).unwrap();
+    let threads = sample_threads(&l);
+    let img = build_image(&l, &threads, &Options::default());
+    let full = walk(&img.mem, &l, &img.anchors);
+    let now = std::time::Instant::now();
+    // A deadline far ahead changes nothing.
+    let later = walk_until(&img.mem, &l, &img.anchors, Some(now + std::time::Duration::from_secs(3600)));
+    assert_eq!(format!("{:?}", later.interpreters), format!("{:?}", full.interpreters));
+    // One already passed: the threads are still listed, their frames left out, and each says why.
+    let spent = walk_until(&img.mem, &l, &img.anchors, Some(now));
+    let ts = &spent.interpreters[0].threads;
+    assert_eq!(ts.len(), full.interpreters[0].threads.len());
+    assert!(full.interpreters[0].threads.iter().all(|t| !t.frames.is_empty()));
+    for t in ts {
+        assert!(t.frames.is_empty());
+        assert_eq!(t.error.as_deref(), Some(DEADLINE_NOTE));
+    }
 }
 
 #[test]

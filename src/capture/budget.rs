@@ -19,6 +19,11 @@ impl Budget {
         Budget { deadline: start + limit, limit }
     }
 
+    /// The moment the budget is spent (for stages that check it themselves).
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
     /// The deadline has passed.
     pub fn spent(&self) -> bool {
         Instant::now() >= self.deadline

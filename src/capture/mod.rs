@@ -79,7 +79,7 @@ pub fn capture(snap: &Snapshot<'_>, event: Event, opts: &Options) -> Crash {
         fetch_notes.push(budget.note("the Python stacks"));
         None
     } else {
-        python::inspect(snap, &modules)
+        python::inspect(snap, &modules, Some(budget.deadline()))
     };
     let python_ms = stacks::ms(t_py.elapsed());
     let threads = stacks::threads(snap, &raw, natives, py.as_ref());

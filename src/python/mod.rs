@@ -11,7 +11,7 @@
 //! - [`tids`] maps thread states to kernel tids, [`source`] reads source lines;
 //! - [`synth`] builds synthetic images for the tests and the fuzzers (not part of a report).
 //!
-//! Use from capture: `let py = python::inspect(&snap, &modules);` once per report (it wraps
+//! Use from capture: `let py = python::inspect(&snap, &modules, deadline);` once per report (it wraps
 //! `snap.memory` in a page cache itself); capture then hands each thread's `PythonThread` (found
 //! by tid) to `merge::merge_thread` with its native frames.
 //! `PythonState::errors` holds what could not be read (and the note when the version is only a
@@ -40,7 +40,7 @@ use crate::report::model::{Hex, InterpreterState, PythonFrame, PythonInterpreter
 pub const SOURCE_FRAMES: usize = 5;
 
 /// Reads the Python state of the process, or None when no CPython is loaded in it.
-pub fn inspect(snap: &Snapshot<'_>, modules: &ModuleSet) -> Option<PythonState> {
+pub fn inspect(snap: &Snapshot<'_>, modules: &ModuleSet, deadline: Option<std::time::Instant>) -> Option<PythonState> {
     let mem = CachedMemory::new(snap.memory);
     let found = discover::find(snap, modules, &mem)?;
     let mut state = PythonState {
@@ -57,10 +57,14 @@ pub fn inspect(snap: &Snapshot<'_>, modules: &ModuleSet) -> Option<PythonState> 
             return Some(state);
         }
     };
-    let w = walk::walk(&mem, &layout, &found.anchors);
+    let w = walk::walk_until(&mem, &layout, &found.anchors, deadline);
     state.errors.extend(w.errors.iter().cloned());
     fill_state(&mut state, snap, &mem, &layout, &w);
-    state.asyncio = asyncio::read(&mem, snap.memory, &layout, &found.anchors, &w, modules, &state);
+    if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+        state.errors.push("asyncio tasks: left out, the report's time budget was spent".into());
+    } else {
+        state.asyncio = asyncio::read(&mem, snap.memory, &layout, &found.anchors, &w, modules, &state);
+    }
     fn frames(s: &mut PythonState) -> impl Iterator<Item = &mut PythonFrame> {
         s.interpreters
             .iter_mut()

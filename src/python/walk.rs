@@ -4,6 +4,7 @@
 //! as an error string, never as a panic or a hang.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Instant;
 
 use super::layout::{Instr, Layout, LineTable, TopFrame};
 use super::linetable;
@@ -96,7 +97,12 @@ struct Walker<'a> {
     /// Bytes of frame names still kept in full (see `MAX_FRAME_TEXT`).
     text_budget: usize,
     shortened: bool,
+    /// The report's deadline: past it, every thread's frames stop where the walk is.
+    deadline: Option<Instant>,
 }
+
+/// What a thread's frame list says when the report's deadline stopped it.
+pub const DEADLINE_NOTE: &str = "the rest of this thread's frames: left out, the report's time budget was spent";
 
 fn ptr(mem: &dyn Memory, addr: u64, what: &str) -> Result<u64, String> {
     mem.read_u64(addr).map_err(|e| format!("{what}: {e}"))
@@ -105,6 +111,13 @@ fn ptr(mem: &dyn Memory, addr: u64, what: &str) -> Result<u64, String> {
 /// Walks everything reachable from `anchors`. Errors about one thread stay with that thread;
 /// errors that stop the whole walk go to `Walk::errors`.
 pub fn walk(mem: &dyn Memory, layout: &Layout, anchors: &Anchors) -> Walk {
+    walk_until(mem, layout, anchors, None)
+}
+
+/// [`walk`] with the report's deadline, checked before each frame: a hostile process can make
+/// each of up to `MAX_TOTAL_FRAMES` frames cost the largest reads the caps allow. Past it, each
+/// thread's frames end with [`DEADLINE_NOTE`].
+pub fn walk_until(mem: &dyn Memory, layout: &Layout, anchors: &Anchors, deadline: Option<Instant>) -> Walk {
     let mut out = Walk::default();
     let mut w = Walker {
         mem,
@@ -114,6 +127,7 @@ pub fn walk(mem: &dyn Memory, layout: &Layout, anchors: &Anchors) -> Walk {
         budget: MAX_TOTAL_FRAMES,
         text_budget: MAX_FRAME_TEXT,
         shortened: false,
+        deadline,
     };
 
     // Interpreter list head, finalization, GIL (≤3.11: one global).
@@ -229,6 +243,7 @@ pub fn frame_at(mem: &dyn Memory, layout: &Layout, anchors: &Anchors, f: u64) ->
         budget: 1,
         text_budget: MAX_FRAME_TEXT,
         shortened: false,
+        deadline: None,
     };
     let mut code = ptr(mem, f.wrapping_add(layout.frame.code), "frame code")?;
     if layout.frame.code_tagged {
@@ -324,6 +339,9 @@ impl Walker<'_> {
             }
             if self.budget == 0 {
                 return (out, Some("frame budget for this process exhausted: stopped there".into()));
+            }
+            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                return (out, Some(DEADLINE_NOTE.into()));
             }
             self.budget -= 1;
             if !seen.insert(f) {
