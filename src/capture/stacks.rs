@@ -9,7 +9,7 @@ use crate::modules::ModuleSet;
 use crate::process::{Registers, Snapshot};
 use crate::report::model::{Elided, Hex, NativeFrame, PythonState, Thread};
 use crate::symbolize::Symbolizer;
-use crate::unwind::{self, Limits, RawFrame, UnwoundStack};
+use crate::unwind::{self, Limits, RawFrame, UnwindCache, UnwoundStack};
 
 use super::budget::Budget;
 
@@ -19,13 +19,18 @@ pub fn ms(d: std::time::Duration) -> f64 {
 }
 
 /// The native stacks of every thread (None where the registers could not be read), with the
-/// time it took.
+/// time it took. The threads share one unwind cache: what one thread's unwinding read of a
+/// module's CFI, the next ones do not read again.
 pub fn unwind_all(snap: &Snapshot<'_>, modules: &ModuleSet) -> (Vec<Option<UnwoundStack>>, f64) {
     let t = Instant::now();
+    let arch = snap.threads.iter().find_map(|th| th.regs.as_ref().map(|r| r.arch()));
+    let mut cache = UnwindCache::new(arch.unwrap_or(crate::arch::Arch::HOST));
     let raw = snap
         .threads
         .iter()
-        .map(|th| th.regs.as_ref().map(|regs| unwind::unwind(regs, snap.memory, modules, Limits::default())))
+        .map(|th| {
+            th.regs.as_ref().map(|regs| unwind::unwind_with(regs, snap.memory, modules, Limits::default(), &mut cache))
+        })
         .collect();
     (raw, ms(t.elapsed()))
 }

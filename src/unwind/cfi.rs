@@ -160,6 +160,11 @@ impl<'m> CfiCache<'m> {
         CfiCache { spec: arch.spec(), modules: HashMap::new(), rows: HashMap::new(), ctx: UnwindContext::new() }
     }
 
+    /// The architecture whose registers the rows are for.
+    pub fn arch(&self) -> Arch {
+        self.spec.arch()
+    }
+
     /// The unwind row covering runtime address `lookup` (already pc-1 for return addresses).
     pub fn row(&mut self, module: &'m Module, lookup: u64) -> Option<Rc<Row<'m>>> {
         if let Some(r) = self.rows.get(&lookup) {

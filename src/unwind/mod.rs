@@ -83,13 +83,43 @@ pub struct UnwoundStack {
     pub error: Option<String>,
 }
 
+/// What unwinding one thread learns that the other threads of the same process can use: each
+/// module's CFI index and the unwind row found for each address. The threads of a process wait
+/// at the same few places (200 threads in `pthread_cond_wait` share every row), so a report
+/// unwinds them all with one cache.
+pub struct UnwindCache<'m> {
+    cfi: cfi::CfiCache<'m>,
+}
+
+impl<'m> UnwindCache<'m> {
+    pub fn new(arch: crate::arch::Arch) -> Self {
+        UnwindCache { cfi: cfi::CfiCache::new(arch) }
+    }
+}
+
 /// Unwinds one thread. Never panics and always ends: every step must move the stack pointer
 /// up (except into a signal frame's saved context), and at most `limits.max_frames` are walked.
 pub fn unwind(regs: &Registers, memory: &dyn Memory, modules: &ModuleSet, limits: Limits) -> UnwoundStack {
+    unwind_with(regs, memory, modules, limits, &mut UnwindCache::new(regs.spec().arch()))
+}
+
+/// [`unwind`] with a cache shared by the threads of one process (`modules` must be that
+/// process's, as for every thread unwound with the same cache). A cache made for another
+/// architecture than the registers' is not used.
+pub fn unwind_with<'m>(
+    regs: &Registers,
+    memory: &dyn Memory,
+    modules: &'m ModuleSet,
+    limits: Limits,
+    cache: &mut UnwindCache<'m>,
+) -> UnwoundStack {
     let spec = regs.spec();
+    if cache.cfi.arch() != spec.arch() {
+        return unwind(regs, memory, modules, limits);
+    }
     let sp = spec.sp();
     let cached = CachedMemory::new(memory);
-    let mut walker = Walker { spec, memory: &cached, modules, cfi: cfi::CfiCache::new(spec.arch()) };
+    let mut walker = Walker { spec, memory: &cached, modules, cfi: &mut cache.cfi };
     let mut out = Collector::new(limits, sp);
 
     let mut cur = State { regs: regs.dwarf(), pc: regs.pc(), is_return_address: false, trust: Trust::Context };

@@ -42,14 +42,15 @@ pub(crate) enum Step {
     Caller(State),
 }
 
-pub(crate) struct Walker<'a> {
+pub(crate) struct Walker<'a, 'm> {
     pub spec: &'static dyn ArchSpec,
     pub memory: &'a dyn Memory,
-    pub modules: &'a ModuleSet,
-    pub cfi: CfiCache<'a>,
+    pub modules: &'m ModuleSet,
+    /// Shared by the threads of one process (see `UnwindCache`).
+    pub cfi: &'a mut CfiCache<'m>,
 }
 
-impl<'a> Walker<'a> {
+impl<'a, 'm> Walker<'a, 'm> {
     /// True when `addr` is inside an executable mapping of a known module.
     fn in_code(&self, addr: u64) -> bool {
         self.modules.find(addr).is_some_and(|m| m.is_executable_at(addr))

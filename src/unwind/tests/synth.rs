@@ -180,6 +180,31 @@ fn cfi_chain(kind: CfiKind) {
 }
 
 #[test]
+fn threads_sharing_one_cache_unwind_as_each_alone() {
+    use crate::unwind::{unwind_with, UnwindCache};
+    let mut m = module(CfiKind::EhFrameHdr);
+    let mem = &mut m.memory;
+    mem.write_u64(S, a(FRAMED_RA));
+    mem.write_u64(S + 0x40, S + 0x60);
+    mem.write_u64(S + 0x48, a(EXPR_RA));
+    mem.write_u64(S + 0x50, 0xdead0);
+    mem.write_u64(S + 0x58, a(START_RA));
+    let r = regs(a(LEAF + 0x20), S, S + 0x40);
+    let alone = run(&m, &r);
+    assert_eq!(alone.frames.len(), 4);
+    let mut cache = UnwindCache::new(Arch::X86_64);
+    // The second thread at the same places is answered from the rows the first one found.
+    for _ in 0..3 {
+        let shared = unwind_with(&r, &m.memory, &m.modules, Limits::default(), &mut cache);
+        assert_eq!(shared.frames, alone.frames);
+        assert_eq!(shared.error, alone.error);
+    }
+    // A cache for another architecture is not used (and does no harm).
+    let mut other = UnwindCache::new(Arch::Aarch64);
+    assert_eq!(unwind_with(&r, &m.memory, &m.modules, Limits::default(), &mut other).frames, alone.frames);
+}
+
+#[test]
 fn cfi_chain_through_eh_frame_hdr() {
     cfi_chain(CfiKind::EhFrameHdr);
 }
@@ -205,7 +230,8 @@ fn expression_rules_compute_registers() {
     m.memory.write_u64(S + 8, a(START_RA));
     m.memory.write_u64(S, 0x1234_5670);
     let modules = &m.modules;
-    let mut w = Walker { spec: Arch::X86_64.spec(), memory: &m.memory, modules, cfi: cfi::CfiCache::new(Arch::X86_64) };
+    let mut cache = cfi::CfiCache::new(Arch::X86_64);
+    let mut w = Walker { spec: Arch::X86_64.spec(), memory: &m.memory, modules, cfi: &mut cache };
     let mut regs = [None; MAX_DWARF];
     regs[7] = Some(S);
     regs[3] = Some(41);
