@@ -22,6 +22,11 @@ pub use super::symbols::SymbolHit;
 use super::symbols::{self, Table};
 use crate::process::TargetFiles;
 
+/// A window of a plain section larger than this is served from the whole section, read once:
+/// otherwise many large windows of one section (a hostile file whose units, line programs or
+/// abbreviation tables each claim most of it) would each be a copy of it.
+const WHOLE_SECTION_AFTER: usize = 1 << 20;
+
 /// Size of the compressed-section header (Elf64_Chdr).
 const CHDR_SIZE: u64 = 24;
 const ELFCOMPRESS_ZLIB: u32 = 1;
@@ -310,6 +315,9 @@ impl ElfInfo {
         if end as u64 > s.file_size {
             return None;
         }
+        if len > WHOLE_SECTION_AFTER {
+            return self.section_prefix(name, end)?.get(offset..end);
+        }
         self.window((idx as u32, offset as u64, len as u64), |e| e.read_at(s.file_offset + offset as u64, len as u64))
     }
 
@@ -326,6 +334,9 @@ impl ElfInfo {
         }
         if end as u64 > s.file_size {
             return None;
+        }
+        if len > WHOLE_SECTION_AFTER {
+            return self.section_prefix(name, end)?.get(offset..end).map(Cow::Borrowed);
         }
         self.read_at(s.file_offset + offset as u64, len as u64).map(Cow::Owned)
     }
@@ -503,4 +514,33 @@ fn whole(src: &Source, format: object::CompressionFormat, input: (u64, u64), siz
     let c = object::read::CompressedData { format, data: &data, uncompressed_size: size };
     let out = c.decompress().ok()?;
     (out.len() as u64 == size).then(|| SectionBytes::Whole(out.into_owned().into_boxed_slice()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_windows_of_one_section_share_one_copy_of_it() {
+        // This test binary's own .debug_info (tens of MB, not compressed).
+        let elf = ElfInfo::open(&std::env::current_exe().unwrap()).unwrap();
+        let Some(size) = elf.section_size(".debug_info").filter(|&s| s > 4 << 20) else { return };
+        let file_offset = elf.section(".debug_info").unwrap().file_offset;
+        let before = elf.bytes_held();
+        for off in 0..8 {
+            // The bytes of the file at that place, whichever way they are served.
+            let want = elf.read_at(file_offset + off as u64, 64).unwrap();
+            let w = elf.section_slice(".debug_info", off, size - off).unwrap();
+            assert_eq!((w.len(), &w[..64]), (size - off, &want[..]));
+            let p = elf.section_peek(".debug_info", off, size - off).unwrap();
+            assert_eq!((p.len(), &p[..64]), (size - off, &want[..]));
+        }
+        // One copy of the section, not eight.
+        assert!(elf.bytes_held() - before < 2 * size, "{} bytes held for a {size}-byte section", elf.bytes_held());
+        // Small windows still read only what they ask for.
+        let line = elf.section_size(".debug_line").unwrap();
+        let before = elf.bytes_held();
+        assert_eq!(elf.section_slice(".debug_line", line / 2, 4096).unwrap().len(), 4096);
+        assert!(elf.bytes_held() - before <= 4096);
+    }
 }
