@@ -208,16 +208,21 @@ impl ElfInfo {
     /// needs one unit near the start of a large `.debug_info` does not pay for inflating the
     /// rest. Later calls extend the same buffer.
     pub fn section_prefix(&self, name: &str, len: usize) -> Option<&[u8]> {
+        match self.loaded(name)? {
+            SectionBytes::Whole(b) => Some(b),
+            SectionBytes::Lazy(inf) => inf.prefix(&*self.src, len),
+        }
+    }
+
+    /// A section's bytes as loaded (read whole, or ready to inflate), loaded on first use. None
+    /// for an absent, empty or NOBITS section, or one that cannot be read.
+    fn loaded(&self, name: &str) -> Option<&SectionBytes> {
         let idx = self.sections.iter().position(|x| x.name == name)?;
         let s = &self.sections[idx];
         if s.file_size == 0 {
             return None;
         }
-        let data = self.data[idx].get_or_init(|| self.load_section(s));
-        match data.as_ref()? {
-            SectionBytes::Whole(b) => Some(b),
-            SectionBytes::Lazy(inf) => inf.prefix(&*self.src, len),
-        }
+        self.data[idx].get_or_init(|| self.load_section(s)).as_ref()
     }
 
     fn load_section(&self, s: &Section) -> Option<SectionBytes> {
@@ -271,12 +276,12 @@ impl ElfInfo {
             ".debug_str",
             ".debug_line_str",
         ];
+        let info_size = self.section_size(".debug_info");
         let mut jobs = Vec::new();
-        for name in ORDER {
-            let Some(idx) = self.sections.iter().position(|x| x.name == name && x.compressed) else { continue };
-            let data = self.data[idx].get_or_init(|| self.load_section(&self.sections[idx]));
-            if let Some(SectionBytes::Lazy(inf)) = data {
-                let limit = readahead::limit(name, inf.size(), info_end, self.section_size(".debug_info"));
+        // Only compressed sections: loading a plain one would read it whole.
+        for name in ORDER.into_iter().filter(|n| self.section(n).is_some_and(|s| s.compressed)) {
+            if let Some(SectionBytes::Lazy(inf)) = self.loaded(name) {
+                let limit = readahead::limit(name, inf.size(), info_end, info_size);
                 jobs.push(readahead::Job { inflater: inf.clone(), file: self.src.clone(), limit });
             }
         }
@@ -292,8 +297,7 @@ impl ElfInfo {
         if !s.compressed {
             return usize::try_from(s.file_size).ok();
         }
-        let idx = self.sections.iter().position(|x| x.name == name)?;
-        match self.data[idx].get_or_init(|| self.load_section(s)).as_ref()? {
+        match self.loaded(name)? {
             SectionBytes::Whole(b) => Some(b.len()),
             SectionBytes::Lazy(inf) => Some(inf.size()),
         }

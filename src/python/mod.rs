@@ -60,7 +60,7 @@ pub fn inspect(snap: &Snapshot<'_>, modules: &ModuleSet, deadline: Option<std::t
     let w = walk::walk_until(&mem, &layout, &found.anchors, deadline);
     state.errors.extend(w.errors.iter().cloned());
     fill_state(&mut state, snap, &mem, &layout, &w);
-    if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+    if walk::past(deadline) {
         state.errors.push("asyncio tasks: left out, the report's time budget was spent".into());
     } else {
         state.asyncio = asyncio::read(&mem, snap.memory, &layout, &found.anchors, &w, modules, &state);

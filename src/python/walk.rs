@@ -101,6 +101,11 @@ struct Walker<'a> {
     deadline: Option<Instant>,
 }
 
+/// Whether `deadline` (none: no deadline) has passed.
+pub fn past(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
+
 /// What a thread's frame list says when the report's deadline stopped it.
 pub const DEADLINE_NOTE: &str = "the rest of this thread's frames: left out, the report's time budget was spent";
 
@@ -340,7 +345,7 @@ impl Walker<'_> {
             if self.budget == 0 {
                 return (out, Some("frame budget for this process exhausted: stopped there".into()));
             }
-            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            if past(self.deadline) {
                 return (out, Some(DEADLINE_NOTE.into()));
             }
             self.budget -= 1;

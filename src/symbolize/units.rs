@@ -192,8 +192,7 @@ impl<'a> UnitIndex<'a> {
     pub fn info_end(&self, svmas: &[u64]) -> Option<usize> {
         let mut furthest = 0;
         for &probe in svmas {
-            let upto = self.aranges.partition_point(|a| a.start <= probe);
-            let unit = self.aranges[..upto].iter().filter(|a| probe < a.end).map(|a| a.unit).max()?;
+            let unit = self.aranges_holding(probe).map(|a| a.unit).max()?;
             furthest = furthest.max(unit);
         }
         let size = self.elf.section_size(".debug_info")?;
@@ -201,12 +200,17 @@ impl<'a> UnitIndex<'a> {
         Some(next.unwrap_or(size).min(size))
     }
 
+    /// The aranges that contain `probe` (they may overlap).
+    fn aranges_holding(&self, probe: u64) -> impl Iterator<Item = &Arange> {
+        let upto = self.aranges.partition_point(|a| a.start <= probe);
+        self.aranges[..upto].iter().filter(move |a| probe < a.end)
+    }
+
     /// The frames at `probe` (an SVMA), innermost first; empty when the DWARF has nothing there.
     pub fn find_frames(&self, probe: u64) -> Result<Vec<Frame>> {
         // Units whose aranges contain the address, in the order addr2line tries them (by range
         // end, then unit offset): the first with a function or a line row there answers.
-        let upto = self.aranges.partition_point(|a| a.start <= probe);
-        let mut candidates: Vec<Arange> = self.aranges[..upto].iter().filter(|a| probe < a.end).copied().collect();
+        let mut candidates: Vec<Arange> = self.aranges_holding(probe).copied().collect();
         candidates.sort_unstable_by_key(|a| (a.end, a.unit));
         candidates.dedup_by_key(|a| a.unit);
         for c in &candidates {
