@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
-use super::escape::terminal::text as esc;
+use super::escape::terminal::{line_start, text as esc};
 use crate::report::model::{AsyncioState, AsyncioTask, Crash, Hex};
 
 /// Most tasks drawn; the rest are counted (the JSON report has them all).
@@ -91,7 +91,8 @@ impl<'a> Ctx<'a, '_> {
         let inner = format!("{indent}{}", if last { "    " } else { "│   " });
         for c in &t.coroutines {
             let line = c.line.map(|l| format!(":{l}")).unwrap_or_default();
-            let _ = writeln!(self.out, "{inner}  {} at {}{}", esc(&c.function), esc(&c.file), line);
+            // The function begins the line (after the tree's spaces): escaped as a line start.
+            let _ = writeln!(self.out, "{inner}  {} at {}{}", line_start(&c.function), esc(&c.file), line);
         }
         if let Some(a) = &t.awaits {
             let _ = writeln!(self.out, "{inner}  awaits {}", esc(&a.description));
