@@ -164,6 +164,7 @@ impl NativeFrame {
             (_, Some(inl), Some(m), _) => format!("{} in {m}", inl.function),
             (Some(n), None, Some(m), _) => format!("{n} in {m}"),
             (None, None, Some(m), Some(off)) => format!("an unnamed function in {m} (+{off})"),
+            (None, None, Some(m), None) => format!("an unnamed function in {m} (at {})", self.address),
             (_, Some(inl), None, _) => inl.function.clone(),
             (Some(n), None, None, _) => n.clone(),
             (None, None, _, _) => format!("{} (in no known module)", self.address),

@@ -86,8 +86,11 @@ fn thread_title(t: &Thread, crash: &Crash) -> String {
 
 fn frame_key(f: &Frame) -> String {
     match f {
-        // Unknown functions are told apart by their address in the module.
-        Frame::Native(n) if n.function.is_none() => format!("n{:?}{:?}", n.module, n.module_offset),
+        // Unknown functions are told apart by their address in the module, or by their address
+        // when that is unknown too (a report whose budget was spent).
+        Frame::Native(n) if n.function.is_none() => {
+            format!("n{:?}{:?}", n.module, n.module_offset.unwrap_or(n.address))
+        }
         Frame::Native(n) => format!("n{:?}{:?}{:?}{:?}", n.module, n.function, n.file, n.line),
         Frame::Python(p) => format!("p{}{}{:?}", p.file, p.function, p.line),
     }
@@ -222,10 +225,11 @@ fn render_frames(out: &mut String, t: &Thread, limit: Option<usize>, st: &Style)
         }
         if reps > 1 {
             let more = reps - 1;
+            let times = if more == 1 { "time" } else { "times" };
             let msg = if period == 1 {
-                format!("(the same frame {more} more times)")
+                format!("(the same frame {more} more {times})")
             } else {
-                format!("(the {period} frames above repeat {more} more times)")
+                format!("(the {period} frames above repeat {more} more {times})")
             };
             let _ = writeln!(out, "      {}", st.dim(&msg));
             native_index += more * frames[i..i + period].iter().map(native_count).sum::<usize>();
