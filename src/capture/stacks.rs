@@ -7,9 +7,9 @@ use std::time::Instant;
 use crate::merge;
 use crate::modules::ModuleSet;
 use crate::process::{Registers, Snapshot};
-use crate::report::model::{Elided, Hex, NativeFrame, PythonState, Thread};
+use crate::report::model::{Elided, Hex, NativeFrame, PythonState, Thread, UnwindErrorKind};
 use crate::symbolize::Symbolizer;
-use crate::unwind::{self, Limits, RawFrame, UnwindCache, UnwoundStack};
+use crate::unwind::{self, Limits, RawFrame, UnwindCache, UnwindStop, UnwoundStack};
 
 use super::budget::Budget;
 
@@ -104,9 +104,13 @@ pub fn threads(
             elided,
             merge,
             unwind_error: match (r, &t.note) {
-                (Some(s), _) => s.error.clone(),
+                (Some(s), _) => s.error.as_ref().map(ToString::to_string),
                 (None, Some(n)) => Some(n.clone()),
                 (None, None) => Some("registers could not be read".into()),
+            },
+            unwind_error_kind: match r {
+                Some(s) => s.error.as_ref().map(UnwindStop::kind),
+                None => Some(UnwindErrorKind::RegistersUnreadable),
             },
             registers: if crashed { t.regs.as_ref().map(registers_map) } else { None },
         });

@@ -13,6 +13,7 @@
 
 mod cfi;
 mod ehindex;
+mod error;
 mod eval;
 mod step;
 #[cfg(test)]
@@ -25,6 +26,7 @@ use crate::modules::ModuleSet;
 use crate::process::{CachedMemory, Memory, Registers};
 use crate::report::model::Trust;
 
+pub use error::{CfiError, CfiMiss, ExpressionError, FramePointerError, NoCaller, StepError, UnwindStop};
 use step::{State, Step, Walker};
 
 /// Nested signal handlers beyond this are taken for a corrupt stack.
@@ -80,7 +82,7 @@ pub struct UnwoundStack {
     /// missing frames were between `frames[at - 1]` and `frames[at]`; `at` is `keep_top`.
     pub elided: Option<(usize, u64)>,
     /// Why the unwind ended early, if it did.
-    pub error: Option<String>,
+    pub error: Option<UnwindStop>,
 }
 
 /// What unwinding one thread learns that the other threads of the same process can use: each
@@ -128,14 +130,14 @@ pub fn unwind_with<'m>(
     let mut signal_frames = 0u32;
     loop {
         if out.count >= limits.max_frames as u64 {
-            error = Some(format!("stopped after {} frames (the frame limit)", limits.max_frames));
+            error = Some(UnwindStop::FrameLimit { limit: limits.max_frames });
             break;
         }
         let next = match walker.step(&cur) {
             Ok(Step::End) => break,
             Ok(Step::Caller(next)) => next,
             Err(e) => {
-                error = Some(e);
+                error = Some(e.into());
                 break;
             }
         };
@@ -144,17 +146,14 @@ pub fn unwind_with<'m>(
         // touched the stack: its caller's stack pointer can be the same.
         let same_ok = new_sp == old_sp && !cur.is_return_address && spec.link_register().is_some();
         if next.trust != Trust::Signal && new_sp <= old_sp && !same_ok {
-            error = Some(format!(
-                "stack pointer did not increase ({old_sp:#x} to {new_sp:#x}) unwinding from {:#x}",
-                cur.pc
-            ));
+            error = Some(UnwindStop::StackPointerNotIncreasing { from: old_sp, to: new_sp, pc: cur.pc });
             break;
         }
         if next.trust == Trust::Signal {
             // Signal frames may move the stack pointer anywhere (sigaltstack), so bound them apart.
             signal_frames += 1;
             if signal_frames > MAX_SIGNAL_FRAMES {
-                error = Some(format!("more than {MAX_SIGNAL_FRAMES} signal frames: the saved contexts look corrupt"));
+                error = Some(UnwindStop::TooManySignalFrames);
                 break;
             }
         }

@@ -4,6 +4,7 @@
 //! authentication) comes from [`ArchSpec`].
 
 use super::cfi::{Cfa, CfiCache, Row, Rule};
+use super::error::{CfiError, CfiMiss, FramePointerError, NoCaller, StepError, SCAN_WORDS};
 use super::eval::evaluate;
 use super::Regs;
 use crate::arch::{ArchSpec, BadPcReturn, MAX_DWARF};
@@ -11,8 +12,6 @@ use crate::modules::ModuleSet;
 use crate::process::{Memory, MemoryExt};
 use crate::report::model::Trust;
 
-/// Words read upward from the stack pointer when looking for a return address.
-const SCAN_WORDS: u64 = 2048;
 /// A frame pointer further than this above the stack pointer is not believed.
 const MAX_FRAME_SIZE: u64 = 64 << 20;
 
@@ -82,19 +81,19 @@ impl<'a, 'm> Walker<'a, 'm> {
     }
 
     /// The caller of `cur`, or why there is none.
-    pub fn step(&mut self, cur: &State) -> Result<Step, String> {
+    pub fn step(&mut self, cur: &State) -> Result<Step, StepError> {
         let (sp_reg, ra_reg) = (self.spec.sp(), self.spec.ra_column());
-        let rsp = cur.regs[sp_reg].ok_or("stack pointer unknown")?;
+        let rsp = cur.regs[sp_reg].ok_or(StepError::StackPointerUnknown)?;
         if self.is_sigreturn(cur.pc) {
             return self.signal_frame(rsp);
         }
         let lookup = cur.lookup_pc();
         let module = self.modules.find(lookup).filter(|m| m.is_executable_at(lookup));
         let mut had_cfi = false;
-        let mut why = match module {
-            None => format!("{:#x} is not in any module's code", cur.pc),
+        let cfi = match module {
+            None => CfiMiss::NotCode { pc: cur.pc },
             Some(m) => match self.cfi.row(m, lookup) {
-                None => format!("no CFI for {:#x} in {}", cur.pc, m.name()),
+                None => CfiMiss::NoCfi { pc: cur.pc, module: m.name().to_string() },
                 Some(row) => {
                     had_cfi = true;
                     match self.apply_row(&row, cur) {
@@ -107,11 +106,8 @@ impl<'a, 'm> Walker<'a, 'm> {
                         Ok(Some(next)) if self.in_code(next.pc.wrapping_sub(1)) => {
                             return Ok(Step::Caller(self.finish(next)));
                         }
-                        Ok(Some(next)) => format!(
-                            "CFI at {:#x} gives return address {:#x}, which is not in any code",
-                            cur.pc, next.pc
-                        ),
-                        Err(e) => format!("CFI at {:#x}: {e}", cur.pc),
+                        Ok(Some(next)) => CfiMiss::ReturnAddressNotCode { pc: cur.pc, return_address: next.pc },
+                        Err(source) => CfiMiss::Failed { pc: cur.pc, source },
                     }
                 }
             },
@@ -141,19 +137,19 @@ impl<'a, 'm> Walker<'a, 'm> {
             }
         }
 
-        match self.frame_pointer(cur, rsp) {
+        let frame_pointer = match self.frame_pointer(cur, rsp) {
             Ok(Some(next)) => return Ok(Step::Caller(self.finish(next))),
             // A frame pointer of 0 ends the chain, but only believed where there was no CFI to say
             // otherwise.
             Ok(None) if !had_cfi => return Ok(Step::End),
-            Ok(None) => why = format!("{why}; frame pointer is 0"),
-            Err(e) => why = format!("{why}; {e}"),
-        }
+            Ok(None) => FramePointerError::Zero,
+            Err(e) => e,
+        };
 
         if let Some(next) = self.scan(rsp) {
             return Ok(Step::Caller(self.finish(next)));
         }
-        Err(format!("{why}; no return address found in {SCAN_WORDS} stack words above {rsp:#x}"))
+        Err(NoCaller { cfi, frame_pointer, sp: rsp }.into())
     }
 
     /// A frame whose pc is the sigreturn trampoline is not entered by a call: mark it so that
@@ -167,24 +163,20 @@ impl<'a, 'm> Walker<'a, 'm> {
 
     /// Registers of the interrupted frame from the signal frame at `sp`, the stack pointer of the
     /// trampoline frame (x86_64: the `ucontext_t`; aarch64: the kernel's `rt_sigframe`).
-    fn signal_frame(&self, sp: u64) -> Result<Step, String> {
+    fn signal_frame(&self, sp: u64) -> Result<Step, StepError> {
         let (offset, len) = self.spec.signal_regs_at();
         let mut buf = [0u8; 64 * 8];
         let buf = &mut buf[..len.min(64 * 8)];
-        self.memory
-            .read_exact(sp.wrapping_add(offset), buf)
-            .map_err(|e| format!("cannot read the signal frame's saved registers: {e}"))?;
+        self.memory.read_exact(sp.wrapping_add(offset), buf).map_err(StepError::SignalFrame)?;
         let (regs, pc) = self.spec.signal_regs(buf);
         Ok(Step::Caller(State { regs, pc, is_return_address: false, trust: Trust::Signal }))
     }
 
     /// Applies one CFI row. None when the return address is undefined or zero (stack end).
-    fn apply_row(&self, row: &Row<'_>, cur: &State) -> Result<Option<State>, String> {
+    fn apply_row(&self, row: &Row<'_>, cur: &State) -> Result<Option<State>, CfiError> {
         let (sp_reg, ra_reg) = (self.spec.sp(), self.spec.ra_column());
         let regs = &cur.regs;
-        let reg = |n: u16| -> Result<u64, String> {
-            regs.get(n as usize).copied().flatten().ok_or_else(|| format!("register {n} is needed but unknown"))
-        };
+        let reg = |n: u16| regs.get(n as usize).copied().flatten().ok_or(CfiError::RegisterUnknown(n));
         let cfa = match &row.cfa {
             Cfa::RegisterOffset(r, off) => reg(*r)?.wrapping_add(*off as u64),
             Cfa::Expression(e) => evaluate(e, row.encoding, regs, self.memory, None, row.bias)?,
@@ -202,7 +194,7 @@ impl<'a, 'm> Walker<'a, 'm> {
                 continue;
             }
             let read = |addr: u64| {
-                self.memory.read_u64(addr).map(Some).map_err(|e| format!("cannot read saved register {n}: {e}"))
+                self.memory.read_u64(addr).map(Some).map_err(|source| CfiError::SavedRegister { register: n, source })
             };
             let value = match rule {
                 Rule::Undefined => Ok(None),
@@ -210,8 +202,12 @@ impl<'a, 'm> Walker<'a, 'm> {
                 Rule::Offset(o) => read(cfa.wrapping_add(*o as u64)),
                 Rule::ValOffset(o) => Ok(Some(cfa.wrapping_add(*o as u64))),
                 Rule::Register(r) => Ok(regs.get(*r as usize).copied().flatten()),
-                Rule::Expression(e) => evaluate(e, row.encoding, regs, self.memory, Some(cfa), row.bias).and_then(read),
-                Rule::ValExpression(e) => evaluate(e, row.encoding, regs, self.memory, Some(cfa), row.bias).map(Some),
+                Rule::Expression(e) => evaluate(e, row.encoding, regs, self.memory, Some(cfa), row.bias)
+                    .map_err(CfiError::from)
+                    .and_then(read),
+                Rule::ValExpression(e) => {
+                    evaluate(e, row.encoding, regs, self.memory, Some(cfa), row.bias).map(Some).map_err(CfiError::from)
+                }
                 Rule::Constant(c) => Ok(Some(*c)),
             };
             new[n] = match value {
@@ -238,24 +234,24 @@ impl<'a, 'm> Walker<'a, 'm> {
     /// The frame-pointer chain: [fp] is the caller's frame pointer, [fp+8] the return address
     /// (x86_64's `push rbp; mov rsp,rbp` and aarch64's frame record `stp x29, x30` alike).
     /// Ok(None) when the frame pointer is 0 in a caller frame (the outermost frame clears it).
-    fn frame_pointer(&self, cur: &State, rsp: u64) -> Result<Option<State>, String> {
+    fn frame_pointer(&self, cur: &State, rsp: u64) -> Result<Option<State>, FramePointerError> {
         let (fp_reg, name) = (self.spec.fp(), self.spec.fp_name());
-        let Some(rbp) = cur.regs[fp_reg] else { return Err("frame pointer unknown".into()) };
+        let Some(rbp) = cur.regs[fp_reg] else { return Err(FramePointerError::Unknown) };
         if rbp == 0 && cur.is_return_address {
             return Ok(None);
         }
         if rbp % 8 != 0 || rbp < rsp || rbp - rsp > MAX_FRAME_SIZE {
-            return Err(format!("{name} {rbp:#x} is not a frame pointer"));
+            return Err(FramePointerError::NotAFramePointer { register: name, value: rbp });
         }
-        let caller_rbp = self.memory.read_u64(rbp).map_err(|e| format!("frame pointer: {e}"))?;
-        let raw = self.memory.read_u64(rbp.wrapping_add(8)).map_err(|e| format!("frame pointer: {e}"))?;
+        let caller_rbp = self.memory.read_u64(rbp).map_err(FramePointerError::Read)?;
+        let raw = self.memory.read_u64(rbp.wrapping_add(8)).map_err(FramePointerError::Read)?;
         let ra = self.spec.clean_return_address(raw);
         if !self.looks_like_return_address(ra) {
-            return Err(format!("[{name}+8] = {raw:#x} is not a return address"));
+            return Err(FramePointerError::NotAReturnAddress { register: name, value: raw });
         }
         let mut regs: Regs = [None; MAX_DWARF];
         regs[fp_reg] = Some(caller_rbp);
-        regs[self.spec.sp()] = Some(rbp.checked_add(16).ok_or("frame pointer at the top of the address space")?);
+        regs[self.spec.sp()] = Some(rbp.checked_add(16).ok_or(FramePointerError::TopOfAddressSpace)?);
         regs[self.spec.ra_column()] = Some(ra);
         Ok(Some(State { regs, pc: ra, is_return_address: true, trust: Trust::FramePointer }))
     }

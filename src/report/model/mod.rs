@@ -205,6 +205,9 @@ pub struct Thread {
     /// Why the native stack stops where it does, when that is not its natural end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unwind_error: Option<String>,
+    /// What kind of stop `unwind_error` is, for machines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unwind_error_kind: Option<UnwindErrorKind>,
     /// Registers of the crashed thread at the fault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registers: Option<std::collections::BTreeMap<String, Hex>>,

@@ -5,9 +5,9 @@ use crate::arch::x86_64::Regs as X86Regs;
 use crate::arch::x86_64::{SIGRETURN, UC_GREGS};
 use crate::arch::{Arch, MAX_DWARF};
 use crate::process::{ImageMemory, Registers};
-use crate::report::model::Trust;
+use crate::report::model::{Trust, UnwindErrorKind};
 use crate::unwind::step::{State, Step, Walker};
-use crate::unwind::{cfi, unwind, Limits, RawFrame, UnwoundStack};
+use crate::unwind::{cfi, unwind, Limits, RawFrame, UnwindStop, UnwoundStack};
 
 pub const BASE: u64 = 0x5555_0000_0000;
 pub const STACK: u64 = 0x7ffe_0000_0000;
@@ -401,7 +401,8 @@ fn stack_pointer_that_does_not_move_is_an_error() {
     let st = run(&m, &regs(a(LOOP + 0x20), S, 0));
     assert_eq!(st.frames.len(), 1);
     let e = st.error.expect("an error");
-    assert!(e.contains("did not increase"), "{e}");
+    assert!(matches!(e, UnwindStop::StackPointerNotIncreasing { .. }), "{e:?}");
+    assert!(e.to_string().contains("did not increase"), "{e}");
 }
 
 #[test]
@@ -410,7 +411,8 @@ fn unreadable_stack_is_an_error() {
     let st = run(&m, &regs(a(LEAF + 0x20), 0x1000, 0));
     assert_eq!(st.frames.len(), 1);
     let e = st.error.expect("an error");
-    assert!(e.contains("not readable"), "{e}");
+    assert_eq!(e.kind(), UnwindErrorKind::ReadFailed, "{e:?}");
+    assert!(e.to_string().contains("not readable"), "{e}");
 }
 
 /// `n` frames of REC (16-byte frames), then START: n + 2 frames in all.
@@ -459,7 +461,8 @@ fn frame_limit_stops_with_an_error_and_keeps_both_ends() {
     let (m, r, _) = recursion(5_000);
     let limits = Limits { max_frames: 1_000, keep_top: 10, keep_bottom: 5 };
     let st = unwind(&r, &m.memory, &m.modules, limits);
-    assert!(st.error.as_deref().unwrap_or("").contains("frame limit"), "{:?}", st.error);
+    assert_eq!(st.error, Some(UnwindStop::FrameLimit { limit: 1_000 }));
+    assert_eq!(st.error.map(|e| e.to_string()).unwrap_or_default(), "stopped after 1000 frames (the frame limit)");
     assert_eq!(st.frames.len(), 15);
     assert_eq!(st.elided, Some((10, 985)));
     assert!(st.frames.iter().skip(1).all(|f| f.pc == a(REC_RA)));
