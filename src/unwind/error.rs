@@ -17,6 +17,9 @@ pub(crate) const SCAN_WORDS: u64 = 2048;
 pub enum UnwindStop {
     #[error("stopped after {limit} frames (the frame limit)")]
     FrameLimit { limit: usize },
+    /// The report's time budget was spent after `frames` frames.
+    #[error("stopped after {frames} frames: the report's time budget was spent")]
+    Deadline { frames: u64 },
     /// A caller whose stack pointer is not above its callee's: the stack would loop.
     #[error("stack pointer did not increase ({from:#x} to {to:#x}) unwinding from {pc:#x}")]
     StackPointerNotIncreasing { from: u64, to: u64, pc: u64 },
@@ -32,6 +35,7 @@ impl UnwindStop {
     pub fn kind(&self) -> UnwindErrorKind {
         match self {
             UnwindStop::FrameLimit { .. } => UnwindErrorKind::FrameLimit,
+            UnwindStop::Deadline { .. } => UnwindErrorKind::BudgetSpent,
             UnwindStop::StackPointerNotIncreasing { .. } => UnwindErrorKind::StackPointerNotIncreasing,
             UnwindStop::TooManySignalFrames => UnwindErrorKind::TooManySignalFrames,
             UnwindStop::Step(StepError::StackPointerUnknown) => UnwindErrorKind::StackPointerUnknown,

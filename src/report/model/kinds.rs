@@ -107,6 +107,8 @@ impl InterpreterState {
 pub enum UnwindErrorKind {
     /// The stack is deeper than the unwinder walks.
     FrameLimit,
+    /// The report's time budget was spent before the stack's end (`--report-budget`).
+    BudgetSpent,
     /// A caller's stack pointer was not above its callee's (the stack would loop).
     StackPointerNotIncreasing,
     /// Too many nested signal frames: the saved contexts look corrupt.

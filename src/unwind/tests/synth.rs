@@ -459,7 +459,7 @@ fn hundred_thousand_frames_are_elided_in_the_middle() {
 #[test]
 fn frame_limit_stops_with_an_error_and_keeps_both_ends() {
     let (m, r, _) = recursion(5_000);
-    let limits = Limits { max_frames: 1_000, keep_top: 10, keep_bottom: 5 };
+    let limits = Limits { max_frames: 1_000, keep_top: 10, keep_bottom: 5, deadline: None };
     let st = unwind(&r, &m.memory, &m.modules, limits);
     assert_eq!(st.error, Some(UnwindStop::FrameLimit { limit: 1_000 }));
     assert_eq!(st.error.map(|e| e.to_string()).unwrap_or_default(), "stopped after 1000 frames (the frame limit)");
@@ -468,16 +468,30 @@ fn frame_limit_stops_with_an_error_and_keeps_both_ends() {
     assert!(st.frames.iter().skip(1).all(|f| f.pc == a(REC_RA)));
 }
 
+/// A deadline already passed: the stack still gets its first `DEADLINE_EVERY` frames, then
+/// stops with the kind that says why.
+#[test]
+fn a_spent_deadline_stops_with_its_own_error() {
+    let (m, r, _) = recursion(1_000);
+    let limits = Limits { deadline: Some(std::time::Instant::now()), ..Limits::default() };
+    let st = unwind(&r, &m.memory, &m.modules, limits);
+    let e = st.error.expect("an error");
+    assert_eq!(e, UnwindStop::Deadline { frames: crate::unwind::DEADLINE_EVERY });
+    assert_eq!(e.kind(), UnwindErrorKind::BudgetSpent);
+    assert_eq!(e.to_string(), "stopped after 256 frames: the report's time budget was spent");
+}
+
 #[test]
 fn tiny_limits() {
     let (m, r, _) = recursion(20);
-    let st = unwind(&r, &m.memory, &m.modules, Limits { max_frames: 100, keep_top: 0, keep_bottom: 3 });
+    let st = unwind(&r, &m.memory, &m.modules, Limits { max_frames: 100, keep_top: 0, keep_bottom: 3, deadline: None });
     assert_eq!(st.frames.len(), 3);
     assert_eq!(st.elided, Some((0, 19)));
     assert_eq!(st.frames[2].pc, a(START_RA));
-    let st = unwind(&r, &m.memory, &m.modules, Limits { max_frames: 100, keep_top: 4, keep_bottom: 0 });
+    let st = unwind(&r, &m.memory, &m.modules, Limits { max_frames: 100, keep_top: 4, keep_bottom: 0, deadline: None });
     assert_eq!(st.frames.len(), 4);
     assert_eq!(st.elided, Some((4, 18)));
-    let st = unwind(&r, &m.memory, &m.modules, Limits { max_frames: 100, keep_top: 30, keep_bottom: 30 });
+    let st =
+        unwind(&r, &m.memory, &m.modules, Limits { max_frames: 100, keep_top: 30, keep_bottom: 30, deadline: None });
     assert_eq!((st.frames.len(), st.elided), (22, None));
 }
