@@ -6,8 +6,8 @@ use crate::arch::x86_64::{SIGRETURN, UC_GREGS};
 use crate::arch::{Arch, MAX_DWARF};
 use crate::process::{ImageMemory, Registers};
 use crate::report::model::{Trust, UnwindErrorKind};
-use crate::unwind::step::{State, Step, Walker};
-use crate::unwind::{cfi, unwind, Limits, RawFrame, UnwindStop, UnwoundStack};
+use crate::unwind::step::{State, Step, Stepper};
+use crate::unwind::{cfi, unwind, FrameAddress, Limits, UnwindStop, UnwoundFrame, UnwoundStack};
 
 pub const BASE: u64 = 0x5555_0000_0000;
 pub const STACK: u64 = 0x7ffe_0000_0000;
@@ -149,8 +149,9 @@ fn run(m: &Mapped, r: &Registers) -> UnwoundStack {
     unwind(r, &m.memory, &m.modules, Limits::default())
 }
 
-fn f(pc: u64, ra: bool, sp: u64, trust: Trust) -> RawFrame {
-    RawFrame { pc, is_return_address: ra, sp, trust }
+fn f(pc: u64, ra: bool, sp: u64, trust: Trust) -> UnwoundFrame {
+    let address = if ra { FrameAddress::return_address(pc).unwrap() } else { FrameAddress::InstructionPointer(pc) };
+    UnwoundFrame { address, sp, trust }
 }
 
 const S: u64 = STACK + 0x1000;
@@ -231,15 +232,15 @@ fn expression_rules_compute_registers() {
     m.memory.write_u64(S, 0x1234_5670);
     let modules = &m.modules;
     let mut cache = cfi::CfiCache::new(Arch::X86_64);
-    let mut w = Walker { spec: Arch::X86_64.spec(), memory: &m.memory, modules, cfi: &mut cache };
+    let mut w = Stepper { spec: Arch::X86_64.spec(), memory: &m.memory, modules, cfi: &mut cache };
     let mut regs = [None; MAX_DWARF];
     regs[7] = Some(S);
     regs[3] = Some(41);
     regs[6] = Some(7);
     regs[0] = Some(99);
-    let cur = State { regs, pc: a(EXPR_RA), is_return_address: true, trust: Trust::Cfi };
+    let cur = State { regs, address: FrameAddress::return_address(a(EXPR_RA)).unwrap(), trust: Trust::Cfi };
     let Ok(Step::Caller(next)) = w.step(&cur) else { panic!("no caller") };
-    assert_eq!(next.pc, a(START_RA));
+    assert_eq!(next.address, FrameAddress::return_address(a(START_RA)).unwrap());
     assert_eq!(next.regs[7], Some(S + 16), "rsp = CFA");
     assert_eq!(next.regs[6], Some(0x1234_5670), "rbp = [CFA-16]");
     assert_eq!(next.regs[3], Some(42), "rbx = rbx+1 (val_expression)");
@@ -248,7 +249,7 @@ fn expression_rules_compute_registers() {
     let mut cur2 = cur;
     cur2.regs[3] = None;
     let Ok(Step::Caller(next)) = w.step(&cur2) else { panic!("no caller") };
-    assert_eq!((next.pc, next.regs[3]), (a(START_RA), None));
+    assert_eq!((next.address.address(), next.regs[3]), (a(START_RA), None));
 }
 
 #[test]
@@ -465,7 +466,7 @@ fn frame_limit_stops_with_an_error_and_keeps_both_ends() {
     assert_eq!(st.error.map(|e| e.to_string()).unwrap_or_default(), "stopped after 1000 frames (the frame limit)");
     assert_eq!(st.frames.len(), 15);
     assert_eq!(st.elided, Some((10, 985)));
-    assert!(st.frames.iter().skip(1).all(|f| f.pc == a(REC_RA)));
+    assert!(st.frames.iter().skip(1).all(|f| f.address.address() == a(REC_RA)));
 }
 
 /// A deadline already passed: the stack still gets its first `DEADLINE_EVERY` frames, then
@@ -487,7 +488,7 @@ fn tiny_limits() {
     let st = unwind(&r, &m.memory, &m.modules, Limits { max_frames: 100, keep_top: 0, keep_bottom: 3, deadline: None });
     assert_eq!(st.frames.len(), 3);
     assert_eq!(st.elided, Some((0, 19)));
-    assert_eq!(st.frames[2].pc, a(START_RA));
+    assert_eq!(st.frames[2].address.address(), a(START_RA));
     let st = unwind(&r, &m.memory, &m.modules, Limits { max_frames: 100, keep_top: 4, keep_bottom: 0, deadline: None });
     assert_eq!(st.frames.len(), 4);
     assert_eq!(st.elided, Some((4, 18)));
