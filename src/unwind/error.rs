@@ -4,13 +4,45 @@
 //! report carries (causes included, as `thread.unwind_error`), and [`UnwindStop::kind`] the
 //! machine-readable part beside it (`thread.unwind_error_kind`).
 
+use serde::{Deserialize, Serialize};
+
 use crate::process::ReadError;
-use crate::report::model::UnwindErrorKind;
 
 use super::MAX_SIGNAL_FRAMES;
 
 /// Words read upward from the stack pointer when looking for a return address.
 pub(crate) const SCAN_WORDS: u64 = 2048;
+
+/// Why a thread's native stack ends before its natural end (`unwind_error_kind`, beside the
+/// sentence in `unwind_error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnwindErrorKind {
+    /// The stack is deeper than the unwinder walks.
+    FrameLimit,
+    /// The report's time budget was spent before the stack's end (`--report-budget`).
+    BudgetSpent,
+    /// A caller's stack pointer was not above its callee's (the stack would loop).
+    StackPointerNotIncreasing,
+    /// Too many nested signal frames: the saved contexts look corrupt.
+    TooManySignalFrames,
+    StackPointerUnknown,
+    /// The pc is in no module's code, and neither the frame pointer nor a scan found a caller.
+    NotCode,
+    /// The module has no call frame information for the pc, and nothing else found a caller.
+    NoCfi,
+    /// The CFI gives a return address that is not in any code.
+    BadReturnAddress,
+    /// A CFI rule could not be applied (a register unknown, an expression that failed).
+    CfiFailed,
+    /// Stack memory the unwinder needed could not be read.
+    ReadFailed,
+    /// The thread's registers could not be read: no stack at all.
+    RegistersUnreadable,
+    /// A kind this version does not know (a report written by a newer crashcatch).
+    #[serde(other)]
+    Other,
+}
 
 /// Why unwinding a thread stopped early.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -20,17 +20,20 @@ mod eval;
 mod step;
 #[cfg(test)]
 mod tests;
+mod trust;
 
 use std::collections::VecDeque;
 
 use crate::arch::DwarfRegs;
 use crate::modules::ModuleSet;
 use crate::process::{CachedMemory, Memory, Registers};
-use crate::report::model::Trust;
 
 pub use address::FrameAddress;
-pub use error::{CfiError, CfiMiss, ExpressionError, FramePointerError, NoCaller, StepError, UnwindStop};
+pub use error::{
+    CfiError, CfiMiss, ExpressionError, FramePointerError, NoCaller, StepError, UnwindErrorKind, UnwindStop,
+};
 use step::{State, Step, Stepper};
+pub use trust::Trust;
 
 /// Nested signal handlers beyond this are taken for a corrupt stack.
 const MAX_SIGNAL_FRAMES: u32 = 64;

@@ -6,11 +6,11 @@
 use super::cfi::{Cfa, CfiCache, Row, Rule};
 use super::error::{CfiError, CfiMiss, FramePointerError, NoCaller, StepError, SCAN_WORDS};
 use super::eval::evaluate;
+use super::Trust;
 use super::{FrameAddress, Regs};
 use crate::arch::{ArchSpec, BadPcReturn, MAX_DWARF};
 use crate::modules::ModuleSet;
 use crate::process::{Memory, MemoryExt};
-use crate::report::model::Trust;
 
 /// A frame pointer further than this above the stack pointer is not believed.
 const MAX_FRAME_SIZE: u64 = 64 << 20;

@@ -100,33 +100,5 @@ impl InterpreterState {
     }
 }
 
-/// Why a thread's native stack ends before its natural end (`unwind_error_kind`, beside the
-/// sentence in `unwind_error`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UnwindErrorKind {
-    /// The stack is deeper than the unwinder walks.
-    FrameLimit,
-    /// The report's time budget was spent before the stack's end (`--report-budget`).
-    BudgetSpent,
-    /// A caller's stack pointer was not above its callee's (the stack would loop).
-    StackPointerNotIncreasing,
-    /// Too many nested signal frames: the saved contexts look corrupt.
-    TooManySignalFrames,
-    StackPointerUnknown,
-    /// The pc is in no module's code, and neither the frame pointer nor a scan found a caller.
-    NotCode,
-    /// The module has no call frame information for the pc, and nothing else found a caller.
-    NoCfi,
-    /// The CFI gives a return address that is not in any code.
-    BadReturnAddress,
-    /// A CFI rule could not be applied (a register unknown, an expression that failed).
-    CfiFailed,
-    /// Stack memory the unwinder needed could not be read.
-    ReadFailed,
-    /// The thread's registers could not be read: no stack at all.
-    RegistersUnreadable,
-    /// A kind this version does not know (a report written by a newer crashcatch).
-    #[serde(other)]
-    Other,
-}
+/// Why a thread's native stack ends early: the unwinder's ([`crate::unwind::UnwindErrorKind`]).
+pub use crate::unwind::UnwindErrorKind;

@@ -1,6 +1,7 @@
 //! The report's typed model. The JSON report is exactly these structs through serde; see
 //! docs/report-schema.md. Every field that can be unknown is optional. The model is the ground
-//! every stage stands on: it imports nothing of crashcatch.
+//! every stage stands on: it imports nothing of crashcatch but what the unwinder makes and it
+//! names as it is (how a frame was found, why a stack ends early).
 
 mod asyncio;
 mod frames;

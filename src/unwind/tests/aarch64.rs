@@ -8,8 +8,8 @@ use super::elf::{self, Sec};
 use crate::arch::aarch64::{Regs, SIGFRAME_X0, SIGRETURN};
 use crate::arch::Registers;
 use crate::process::ImageMemory;
-use crate::report::model::Trust;
 use crate::symbolize::Symbolizer;
+use crate::unwind::Trust;
 use crate::unwind::{unwind, FrameAddress, Limits, UnwoundFrame, UnwoundStack};
 
 /// Where the fixture's code is loaded (static, not PIE).

@@ -8,7 +8,7 @@ use super::synth::{self, a, CfiKind, STACK};
 use crate::arch::x86_64::Regs as X86Regs;
 use crate::modules::ModuleSet;
 use crate::process::{ImageMemory, Memory, Registers};
-use crate::report::model::Trust;
+use crate::unwind::Trust;
 use crate::unwind::{unwind, Limits};
 
 const LIMITS: Limits = Limits { max_frames: 1_000, keep_top: 20, keep_bottom: 10, deadline: None };

@@ -9,8 +9,8 @@ use crate::modules::ModuleSet;
 use crate::process::live::LiveMemory;
 use crate::process::maps::parse_maps;
 use crate::process::Registers;
-use crate::report::model::Trust;
 use crate::symbolize::Symbolizer;
+use crate::unwind::Trust;
 use crate::unwind::{unwind, Limits, UnwoundStack};
 
 pub fn regs_from_ucontext(uc: &libc::ucontext_t) -> Registers {

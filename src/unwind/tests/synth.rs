@@ -5,9 +5,9 @@ use crate::arch::x86_64::Regs as X86Regs;
 use crate::arch::x86_64::{SIGRETURN, UC_GREGS};
 use crate::arch::{Arch, MAX_DWARF};
 use crate::process::{ImageMemory, Registers};
-use crate::report::model::{Trust, UnwindErrorKind};
 use crate::unwind::step::{State, Step, Stepper};
 use crate::unwind::{cfi, unwind, FrameAddress, Limits, UnwindStop, UnwoundFrame, UnwoundStack};
+use crate::unwind::{Trust, UnwindErrorKind};
 
 pub const BASE: u64 = 0x5555_0000_0000;
 pub const STACK: u64 = 0x7ffe_0000_0000;
