@@ -21,6 +21,7 @@
 pub mod asyncio;
 pub mod debug_offsets;
 pub mod discover;
+pub mod error;
 pub mod layout;
 pub mod linetable;
 pub mod source;
@@ -63,12 +64,12 @@ pub fn read(snap: &Snapshot<'_>, modules: &ModuleSet, deadline: Option<std::time
     let layout = match found.layout {
         Ok(l) => l.for_arch(arch),
         Err(e) => {
-            state.errors.push(e);
+            state.errors.push(e.to_string());
             return Some(state);
         }
     };
     let w = walk::walk_until(&mem, &layout, &found.anchors, deadline);
-    state.errors.extend(w.errors.iter().cloned());
+    state.errors.extend(w.errors.iter().map(ToString::to_string));
     fill_state(&mut state, snap, &mem, &layout, &w);
     if walk::past(deadline) {
         state.errors.push("asyncio tasks: left out, the report's time budget was spent".into());
@@ -161,7 +162,7 @@ pub fn fill_state(
                     })
                     .collect(),
                 entry: t.frames.iter().map(|f| f.entry).collect(),
-                error: t.error.clone(),
+                error: t.error.as_ref().map(ToString::to_string),
             });
         }
         state.interpreters.push(pi);
