@@ -328,7 +328,8 @@ impl<'a> Tracer<'a> {
     fn write_core(&mut self, tgid: i32, fault: &super::core_dump::Fault, stopped: &Stopped) {
         let Some(limits) = self.core_dump else { return };
         let left = limits.total.saturating_sub(self.core_bytes);
-        if left == 0 {
+        // A core of less than a MiB of contents holds no stack worth having.
+        if left < 1 << 20 {
             self.emitter.note(&format!(
                 "--core: no core written for pid {tgid}: this run's cores reached --core-max-total-mb ({} MB)",
                 limits.total >> 20

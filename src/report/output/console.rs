@@ -60,12 +60,17 @@ fn wait_writable(fd: i32) {
 /// name, a path from a core, a test id: nothing in it can start a line, move the cursor or
 /// reorder the text). Escaping is idempotent: a message escaped already is unchanged.
 pub fn say(msg: &str) {
+    write(line(msg).as_bytes());
+}
+
+/// The line [`say`] writes: `crashcatch: {msg}\n`, `msg` escaped for the terminal.
+pub fn line(msg: &str) -> String {
     let msg = crate::report::render::escape::terminal::text(msg);
     let mut line = String::with_capacity(msg.len() + 13);
     line.push_str("crashcatch: ");
     line.push_str(&msg);
     line.push('\n');
-    write(line.as_bytes());
+    line
 }
 
 /// Whether stderr was found closed (tests).
