@@ -64,6 +64,8 @@ struct Proc {
     hint: Option<usize>,
     /// The test running, without its phase, and since when it has been seen.
     test: Option<(String, Instant)>,
+    /// The variable's value last read, phase included (what a report names).
+    full: String,
     /// The current test was already reported.
     reported: bool,
 }
@@ -187,6 +189,7 @@ impl Watch {
                 p.reported = false;
             }
         }
+        p.full = full;
     }
 
     /// A poller blocked in one process's memory for too long is abandoned, and that process is
@@ -217,7 +220,14 @@ impl Watch {
             let generation = &mut self.next_generation;
             let p = self.procs.entry(pid).or_insert_with(|| {
                 *generation += 1;
-                Proc { generation: *generation, environ: Environ::Retry(now), hint: None, test: None, reported: false }
+                Proc {
+                    generation: *generation,
+                    environ: Environ::Retry(now),
+                    hint: None,
+                    test: None,
+                    full: String::new(),
+                    reported: false,
+                }
             });
             if matches!(p.environ, Environ::Never) {
                 continue;
@@ -248,7 +258,7 @@ impl Watch {
                 continue;
             }
             p.reported = true;
-            let test = p.test.as_ref().map(|(t, _)| t.clone()).unwrap_or_default();
+            let test = p.full.clone();
             out.push(Expired {
                 pid,
                 timeout: TestTimeout {
