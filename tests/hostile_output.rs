@@ -807,7 +807,7 @@ mod fuzz {
             // line on stderr naming a file.
             let mut groups = crashcatch::report::render::groups::Groups::default();
             groups.add(&c, &c.files, Some(Path::new("/ws")));
-            groups.add(&c, &[c.time.clone()], None);
+            groups.add(&c, std::slice::from_ref(&c.time), None);
             assert_unsteerable("summarize text", &groups.text(), 0);
             let md = crashcatch::report::render::markdown::section("crashcatch", &groups);
             assert_unsteerable("markdown", &md, 0);

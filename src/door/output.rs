@@ -216,7 +216,8 @@ impl OutDir {
 
     /// Creates the new file `name` and hands it over for writing (a core).
     pub fn create_new(&self, name: &str, mode: Mode) -> io::Result<File> {
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        // Read-write: a temporary file is read back before it is kept (debuginfod verifies it).
+        let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(&self.fd, name, flags, RawMode::from_raw_mode(mode.bits & 0o777))?;
         self.settle(&fd, mode)?;
         Ok(File::from(fd))

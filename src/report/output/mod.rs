@@ -150,8 +150,8 @@ impl Emitter {
                 Some(Err(e)) => console::say(&terminal::text(&format!("could not write the report: {e}"))),
                 None => {}
             },
-            Some(Err(why)) => console::say(&terminal::text(why)),
-            None => {}
+            // Said at start, and again at the end of the run: not once more per report.
+            Some(Err(_)) | None => {}
         }
         for o in &mut self.outputs {
             if let Some(Err(e)) = contained(&mut crash, |c| o.report(c)) {
