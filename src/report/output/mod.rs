@@ -144,14 +144,14 @@ impl Emitter {
     /// goes on.
     pub fn emit(&mut self, mut crash: Crash) {
         let mut files = Vec::new();
-        match &self.dir {
-            Some(Ok(dir)) => match contained(&mut crash, |c| files::write_report(c, dir)) {
+        // A folder that could not be opened was said at start, and is again at the end of the
+        // run: not once more per report.
+        if let Some(Ok(dir)) = &self.dir {
+            match contained(&mut crash, |c| files::write_report(c, dir)) {
                 Some(Ok(f)) => files = f,
-                Some(Err(e)) => console::say(&terminal::text(&format!("could not write the report: {e}"))),
+                Some(Err(e)) => console::say(&format!("could not write the report: {e}")),
                 None => {}
-            },
-            // Said at start, and again at the end of the run: not once more per report.
-            Some(Err(_)) | None => {}
+            }
         }
         for o in &mut self.outputs {
             if let Some(Err(e)) = contained(&mut crash, |c| o.report(c)) {
