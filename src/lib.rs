@@ -12,6 +12,7 @@ pub mod arch;
 pub mod capture;
 pub mod merge;
 pub mod modules;
+pub mod net;
 pub mod postmortem;
 pub mod process;
 pub mod python;
