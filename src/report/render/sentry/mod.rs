@@ -421,3 +421,89 @@ fn cut(s: &str, max: usize) -> String {
         None => s.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::{Frame as ModelFrame, Hex, ModuleInfo, NativeFrame, ProcessInfo, SignalReport, Trust};
+
+    fn big_crash(threads: usize, frames: usize) -> Crash {
+        let process = ProcessInfo { pid: 7, cmdline: vec!["python3".into()], ..Default::default() };
+        let signal = SignalReport { number: 11, name: "SIGSEGV".into(), code: 1, ..Default::default() };
+        let mut c = Crash::minimal(CrashKind::Crash, "2026-11-25T15:04:12.123Z".into(), process, signal, 7, "n".into());
+        c.fingerprint = Some("0123456789ab".into());
+        c.modules = (0..2000)
+            .map(|i| ModuleInfo {
+                path: format!("/usr/lib/python3/dist-packages/pkg{i}/_native.cpython-311-x86_64-linux-gnu.so"),
+                base: Hex(0x1000_0000 * (i + 1)),
+                end: Hex(0x1000_0000 * (i + 1) + 0x10000),
+                build_id: Some(format!("{:040x}", i + 1)),
+                debug_file: None,
+            })
+            .collect();
+        c.threads = (0..threads)
+            .map(|t| crate::report::model::Thread {
+                tid: 7 + t as i32,
+                crashed: t == 0,
+                main: t == 0,
+                frames: (0..frames)
+                    .map(|i| {
+                        let mut f = NativeFrame::at(0x1000_0000 * (i as u64 % 2000 + 1) + 0x10, Trust::Cfi);
+                        f.module = Some(c.modules[i % 2000].path.clone());
+                        f.function = Some(format!("namespace::Class<{}>::method_{i}", "T".repeat(100)));
+                        f.file = Some(format!("/build/src/very/long/path/{i}/file.cc"));
+                        f.line = Some(i as u32);
+                        ModelFrame::Native(f)
+                    })
+                    .collect(),
+                ..Default::default()
+            })
+            .collect();
+        c
+    }
+
+    #[test]
+    fn a_huge_report_fits_the_tracker_and_says_what_it_left_out() {
+        let c = big_crash(300, 250);
+        let r = render(&c, &Context::default());
+        assert!(r.json.len() <= MAX_EVENT_BYTES, "{} bytes", r.json.len());
+        assert!(!r.left_out.is_empty());
+        let v: serde_json::Value = serde_json::from_str(&r.json).unwrap();
+        assert_eq!(v["contexts"]["crashcatch"]["left_out"][0], r.left_out[0].as_str());
+        assert_eq!(v["fingerprint"][0], "0123456789ab");
+        assert!(!v["exception"]["values"][0]["stacktrace"]["frames"].as_array().unwrap().is_empty());
+        // A small one is whole.
+        let small = render(&big_crash(2, 5), &Context::default());
+        assert!(small.left_out.is_empty());
+        let v: serde_json::Value = serde_json::from_str(&small.json).unwrap();
+        assert_eq!(v["threads"]["values"][1]["stacktrace"]["frames"].as_array().unwrap().len(), 5);
+        assert_eq!(v["threads"]["values"][1]["stacktrace"]["snapshot"], true);
+        assert_eq!(v["debug_meta"]["images"].as_array().unwrap().len(), images::MAX_IMAGES);
+    }
+
+    #[test]
+    fn hangs_and_timeouts_are_errors_grouped_by_test_or_place() {
+        use crate::report::model::{TestTimeout, TimeoutAction};
+        let mut c = big_crash(1, 3);
+        c.kind = CrashKind::Hang;
+        c.fingerprint = None;
+        let v: serde_json::Value = serde_json::from_str(&render(&c, &Context::default()).json).unwrap();
+        assert_eq!(v["level"], "error");
+        assert_eq!(v["exception"]["values"][0]["type"], "Hang");
+        assert_eq!(v["fingerprint"][0], "crashcatch-hang");
+        assert!(v["exception"]["values"][0]["mechanism"].get("meta").is_none());
+        c.test_timeout = Some(TestTimeout {
+            test: "t.py::test_x[a b] (call)".into(),
+            limit_s: 1.0,
+            elapsed_s: 1.5,
+            action: TimeoutAction::Kill,
+        });
+        let v: serde_json::Value = serde_json::from_str(&render(&c, &Context::default()).json).unwrap();
+        assert_eq!(v["exception"]["values"][0]["type"], "TestTimeout");
+        assert_eq!(v["fingerprint"], serde_json::json!(["crashcatch-timeout", "t.py::test_x[a b]"]));
+        assert_eq!(v["tags"]["signal"], "timeout");
+        assert_eq!(v["transaction"], "t.py::test_x[a b]");
+        c.kind = CrashKind::Dump;
+        assert!(!is_sent(&c));
+    }
+}
