@@ -358,3 +358,106 @@ fn the_proxy_for_the_dsns_scheme_is_used_and_no_proxy_honoured() {
     assert_eq!(proxy.requests().len(), 1, "no_proxy: straight to the (unresolvable) host");
     assert_eq!(sentry_lines(&out).len(), 1, "{}", describe(&out));
 }
+
+/// A tracker over https: Python's http.server behind TLS with a certificate for 127.0.0.1 signed
+/// by a CA made for the test (openssl), writing each envelope it takes to a file.
+struct TlsTracker {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+const TLS_SERVER: &str = r#"
+import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        open(sys.argv[2], "ab").write(body)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+    def log_message(self, *a):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain("srv.pem", "srv.key")
+server.socket = ctx.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
+"#;
+
+impl TlsTracker {
+    fn start() -> Option<TlsTracker> {
+        let dir = out_dir();
+        let d = dir.path();
+        let openssl = |args: &[&str]| Command::new("openssl").args(args).current_dir(d).output();
+        let key = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2";
+        let ca = format!("req -x509 {key} -keyout ca.key -out ca.pem");
+        let csr = format!("req {key} -keyout srv.key -out srv.csr");
+        let sign =
+            "x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext.cnf";
+        let steps: [Vec<&str>; 3] = [
+            ca.split(' ')
+                .chain(["-subj", "/CN=crashcatch test CA", "-addext", "basicConstraints=critical,CA:TRUE"])
+                .collect(),
+            csr.split(' ').chain(["-subj", "/CN=127.0.0.1"]).collect(),
+            sign.split(' ').collect(),
+        ];
+        std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n").unwrap();
+        for args in &steps {
+            match openssl(args) {
+                Err(e) => {
+                    skip("crash tracker over https", &format!("openssl: {e}"));
+                    return None;
+                }
+                Ok(o) => assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr)),
+            }
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new("python3")
+            .args(["-c", TLS_SERVER, &port.to_string()])
+            .arg(d.join("envelopes"))
+            .current_dir(d)
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("starting python3");
+        let until = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < until, "the https tracker did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(TlsTracker { child, port, dir })
+    }
+
+    fn received(&self) -> Vec<u8> {
+        std::fs::read(self.dir.path().join("envelopes")).unwrap_or_default()
+    }
+}
+
+impl Drop for TlsTracker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn https_trackers_are_checked_against_the_system_store() {
+    let Some(tls) = TlsTracker::start() else { return };
+    let dsn = format!("https://{KEY}@127.0.0.1:{}/42", tls.port);
+    // The test's CA is not in the system store: refused, one line, nothing sent.
+    let dir = out_dir();
+    let (out, _) = crashcatch(&["--sentry-dsn", &dsn, "--sentry-timeout", "5"], &crasher(), dir.path(), &[]);
+    let lines = sentry_lines(&out);
+    assert_eq!(lines.len(), 1, "{}", describe(&out));
+    assert!(lines[0].contains("certificate"), "{lines:?}");
+    assert!(tls.received().is_empty());
+    // SSL_CERT_FILE names the store (as for curl): sent over TLS.
+    let ca = tls.dir.path().join("ca.pem").display().to_string();
+    let dir = out_dir();
+    let (out, _) = crashcatch(&["--sentry-dsn", &dsn], &crasher(), dir.path(), &[("SSL_CERT_FILE", &ca)]);
+    assert!(sentry_lines(&out).is_empty(), "{}", describe(&out));
+    let env = Envelope::parse(&tls.received());
+    assert_eq!(env.event()["exception"]["values"][0]["type"], "SIGSEGV");
+    no_key_anywhere(&out, dir.path());
+}

@@ -8,6 +8,7 @@
 //! and the test sees it missing.
 
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -50,7 +51,16 @@ impl Bugsink {
         let project = rest.rsplit('/').next().unwrap_or("1");
         let dsn = format!("{key_part}@127.0.0.1:{port}/{project}");
         let log = std::fs::File::create(dir.path().join("server.log")).map_err(|e| e.to_string())?;
-        let child = Command::new(venv.join("bin").join("bugsink-manage"))
+        let mut server = Command::new(venv.join("bin").join("bugsink-manage"));
+        // SAFETY: prctl with integer arguments, between fork and exec. The server dies with the
+        // test's thread even when the test process is killed (Drop stops it otherwise).
+        unsafe {
+            server.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                Ok(())
+            });
+        }
+        let child = server
             .args(["runserver", &format!("127.0.0.1:{port}"), "--noreload"])
             .current_dir(dir.path())
             .env("BUGSINK_TEST_DIR", dir.path())

@@ -87,6 +87,7 @@ impl Delivery {
                     }
                 }
                 Answer::TimedOut => return self.give_up("no answer within --sentry-timeout".into()),
+                Answer::Broken(why) => return self.give_up(why),
                 Answer::Unreachable(why) => why,
             };
             // A failure worth another try, after a pause, while the deadline allows.

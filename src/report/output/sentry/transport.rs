@@ -14,8 +14,11 @@ pub enum Answer {
     Status { code: u16, retry_after: Option<String>, rate_limits: Option<String> },
     /// No answer by the deadline.
     TimedOut,
-    /// Could not reach the tracker (refused, reset, no such host, TLS): why, in words.
+    /// Could not reach the tracker (refused, reset, no such host): why, in words. May pass.
     Unreachable(String),
+    /// Reached something that will not take an envelope however often asked (a certificate
+    /// not trusted, an answer that is not HTTP, a proxy that cannot be used): why, in words.
+    Broken(String),
 }
 
 /// The client for one DSN: https checked against the system's certificates, the proxy the
@@ -62,7 +65,22 @@ pub fn post(agent: &ureq::Agent, dsn: &Dsn, body: &[u8], deadline: Instant) -> A
         }
         Err(ureq::Error::Timeout(_)) => Answer::TimedOut,
         Err(_) if Instant::now() >= deadline => Answer::TimedOut,
+        Err(e) if permanent(&e) => Answer::Broken(dsn.redact(&words(&e))),
         Err(e) => Answer::Unreachable(dsn.redact(&words(&e))),
+    }
+}
+
+/// Failures that asking again would only repeat (TLS, protocol, configuration).
+fn permanent(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Io(io) => io.kind() == std::io::ErrorKind::InvalidData,
+        ureq::Error::Tls(_)
+        | ureq::Error::Rustls(_)
+        | ureq::Error::Protocol(_)
+        | ureq::Error::InvalidProxyUrl
+        | ureq::Error::BadUri(_)
+        | ureq::Error::Http(_) => true,
+        _ => false,
     }
 }
 
