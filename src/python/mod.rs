@@ -11,8 +11,9 @@
 //! - [`tids`] maps thread states to kernel tids, [`source`] reads source lines;
 //! - [`synth`] builds synthetic images for the tests and the fuzzers (not part of a report).
 //!
-//! Use from capture: `let py = python::inspect(&snap, &modules, deadline);` once per report (it wraps
-//! `snap.memory` in a page cache itself); capture then hands each thread's `PythonThread` (found
+//! Use from capture: `let py = python::read(&snap, &modules, deadline);` once per report in the read
+//! phase (it wraps `snap.memory` in a page cache itself), then `python::add_source_lines` in the
+//! analysis; capture then hands each thread's `PythonThread` (found
 //! by tid) to `merge::merge_thread` with its native frames.
 //! `PythonState::errors` holds what could not be read (and the note when the version is only a
 //! file-name guess); a thread's own walk problem is in `PythonThread::error`.
@@ -39,8 +40,17 @@ use crate::report::model::{Hex, InterpreterState, PythonFrame, PythonInterpreter
 /// Source lines are read for this many innermost frames of each thread.
 pub const SOURCE_FRAMES: usize = 5;
 
-/// Reads the Python state of the process, or None when no CPython is loaded in it.
+/// Reads the Python state of the process, or None when no CPython is loaded in it: [`read`],
+/// then the source lines of the innermost frames ([`add_source_lines`]).
 pub fn inspect(snap: &Snapshot<'_>, modules: &ModuleSet, deadline: Option<std::time::Instant>) -> Option<PythonState> {
+    let mut state = read(snap, modules, deadline)?;
+    add_source_lines(&mut state, snap);
+    Some(state)
+}
+
+/// The part of [`inspect`] that reads the process's memory (the read phase: interpreters,
+/// threads, frames, asyncio tasks); no source file is opened.
+pub fn read(snap: &Snapshot<'_>, modules: &ModuleSet, deadline: Option<std::time::Instant>) -> Option<PythonState> {
     let mem = CachedMemory::new(snap.memory);
     let found = discover::find(snap, modules, &mem)?;
     let mut state = PythonState {
@@ -65,6 +75,12 @@ pub fn inspect(snap: &Snapshot<'_>, modules: &ModuleSet, deadline: Option<std::t
     } else {
         state.asyncio = asyncio::read(&mem, snap.memory, &layout, &found.anchors, &w, modules, &state);
     }
+    Some(state)
+}
+
+/// The source line of the [`SOURCE_FRAMES`] innermost frames of each thread, read from the
+/// files the process names, as the process would (the analysis phase: files only).
+pub fn add_source_lines(state: &mut PythonState, snap: &Snapshot<'_>) {
     fn frames(s: &mut PythonState) -> impl Iterator<Item = &mut PythonFrame> {
         s.interpreters
             .iter_mut()
@@ -72,18 +88,17 @@ pub fn inspect(snap: &Snapshot<'_>, modules: &ModuleSet, deadline: Option<std::t
             .flat_map(|t| t.frames.iter_mut().take(SOURCE_FRAMES))
     }
     let mut wanted = source::SourceRequests::default();
-    for f in frames(&mut state) {
+    for f in frames(state) {
         if let Some(line) = f.line {
             wanted.want(&f.file, line);
         }
     }
     let mut notes = Vec::new();
     let lines = wanted.read(snap, &mut notes);
-    for f in frames(&mut state) {
+    for f in frames(state) {
         f.source = f.line.and_then(|l| lines.line(&f.file, l));
     }
     state.errors.extend(notes);
-    Some(state)
 }
 
 /// Turns a raw walk into the report's model: tids, GIL holder, finalization state, stale marks.

@@ -68,7 +68,7 @@ impl CoreMemory {
         if open.len() >= MAX_OPEN_FILES && !open.contains_key(&f.path) {
             open.clear();
         }
-        let file = open.entry(f.path.clone()).or_insert_with(|| File::open(host).ok());
+        let file = open.entry(f.path.clone()).or_insert_with(|| crate::process::files::open_regular(host).ok());
         let Some(file) = file else { return 0 };
         let off = f.offset.saturating_add(addr - f.start);
         let mut done = 0;
