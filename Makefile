@@ -6,6 +6,7 @@
 #   make pyext      the ccext test extension for every interpreter, under target/pyext/<version>/
 #   make lint       cargo fmt --check and cargo clippy --all-targets -D warnings
 #   make debuginfod elfutils' debuginfod server and openssl for tests/debuginfod.rs (apt-get, as root)
+#   make bugsink    Bugsink and sentry-relay in target/bugsink-venv for the crash tracker tests
 #   make test       lint + venv + fixtures + cargo test (skips listed at the end)
 #   make demo       crashcatch on a real crash, showing its report
 #   make stress     the reliability suite; writes its results table into RELIABILITY.md
@@ -39,7 +40,7 @@ FIXTURE_ARGS_null_deref := --lib ccfix
 FIXTURE_TARGETS := $(foreach v,$(FIXTURE_VARIANTS),\
 	$(FIXDIR)/$(v)/libccfix.so $(addprefix $(FIXDIR)/$(v)/,$(FIXTURE_PROGRAMS)))
 
-.PHONY: lint all build fixtures venv pyext sid py311dbg debuginfod test demo stress bench bench-quick bench-core bench-pause clean wheel wheel-test \
+.PHONY: lint all build fixtures venv pyext sid py311dbg debuginfod bugsink test demo stress bench bench-quick bench-core bench-pause clean wheel wheel-test \
 	wheels wheels-test bullseye test-aarch64
 
 all: build
@@ -108,6 +109,17 @@ target/py311dbg/run-python3.11: scripts/py311-dbg.sh scripts/debian-unpack.sh
 debuginfod:
 	@scripts/install-debuginfod.sh || echo "make debuginfod: could not install debuginfod/openssl; tests/debuginfod.rs will skip"
 
+# Bugsink (a Sentry-protocol crash tracker) and sentry-relay (Sentry's event normalizer) from the
+# Python registry, in target/bugsink-venv with a migrated template database, for
+# tests/sentry_bugsink.rs and tests/sentry_relay.rs. When they cannot be installed, those tests
+# are skipped, visibly.
+BUGSINK_VENV := target/bugsink-venv
+
+bugsink: $(BUGSINK_VENV)/.stamp
+
+$(BUGSINK_VENV)/.stamp: scripts/bugsink-requirements.txt scripts/install-bugsink.sh
+	@scripts/install-bugsink.sh $(BUGSINK_VENV) || echo "make bugsink: could not install Bugsink and sentry-relay; the crash tracker tests will be skipped"
+
 # Tests find the fixtures in target/fixtures and the venv in target/venv (tests/common/mod.rs).
 # The wheel test (tests/packaging.rs) is part of it: it builds the release binary through
 # maturin, installs the wheel into a fresh venv and runs a crash with the installed crashcatch.
@@ -115,7 +127,7 @@ debuginfod:
 # summary prints them, since cargo's capture hides a test's own output.
 SKIP_LOG := target/test-skips.txt
 
-test: lint venv fixtures sid py311dbg debuginfod
+test: lint venv fixtures sid py311dbg debuginfod bugsink
 	@rm -f $(SKIP_LOG)
 	@status=0; CRASHCATCH_WHEEL_TEST=1 $(CARGO) test --no-fail-fast || status=$$?; \
 	scripts/test-summary.sh $(SKIP_LOG); exit $$status

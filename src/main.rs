@@ -2,9 +2,11 @@
 
 mod cli;
 mod summarize;
+mod upload;
 
 use crashcatch::report::model::TimeoutAction;
-use crashcatch::report::output::{Format, OutputConfig};
+use crashcatch::report::output::sentry::{self, SentryConfig};
+use crashcatch::report::output::{console, Format, OutputConfig};
 use crashcatch::report::render::GithubAnnotation;
 use crashcatch::supervise::{self, attach, test_timeout, tracer::HangAction, RunConfig};
 use crashcatch::{capture, postmortem};
@@ -27,6 +29,21 @@ fn output(r: &cli::ReportArgs) -> OutputConfig {
             .filter(|p| !p.is_empty())
             .map(Into::into),
         github,
+        sentry: sentry_config(r),
+    }
+}
+
+/// `--sentry-dsn` (unset or empty: nothing is sent; `--sentry-timeout 0` neither). A DSN that
+/// does not parse is a usage error, told without quoting it (it holds the key).
+fn sentry_config(r: &cli::ReportArgs) -> Option<SentryConfig> {
+    let dsn = r.sentry_dsn.as_deref().map(str::trim).filter(|d| !d.is_empty())?;
+    let timeout = r.sentry_timeout.unwrap_or(sentry::DEFAULT_TIMEOUT);
+    match sentry::Dsn::parse(dsn) {
+        Ok(dsn) => (!timeout.is_zero()).then_some(SentryConfig { dsn, timeout }),
+        Err(e) => {
+            console::say(&format!("--sentry-dsn: {e}"));
+            std::process::exit(2);
+        }
     }
 }
 
@@ -94,5 +111,6 @@ fn main() {
         cli::Mode::Dump(a) => std::process::exit(attach::dump(attach_config(&a.report, a.pid, false))),
         cli::Mode::Core(a) => std::process::exit(postmortem::run(core_config(a))),
         cli::Mode::Summarize(a) => std::process::exit(summarize::run(&a)),
+        cli::Mode::Upload(a) => std::process::exit(upload::run(&a)),
     }
 }
