@@ -6,7 +6,6 @@
 
 use std::fs::{File, OpenOptions, Permissions};
 use std::io::{self, Write};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -75,12 +74,12 @@ fn create_temporary(path: &Path, bits: u32) -> io::Result<(PathBuf, File)> {
     Err(last)
 }
 
-/// 16 hex digits from getrandom(2); from the clock and the pid should it fail.
+/// 16 hex digits from getrandom(2); from the clock and the pid should it fail. rustix makes
+/// the system call itself: glibc 2.17 (the manylinux2014 wheel's floor) has no getrandom().
 fn random_suffix() -> String {
     let mut b = [0u8; 8];
-    // SAFETY: getrandom(2) into a live buffer of its length.
-    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), libc::GRND_NONBLOCK) };
-    let v = if n == b.len() as isize {
+    let n = rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::NONBLOCK);
+    let v = if n == Ok(b.len()) {
         u64::from_ne_bytes(b)
     } else {
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
@@ -96,21 +95,14 @@ fn rename(tmp: &Path, path: &Path, place: Place) -> io::Result<()> {
     }
 }
 
-fn c_path(p: &Path) -> io::Result<std::ffi::CString> {
-    std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
-}
-
+/// renameat2(2) with RENAME_NOREPLACE, made by rustix as a system call: glibc 2.17 (the
+/// manylinux2014 wheel's floor) has no renameat2().
 fn rename_noreplace(tmp: &Path, path: &Path) -> io::Result<()> {
-    let (from, to) = (c_path(tmp)?, c_path(path)?);
-    // SAFETY: renameat2(2) with two NUL-terminated paths.
-    let rc =
-        unsafe { libc::renameat2(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::RENAME_NOREPLACE) };
-    if rc == 0 {
-        return Ok(());
-    }
-    let e = io::Error::last_os_error();
-    if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
-        return Err(e);
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    match renameat_with(CWD, tmp, CWD, path, RenameFlags::NOREPLACE) {
+        Ok(()) => return Ok(()),
+        Err(e) if e != rustix::io::Errno::INVAL && e != rustix::io::Errno::NOSYS => return Err(e.into()),
+        Err(_) => {}
     }
     // A file system without RENAME_NOREPLACE: link(2) never replaces either.
     std::fs::hard_link(tmp, path)?;
