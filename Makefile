@@ -13,7 +13,7 @@
 #   make wheel-test build the wheel, install it in a fresh venv, run a crash through it
 #   make wheels     release wheels for every platform: manylinux2014 and musllinux, x86_64 and aarch64
 #   make wheels-test the x86_64 wheels' binaries on glibc 2.31 (bullseye's loader) and static (musl)
-#   make test-aarch64 live tests in an emulated arm64 virtual machine (slow; see README)
+#   make test-aarch64 live tests in an emulated arm64 virtual machine, the aarch64 wheels too (slow; see README)
 #   make bench      benchmarks against the peers, written to BENCHMARKS.md (slow)
 #   make bench-core crashcatch core against pystack core --native and gdb on the same cores
 #   make clean
@@ -163,8 +163,11 @@ target/bullseye/.stamp: scripts/debian-unpack.sh
 
 # Live tests in an emulated arm64 VM (scripts/aarch64-vm.sh): Debian bookworm's arm64 kernel,
 # busybox and python3.11 unpacked once under target/aarch64-vm, crashcatch and the fixtures
-# cross-built, an initramfs booted by qemu-system-aarch64. Not part of make test (see README).
+# cross-built, an initramfs booted by qemu-system-aarch64. The two aarch64 wheels' binaries
+# (manylinux2014, musllinux) run there too: they are built first (cargo's cache makes a second
+# run quick). Not part of make test (see README).
 test-aarch64: venv
+	nice scripts/build-wheels.sh aarch64-unknown-linux-gnu aarch64-unknown-linux-musl
 	scripts/aarch64-vm.sh
 
 # The reliability suite (RELIABILITY.md): C probes under the release build, the property tests
