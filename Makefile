@@ -14,6 +14,7 @@
 #   make wheels     release wheels for every platform: manylinux2014 and musllinux, x86_64 and aarch64
 #   make wheels-test the x86_64 wheels' binaries on glibc 2.31 (bullseye's loader) and static (musl)
 #   make test-aarch64 live tests in an emulated arm64 virtual machine, the aarch64 wheels too (slow; see README)
+#   make test-docker the Docker example built and run in a real engine (docker.io, debootstrap; root)
 #   make bench      benchmarks against the peers, written to BENCHMARKS.md (slow)
 #   make bench-core crashcatch core against pystack core --native and gdb on the same cores
 #   make clean
@@ -40,7 +41,7 @@ FIXTURE_TARGETS := $(foreach v,$(FIXTURE_VARIANTS),\
 	$(FIXDIR)/$(v)/libccfix.so $(addprefix $(FIXDIR)/$(v)/,$(FIXTURE_PROGRAMS)))
 
 .PHONY: lint all build fixtures venv pyext sid py311dbg debuginfod test demo stress bench bench-quick bench-core clean wheel wheel-test \
-	wheels wheels-test bullseye test-aarch64
+	wheels wheels-test bullseye test-aarch64 test-docker
 
 all: build
 
@@ -169,6 +170,15 @@ target/bullseye/.stamp: scripts/debian-unpack.sh
 test-aarch64: venv
 	nice scripts/build-wheels.sh aarch64-unknown-linux-gnu aarch64-unknown-linux-musl
 	scripts/aarch64-vm.sh
+
+# examples/docker/Dockerfile in a real Docker engine (scripts/test-docker.sh): Debian's docker.io
+# and debootstrap installed as root (scripts/install-docker.sh), a dockerd of its own when none
+# runs, a Debian base image made by debootstrap (no registry image is pulled), the example built
+# with the manylinux2014 wheel, then crashes, docker stop, orphans, pytest -n 2 and dump in
+# containers. Ends with `docker: N passed, M failed`; one SKIP line where no engine can start.
+# CRASHCATCH_DOCKER_SOURCE=1 also builds the default WHEEL=source image (network; minutes).
+test-docker: venv
+	scripts/test-docker.sh
 
 # The reliability suite (RELIABILITY.md): C probes under the release build, the property tests
 # and the report-file tests; rewrites the results table in RELIABILITY.md. A few minutes.
