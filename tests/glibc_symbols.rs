@@ -150,6 +150,10 @@ fn newer_than_floor(binary: &Path) -> (usize, Vec<String>) {
 
 #[test]
 fn binary_needs_no_glibc_newer_than_2_17() {
+    if host_library("libc.so.6").is_none() {
+        common::skip("binary_needs_no_glibc_newer_than_2_17", "no glibc here (libc.so.6 not loaded)");
+        return;
+    }
     let binary = common::bin();
     let (glibc, bad) = newer_than_floor(&binary);
     // A reader that found nothing would pass anything.
@@ -168,7 +172,10 @@ fn binary_needs_no_glibc_newer_than_2_17() {
 /// moved into libc (or gained a new version) is accepted.
 #[test]
 fn the_rule_tells_new_functions_from_moved_ones() {
-    let libc = host_library("libc.so.6").expect("this test process loads libc.so.6");
+    let Some(libc) = host_library("libc.so.6") else {
+        common::skip("the_rule_tells_new_functions_from_moved_ones", "no glibc here (libc.so.6 not loaded)");
+        return;
+    };
     let defs = definitions(&libc);
     let newest = |n: &str| defs.get(n).and_then(|vs| vs.iter().filter_map(|v| glibc_version(v)).max());
     // Present before 2.17 on every glibc.
