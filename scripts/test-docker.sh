@@ -201,11 +201,17 @@ say "building the manylinux2014 $host_arch wheel (scripts/build-wheels.sh)"
 nice scripts/build-wheels.sh "$host_arch-unknown-linux-gnu" > "$work/wheel.log" 2>&1 ||
   die "scripts/build-wheels.sh $host_arch-unknown-linux-gnu failed: $(tail -3 "$work/wheel.log")"
 
-# --- The example image, as a user builds it (context: the repository root).
+wheel=$(grep -o '[^ ]*manylinux_2_17_'"$host_arch"'[^ ]*\.whl' "$work/wheel.log" | tail -1)
+[[ -f $wheel ]] || die "no manylinux2014 wheel named in $work/wheel.log"
+
+# --- The example image, as a user builds it (context: the repository root). That wheel, not
+# a more specific one target/wheels may hold (make wheel's, which pip would prefer).
 image=crashcatch-example-test
-say "docker build -f examples/docker/Dockerfile --build-arg BASE=$base --build-arg WHEEL=prebuilt"
+say "docker build -f examples/docker/Dockerfile --build-arg BASE=$base --build-arg WHEEL=prebuilt" \
+  "--build-arg CRASHCATCH_WHEEL=/tmp/wheels/$(basename "$wheel")"
 docker build --network "$build_net" -f examples/docker/Dockerfile --build-arg BASE="$base" --build-arg WHEEL=prebuilt \
-  -t "$image" . > "$work/build.log" 2>&1 || die "docker build failed: $(tail -5 "$work/build.log")"
+  --build-arg CRASHCATCH_WHEEL="/tmp/wheels/$(basename "$wheel")" -t "$image" . > "$work/build.log" 2>&1 ||
+  die "docker build failed: $(tail -5 "$work/build.log")"
 say "built $image"
 
 # --- The checks.
