@@ -14,7 +14,8 @@
 #   make wheel-test build the wheel, install it in a fresh venv, run a crash through it
 #   make wheels     release wheels for every platform: manylinux2014 and musllinux, x86_64 and aarch64
 #   make wheels-test the x86_64 wheels' binaries on glibc 2.31 (bullseye's loader) and static (musl)
-#   make test-aarch64 live tests in an emulated arm64 virtual machine (slow; see README)
+#   make test-aarch64 live tests in an emulated arm64 virtual machine, the aarch64 wheels too (slow; see README)
+#   make test-docker the Docker example built and run in a real engine (docker.io, debootstrap; root)
 #   make bench      benchmarks against the peers, written to BENCHMARKS.md (slow)
 #   make bench-core crashcatch core against pystack core --native and gdb on the same cores
 #   make clean
@@ -41,7 +42,7 @@ FIXTURE_TARGETS := $(foreach v,$(FIXTURE_VARIANTS),\
 	$(FIXDIR)/$(v)/libccfix.so $(addprefix $(FIXDIR)/$(v)/,$(FIXTURE_PROGRAMS)))
 
 .PHONY: lint all build fixtures venv pyext sid py311dbg debuginfod bugsink test demo stress bench bench-quick bench-core bench-pause clean wheel wheel-test \
-	wheels wheels-test bullseye test-aarch64
+	wheels wheels-test bullseye test-aarch64 test-docker
 
 all: build
 
@@ -175,9 +176,21 @@ target/bullseye/.stamp: scripts/debian-unpack.sh
 
 # Live tests in an emulated arm64 VM (scripts/aarch64-vm.sh): Debian bookworm's arm64 kernel,
 # busybox and python3.11 unpacked once under target/aarch64-vm, crashcatch and the fixtures
-# cross-built, an initramfs booted by qemu-system-aarch64. Not part of make test (see README).
+# cross-built, an initramfs booted by qemu-system-aarch64. The two aarch64 wheels' binaries
+# (manylinux2014, musllinux) run there too: they are built first (cargo's cache makes a second
+# run quick). Not part of make test (see README).
 test-aarch64: venv
+	nice scripts/build-wheels.sh aarch64-unknown-linux-gnu aarch64-unknown-linux-musl
 	scripts/aarch64-vm.sh
+
+# examples/docker/Dockerfile in a real Docker engine (scripts/test-docker.sh): Debian's docker.io
+# and debootstrap installed as root (scripts/install-docker.sh), a dockerd of its own when none
+# runs, a Debian base image made by debootstrap (no registry image is pulled), the example built
+# with the manylinux2014 wheel, then crashes, docker stop, orphans, pytest -n 2 and dump in
+# containers. Ends with `docker: N passed, M failed`; one SKIP line where no engine can start.
+# CRASHCATCH_DOCKER_SOURCE=1 also builds the default WHEEL=source image (network; minutes).
+test-docker: venv
+	scripts/test-docker.sh
 
 # The reliability suite (RELIABILITY.md): C probes under the release build, the property tests
 # and the report-file tests; rewrites the results table in RELIABILITY.md. A few minutes.
