@@ -6,7 +6,6 @@
 //! lock, so it is enough to run `cargo test` alone. The venv is `target/venv`, made by `make venv`.
 // Tests read and write files and print freely: the doors are for crashcatch itself.
 #![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
-
 #![allow(dead_code)]
 
 use std::ffi::{OsStr, OsString};
