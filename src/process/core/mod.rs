@@ -8,6 +8,7 @@
 //! initial stack. `write` does the reverse: a core of a stopped process, from any snapshot.
 
 mod error;
+mod gaps;
 mod layout;
 mod memory;
 pub mod notes;
@@ -19,7 +20,7 @@ use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 
 pub use error::CoreError;
-pub use memory::CoreMemory;
+pub use memory::{CoreMemory, HostFile};
 pub use source::Compression;
 
 use self::layout::{Segment, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE};
@@ -51,6 +52,8 @@ pub struct CoreView {
     exe: Option<String>,
     options: CoreOptions,
     start: OnceCell<Option<StartStrings>>,
+    /// The door to the process's files: under the sysroot (or this machine's root).
+    files: Option<super::TargetFiles>,
     /// What the report should say about the core itself (truncated, files that differ, ...).
     remarks: Vec<String>,
     compression: Compression,
@@ -79,17 +82,28 @@ impl CoreView {
         let compression = file.compression;
         let maps = mappings(&loads, &notes);
         let mut view = CoreView {
-            memory: CoreMemory::new(file, loads, notes.files.clone()),
+            memory: CoreMemory::new(file, loads.clone(), notes.files.clone()),
             exe: None,
             notes,
             maps,
             options,
             start: OnceCell::new(),
+            files: None,
             remarks,
             compression,
         };
         view.exe = view.find_exe();
+        view.files = Some(super::TargetFiles::under(
+            view.options.sysroot.as_deref().unwrap_or(Path::new("/")),
+            ProcessView::cwd(&view).as_deref(),
+        ));
         view.link_files();
+        // Only now can the files be read for what the core left out entirely (gcore).
+        let extra = gaps::file_only_mappings(&loads, &view.notes.files, &view.memory);
+        if !extra.is_empty() {
+            view.maps.extend(extra);
+            view.maps.sort_by_key(|m| m.start);
+        }
         Ok(view)
     }
 
@@ -121,10 +135,7 @@ impl CoreView {
             view: self,
             // The process is gone: its files are read under the sysroot (or this machine's
             // root) with the rights of whoever runs `crashcatch core`.
-            files: super::TargetFiles::under(
-                self.options.sysroot.as_deref().unwrap_or(std::path::Path::new("/")),
-                super::view::ProcessView::cwd(self).as_deref(),
-            ),
+            files: self.door(),
         }
     }
 
@@ -196,6 +207,27 @@ impl CoreView {
         ps.split_whitespace().map(str::to_string).collect()
     }
 
+    /// The door to the process's files (set once the core's notes are read).
+    fn door(&self) -> super::TargetFiles {
+        self.files.clone().unwrap_or_else(|| {
+            super::TargetFiles::under(self.options.sysroot.as_deref().unwrap_or(Path::new("/")), None)
+        })
+    }
+
+    /// How the memory reads the file the process mapped as `path` (found here at `host`):
+    /// through the process's door, or, for the program given with `--exe`, through a door on
+    /// that program's folder.
+    fn host_file(&self, path: &str, host: &Path) -> Option<HostFile> {
+        let overridden = self.options.exe.is_some()
+            && self.exe.as_deref().is_some_and(|e| e.strip_suffix(" (deleted)").unwrap_or(e) == path);
+        if overridden {
+            let name = host.file_name()?.to_str()?;
+            let dir = host.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            return Some(HostFile { files: super::TargetFiles::under(dir, None), path: format!("/{name}") });
+        }
+        Some(HostFile { files: self.door(), path: path.to_string() })
+    }
+
     /// Tells the memory where each mapped file is read here, refusing files whose build-id
     /// differs from the one in the core (and saying so).
     fn link_files(&mut self) {
@@ -204,7 +236,8 @@ impl CoreView {
             if !seen.insert(f.path.clone()) {
                 continue;
             }
-            let host = self.host_path(f.path.strip_suffix(" (deleted)").unwrap_or(&f.path));
+            let clean = f.path.strip_suffix(" (deleted)").unwrap_or(&f.path);
+            let host = self.host_path(clean);
             if !host.exists() {
                 self.remarks.push(format!("core: {} is not on this machine{}", f.path, self.under_sysroot()));
                 self.memory.set_host_file(&f.path, None);
@@ -215,7 +248,10 @@ impl CoreView {
                     self.remarks.push(why);
                     self.memory.set_host_file(&f.path, None);
                 }
-                None => self.memory.set_host_file(&f.path, Some(host)),
+                None => {
+                    let door = self.host_file(clean, &host);
+                    self.memory.set_host_file(&f.path, door);
+                }
             }
         }
     }
