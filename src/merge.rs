@@ -213,7 +213,7 @@ mod tests {
         }
     }
     fn pf(name: &str) -> PythonFrame {
-        PythonFrame { file: "/app/m.py".into(), function: name.into(), line: Some(1), source: None, stale: false }
+        PythonFrame { file: "/app/m.py".into(), function: name.into(), line: Some(1), ..Default::default() }
     }
     fn pt(frames: &[&str], entry: &[bool]) -> PythonThread {
         PythonThread { frames: frames.iter().map(|n| pf(n)).collect(), entry: entry.to_vec(), ..Default::default() }
@@ -352,8 +352,8 @@ mod tests {
         b.tid = Some(8);
         let st = PythonState {
             interpreters: vec![
-                PythonInterpreter { id: 0, threads: vec![a] },
-                PythonInterpreter { id: 1, threads: vec![b] },
+                PythonInterpreter { id: 0, threads: vec![a], ..Default::default() },
+                PythonInterpreter { id: 1, threads: vec![b], ..Default::default() },
             ],
             ..Default::default()
         };

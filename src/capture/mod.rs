@@ -24,6 +24,8 @@ pub use fallback::fallback;
 pub struct Options {
     /// Skip the Python stage (tests, or when the user asks).
     pub no_python: bool,
+    /// Every Python frame's arguments and locals (`--locals`).
+    pub locals: bool,
     /// Put the whole environment in the report (default: only an allow-list of names).
     pub show_env: bool,
     /// Extra folders searched for separate debug files (`--debug-dir`), before /usr/lib/debug.
@@ -79,7 +81,7 @@ pub fn capture(snap: &Snapshot<'_>, event: Event, opts: &Options) -> Crash {
         fetch_notes.push(budget.note("the Python stacks"));
         None
     } else {
-        python::inspect(snap, &modules, Some(budget.deadline()))
+        python::inspect_with(snap, &modules, Some(budget.deadline()), python::Options { locals: opts.locals })
     };
     let python_ms = stacks::ms(t_py.elapsed());
     let threads = stacks::threads(snap, &raw, natives, py.as_ref());

@@ -50,10 +50,18 @@ fn short(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+/// The Python thread state of kernel thread `tid`, if any.
+fn python_thread(crash: &Crash, tid: i32) -> Option<&PythonThread> {
+    crash.python.as_ref()?.interpreters.iter().flat_map(|i| i.threads.iter()).find(|p| p.tid == Some(tid))
+}
+
 fn thread_title(t: &Thread, crash: &Crash) -> String {
     let mut tags = Vec::new();
+    let py = python_thread(crash, t.tid);
     if t.crashed {
         tags.push("crashed".to_string());
+    } else if py.and_then(|p| p.idle) == Some(true) {
+        tags.push("waiting".to_string());
     }
     if t.main {
         tags.push("main".to_string());
@@ -76,7 +84,10 @@ fn thread_title(t: &Thread, crash: &Crash) -> String {
     if let Some(task) = asyncio_tree::running_task(crash, t.tid) {
         tags.push(format!("running asyncio task '{}'", esc(&task.name)));
     }
-    let name = t.name.as_deref().map(|n| format!(" \"{}\"", esc(n))).unwrap_or_default();
+    let mut name = t.name.as_deref().map(|n| format!(" \"{}\"", esc(n))).unwrap_or_default();
+    if let Some(pn) = py.and_then(|p| p.python_name.as_deref()) {
+        name.push_str(&format!(" [{}]", esc(pn)));
+    }
     if tags.is_empty() {
         format!("Thread {}{}", t.tid, name)
     } else {
@@ -149,9 +160,66 @@ fn render_frame(out: &mut String, f: &Frame, native_index: &mut usize, width_fn:
             let _ = writeln!(out, "      py  {}{} in {}{}", esc(&p.file), line, esc(&p.function), stale);
             if let Some(src) = &p.source {
                 let _ = writeln!(out, "              {}", line_start(src.trim()));
+                if let Some(c) = caret(p) {
+                    let _ = writeln!(out, "              {}", st.dim(&c));
+                }
             }
+            render_locals(out, p, st);
         }
     }
+}
+
+/// The `^^^^` under the running expression (3.11+ columns), as tracebacks print it: from
+/// `column` to `end_column` when the expression ends on its line (else to the end of it), left
+/// out when it covers the whole line or the columns do not fit the line read.
+fn caret(p: &PythonFrame) -> Option<String> {
+    let src = p.source.as_deref()?;
+    let offset = p.source_offset.unwrap_or(0) as usize;
+    let start = (p.column? as usize).checked_sub(offset)?;
+    let end = match (p.end_line, p.end_column) {
+        (Some(e), Some(c)) if Some(e) == p.line => (c as usize).checked_sub(offset)?,
+        _ => src.len(),
+    }
+    .min(src.len());
+    if start >= end || !src.is_char_boundary(start) || !src.is_char_boundary(end) {
+        return None;
+    }
+    if start == 0 && end == src.len() {
+        return None;
+    }
+    let pad = esc(&src[..start]).chars().count();
+    let width = esc(&src[start..end]).chars().count().max(1);
+    Some(format!("{}{}", " ".repeat(pad), "^".repeat(width)))
+}
+
+/// A frame's arguments and locals, one a line.
+fn render_locals(out: &mut String, p: &PythonFrame, st: &Style) {
+    for l in &p.locals {
+        let kind = match l.kind {
+            LocalKind::Argument => "arg",
+            LocalKind::Local => "local",
+            LocalKind::Cell => "cell",
+        };
+        let _ = writeln!(out, "              {} {} = {}", st.dim(&format!("{kind:<5}")), esc(&l.name), esc(&l.repr));
+    }
+    if let Some(n) = &p.locals_note {
+        let _ = writeln!(out, "              {}", st.dim(&format!("(locals: {})", esc(n))));
+    }
+}
+
+/// `(raw=None, limit=16)`: a frame's arguments as read, for the header; empty when none were.
+fn arguments(p: &PythonFrame) -> String {
+    let args: Vec<String> =
+        p.locals.iter().filter(|l| l.kind == LocalKind::Argument).map(|l| format!("{}={}", l.name, l.repr)).collect();
+    if args.is_empty() {
+        return String::new();
+    }
+    let all = args.join(", ");
+    let cut = match all.char_indices().nth(200) {
+        Some((i, _)) => format!("{}...", &all[..i]),
+        None => all,
+    };
+    format!("({cut})")
 }
 
 fn render_frames(out: &mut String, t: &Thread, limit: Option<usize>, st: &Style) {
@@ -341,13 +409,21 @@ fn render(crash: &Crash, st: Style) -> String {
         if let Some(o) = &c.first_outside_system {
             field(&mut out, "called from", &o.describe());
         }
+        // Named once: when the suspect is the caller just named, the line would repeat it.
+        let named = c.first_outside_system.as_ref().map(|f| f.address);
+        if let Some(s) = c.suspect.as_ref().filter(|s| Some(s.frame.address) != named) {
+            field(&mut out, "suspect", &format!("{}'s code: {}", s.owner, s.frame.describe()));
+        }
     }
     let crashed_thread = crash.threads.iter().find(|t| t.crashed);
     let py_line = |out: &mut String, key: &str, p: &PythonFrame| {
         let line = p.line.map(|l| format!(":{l}")).unwrap_or_default();
-        let _ = writeln!(out, "  {key:<12} {}{} in {}", esc(&p.file), line, esc(&p.function));
+        let _ = writeln!(out, "  {key:<12} {}{} in {}{}", esc(&p.file), line, esc(&p.function), esc(&arguments(p)));
         if let Some(src) = &p.source {
             let _ = writeln!(out, "  {:<12}     {}", "", line_start(src.trim()));
+            if let Some(c) = caret(p) {
+                let _ = writeln!(out, "  {:<12}     {}", "", st.dim(&c));
+            }
         }
     };
     match (&crash.python_user_frame, &crash.python_call_site) {
@@ -424,6 +500,9 @@ fn render(crash: &Crash, st: Style) -> String {
             None => {
                 let _ = write!(s, "; no thread holds the GIL");
             }
+        }
+        if py.interpreters.iter().any(|i| i.gc_collecting == Some(true)) {
+            let _ = write!(s, "; the garbage collector is running");
         }
         field(&mut out, "interpreter", &s);
     }
