@@ -29,7 +29,7 @@ DEMO_REPORTS := target/demo-reports
 
 FIXTURE_VARIANTS := fp nofp stripped splitdebug
 FIXTURE_PROGRAMS := null_deref abort_assert sigbus sigfpe recursion thread_crash \
-	handled_recover handled_reraise sigill sigsys
+	handled_recover handled_reraise sigill sigsys uffd_hang
 BUILD_FIXTURE := scripts/build-fixture.sh
 FIXTURE_HEADERS := $(wildcard fixtures/*.h)
 
@@ -39,7 +39,7 @@ FIXTURE_ARGS_null_deref := --lib ccfix
 FIXTURE_TARGETS := $(foreach v,$(FIXTURE_VARIANTS),\
 	$(FIXDIR)/$(v)/libccfix.so $(addprefix $(FIXDIR)/$(v)/,$(FIXTURE_PROGRAMS)))
 
-.PHONY: lint all build fixtures venv pyext sid py311dbg debuginfod test demo stress bench bench-quick bench-core clean wheel wheel-test \
+.PHONY: lint all build fixtures venv pyext sid py311dbg debuginfod test demo stress bench bench-quick bench-core bench-pause clean wheel wheel-test \
 	wheels wheels-test bullseye test-aarch64
 
 all: build
@@ -188,6 +188,13 @@ stress: build fixtures $(STRESS_BINS)
 bench: build
 	bench/setup.sh target/bench
 	target/bench/venv/bin/python bench/run.py --out BENCHMARKS.md
+	target/bench/venv/bin/python bench/pause.py --md BENCHMARKS.md
+
+# How long crashcatch dump, py-spy and pystack stop the process they dump (bench/pause.py;
+# make bench runs it too): the pause section of BENCHMARKS.md. A minute.
+bench-pause: build
+	bench/setup.sh target/bench
+	target/bench/venv/bin/python bench/pause.py --md BENCHMARKS.md
 
 # Post-mortem: crashcatch core, pystack core --native and gdb on the same kernel cores (a minute).
 bench-core: build

@@ -26,6 +26,12 @@ for prog in mintrace workload; do
     fi
 done
 
+# The stall meter of the pause benchmark (bench/pause.py), a shared library.
+if [[ ! -e $dir/bin/libstallmeter.so || $here/stallmeter.c -nt $dir/bin/libstallmeter.so ]]; then
+    gcc -O2 -Wall -Wextra -shared -fPIC -pthread -o "$dir/bin/libstallmeter.so" "$here/stallmeter.c"
+    echo "bench setup: CC $dir/bin/libstallmeter.so"
+fi
+
 # The venv.
 venv=$dir/venv
 if [[ ! -e $venv/.stamp || $here/requirements.txt -nt $venv/.stamp ]]; then

@@ -198,7 +198,8 @@ fn exercise(bytes: &[u8], path: &PathBuf, probes: &[u64], stack: &[u64]) -> Resu
             ..Default::default()
         }
         .into();
-        let st = unwind(&regs, &mem, &modules, Limits { max_frames: 256, keep_top: 20, keep_bottom: 10 });
+        let st =
+            unwind(&regs, &mem, &modules, Limits { max_frames: 256, keep_top: 20, keep_bottom: 10, deadline: None });
         prop_assert!(!st.frames.is_empty());
     }
     let took = t0.elapsed();

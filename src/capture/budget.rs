@@ -9,6 +9,7 @@ pub const REPORT_TIME: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
+    start: Instant,
     deadline: Instant,
     limit: Duration,
 }
@@ -16,7 +17,22 @@ pub struct Budget {
 impl Budget {
     /// `limit` from `start` (the moment the supervisor began stopping the process).
     pub fn new(start: Instant, limit: Duration) -> Self {
-        Budget { deadline: start + limit, limit }
+        Budget { start, deadline: start + limit, limit }
+    }
+
+    /// Moves the deadline by `d`: time spent on what has a bound of its own (debuginfod).
+    pub fn extend(&mut self, d: Duration) {
+        self.deadline += d;
+    }
+
+    /// The moment `num/den` of the budget is spent (a stage that must leave time to the next).
+    pub fn at_fraction(&self, num: u32, den: u32) -> Instant {
+        self.deadline - self.limit + self.limit * num / den.max(1)
+    }
+
+    /// Milliseconds since the start, rounded to microseconds.
+    pub fn elapsed_ms(&self) -> f64 {
+        (self.start.elapsed().as_secs_f64() * 1e6).round() / 1e3
     }
 
     /// The moment the budget is spent (for stages that check it themselves).

@@ -9,6 +9,7 @@ mod clock;
 pub mod environment;
 mod fallback;
 mod stacks;
+pub mod worker;
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,7 @@ use crate::modules::ModuleSet;
 use crate::process::{signals, Snapshot};
 use crate::python;
 use crate::report::model::*;
+use crate::unwind::UnwoundStack;
 
 pub use fallback::fallback;
 
@@ -52,47 +54,108 @@ pub struct Event {
     pub test_timeout: Option<TestTimeout>,
 }
 
-/// Builds the finished report for a stopped process.
+/// Builds the finished report for a stopped process: [`read_phase`], then [`analyze`], on the
+/// calling thread (core files, tests). The supervisor runs the two on a worker it can abandon
+/// ([`worker`]), and lets the process run again between them when it is not dying.
 pub fn capture(snap: &Snapshot<'_>, event: Event, opts: &Options) -> Crash {
     let t0 = Instant::now();
-    let modules = ModuleSet::from_snapshot(snap).with_debug_dirs(&opts.debug_dirs);
+    let budget = budget::Budget::new(t0.checked_sub(event.capture_time).unwrap_or(t0), opts.budget());
+    let modules = modules_of(snap, opts);
+    let reading = read_phase(snap, &modules, opts, &budget);
+    analyze(snap, &modules, reading, event, opts, budget)
+}
 
-    let (raw, unwind_ms) = stacks::unwind_all(snap, &modules);
-    // Debug files of the frames' modules from debuginfod servers, when configured (bounded).
-    let mut fetch_notes = Vec::new();
-    let fetch_start = Instant::now();
-    if let Some(config) = &opts.debuginfod {
-        let pcs = raw.iter().flatten().flat_map(|s| s.frames.iter().map(|f| f.pc));
-        crate::modules::debuginfod::fetch_missing(config, &modules, pcs, &mut fetch_notes);
+/// The modules of the snapshot, with the user's debug folders.
+pub fn modules_of(snap: &Snapshot<'_>, opts: &Options) -> ModuleSet {
+    ModuleSet::from_snapshot(snap).with_debug_dirs(&opts.debug_dirs)
+}
+
+impl Options {
+    /// The report's time budget.
+    pub fn budget(&self) -> Duration {
+        self.report_budget.unwrap_or(budget::REPORT_TIME)
     }
-    // The report's own budget counts from the fatal signal, less the fetch (it has its own,
-    // --debuginfod-timeout, which the user chose).
-    let started = t0.checked_sub(event.capture_time).unwrap_or(t0) + fetch_start.elapsed();
-    let budget = budget::Budget::new(started, opts.report_budget.unwrap_or(budget::REPORT_TIME));
+}
+
+/// What the read phase took from the stopped process: everything the report needs of its
+/// memory. Files (symbols, source lines) are the analysis's.
+#[derive(Debug, Default)]
+pub struct Reading {
+    raw: Vec<Option<UnwoundStack>>,
+    unwind_ms: f64,
+    python: Option<PythonState>,
+    python_ms: f64,
+    environment: Vec<(String, String)>,
+    facts: analysis::MemoryFacts,
+    notes: Vec<String>,
+    /// When the read phase ended (the process may run again from then on).
+    pub read_ms: f64,
+}
+
+/// The part of a report that reads the process's memory: every thread's stack unwound, the
+/// Python state, the live environment and the few bytes the classification needs. The process
+/// must stay stopped until it returns; nothing after it reads the process.
+pub fn read_phase(snap: &Snapshot<'_>, modules: &ModuleSet, opts: &Options, budget: &budget::Budget) -> Reading {
+    let (raw, unwind_ms) = stacks::unwind_all(snap, modules, budget);
+    let mut notes = Vec::new();
+    let t_py = Instant::now();
+    let python = if opts.no_python {
+        None
+    } else if budget.spent() {
+        notes.push(budget.note("the Python stacks"));
+        None
+    } else {
+        // A quarter of the budget is kept for naming the native frames.
+        let po = python::Options { locals: opts.locals };
+        python::read_with(snap, modules, Some(budget.at_fraction(3, 4)), po)
+    };
+    let python_ms = stacks::ms(t_py.elapsed());
+    let environment = environment::live_environment(snap, modules);
+    let facts = analysis::memory_facts(snap, modules);
+    Reading { raw, unwind_ms, python, python_ms, environment, facts, notes, read_ms: budget.elapsed_ms() }
+}
+
+/// The rest of the report, from what the read phase took and the files the process names:
+/// debug files fetched, frames symbolized, source lines read, stacks merged, the analysis.
+pub fn analyze(
+    snap: &Snapshot<'_>,
+    modules: &ModuleSet,
+    reading: Reading,
+    event: Event,
+    opts: &Options,
+    mut budget: budget::Budget,
+) -> Crash {
+    let t_analysis = Instant::now();
+    let Reading { raw, unwind_ms, python: mut py, python_ms, environment: env, facts, notes: read_notes, .. } = reading;
+    // Debug files of the frames' modules from debuginfod servers, when configured (bounded by
+    // its own --debuginfod-timeout, which the user chose: not counted in the report's budget).
+    let mut fetch_notes = Vec::new();
+    if let Some(config) = &opts.debuginfod {
+        let fetch_start = Instant::now();
+        let pcs = raw.iter().flatten().flat_map(|s| s.frames.iter().map(|f| f.pc));
+        crate::modules::debuginfod::fetch_missing(config, modules, pcs, &mut fetch_notes);
+        budget.extend(fetch_start.elapsed());
+    }
     let crashed_index = snap.threads.iter().position(|t| t.tid == snap.crashed_tid);
-    let (natives, unnamed, symbolize_ms) = stacks::symbolize_all(&raw, crashed_index, &modules, &budget);
+    let (natives, unnamed, symbolize_ms) = stacks::symbolize_all(&raw, crashed_index, modules, &budget);
     if unnamed > 0 {
         fetch_notes.push(budget.note(&format!("names and lines of {unnamed} native frame(s)")));
     }
-    let t_py = Instant::now();
-    let py = if opts.no_python {
-        None
-    } else if budget.spent() {
-        fetch_notes.push(budget.note("the Python stacks"));
-        None
-    } else {
-        python::inspect_with(snap, &modules, Some(budget.deadline()), python::Options { locals: opts.locals })
-    };
-    let python_ms = stacks::ms(t_py.elapsed());
+    if let Some(p) = py.as_mut() {
+        if !budget.spent() {
+            python::add_source_lines(p, snap);
+        }
+    }
     let threads = stacks::threads(snap, &raw, natives, py.as_ref());
 
     let crashed = threads.iter().find(|t| t.crashed);
     let culprit = analysis::culprit(crashed);
     let python_call_site = analysis::python_call_site(crashed);
     let python_user_frame = analysis::python_user_frame(crashed, python_call_site.as_ref());
-    let classification = analysis::classification(snap, &modules, crashed);
+    let classification = analysis::classification(snap, &facts, crashed);
 
     let mut notes = fetch_notes;
+    notes.extend(read_notes);
     notes.extend(py.iter().flat_map(|p| p.errors.iter().map(|e| format!("python: {e}"))));
     notes.extend(
         event
@@ -102,7 +165,6 @@ pub fn capture(snap: &Snapshot<'_>, event: Event, opts: &Options) -> Crash {
             .map(|(tid, n)| format!("thread {tid}: {n}")),
     );
 
-    let env = environment::live_environment(snap, &modules);
     let test = env.iter().find(|(k, _)| k == "PYTEST_CURRENT_TEST").map(|(_, v)| v.clone());
     let mut crash = Crash {
         schema_version: SCHEMA_VERSION,
@@ -129,7 +191,7 @@ pub fn capture(snap: &Snapshot<'_>, event: Event, opts: &Options) -> Crash {
         also_faulting: event.also_faulting,
         threads,
         python: py,
-        modules: module_infos(&modules),
+        modules: module_infos(modules),
         notes,
         timings: Timings::default(),
         files: Vec::new(),
@@ -143,7 +205,7 @@ pub fn capture(snap: &Snapshot<'_>, event: Event, opts: &Options) -> Crash {
         unwind_ms,
         symbolize_ms,
         python_ms,
-        total_ms: stacks::ms(event.capture_time + t0.elapsed()),
+        total_ms: budget.elapsed_ms().max(stacks::ms(t_analysis.elapsed())),
     };
     crash
 }
@@ -158,7 +220,10 @@ pub fn terminated_by(mut crash: Crash, signal: i32) -> Crash {
 }
 
 fn signal_report(snap: &Snapshot<'_>) -> SignalReport {
-    let s = &snap.signal;
+    signal_info_report(&snap.signal)
+}
+
+fn signal_info_report(s: &crate::process::SignalInfo) -> SignalReport {
     let (code_name, description) = signals::code_name(s.signo, s.code);
     SignalReport {
         number: s.signo,

@@ -21,16 +21,15 @@ pub fn ms(d: std::time::Duration) -> f64 {
 /// The native stacks of every thread (None where the registers could not be read), with the
 /// time it took. The threads share one unwind cache: what one thread's unwinding read of a
 /// module's CFI, the next ones do not read again.
-pub fn unwind_all(snap: &Snapshot<'_>, modules: &ModuleSet) -> (Vec<Option<UnwoundStack>>, f64) {
+pub fn unwind_all(snap: &Snapshot<'_>, modules: &ModuleSet, budget: &Budget) -> (Vec<Option<UnwoundStack>>, f64) {
     let t = Instant::now();
+    let limits = Limits { deadline: Some(budget.deadline()), ..Limits::default() };
     let arch = snap.threads.iter().find_map(|th| th.regs.as_ref().map(|r| r.arch()));
     let mut cache = UnwindCache::new(arch.unwrap_or(crate::arch::Arch::HOST));
     let raw = snap
         .threads
         .iter()
-        .map(|th| {
-            th.regs.as_ref().map(|regs| unwind::unwind_with(regs, snap.memory, modules, Limits::default(), &mut cache))
-        })
+        .map(|th| th.regs.as_ref().map(|regs| unwind::unwind_with(regs, snap.memory, modules, limits, &mut cache)))
         .collect();
     (raw, ms(t.elapsed()))
 }

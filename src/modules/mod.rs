@@ -258,9 +258,9 @@ impl ModuleSet {
             }
             let clean = path.strip_suffix(" (deleted)").unwrap_or(path);
             let mapped_file = mapped_file(m);
-            let mut host = open(clean).filter(|p| p.exists());
+            let mut host = open(clean).filter(|p| crate::process::blocking::exists(p));
             if host.is_none() {
-                host = mapped_file.clone().filter(|mf| mf.exists());
+                host = mapped_file.clone().filter(|mf| crate::process::blocking::exists(mf));
             }
             modules.push(Module {
                 path: path.clone(),

@@ -14,8 +14,9 @@ pub const MAX_READ: u64 = 256 << 20;
 
 /// Where an ELF's bytes come from.
 pub enum Source {
-    /// A file on disk, opened once; `len` is its size when opened.
-    File { file: File, len: u64, dev: u64, ino: u64 },
+    /// A file on disk, opened once; `len` is its size when opened, `path` names it for the
+    /// watchdog (process/blocking.rs).
+    File { file: File, len: u64, dev: u64, ino: u64, path: std::path::PathBuf },
     /// Bytes already in memory (the vDSO, tests).
     Owned(Vec<u8>),
 }
@@ -49,11 +50,11 @@ impl Source {
     pub fn open(path: &Path) -> Result<Source, String> {
         use std::os::unix::fs::OpenOptionsExt;
         // Never blocks on a FIFO or takes a terminal; the type is checked once opened.
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-            .open(path)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let file = crate::process::blocking::file(path, || {
+            std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path)
+        })
+        .unwrap_or_else(|| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "an earlier read of it hung")))
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         Self::from_file(file, path)
     }
 
@@ -63,7 +64,7 @@ impl Source {
         if !meta.is_file() {
             return Err(format!("{} is not a regular file", path.display()));
         }
-        Ok(Source::File { file, len: meta.len(), dev: meta.dev(), ino: meta.ino() })
+        Ok(Source::File { file, len: meta.len(), dev: meta.dev(), ino: meta.ino(), path: path.to_path_buf() })
     }
 
     /// The size (as it was when opened).
@@ -112,13 +113,15 @@ impl ReadAt for Source {
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> bool {
         match self {
             Source::Owned(v) => v.read_exact_at(offset, buf),
-            Source::File { file, len, .. } => {
+            Source::File { file, len, path, .. } => {
                 if offset.checked_add(buf.len() as u64).map_or(true, |end| end > *len) {
                     return false;
                 }
                 // read_exact_at retries interrupted and partial reads; end of file before the
-                // buffer is full is an error, not a fault.
-                let ok = file.read_exact_at(buf, offset).is_ok();
+                // buffer is full is an error, not a fault. A watched read: a file on a hung
+                // mount is abandoned (process/blocking.rs).
+                let ok =
+                    crate::process::blocking::file(path, || file.read_exact_at(buf, offset).is_ok()).unwrap_or(false);
                 if !ok {
                     SHORT_READ.with(|c| c.set(true));
                 }

@@ -67,6 +67,23 @@ pub fn open_dir(path: &std::path::Path) -> Result<OwnedFd, OpenError> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Opens `path` (a path crashcatch resolves with its own view: a core's files under the
+/// sysroot, a report file) read-only and without blocking, if it is a regular file on a real
+/// filesystem. A watched read (process/blocking.rs).
+pub fn open_regular(path: &std::path::Path) -> Result<File, OpenError> {
+    let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| OpenError::BadPath)?;
+    let open = || {
+        // SAFETY: a valid C string; the returned descriptor is owned below.
+        let fd = unsafe { libc::open(c.as_ptr(), OPEN_FLAGS) };
+        if fd < 0 {
+            return Err(errno_error("open"));
+        }
+        // SAFETY: fd was just returned by open and is owned by nobody else.
+        check_regular(unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+    super::blocking::file(path, open).unwrap_or(Err(OpenError::Timeout))
+}
+
 /// How a path is resolved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resolver {

@@ -8,7 +8,9 @@ use std::os::unix::fs::FileExt;
 use nix::sys::uio::{process_vm_readv, RemoteIoVec};
 use nix::unistd::Pid;
 
+use super::blocking;
 use super::memory::Memory;
+use super::{Mapping, SignalInfo, Snapshot, ThreadInfo};
 
 pub struct LiveMemory {
     pid: i32,
@@ -24,6 +26,17 @@ impl LiveMemory {
 
 impl Memory for LiveMemory {
     fn read_partial(&self, addr: u64, buf: &mut [u8]) -> usize {
+        if buf.is_empty() {
+            return 0;
+        }
+        // Inside a watched scope: never past a fenced range, and the watchdog sees a read
+        // that does not return (see blocking.rs).
+        blocking::memory(self.pid, addr, buf.len(), |allowed| self.read_unwatched(addr, &mut buf[..allowed]))
+    }
+}
+
+impl LiveMemory {
+    fn read_unwatched(&self, addr: u64, buf: &mut [u8]) -> usize {
         if buf.is_empty() {
             return 0;
         }
@@ -52,18 +65,36 @@ impl Memory for LiveMemory {
     }
 }
 
-/// Reads /proc/PID/<name> as text, empty on error.
+/// Reads /proc/PID/<name> as text, None on error.
 pub fn proc_text(pid: i32, name: &str) -> Option<String> {
-    std::fs::read(format!("/proc/{pid}/{name}")).ok().map(|b| String::from_utf8_lossy(&b).into_owned())
+    proc_bytes(pid, name).map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// Most bytes read of one /proc file (a command line or environment can be as large as the
+/// process made its stack).
+const MAX_PROC_FILE: u64 = 16 << 20;
+
+/// Reads /proc/PID/<name>, at most [`MAX_PROC_FILE`] bytes, as a watched read: `cmdline`,
+/// `environ` and `auxv` are read from the process's own memory, which it can make never answer.
+fn proc_bytes(pid: i32, name: &str) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let path = std::path::PathBuf::from(format!("/proc/{pid}/{name}"));
+    blocking::file(&path, || {
+        let mut out = Vec::new();
+        File::open(&path).ok()?.take(MAX_PROC_FILE).read_to_end(&mut out).ok()?;
+        Some(out)
+    })
+    .flatten()
+}
+
+/// NUL-separated strings, empty ones left out.
+fn nul_separated(b: &[u8]) -> Vec<String> {
+    b.split(|&c| c == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
 }
 
 /// The NUL-separated command line of a process.
 pub fn cmdline(pid: i32) -> Vec<String> {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|b| {
-            b.split(|&c| c == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
-        })
-        .unwrap_or_default()
+    proc_bytes(pid, "cmdline").map(|b| nul_separated(&b)).unwrap_or_default()
 }
 
 /// The tids of a process's threads, sorted.
@@ -150,11 +181,7 @@ pub fn maps(pid: i32) -> Vec<super::Mapping> {
 
 /// The environment the process started with (/proc/PID/environ), `NAME=value` each.
 pub fn environ(pid: i32) -> Vec<String> {
-    std::fs::read(format!("/proc/{pid}/environ"))
-        .map(|b| {
-            b.split(|&c| c == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
-        })
-        .unwrap_or_default()
+    proc_bytes(pid, "environ").map(|b| nul_separated(&b)).unwrap_or_default()
 }
 
 /// The process's root folder as seen from here (a container's, through /proc).
@@ -172,6 +199,44 @@ pub fn ptrace_scope() -> Option<u32> {
     std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").ok()?.trim().parse().ok()
 }
 
+/// What a snapshot of a live process borrows: its memory and its view of files. The one place
+/// a live [`Snapshot`] is made (reports, `--core`).
+pub struct LiveProcess {
+    pub pid: i32,
+    pub memory: LiveMemory,
+    pub view: LiveView,
+}
+
+impl LiveProcess {
+    pub fn new(pid: i32) -> Self {
+        LiveProcess { pid, memory: LiveMemory::new(pid), view: LiveView { pid } }
+    }
+
+    /// The process with `threads` stopped (`crashed_tid` at `signal`; 0 for a snapshot with no
+    /// signal), read through `memory`: the live memory, or a copy taken over it.
+    pub fn snapshot<'m>(
+        &'m self,
+        memory: &'m dyn Memory,
+        crashed_tid: i32,
+        signal: SignalInfo,
+        threads: Vec<ThreadInfo>,
+    ) -> Snapshot<'m> {
+        let pid = self.pid;
+        Snapshot {
+            pid,
+            crashed_tid,
+            signal,
+            exe: exe(pid),
+            cmdline: cmdline(pid),
+            maps: maps(pid),
+            threads,
+            memory,
+            view: &self.view,
+            files: super::TargetFiles::live(pid),
+        }
+    }
+}
+
 /// A live process stopped under ptrace, seen through /proc: its files under /proc/PID/root
 /// (a container's own), the very files it mapped through /proc/PID/map_files.
 #[derive(Debug, Clone, Copy)]
@@ -183,7 +248,7 @@ impl super::ProcessView for LiveView {
     fn host_path(&self, path: &str) -> std::path::PathBuf {
         super::view::under_root(Some(&root(self.pid)), path)
     }
-    fn mapped_file(&self, m: &super::Mapping) -> Option<std::path::PathBuf> {
+    fn mapped_file(&self, m: &Mapping) -> Option<std::path::PathBuf> {
         Some(map_file(self.pid, m))
     }
     fn cwd(&self) -> Option<std::path::PathBuf> {
@@ -204,7 +269,7 @@ pub fn map_file(pid: i32, m: &super::Mapping) -> std::path::PathBuf {
 
 /// The auxiliary vector (/proc/PID/auxv), at most 64 pairs, up to AT_NULL.
 pub fn auxv(pid: i32) -> Vec<(u64, u64)> {
-    let bytes = std::fs::read(format!("/proc/{pid}/auxv")).unwrap_or_default();
+    let bytes = proc_bytes(pid, "auxv").unwrap_or_default();
     let word = |c: &[u8]| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
     bytes.chunks_exact(16).take(64).map(|c| (word(&c[..8]), word(&c[8..]))).take_while(|&(t, _)| t != 0).collect()
 }
@@ -225,6 +290,24 @@ pub fn dirty_file_mappings(pid: i32) -> std::collections::HashSet<u64> {
             }
         } else if let Some(m) = super::maps::parse_maps(line).first() {
             current = Some((m.start, m.is_file()));
+        }
+    }
+    out
+}
+
+/// The address ranges the process registered with userfaultfd (`um`, `uw` or `ui` among the
+/// VmFlags of /proc/PID/smaps): a read there waits for the process to serve the fault.
+pub fn userfaultfd_areas(pid: i32) -> Vec<(u64, u64)> {
+    let text = proc_text(pid, "smaps").unwrap_or_default();
+    let mut out = Vec::new();
+    let mut current: Option<(u64, u64)> = None;
+    for line in text.lines() {
+        if let Some(flags) = line.strip_prefix("VmFlags:") {
+            if flags.split_whitespace().any(|f| matches!(f, "um" | "uw" | "ui")) {
+                out.extend(current);
+            }
+        } else if let Some(m) = super::maps::parse_maps(line).first() {
+            current = Some((m.start, m.end));
         }
     }
     out

@@ -6,6 +6,8 @@
 //! [`Memory`] and [`ProcessView`]. Tests build snapshots over [`ImageMemory`] and
 //! [`SyntheticView`] to run the same code without a process.
 
+pub mod blocking;
+pub mod copy;
 pub mod core;
 pub mod elfid;
 pub mod files;

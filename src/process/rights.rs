@@ -175,7 +175,9 @@ impl TargetFiles {
 fn open_from(inner: &Inner, path: &str, relative: bool) -> Result<File, OpenError> {
     let dir = if relative { &inner.cwd } else { &inner.root };
     let dir = dir.as_ref().ok_or_else(|| OpenError::System("the process's folder cannot be opened".into()))?;
-    open_in_root(dir, path, Resolver::Openat2)
+    // A watched open (process/blocking.rs): a hung mount is abandoned, never waited on.
+    super::blocking::file(std::path::Path::new(path), || open_in_root(dir, path, Resolver::Openat2))
+        .unwrap_or(Err(OpenError::Timeout))
 }
 
 /// Starts the opening thread: it takes `creds`, then serves requests until every sender is

@@ -31,7 +31,7 @@ pub trait ProcessView {
 pub fn under_root(root: Option<&Path>, path: &str) -> PathBuf {
     if let Some(root) = root {
         let p = root.join(path.trim_start_matches('/'));
-        if p.exists() {
+        if super::blocking::exists(&p) {
             return p;
         }
     }

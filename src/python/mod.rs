@@ -14,8 +14,9 @@
 //!   waiting thread from a running one;
 //! - [`synth`] builds synthetic images for the tests and the fuzzers (not part of a report).
 //!
-//! Use from capture: `let py = python::inspect(&snap, &modules, deadline);` once per report (it wraps
-//! `snap.memory` in a page cache itself); capture then hands each thread's `PythonThread` (found
+//! Use from capture: `let py = python::read(&snap, &modules, deadline);` once per report in the read
+//! phase (it wraps `snap.memory` in a page cache itself), then `python::add_source_lines` in the
+//! analysis; capture then hands each thread's `PythonThread` (found
 //! by tid) to `merge::merge_thread` with its native frames.
 //! `PythonState::errors` holds what could not be read (and the note when the version is only a
 //! file-name guess); a thread's own walk problem is in `PythonThread::error`.
@@ -63,13 +64,32 @@ const LOCALS_VISITS: usize = 50_000;
 /// frame, at most this many.
 const DEFAULT_ARGUMENT_FRAMES: usize = 8;
 
-/// Reads the Python state of the process, or None when no CPython is loaded in it.
+/// Reads the Python state of the process, or None when no CPython is loaded in it: [`read`],
+/// then the source lines of the innermost frames ([`add_source_lines`]).
 pub fn inspect(snap: &Snapshot<'_>, modules: &ModuleSet, deadline: Option<std::time::Instant>) -> Option<PythonState> {
     inspect_with(snap, modules, deadline, Options::default())
 }
 
 /// [`inspect`] with [`Options`].
 pub fn inspect_with(
+    snap: &Snapshot<'_>,
+    modules: &ModuleSet,
+    deadline: Option<std::time::Instant>,
+    opts: Options,
+) -> Option<PythonState> {
+    let mut state = read_with(snap, modules, deadline, opts)?;
+    add_source_lines(&mut state, snap);
+    Some(state)
+}
+
+/// The part of [`inspect`] that reads the process's memory (the read phase: interpreters,
+/// threads, frames, locals, thread names, asyncio tasks); no source file is opened.
+pub fn read(snap: &Snapshot<'_>, modules: &ModuleSet, deadline: Option<std::time::Instant>) -> Option<PythonState> {
+    read_with(snap, modules, deadline, Options::default())
+}
+
+/// [`read`] with [`Options`].
+pub fn read_with(
     snap: &Snapshot<'_>,
     modules: &ModuleSet,
     deadline: Option<std::time::Instant>,
@@ -104,6 +124,12 @@ pub fn inspect_with(
     } else {
         state.asyncio = asyncio::read(&mem, snap.memory, &layout, &found.anchors, &w, modules, &state);
     }
+    Some(state)
+}
+
+/// The source line of the [`SOURCE_FRAMES`] innermost frames of each thread, read from the
+/// files the process names, as the process would (the analysis phase: files only).
+pub fn add_source_lines(state: &mut PythonState, snap: &Snapshot<'_>) {
     fn frames(s: &mut PythonState) -> impl Iterator<Item = &mut PythonFrame> {
         s.interpreters
             .iter_mut()
@@ -111,20 +137,19 @@ pub fn inspect_with(
             .flat_map(|t| t.frames.iter_mut().take(SOURCE_FRAMES))
     }
     let mut wanted = source::SourceRequests::default();
-    for f in frames(&mut state) {
+    for f in frames(state) {
         if let Some(line) = f.line {
             wanted.want(&f.file, line);
         }
     }
     let mut notes = Vec::new();
     let lines = wanted.read(snap, &mut notes);
-    for f in frames(&mut state) {
+    for f in frames(state) {
         let found = f.line.and_then(|l| lines.line_and_indent(&f.file, l));
         f.source_offset = found.as_ref().map(|(_, indent)| *indent).filter(|&i| i > 0);
         f.source = found.map(|(text, _)| text);
     }
     state.errors.extend(notes);
-    Some(state)
 }
 
 /// 2.7 keeps no finalizing thread state: `Py_Finalize` clears the static `initialized` first

@@ -69,7 +69,13 @@ impl SourceRequests {
         let mut files: Vec<_> = by_inode.into_values().collect();
         files.sort_by(|a, b| a.2.cmp(&b.2));
         for (file, lines, spellings) in files {
-            let (found, truncated) = pick_lines(file, &lines, &mut budget);
+            // A watched read: a file on a hung FUSE or NFS mount is abandoned, never waited on.
+            let path = std::path::PathBuf::from(&spellings[0]);
+            let Some((found, truncated)) =
+                crate::process::blocking::file(&path, || pick_lines(file, &lines, &mut budget))
+            else {
+                continue;
+            };
             if truncated {
                 notes.push(format!(
                     "source lines past the first {} KiB of {} left out",

@@ -165,6 +165,8 @@ pub fn attach(cfg: AttachConfig) -> i32 {
 /// `crashcatch dump PID`: every thread's merged stack now, then detach. The process is stopped
 /// only while its registers and memory are read; the report's timings say for how long.
 pub fn dump(cfg: AttachConfig) -> i32 {
+    // Ctrl-C or SIGTERM while the stacks are read: stop waiting, detach, leave it running.
+    forward::install_detach_handlers();
     super::set_non_dumpable();
     let tids = match seize_all(cfg.pid, Options::empty()) {
         Ok(t) => t,
@@ -176,7 +178,7 @@ pub fn dump(cfg: AttachConfig) -> i32 {
     let mut emitter = Emitter::new(cfg.output.clone());
     let mut tracer = Tracer::attached(cfg.pid, &tids, &mut emitter, cfg.capture.clone());
     tracer.snapshot_all(CrashKind::Dump);
-    tracer.detach_all();
+    tracer.release_all();
     drop(tracer);
     if emitter.emitted().is_empty() {
         console::say(&format!("pid {} could not be stopped", cfg.pid));

@@ -8,6 +8,7 @@ pub mod forward;
 pub mod policy;
 pub mod ptrace;
 pub mod spawn;
+pub mod stopped;
 pub mod test_timeout;
 pub mod tracer;
 pub mod wait;

@@ -3,15 +3,24 @@
 //! process) and says which processes have run one test for longer than the limit.
 //!
 //! A ticker thread wakes the event loop once a second (a signal to the main thread, so its
-//! blocking `waitpid` returns EINTR); each tick reads the variable once per traced process. The
-//! address of `environ` is looked up once per process image (again after an exec).
+//! blocking `waitpid` returns EINTR). The event loop never reads a process itself: each tick
+//! hands the list of processes to a poller thread and takes the readings the previous one
+//! sent (a reading counts from the moment it was taken, not from when it is taken in). A process whose memory does not answer (a
+//! userfaultfd page, a hung FUSE file: process/blocking.rs) keeps the poller blocked: past
+//! [`STUCK_AFTER`] that poller is abandoned, the process is no longer timed (one line says so),
+//! and the next tick starts a new poller for the others. The address of `environ` is looked up
+//! once per process image (again after an exec), by the poller.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::capture::environment;
+use crate::capture::worker::STUCK_AFTER;
 use crate::modules::ModuleSet;
+use crate::process::blocking::{self, Fence, Scope};
 use crate::process::live;
 use crate::report::model::{TestTimeout, TimeoutAction};
 
@@ -23,6 +32,9 @@ pub const PERIOD: Duration = Duration::from_secs(1);
 const RESOLVE_RETRY: Duration = Duration::from_secs(2);
 /// Most processes watched at once (a fork bomb must not make every tick slow).
 const MAX_PROCESSES: usize = 4096;
+/// Pollers abandoned at most: past it, no test is timed any more (each one may be a thread
+/// blocked until its process dies).
+const MAX_ABANDONED: usize = 16;
 
 /// `--test-timeout SECONDS` and `--test-timeout-action`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -45,13 +57,45 @@ enum Environ {
 
 #[derive(Debug)]
 struct Proc {
+    /// Bumped when the process exec'd: readings of its former image are dropped.
+    generation: u64,
     environ: Environ,
     /// Index of the variable in `environ` last time.
     hint: Option<usize>,
     /// The test running, without its phase, and since when it has been seen.
     test: Option<(String, Instant)>,
+    /// The variable's value last read, phase included (what a report names).
+    full: String,
     /// The current test was already reported.
     reported: bool,
+}
+
+/// What the poller asks about one process.
+struct Request {
+    pid: i32,
+    generation: u64,
+    environ: Environ,
+    hint: Option<usize>,
+}
+
+/// What the poller found in one process.
+struct Reading {
+    pid: i32,
+    generation: u64,
+    /// Where `environ` turned out to be (when it was looked up).
+    environ: Environ,
+    value: Option<String>,
+    index: Option<usize>,
+    at: Instant,
+}
+
+/// The poller thread of one tick.
+struct Poller {
+    scope: Arc<Scope>,
+    /// The process it is reading now (0: none).
+    current: Arc<AtomicI32>,
+    readings: Receiver<Reading>,
+    done: Arc<AtomicBool>,
 }
 
 /// A process that has run one test for longer than the limit.
@@ -65,70 +109,196 @@ pub struct Expired {
 pub struct Watch {
     pub config: Config,
     procs: HashMap<i32, Proc>,
+    next_generation: u64,
+    poller: Option<Poller>,
+    /// Processes whose memory did not answer: no longer timed.
+    unreadable: HashSet<i32>,
+    abandoned: usize,
+    notes: Vec<String>,
 }
 
 impl Watch {
     pub fn new(config: Config) -> Self {
-        Watch { config, procs: HashMap::new() }
+        Watch {
+            config,
+            procs: HashMap::new(),
+            next_generation: 0,
+            poller: None,
+            unreadable: HashSet::new(),
+            abandoned: 0,
+            notes: Vec::new(),
+        }
     }
 
     /// The process `pid` exec'd or exited: its image (and test) are gone.
     pub fn forget(&mut self, pid: i32) {
         self.procs.remove(&pid);
+        self.unreadable.remove(&pid);
     }
 
-    /// Reads the running test of every process in `pids` (thread-group ids) and returns those
-    /// that have run the same test for longer than the limit and were not reported yet.
-    pub fn poll(&mut self, pids: &[i32]) -> Vec<Expired> {
+    /// Lines for the user (a process no longer timed, and why).
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// One tick over the processes `pids` (thread-group ids): takes what the last poller read,
+    /// starts the next one, and returns the processes that have run the same test for longer
+    /// than the limit and were not reported yet. Never reads a process itself, never waits.
+    pub fn tick(&mut self, pids: &[i32]) -> Vec<Expired> {
         let now = Instant::now();
         self.procs.retain(|p, _| pids.contains(p));
-        let mut out = Vec::new();
-        for &pid in pids.iter().take(MAX_PROCESSES) {
-            let p = self.procs.entry(pid).or_insert(Proc {
-                environ: Environ::Retry(now),
-                hint: None,
-                test: None,
-                reported: false,
-            });
-            if let Environ::Retry(at) = p.environ {
-                if now >= at {
-                    p.environ = resolve(pid, now);
-                }
-            }
-            let Environ::At(sym, inherited) = &p.environ else { continue };
-            let memory = live::LiveMemory::new(pid);
-            let v = environment::read_variable(&memory, *sym, VARIABLE, p.hint);
-            p.hint = v.index.or(p.hint);
-            let Some(full) = v.value.filter(|v| Some(v) != inherited.as_ref()) else {
-                p.test = None;
+        self.take_readings();
+        self.check_poller();
+        if self.poller.is_none() && self.abandoned < MAX_ABANDONED {
+            self.start_poller(pids, now);
+        }
+        self.expired(now)
+    }
+
+    fn take_readings(&mut self) {
+        let Some(p) = &self.poller else { return };
+        let readings: Vec<Reading> = p.readings.try_iter().collect();
+        if p.done.load(Ordering::Acquire) && p.current.load(Ordering::Acquire) == 0 {
+            // Every reading was sent before `done`; take the last ones.
+            let rest: Vec<Reading> = p.readings.try_iter().collect();
+            self.poller = None;
+            readings.into_iter().chain(rest).for_each(|r| self.apply(r));
+            return;
+        }
+        readings.into_iter().for_each(|r| self.apply(r));
+    }
+
+    fn apply(&mut self, r: Reading) {
+        let Some(p) = self.procs.get_mut(&r.pid).filter(|p| p.generation == r.generation) else { return };
+        p.environ = r.environ;
+        p.hint = r.index.or(p.hint);
+        let inherited = match &p.environ {
+            Environ::At(_, inherited) => inherited.clone(),
+            _ => None,
+        };
+        let Some(full) = r.value.filter(|v| Some(v) != inherited.as_ref()) else {
+            p.test = None;
+            p.reported = false;
+            return;
+        };
+        let node = strip_phase(&full).to_string();
+        match &p.test {
+            Some((t, _)) if *t == node => {}
+            _ => {
+                p.test = Some((node, r.at));
                 p.reported = false;
-                continue;
-            };
-            let node = strip_phase(&full).to_string();
-            match &p.test {
-                Some((t, _)) if *t == node => {}
-                _ => {
-                    p.test = Some((node, now));
-                    p.reported = false;
-                }
-            }
-            let Some((_, since)) = &p.test else { continue };
-            let elapsed = now.duration_since(*since);
-            if !p.reported && elapsed >= self.config.limit {
-                p.reported = true;
-                out.push(Expired {
-                    pid,
-                    timeout: TestTimeout {
-                        test: full,
-                        limit_s: self.config.limit.as_secs_f64(),
-                        elapsed_s: (elapsed.as_secs_f64() * 10.0).round() / 10.0,
-                        action: self.config.action,
-                    },
-                });
             }
         }
+        p.full = full;
+    }
+
+    /// A poller blocked in one process's memory for too long is abandoned, and that process is
+    /// no longer timed.
+    fn check_poller(&mut self) {
+        let Some(p) = &self.poller else { return };
+        if p.scope.stuck(STUCK_AFTER).is_none() {
+            return;
+        }
+        let pid = p.current.load(Ordering::Acquire);
+        p.scope.abandon();
+        self.poller = None;
+        self.abandoned += 1;
+        self.unreadable.insert(pid);
+        self.notes.push(format!(
+            "--test-timeout: the memory of pid {pid} did not answer within {:.1} s (a userfaultfd page or a hung \
+             FUSE file?); its tests are no longer timed",
+            STUCK_AFTER.as_secs_f64()
+        ));
+        if self.abandoned >= MAX_ABANDONED {
+            self.notes.push("--test-timeout: too many processes did not answer; tests are no longer timed".into());
+        }
+    }
+
+    fn start_poller(&mut self, pids: &[i32], now: Instant) {
+        let mut requests = Vec::new();
+        for &pid in pids.iter().filter(|p| !self.unreadable.contains(p)).take(MAX_PROCESSES) {
+            let generation = &mut self.next_generation;
+            let p = self.procs.entry(pid).or_insert_with(|| {
+                *generation += 1;
+                Proc {
+                    generation: *generation,
+                    environ: Environ::Retry(now),
+                    hint: None,
+                    test: None,
+                    full: String::new(),
+                    reported: false,
+                }
+            });
+            if matches!(p.environ, Environ::Never) {
+                continue;
+            }
+            requests.push(Request { pid, generation: p.generation, environ: p.environ.clone(), hint: p.hint });
+        }
+        if requests.is_empty() {
+            return;
+        }
+        let scope = Scope::new(Arc::new(RwLock::new(Fence::default())));
+        let current = Arc::new(AtomicI32::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel();
+        let (s, c, d) = (scope.clone(), current.clone(), done.clone());
+        let spawned = crate::process::quiet_thread::spawn("cc-poll", move || poll(requests, s, &c, &d, &tx));
+        if spawned.is_ok() {
+            self.poller = Some(Poller { scope, current, readings: rx, done });
+        }
+    }
+
+    fn expired(&mut self, now: Instant) -> Vec<Expired> {
+        let mut out = Vec::new();
+        let limit = self.config.limit;
+        for (&pid, p) in self.procs.iter_mut() {
+            let Some((_, since)) = &p.test else { continue };
+            let elapsed = now.duration_since(*since);
+            if p.reported || elapsed < limit {
+                continue;
+            }
+            p.reported = true;
+            let test = p.full.clone();
+            out.push(Expired {
+                pid,
+                timeout: TestTimeout {
+                    test,
+                    limit_s: limit.as_secs_f64(),
+                    elapsed_s: (elapsed.as_secs_f64() * 10.0).round() / 10.0,
+                    action: self.config.action,
+                },
+            });
+        }
+        out.sort_by_key(|e| e.pid);
         out
     }
+}
+
+/// The poller: reads every requested process's running test, sending each reading as it goes.
+fn poll(requests: Vec<Request>, scope: Arc<Scope>, current: &AtomicI32, done: &AtomicBool, tx: &Sender<Reading>) {
+    blocking::enter(scope);
+    for r in requests {
+        current.store(r.pid, Ordering::Release);
+        let now = Instant::now();
+        let environ = match r.environ {
+            Environ::Retry(at) if now >= at => resolve(r.pid, now),
+            e => e,
+        };
+        let (value, index) = match &environ {
+            Environ::At(sym, _) => {
+                let memory = live::LiveMemory::new(r.pid);
+                let v = environment::read_variable(&memory, *sym, VARIABLE, r.hint);
+                (v.value, v.index)
+            }
+            _ => (None, None),
+        };
+        let reading = Reading { pid: r.pid, generation: r.generation, environ, value, index, at: now };
+        if tx.send(reading).is_err() {
+            break;
+        }
+    }
+    current.store(0, Ordering::Release);
+    done.store(true, Ordering::Release);
 }
 
 /// `t.py::test_x (call)` → `t.py::test_x`: setup, call and teardown are one test's time.
@@ -157,10 +327,7 @@ fn resolve(pid: i32, now: Instant) -> Environ {
     let memory = live::LiveMemory::new(pid);
     let modules = ModuleSet::build(
         &maps,
-        |p| {
-            let host = root.join(p.trim_start_matches('/'));
-            Some(if host.exists() { host } else { p.into() })
-        },
+        |p| Some(crate::process::view::under_root(Some(&root), p)),
         &memory,
         |m| Some(live::map_file(pid, m)),
     );
@@ -212,7 +379,9 @@ pub fn start_ticker() {
         }
     });
     if let Err(e) = spawned {
-        eprintln!("crashcatch: --test-timeout: cannot start the timer thread ({e}); tests are not timed");
+        crate::report::output::console::say(&format!(
+            "--test-timeout: cannot start the timer thread ({e}); tests are not timed"
+        ));
     }
 }
 

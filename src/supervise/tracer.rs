@@ -5,15 +5,16 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::capture::{self, Event as Captured};
+use crate::capture::{self, worker, Event as Captured};
 use crate::process::signals::signal_name;
-use crate::process::{live, SignalInfo, Snapshot, ThreadInfo};
-use crate::report::model::{Ancestor, Crash, CrashKind, FaultingThread, Hex, TimeoutAction};
-use crate::report::output::contain::{contain, inject, Stage};
+use crate::process::{live, SignalInfo, ThreadInfo};
+use crate::report::model::{Crash, CrashKind, FaultingThread, Hex, TimeoutAction};
+use crate::report::output::contain::contain;
 use crate::report::output::{console, Emitter};
 
 use super::policy::{is_fatal, is_stop_signal, survives};
 use super::ptrace;
+use super::stopped::{release_untraced, Resume, Stopped};
 use super::wait::{self, Event, Status};
 
 /// How a traced process ended.
@@ -31,14 +32,9 @@ struct Pending {
     signo: i32,
     addr: Option<u64>,
     crash: Box<Crash>,
-}
-
-/// What to do with a thread that was stopped for a capture.
-enum Resume {
-    Cont(i32),
-    Listen,
-    /// It reported something else (an event, its exit): hand that to the main loop.
-    Redispatch(Status),
+    /// The state of the first fault, for `--core`: a handler that re-raises (faulthandler) dies
+    /// of its own signal, and the core must show the fault, not the re-raise.
+    first_fault: super::core_dump::Fault,
 }
 
 pub struct Tracer<'a> {
@@ -142,7 +138,7 @@ impl<'a> Tracer<'a> {
             // through PTRACE_O_EXITKILL, the whole run): the thread is let go as if untraced.
             if let Err(why) = contain(|| self.dispatch(tid, status)) {
                 console::say(&format!("handling a stop of thread {tid} failed ({why}); letting it go on"));
-                release_after_panic(tid, status);
+                release_untraced(tid, status);
             }
         }
         self.release_all();
@@ -290,6 +286,10 @@ impl<'a> Tracer<'a> {
             let _ = ptrace::cont(tid, sig);
             return;
         }
+        // From here on the crashed thread (and every thread stopped for the report) is held by
+        // the guard: whatever happens, each goes on as it would have, the signal delivered.
+        let mut stopped = Stopped::new();
+        stopped.push(tid, Resume::Cont(sig));
         let info = ptrace::siginfo(tid).unwrap_or(SignalInfo { signo: sig, ..Default::default() });
         let dies = !survives(tgid, tid, sig, info.code);
         let reuse = self
@@ -297,49 +297,53 @@ impl<'a> Tracer<'a> {
             .get(&tgid)
             .is_some_and(|p| p.tid == tid && ((p.signo == sig && p.addr == info.addr) || !info.is_fault()));
         let pending = self.pending.remove(&tgid);
-        let (crash, resume) = match pending {
-            Some(p) if reuse => (capture::terminated_by(*p.crash, sig), Vec::new()),
-            _ => self.capture(tgid, tid, info, CrashKind::Crash),
+        let (crash, fault) = match pending {
+            Some(p) if reuse => (capture::terminated_by(*p.crash, sig), p.first_fault),
+            _ => {
+                let fault = super::core_dump::Fault::at(tid, info);
+                (self.capture(tgid, tid, info, CrashKind::Crash, &mut stopped), fault)
+            }
         };
         if dies {
             // The report is on disk before the signal is delivered.
             self.emitter.emit(crash);
             self.dying.insert(tgid);
-            self.write_core(tgid, tid, info, &resume);
+            if self.core_dump.is_some() {
+                // A re-raise reused the first fault's report: the other threads run; stop them.
+                self.stop_others(tgid, tid, &mut stopped);
+                self.write_core(tgid, &fault, &stopped);
+            }
         } else {
-            self.pending.insert(tgid, Pending { tid, signo: sig, addr: info.addr, crash: Box::new(crash) });
+            self.pending
+                .insert(tgid, Pending { tid, signo: sig, addr: info.addr, crash: Box::new(crash), first_fault: fault });
         }
-        let _ = ptrace::cont(tid, sig);
-        self.resume(resume);
+        stopped.release(&mut self.deferred);
     }
 
-    /// `--core`: the process is still stopped (the crashed thread and every thread in
-    /// `resume`): write its core next to the report just emitted.
-    fn write_core(&mut self, tgid: i32, tid: i32, info: SignalInfo, resume: &[(i32, Resume)]) {
+    /// `--core`: the process is still stopped (every thread in `stopped`): write its core next
+    /// to the report just emitted, the crashed thread at its first fault.
+    fn write_core(&mut self, tgid: i32, fault: &super::core_dump::Fault, stopped: &Stopped) {
         let Some(max) = self.core_dump else { return };
-        let mut tids: Vec<i32> = std::iter::once(tid).chain(resume.iter().map(|(t, _)| *t)).collect();
-        tids.dedup();
+        let tids: Vec<i32> = stopped.tids().collect();
         let files = self.emitter.emitted().last().map(|e| e.files.clone()).unwrap_or_default();
         let path = super::core_dump::path_for(&files, tgid);
-        match super::core_dump::write(&path, tgid, tid, info, &tids, max) {
+        match super::core_dump::write(&path, tgid, fault, &tids, max) {
             Ok(w) => self.emitter.note(&format!("core file written: {} ({})", path.display(), w.summary())),
-            Err(e) => eprintln!("crashcatch: --core: {e}"),
+            Err(e) => console::say(&format!("--core: {e}")),
         }
     }
 
-    /// Stops every other thread of the process, reads all registers, and builds the report.
-    /// `tid` is the thread stopped at the fatal signal; 0 for a snapshot (dump, hang) where
-    /// every thread is still running.
-    fn capture(&mut self, tgid: i32, tid: i32, info: SignalInfo, kind: CrashKind) -> (Crash, Vec<(i32, Resume)>) {
-        let t0 = Instant::now();
-        let mut seen: HashSet<i32> = HashSet::new();
-        let mut stopped: Vec<i32> = Vec::new();
-        if tid != 0 {
-            seen.insert(tid);
-            stopped.push(tid);
-        }
-        let mut resume = Vec::new();
-        let mut notes: HashMap<i32, String> = HashMap::new();
+    /// Stops every thread of process `tgid` that `stopped` does not hold yet, looking again
+    /// until none is new; returns the threads that could not be stopped (with why) and those
+    /// that had a fatal signal of their own pending.
+    fn stop_others(
+        &mut self,
+        tgid: i32,
+        _crashed: i32,
+        stopped: &mut Stopped,
+    ) -> (Vec<(i32, String)>, Vec<FaultingThread>) {
+        let mut seen: HashSet<i32> = stopped.tids().collect();
+        let mut notes: Vec<(i32, String)> = Vec::new();
         let mut also = Vec::new();
         // Threads can be created while we stop the others: look again until none is new.
         for _ in 0..16 {
@@ -352,19 +356,14 @@ impl<'a> Tracer<'a> {
                 seen.insert(t);
                 match ptrace::interrupt(t) {
                     Ok(()) => interrupted.push(t),
-                    Err(e) => {
-                        notes.insert(t, format!("could not stop this thread ({e})"));
-                    }
+                    Err(e) => notes.push((t, format!("could not stop this thread ({e})"))),
                 }
             }
             for t in interrupted {
                 match wait::tid_within(t, Duration::from_secs(2)) {
-                    None => {
-                        notes.insert(t, "did not stop within 2 s (uninterruptible sleep?)".into());
-                    }
+                    None => notes.push((t, "did not stop within 2 s (uninterruptible sleep?)".into())),
                     Some(Status::Event(Event::Stop, s)) => {
-                        resume.push((t, if is_stop_signal(s) { Resume::Listen } else { Resume::Cont(0) }));
-                        stopped.push(t);
+                        stopped.push(t, if is_stop_signal(s) { Resume::Listen } else { Resume::Cont(0) });
                     }
                     Some(Status::Signal(s)) => {
                         if is_fatal(s) {
@@ -375,95 +374,74 @@ impl<'a> Tracer<'a> {
                                 fault_address: fi.and_then(|f| f.addr).map(Hex),
                             });
                         }
-                        resume.push((t, Resume::Cont(s)));
-                        stopped.push(t);
+                        stopped.push(t, Resume::Cont(s));
                     }
-                    Some(st @ Status::Event(..)) => {
-                        // A clone/fork/exec event: registers are valid, the event is handled after.
-                        resume.push((t, Resume::Redispatch(st)));
-                        stopped.push(t);
-                    }
+                    // A clone/fork/exec event: registers are valid, the event is handled after.
+                    Some(st @ Status::Event(..)) => stopped.push(t, Resume::Redispatch(st)),
                     Some(st) => {
-                        notes.insert(t, "exited while the process was being stopped".into());
-                        resume.push((t, Resume::Redispatch(st)));
+                        notes.push((t, "exited while the process was being stopped".into()));
+                        self.deferred.push_back((t, st));
                     }
                 }
             }
         }
-        let mut tids: Vec<i32> = seen.into_iter().collect();
+        (notes, also)
+    }
+
+    /// Stops every other thread of the process, reads all registers, and has the report built
+    /// by a capture worker ([`worker`]) the supervisor never waits on past the report's budget.
+    /// `tid` is the thread stopped at the fatal signal (already in `stopped`); 0 for a snapshot
+    /// (dump, hang) where every thread is still running. A process that is not dying runs
+    /// again as soon as its memory is read: `stopped` is released then.
+    fn capture(&mut self, tgid: i32, tid: i32, info: SignalInfo, kind: CrashKind, stopped: &mut Stopped) -> Crash {
+        let t0 = Instant::now();
+        let (mut notes, also) = self.stop_others(tgid, tid, stopped);
+        let mut tids: Vec<i32> = stopped.tids().chain(notes.iter().map(|(t, _)| *t)).collect();
         tids.sort_unstable();
+        tids.dedup();
         let threads: Vec<ThreadInfo> = tids
             .iter()
-            // Leave out threads that could not be stopped (they have a note and no registers),
-            // but never the crashed one.
-            .filter(|t| !notes.contains_key(t) || stopped.contains(t) || **t == tid)
+            // Leave out threads that could not be stopped (they have a note), but never the crashed one.
+            .filter(|&&t| stopped.holds(t) || t == tid)
             .map(|&t| {
-                let (regs, note) = if stopped.contains(&t) {
+                let (regs, note) = if stopped.holds(t) {
                     match ptrace::regs(t) {
                         Ok(r) => (Some(r), None),
                         Err(e) => (None, Some(format!("registers could not be read ({e})"))),
                     }
                 } else {
-                    (None, notes.get(&t).cloned())
+                    (None, notes.iter().find(|(n, _)| *n == t).map(|(_, w)| w.clone()))
                 };
                 ThreadInfo { tid: t, name: live::thread_name(tgid, t), regs, note }
             })
             .collect();
-        let memory = live::LiveMemory::new(tgid);
-        let snap = Snapshot {
-            pid: tgid,
-            crashed_tid: tid,
-            signal: info,
-            exe: live::exe(tgid),
-            cmdline: live::cmdline(tgid),
-            maps: live::maps(tgid),
-            threads,
-            memory: &memory,
-            view: &live::LiveView { pid: tgid },
-            files: crate::process::TargetFiles::live(tgid),
-        };
-        let mut thread_notes: Vec<(i32, String)> = notes.into_iter().collect();
-        thread_notes.sort_unstable();
+        notes.sort_unstable();
         let event = Captured {
             kind,
-            ancestry: self.ancestry(tgid),
+            ancestry: Vec::new(),
             also_faulting: also,
-            thread_notes,
+            thread_notes: notes,
             capture_time: t0.elapsed(),
             test_timeout: None,
         };
-        // A panic while building the report leaves a minimal one (process, signal, the panic's
-        // message); the threads stopped above are resumed all the same.
-        let opts = &self.capture_options;
-        let crash = match contain(|| {
-            inject(Stage::Capture);
-            capture::capture(&snap, event.clone(), opts)
-        }) {
-            Ok(c) => c,
-            Err(why) => capture::fallback(&snap, event, &why),
+        let job = worker::Job {
+            pid: tgid,
+            crashed_tid: tid,
+            signal: info,
+            threads,
+            event,
+            options: self.capture_options.clone(),
+            command_pid: self.main_pid,
+            started: t0,
         };
-        (crash, resume)
-    }
-
-    /// Parents of `pid` up to the traced command, nearest first.
-    fn ancestry(&self, pid: i32) -> Vec<Ancestor> {
-        let mut out = Vec::new();
-        if pid == self.main_pid {
-            return out;
+        let interrupted = || self.attached && super::forward::stop_requested();
+        let mut running = worker::start(job);
+        if kind != CrashKind::Crash {
+            running.wait_read(&interrupted);
+            stopped.release(&mut self.deferred);
+            running.resumed();
         }
-        let mut p = pid;
-        for _ in 0..64 {
-            let Some(pp) = live::parent(p) else { break };
-            if pp <= 1 {
-                break;
-            }
-            out.push(Ancestor { pid: pp, cmdline: live::cmdline(pp) });
-            if pp == self.main_pid {
-                break;
-            }
-            p = pp;
-        }
-        out
+        running.finish(&interrupted)
     }
 
     /// Stops every traced process, reports each one's stacks (kind `dump` or `hang`), and lets
@@ -472,9 +450,10 @@ impl<'a> Tracer<'a> {
         let mut procs: Vec<i32> = self.threads.values().copied().collect::<HashSet<_>>().into_iter().collect();
         procs.sort_unstable();
         for tgid in procs {
-            let (crash, resume) = self.capture(tgid, 0, SignalInfo::default(), kind);
+            let mut stopped = Stopped::new();
+            let crash = self.capture(tgid, 0, SignalInfo::default(), kind, &mut stopped);
+            stopped.release(&mut self.deferred);
             self.emitter.emit(crash);
-            self.resume(resume);
         }
     }
 
@@ -490,20 +469,26 @@ impl<'a> Tracer<'a> {
         }
     }
 
-    /// `--test-timeout`: reads every process's running test; reports (kind `hang`) each process
-    /// whose test ran too long, then kills, terminates or leaves it as configured.
+    /// `--test-timeout`: takes the readings of every process's running test (made by the
+    /// poller thread, never here); reports (kind `hang`) each process whose test ran too long,
+    /// then kills, terminates or leaves it as configured.
     fn on_test_tick(&mut self) {
         let mut procs: Vec<i32> = self.threads.values().copied().collect::<HashSet<_>>().into_iter().collect();
         procs.retain(|p| !self.dying.contains(p));
         procs.sort_unstable();
         let Some(watch) = &mut self.test_watch else { return };
-        for expired in watch.poll(&procs) {
+        let expired = watch.tick(&procs);
+        for note in watch.take_notes() {
+            self.emitter.note(&note);
+        }
+        for expired in expired {
             let pid = expired.pid;
-            let (mut crash, resume) = self.capture(pid, 0, SignalInfo::default(), CrashKind::Hang);
+            let mut stopped = Stopped::new();
+            let mut crash = self.capture(pid, 0, SignalInfo::default(), CrashKind::Hang, &mut stopped);
+            stopped.release(&mut self.deferred);
             let action = expired.timeout.action;
             crash.test_timeout = Some(expired.timeout);
             self.emitter.emit(crash);
-            self.resume(resume);
             let sig = match action {
                 TimeoutAction::Kill => libc::SIGKILL,
                 TimeoutAction::Term => libc::SIGTERM,
@@ -514,28 +499,9 @@ impl<'a> Tracer<'a> {
         }
     }
 
-    fn resume(&mut self, resume: Vec<(i32, Resume)>) {
-        for (t, r) in resume {
-            match r {
-                Resume::Cont(s) => {
-                    let _ = ptrace::cont(t, s);
-                }
-                Resume::Listen => {
-                    let _ = ptrace::listen(t);
-                }
-                Resume::Redispatch(st) => self.deferred.push_back((t, st)),
-            }
-        }
-    }
-
-    /// Detaches from everything (dump mode, after the snapshot).
-    pub fn detach_all(&mut self) {
-        self.release_all();
-    }
-
     /// Lets go of every remaining tracee (descendants that outlive the main command), so they
     /// go on running after crashcatch exits.
-    fn release_all(&mut self) {
+    pub fn release_all(&mut self) {
         let tids: Vec<i32> = self.threads.keys().copied().collect();
         if tids.is_empty() {
             return;
@@ -575,22 +541,5 @@ impl<'a> Tracer<'a> {
                 list.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
             ));
         }
-    }
-}
-
-/// After a panic in handling a stop: resume the thread as it would have gone on untraced
-/// (its signal delivered, a group-stop kept). A thread already resumed just gives ESRCH.
-fn release_after_panic(tid: i32, status: Status) {
-    match status {
-        Status::Signal(sig) => {
-            let _ = ptrace::cont(tid, sig);
-        }
-        Status::Event(Event::Stop, sig) if is_stop_signal(sig) => {
-            let _ = ptrace::listen(tid);
-        }
-        Status::Event(..) => {
-            let _ = ptrace::cont(tid, 0);
-        }
-        Status::Exited(_) | Status::Killed(_) | Status::Other => {}
     }
 }

@@ -41,11 +41,17 @@ pub struct Limits {
     /// Frames kept from the top and from the bottom when a stack is longer than both together.
     pub keep_top: usize,
     pub keep_bottom: usize,
+    /// Stop when this moment has passed (the report's budget), looked at every
+    /// [`DEADLINE_EVERY`] frames, so that a stack always gets its first frames.
+    pub deadline: Option<std::time::Instant>,
 }
+
+/// How many frames are unwound between two looks at the deadline.
+pub const DEADLINE_EVERY: u64 = 256;
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_frames: 1_000_000, keep_top: 200, keep_bottom: 50 }
+        Limits { max_frames: 1_000_000, keep_top: 200, keep_bottom: 50, deadline: None }
     }
 }
 
@@ -129,6 +135,10 @@ pub fn unwind_with<'m>(
     loop {
         if out.count >= limits.max_frames as u64 {
             error = Some(format!("stopped after {} frames (the frame limit)", limits.max_frames));
+            break;
+        }
+        if out.count % DEADLINE_EVERY == 0 && limits.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            error = Some(format!("stopped after {} frames: the report's time budget was spent", out.count));
             break;
         }
         let next = match walker.step(&cur) {

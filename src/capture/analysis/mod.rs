@@ -98,9 +98,16 @@ pub fn python_user_frame(crashed: Option<&Thread>, call_site: Option<&PythonFram
     crashed.and_then(|t| t.user_frame()).filter(|u| Some(*u) != call_site).cloned()
 }
 
-/// The classification, from the signal, the crashed thread's registers, the maps, its
-/// innermost functions and glibc's abort message.
-pub fn classification(snap: &Snapshot<'_>, modules: &ModuleSet, crashed: Option<&Thread>) -> Option<Classification> {
+/// What the classification needs of the process's memory, read in the read phase: the
+/// instruction at the crashed pc (a trap such as `ud2`) and glibc's abort message.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryFacts {
+    pub trap: Option<&'static str>,
+    pub abort_message: Option<String>,
+}
+
+/// Reads the [`MemoryFacts`] of a stopped process.
+pub fn memory_facts(snap: &Snapshot<'_>, modules: &ModuleSet) -> MemoryFacts {
     let regs = snap.thread(snap.crashed_tid).and_then(|t| t.regs.as_ref());
     let trap = regs.and_then(|r| {
         let spec = r.spec();
@@ -110,14 +117,21 @@ pub fn classification(snap: &Snapshot<'_>, modules: &ModuleSet, crashed: Option<
     });
     let abort_message =
         if snap.signal.signo == libc::SIGABRT { abort_message::abort_message(snap, modules) } else { None };
+    MemoryFacts { trap, abort_message }
+}
+
+/// The classification, from the signal, the crashed thread's registers, the maps, its
+/// innermost functions and what was read of its memory.
+pub fn classification(snap: &Snapshot<'_>, facts: &MemoryFacts, crashed: Option<&Thread>) -> Option<Classification> {
+    let regs = snap.thread(snap.crashed_tid).and_then(|t| t.regs.as_ref());
     classify::classify(&classify::Facts {
         signal: &snap.signal,
         regs,
         maps: &snap.maps,
-        abort_message,
+        abort_message: facts.abort_message.clone(),
         top_functions: crashed
             .map(|t| t.native_frames().filter_map(|f| f.function.clone()).take(12).collect())
             .unwrap_or_default(),
-        trap,
+        trap: facts.trap,
     })
 }

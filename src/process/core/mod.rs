@@ -238,7 +238,7 @@ impl CoreView {
             }
             let clean = f.path.strip_suffix(" (deleted)").unwrap_or(&f.path);
             let host = self.host_path(clean);
-            if !host.exists() {
+            if !super::blocking::exists(&host) {
                 self.remarks.push(format!("core: {} is not on this machine{}", f.path, self.under_sysroot()));
                 self.memory.set_host_file(&f.path, None);
                 continue;
@@ -272,7 +272,7 @@ impl CoreView {
             self.memory.read_partial(first.start + off, &mut buf[..n])
         };
         let in_core = super::elfid::build_id(&mem)?;
-        let file = std::fs::File::open(host).ok()?;
+        let file = super::files::open_regular(host).ok()?;
         let disk = |off: u64, buf: &mut [u8]| std::os::unix::fs::FileExt::read_at(&file, buf, off).unwrap_or(0);
         let on_disk = super::elfid::build_id(&disk);
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();

@@ -41,13 +41,18 @@ impl Output for StepSummary {
         }
         let text = markdown::section("crashcatch", &self.groups);
         let err = |source| OutputError::Write { path: self.path.clone(), source };
+        // O_NONBLOCK: a FIFO put in the file's place (by a test, say) fails at once rather
+        // than blocking the end of the run; only a regular file is written to.
         let mut f = std::fs::OpenOptions::new()
             .append(true)
             .create(true)
             .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(&self.path)
             .map_err(err)?;
+        if !f.metadata().map_err(err)?.file_type().is_file() {
+            return Err(err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file")));
+        }
         // A summary that does not start on a line of its own would join the previous paragraph.
         f.write_all(format!("\n{text}").as_bytes()).map_err(err)
     }

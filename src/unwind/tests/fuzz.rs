@@ -11,7 +11,7 @@ use crate::process::{ImageMemory, Memory, Registers};
 use crate::report::model::Trust;
 use crate::unwind::{unwind, Limits};
 
-const LIMITS: Limits = Limits { max_frames: 1_000, keep_top: 20, keep_bottom: 10 };
+const LIMITS: Limits = Limits { max_frames: 1_000, keep_top: 20, keep_bottom: 10, deadline: None };
 
 /// A word that is sometimes interesting: one of `addrs` (+ a small offset), a stack address, or noise.
 fn word(addrs: Vec<u64>, stack: u64) -> impl Strategy<Value = u64> {

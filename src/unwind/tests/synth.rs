@@ -457,7 +457,7 @@ fn hundred_thousand_frames_are_elided_in_the_middle() {
 #[test]
 fn frame_limit_stops_with_an_error_and_keeps_both_ends() {
     let (m, r, _) = recursion(5_000);
-    let limits = Limits { max_frames: 1_000, keep_top: 10, keep_bottom: 5 };
+    let limits = Limits { max_frames: 1_000, keep_top: 10, keep_bottom: 5, deadline: None };
     let st = unwind(&r, &m.memory, &m.modules, limits);
     assert!(st.error.as_deref().unwrap_or("").contains("frame limit"), "{:?}", st.error);
     assert_eq!(st.frames.len(), 15);
@@ -468,13 +468,14 @@ fn frame_limit_stops_with_an_error_and_keeps_both_ends() {
 #[test]
 fn tiny_limits() {
     let (m, r, _) = recursion(20);
-    let st = unwind(&r, &m.memory, &m.modules, Limits { max_frames: 100, keep_top: 0, keep_bottom: 3 });
+    let st = unwind(&r, &m.memory, &m.modules, Limits { max_frames: 100, keep_top: 0, keep_bottom: 3, deadline: None });
     assert_eq!(st.frames.len(), 3);
     assert_eq!(st.elided, Some((0, 19)));
     assert_eq!(st.frames[2].pc, a(START_RA));
-    let st = unwind(&r, &m.memory, &m.modules, Limits { max_frames: 100, keep_top: 4, keep_bottom: 0 });
+    let st = unwind(&r, &m.memory, &m.modules, Limits { max_frames: 100, keep_top: 4, keep_bottom: 0, deadline: None });
     assert_eq!(st.frames.len(), 4);
     assert_eq!(st.elided, Some((4, 18)));
-    let st = unwind(&r, &m.memory, &m.modules, Limits { max_frames: 100, keep_top: 30, keep_bottom: 30 });
+    let st =
+        unwind(&r, &m.memory, &m.modules, Limits { max_frames: 100, keep_top: 30, keep_bottom: 30, deadline: None });
     assert_eq!((st.frames.len(), st.elided), (22, None));
 }
