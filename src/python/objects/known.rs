@@ -74,7 +74,8 @@ impl Known {
         Known {
             none,
             true_: sym("_Py_TrueStruct"),
-            false_: sym("_Py_FalseStruct"),
+            // 2.7 calls its False `_Py_ZeroStruct`.
+            false_: sym("_Py_FalseStruct").or_else(|| sym("_Py_ZeroStruct")),
             types,
             py2_initialized: if py2 {
                 sym("Py_IsInitialized").and_then(|f| super::super::discover::decode_rip_load32(mem, f))

@@ -17,7 +17,7 @@ pub const MAX_TEXT: usize = 80;
 /// Items of a container shown.
 pub const MAX_ITEMS: usize = 5;
 /// Containers inside containers shown to this depth; deeper ones are `[...]`.
-pub const MAX_DEPTH: usize = 2;
+pub const MAX_DEPTH: usize = 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
