@@ -6,7 +6,7 @@
 //! installs the pinned wheels from PyPI into venvs under target/realworld (once), so it is not
 //! part of `make test`. Each case prints a line; the last line is `realworld: N passed, M failed`.
 //!
-//! The cases (see docs/realworld.md for where each comes from):
+//! The cases (see docs/peers-and-realworld.md):
 //! - CPython: a C-level recursion (`__getitem__` through `operator.getitem`) past a raised
 //!   recursion limit overflows the stack wherever the guard page falls: in the eval loop, the
 //!   slot wrapper, an inlined helper (run over several stack layouts, ASLR off);
