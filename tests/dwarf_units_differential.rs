@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crashcatch::modules::ElfInfo;
-use crashcatch::symbolize::units::{Frame, Miss, UnitIndex};
+use crashcatch::symbolize::units::{Frame, IndexMiss, UnitIndex};
 use gimli::{EndianSlice, RunTimeEndian};
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
@@ -100,7 +100,7 @@ fn compare(path: &Path) -> Outcome {
     for &p in &probes {
         let expected = addr2line_frames(&ctx, p);
         match (index.find_frames(p), expected) {
-            (Err(Miss::NotCovered), want) => {
+            (Err(IndexMiss::NotCovered), want) => {
                 out.declined += 1;
                 if want.is_ok_and(|w| !w.is_empty()) {
                     out.declined_with_frames.push(p);

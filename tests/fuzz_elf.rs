@@ -24,7 +24,7 @@ use crashcatch::modules::{ElfInfo, ModuleSet};
 use crashcatch::process::{ImageMemory, Mapping};
 use crashcatch::report::model::Trust;
 use crashcatch::symbolize::Symbolizer;
-use crashcatch::unwind::{unwind, Limits, RawFrame};
+use crashcatch::unwind::{unwind, FrameAddress, Limits, UnwoundFrame};
 
 /// Generous for a debug build; a sane library takes milliseconds.
 const TIME_LIMIT: Duration = Duration::from_secs(10);
@@ -189,7 +189,11 @@ fn exercise(bytes: &[u8], path: &PathBuf, probes: &[u64], stack: &[u64]) -> Resu
     let sym = Symbolizer::new(&modules);
     for &p in probes {
         for pc in [BASE.wrapping_add(p), BASE + span + (p % span)] {
-            let _ = sym.symbolize(&RawFrame { pc, is_return_address: p % 2 == 1, sp: STACK, trust: Trust::Cfi });
+            let address = match FrameAddress::return_address(pc) {
+                Some(ra) if p % 2 == 1 => ra,
+                _ => FrameAddress::InstructionPointer(pc),
+            };
+            let _ = sym.symbolize(&UnwoundFrame { address, sp: STACK, trust: Trust::Cfi });
         }
         let regs = X86Regs {
             rip: BASE + span + (p % span),

@@ -702,6 +702,7 @@ mod fuzz {
                 elided: None,
                 merge: Some(MergeInfo { kind: MergeKind::SideBySide, reason: Some(s(0)), python_frames: vec![p2.clone()] }),
                 unwind_error: Some(s(1)),
+                unwind_error_kind: Some(UnwindErrorKind::NoCfi),
                 registers: None,
             };
             Crash {

@@ -211,7 +211,7 @@ fn check_version(root: &Path, ver: &str) -> Result<usize, String> {
         m.add(0x1000, sec.data().map_err(|e| e.to_string())?.to_vec());
         match debug_offsets::read(&m, 0x1000) {
             Ok(debug_offsets::Found::Ok(d)) => {
-                let l = d.to_layout()?;
+                let l = d.to_layout().map_err(|e| e.to_string())?;
                 if (l.interp.clone(), l.tstate.clone(), l.frame.clone(), l.code.clone(), l.string, l.gil.clone())
                     != (
                         layout.interp.clone(),

@@ -8,7 +8,7 @@ use crashcatch::python::debug_offsets::{self, values_3_13_0, Found};
 use crashcatch::python::fill_state;
 use crashcatch::python::layout::Layout;
 use crashcatch::python::synth::{build_image, sample_threads, Options, SynthFrame, SynthThread};
-use crashcatch::python::walk::{walk, walk_until, RawFrame, DEADLINE_NOTE};
+use crashcatch::python::walk::{walk, walk_until, RawFrame, WalkError, DEADLINE_NOTE};
 use crashcatch::report::model::{InterpreterState, PythonState};
 
 fn versions() -> Vec<Layout> {
@@ -151,7 +151,8 @@ fn the_reports_deadline_stops_every_threads_frames() {
     assert!(full.interpreters[0].threads.iter().all(|t| !t.frames.is_empty()));
     for t in ts {
         assert!(t.frames.is_empty());
-        assert_eq!(t.error.as_deref(), Some(DEADLINE_NOTE));
+        assert_eq!(t.error, Some(WalkError::Deadline));
+        assert_eq!(t.error.as_ref().map(ToString::to_string).as_deref(), Some(DEADLINE_NOTE));
     }
 }
 
@@ -297,24 +298,25 @@ fn corrupt_chains_end_in_errors() {
     img.mem.write_u64(f + l.frame.back, f);
     let w = walk(&img.mem, &l, &img.anchors);
     let err = w.interpreters[0].threads[0].error.clone().unwrap();
-    assert!(err.contains("loops"), "{err}");
+    assert_eq!(err, WalkError::FrameLoop(f));
+    assert_eq!(err.to_string(), format!("the frame chain loops at {f:#x}"));
     // A thread list that loops.
     let mut img = build_image(&l, &threads, &Options::default());
     img.mem.write_u64(img.tstates[1] + l.tstate.next, img.tstates[0]);
     let w = walk(&img.mem, &l, &img.anchors);
-    assert!(w.errors.iter().any(|e| e.contains("loops")), "{:?}", w.errors);
+    assert!(w.errors.iter().any(|e| e.to_string().contains("the thread list loops")), "{:?}", w.errors);
     // A thread state of another interpreter.
     let mut img = build_image(&l, &threads, &Options::default());
     img.mem.write_u64(img.tstates[1] + l.tstate.interp, 0x1234);
     let w = walk(&img.mem, &l, &img.anchors);
-    assert!(w.errors.iter().any(|e| e.contains("stale or corrupt")), "{:?}", w.errors);
+    assert!(w.errors.iter().any(|e| e.to_string().contains("stale or corrupt")), "{:?}", w.errors);
     assert_eq!(w.interpreters[0].threads.len(), 1);
     // A code object of the wrong type.
     let img = build_image(&l, &threads, &Options::default());
     let mut a = img.anchors.clone();
     a.code_type = Some(0xdead);
     let w = walk(&img.mem, &l, &a);
-    assert!(w.interpreters[0].threads[0].error.as_deref().unwrap().contains("no code object"));
+    assert!(matches!(w.interpreters[0].threads[0].error, Some(WalkError::NoCodeObject { .. })));
     // No anchors at all.
     let w = walk(&img.mem, &l, &Default::default());
     assert!(!w.errors.is_empty());
@@ -347,5 +349,33 @@ fn deep_recursion_is_capped() {
     let w = walk(&img.mem, &l, &img.anchors);
     let t = &w.interpreters[0].threads[0];
     assert!(t.frames.len() <= 4096);
-    assert!(t.error.as_deref().unwrap().contains("more than 4096 frames"));
+    assert_eq!(t.error, Some(WalkError::TooManyFrames));
+    assert_eq!(t.error.as_ref().unwrap().to_string(), "more than 4096 frames: stopped there");
+}
+
+/// An unreadable qualified name falls back to the plain name; when that fails too, the error
+/// keeps both causes: the qualified name's (with the address and how much was readable) and
+/// the fallback's own.
+#[test]
+fn unreadable_names_keep_their_causes() {
+    use crashcatch::process::{MemoryExt, ReadError};
+    use crashcatch::python::error::StringError;
+    let l = Layout::for_version(3, 11, 7).unwrap();
+    let threads = sample_threads(&l);
+    let mut img = build_image(&l, &threads, &Options::default());
+    let TopFrameAddr(f) = top_frame(&img.mem, &l, img.tstates[0]);
+    let code = img.mem.read_u64(f + l.frame.code).unwrap() & !3;
+    img.mem.write_u64(code + l.code.qualname.unwrap(), 0xdead_0000);
+    img.mem.write_u64(code + l.code.name, 0);
+    let w = walk(&img.mem, &l, &img.anchors);
+    let err = w.interpreters[0].threads[0].error.clone().unwrap();
+    let WalkError::Qualname { qualname, fallback } = &err else { panic!("{err:?}") };
+    let StringError::Read { what: "string", source: ReadError { addr, len: 8, got: 0 } } = qualname else {
+        panic!("{qualname:?}")
+    };
+    assert!((0xdead_0000..0xdead_0100).contains(addr), "{addr:#x}");
+    assert_eq!(**fallback, WalkError::String { what: "co_name", source: StringError::NullString });
+    assert_eq!(err.to_string(), format!("co_qualname: string: memory at {addr:#x} is not readable"));
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    assert_eq!(source.as_deref(), Some("co_name: NULL string"));
 }

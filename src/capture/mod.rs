@@ -132,7 +132,7 @@ pub fn analyze(
     let mut fetch_notes = Vec::new();
     if let Some(config) = &opts.debuginfod {
         let fetch_start = Instant::now();
-        let pcs = raw.iter().flatten().flat_map(|s| s.frames.iter().map(|f| f.pc));
+        let pcs = raw.iter().flatten().flat_map(|s| s.frames.iter().map(|f| f.address.address()));
         crate::modules::debuginfod::fetch_missing(config, modules, pcs, &mut fetch_notes);
         budget.extend(fetch_start.elapsed());
     }

@@ -7,9 +7,9 @@ use std::time::Instant;
 use crate::merge;
 use crate::modules::ModuleSet;
 use crate::process::{Registers, Snapshot};
-use crate::report::model::{Elided, Hex, NativeFrame, PythonState, Thread};
+use crate::report::model::{Elided, Hex, NativeFrame, PythonState, Thread, UnwindErrorKind};
 use crate::symbolize::Symbolizer;
-use crate::unwind::{self, Limits, RawFrame, UnwindCache, UnwoundStack};
+use crate::unwind::{self, Limits, UnwindCache, UnwindStop, UnwoundFrame, UnwoundStack};
 
 use super::budget::Budget;
 
@@ -68,8 +68,9 @@ pub fn symbolize_all(
 }
 
 /// A frame with its address and module only (no file is read).
-fn unnamed(f: &RawFrame, modules: &ModuleSet) -> NativeFrame {
-    NativeFrame { module: modules.find(f.lookup_pc()).map(|m| m.path.clone()), ..NativeFrame::at(f.pc, f.trust) }
+fn unnamed(f: &UnwoundFrame, modules: &ModuleSet) -> NativeFrame {
+    let module = modules.find(f.address.lookup_pc()).map(|m| m.path.clone());
+    NativeFrame { module, ..NativeFrame::at(f.address.address(), f.trust) }
 }
 
 /// The report's threads, native and Python merged, the crashed one first, then by tid.
@@ -103,9 +104,13 @@ pub fn threads(
             elided,
             merge,
             unwind_error: match (r, &t.note) {
-                (Some(s), _) => s.error.clone(),
+                (Some(s), _) => s.error.as_ref().map(ToString::to_string),
                 (None, Some(n)) => Some(n.clone()),
                 (None, None) => Some("registers could not be read".into()),
+            },
+            unwind_error_kind: match r {
+                Some(s) => s.error.as_ref().map(UnwindStop::kind),
+                None => Some(UnwindErrorKind::RegistersUnreadable),
             },
             registers: if crashed { t.regs.as_ref().map(registers_map) } else { None },
         });

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::arena::Arena;
+use super::error::ElfError;
 use super::headers::{Headers, ET_EXEC, SHT_DYNSYM, SHT_SYMTAB};
 pub use super::headers::{Section, Segment};
 use super::inflate::Inflater;
@@ -72,21 +73,21 @@ enum SectionBytes {
 }
 
 impl ElfInfo {
-    pub fn open(path: &Path) -> Result<ElfInfo, String> {
+    pub fn open(path: &Path) -> Result<ElfInfo, ElfError> {
         Self::parse(Source::open(path)?, Some(path.to_path_buf()))
     }
 
     /// An ELF file already opened (by a caller that checked what it opened); `path` names it.
-    pub fn open_file(file: &std::fs::File, path: &Path) -> Result<ElfInfo, String> {
-        let file = file.try_clone().map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    pub fn open_file(file: &std::fs::File, path: &Path) -> Result<ElfInfo, ElfError> {
+        let file = file.try_clone().map_err(|source| ElfError::Open { path: path.to_path_buf(), source })?;
         Self::parse(Source::from_file(file, path)?, Some(path.to_path_buf()))
     }
 
-    pub fn from_bytes(bytes: Vec<u8>, path: Option<PathBuf>) -> Result<ElfInfo, String> {
+    pub fn from_bytes(bytes: Vec<u8>, path: Option<PathBuf>) -> Result<ElfInfo, ElfError> {
         Self::parse(Source::Owned(bytes), path)
     }
 
-    fn parse(src: Source, path: Option<PathBuf>) -> Result<ElfInfo, String> {
+    fn parse(src: Source, path: Option<PathBuf>) -> Result<ElfInfo, ElfError> {
         let what = path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "in-memory image".into());
         let headers = Headers::read(&src, &what)?;
         let build_id = headers.build_id(&src);
@@ -126,8 +127,8 @@ impl ElfInfo {
 
     /// The file `path` of a process, opened as that process would (inside its root, with its
     /// rights, a regular file only); `host` names it in errors and reports.
-    pub fn open_as(files: &TargetFiles, path: &str, host: &Path) -> Result<ElfInfo, String> {
-        let file = files.open(path).map_err(|e| format!("cannot open {path}: {e}"))?;
+    pub fn open_as(files: &TargetFiles, path: &str, host: &Path) -> Result<ElfInfo, ElfError> {
+        let file = files.open(path).map_err(|source| ElfError::OpenAsTarget { path: path.to_string(), source })?;
         let mut elf = Self::parse(Source::from_file(file, host)?, Some(host.to_path_buf()))?;
         elf.origin = Some((files.clone(), path.to_string()));
         Ok(elf)

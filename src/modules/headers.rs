@@ -2,6 +2,7 @@
 //! `Source` with bounded reads: file header, PT_LOAD segments, section headers and names,
 //! build-id note. Every count and size is capped and checked against the file's length.
 
+use super::error::{ElfError, HeaderProblem};
 use super::source::Source;
 
 const EHDR_SIZE: u64 = 64;
@@ -63,14 +64,14 @@ pub fn u64_at(b: &[u8], o: usize) -> u64 {
 }
 
 impl Headers {
-    pub fn read(src: &Source, what: &str) -> Result<Headers, String> {
-        let bad = |why: &str| format!("{what} is not a readable ELF file: {why}");
-        let eh = src.read(0, EHDR_SIZE).ok_or_else(|| bad("too short"))?;
+    pub fn read(src: &Source, what: &str) -> Result<Headers, ElfError> {
+        let bad = |problem| ElfError::Headers { what: what.to_string(), problem };
+        let eh = src.read(0, EHDR_SIZE).ok_or_else(|| bad(HeaderProblem::TooShort))?;
         if eh[..4] != *b"\x7fELF" {
-            return Err(format!("{what} is not an ELF file"));
+            return Err(ElfError::NotElf { what: what.to_string() });
         }
         if eh[4] != 2 || eh[5] != 1 {
-            return Err(bad("not 64-bit little-endian"));
+            return Err(bad(HeaderProblem::Not64BitLittleEndian));
         }
         let e_type = u16_at(&eh, 16);
         let (phoff, shoff) = (u64_at(&eh, 32), u64_at(&eh, 40));
@@ -110,10 +111,10 @@ impl Headers {
                 }
             }
             if shnum > MAX_SHDRS {
-                return Err(bad("too many section headers"));
+                return Err(bad(HeaderProblem::TooManySections));
             }
             if shnum > 0 {
-                let sh = src.read(shoff, shnum * shentsize).ok_or_else(|| bad("section headers out of the file"))?;
+                let sh = src.read(shoff, shnum * shentsize).ok_or_else(|| bad(HeaderProblem::SectionsOutOfFile))?;
                 let hdr = |i: u64| &sh[(i * shentsize) as usize..];
                 let names = (shstrndx < shnum)
                     .then(|| {

@@ -6,6 +6,7 @@
 mod arena;
 pub mod debuginfod;
 pub mod elf;
+mod error;
 mod headers;
 mod inflate;
 pub mod readahead;
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 pub use elf::ElfInfo;
+pub use error::{ElfError, HeaderProblem};
 pub use symbols::SymbolHit;
 
 use crate::process::{Mapping, Memory, MemoryExt, Snapshot, TargetFiles};
@@ -41,7 +43,7 @@ pub struct Module {
     /// The build-id in the ELF headers the process had mapped (read from memory), for views
     /// that know no inode to compare the file on disk with (a core).
     mapped_build_id: Option<Vec<u8>>,
-    elf: OnceCell<Result<Rc<ElfInfo>, String>>,
+    elf: OnceCell<Result<Rc<ElfInfo>, ElfError>>,
     /// The process's files as it sees them (a live snapshot): the module is opened as the
     /// process would, by `path`, rather than as crashcatch through `host_path`.
     files: Option<TargetFiles>,
@@ -66,13 +68,13 @@ impl Module {
     }
 
     /// The parsed ELF file, loaded on first use. The error says why it could not be read.
-    pub fn elf(&self) -> Result<&ElfInfo, &str> {
+    pub fn elf(&self) -> Result<&ElfInfo, &ElfError> {
         self.elf
             .get_or_init(|| {
                 let info = match (&self.in_memory, &self.host_path) {
                     (Some(bytes), _) => ElfInfo::from_bytes(bytes.clone(), None),
                     (None, Some(p)) => self.open_mapped(p),
-                    (None, None) => Err(format!("{} cannot be opened from here", self.path)),
+                    (None, None) => Err(ElfError::Unreachable { module: self.path.clone() }),
                 };
                 info.map(|mut e| {
                     e.set_debug_dirs(self.debug_dirs.clone());
@@ -81,13 +83,12 @@ impl Module {
             })
             .as_ref()
             .map(|r| &**r)
-            .map_err(|e| e.as_str())
     }
 
     /// Opens the file at `path` if it is still the one mapped (same inode as in
     /// /proc/PID/maps), else the mapped one through /proc/PID/map_files; a file replaced on
     /// disk is never read as if it were the mapped one.
-    fn open_mapped(&self, path: &std::path::Path) -> Result<ElfInfo, String> {
+    fn open_mapped(&self, path: &std::path::Path) -> Result<ElfInfo, ElfError> {
         let inode = self.mappings.first().map_or(0, |m| m.inode);
         let clean = self.path.strip_suffix(" (deleted)").unwrap_or(&self.path);
         let opened = match &self.files {
@@ -100,26 +101,19 @@ impl Module {
         };
         match (opened, &self.mapped_file) {
             (Ok(e), _) if same(&e) => self.check_build_id(e),
-            (_, Some(mf)) => ElfInfo::open(mf).map_err(|e| {
-                format!(
-                    "{} was replaced on disk after it was mapped, and the mapped file cannot be read: {e}",
-                    self.path
-                )
-            }),
-            (Ok(_), None) => Err(format!("{} was replaced on disk after it was mapped (inode differs)", self.path)),
+            (_, Some(mf)) => ElfInfo::open(mf)
+                .map_err(|e| ElfError::ReplacedAndUnreadable { module: self.path.clone(), source: Box::new(e) }),
+            (Ok(_), None) => Err(ElfError::Replaced { module: self.path.clone() }),
             (Err(e), None) => Err(e),
         }
     }
 
     /// A file whose build-id differs from the one the process had mapped is not that file.
-    fn check_build_id(&self, e: ElfInfo) -> Result<ElfInfo, String> {
+    fn check_build_id(&self, e: ElfInfo) -> Result<ElfInfo, ElfError> {
         match (&self.mapped_build_id, e.build_id()) {
-            (Some(want), Some(got)) if want.as_slice() != got => Err(format!(
-                "{} on disk is not the file the process mapped (build-id {} here, {} in memory)",
-                self.path,
-                hex(got),
-                hex(want)
-            )),
+            (Some(want), Some(got)) if want.as_slice() != got => {
+                Err(ElfError::OtherBuildId { module: self.path.clone(), on_disk: hex(got), mapped: hex(want) })
+            }
             _ => Ok(e),
         }
     }

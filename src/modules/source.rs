@@ -8,6 +8,8 @@ use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
 
+use super::error::ElfError;
+
 /// No single read is larger than this: a section header claiming gigabytes is refused rather
 /// than allocated.
 pub const MAX_READ: u64 = 256 << 20;
@@ -47,22 +49,22 @@ impl ReadAt for Vec<u8> {
 }
 
 impl Source {
-    pub fn open(path: &Path) -> Result<Source, String> {
+    pub fn open(path: &Path) -> Result<Source, ElfError> {
         use std::os::unix::fs::OpenOptionsExt;
         // Never blocks on a FIFO or takes a terminal; the type is checked once opened.
         let file = crate::process::blocking::file(path, || {
             std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path)
         })
         .unwrap_or_else(|| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "an earlier read of it hung")))
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        .map_err(|source| ElfError::Open { path: path.to_path_buf(), source })?;
         Self::from_file(file, path)
     }
 
     /// A file a caller already opened (and checked); `path` names it in errors.
-    pub fn from_file(file: File, path: &Path) -> Result<Source, String> {
-        let meta = file.metadata().map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+    pub fn from_file(file: File, path: &Path) -> Result<Source, ElfError> {
+        let meta = file.metadata().map_err(|source| ElfError::Stat { path: path.to_path_buf(), source })?;
         if !meta.is_file() {
-            return Err(format!("{} is not a regular file", path.display()));
+            return Err(ElfError::NotAFile { path: path.to_path_buf() });
         }
         Ok(Source::File { file, len: meta.len(), dev: meta.dev(), ino: meta.ino(), path: path.to_path_buf() })
     }

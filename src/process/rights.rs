@@ -60,24 +60,35 @@ impl Credentials {
 
     /// Makes the calling thread (only) act with these credentials on files. Every call is
     /// checked: setfsuid/setfsgid report no error, so the id is read back.
-    fn take(&self) -> Result<(), String> {
+    fn take(&self) -> Result<(), TakeError> {
         // SAFETY: raw system calls with integer arguments and a valid array of `len` gids.
         unsafe {
             let groups: Vec<libc::gid_t> = self.groups.clone();
             if libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) != 0 {
-                return Err(format!("setgroups: {}", std::io::Error::last_os_error()));
+                return Err(TakeError::Groups(std::io::Error::last_os_error()));
             }
             libc::syscall(libc::SYS_setfsgid, self.fsgid);
             if libc::syscall(libc::SYS_setfsgid, u32::MAX) as u32 != self.fsgid {
-                return Err("setfsgid refused".into());
+                return Err(TakeError::FsGid);
             }
             libc::syscall(libc::SYS_setfsuid, self.fsuid);
             if libc::syscall(libc::SYS_setfsuid, u32::MAX) as u32 != self.fsuid {
-                return Err("setfsuid refused".into());
+                return Err(TakeError::FsUid);
             }
         }
         Ok(())
     }
+}
+
+/// Why the opening thread could not take the target's credentials.
+#[derive(Debug, thiserror::Error)]
+enum TakeError {
+    #[error("setgroups: {0}")]
+    Groups(#[source] std::io::Error),
+    #[error("setfsgid refused")]
+    FsGid,
+    #[error("setfsuid refused")]
+    FsUid,
 }
 
 /// A request to the opening thread: (path, whether it is relative to the working folder).

@@ -5,6 +5,7 @@
 //! one whose values pass [`DebugOffsets::check`] is used (the report then says the version is
 //! newer than those tested).
 
+use super::error::{OffsetsError, ShapeMiss};
 use super::layout::{
     CodeLayout, FrameLayout, GilLayout, Instr, InterpLayout, Layout, LineTable, RuntimeLayout, StringLayout, TopFrame,
     TstateLayout,
@@ -425,15 +426,15 @@ impl DebugOffsets {
     /// (`bytes.ob_size` and `unicode.length` right after the `PyObject` header, `ob_sval` and
     /// `state` 16 bytes later, ...). Parsing in the wrong shape shifts every group after the
     /// first difference, which these relations catch.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), OffsetsError> {
         let mut me = self.clone();
-        if let Some((g, f, v)) = me.slots().into_iter().find(|(_, _, v)| **v >= MAX_OFFSET) {
-            return Err(format!("{g}.{f} is {v}, not a believable offset"));
+        if let Some((group, field, v)) = me.slots().into_iter().find(|(_, _, v)| **v >= MAX_OFFSET) {
+            return Err(OffsetsError::Unbelievable { group, field, value: *v });
         }
-        let inside = |what: &str, size: u64, offs: &[(&str, u64, u64)]| -> Result<(), String> {
-            for &(name, off, width) in offs {
-                if off.saturating_add(width) > size {
-                    return Err(format!("{what}.{name} ({off}) lies outside its struct of {size} bytes"));
+        let inside = |group: &'static str, size: u64, offs: &[(&'static str, u64, u64)]| {
+            for &(field, offset, width) in offs {
+                if offset.saturating_add(width) > size {
+                    return Err(OffsetsError::OutsideStruct { group, field, offset, size });
                 }
             }
             Ok(())
@@ -489,10 +490,7 @@ impl DebugOffsets {
             ],
         )?;
         if !(16..=64).contains(&self.ob_size) || self.ob_size % 8 != 0 || self.ob_type + 8 > self.ob_size {
-            return Err(format!(
-                "pyobject is {} bytes with ob_type at {}: not an object header",
-                self.ob_size, self.ob_type
-            ));
+            return Err(OffsetsError::NotAnObjectHeader { size: self.ob_size, ob_type: self.ob_type });
         }
         let h = self.ob_size;
         let mut rel = vec![
@@ -505,13 +503,13 @@ impl DebugOffsets {
         if self.uni_compact_size != 0 {
             rel.push(("unicode_object.compactunicodeobject_size", self.uni_compact_size, h + 40));
         }
-        for (name, got, want) in rel {
+        for (field, got, want) in rel {
             if got != want {
-                return Err(format!("{name} is {got}, not {want} after a {h}-byte object header"));
+                return Err(OffsetsError::Misplaced { field, got, want, header: h });
             }
         }
         if self.bytes_size < self.bytes_ob_sval || self.uni_size < self.uni_asciiobject_size {
-            return Err("bytes_object or unicode_object is smaller than its own fields".into());
+            return Err(OffsetsError::TooSmall);
         }
         Ok(())
     }
@@ -525,31 +523,31 @@ pub enum Found {
     /// A cookie, but a table this reader cannot use: `why` says what did not fit.
     Unreadable {
         version: u64,
-        why: String,
+        why: OffsetsError,
     },
     Ok(Box<DebugOffsets>),
 }
 
 /// Reads `_Py_DebugOffsets` at `addr` (the `_PyRuntime` address).
-pub fn read(mem: &dyn Memory, addr: u64) -> Result<Found, String> {
+pub fn read(mem: &dyn Memory, addr: u64) -> Result<Found, OffsetsError> {
     read_with(mem, addr, NEWEST_TESTED, SHAPES)
 }
 
 /// [`read`] with a different idea of what was tested and which shapes exist: a version whose
 /// minor is above `tested_up_to` is parsed in each of `shapes`, newest first (tests present a
 /// known version as unknown this way).
-pub fn read_with(mem: &dyn Memory, addr: u64, tested_up_to: u32, shapes: &[&Shape]) -> Result<Found, String> {
+pub fn read_with(mem: &dyn Memory, addr: u64, tested_up_to: u32, shapes: &[&Shape]) -> Result<Found, OffsetsError> {
     let mut head = [0u8; 24];
-    mem.read_exact(addr, &mut head).map_err(|e| format!("_PyRuntime: {e}"))?;
+    mem.read_exact(addr, &mut head).map_err(OffsetsError::Runtime)?;
     if &head[..8] != COOKIE {
         return Ok(Found::Absent);
     }
     let version = u64::from_le_bytes(head[8..16].try_into().unwrap());
     let (major, minor) = (version >> 24, ((version >> 16) & 0xff) as u32);
     let name = super::version::Version::from_hex(version).map_or_else(|| format!("{version:#x}"), |v| v.to_string());
-    let unreadable = |why: String| Ok(Found::Unreadable { version, why });
+    let unreadable = |why: OffsetsError| Ok(Found::Unreadable { version, why });
     if major != 3 || minor < 13 {
-        return unreadable(format!("_Py_DebugOffsets carries version {name}, which has no such table"));
+        return unreadable(OffsetsError::NoTable(name));
     }
     let mut order: Vec<&Shape> = shapes.to_vec();
     order.sort_by_key(|s| std::cmp::Reverse(s.minor));
@@ -558,14 +556,14 @@ pub fn read_with(mem: &dyn Memory, addr: u64, tested_up_to: u32, shapes: &[&Shap
         order.retain(|s| s.minor == minor);
     }
     if order.is_empty() {
-        return unreadable(format!("_Py_DebugOffsets of {name} has a shape this reader does not know"));
+        return unreadable(OffsetsError::UnknownShape(name));
     }
-    let mut why = Vec::new();
+    let mut tried = Vec::new();
     for shape in order {
         let bytes = match mem.read_bytes(addr, shape.size()) {
             Ok(b) => b,
             Err(e) => {
-                why.push(format!("as 3.{}: {e}", shape.minor));
+                tried.push((shape.minor, ShapeMiss::Read(e)));
                 continue;
             }
         };
@@ -575,15 +573,10 @@ pub fn read_with(mem: &dyn Memory, addr: u64, tested_up_to: u32, shapes: &[&Shap
                 d.newer_than_tested = newer;
                 return Ok(Found::Ok(Box::new(d)));
             }
-            Err(e) => why.push(format!("as 3.{}: {e}", shape.minor)),
+            Err(e) => tried.push((shape.minor, ShapeMiss::Check(Box::new(e)))),
         }
     }
-    let what = if newer {
-        format!("{name} is newer than this reader (tested up to 3.{tested_up_to}) and its _Py_DebugOffsets fit none of the known shapes")
-    } else {
-        format!("_Py_DebugOffsets of {name} hold implausible values")
-    };
-    unreadable(format!("{what} ({})", why.join("; ")))
+    unreadable(OffsetsError::NoShapeFits { version: name, newer, tested_up_to, tried })
 }
 
 /// Offsets (and sizes) beyond this are not believable for any of these structs.
@@ -594,7 +587,7 @@ impl DebugOffsets {
     /// what is known of its minor version (or, for a newer one, of the newest known): which frame
     /// owners are the eval loop's own, whether code references are tagged, where `kind` sits in
     /// a string's `state`.
-    pub fn to_layout(&self) -> Result<Layout, String> {
+    pub fn to_layout(&self) -> Result<Layout, OffsetsError> {
         let major = (self.version >> 24) as u32;
         let minor = ((self.version >> 16) & 0xff) as u32;
         self.check()?;
@@ -855,13 +848,23 @@ mod tests {
         bad.co_name = 1 << 40;
         assert!(bad.to_layout().is_err());
         let Found::Unreadable { why, .. } = read(&image(encode(&bad)), 0x1000).unwrap() else { panic!() };
-        assert!(why.contains("implausible"), "{why}");
+        assert!(why.to_string().contains("implausible"), "{why}");
+        assert!(matches!(&why, OffsetsError::NoShapeFits { newer: false, tried, .. } if tried.len() == 1), "{why:?}");
         let mut bad = d.clone();
         bad.fr_owner = 80;
-        assert!(bad.check().unwrap_err().contains("interpreter_frame.owner"));
+        let why = bad.check().unwrap_err();
+        assert_eq!(
+            why,
+            OffsetsError::OutsideStruct { group: "interpreter_frame", field: "owner", offset: 80, size: d.fr_size }
+        );
+        assert!(why.to_string().starts_with("interpreter_frame.owner (80) lies outside its struct of"), "{why}");
         let mut bad = d.clone();
         bad.uni_state = 40;
-        assert!(bad.check().unwrap_err().contains("unicode_object.state"));
+        assert!(
+            matches!(bad.check(), Err(OffsetsError::Misplaced { field: "unicode_object.state", got: 40, .. })),
+            "{:?}",
+            bad.check()
+        );
         assert!(read(&ImageMemory::new(), 0x9000).is_err());
     }
 
@@ -900,7 +903,8 @@ mod tests {
         assert_eq!(DebugOffsets { newer_than_tested: false, ..*got }, values_3_15_2());
         let r = read_with(&m, 0x1000, 14, &[&SHAPE_313, &SHAPE_314]).unwrap();
         let Found::Unreadable { why, .. } = r else { panic!("misread: {r:?}") };
-        assert!(why.contains("fit none") && why.contains("as 3.14") && why.contains("as 3.13"), "{why}");
+        let text = why.to_string();
+        assert!(text.contains("fit none") && text.contains("as 3.14") && text.contains("as 3.13"), "{why}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Which module holds the interpreter, which version it is, and where the walk starts.
 
 use super::debug_offsets;
+use super::error::LayoutError;
 use super::layout::Layout;
 use super::objects::{Known, ObjectLayout};
 use super::version::{self, Version};
@@ -12,7 +13,7 @@ pub struct Found {
     /// The module's path as the process sees it.
     pub module_path: String,
     pub version: Option<Version>,
-    pub layout: Result<Layout, String>,
+    pub layout: Result<Layout, LayoutError>,
     pub anchors: Anchors,
     /// How the version was found when that is worth saying, and what could not be read.
     pub notes: Vec<String>,
@@ -63,7 +64,7 @@ fn probe(snap: &Snapshot<'_>, m: &Module, mem: &dyn Memory) -> Option<Found> {
 
     // The version, from the process.
     let mut version = None;
-    let mut from_offsets: Option<Result<Layout, String>> = None;
+    let mut from_offsets: Option<Result<Layout, LayoutError>> = None;
     let mut published = None;
     if let Some(rt) = runtime {
         let tested = tested_up_to();
@@ -86,15 +87,15 @@ fn probe(snap: &Snapshot<'_>, m: &Module, mem: &dyn Memory) -> Option<Found> {
                             .into(),
                     );
                 }
-                from_offsets = Some(d.to_layout());
+                from_offsets = Some(d.to_layout().map_err(LayoutError::from));
                 published = Some(d.objects.clone());
             }
             Ok(debug_offsets::Found::Unreadable { version: v, why }) => {
                 version = Version::from_hex(v);
-                from_offsets = Some(Err(why));
+                from_offsets = Some(Err(why.into()));
             }
             Ok(debug_offsets::Found::Absent) => {}
-            Err(e) => notes.push(e),
+            Err(e) => notes.push(e.to_string()),
         }
     }
     if version.is_none() {
@@ -121,22 +122,23 @@ fn probe(snap: &Snapshot<'_>, m: &Module, mem: &dyn Memory) -> Option<Found> {
             Ok(l)
         }
         (Some(Err(e)), _) => Err(e),
-        (None, None) => Err(format!("cannot tell which CPython version {} is", m.name())),
+        (None, None) => Err(LayoutError::UnknownVersion { module: m.name().to_string() }),
         (None, Some(v)) => {
             if v.major == 3 && v.minor == 7 && v.patch.is_none() {
                 notes.push("3.7 patch level unknown: assuming 3.7.4 or later".into());
             }
             Layout::for_version(v.major, v.minor, v.patch.unwrap_or(99))
-                .ok_or_else(|| format!("CPython {v} is not supported by this reader"))
+                .ok_or_else(|| LayoutError::Unsupported { version: v.to_string() })
         }
     };
     let layout = layout.and_then(|l| {
         let old = l.major == 2 || l.minor <= 6;
-        match (old, runtime, interp_head_ptr) {
-            (true, _, None) => Err(format!("CPython {}.{} but no interp_head in {}", l.major, l.minor, m.name())),
-            (false, None, _) => Err(format!("CPython {}.{} but no _PyRuntime in {}", l.major, l.minor, m.name())),
-            _ => Ok(l),
-        }
+        let anchor = match (old, runtime, interp_head_ptr) {
+            (true, _, None) => "interp_head",
+            (false, None, _) => "_PyRuntime",
+            _ => return Ok(l),
+        };
+        Err(LayoutError::NoAnchor { major: l.major, minor: l.minor, anchor, module: m.name().to_string() })
     });
     let old = layout.as_ref().map(|l| l.major == 2 || l.minor <= 6).unwrap_or(false);
     let frames_are_objects = layout.as_ref().map(|l| l.frame.is_object).unwrap_or(false);

@@ -142,8 +142,7 @@ fn slots(o: &Objects<'_>, frame: u64, code: u64) -> Result<Slots, ObjectError> {
         LocalsLayout::Plus { localsplus, names: names_at, kinds: kinds_at, kwonlyargcount, tagged } => {
             let nargs = argument_count(o, code, Some(kwonlyargcount))?;
             let (total, all) = names(o, o.ptr(code.wrapping_add(names_at))?, MAX_LOCALS)?;
-            let kind_bytes = read_bytes_object(o.mem, o.bytes, o.ptr(code.wrapping_add(kinds_at))?, 1 << 20)
-                .map_err(ObjectError::Text)?;
+            let kind_bytes = read_bytes_object(o.mem, o.bytes, o.ptr(code.wrapping_add(kinds_at))?, 1 << 20)?;
             if kind_bytes.len() != total {
                 return Err(ObjectError::Text(format!("{} kinds for {total} names", kind_bytes.len())));
             }

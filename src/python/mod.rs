@@ -24,6 +24,7 @@
 pub mod asyncio;
 pub mod debug_offsets;
 pub mod discover;
+pub mod error;
 pub mod gc_state;
 pub mod idle;
 pub mod layout;
@@ -107,12 +108,12 @@ pub fn read_with(
     let layout = match found.layout {
         Ok(ref l) => l.clone().for_arch(arch),
         Err(ref e) => {
-            state.errors.push(e.clone());
+            state.errors.push(e.to_string());
             return Some(state);
         }
     };
     let mut w = walk::walk_until(&mem, &layout, &found.anchors, deadline);
-    state.errors.extend(w.errors.iter().cloned());
+    state.errors.extend(w.errors.iter().map(ToString::to_string));
     py2_finalizing(&mem, &found.known, &mut w);
     fill_state(&mut state, snap, &mem, &layout, &w);
     if let Some(ol) = &found.objects {
@@ -272,7 +273,7 @@ pub fn fill_state(
                     })
                     .collect(),
                 entry: t.frames.iter().map(|f| f.entry).collect(),
-                error: t.error.clone(),
+                error: t.error.as_ref().map(ToString::to_string),
             });
         }
         state.interpreters.push(pi);

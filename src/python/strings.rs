@@ -1,7 +1,8 @@
 //! Python strings and bytes objects in another process.
 
+use super::error::StringError;
 use super::layout::StringLayout;
-use crate::process::{Memory, MemoryExt};
+use crate::process::{Memory, MemoryExt, ReadError};
 
 /// Longest string or line table this reader copies; longer objects are truncated (strings) or
 /// refused (line tables).
@@ -10,49 +11,48 @@ pub const MAX_BYTES: usize = 1 << 20;
 
 /// Decodes a `str` (3.x `PyUnicodeObject`, 2.7 `PyStringObject`) at `addr`, keeping at most
 /// `max_chars` characters.
-pub fn read_str(mem: &dyn Memory, layout: &StringLayout, addr: u64, max_chars: usize) -> Result<String, String> {
+pub fn read_str(mem: &dyn Memory, layout: &StringLayout, addr: u64, max_chars: usize) -> Result<String, StringError> {
     if addr == 0 {
-        return Err("NULL string".into());
+        return Err(StringError::NullString);
     }
     match *layout {
         StringLayout::Bytes { size, data } => {
-            let len = mem.read_i64(addr.wrapping_add(size)).map_err(|e| format!("string: {e}"))?;
+            let len = mem.read_i64(addr.wrapping_add(size)).map_err(read("string"))?;
             if !(0..=(1 << 30)).contains(&len) {
-                return Err(format!("string at {addr:#x} has implausible size {len}"));
+                return Err(StringError::StringSize { addr, len });
             }
             let n = (len as usize).min(max_chars);
             readable_end(mem, addr.wrapping_add(data), n)?;
-            let b = mem.read_bytes(addr.wrapping_add(data), n).map_err(|e| format!("string: {e}"))?;
+            let b = mem.read_bytes(addr.wrapping_add(data), n).map_err(read("string"))?;
             Ok(String::from_utf8_lossy(&b).into_owned())
         }
         StringLayout::Unicode { length, state, ascii_data, compact_data, kind_bit } => {
-            let len = mem.read_i64(addr.wrapping_add(length)).map_err(|e| format!("string: {e}"))?;
+            let len = mem.read_i64(addr.wrapping_add(length)).map_err(read("string"))?;
             if !(0..=(1 << 30)).contains(&len) {
-                return Err(format!("string at {addr:#x} has implausible length {len}"));
+                return Err(StringError::StringLength { addr, len });
             }
-            let st = mem.read_u32(addr.wrapping_add(state)).map_err(|e| format!("string: {e}"))?;
+            let st = mem.read_u32(addr.wrapping_add(state)).map_err(read("string"))?;
             let kind = ((st >> kind_bit) & 7) as usize;
             let compact = st & (1 << (kind_bit + 3)) != 0;
             let ascii = st & (1 << (kind_bit + 4)) != 0;
             if !matches!(kind, 1 | 2 | 4) {
-                return Err(format!("string at {addr:#x} has unknown kind {kind} (state {st:#x})"));
+                return Err(StringError::UnknownKind { addr, kind, state: st });
             }
             if ascii && kind != 1 {
-                return Err(format!("string at {addr:#x} is marked ASCII with kind {kind}"));
+                return Err(StringError::AsciiWide { addr, kind });
             }
             let data = if compact {
                 addr.wrapping_add(if ascii { ascii_data } else { compact_data })
             } else {
-                let p =
-                    mem.read_u64(addr.wrapping_add(compact_data)).map_err(|e| format!("string data pointer: {e}"))?;
+                let p = mem.read_u64(addr.wrapping_add(compact_data)).map_err(read("string data pointer"))?;
                 if p == 0 {
-                    return Err(format!("string at {addr:#x} has no data"));
+                    return Err(StringError::NoData { addr });
                 }
                 p
             };
             let n = (len as usize).min(max_chars);
             readable_end(mem, data, n * kind)?;
-            let raw = mem.read_bytes(data, n * kind).map_err(|e| format!("string data: {e}"))?;
+            let raw = mem.read_bytes(data, n * kind).map_err(read("string data"))?;
             Ok(decode(&raw, kind))
         }
     }
@@ -76,26 +76,30 @@ pub fn decode(raw: &[u8], kind: usize) -> String {
 
 /// The contents of a bytes object (3.x `PyBytesObject`, 2.7 `PyStringObject`); `layout` is
 /// (`ob_size` offset, data offset). Objects longer than `max` are refused.
-pub fn read_bytes_object(mem: &dyn Memory, layout: (u64, u64), addr: u64, max: usize) -> Result<Vec<u8>, String> {
+pub fn read_bytes_object(mem: &dyn Memory, layout: (u64, u64), addr: u64, max: usize) -> Result<Vec<u8>, StringError> {
     if addr == 0 {
-        return Err("NULL bytes object".into());
+        return Err(StringError::NullBytes);
     }
-    let len = mem.read_i64(addr.wrapping_add(layout.0)).map_err(|e| format!("bytes: {e}"))?;
+    let len = mem.read_i64(addr.wrapping_add(layout.0)).map_err(read("bytes"))?;
     if len < 0 || len as u64 > max as u64 {
-        return Err(format!("bytes object at {addr:#x} has implausible size {len}"));
+        return Err(StringError::BytesSize { addr, len });
     }
     readable_end(mem, addr.wrapping_add(layout.1), len as usize)?;
-    mem.read_bytes(addr.wrapping_add(layout.1), len as usize).map_err(|e| format!("bytes: {e}"))
+    mem.read_bytes(addr.wrapping_add(layout.1), len as usize).map_err(read("bytes"))
+}
+
+/// A read of `what` that failed, with where and how much was readable.
+fn read(what: &'static str) -> impl FnOnce(ReadError) -> StringError {
+    move |source| StringError::Read { what, source }
 }
 
 /// Fails fast, before allocating, when the last byte of a claimed range cannot be read.
-fn readable_end(mem: &dyn Memory, addr: u64, len: usize) -> Result<(), String> {
+fn readable_end(mem: &dyn Memory, addr: u64, len: usize) -> Result<(), StringError> {
     if len == 0 {
         return Ok(());
     }
-    let last =
-        addr.checked_add(len as u64 - 1).ok_or_else(|| format!("object at {addr:#x} runs past the address space"))?;
-    mem.read_u8(last).map(|_| ()).map_err(|e| format!("object data: {e}"))
+    let last = addr.checked_add(len as u64 - 1).ok_or(StringError::PastAddressSpace { addr })?;
+    mem.read_u8(last).map(|_| ()).map_err(read("object data"))
 }
 
 /// Builders for string objects in synthetic images (tests and fuzzing).

@@ -160,13 +160,45 @@ fn code_obj(al: &mut Alloc, l: &Layout, file: &str, name: &str, first: i32, tabl
     code
 }
 
-/// Lays out one interpreter with `threads` (the first is the newest, as CPython lists them).
-pub fn build_image(l: &Layout, threads: &[SynthThread], opts: &Options) -> Image {
-    let mut al = Alloc { next: 0x10_0000, mem: ImageMemory::new() };
-    for t in [CODE_TYPE, FRAME_TYPE, STR_TYPE, BYTES_TYPE, NONE_TYPE] {
-        al.mem.add(t, vec![0u8; 0x80]);
+/// Sizes of the structures laid out, each big enough for every field the layout names.
+struct Sizes {
+    tstate: u64,
+    frame: u64,
+}
+
+impl Sizes {
+    fn of(l: &Layout) -> Self {
+        let tstate = [l.tstate.next, l.tstate.interp, l.tstate.thread_id, l.tstate.native_thread_id.unwrap_or(0), 80]
+            .into_iter()
+            .max()
+            .unwrap()
+            + 64;
+        let frame = [
+            l.frame.back,
+            l.frame.code,
+            l.frame.instr,
+            l.frame.owner.unwrap_or(0),
+            l.frame.is_entry.unwrap_or(0),
+            l.frame.tlbc_index.unwrap_or(0),
+        ]
+        .into_iter()
+        .max()
+        .unwrap()
+            + 64;
+        Sizes { tstate, frame }
     }
-    let none_obj = al.obj(16, NONE_TYPE, l.ob_type);
+}
+
+/// What every thread's frames share: the sizes, and the shim frames' code (or None object).
+struct FrameKit {
+    sizes: Sizes,
+    none_obj: u64,
+    shim_code: u64,
+}
+
+/// `_PyRuntime` (or 2.7–3.6's globals) and the interpreter, linked as `opts` says; the anchors
+/// the walker starts from.
+fn runtime_and_interpreter(al: &mut Alloc, l: &Layout, opts: &Options) -> (u64, u64, Anchors) {
     let old = l.major == 2 || l.minor <= 6;
     let rt_size = [l.runtime.interpreters_head, l.runtime.finalizing, l.runtime.initialized, l.runtime.tstate_current]
         .into_iter()
@@ -208,89 +240,124 @@ pub fn build_image(l: &Layout, threads: &[SynthThread], opts: &Options) -> Image
     if !opts.finalized {
         al.mem.write_u64(head_var, interp);
     }
+    (runtime, interp, anchors)
+}
 
-    let ts_size = [l.tstate.next, l.tstate.interp, l.tstate.thread_id, l.tstate.native_thread_id.unwrap_or(0), 80]
-        .into_iter()
-        .max()
-        .unwrap()
-        + 64;
-    let fr_size = [
-        l.frame.back,
-        l.frame.code,
-        l.frame.instr,
-        l.frame.owner.unwrap_or(0),
-        l.frame.is_entry.unwrap_or(0),
-        l.frame.tlbc_index.unwrap_or(0),
-    ]
-    .into_iter()
-    .max()
-    .unwrap()
-        + 64;
-    let shims = !l.frame.shim_owners.is_empty();
-    let shim_code = code_obj(&mut al, l, "<shim>", "<interpreter trampoline>", 0, &[]);
-    let mut tstates = Vec::new();
-    for th in threads {
-        let ts = al.zeroed(ts_size);
-        al.mem.write_u64(ts + l.tstate.interp, interp);
-        al.mem.write_u64(ts + l.tstate.thread_id, th.thread_id);
-        if let Some(o) = l.tstate.native_thread_id {
-            al.mem.write_u64(ts + o, th.native_thread_id);
-        }
-        // Frames, outermost first, so each one's back link is known.
-        let mut back = 0u64;
-        for f in th.frames.iter().rev() {
-            if shims && f.entry {
-                // The C eval loop's own frame sits just outside its first Python frame.
-                let s = al.zeroed(fr_size);
-                al.mem.write_u64(s + l.frame.back, back);
-                let exe = if l.minor >= 13 || l.major > 3 { none_obj } else { shim_code };
-                al.mem.write_u64(s + l.frame.code, exe | u64::from(l.frame.code_tagged));
-                al.mem.write(s + l.frame.owner.unwrap(), &[*l.frame.shim_owners.last().unwrap()]);
-                back = s;
-            }
-            let (table, instr) = line_table(l, f.firstlineno, f.line);
-            let code = code_obj(&mut al, l, &f.file, &f.function, f.firstlineno, &table);
-            let fr = if l.frame.is_object { al.obj(fr_size, FRAME_TYPE, l.ob_type) } else { al.zeroed(fr_size) };
-            al.mem.write_u64(fr + l.frame.back, back);
-            // 3.14 tags stack references in their low bit.
-            al.mem.write_u64(fr + l.frame.code, code | u64::from(l.frame.code_tagged));
-            match l.frame.instr_kind {
-                Instr::LastiBytes | Instr::LastiUnits => al.mem.write_u32(fr + l.frame.instr, instr as u32),
-                Instr::Pointer => {
-                    let own = code + l.code.code_adaptive.unwrap();
-                    let start = match (l.frame.tlbc_index, l.code.tlbc) {
-                        // Free-threaded 3.14+: this thread runs its own copy of the bytecode,
-                        // entry 1 of the code's `_PyCodeArray` (entry 0 is `co_code_adaptive`).
-                        (Some(ti), Some(ct)) => {
-                            let copy = al.zeroed(64);
-                            let array = al.zeroed(24);
-                            al.mem.write_u64(array, 2);
-                            al.mem.write_u64(array + 8, own);
-                            al.mem.write_u64(array + 16, copy);
-                            al.mem.write_u64(code + ct, array);
-                            al.mem.write_u32(fr + ti, 1);
-                            copy
-                        }
-                        _ => own,
-                    };
-                    al.mem.write_u64(fr + l.frame.instr, start + 2 * instr as u64)
+/// Where a frame's instruction is: a byte or unit offset, or a pointer into the code's bytecode
+/// (a thread's own copy of it in free-threaded 3.14+).
+fn write_instr(al: &mut Alloc, l: &Layout, fr: u64, code: u64, instr: i64) {
+    match l.frame.instr_kind {
+        Instr::LastiBytes | Instr::LastiUnits => al.mem.write_u32(fr + l.frame.instr, instr as u32),
+        Instr::Pointer => {
+            let own = code + l.code.code_adaptive.unwrap();
+            let start = match (l.frame.tlbc_index, l.code.tlbc) {
+                // Free-threaded 3.14+: this thread runs its own copy of the bytecode,
+                // entry 1 of the code's `_PyCodeArray` (entry 0 is `co_code_adaptive`).
+                (Some(ti), Some(ct)) => {
+                    let copy = al.zeroed(64);
+                    let array = al.zeroed(24);
+                    al.mem.write_u64(array, 2);
+                    al.mem.write_u64(array + 8, own);
+                    al.mem.write_u64(array + 16, copy);
+                    al.mem.write_u64(code + ct, array);
+                    al.mem.write_u32(fr + ti, 1);
+                    copy
                 }
-            }
-            if let Some(o) = l.frame.is_entry {
-                al.mem.write(fr + o, &[u8::from(f.entry)]);
-            }
-            back = fr;
+                _ => own,
+            };
+            al.mem.write_u64(fr + l.frame.instr, start + 2 * instr as u64)
         }
-        match l.tstate.top_frame {
-            TopFrame::Direct(o) => al.mem.write_u64(ts + o, back),
-            TopFrame::ViaCFrame { cframe, current_frame } => {
-                let cf = al.zeroed(32);
-                al.mem.write_u64(cf + current_frame, back);
-                al.mem.write_u64(ts + cframe, cf);
-            }
-        }
-        tstates.push(ts);
     }
+}
+
+/// One frame (and the shim frame outside it when it is an entry), linked to `back`; returns
+/// the innermost of them.
+fn frame(al: &mut Alloc, l: &Layout, kit: &FrameKit, f: &SynthFrame, mut back: u64) -> u64 {
+    let fr_size = kit.sizes.frame;
+    if !l.frame.shim_owners.is_empty() && f.entry {
+        // The C eval loop's own frame sits just outside its first Python frame.
+        let s = al.zeroed(fr_size);
+        al.mem.write_u64(s + l.frame.back, back);
+        let exe = if l.minor >= 13 || l.major > 3 { kit.none_obj } else { kit.shim_code };
+        al.mem.write_u64(s + l.frame.code, exe | u64::from(l.frame.code_tagged));
+        al.mem.write(s + l.frame.owner.unwrap(), &[*l.frame.shim_owners.last().unwrap()]);
+        back = s;
+    }
+    let (table, instr) = line_table(l, f.firstlineno, f.line);
+    let code = code_obj(al, l, &f.file, &f.function, f.firstlineno, &table);
+    let fr = if l.frame.is_object { al.obj(fr_size, FRAME_TYPE, l.ob_type) } else { al.zeroed(fr_size) };
+    al.mem.write_u64(fr + l.frame.back, back);
+    // 3.14 tags stack references in their low bit.
+    al.mem.write_u64(fr + l.frame.code, code | u64::from(l.frame.code_tagged));
+    write_instr(al, l, fr, code, instr);
+    if let Some(o) = l.frame.is_entry {
+        al.mem.write(fr + o, &[u8::from(f.entry)]);
+    }
+    fr
+}
+
+/// One thread state of `interp` with its frames.
+fn thread_state(al: &mut Alloc, l: &Layout, kit: &FrameKit, interp: u64, th: &SynthThread) -> u64 {
+    let ts = al.zeroed(kit.sizes.tstate);
+    al.mem.write_u64(ts + l.tstate.interp, interp);
+    al.mem.write_u64(ts + l.tstate.thread_id, th.thread_id);
+    if let Some(o) = l.tstate.native_thread_id {
+        al.mem.write_u64(ts + o, th.native_thread_id);
+    }
+    // Frames, outermost first, so each one's back link is known.
+    let mut back = 0u64;
+    for f in th.frames.iter().rev() {
+        back = frame(al, l, kit, f, back);
+    }
+    match l.tstate.top_frame {
+        TopFrame::Direct(o) => al.mem.write_u64(ts + o, back),
+        TopFrame::ViaCFrame { cframe, current_frame } => {
+            let cf = al.zeroed(32);
+            al.mem.write_u64(cf + current_frame, back);
+            al.mem.write_u64(ts + cframe, cf);
+        }
+    }
+    ts
+}
+
+/// The GIL holder and the finalizing thread, as `opts` says.
+fn mark_threads(al: &mut Alloc, l: &Layout, img: &Image, opts: &Options) {
+    if let Some(h) = opts.gil_holder {
+        let t = img.tstates[h];
+        if let Some(p) = img.anchors.tstate_current_ptr {
+            al.mem.write_u64(p, t);
+        } else if let Some(o) = l.runtime.tstate_current {
+            al.mem.write_u64(img.runtime + o, t);
+        }
+        if let Some(o) = l.interp.ceval_gil {
+            let gil = al.zeroed(64);
+            al.mem.write_u32(gil + l.gil.locked, 1);
+            al.mem.write_u64(gil + l.gil.last_holder, t);
+            al.mem.write_u64(img.interp + o, gil);
+        }
+    }
+    if let Some(f) = opts.finalizing {
+        let t = img.tstates[f];
+        if let Some(p) = img.anchors.finalizing_ptr {
+            al.mem.write_u64(p, t);
+        } else if let Some(o) = l.runtime.finalizing {
+            al.mem.write_u64(img.runtime + o, t);
+        }
+    }
+}
+
+/// Lays out one interpreter with `threads` (the first is the newest, as CPython lists them).
+pub fn build_image(l: &Layout, threads: &[SynthThread], opts: &Options) -> Image {
+    let mut al = Alloc { next: 0x10_0000, mem: ImageMemory::new() };
+    for t in [CODE_TYPE, FRAME_TYPE, STR_TYPE, BYTES_TYPE, NONE_TYPE] {
+        al.mem.add(t, vec![0u8; 0x80]);
+    }
+    let none_obj = al.obj(16, NONE_TYPE, l.ob_type);
+    let (runtime, interp, anchors) = runtime_and_interpreter(&mut al, l, opts);
+    let sizes = Sizes::of(l);
+    let shim_code = code_obj(&mut al, l, "<shim>", "<interpreter trampoline>", 0, &[]);
+    let kit = FrameKit { sizes, none_obj, shim_code };
+    let tstates: Vec<u64> = threads.iter().map(|th| thread_state(&mut al, l, &kit, interp, th)).collect();
     for w in tstates.windows(2) {
         al.mem.write_u64(w[0] + l.tstate.next, w[1]);
     }
@@ -298,30 +365,10 @@ pub fn build_image(l: &Layout, threads: &[SynthThread], opts: &Options) -> Image
         al.mem.write_u64(interp + l.interp.threads_head, first);
     }
     al.mem.write_u64(interp + l.interp.next, 0);
-
-    if let Some(h) = opts.gil_holder {
-        let t = tstates[h];
-        if let Some(p) = anchors.tstate_current_ptr {
-            al.mem.write_u64(p, t);
-        } else if let Some(o) = l.runtime.tstate_current {
-            al.mem.write_u64(runtime + o, t);
-        }
-        if let Some(o) = l.interp.ceval_gil {
-            let gil = al.zeroed(64);
-            al.mem.write_u32(gil + l.gil.locked, 1);
-            al.mem.write_u64(gil + l.gil.last_holder, t);
-            al.mem.write_u64(interp + o, gil);
-        }
-    }
-    if let Some(f) = opts.finalizing {
-        let t = tstates[f];
-        if let Some(p) = anchors.finalizing_ptr {
-            al.mem.write_u64(p, t);
-        } else if let Some(o) = l.runtime.finalizing {
-            al.mem.write_u64(runtime + o, t);
-        }
-    }
-    Image { mem: al.mem, anchors, runtime, interp, tstates }
+    let mut img = Image { mem: ImageMemory::new(), anchors, runtime, interp, tstates };
+    mark_threads(&mut al, l, &img, opts);
+    img.mem = al.mem;
+    img
 }
 
 /// A small two-thread process: `main` nests four calls (with a class method and non-ASCII names

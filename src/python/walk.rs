@@ -1,11 +1,12 @@
 //! The walk: interpreters → thread states → frames, over any [`Memory`] and a [`Layout`].
 //! Nothing here knows about modules or processes, so it runs the same over synthetic images.
 //! Every loop is bounded and every pointer is checked before it is followed; corrupt memory ends
-//! as an error string, never as a panic or a hang.
+//! as a [`WalkError`], never as a panic or a hang.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
+pub use super::error::WalkError;
 use super::layout::{Instr, Layout, LineTable, TopFrame};
 use super::linetable::{self, Position};
 use super::strings::{read_bytes_object, read_str, MAX_BYTES, MAX_STR_CHARS};
@@ -85,7 +86,7 @@ pub struct RawThread {
     pub holds_gil: bool,
     /// Innermost first.
     pub frames: Vec<RawFrame>,
-    pub error: Option<String>,
+    pub error: Option<WalkError>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -104,7 +105,7 @@ pub struct Walk {
     pub finalizing: Option<u64>,
     /// `_PyRuntime.initialized`, where the layout has it.
     pub initialized: Option<bool>,
-    pub errors: Vec<String>,
+    pub errors: Vec<WalkError>,
 }
 
 struct CodeInfo {
@@ -118,7 +119,7 @@ struct Walker<'a> {
     mem: &'a dyn Memory,
     l: &'a Layout,
     a: &'a Anchors,
-    codes: HashMap<u64, Result<std::rc::Rc<CodeInfo>, String>>,
+    codes: HashMap<u64, Result<std::rc::Rc<CodeInfo>, WalkError>>,
     budget: usize,
     /// Bytes of frame names still kept in full (see `MAX_FRAME_TEXT`).
     text_budget: usize,
@@ -135,8 +136,8 @@ pub fn past(deadline: Option<Instant>) -> bool {
 /// What a thread's frame list says when the report's deadline stopped it.
 pub const DEADLINE_NOTE: &str = "the rest of this thread's frames: left out, the report's time budget was spent";
 
-fn ptr(mem: &dyn Memory, addr: u64, what: &str) -> Result<u64, String> {
-    mem.read_u64(addr).map_err(|e| format!("{what}: {e}"))
+fn ptr(mem: &dyn Memory, addr: u64, what: &'static str) -> Result<u64, WalkError> {
+    mem.read_u64(addr).map_err(WalkError::read(what))
 }
 
 /// Walks everything reachable from `anchors`. Errors about one thread stay with that thread;
@@ -165,12 +166,12 @@ pub fn walk_until(mem: &dyn Memory, layout: &Layout, anchors: &Anchors, deadline
     let head = match (anchors.runtime, layout.runtime.interpreters_head, anchors.interp_head_ptr) {
         (Some(rt), Some(off), _) => ptr(mem, rt.wrapping_add(off), "_PyRuntime.interpreters.head"),
         (_, _, Some(p)) => ptr(mem, p, "interp_head"),
-        _ => Err("no anchor for the interpreter list (_PyRuntime or interp_head)".into()),
+        _ => Err(WalkError::NoAnchor),
     };
     if let (Some(rt), Some(off)) = (anchors.runtime, layout.runtime.finalizing) {
         match mem.read_u64(rt.wrapping_add(off)) {
             Ok(v) => out.finalizing = (v != 0).then_some(v),
-            Err(e) => out.errors.push(format!("_PyRuntime finalizing: {e}")),
+            Err(e) => out.errors.push(WalkError::read("_PyRuntime finalizing")(e)),
         }
     } else if let Some(p) = anchors.finalizing_ptr {
         if let Ok(v) = mem.read_u64(p) {
@@ -201,11 +202,11 @@ pub fn walk_until(mem: &dyn Memory, layout: &Layout, anchors: &Anchors, deadline
     let mut seen = HashSet::new();
     while interp != 0 {
         if out.interpreters.len() >= MAX_INTERPRETERS {
-            out.errors.push(format!("more than {MAX_INTERPRETERS} interpreters: the list is probably corrupt"));
+            out.errors.push(WalkError::TooManyInterpreters);
             break;
         }
         if !seen.insert(interp) {
-            out.errors.push(format!("the interpreter list loops at {interp:#x}"));
+            out.errors.push(WalkError::InterpreterLoop(interp));
             break;
         }
         let index = out.interpreters.len() as i64;
@@ -230,13 +231,13 @@ pub fn walk_until(mem: &dyn Memory, layout: &Layout, anchors: &Anchors, deadline
         }
         let (threads, err) = w.threads(interp);
         if let Some(e) = err {
-            out.errors.push(format!("interpreter {id}: {e}"));
+            out.errors.push(WalkError::Interpreter { id, source: Box::new(e) });
         }
         out.interpreters.push(RawInterp { addr: interp, id, threads });
         match mem.read_u64(interp.wrapping_add(layout.interp.next)) {
             Ok(n) => interp = n,
-            Err(e) => {
-                out.errors.push(format!("interpreter {id} next: {e}"));
+            Err(source) => {
+                out.errors.push(WalkError::InterpreterNext { id, source });
                 break;
             }
         }
@@ -247,10 +248,7 @@ pub fn walk_until(mem: &dyn Memory, layout: &Layout, anchors: &Anchors, deadline
         }
     }
     if w.shortened {
-        out.errors.push(format!(
-            "frame names past {} KiB of text cut to {SHORT_NAME_CHARS} characters",
-            MAX_FRAME_TEXT >> 10
-        ));
+        out.errors.push(WalkError::NamesShortened);
     }
     out
 }
@@ -265,7 +263,7 @@ fn shortened(s: &str) -> String {
 
 /// The code, file, function and line of the one frame at `f` (a suspended coroutine's or
 /// generator's embedded `_PyInterpreterFrame`, 3.11+), read as the walk reads a thread's frames.
-pub fn frame_at(mem: &dyn Memory, layout: &Layout, anchors: &Anchors, f: u64) -> Result<RawFrame, String> {
+pub fn frame_at(mem: &dyn Memory, layout: &Layout, anchors: &Anchors, f: u64) -> Result<RawFrame, WalkError> {
     let w = Walker {
         mem,
         l: layout,
@@ -282,7 +280,7 @@ pub fn frame_at(mem: &dyn Memory, layout: &Layout, anchors: &Anchors, f: u64) ->
     }
     if let Some(ct) = anchors.code_type {
         if mem.read_u64(code.wrapping_add(layout.ob_type)).ok() != Some(ct) {
-            return Err(format!("frame {f:#x} has no code object (at {code:#x})"));
+            return Err(WalkError::NoCodeObject { frame: f, code });
         }
     }
     let info = w.read_code(code)?;
@@ -291,7 +289,7 @@ pub fn frame_at(mem: &dyn Memory, layout: &Layout, anchors: &Anchors, f: u64) ->
 }
 
 impl Walker<'_> {
-    fn threads(&mut self, interp: u64) -> (Vec<RawThread>, Option<String>) {
+    fn threads(&mut self, interp: u64) -> (Vec<RawThread>, Option<WalkError>) {
         let l = self.l;
         let mut v = Vec::new();
         let mut t = match ptr(self.mem, interp.wrapping_add(l.interp.threads_head), "thread list head") {
@@ -301,22 +299,15 @@ impl Walker<'_> {
         let mut seen = HashSet::new();
         while t != 0 {
             if v.len() >= MAX_THREADS {
-                return (v, Some(format!("more than {MAX_THREADS} thread states: the list is probably corrupt")));
+                return (v, Some(WalkError::TooManyThreads));
             }
             if !seen.insert(t) {
-                return (v, Some(format!("the thread list loops at {t:#x}")));
+                return (v, Some(WalkError::ThreadLoop(t)));
             }
             match self.mem.read_u64(t.wrapping_add(l.tstate.interp)) {
                 Ok(i) if i == interp => {}
-                Ok(i) => {
-                    return (
-                        v,
-                        Some(format!(
-                            "thread state {t:#x} belongs to interpreter {i:#x}, not {interp:#x}: stale or corrupt"
-                        )),
-                    )
-                }
-                Err(e) => return (v, Some(format!("thread state {t:#x}: {e}"))),
+                Ok(owner) => return (v, Some(WalkError::ForeignThread { tstate: t, owner, interp })),
+                Err(source) => return (v, Some(WalkError::ThreadState { tstate: t, source })),
             }
             let thread_id = self.mem.read_u64(t.wrapping_add(l.tstate.thread_id)).unwrap_or(0);
             let native_thread_id = l.tstate.native_thread_id.and_then(|o| self.mem.read_u64(t.wrapping_add(o)).ok());
@@ -332,13 +323,13 @@ impl Walker<'_> {
             v.push(th);
             match self.mem.read_u64(t.wrapping_add(l.tstate.next)) {
                 Ok(n) => t = n,
-                Err(e) => return (v, Some(format!("thread state {t:#x} next: {e}"))),
+                Err(source) => return (v, Some(WalkError::ThreadNext { tstate: t, source })),
             }
         }
         (v, None)
     }
 
-    fn top_frame(&self, t: u64) -> Result<u64, String> {
+    fn top_frame(&self, t: u64) -> Result<u64, WalkError> {
         match self.l.tstate.top_frame {
             TopFrame::Direct(o) => ptr(self.mem, t.wrapping_add(o), "thread state frame"),
             TopFrame::ViaCFrame { cframe, current_frame } => {
@@ -351,7 +342,7 @@ impl Walker<'_> {
         }
     }
 
-    fn frames(&mut self, mut f: u64) -> (Vec<RawFrame>, Option<String>) {
+    fn frames(&mut self, mut f: u64) -> (Vec<RawFrame>, Option<WalkError>) {
         let l = self.l;
         let mut out: Vec<RawFrame> = Vec::new();
         let mut seen = HashSet::new();
@@ -361,17 +352,17 @@ impl Walker<'_> {
         while f != 0 {
             steps += 1;
             if steps > MAX_FRAMES {
-                return (out, Some(format!("more than {MAX_FRAMES} frames: stopped there")));
+                return (out, Some(WalkError::TooManyFrames));
             }
             if self.budget == 0 {
-                return (out, Some("frame budget for this process exhausted: stopped there".into()));
+                return (out, Some(WalkError::BudgetSpent));
             }
             if past(self.deadline) {
-                return (out, Some(DEADLINE_NOTE.into()));
+                return (out, Some(WalkError::Deadline));
             }
             self.budget -= 1;
             if !seen.insert(f) {
-                return (out, Some(format!("the frame chain loops at {f:#x}")));
+                return (out, Some(WalkError::FrameLoop(f)));
             }
             let back = match ptr(self.mem, f.wrapping_add(l.frame.back), "frame back link") {
                 Ok(b) => b,
@@ -381,15 +372,15 @@ impl Walker<'_> {
                 if let Some(ft) = self.a.frame_type {
                     match self.mem.read_u64(f.wrapping_add(l.ob_type)) {
                         Ok(t) if t == ft => {}
-                        Ok(_) => return (out, Some(format!("{f:#x} is not a frame object"))),
-                        Err(e) => return (out, Some(format!("frame: {e}"))),
+                        Ok(_) => return (out, Some(WalkError::NotAFrame(f))),
+                        Err(e) => return (out, Some(WalkError::read("frame")(e))),
                     }
                 }
             }
             let owner = match l.frame.owner {
                 Some(o) => match self.mem.read_u8(f.wrapping_add(o)) {
                     Ok(v) => Some(v),
-                    Err(e) => return (out, Some(format!("frame owner: {e}"))),
+                    Err(e) => return (out, Some(WalkError::read("frame owner")(e))),
                 },
                 None => None,
             };
@@ -420,7 +411,7 @@ impl Walker<'_> {
                         f = back;
                         continue;
                     }
-                    return (out, Some(format!("frame {f:#x} has no code object (at {code:#x})")));
+                    return (out, Some(WalkError::NoCodeObject { frame: f, code }));
                 }
             }
             let info = match self.code(code) {
@@ -451,7 +442,7 @@ impl Walker<'_> {
         (out, None)
     }
 
-    fn code(&mut self, code: u64) -> Result<std::rc::Rc<CodeInfo>, String> {
+    fn code(&mut self, code: u64) -> Result<std::rc::Rc<CodeInfo>, WalkError> {
         if let Some(c) = self.codes.get(&code) {
             return c.clone();
         }
@@ -460,68 +451,68 @@ impl Walker<'_> {
         r
     }
 
-    fn read_code(&self, code: u64) -> Result<CodeInfo, String> {
+    fn read_code(&self, code: u64) -> Result<CodeInfo, WalkError> {
         let (m, l) = (self.mem, self.l);
         if code == 0 {
-            return Err("frame with a NULL code object".into());
+            return Err(WalkError::NullCode);
         }
         let name_field = l.code.qualname.unwrap_or(l.code.name);
         let fname = ptr(m, code.wrapping_add(l.code.filename), "co_filename")?;
         let name = ptr(m, code.wrapping_add(name_field), "co_name")?;
-        let file = read_str(m, &l.string, fname, MAX_STR_CHARS).map_err(|e| format!("co_filename: {e}"))?;
+        let file = read_str(m, &l.string, fname, MAX_STR_CHARS).map_err(WalkError::string("co_filename"))?;
         let function = match read_str(m, &l.string, name, MAX_STR_CHARS) {
             Ok(s) => s,
             // Fall back to the plain name when the qualified name is unreadable.
-            Err(e) if l.code.qualname.is_some() => ptr(m, code.wrapping_add(l.code.name), "co_name")
-                .and_then(|p| read_str(m, &l.string, p, MAX_STR_CHARS))
-                .map_err(|_| format!("co_qualname: {e}"))?,
-            Err(e) => return Err(format!("co_name: {e}")),
+            Err(qualname) if l.code.qualname.is_some() => ptr(m, code.wrapping_add(l.code.name), "co_name")
+                .and_then(|p| read_str(m, &l.string, p, MAX_STR_CHARS).map_err(WalkError::string("co_name")))
+                .map_err(|fallback| WalkError::Qualname { qualname, fallback: Box::new(fallback) })?,
+            Err(e) => return Err(WalkError::string("co_name")(e)),
         };
         let firstlineno =
-            m.read_i32(code.wrapping_add(l.code.firstlineno)).map_err(|e| format!("co_firstlineno: {e}"))?;
+            m.read_i32(code.wrapping_add(l.code.firstlineno)).map_err(WalkError::read("co_firstlineno"))?;
         let tp = ptr(m, code.wrapping_add(l.code.linetable), "line table")?;
-        let table = read_bytes_object(m, l.bytes, tp, MAX_BYTES).map_err(|e| format!("line table: {e}"))?;
+        let table = read_bytes_object(m, l.bytes, tp, MAX_BYTES).map_err(WalkError::string("line table"))?;
         Ok(CodeInfo { file, function, firstlineno, table })
     }
 
     /// The frame's line (and from 3.11 its columns).
-    fn line(&self, f: u64, code: u64, info: &CodeInfo) -> Result<Position, String> {
+    fn line(&self, f: u64, code: u64, info: &CodeInfo) -> Result<Position, WalkError> {
         let (m, l) = (self.mem, self.l);
         let line_only = |line| Position { line, ..Default::default() };
         Ok(match (l.frame.instr_kind, l.code.table) {
             (Instr::LastiBytes, LineTable::Lnotab { signed }) => {
-                let lasti = m.read_i32(f.wrapping_add(l.frame.instr)).map_err(|e| format!("f_lasti: {e}"))?;
+                let lasti = m.read_i32(f.wrapping_add(l.frame.instr)).map_err(WalkError::read("f_lasti"))?;
                 line_only(Some(linetable::lnotab_line(&info.table, info.firstlineno, i64::from(lasti), signed)))
             }
             (Instr::LastiUnits, LineTable::Linetable310) => {
-                let lasti = m.read_i32(f.wrapping_add(l.frame.instr)).map_err(|e| format!("f_lasti: {e}"))?;
+                let lasti = m.read_i32(f.wrapping_add(l.frame.instr)).map_err(WalkError::read("f_lasti"))?;
                 line_only(linetable::linetable310_line(&info.table, info.firstlineno, i64::from(lasti) * 2))
             }
             (Instr::Pointer, LineTable::Locations) => {
-                let ip = m.read_u64(f.wrapping_add(l.frame.instr)).map_err(|e| format!("instruction pointer: {e}"))?;
+                let ip = m.read_u64(f.wrapping_add(l.frame.instr)).map_err(WalkError::read("instruction pointer"))?;
                 let start = self.bytecode_start(f, code)?;
                 let units = (ip.wrapping_sub(start) as i64) / 2;
                 linetable::locations_position(&info.table, info.firstlineno, units)
             }
-            (i, t) => return Err(format!("layout mixes instruction kind {i:?} with line table {t:?}")),
+            (instr, table) => return Err(WalkError::Mismatched { instr, table }),
         })
     }
 
     /// Where the bytecode `instr_ptr` points into starts: the code object's own
     /// `co_code_adaptive`, or in free-threaded 3.14+ the thread-local copy `tlbc_index` names,
     /// `co_tlbc->entries[tlbc_index]` (`_PyCodeArray`: `Py_ssize_t size; char *entries[]`).
-    fn bytecode_start(&self, f: u64, code: u64) -> Result<u64, String> {
+    fn bytecode_start(&self, f: u64, code: u64) -> Result<u64, WalkError> {
         let (m, l) = (self.mem, self.l);
         let own = code.wrapping_add(l.code.code_adaptive.unwrap_or(0));
         let (Some(ti), Some(ct)) = (l.frame.tlbc_index, l.code.tlbc) else { return Ok(own) };
-        let index = m.read_i32(f.wrapping_add(ti)).map_err(|e| format!("tlbc_index: {e}"))?;
+        let index = m.read_i32(f.wrapping_add(ti)).map_err(WalkError::read("tlbc_index"))?;
         if index == 0 {
             return Ok(own);
         }
         let array = ptr(m, code.wrapping_add(ct), "co_tlbc")?;
-        let size = m.read_i64(array).map_err(|e| format!("co_tlbc size: {e}"))?;
+        let size = m.read_i64(array).map_err(WalkError::read("co_tlbc size"))?;
         if index < 0 || i64::from(index) >= size.min(MAX_TLBC) {
-            return Err(format!("tlbc_index {index} outside co_tlbc of {size} entries"));
+            return Err(WalkError::TlbcIndex { index, size });
         }
         ptr(m, array.wrapping_add(8 + 8 * index as u64), "co_tlbc entry")
     }

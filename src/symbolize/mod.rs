@@ -13,7 +13,7 @@ use gimli::{EndianSlice, RunTimeEndian};
 use crate::modules::readahead::ReadAhead;
 use crate::modules::{ElfInfo, Module, ModuleSet};
 use crate::report::model::{Hex, InlinedFrame, NativeFrame};
-use crate::unwind::RawFrame;
+use crate::unwind::{FrameAddress, UnwoundFrame};
 
 type Reader<'a> = EndianSlice<'a, RunTimeEndian>;
 
@@ -21,9 +21,9 @@ type Reader<'a> = EndianSlice<'a, RunTimeEndian>;
 pub struct Symbolizer<'a> {
     modules: &'a ModuleSet,
     dwarf: RefCell<HashMap<u64, Option<Box<ModuleDwarf<'a>>>>>,
-    /// Finished frames by (address, is a return address): many threads of one process wait
-    /// at the same few places, and a deep recursion repeats the same return addresses.
-    done: RefCell<HashMap<(u64, bool), NativeFrame>>,
+    /// Finished frames by address: many threads of one process wait at the same few places,
+    /// and a deep recursion repeats the same return addresses.
+    done: RefCell<HashMap<FrameAddress, NativeFrame>>,
     /// Inflating the frames' modules' compressed DWARF on a second thread; stopped with the
     /// symbolizer.
     read_ahead: RefCell<Option<ReadAhead>>,
@@ -189,11 +189,11 @@ impl<'a> Symbolizer<'a> {
     /// second thread (in the order the modules first appear), then looks up the symbols of all
     /// of them, one pass over each module's symbol tables for all of its addresses (instead of
     /// one pass per address).
-    pub fn prepare<'f>(&self, frames: impl IntoIterator<Item = &'f RawFrame>) {
+    pub fn prepare<'f>(&self, frames: impl IntoIterator<Item = &'f UnwoundFrame>) {
         let mut by_module: Vec<(&'a Module, Vec<u64>)> = Vec::new();
         let mut index: HashMap<u64, usize> = HashMap::new();
         for raw in frames {
-            let lookup = raw.lookup_pc();
+            let lookup = raw.address.lookup_pc();
             let Some(module) = self.modules.find(lookup) else { continue };
             let Some(svma) = module.to_svma(lookup) else { continue };
             let i = *index.entry(module.start).or_insert_with(|| {
@@ -221,8 +221,8 @@ impl<'a> Symbolizer<'a> {
     }
 
     /// A native frame for one unwound address.
-    pub fn symbolize(&self, raw: &RawFrame) -> NativeFrame {
-        let key = (raw.pc, raw.is_return_address);
+    pub fn symbolize(&self, raw: &UnwoundFrame) -> NativeFrame {
+        let key = raw.address;
         if let Some(f) = self.done.borrow().get(&key) {
             return NativeFrame { trust: raw.trust, ..f.clone() };
         }
@@ -231,19 +231,20 @@ impl<'a> Symbolizer<'a> {
         frame
     }
 
-    fn symbolize_uncached(&self, raw: &RawFrame) -> NativeFrame {
-        let mut frame = NativeFrame::at(raw.pc, raw.trust);
-        let lookup = raw.lookup_pc();
+    fn symbolize_uncached(&self, raw: &UnwoundFrame) -> NativeFrame {
+        let pc = raw.address.address();
+        let mut frame = NativeFrame::at(pc, raw.trust);
+        let lookup = raw.address.lookup_pc();
         let Some(module) = self.modules.find(lookup) else { return frame };
         frame.module = Some(module.path.clone());
         let Some(svma) = module.to_svma(lookup) else { return frame };
         // module_offset is relative to the module's first mapping: what `addr2line -e` and
         // gdb's `info symbol` accept for a PIE or shared library.
-        frame.module_offset = module.to_svma(raw.pc).map(Hex);
+        frame.module_offset = module.to_svma(pc).map(Hex);
         if let Ok(elf) = module.elf() {
             if let Some(sym) = elf.symbol_for(svma) {
                 frame.function = Some(demangle(&sym.name).into_owned());
-                frame.function_offset = Some(Hex(svma - sym.addr + (raw.pc - lookup)));
+                frame.function_offset = Some(Hex(svma - sym.addr + (pc - lookup)));
             }
         }
         self.with_dwarf(module, |md| {

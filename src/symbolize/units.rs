@@ -33,24 +33,18 @@ pub struct Frame {
     pub line: Option<u32>,
 }
 
-/// Why this path gave no answer; the caller then asks addr2line.
-#[derive(Debug)]
-pub enum Miss {
-    /// The module has no (usable) `.debug_aranges`.
+/// Why the per-unit index gave no answer (the symbolizer then asks addr2line).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IndexMiss {
+    #[error("no usable .debug_aranges")]
     NoAranges,
-    /// No arange covers the address, and not every unit has aranges.
+    #[error("no arange covers the address, and not every unit has aranges")]
     NotCovered,
-    /// The DWARF could not be read as expected.
-    Failed(gimli::Error),
+    #[error("the DWARF could not be read: {0}")]
+    Failed(#[from] gimli::Error),
 }
 
-impl From<gimli::Error> for Miss {
-    fn from(e: gimli::Error) -> Self {
-        Miss::Failed(e)
-    }
-}
-
-type Result<T> = std::result::Result<T, Miss>;
+type Result<T> = std::result::Result<T, IndexMiss>;
 
 /// Bytes of `.debug_abbrev` first read for a unit's table (doubled while it is cut short).
 const ABBREV_WINDOW: usize = 8 << 10;
@@ -121,7 +115,7 @@ impl<'a> UnitIndex<'a> {
     pub fn new(elf: &'a ElfInfo) -> Result<UnitIndex<'a>> {
         let endian = RunTimeEndian::Little;
         if elf.section(".debug_aranges").is_none() {
-            return Err(Miss::NoAranges);
+            return Err(IndexMiss::NoAranges);
         }
         let load = |id: gimli::SectionId| -> std::result::Result<Reader<'a>, gimli::Error> {
             use gimli::SectionId::*;
@@ -169,7 +163,7 @@ impl<'a> UnitIndex<'a> {
             }
         }
         if aranges.is_empty() {
-            return Err(Miss::NoAranges);
+            return Err(IndexMiss::NoAranges);
         }
         aranges.sort_unstable_by_key(|a| (a.start, a.end, a.unit));
         Ok(UnitIndex {
@@ -228,7 +222,7 @@ impl<'a> UnitIndex<'a> {
         if self.every_unit_has_aranges()? {
             Ok(Vec::new())
         } else {
-            Err(Miss::NotCovered)
+            Err(IndexMiss::NotCovered)
         }
     }
 
@@ -237,7 +231,7 @@ impl<'a> UnitIndex<'a> {
     fn info(&self, offset: usize, len: usize) -> Result<&'a [u8]> {
         self.elf
             .section_slice(".debug_info", offset, len)
-            .ok_or(Miss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(offset as u64))))
+            .ok_or(IndexMiss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(offset as u64))))
     }
 
     /// The end of the unit whose header is at `offset`, from its initial length; None past the
@@ -250,14 +244,14 @@ impl<'a> UnitIndex<'a> {
         let head = self
             .elf
             .section_peek(".debug_info", offset, 12.min(size - offset))
-            .ok_or(Miss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(offset as u64))))?;
+            .ok_or(IndexMiss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(offset as u64))))?;
         let mut r = EndianSlice::new(&head, self.endian);
         let (length, format) = r.read_initial_length()?;
         let end = offset
             .checked_add(format.initial_length_size() as usize)
             .and_then(|o| o.checked_add(length))
             .filter(|&e| e <= size)
-            .ok_or(Miss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(offset as u64))))?;
+            .ok_or(IndexMiss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(offset as u64))))?;
         Ok(Some(end))
     }
 
@@ -268,7 +262,7 @@ impl<'a> UnitIndex<'a> {
         if let Some(u) = self.units.borrow().get(&offset) {
             return Ok(u.clone());
         }
-        let eof = || Miss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(offset as u64)));
+        let eof = || IndexMiss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(offset as u64)));
         let end = self.unit_end(offset)?.ok_or_else(eof)?;
         let data = self.info(offset, end - offset)?;
         let debug_info = gimli::DebugInfo::new(data, self.endian);
@@ -356,7 +350,7 @@ impl<'a> UnitIndex<'a> {
         if let Some(a) = self.abbrevs.borrow().get(&offset) {
             return Ok(a.clone());
         }
-        let eof = || Miss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(offset as u64)));
+        let eof = || IndexMiss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(offset as u64)));
         let size = self.elf.section_size(".debug_abbrev").ok_or_else(eof)?;
         let rest = size.checked_sub(offset).filter(|&r| r > 0).ok_or_else(eof)?;
         let mut len = ABBREV_WINDOW.min(rest);
@@ -379,7 +373,7 @@ impl<'a> UnitIndex<'a> {
         offset: usize,
         unit: &gimli::Unit<Reader<'a>>,
     ) -> Result<gimli::IncompleteLineProgram<Reader<'a>>> {
-        let eof = || Miss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(offset as u64)));
+        let eof = || IndexMiss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(offset as u64)));
         let size = self.elf.section_size(".debug_line").ok_or_else(eof)?;
         let rest = size.checked_sub(offset).filter(|&r| r > 0).ok_or_else(eof)?;
         let head = self.elf.section_peek(".debug_line", offset, 12.min(rest)).ok_or_else(eof)?;
@@ -406,7 +400,7 @@ impl<'a> UnitIndex<'a> {
             }
             Some(spans)
         });
-        spans.as_deref().ok_or(Miss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(0))))
+        spans.as_deref().ok_or(IndexMiss::Failed(gimli::Error::UnexpectedEof(gimli::ReaderOffsetId(0))))
     }
 
     /// Whether an address no arange covers is one no unit covers. addr2line takes a unit's

@@ -5,6 +5,7 @@
 use gimli::{Encoding, EvaluationResult, Expression, Location, Value};
 
 use super::cfi::Slice;
+use super::error::ExpressionError;
 use super::Regs;
 use crate::process::Memory;
 
@@ -23,19 +24,19 @@ pub(crate) fn evaluate(
     memory: &dyn Memory,
     push: Option<u64>,
     bias: u64,
-) -> Result<u64, String> {
+) -> Result<u64, ExpressionError> {
     let mut eval = (*expr).evaluation(encoding);
     eval.set_max_iterations(MAX_OPS);
     if let Some(v) = push {
         eval.set_initial_value(v);
     }
-    let err = |e: gimli::Error| format!("CFI expression failed: {e}");
+    let err = ExpressionError::Gimli;
     let mut state = eval.evaluate().map_err(err)?;
     let mut resumes = 0usize;
     loop {
         resumes += 1;
         if resumes > MAX_RESUMES {
-            return Err("CFI expression needs too many inputs".into());
+            return Err(ExpressionError::TooManyInputs);
         }
         state = match state {
             EvaluationResult::Complete => break,
@@ -43,32 +44,31 @@ pub(crate) fn evaluate(
                 let size = (size as usize).min(8);
                 let mut buf = [0u8; 8];
                 if memory.read_partial(address, &mut buf[..size]) != size {
-                    return Err(format!("CFI expression reads unreadable memory at {address:#x}"));
+                    return Err(ExpressionError::Unreadable(address));
                 }
                 eval.resume_with_memory(Value::Generic(u64::from_le_bytes(buf))).map_err(err)?
             }
             EvaluationResult::RequiresRegister { register, .. } => {
-                let v =
-                    regs.get(register.0 as usize).copied().flatten().ok_or_else(|| {
-                        format!("CFI expression needs register {} whose value is unknown", register.0)
-                    })?;
+                let v = regs
+                    .get(register.0 as usize)
+                    .copied()
+                    .flatten()
+                    .ok_or(ExpressionError::RegisterUnknown(register.0))?;
                 eval.resume_with_register(Value::Generic(v)).map_err(err)?
             }
             EvaluationResult::RequiresRelocatedAddress(a) => {
                 eval.resume_with_relocated_address(a.wrapping_add(bias)).map_err(err)?
             }
-            other => return Err(format!("CFI expression needs something unavailable: {other:?}")),
+            other => return Err(ExpressionError::Unavailable(format!("{other:?}"))),
         };
     }
     let pieces = eval.result();
     match pieces.first().map(|p| &p.location) {
         Some(Location::Address { address }) if pieces.len() == 1 => Ok(*address),
         Some(Location::Value { value }) if pieces.len() == 1 => value.to_u64(u64::MAX).map_err(err),
-        Some(Location::Register { register }) if pieces.len() == 1 => regs
-            .get(register.0 as usize)
-            .copied()
-            .flatten()
-            .ok_or_else(|| format!("CFI expression names register {} whose value is unknown", register.0)),
-        _ => Err("CFI expression has no single-word result".into()),
+        Some(Location::Register { register }) if pieces.len() == 1 => {
+            regs.get(register.0 as usize).copied().flatten().ok_or(ExpressionError::ResultRegisterUnknown(register.0))
+        }
+        _ => Err(ExpressionError::NoSingleWord),
     }
 }

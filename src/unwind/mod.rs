@@ -4,28 +4,36 @@
 //! chain second, stack scanning last; each frame says how it was found. Signal frames
 //! (`__restore_rt`) are unwound through the saved `ucontext`.
 //!
-//! Conventions: the sigreturn trampoline's own frame is reported with `is_return_address =
-//! false` (the kernel "calls" the handler with the trampoline's first byte as return address,
-//! so pc-1 would name the function before it); the interrupted frame restored from the
-//! `ucontext` is `Trust::Signal`, also not a return address. A frame-0 pc outside any code (a
+//! Conventions: a frame's address is a [`FrameAddress`], an instruction pointer or a return
+//! address (see address.rs for the pc-1 rule). The sigreturn trampoline's own frame is an
+//! instruction pointer (the kernel "calls" the handler with the trampoline's first byte as
+//! return address, so pc-1 would name the function before it); the interrupted frame restored
+//! from the `ucontext` is `Trust::Signal`, also an instruction pointer. A frame-0 pc outside any code (a
 //! call through a NULL or garbage pointer) takes its caller from `[rsp]`, marked `Trust::Scan`.
 //! Registers a callee may clobber become unknown after the first frame.
 
+mod address;
 mod cfi;
 mod ehindex;
+mod error;
 mod eval;
 mod step;
 #[cfg(test)]
 mod tests;
+mod trust;
 
 use std::collections::VecDeque;
 
 use crate::arch::DwarfRegs;
 use crate::modules::ModuleSet;
 use crate::process::{CachedMemory, Memory, Registers};
-use crate::report::model::Trust;
 
-use step::{State, Step, Walker};
+pub use address::FrameAddress;
+pub use error::{
+    CfiError, CfiMiss, ExpressionError, FramePointerError, NoCaller, StepError, UnwindErrorKind, UnwindStop,
+};
+use step::{State, Step, Stepper};
+pub use trust::Trust;
 
 /// Nested signal handlers beyond this are taken for a corrupt stack.
 const MAX_SIGNAL_FRAMES: u32 = 64;
@@ -55,38 +63,26 @@ impl Default for Limits {
     }
 }
 
+/// One frame as unwound: where it is, its stack pointer, and how it was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RawFrame {
+pub struct UnwoundFrame {
     /// The instruction pointer (frame 0, or a frame interrupted by a signal) or the return address.
-    pub pc: u64,
-    /// True when `pc` is a return address: symbol and CFI look-ups must use `pc - 1`.
-    pub is_return_address: bool,
+    pub address: FrameAddress,
     /// Stack pointer in this frame.
     pub sp: u64,
     pub trust: Trust,
-}
-
-impl RawFrame {
-    /// The address to look up for symbols, lines and CFI.
-    pub fn lookup_pc(&self) -> u64 {
-        if self.is_return_address {
-            self.pc.saturating_sub(1)
-        } else {
-            self.pc
-        }
-    }
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct UnwoundStack {
     /// Innermost first. When the stack was longer than the limits allow, the top `keep_top`
     /// frames and the bottom `keep_bottom` frames, with `elided` saying what is missing.
-    pub frames: Vec<RawFrame>,
+    pub frames: Vec<UnwoundFrame>,
     /// (index in `frames` of the first frame after the gap, how many frames are missing): the
     /// missing frames were between `frames[at - 1]` and `frames[at]`; `at` is `keep_top`.
     pub elided: Option<(usize, u64)>,
     /// Why the unwind ended early, if it did.
-    pub error: Option<String>,
+    pub error: Option<UnwindStop>,
 }
 
 /// What unwinding one thread learns that the other threads of the same process can use: each
@@ -125,46 +121,44 @@ pub fn unwind_with<'m>(
     }
     let sp = spec.sp();
     let cached = CachedMemory::new(memory);
-    let mut walker = Walker { spec, memory: &cached, modules, cfi: &mut cache.cfi };
+    let mut stepper = Stepper { spec, memory: &cached, modules, cfi: &mut cache.cfi };
     let mut out = Collector::new(limits, sp);
 
-    let mut cur = State { regs: regs.dwarf(), pc: regs.pc(), is_return_address: false, trust: Trust::Context };
+    let mut cur =
+        State { regs: regs.dwarf(), address: FrameAddress::InstructionPointer(regs.pc()), trust: Trust::Context };
     out.push(&cur);
     let mut error = None;
     let mut signal_frames = 0u32;
     loop {
         if out.count >= limits.max_frames as u64 {
-            error = Some(format!("stopped after {} frames (the frame limit)", limits.max_frames));
+            error = Some(UnwindStop::FrameLimit { limit: limits.max_frames });
             break;
         }
         if out.count % DEADLINE_EVERY == 0 && limits.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-            error = Some(format!("stopped after {} frames: the report's time budget was spent", out.count));
+            error = Some(UnwindStop::Deadline { frames: out.count });
             break;
         }
-        let next = match walker.step(&cur) {
+        let next = match stepper.step(&cur) {
             Ok(Step::End) => break,
             Ok(Step::Caller(next)) => next,
             Err(e) => {
-                error = Some(e);
+                error = Some(e.into());
                 break;
             }
         };
         let (old_sp, new_sp) = (cur.regs[sp].unwrap_or(0), next.regs[sp].unwrap_or(0));
         // With a link register, the innermost frame (or one a signal interrupted) may not have
         // touched the stack: its caller's stack pointer can be the same.
-        let same_ok = new_sp == old_sp && !cur.is_return_address && spec.link_register().is_some();
+        let same_ok = new_sp == old_sp && !cur.address.is_return_address() && spec.link_register().is_some();
         if next.trust != Trust::Signal && new_sp <= old_sp && !same_ok {
-            error = Some(format!(
-                "stack pointer did not increase ({old_sp:#x} to {new_sp:#x}) unwinding from {:#x}",
-                cur.pc
-            ));
+            error = Some(UnwindStop::StackPointerNotIncreasing { from: old_sp, to: new_sp, pc: cur.address.address() });
             break;
         }
         if next.trust == Trust::Signal {
             // Signal frames may move the stack pointer anywhere (sigaltstack), so bound them apart.
             signal_frames += 1;
             if signal_frames > MAX_SIGNAL_FRAMES {
-                error = Some(format!("more than {MAX_SIGNAL_FRAMES} signal frames: the saved contexts look corrupt"));
+                error = Some(UnwindStop::TooManySignalFrames);
                 break;
             }
         }
@@ -182,8 +176,8 @@ struct Collector {
     sp: usize,
     keep_top: usize,
     keep_bottom: usize,
-    top: Vec<RawFrame>,
-    bottom: VecDeque<RawFrame>,
+    top: Vec<UnwoundFrame>,
+    bottom: VecDeque<UnwoundFrame>,
     count: u64,
 }
 
@@ -200,12 +194,7 @@ impl Collector {
     }
 
     fn push(&mut self, s: &State) {
-        let f = RawFrame {
-            pc: s.pc,
-            is_return_address: s.is_return_address,
-            sp: s.regs[self.sp].unwrap_or(0),
-            trust: s.trust,
-        };
+        let f = UnwoundFrame { address: s.address, sp: s.regs[self.sp].unwrap_or(0), trust: s.trust };
         self.count += 1;
         if self.top.len() < self.keep_top {
             self.top.push(f);

@@ -33,6 +33,19 @@ pub enum Lookup {
     Refused(String),
 }
 
+/// Why the entry's folder cannot be made ready.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("cannot create {}: {source}", .path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{} is not a folder", .path.display())]
+    NotAFolder { path: PathBuf },
+}
+
 /// The cache entry of one build-id.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -88,19 +101,16 @@ impl Entry {
 
     /// Makes the cache folder and the entry's folder (mode 0700) and checks that the entry's
     /// folder is a real folder, so that a temporary file can be created in it.
-    pub fn prepare(&self) -> Result<(), String> {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.root)
-            .map_err(|e| format!("cannot create {}: {e}", self.root.display()))?;
+    pub fn prepare(&self) -> Result<(), PrepareError> {
+        let create = |path: &Path, source| PrepareError::Create { path: path.to_path_buf(), source };
+        DirBuilder::new().recursive(true).mode(0o700).create(&self.root).map_err(|e| create(&self.root, e))?;
         match DirBuilder::new().mode(0o700).create(&self.dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match self.dir.symlink_metadata() {
                 Ok(m) if m.is_dir() => Ok(()),
-                _ => Err(format!("{} is not a folder", self.dir.display())),
+                _ => Err(PrepareError::NotAFolder { path: self.dir.clone() }),
             },
-            Err(e) => Err(format!("cannot create {}: {e}", self.dir.display())),
+            Err(e) => Err(create(&self.dir, e)),
         }
     }
 

@@ -106,7 +106,7 @@ pub fn fetch(agent: &ureq::Agent, r: &Request<'_>) -> Attempt {
         return Attempt::TooLarge;
     }
     if let Err(why) = r.entry.prepare() {
-        return Attempt::Failed(why);
+        return Attempt::Failed(why.to_string());
     }
     let mut tmp = match r.entry.temp() {
         Ok(t) => t,
@@ -118,7 +118,7 @@ pub fn fetch(agent: &ureq::Agent, r: &Request<'_>) -> Attempt {
         Err(a) => return a,
     };
     if let Err(why) = verify(tmp.as_file(), tmp.path(), r.build_id) {
-        return Attempt::Rejected(why);
+        return Attempt::Rejected(why.to_string());
     }
     if r.done.swap(true, Ordering::AcqRel) {
         return Attempt::Superseded;

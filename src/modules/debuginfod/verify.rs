@@ -4,23 +4,34 @@
 use std::fs::File;
 use std::path::Path;
 
-use crate::modules::{hex, ElfInfo};
+use crate::modules::{hex, ElfError, ElfInfo};
 
 /// Build-ids longer than this are refused (elfutils' limit is 64 bytes).
 pub const MAX_BUILD_ID: usize = 64;
 
+/// Why a file is not the debug file asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("it is not an ELF file")]
+    NotElf(#[source] ElfError),
+    #[error("it has no build-id")]
+    NoBuildId,
+    #[error("its build-id is {}, not {}", short(.got), short(.wanted))]
+    OtherBuildId { got: String, wanted: String },
+    #[error("it holds neither DWARF nor a symbol table")]
+    NoDebugInfo,
+}
+
 /// The file as an [`ElfInfo`] when it is the debug file of `build_id`; otherwise why not.
-pub fn verify(file: &File, path: &Path, build_id: &[u8]) -> Result<ElfInfo, String> {
-    let elf = ElfInfo::open_file(file, path).map_err(|_| "it is not an ELF file".to_string())?;
+pub fn verify(file: &File, path: &Path, build_id: &[u8]) -> Result<ElfInfo, VerifyError> {
+    let elf = ElfInfo::open_file(file, path).map_err(VerifyError::NotElf)?;
     match elf.build_id() {
-        None => return Err("it has no build-id".into()),
-        Some(id) if id != build_id => {
-            return Err(format!("its build-id is {}, not {}", short(&hex(id)), short(&hex(build_id))))
-        }
+        None => return Err(VerifyError::NoBuildId),
+        Some(id) if id != build_id => return Err(VerifyError::OtherBuildId { got: hex(id), wanted: hex(build_id) }),
         Some(_) => {}
     }
     if !elf.has_dwarf() && !elf.has_symtab() {
-        return Err("it holds neither DWARF nor a symbol table".into());
+        return Err(VerifyError::NoDebugInfo);
     }
     Ok(elf)
 }
@@ -52,7 +63,8 @@ mod tests {
         let mut other = id.clone();
         other[0] ^= 0xff;
         let e = verify(&f, &p, &other).err().unwrap();
-        assert!(e.starts_with("its build-id is "), "{e}");
+        assert!(matches!(&e, VerifyError::OtherBuildId { wanted, .. } if *wanted == hex(&other)), "{e:?}");
+        assert!(e.to_string().starts_with("its build-id is "), "{e}");
     }
 
     #[test]
@@ -61,6 +73,9 @@ mod tests {
         let p = dir.path().join("garbage");
         std::fs::write(&p, b"\x7fELF but not really, just some bytes").unwrap();
         let f = File::open(&p).unwrap();
-        assert_eq!(verify(&f, &p, &[1, 2, 3]).err().unwrap(), "it is not an ELF file");
+        let e = verify(&f, &p, &[1, 2, 3]).err().unwrap();
+        assert_eq!(e.to_string(), "it is not an ELF file");
+        // Why it is not, kept: its headers are cut short.
+        assert!(matches!(&e, VerifyError::NotElf(ElfError::Headers { .. })), "{e:?}");
     }
 }

@@ -212,23 +212,34 @@ fn prpsinfo(d: &[u8]) -> Option<ProcessNote> {
     })
 }
 
+/// Why the NT_FILE note (the mapped files) could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum FileNoteError {
+    #[error("{count} entries (at most {MAX_FILES} are read)")]
+    TooMany { count: u64 },
+    #[error("{count} entries do not fit in its {len} bytes")]
+    DoesNotFit { count: u64, len: usize },
+    #[error("only {found} of {count} paths")]
+    MissingPaths { found: usize, count: u64 },
+}
+
 /// NT_FILE: count, page size, count × (start, end, offset in pages), then count paths.
-fn files(d: &[u8]) -> Result<Vec<FileNote>, String> {
+fn files(d: &[u8]) -> Result<Vec<FileNote>, FileNoteError> {
     let count = word(d, 0);
     let page = word(d, 8);
     if count > MAX_FILES {
-        return Err(format!("{count} entries (at most {MAX_FILES} are read)"));
+        return Err(FileNoteError::TooMany { count });
     }
     let table_end = count
         .checked_mul(24)
         .and_then(|t| t.checked_add(16))
         .filter(|&e| e <= d.len() as u64)
-        .ok_or_else(|| format!("{count} entries do not fit in its {} bytes", d.len()))? as usize;
+        .ok_or(FileNoteError::DoesNotFit { count, len: d.len() })? as usize;
     let mut names = d[table_end..].split(|&c| c == 0);
     let mut out = Vec::with_capacity(count as usize);
     for i in 0..count as usize {
         let e = 16 + i * 24;
-        let Some(name) = names.next() else { return Err(format!("only {i} of {count} paths")) };
+        let Some(name) = names.next() else { return Err(FileNoteError::MissingPaths { found: i, count }) };
         let name = &name[..name.len().min(MAX_PATH)];
         let (start, end) = (word(d, e), word(d, e + 8));
         if end <= start {

@@ -98,7 +98,7 @@ impl Reader<'_> {
                     .into(),
                 }),
                 Err(e) => {
-                    out.error = Some(e);
+                    out.error = Some(e.to_string());
                     return out;
                 }
             }

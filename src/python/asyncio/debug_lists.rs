@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use super::gc::MAX_TASKS;
 use crate::modules::ModuleSet;
-use crate::process::{Memory, MemoryExt};
+use crate::process::{Memory, MemoryExt, ReadError};
 
 /// `Py_AsyncioModuleDebugOffsets` (3.14, 3.15): 13 u64 in three groups.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -29,21 +29,36 @@ pub struct AsyncioDebug {
 
 const WORDS: usize = 13;
 
+/// Why the published table cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AsyncioDebugError {
+    #[error(".AsyncioDebug is {size} bytes, fewer than the {} of the known table", 8 * WORDS)]
+    Short { size: u64 },
+    #[error("_Py_AsyncioDebug: {0}")]
+    Read(#[source] ReadError),
+    #[error("_Py_AsyncioDebug holds offsets outside their structs: {0:?}")]
+    Implausible(AsyncioDebug),
+}
+
 /// Reads the table from the process's copy of the `.AsyncioDebug` section of the `_asyncio`
 /// module or (where `_asyncio` is built in, as in Debian's 3.15) of the interpreter's module.
-pub fn find(mem: &dyn Memory, modules: &ModuleSet, interpreter: &str) -> Option<Result<AsyncioDebug, String>> {
+pub fn find(
+    mem: &dyn Memory,
+    modules: &ModuleSet,
+    interpreter: &str,
+) -> Option<Result<AsyncioDebug, AsyncioDebugError>> {
     let (addr, size) = modules
         .iter()
         .filter(|m| m.name().starts_with("_asyncio.") || m.path == interpreter)
         .find_map(|m| m.section_address(".AsyncioDebug"))?;
     if size < 8 * WORDS as u64 {
-        return Some(Err(format!(".AsyncioDebug is {size} bytes, fewer than the {} of the known table", 8 * WORDS)));
+        return Some(Err(AsyncioDebugError::Short { size }));
     }
     let mut w = [0u64; WORDS];
     for (i, slot) in w.iter_mut().enumerate() {
         match mem.read_u64(addr + 8 * i as u64) {
             Ok(v) => *slot = v,
-            Err(e) => return Some(Err(format!("_Py_AsyncioDebug: {e}"))),
+            Err(e) => return Some(Err(AsyncioDebugError::Read(e))),
         }
     }
     let d = AsyncioDebug {
@@ -66,7 +81,7 @@ pub fn find(mem: &dyn Memory, modules: &ModuleSet, interpreter: &str) -> Option<
 
 impl AsyncioDebug {
     /// Every offset inside its struct, the structs of believable sizes.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), AsyncioDebugError> {
         let task =
             [self.task_name, self.task_awaited_by, self.task_is_task, self.task_awaited_by_is_set, self.task_coro];
         let sane = (32..4096).contains(&self.task_size)
@@ -80,7 +95,7 @@ impl AsyncioDebug {
         if sane {
             Ok(())
         } else {
-            Err(format!("_Py_AsyncioDebug holds offsets outside their structs: {self:?}"))
+            Err(AsyncioDebugError::Implausible(*self))
         }
     }
 }

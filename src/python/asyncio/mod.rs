@@ -88,7 +88,7 @@ pub fn read(
             }
         }
         Some(Err(e)) => {
-            out.notes.push(e);
+            out.notes.push(e.to_string());
             return Some(out);
         }
         Some(Ok(d)) => {

@@ -30,6 +30,8 @@ pub enum ObjectError {
     Implausible { what: &'static str, addr: u64, value: i64 },
     #[error("the budget for reading objects is spent")]
     Budget,
+    #[error(transparent)]
+    String(#[from] crate::python::error::StringError),
     #[error("{0}")]
     Text(String),
 }
@@ -181,7 +183,7 @@ impl<'a> Objects<'a> {
             StringLayout::Unicode { length, .. } => length,
         };
         let len = plausible("length", obj, self.mem.read_i64(obj.wrapping_add(len_at))?)?;
-        let text = read_str(self.mem, self.strings, obj, max).map_err(ObjectError::Text)?;
+        let text = read_str(self.mem, self.strings, obj, max)?;
         Ok((len, text))
     }
 

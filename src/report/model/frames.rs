@@ -13,21 +13,8 @@ pub enum Frame {
     Python(PythonFrame),
 }
 
-/// How a native frame was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trust {
-    /// The thread's own registers (the innermost frame).
-    Context,
-    /// DWARF call frame information.
-    Cfi,
-    /// The frame-pointer chain.
-    FramePointer,
-    /// A return-address-looking value found by scanning the stack: may be wrong.
-    Scan,
-    /// Restored from a signal frame's saved context.
-    Signal,
-}
+/// How a native frame was found: the unwinder's ([`crate::unwind::Trust`]).
+pub use crate::unwind::Trust;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NativeFrame {
@@ -209,6 +196,7 @@ impl NativeFrame {
             (_, Some(inl), Some(m), _) => format!("{} in {m}", inl.function),
             (Some(n), None, Some(m), _) => format!("{n} in {m}"),
             (None, None, Some(m), Some(off)) => format!("an unnamed function in {m} (+{off})"),
+            (None, None, Some(m), None) => format!("an unnamed function in {m} (at {})", self.address),
             (_, Some(inl), None, _) => inl.function.clone(),
             (Some(n), None, None, _) => n.clone(),
             (None, None, _, _) => format!("{} (in no known module)", self.address),

@@ -99,3 +99,6 @@ impl InterpreterState {
         matches!(self, InterpreterState::Finalizing | InterpreterState::Finalized)
     }
 }
+
+/// Why a thread's native stack ends early: the unwinder's ([`crate::unwind::UnwindErrorKind`]).
+pub use crate::unwind::UnwindErrorKind;

@@ -1,6 +1,7 @@
 //! The report's typed model. The JSON report is exactly these structs through serde; see
 //! docs/report-schema.md. Every field that can be unknown is optional. The model is the ground
-//! every stage stands on: it imports nothing of crashcatch.
+//! every stage stands on: it imports nothing of crashcatch but what the unwinder makes and it
+//! names as it is (how a frame was found, why a stack ends early).
 
 mod asyncio;
 mod frames;
@@ -217,6 +218,9 @@ pub struct Thread {
     /// Why the native stack stops where it does, when that is not its natural end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unwind_error: Option<String>,
+    /// What kind of stop `unwind_error` is, for machines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unwind_error_kind: Option<UnwindErrorKind>,
     /// Registers of the crashed thread at the fault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registers: Option<std::collections::BTreeMap<String, Hex>>,

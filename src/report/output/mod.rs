@@ -18,6 +18,7 @@ use std::path::PathBuf;
 
 pub use error::OutputError;
 pub use junit_file::beside_path as junit_beside_path;
+pub use summary::line as summary_line;
 
 use super::model::{Crash, CrashKind};
 use super::render::escape::terminal;
@@ -68,6 +69,20 @@ pub struct Emitted {
     pub files: Vec<PathBuf>,
     /// A `--test-timeout` report.
     pub timed_out: bool,
+}
+
+impl Emitted {
+    /// What is kept of `crash`, written to `files`.
+    pub fn of(crash: &Crash, files: Vec<PathBuf>) -> Self {
+        Emitted {
+            pid: crash.process.pid,
+            kind: crash.kind,
+            signal: if crash.test_timeout.is_some() { "timeout".into() } else { crash.signal.name.clone() },
+            test: crash.process.test.clone(),
+            timed_out: crash.test_timeout.is_some(),
+            files,
+        }
+    }
 }
 
 /// Writes reports (files first, then every output) and keeps count.
@@ -127,14 +142,7 @@ impl Emitter {
                 console::say(&e.to_string());
             }
         }
-        self.emitted.push(Emitted {
-            pid: crash.process.pid,
-            kind: crash.kind,
-            signal: if crash.test_timeout.is_some() { "timeout".into() } else { crash.signal.name.clone() },
-            test: crash.process.test.clone(),
-            timed_out: crash.test_timeout.is_some(),
-            files,
-        });
+        self.emitted.push(Emitted::of(&crash, files));
     }
 
     /// The end of the run: each output's last word (the JUnit file once more, since pytest may

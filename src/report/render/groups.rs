@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::escape::terminal;
 use crate::report::model::{project_path, Crash, CrashKind, NativeFrame};
 
 /// Distinct crashes kept; more are counted in [`Groups::dropped`].
@@ -119,14 +120,15 @@ impl Groups {
         self.groups.len()
     }
 
-    /// For people, on a terminal: a block per distinct crash, control characters replaced.
+    /// For people, on a terminal: a block per distinct crash, every string from a report
+    /// escaped for the terminal (the fingerprint, which begins a line, as a line start).
     pub fn text(&self) -> String {
-        let clean = |s: &str| s.chars().map(|c| if c.is_control() { '?' } else { c }).collect::<String>();
+        let clean = |s: &str| terminal::text(s).into_owned();
         let n = self.crashes;
         let mut out =
             format!("crashcatch: {n} crash{}, {} distinct\n", if n == 1 { "" } else { "es" }, self.distinct());
         for g in &self.groups {
-            out.push_str(&format!("\n{}  {}x  {}", clean(&g.fingerprint), g.count, clean(&g.signal)));
+            out.push_str(&format!("\n{}  {}x  {}", terminal::line_start(&g.fingerprint), g.count, clean(&g.signal)));
             if let Some(f) = &g.faulted {
                 out.push_str(&format!(" in {}", clean(f)));
             }

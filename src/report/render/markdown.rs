@@ -4,18 +4,19 @@
 
 use std::fmt::Write as _;
 
+use super::escape::is_hostile;
 use super::groups::Groups;
 
 /// `s` as the text of one table cell: every ASCII punctuation character backslash-escaped
 /// (CommonMark lets any be; `\|` is GitHub's escape for a pipe in a table), line breaks and
-/// other control characters as spaces.
+/// other control characters (and bidirectional overrides) as spaces.
 pub fn escape_cell(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 8);
     for c in s.chars() {
         if c.is_ascii_punctuation() {
             o.push('\\');
             o.push(c);
-        } else if c.is_control() || c == '\u{2028}' || c == '\u{2029}' {
+        } else if c.is_control() || is_hostile(c) {
             o.push(' ');
         } else {
             o.push(c);

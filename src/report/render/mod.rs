@@ -1,7 +1,6 @@
 //! Renderers: a finished report in, text out. One small trait; text and JSON render whole
 //! reports, GitHub a workflow command, JUnit a testcase (see [`junit`] for the suite).
 
-pub mod asyncio_tree;
 pub mod escape;
 pub mod github;
 pub mod groups;

@@ -8,9 +8,9 @@ use super::elf::{self, Sec};
 use crate::arch::aarch64::{Regs, SIGFRAME_X0, SIGRETURN};
 use crate::arch::Registers;
 use crate::process::ImageMemory;
-use crate::report::model::Trust;
 use crate::symbolize::Symbolizer;
-use crate::unwind::{unwind, Limits, RawFrame, UnwoundStack};
+use crate::unwind::Trust;
+use crate::unwind::{unwind, FrameAddress, Limits, UnwoundFrame, UnwoundStack};
 
 /// Where the fixture's code is loaded (static, not PIE).
 const LOAD: u64 = 0x40_0000;
@@ -57,7 +57,7 @@ fn check(variant: &str, st: &UnwoundStack, names: &[String], trust_after_leaf: T
     assert_eq!((st.frames[1].trust, st.frames[1].sp), (Trust::Cfi, st.frames[0].sp), "{variant}");
     for f in &st.frames[2..] {
         assert_eq!(f.trust, trust_after_leaf, "{variant}: {f:#x?}");
-        assert!(f.is_return_address && f.pc >> 48 == 0, "{variant}: {f:#x?}");
+        assert!(f.address.is_return_address() && f.address.address() >> 48 == 0, "{variant}: {f:#x?}");
     }
     for pair in st.frames[1..].windows(2) {
         assert!(pair[1].sp > pair[0].sp, "{variant}: sp must grow: {pair:#x?}");
@@ -135,8 +135,9 @@ fn regs(pc: u64, sp: u64, fp: u64, lr: u64) -> Registers {
     Registers::Aarch64(Regs { x, sp, pc, ..Default::default() })
 }
 
-fn f(pc: u64, ra: bool, sp: u64, trust: Trust) -> RawFrame {
-    RawFrame { pc, is_return_address: ra, sp, trust }
+fn f(pc: u64, ra: bool, sp: u64, trust: Trust) -> UnwoundFrame {
+    let address = if ra { FrameAddress::return_address(pc).unwrap() } else { FrameAddress::InstructionPointer(pc) };
+    UnwoundFrame { address, sp, trust }
 }
 
 fn write(mem: &mut ImageMemory, at: u64, v: u64) {
@@ -181,5 +182,5 @@ fn call_through_null_returns_by_the_link_register() {
     assert_eq!(st.frames[..2], [f(0, false, sp, Trust::Context), f(a(CALLER_RA), true, sp, Trust::Scan)], "{st:#x?}");
     // A link register that is not after a call is not believed.
     let st = unwind(&regs(0, sp, 0, a(CALLER_RA + 4)), &m.memory, &m.modules, Limits::default());
-    assert!(st.frames.get(1).is_none_or(|f| f.pc != a(CALLER_RA + 4)), "{st:#x?}");
+    assert!(st.frames.get(1).is_none_or(|f| f.address.address() != a(CALLER_RA + 4)), "{st:#x?}");
 }

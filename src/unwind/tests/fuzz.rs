@@ -8,7 +8,7 @@ use super::synth::{self, a, CfiKind, STACK};
 use crate::arch::x86_64::Regs as X86Regs;
 use crate::modules::ModuleSet;
 use crate::process::{ImageMemory, Memory, Registers};
-use crate::report::model::Trust;
+use crate::unwind::Trust;
 use crate::unwind::{unwind, Limits};
 
 const LIMITS: Limits = Limits { max_frames: 1_000, keep_top: 20, keep_bottom: 10, deadline: None };
@@ -30,7 +30,7 @@ fn check(regs: &Registers, memory: &dyn Memory, modules: &ModuleSet) -> Result<(
     DEEPEST.with(|d| d.set(d.get().max(st.frames.len() as u64 + st.elided.map_or(0, |e| e.1))));
     prop_assert!(!st.frames.is_empty());
     prop_assert!(st.frames.len() <= LIMITS.keep_top + LIMITS.keep_bottom);
-    prop_assert_eq!(st.frames[0].pc, regs.pc());
+    prop_assert_eq!(st.frames[0].address.address(), regs.pc());
     prop_assert_eq!(st.frames[0].trust, Trust::Context);
     let total = st.frames.len() as u64 + st.elided.map_or(0, |(_, n)| n);
     prop_assert!(total <= LIMITS.max_frames as u64);
@@ -138,7 +138,7 @@ fn random_stacks_over_this_process_modules() {
     // SAFETY: uc is writable.
     unsafe { libc::getcontext(&mut uc) };
     let here = unwind(&super::real::regs_from_ucontext(&uc), &live, &modules, Limits::default());
-    code.extend(here.frames.iter().map(|f| f.pc));
+    code.extend(here.frames.iter().map(|f| f.address.address()));
     let stack = 0x6fff_0000_0000u64;
     let pattern = code[code.len() / 2];
     let strategy = (

@@ -9,8 +9,8 @@ use crate::modules::ModuleSet;
 use crate::process::live::LiveMemory;
 use crate::process::maps::parse_maps;
 use crate::process::Registers;
-use crate::report::model::Trust;
 use crate::symbolize::Symbolizer;
+use crate::unwind::Trust;
 use crate::unwind::{unwind, Limits, UnwoundStack};
 
 pub fn regs_from_ucontext(uc: &libc::ucontext_t) -> Registers {
@@ -100,7 +100,7 @@ fn reaches_thread_start(names: &[String]) -> bool {
 fn describe(stack: &UnwoundStack, names: &[String]) -> String {
     let mut s = String::new();
     for (f, n) in stack.frames.iter().zip(names) {
-        s += &format!("{:#x} {:?} ra={} {}\n", f.pc, f.trust, f.is_return_address, n);
+        s += &format!("{:#x} {:?} ra={} {}\n", f.address.address(), f.trust, f.address.is_return_address(), n);
     }
     s + &format!("error: {:?}\n", stack.error)
 }
@@ -152,7 +152,7 @@ fn unwinds_its_own_thread_to_the_thread_start() {
     assert_eq!(stack.frames[0].trust, Trust::Context);
     let (c, b, a) = (position(&names, "ctx_c"), position(&names, "ctx_b"), position(&names, "ctx_a"));
     assert!(c == 0 && c < b && b < a, "{text}");
-    assert!(stack.frames[1..].iter().all(|f| f.trust == Trust::Cfi && f.is_return_address), "{text}");
+    assert!(stack.frames[1..].iter().all(|f| f.trust == Trust::Cfi && f.address.is_return_address()), "{text}");
     assert!(reaches_thread_start(&names), "{text}");
     // Stack pointers go up.
     assert!(stack.frames.windows(2).all(|w| w[0].sp < w[1].sp), "{text}");
@@ -242,7 +242,10 @@ fn unwinds_through_a_real_signal_frame() {
     let (b, a) = (position(&names, "sig_b"), position(&names, "sig_a"));
     assert!(h < sig && sig < b && b < a, "{text}");
     // The frame before the signal frame is the sigreturn trampoline, not entered by a call.
-    assert!(!stack.frames[sig - 1].is_return_address && !stack.frames[sig].is_return_address, "{text}");
+    assert!(
+        !stack.frames[sig - 1].address.is_return_address() && !stack.frames[sig].address.is_return_address(),
+        "{text}"
+    );
     assert!(reaches_thread_start(&names), "{text}");
 }
 
@@ -255,8 +258,8 @@ fn null_function_pointer_call_in_a_live_thread() {
     let (stack, names) = out.pop().unwrap();
     let text = describe(&stack, &names);
     assert_eq!(stack.error, None, "{text}");
-    assert_eq!((stack.frames[0].pc, stack.frames[0].trust), (0, Trust::Context), "{text}");
-    assert_eq!((stack.frames[1].trust, stack.frames[1].is_return_address), (Trust::Scan, true), "{text}");
+    assert_eq!((stack.frames[0].address.address(), stack.frames[0].trust), (0, Trust::Context), "{text}");
+    assert_eq!((stack.frames[1].trust, stack.frames[1].address.is_return_address()), (Trust::Scan, true), "{text}");
     let (c, b, a) = (position(&names, "ctx_c"), position(&names, "ctx_b"), position(&names, "ctx_a"));
     assert!(c == 1 && c < b && b < a, "{text}");
     assert!(stack.frames[2..].iter().all(|f| f.trust == Trust::Cfi), "{text}");

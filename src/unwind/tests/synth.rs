@@ -5,9 +5,9 @@ use crate::arch::x86_64::Regs as X86Regs;
 use crate::arch::x86_64::{SIGRETURN, UC_GREGS};
 use crate::arch::{Arch, MAX_DWARF};
 use crate::process::{ImageMemory, Registers};
-use crate::report::model::Trust;
-use crate::unwind::step::{State, Step, Walker};
-use crate::unwind::{cfi, unwind, Limits, RawFrame, UnwoundStack};
+use crate::unwind::step::{State, Step, Stepper};
+use crate::unwind::{cfi, unwind, FrameAddress, Limits, UnwindStop, UnwoundFrame, UnwoundStack};
+use crate::unwind::{Trust, UnwindErrorKind};
 
 pub const BASE: u64 = 0x5555_0000_0000;
 pub const STACK: u64 = 0x7ffe_0000_0000;
@@ -149,8 +149,9 @@ fn run(m: &Mapped, r: &Registers) -> UnwoundStack {
     unwind(r, &m.memory, &m.modules, Limits::default())
 }
 
-fn f(pc: u64, ra: bool, sp: u64, trust: Trust) -> RawFrame {
-    RawFrame { pc, is_return_address: ra, sp, trust }
+fn f(pc: u64, ra: bool, sp: u64, trust: Trust) -> UnwoundFrame {
+    let address = if ra { FrameAddress::return_address(pc).unwrap() } else { FrameAddress::InstructionPointer(pc) };
+    UnwoundFrame { address, sp, trust }
 }
 
 const S: u64 = STACK + 0x1000;
@@ -231,15 +232,15 @@ fn expression_rules_compute_registers() {
     m.memory.write_u64(S, 0x1234_5670);
     let modules = &m.modules;
     let mut cache = cfi::CfiCache::new(Arch::X86_64);
-    let mut w = Walker { spec: Arch::X86_64.spec(), memory: &m.memory, modules, cfi: &mut cache };
+    let mut w = Stepper { spec: Arch::X86_64.spec(), memory: &m.memory, modules, cfi: &mut cache };
     let mut regs = [None; MAX_DWARF];
     regs[7] = Some(S);
     regs[3] = Some(41);
     regs[6] = Some(7);
     regs[0] = Some(99);
-    let cur = State { regs, pc: a(EXPR_RA), is_return_address: true, trust: Trust::Cfi };
+    let cur = State { regs, address: FrameAddress::return_address(a(EXPR_RA)).unwrap(), trust: Trust::Cfi };
     let Ok(Step::Caller(next)) = w.step(&cur) else { panic!("no caller") };
-    assert_eq!(next.pc, a(START_RA));
+    assert_eq!(next.address, FrameAddress::return_address(a(START_RA)).unwrap());
     assert_eq!(next.regs[7], Some(S + 16), "rsp = CFA");
     assert_eq!(next.regs[6], Some(0x1234_5670), "rbp = [CFA-16]");
     assert_eq!(next.regs[3], Some(42), "rbx = rbx+1 (val_expression)");
@@ -248,7 +249,7 @@ fn expression_rules_compute_registers() {
     let mut cur2 = cur;
     cur2.regs[3] = None;
     let Ok(Step::Caller(next)) = w.step(&cur2) else { panic!("no caller") };
-    assert_eq!((next.pc, next.regs[3]), (a(START_RA), None));
+    assert_eq!((next.address.address(), next.regs[3]), (a(START_RA), None));
 }
 
 #[test]
@@ -401,7 +402,8 @@ fn stack_pointer_that_does_not_move_is_an_error() {
     let st = run(&m, &regs(a(LOOP + 0x20), S, 0));
     assert_eq!(st.frames.len(), 1);
     let e = st.error.expect("an error");
-    assert!(e.contains("did not increase"), "{e}");
+    assert!(matches!(e, UnwindStop::StackPointerNotIncreasing { .. }), "{e:?}");
+    assert!(e.to_string().contains("did not increase"), "{e}");
 }
 
 #[test]
@@ -410,7 +412,8 @@ fn unreadable_stack_is_an_error() {
     let st = run(&m, &regs(a(LEAF + 0x20), 0x1000, 0));
     assert_eq!(st.frames.len(), 1);
     let e = st.error.expect("an error");
-    assert!(e.contains("not readable"), "{e}");
+    assert_eq!(e.kind(), UnwindErrorKind::ReadFailed, "{e:?}");
+    assert!(e.to_string().contains("not readable"), "{e}");
 }
 
 /// `n` frames of REC (16-byte frames), then START: n + 2 frames in all.
@@ -459,10 +462,24 @@ fn frame_limit_stops_with_an_error_and_keeps_both_ends() {
     let (m, r, _) = recursion(5_000);
     let limits = Limits { max_frames: 1_000, keep_top: 10, keep_bottom: 5, deadline: None };
     let st = unwind(&r, &m.memory, &m.modules, limits);
-    assert!(st.error.as_deref().unwrap_or("").contains("frame limit"), "{:?}", st.error);
+    assert_eq!(st.error, Some(UnwindStop::FrameLimit { limit: 1_000 }));
+    assert_eq!(st.error.map(|e| e.to_string()).unwrap_or_default(), "stopped after 1000 frames (the frame limit)");
     assert_eq!(st.frames.len(), 15);
     assert_eq!(st.elided, Some((10, 985)));
-    assert!(st.frames.iter().skip(1).all(|f| f.pc == a(REC_RA)));
+    assert!(st.frames.iter().skip(1).all(|f| f.address.address() == a(REC_RA)));
+}
+
+/// A deadline already passed: the stack still gets its first `DEADLINE_EVERY` frames, then
+/// stops with the kind that says why.
+#[test]
+fn a_spent_deadline_stops_with_its_own_error() {
+    let (m, r, _) = recursion(1_000);
+    let limits = Limits { deadline: Some(std::time::Instant::now()), ..Limits::default() };
+    let st = unwind(&r, &m.memory, &m.modules, limits);
+    let e = st.error.expect("an error");
+    assert_eq!(e, UnwindStop::Deadline { frames: crate::unwind::DEADLINE_EVERY });
+    assert_eq!(e.kind(), UnwindErrorKind::BudgetSpent);
+    assert_eq!(e.to_string(), "stopped after 256 frames: the report's time budget was spent");
 }
 
 #[test]
@@ -471,7 +488,7 @@ fn tiny_limits() {
     let st = unwind(&r, &m.memory, &m.modules, Limits { max_frames: 100, keep_top: 0, keep_bottom: 3, deadline: None });
     assert_eq!(st.frames.len(), 3);
     assert_eq!(st.elided, Some((0, 19)));
-    assert_eq!(st.frames[2].pc, a(START_RA));
+    assert_eq!(st.frames[2].address.address(), a(START_RA));
     let st = unwind(&r, &m.memory, &m.modules, Limits { max_frames: 100, keep_top: 4, keep_bottom: 0, deadline: None });
     assert_eq!(st.frames.len(), 4);
     assert_eq!(st.elided, Some((4, 18)));

@@ -1,24 +1,24 @@
-//! The asyncio tasks as a tree, like `python -m asyncio pstree`: each task under the task that
+//! The asyncio part of the text report: the tasks as a tree, like `python -m asyncio pstree`: each task under the task that
 //! awaits it, with the coroutines it is suspended in (outermost first) and what it awaits.
 //! Names, functions and files come from the target: each is escaped for the terminal.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
-use super::escape::terminal::text as esc;
+use super::super::escape::terminal::{line_start, text as esc};
 use crate::report::model::{AsyncioState, AsyncioTask, Crash, Hex};
 
 /// Most tasks drawn; the rest are counted (the JSON report has them all).
 const MAX_DRAWN: usize = 200;
 
 /// The running task of thread `tid`, if any: `'name'`.
-pub fn running_task(crash: &Crash, tid: i32) -> Option<&AsyncioTask> {
+pub(super) fn running_task(crash: &Crash, tid: i32) -> Option<&AsyncioTask> {
     let a = crash.python.as_ref()?.asyncio.as_ref()?;
     a.tasks.iter().find(|t| t.running && t.thread == Some(tid))
 }
 
 /// The tree, one line per entry, without a trailing blank line; empty when there are no tasks.
-pub fn render(a: &AsyncioState) -> String {
+pub(super) fn render(a: &AsyncioState) -> String {
     let mut out = String::new();
     if a.tasks.is_empty() && a.notes.is_empty() {
         return out;
@@ -91,7 +91,8 @@ impl<'a> Ctx<'a, '_> {
         let inner = format!("{indent}{}", if last { "    " } else { "│   " });
         for c in &t.coroutines {
             let line = c.line.map(|l| format!(":{l}")).unwrap_or_default();
-            let _ = writeln!(self.out, "{inner}  {} at {}{}", esc(&c.function), esc(&c.file), line);
+            // The function begins the line (after the tree's spaces): escaped as a line start.
+            let _ = writeln!(self.out, "{inner}  {} at {}{}", line_start(&c.function), esc(&c.file), line);
         }
         if let Some(a) = &t.awaits {
             let _ = writeln!(self.out, "{inner}  awaits {}", esc(&a.description));

@@ -1,0 +1,105 @@
+//! The threads: the crashed one in full, then the asyncio tasks, then the others (the GIL
+//! holder and the main thread first, each cut to [`OTHER_THREAD_FRAMES`]); in a process with
+//! many threads, those with no Python frames are only named.
+
+use std::fmt::Write;
+
+use super::super::escape::terminal::text as esc;
+use super::{asyncio, frames, Style};
+use crate::report::model::{Crash, InterpreterState, PythonThread, Thread};
+
+/// Frames shown for a thread that did not crash.
+const OTHER_THREAD_FRAMES: usize = 24;
+/// Native threads with no Python frames named in the closing line; more are counted.
+const QUIET_NAMED: usize = 6;
+
+/// The Python thread state of kernel thread `tid`, if any.
+fn python_thread(crash: &Crash, tid: i32) -> Option<&PythonThread> {
+    crash.python.as_ref()?.interpreters.iter().flat_map(|i| i.threads.iter()).find(|p| p.tid == Some(tid))
+}
+
+/// `Thread 12 "name" [MainThread] (crashed, main, holds the GIL, ...)`.
+fn title(t: &Thread, crash: &Crash) -> String {
+    let mut tags = Vec::new();
+    let py = python_thread(crash, t.tid);
+    if t.crashed {
+        tags.push("crashed".to_string());
+    } else if py.and_then(|p| p.idle) == Some(true) {
+        tags.push("waiting".to_string());
+    }
+    if t.main {
+        tags.push("main".to_string());
+    }
+    if t.holds_gil {
+        tags.push("holds the GIL".to_string());
+    }
+    if let Some(p) = crash.python.as_ref().filter(|p| p.finalizing_tid == Some(t.tid)) {
+        let finalized = p.state == Some(InterpreterState::Finalized);
+        tags.push(if finalized { "finalized the interpreter" } else { "finalizing the interpreter" }.to_string());
+    }
+    if let Some(task) = asyncio::running_task(crash, t.tid) {
+        tags.push(format!("running asyncio task '{}'", esc(&task.name)));
+    }
+    let mut name = t.name.as_deref().map(|n| format!(" \"{}\"", esc(n))).unwrap_or_default();
+    // The thread's `threading` name beside the OS one.
+    if let Some(pn) = py.and_then(|p| p.python_name.as_deref()) {
+        name.push_str(&format!(" [{}]", esc(pn)));
+    }
+    if tags.is_empty() {
+        format!("Thread {}{}", t.tid, name)
+    } else {
+        format!("Thread {}{} ({})", t.tid, name, tags.join(", "))
+    }
+}
+
+fn thread(out: &mut String, t: &Thread, crash: &Crash, limit: Option<usize>, st: &Style) {
+    let _ = writeln!(out);
+    let _ = writeln!(out, "{}", st.bold(&title(t, crash)));
+    frames::write(out, t, limit, st);
+}
+
+/// The crashed thread in full, the asyncio tasks, then the others.
+pub(super) fn write(out: &mut String, crash: &Crash, st: &Style) {
+    for t in crash.threads.iter().filter(|t| t.crashed) {
+        thread(out, t, crash, None, st);
+    }
+    if let Some(tree) = crash.python.as_ref().and_then(|p| p.asyncio.as_ref()).map(asyncio::render) {
+        if !tree.is_empty() {
+            let _ = writeln!(out);
+            out.push_str(&tree);
+        }
+    }
+    // When the crashed thread has no Python frames, the GIL holder's and the main thread's
+    // stacks answer "what was Python doing": show them next, then the rest.
+    let mut others: Vec<&Thread> = crash.threads.iter().filter(|t| !t.crashed).collect();
+    others.sort_by_key(|t| (!(t.holds_gil || t.main), t.tid));
+    let mut quiet_native = Vec::new();
+    for t in others {
+        let boring = !t.has_python() && !t.main && !t.holds_gil && crash.threads.len() > 8;
+        if boring {
+            quiet_native.push(t);
+        } else {
+            thread(out, t, crash, Some(OTHER_THREAD_FRAMES), st);
+        }
+    }
+    quiet(out, &quiet_native);
+}
+
+/// `Threads 3, 4 "io": native, no Python frames (stacks in the JSON report)`.
+fn quiet(out: &mut String, threads: &[&Thread]) {
+    if threads.is_empty() {
+        return;
+    }
+    let _ = writeln!(out);
+    let names: Vec<String> = threads
+        .iter()
+        .take(QUIET_NAMED)
+        .map(|t| format!("{}{}", t.tid, t.name.as_deref().map(|n| format!(" \"{}\"", esc(n))).unwrap_or_default()))
+        .collect();
+    let more = if threads.len() > QUIET_NAMED {
+        format!(", ... ({} more)", threads.len() - QUIET_NAMED)
+    } else {
+        String::new()
+    };
+    let _ = writeln!(out, "Threads {}{}: native, no Python frames (stacks in the JSON report)", names.join(", "), more);
+}
