@@ -104,6 +104,9 @@ pub struct RunArgs {
     /// Largest core --core writes, in MB; contents that do not fit (stacks are kept first) are left out and noted
     #[arg(long, value_name = "MB", default_value = "2048")]
     pub core_max_mb: u64,
+    /// Most --core writes in all during the run, in MB; cores past it are skipped, with a line saying so
+    #[arg(long, value_name = "MB", default_value = "4096")]
+    pub core_max_total_mb: u64,
     /// The command to run, after `--`
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<OsString>,

@@ -58,7 +58,10 @@ fn run_config(a: cli::RunArgs) -> RunConfig {
                 cli::TestTimeoutArg::Dump => TimeoutAction::Dump,
             },
         }),
-        core_dump: a.core.then_some(a.core_max_mb.saturating_mul(1 << 20)),
+        core_dump: a.core.then_some(supervise::CoreLimits {
+            per_core: a.core_max_mb.saturating_mul(1 << 20),
+            total: a.core_max_total_mb.saturating_mul(1 << 20),
+        }),
         hang_action: match a.hang_action {
             cli::HangArg::Term => HangAction::Term,
             cli::HangArg::Dump => HangAction::Dump,

@@ -7,6 +7,8 @@
 //! default; `core.%p` and the like too): the child raises RLIMIT_CORE itself. When the pattern
 //! pipes cores elsewhere (systemd-coredump, apport), the test says so and takes the core with
 //! gdb's gcore at the fault instead.
+// Tests read and write files and print freely: the doors are for crashcatch itself.
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
 
 mod common;
 

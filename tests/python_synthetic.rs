@@ -1,6 +1,8 @@
 //! The walker over synthetic memory images: every version's layout read back exactly, full 3.11
 //! and 3.12 thread walks (entry frames, shims, GIL, tids), the 3.13 `_Py_DebugOffsets` path and a
 //! 3.14-shaped one, finalization, and corrupt images.
+// Tests read and write files and print freely: the doors are for crashcatch itself.
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
 
 use crashcatch::arch::x86_64::Regs as X86Regs;
 use crashcatch::process::{ImageMemory, Snapshot, ThreadInfo};

@@ -1,9 +1,9 @@
 //! A core's memory: the bytes of its PT_LOAD segments, and for file-backed ranges the core
 //! left out (the kernel's default coredump_filter keeps only the first page of each mapped
 //! ELF file; gdb's gcore writes no segment at all for a library's code), the bytes of the
-//! mapped file itself, opened through the door of the process's files (under the sysroot).
+//! mapped file itself, opened through the door (under the sysroot,
+//! with the process's rights) and read as a watched read (process/blocking.rs).
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -11,17 +11,9 @@ use std::os::unix::fs::FileExt;
 use super::layout::Segment;
 use super::notes::FileNote;
 use super::source::CoreFile;
-use crate::process::{Memory, TargetFiles};
+use crate::process::Memory;
 
-/// Where a mapped file is read here: a path opened through a door (the process's files, or
-/// the folder of a program given with `--exe`).
-#[derive(Clone)]
-pub struct HostFile {
-    pub files: TargetFiles,
-    pub path: String,
-}
-
-/// At most this many mapped files are kept open at once.
+/// At most this many mapped files are kept open (each is opened once, when the core is read).
 const MAX_OPEN_FILES: usize = 256;
 
 pub struct CoreMemory {
@@ -30,21 +22,23 @@ pub struct CoreMemory {
     segments: Vec<Segment>,
     /// NT_FILE entries, sorted by address.
     files: Vec<FileNote>,
-    /// Where each mapped file can be read here, None when it cannot (or must not: its build-id
-    /// differs from the one the process mapped).
-    host: HashMap<String, Option<HostFile>>,
-    open: RefCell<HashMap<String, Option<File>>>,
+    /// Each mapped file, opened through the door (process/core/mod.rs), None when it cannot be
+    /// read (or must not: its build-id differs from the one the process mapped).
+    host: HashMap<String, Option<File>>,
 }
 
 impl CoreMemory {
     pub fn new(core: CoreFile, mut segments: Vec<Segment>, mut files: Vec<FileNote>) -> Self {
         segments.sort_by_key(|s| s.vaddr);
         files.sort_by_key(|f| f.start);
-        CoreMemory { core, segments, files, host: HashMap::new(), open: RefCell::new(HashMap::new()) }
+        CoreMemory { core, segments, files, host: HashMap::new() }
     }
 
-    /// Says where the file the process mapped as `path` is read from here (None: nowhere).
-    pub fn set_host_file(&mut self, path: &str, host: Option<HostFile>) {
+    /// Gives the file the process mapped as `path`, opened (None: it cannot be read). At most
+    /// [`MAX_OPEN_FILES`] are kept open; the others are not read.
+    pub fn set_host_file(&mut self, path: &str, host: Option<File>) {
+        let open = self.host.values().filter(|f| f.is_some()).count();
+        let host = host.filter(|_| open < MAX_OPEN_FILES);
         self.host.insert(path.to_string(), host);
     }
 
@@ -70,23 +64,21 @@ impl CoreMemory {
     /// Bytes of the file mapped at `addr`, when the core left them out.
     fn read_file(&self, addr: u64, buf: &mut [u8]) -> usize {
         let Some(f) = self.file_at(addr) else { return 0 };
-        let Some(Some(host)) = self.host.get(&f.path) else { return 0 };
+        let Some(Some(file)) = self.host.get(&f.path) else { return 0 };
         let n = (buf.len() as u64).min(f.end - addr) as usize;
-        let mut open = self.open.borrow_mut();
-        if open.len() >= MAX_OPEN_FILES && !open.contains_key(&f.path) {
-            open.clear();
-        }
-        let file = open.entry(f.path.clone()).or_insert_with(|| host.files.open(&host.path).ok());
-        let Some(file) = file else { return 0 };
         let off = f.offset.saturating_add(addr - f.start);
-        let mut done = 0;
-        while done < n {
-            match file.read_at(&mut buf[done..n], off + done as u64) {
-                Ok(0) | Err(_) => break,
-                Ok(k) => done += k,
+        // A watched read: a file on a hung mount is abandoned, never waited on.
+        crate::process::blocking::file(std::path::Path::new(&f.path), || {
+            let mut done = 0;
+            while done < n {
+                match file.read_at(&mut buf[done..n], off + done as u64) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => done += k,
+                }
             }
-        }
-        done
+            done
+        })
+        .unwrap_or(0)
     }
 
     /// The NT_FILE entry that maps `addr`.

@@ -3,7 +3,8 @@
 //!
 //! What comes from where: threads and registers from NT_PRSTATUS, the signal from NT_SIGINFO,
 //! the command from NT_PRPSINFO (and the initial stack), memory from the PT_LOAD segments
-//! (falling back to the mapped files for what the core left out), the maps from the PT_LOAD
+//! (falling back to the mapped files for what the core left out, and adding as mappings the
+//! ranges NT_FILE names that gcore wrote no segment for), the maps from the PT_LOAD
 //! segments named by NT_FILE, files under `--sysroot`, the starting environment from the
 //! initial stack. `write` does the reverse: a core of a stopped process, from any snapshot.
 
@@ -20,7 +21,7 @@ use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 
 pub use error::CoreError;
-pub use memory::{CoreMemory, HostFile};
+pub use memory::CoreMemory;
 pub use source::Compression;
 
 use self::layout::{Segment, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE};
@@ -47,13 +48,13 @@ pub struct CoreOptions {
 /// A core file, read: the [`ProcessView`] of the process it recorded.
 pub struct CoreView {
     memory: CoreMemory,
+    /// The process's files, opened as it would have (see [`super::TargetFiles::for_core`]).
+    files: super::TargetFiles,
     notes: Notes,
     maps: Vec<Mapping>,
     exe: Option<String>,
     options: CoreOptions,
     start: OnceCell<Option<StartStrings>>,
-    /// The door to the process's files: under the sysroot (or this machine's root).
-    files: Option<super::TargetFiles>,
     /// What the report should say about the core itself (truncated, files that differ, ...).
     remarks: Vec<String>,
     compression: Compression,
@@ -81,22 +82,23 @@ impl CoreView {
         }
         let compression = file.compression;
         let maps = mappings(&loads, &notes);
+        let files = super::TargetFiles::for_core(
+            options.sysroot.as_deref().unwrap_or(Path::new("/")),
+            None,
+            notes.process.as_ref().map(|p| (p.uid, p.gid)),
+        );
         let mut view = CoreView {
+            files,
             memory: CoreMemory::new(file, loads.clone(), notes.files.clone()),
             exe: None,
             notes,
             maps,
             options,
             start: OnceCell::new(),
-            files: None,
             remarks,
             compression,
         };
         view.exe = view.find_exe();
-        view.files = Some(super::TargetFiles::under(
-            view.options.sysroot.as_deref().unwrap_or(Path::new("/")),
-            ProcessView::cwd(&view).as_deref(),
-        ));
         view.link_files();
         // Only now can the files be read for what the core left out entirely (gcore).
         let extra = gaps::file_only_mappings(&loads, &view.notes.files, &view.memory);
@@ -134,8 +136,8 @@ impl CoreView {
             memory: &self.memory,
             view: self,
             // The process is gone: its files are read under the sysroot (or this machine's
-            // root) with the rights of whoever runs `crashcatch core`.
-            files: self.door(),
+            // root) with its own rights (see TargetFiles::for_core).
+            files: self.files.clone(),
         }
     }
 
@@ -207,27 +209,6 @@ impl CoreView {
         ps.split_whitespace().map(str::to_string).collect()
     }
 
-    /// The door to the process's files (set once the core's notes are read).
-    fn door(&self) -> super::TargetFiles {
-        self.files.clone().unwrap_or_else(|| {
-            super::TargetFiles::under(self.options.sysroot.as_deref().unwrap_or(Path::new("/")), None)
-        })
-    }
-
-    /// How the memory reads the file the process mapped as `path` (found here at `host`):
-    /// through the process's door, or, for the program given with `--exe`, through a door on
-    /// that program's folder.
-    fn host_file(&self, path: &str, host: &Path) -> Option<HostFile> {
-        let overridden = self.options.exe.is_some()
-            && self.exe.as_deref().is_some_and(|e| e.strip_suffix(" (deleted)").unwrap_or(e) == path);
-        if overridden {
-            let name = host.file_name()?.to_str()?;
-            let dir = host.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            return Some(HostFile { files: super::TargetFiles::under(dir, None), path: format!("/{name}") });
-        }
-        Some(HostFile { files: self.door(), path: path.to_string() })
-    }
-
     /// Tells the memory where each mapped file is read here, refusing files whose build-id
     /// differs from the one in the core (and saying so).
     fn link_files(&mut self) {
@@ -238,20 +219,20 @@ impl CoreView {
             }
             let clean = f.path.strip_suffix(" (deleted)").unwrap_or(&f.path);
             let host = self.host_path(clean);
-            if !super::blocking::exists(&host) {
-                self.remarks.push(format!("core: {} is not on this machine{}", f.path, self.under_sysroot()));
-                self.memory.set_host_file(&f.path, None);
-                continue;
-            }
-            match self.differs(&f, &host) {
+            let file = match self.open_file(clean) {
+                Ok(file) => file,
+                Err(e) => {
+                    self.remarks.push(format!("core: {} cannot be read here{} ({e})", f.path, self.under_sysroot()));
+                    self.memory.set_host_file(&f.path, None);
+                    continue;
+                }
+            };
+            match self.differs(&f, &host, &file) {
                 Some(why) => {
                     self.remarks.push(why);
                     self.memory.set_host_file(&f.path, None);
                 }
-                None => {
-                    let door = self.host_file(clean, &host);
-                    self.memory.set_host_file(&f.path, door);
-                }
+                None => self.memory.set_host_file(&f.path, Some(file)),
             }
         }
     }
@@ -260,8 +241,20 @@ impl CoreView {
         self.options.sysroot.as_ref().map(|r| format!(" (under {})", r.display())).unwrap_or_default()
     }
 
-    /// A note when the file at `host` is not the one the process mapped at `f` (by build-id).
-    fn differs(&self, f: &notes::FileNote, host: &Path) -> Option<String> {
+    /// The file the process named `path`, through the door: under the sysroot, with the
+    /// process's rights, a regular file only, never blocking; `--exe` is the user's own file.
+    fn open_file(&self, path: &str) -> Result<std::fs::File, super::files::OpenError> {
+        if let (Some(exe), Some(core_exe)) = (&self.options.exe, &self.exe) {
+            if path == core_exe.strip_suffix(" (deleted)").unwrap_or(core_exe) {
+                return super::files::open_regular(exe);
+            }
+        }
+        self.files.open(path)
+    }
+
+    /// A note when `file` (shown as `host`) is not the one the process mapped at `f` (by
+    /// build-id).
+    fn differs(&self, f: &notes::FileNote, host: &Path, file: &std::fs::File) -> Option<String> {
         let first = self.notes.files.iter().find(|g| g.path == f.path && g.offset == 0)?;
         let len = first.end.saturating_sub(first.start);
         let mem = |off: u64, buf: &mut [u8]| {
@@ -272,8 +265,7 @@ impl CoreView {
             self.memory.read_partial(first.start + off, &mut buf[..n])
         };
         let in_core = super::elfid::build_id(&mem)?;
-        let file = super::files::open_regular(host).ok()?;
-        let disk = |off: u64, buf: &mut [u8]| std::os::unix::fs::FileExt::read_at(&file, buf, off).unwrap_or(0);
+        let disk = |off: u64, buf: &mut [u8]| std::os::unix::fs::FileExt::read_at(file, buf, off).unwrap_or(0);
         let on_disk = super::elfid::build_id(&disk);
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
         match on_disk {
