@@ -8,6 +8,9 @@
 #   make debuginfod elfutils' debuginfod server and openssl for tests/debuginfod.rs (apt-get, as root)
 #   make bugsink    Bugsink and sentry-relay in target/bugsink-venv for the crash tracker tests
 #   make test       lint + venv + fixtures + cargo test (skips listed at the end)
+#   make test-peers pystack's and py-spy's test expectations on every interpreter (tests/peers.rs)
+#   make test-realworld real crashes of real packages pinned to broken versions, against gdb and
+#                   faulthandler (tests/realworld.rs; installs the wheels under target/realworld)
 #   make demo       crashcatch on a real crash, showing its report
 #   make stress     the reliability suite; writes its results table into RELIABILITY.md
 #   make wheel      the Python wheel (pyproject.toml, maturin): target/wheels/crashcatch-*.whl
@@ -42,7 +45,7 @@ FIXTURE_TARGETS := $(foreach v,$(FIXTURE_VARIANTS),\
 	$(FIXDIR)/$(v)/libccfix.so $(addprefix $(FIXDIR)/$(v)/,$(FIXTURE_PROGRAMS)))
 
 .PHONY: lint all build fixtures venv pyext sid py311dbg debuginfod bugsink test demo stress bench bench-quick bench-core bench-pause clean wheel wheel-test \
-	wheels wheels-test bullseye test-aarch64 test-docker
+	wheels wheels-test bullseye test-aarch64 test-docker test-peers test-realworld
 
 all: build
 
@@ -132,6 +135,18 @@ test: lint venv fixtures sid py311dbg debuginfod bugsink
 	@rm -f $(SKIP_LOG)
 	@status=0; CRASHCATCH_WHEEL_TEST=1 $(CARGO) test --no-fail-fast || status=$$?; \
 	scripts/test-summary.sh $(SKIP_LOG); exit $$status
+
+# The peers' own test expectations (pystack's tests/integration, py-spy's integration tests),
+# ported onto crashcatch's JSON, on every interpreter here; the last line is
+# "peers: N passed, M failed, K skipped" (make test runs the same test, quietly).
+test-peers: sid
+	@set -o pipefail; $(CARGO) test --test peers -- --nocapture 2>&1 | grep -E '^(  FAIL|  SKIP|peers:|error)'
+
+# Real crashes of real packages pinned to the versions that crash, compared with gdb's frame #0
+# and faulthandler's call site of the same crash (tests/realworld.rs); the wheels come from PyPI
+# into target/realworld once. The last line is "realworld: N passed, M failed, K skipped".
+test-realworld:
+	@set -o pipefail; $(CARGO) test --test realworld -- --ignored --nocapture 2>&1 | grep -E '^(PASS|FAIL|SKIP|realworld:|error)'
 
 # Formatting and lints, as CI keeps them (make test runs this first).
 lint:

@@ -67,6 +67,10 @@ pub struct ReportArgs {
     /// Do not read Python frames
     #[arg(long)]
     pub no_python: bool,
+    /// Show every Python frame's arguments and local variables (short strings, the first items
+    /// of containers); by default only the crashed frame's arguments, without string contents
+    #[arg(long, env = "CRASHCATCH_LOCALS", value_parser = clap::builder::FalseyValueParser::new())]
+    pub locals: bool,
     /// Put every environment variable in the report (default: only a short allow-list)
     #[arg(long, env = "CRASHCATCH_SHOW_ENV", value_parser = clap::builder::FalseyValueParser::new())]
     pub show_env: bool,

@@ -51,6 +51,7 @@ fn capture_options(r: &cli::ReportArgs) -> capture::Options {
     let debuginfod = crashcatch::modules::debuginfod::config_from_env(r.debuginfod_timeout);
     capture::Options {
         no_python: r.no_python,
+        locals: r.locals,
         show_env: r.show_env,
         debug_dirs: r.debug_dir.clone(),
         debuginfod: debuginfod.enabled().then_some(debuginfod),

@@ -39,7 +39,7 @@ prop_compose! {
         native.file = Some(s[2].clone());
         native.line = Some(3);
         native.inlined = vec![InlinedFrame { function: s[3].clone(), file: Some(s[4].clone()), line: Some(1) }];
-        let py = PythonFrame { file: format!("/{}", s[5]), function: s[6].clone(), line: Some(8), source: Some(s[7].clone()), stale: false };
+        let py = PythonFrame { file: format!("/{}", s[5]), function: s[6].clone(), line: Some(8), source: Some(s[7].clone()), ..PythonFrame::default() };
         let process = ProcessInfo {
             pid: 9,
             exe: Some(s[8].clone()),
@@ -59,7 +59,7 @@ prop_compose! {
         c.fingerprint = Some(s[5].clone());
         c.diagnosis = Some(s[6].clone());
         c.classification = Some(Classification { kind: ClassificationKind::Abort, summary: s[7].clone(), message: None });
-        c.culprit = Some(Culprit { frame: native.clone(), first_outside_system: Some(native.clone()) });
+        c.culprit = Some(Culprit { frame: native.clone(), first_outside_system: Some(native.clone()), suspect: None });
         c.python_call_site = Some(py.clone());
         c.python = Some(PythonState { version: Some(s[9].clone()), ..Default::default() });
         c.modules = vec![ModuleInfo { path: format!("/{}", s[0]), base: Hex(0x400000), end: Hex(0x500000), build_id: Some(s[10].clone()), debug_file: Some(s[11].clone()) }];

@@ -20,6 +20,8 @@ use std::time::Duration;
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub mod interpreters;
+
 /// Records that a test (or part of one) was skipped, and why: one line appended to
 /// `target/test-skips.txt` (or `CRASHCATCH_SKIP_LOG`), which `make test` prints in its summary
 /// (cargo's capture would hide an eprintln), and printed here too for `--nocapture` runs.

@@ -158,7 +158,7 @@ mod tests {
     }
 
     fn py(file: &str, function: &str, line: u32) -> PythonFrame {
-        PythonFrame { file: file.into(), function: function.into(), line: Some(line), source: None, stale: false }
+        PythonFrame { file: file.into(), function: function.into(), line: Some(line), ..PythonFrame::default() }
     }
 
     fn names(st: &Stacktrace) -> Vec<String> {
