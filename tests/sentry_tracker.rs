@@ -392,28 +392,8 @@ impl TlsTracker {
     fn start() -> Option<TlsTracker> {
         let dir = out_dir();
         let d = dir.path();
-        let openssl = |args: &[&str]| Command::new("openssl").args(args).current_dir(d).output();
-        let key = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2";
-        let ca = format!("req -x509 {key} -keyout ca.key -out ca.pem");
-        let csr = format!("req {key} -keyout srv.key -out srv.csr");
-        let sign =
-            "x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext.cnf";
-        let steps: [Vec<&str>; 3] = [
-            ca.split(' ')
-                .chain(["-subj", "/CN=crashcatch test CA", "-addext", "basicConstraints=critical,CA:TRUE"])
-                .collect(),
-            csr.split(' ').chain(["-subj", "/CN=127.0.0.1"]).collect(),
-            sign.split(' ').collect(),
-        ];
-        std::fs::write(d.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n").unwrap();
-        for args in &steps {
-            match openssl(args) {
-                Err(e) => {
-                    skip("crash tracker over https", &format!("openssl: {e}"));
-                    return None;
-                }
-                Ok(o) => assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr)),
-            }
+        if !common::tls::make_certificates(d, "crash tracker over https") {
+            return None;
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new("python3")

@@ -21,6 +21,7 @@ use serde_json::Value;
 use tempfile::TempDir;
 
 pub mod interpreters;
+pub mod tls;
 
 /// Records that a test (or part of one) was skipped, and why: one line appended to
 /// `target/test-skips.txt` (or `CRASHCATCH_SKIP_LOG`), which `make test` prints in its summary
