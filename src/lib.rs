@@ -6,12 +6,14 @@
 //! [`python`] and [`merge`] over it, then its analysis, and returns a finished, immutable
 //! [`report::model::Crash`]; [`report`] renders it (text, JSON, JUnit, GitHub) and writes it.
 //! [`postmortem`] does what [`supervise`] does from a core file instead of a live process.
+//! [`contain`] is the supervisor's panic policy, shared by the stages that run under it.
 //! Each module depends only on those below it; [`report::model`] imports nothing but the two
 //! closed sets the unwinder makes and the report names (`Trust`, `UnwindErrorKind`), and
 //! [`unwind`] imports nothing of the report.
 
 pub mod arch;
 pub mod capture;
+pub mod contain;
 pub mod merge;
 pub mod modules;
 pub mod postmortem;

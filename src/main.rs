@@ -80,7 +80,7 @@ fn core_config(a: cli::CoreCli) -> postmortem::CoreConfig {
 
 fn main() {
     // First: a panic anywhere prints one line, never a backtrace, and never on a closed stderr.
-    crashcatch::report::output::contain::install();
+    crashcatch::contain::install(crashcatch::report::output::console::say);
     let mode = match cli::parse() {
         Ok(m) => m,
         Err(e) => cli::exit_with_usage_error(e),

@@ -18,12 +18,12 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use super::{budget::Budget, Event, Options};
+use crate::contain::{contain, inject, Stage};
 use crate::process::blocking::{self, Blocked, Fence, Scope};
 use crate::process::copy::{CopyingMemory, PageCopy};
 use crate::process::live::{self, LiveProcess};
 use crate::process::{quiet_thread, SignalInfo, ThreadInfo};
 use crate::report::model::{Ancestor, Crash};
-use crate::report::output::contain::{contain, inject, Stage};
 
 /// A read blocked for this long is taken for one that will never return.
 pub const STUCK_AFTER: Duration = Duration::from_millis(200);

@@ -4,7 +4,6 @@
 
 pub mod atomic;
 pub mod console;
-pub mod contain;
 mod dir_check;
 mod error;
 pub mod existing;
@@ -23,7 +22,7 @@ pub use summary::line as summary_line;
 use super::model::{Crash, CrashKind};
 use super::render::escape::terminal;
 use super::render::{GithubAnnotation, Json, Style, Text};
-use contain::Stage;
+use crate::contain::{self, Stage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
