@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::capture::{self, Event};
+use crate::capture::{self, Circumstances};
 use crate::process::core::{CoreOptions, CoreView};
 use crate::report::model::CrashKind;
 use crate::report::output::{Emitter, OutputConfig};
@@ -29,7 +29,7 @@ pub fn run(cfg: CoreConfig) -> i32 {
     };
     let snap = view.snapshot();
     let kind = if view.is_crash() { CrashKind::Crash } else { CrashKind::Dump };
-    let mut crash = capture::capture(&snap, Event { kind, ..Default::default() }, &cfg.capture);
+    let mut crash = capture::capture(&snap, Circumstances { kind, ..Default::default() }, &cfg.capture);
     let mut notes = view.remarks();
     notes.append(&mut crash.notes);
     crash.notes = notes;

@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::arena::Arena;
+use super::bytes::{ElfBytes, MAX_READ};
 use super::error::ElfError;
 use super::headers::{Headers, ET_EXEC, SHT_DYNSYM, SHT_SYMTAB};
 pub use super::headers::{Section, Segment};
 use super::inflate::Inflater;
 use super::readahead;
-use super::source::{Source, MAX_READ};
 pub use super::symbols::SymbolHit;
 use super::symbols::{self, Table};
 use crate::process::TargetFiles;
@@ -36,7 +36,7 @@ const ELFCOMPRESS_ZSTD: u32 = 2;
 pub struct ElfInfo {
     pub path: Option<PathBuf>,
     /// Shared with the read-ahead thread (readahead.rs).
-    src: Arc<Source>,
+    src: Arc<ElfBytes>,
     fixed: bool,
     segments: Vec<Segment>,
     sections: Vec<Section>,
@@ -74,20 +74,20 @@ enum SectionBytes {
 
 impl ElfInfo {
     pub fn open(path: &Path) -> Result<ElfInfo, ElfError> {
-        Self::parse(Source::open(path)?, Some(path.to_path_buf()))
+        Self::parse(ElfBytes::open(path)?, Some(path.to_path_buf()))
     }
 
     /// An ELF file already opened (by a caller that checked what it opened); `path` names it.
     pub fn open_file(file: &std::fs::File, path: &Path) -> Result<ElfInfo, ElfError> {
         let file = file.try_clone().map_err(|source| ElfError::Open { path: path.to_path_buf(), source })?;
-        Self::parse(Source::from_file(file, path)?, Some(path.to_path_buf()))
+        Self::parse(ElfBytes::from_file(file, path)?, Some(path.to_path_buf()))
     }
 
     pub fn from_bytes(bytes: Vec<u8>, path: Option<PathBuf>) -> Result<ElfInfo, ElfError> {
-        Self::parse(Source::Owned(bytes), path)
+        Self::parse(ElfBytes::Owned(bytes), path)
     }
 
-    fn parse(src: Source, path: Option<PathBuf>) -> Result<ElfInfo, ElfError> {
+    fn parse(src: ElfBytes, path: Option<PathBuf>) -> Result<ElfInfo, ElfError> {
         let what = path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "in-memory image".into());
         let headers = Headers::read(&src, &what)?;
         let build_id = headers.build_id(&src);
@@ -129,7 +129,7 @@ impl ElfInfo {
     /// rights, a regular file only); `host` names it in errors and reports.
     pub fn open_as(files: &TargetFiles, path: &str, host: &Path) -> Result<ElfInfo, ElfError> {
         let file = files.open(path).map_err(|source| ElfError::OpenAsTarget { path: path.to_string(), source })?;
-        let mut elf = Self::parse(Source::from_file(file, host)?, Some(host.to_path_buf()))?;
+        let mut elf = Self::parse(ElfBytes::from_file(file, host)?, Some(host.to_path_buf()))?;
         elf.origin = Some((files.clone(), path.to_string()));
         Ok(elf)
     }
@@ -264,7 +264,7 @@ impl ElfInfo {
     /// `info_end`, when known, is how much of `.debug_info` the report's addresses need: that
     /// section is read ahead only so far, and `.debug_line` and `.debug_abbrev` (whose units
     /// come in the same order) to the same fraction of theirs, with a margin.
-    pub fn read_ahead_jobs(&self, info_end: Option<usize>) -> Vec<readahead::Job> {
+    pub fn read_ahead_jobs(&self, info_end: Option<usize>) -> Vec<readahead::InflateJob> {
         const ORDER: [&str; 10] = [
             ".debug_info",
             ".debug_rnglists",
@@ -283,7 +283,7 @@ impl ElfInfo {
         for name in ORDER.into_iter().filter(|n| self.section(n).is_some_and(|s| s.compressed)) {
             if let Some(SectionBytes::Lazy(inf)) = self.loaded(name) {
                 let limit = readahead::limit(name, inf.size(), info_end, info_size);
-                jobs.push(readahead::Job { inflater: inf.clone(), file: self.src.clone(), limit });
+                jobs.push(readahead::InflateJob { inflater: inf.clone(), file: self.src.clone(), limit });
             }
         }
         jobs
@@ -511,7 +511,7 @@ impl ElfInfo {
 
 /// A whole compressed stream decompressed (zstd sections, and `.zdebug` ones of old
 /// toolchains): both sizes capped.
-fn whole(src: &Source, format: object::CompressionFormat, input: (u64, u64), size: u64) -> Option<SectionBytes> {
+fn whole(src: &ElfBytes, format: object::CompressionFormat, input: (u64, u64), size: u64) -> Option<SectionBytes> {
     if size > MAX_READ {
         return None;
     }

@@ -1,9 +1,9 @@
 //! The headers of a 64-bit little-endian ELF file (x86_64, the only target), read from a
-//! `Source` with bounded reads: file header, PT_LOAD segments, section headers and names,
+//! `ElfBytes` with bounded reads: file header, PT_LOAD segments, section headers and names,
 //! build-id note. Every count and size is capped and checked against the file's length.
 
+use super::bytes::ElfBytes;
 use super::error::{ElfError, HeaderProblem};
-use super::source::Source;
 
 const EHDR_SIZE: u64 = 64;
 const PHDR_SIZE: u64 = 56;
@@ -64,7 +64,7 @@ pub fn u64_at(b: &[u8], o: usize) -> u64 {
 }
 
 impl Headers {
-    pub fn read(src: &Source, what: &str) -> Result<Headers, ElfError> {
+    pub fn read(src: &ElfBytes, what: &str) -> Result<Headers, ElfError> {
         let bad = |problem| ElfError::Headers { what: what.to_string(), problem };
         let eh = src.read(0, EHDR_SIZE).ok_or_else(|| bad(HeaderProblem::TooShort))?;
         if eh[..4] != *b"\x7fELF" {
@@ -158,7 +158,7 @@ impl Headers {
 
     /// The GNU build-id: from the SHT_NOTE sections when there are section headers, otherwise
     /// from the PT_NOTE segments (as `object` does).
-    pub fn build_id(&self, src: &Source) -> Option<Vec<u8>> {
+    pub fn build_id(&self, src: &ElfBytes) -> Option<Vec<u8>> {
         let notes: Vec<(u64, u64, u64)> = if self.sections.is_empty() {
             self.notes.clone()
         } else {
@@ -205,7 +205,7 @@ mod tests {
     /// This test binary's own ELF file, with the file offset of its section `name` set to `off`.
     fn with_section_offset(name: &str, off: u64) -> Vec<u8> {
         let mut bytes = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-        let intact = Headers::read(&Source::Owned(bytes.clone()), "self").unwrap();
+        let intact = Headers::read(&ElfBytes::Owned(bytes.clone()), "self").unwrap();
         let i = intact.sections.iter().position(|s| s.name == name).unwrap() as u64;
         let shoff = u64_at(&bytes, 40);
         let shentsize = u64::from(u16_at(&bytes, 58));
@@ -218,7 +218,7 @@ mod tests {
     fn a_section_outside_the_file_has_no_bytes() {
         for off in [u64::MAX - 3, u64::MAX / 2, 1 << 40] {
             let bytes = with_section_offset(".text", off);
-            let h = Headers::read(&Source::Owned(bytes), "self").unwrap();
+            let h = Headers::read(&ElfBytes::Owned(bytes), "self").unwrap();
             let text = h.sections.iter().find(|s| s.name == ".text").unwrap();
             assert_eq!((text.file_offset, text.file_size), (0, 0), "offset {off:#x}");
             // The other sections are untouched.

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use super::source::ReadAt;
+use super::bytes::ReadAt;
 
 /// Bytes inflated per step beyond what was asked for, so many small requests do not each pay for
 /// a call into the inflater.
@@ -179,12 +179,12 @@ impl Shared {
         while self.filled.load(Ordering::Acquire) < want {
             let Some(stream) = guard.as_mut() else { return };
             match self.step(file, stream, target) {
-                Step::More => {}
-                Step::Ended => {
+                Progress::More => {}
+                Progress::Ended => {
                     *guard = None;
                     return;
                 }
-                Step::Failed => {
+                Progress::Failed => {
                     self.failed.store(true, Ordering::Release);
                     *guard = None;
                     return;
@@ -197,11 +197,11 @@ impl Shared {
     }
 
     /// One call into the inflater, writing at `filled` up to `target`.
-    fn step<R: ReadAt + ?Sized>(&self, file: &R, stream: &mut Stream, target: usize) -> Step {
+    fn step<R: ReadAt + ?Sized>(&self, file: &R, stream: &mut Stream, target: usize) -> Progress {
         let start = self.filled.load(Ordering::Acquire);
         let len = target.saturating_sub(start);
         if len == 0 {
-            return Step::More;
+            return Progress::More;
         }
         // SAFETY: `start + len <= cap`: this range is inside the allocation (zeroed, so
         // initialised), past every slice handed out so far (those end at or below `start`), and
@@ -214,22 +214,23 @@ impl Shared {
         stream.chunk.resize(n, 0);
         let at = self.input.0.saturating_add(consumed) as u64;
         if n > 0 && !file.read_exact_at(at, &mut stream.chunk) {
-            return Step::Failed;
+            return Progress::Failed;
         }
         let before = z.total_out();
         let status = z.decompress(&stream.chunk, out, FlushDecompress::None);
         let produced = (z.total_out() - before) as usize;
         self.filled.store(start + produced.min(len), Ordering::Release);
         match status {
-            Ok(Status::StreamEnd) if self.filled.load(Ordering::Acquire) < self.cap => Step::Failed,
-            Ok(Status::StreamEnd) => Step::Ended,
-            Ok(_) if produced > 0 || (z.total_in() as usize) > consumed => Step::More,
-            _ => Step::Failed,
+            Ok(Status::StreamEnd) if self.filled.load(Ordering::Acquire) < self.cap => Progress::Failed,
+            Ok(Status::StreamEnd) => Progress::Ended,
+            Ok(_) if produced > 0 || (z.total_in() as usize) > consumed => Progress::More,
+            _ => Progress::Failed,
         }
     }
 }
 
-enum Step {
+/// How far one step of inflating got.
+enum Progress {
     More,
     Ended,
     Failed,

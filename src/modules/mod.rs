@@ -1,16 +1,16 @@
 //! The loaded ELF modules of a stopped process: which file each address belongs to, its load
 //! bias, its sections (for CFI), its symbols (both ways: address → name, name → address) and its
 //! separate debug file. Files are opened lazily and cached per module, so a report only pays for
-//! the modules its frames touch; they are read with bounded reads (source.rs), never mapped.
+//! the modules its frames touch; they are read with bounded reads (bytes.rs), never mapped.
 
 mod arena;
+pub mod bytes;
 pub mod debuginfod;
 pub mod elf;
 mod error;
 mod headers;
 mod inflate;
 pub mod readahead;
-pub mod source;
 mod symbols;
 
 use std::cell::OnceCell;

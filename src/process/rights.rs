@@ -92,7 +92,7 @@ enum TakeError {
 }
 
 /// A request to the opening thread: (path, whether it is relative to the working folder).
-type Request = (String, bool, mpsc::SyncSender<Result<File, OpenError>>);
+type OpenRequest = (String, bool, mpsc::SyncSender<Result<File, OpenError>>);
 
 /// Opens the target's files, as the target: paths resolved inside its root (or working folder,
 /// for relative ones), with its credentials. Cheap to clone (shared).
@@ -112,7 +112,7 @@ struct Inner {
 
 enum Worker {
     NotStarted(Credentials),
-    Running(mpsc::Sender<Request>),
+    Running(mpsc::Sender<OpenRequest>),
     Dead(String),
 }
 
@@ -195,7 +195,7 @@ fn open_from(inner: &Inner, path: &str, relative: bool) -> Result<File, OpenErro
 /// gone. Signals stay blocked in it, so the supervisor's handlers keep running on the main
 /// thread (where they interrupt waitpid).
 fn start(creds: Credentials, inner: Arc<Inner>) -> Worker {
-    let (tx, rx) = mpsc::channel::<Request>();
+    let (tx, rx) = mpsc::channel::<OpenRequest>();
     let spawned = super::quiet_thread::spawn("cc-files", move || {
         if creds.take().is_err() {
             // Dropping `rx` tells every caller (Disconnected): nothing is opened as root.

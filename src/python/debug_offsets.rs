@@ -460,7 +460,7 @@ impl DebugOffsets {
 
 /// What reading the debug offsets at an address found.
 #[derive(Debug)]
-pub enum Found {
+pub enum OffsetsRead {
     /// No cookie: the interpreter is older than 3.13 (or this is not `_PyRuntime`).
     Absent,
     /// A cookie, but a table this reader cannot use: `why` says what did not fit.
@@ -472,23 +472,28 @@ pub enum Found {
 }
 
 /// Reads `_Py_DebugOffsets` at `addr` (the `_PyRuntime` address).
-pub fn read(mem: &dyn Memory, addr: u64) -> Result<Found, OffsetsError> {
+pub fn read(mem: &dyn Memory, addr: u64) -> Result<OffsetsRead, OffsetsError> {
     read_with(mem, addr, NEWEST_TESTED, SHAPES)
 }
 
 /// [`read`] with a different idea of what was tested and which shapes exist: a version whose
 /// minor is above `tested_up_to` is parsed in each of `shapes`, newest first (tests present a
 /// known version as unknown this way).
-pub fn read_with(mem: &dyn Memory, addr: u64, tested_up_to: u32, shapes: &[&Shape]) -> Result<Found, OffsetsError> {
+pub fn read_with(
+    mem: &dyn Memory,
+    addr: u64,
+    tested_up_to: u32,
+    shapes: &[&Shape],
+) -> Result<OffsetsRead, OffsetsError> {
     let mut head = [0u8; 24];
     mem.read_exact(addr, &mut head).map_err(OffsetsError::Runtime)?;
     if &head[..8] != COOKIE {
-        return Ok(Found::Absent);
+        return Ok(OffsetsRead::Absent);
     }
     let version = u64::from_le_bytes(head[8..16].try_into().unwrap());
     let (major, minor) = (version >> 24, ((version >> 16) & 0xff) as u32);
     let name = super::version::Version::from_hex(version).map_or_else(|| format!("{version:#x}"), |v| v.to_string());
-    let unreadable = |why: OffsetsError| Ok(Found::Unreadable { version, why });
+    let unreadable = |why: OffsetsError| Ok(OffsetsRead::Unreadable { version, why });
     if major != 3 || minor < 13 {
         return unreadable(OffsetsError::NoTable(name));
     }
@@ -514,7 +519,7 @@ pub fn read_with(mem: &dyn Memory, addr: u64, tested_up_to: u32, shapes: &[&Shap
         match d.check() {
             Ok(()) => {
                 d.newer_than_tested = newer;
-                return Ok(Found::Ok(Box::new(d)));
+                return Ok(OffsetsRead::Ok(Box::new(d)));
             }
             Err(e) => tried.push((shape.minor, ShapeMiss::Check(Box::new(e)))),
         }
@@ -750,7 +755,7 @@ mod tests {
         for d in [values_3_13_0(), DebugOffsets { version: 0x030e0af0, shape: 14, ..values_3_13_0() }, values_3_15_2()]
         {
             let m = image(encode(&d));
-            let Found::Ok(got) = read(&m, 0x1000).unwrap() else { panic!("3.{} not parsed", d.shape) };
+            let OffsetsRead::Ok(got) = read(&m, 0x1000).unwrap() else { panic!("3.{} not parsed", d.shape) };
             assert_eq!(*got, d);
             assert!(!got.newer_than_tested);
         }
@@ -760,7 +765,7 @@ mod tests {
     fn debug_offsets_of_313_match_the_static_table() {
         let d = values_3_13_0();
         let m = image(encode(&d));
-        let Found::Ok(got) = read(&m, 0x1000).unwrap() else { panic!("not parsed") };
+        let OffsetsRead::Ok(got) = read(&m, 0x1000).unwrap() else { panic!("not parsed") };
         let from_offsets = got.to_layout().unwrap();
         let table = Layout::for_version(3, 13, 0).unwrap();
         // Everything but the label and `initialized` (not published) must agree.
@@ -781,16 +786,16 @@ mod tests {
         let d = values_3_13_0();
         let mut img = encode(&d);
         img[0] = b'X';
-        assert!(matches!(read(&image(img), 0x1000).unwrap(), Found::Absent));
+        assert!(matches!(read(&image(img), 0x1000).unwrap(), OffsetsRead::Absent));
         // A cookie on a version that has no table.
         let mut img = encode(&d);
         img[8..16].copy_from_slice(&0x030c01f0u64.to_le_bytes());
-        assert!(matches!(read(&image(img), 0x1000).unwrap(), Found::Unreadable { version: 0x030c01f0, .. }));
+        assert!(matches!(read(&image(img), 0x1000).unwrap(), OffsetsRead::Unreadable { version: 0x030c01f0, .. }));
         // Implausible offsets, and a frame field outside the frame.
         let mut bad = d.clone();
         bad.co_name = 1 << 40;
         assert!(bad.to_layout().is_err());
-        let Found::Unreadable { why, .. } = read(&image(encode(&bad)), 0x1000).unwrap() else { panic!() };
+        let OffsetsRead::Unreadable { why, .. } = read(&image(encode(&bad)), 0x1000).unwrap() else { panic!() };
         assert!(why.to_string().contains("implausible"), "{why}");
         assert!(matches!(&why, OffsetsError::NoShapeFits { newer: false, tried, .. } if tried.len() == 1), "{why:?}");
         let mut bad = d.clone();
@@ -817,7 +822,7 @@ mod tests {
         // 3.16 publishing a table shaped like 3.15's.
         let mut d = values_3_15_2();
         d.version = 0x031000a1;
-        let Found::Ok(got) = read(&image(encode_as(&d, 15)), 0x1000).unwrap() else { panic!() };
+        let OffsetsRead::Ok(got) = read(&image(encode_as(&d, 15)), 0x1000).unwrap() else { panic!() };
         assert!(got.newer_than_tested);
         assert_eq!(got.shape, 15);
         assert_eq!(got.ts_thread_id, 176);
@@ -826,11 +831,11 @@ mod tests {
         assert!(l.label.contains("parsed as 3.15"), "{}", l.label);
         // A tested version is only read in its own shape: 3.13 in 3.14's shape is refused.
         let r = read(&image(encode_as(&DebugOffsets { shape: 14, ..values_3_13_0() }, 14)), 0x1000).unwrap();
-        assert!(matches!(r, Found::Unreadable { .. }), "{r:?}");
+        assert!(matches!(r, OffsetsRead::Unreadable { .. }), "{r:?}");
         // 3.16 in 3.14's shape: 3.15's does not fit, 3.14's does.
         let mut d14 = DebugOffsets { shape: 14, ..values_3_13_0() };
         d14.version = 0x031000a1;
-        let Found::Ok(got) = read(&image(encode_as(&d14, 14)), 0x1000).unwrap() else { panic!() };
+        let OffsetsRead::Ok(got) = read(&image(encode_as(&d14, 14)), 0x1000).unwrap() else { panic!() };
         assert_eq!((got.shape, got.newer_than_tested), (14, true));
         assert_eq!(got.ts_thread_id, 152);
     }
@@ -841,11 +846,11 @@ mod tests {
     #[test]
     fn a_known_version_presented_as_unknown() {
         let m = image(encode(&values_3_15_2()));
-        let Found::Ok(got) = read_with(&m, 0x1000, 14, SHAPES).unwrap() else { panic!() };
+        let OffsetsRead::Ok(got) = read_with(&m, 0x1000, 14, SHAPES).unwrap() else { panic!() };
         assert_eq!((got.shape, got.newer_than_tested), (15, true));
         assert_eq!(DebugOffsets { newer_than_tested: false, ..*got }, values_3_15_2());
         let r = read_with(&m, 0x1000, 14, &[&SHAPE_313, &SHAPE_314]).unwrap();
-        let Found::Unreadable { why, .. } = r else { panic!("misread: {r:?}") };
+        let OffsetsRead::Unreadable { why, .. } = r else { panic!("misread: {r:?}") };
         let text = why.to_string();
         assert!(text.contains("fit none") && text.contains("as 3.14") && text.contains("as 3.13"), "{why}");
     }
@@ -854,7 +859,7 @@ mod tests {
     fn shape_314_moves_groups_and_owners() {
         let d = DebugOffsets { version: 0x030e00f0, shape: 14, ..values_3_13_0() };
         let m = image(encode(&d));
-        let Found::Ok(got) = read(&m, 0x1000).unwrap() else { panic!() };
+        let OffsetsRead::Ok(got) = read(&m, 0x1000).unwrap() else { panic!() };
         assert_eq!(*got, d);
         // The thread_state group starts at byte 176 in 3.14.
         let raw = encode(&d);

@@ -8,7 +8,8 @@ use super::walk::Anchors;
 use crate::modules::{Module, ModuleSet};
 use crate::process::{Memory, MemoryExt, Snapshot};
 
-pub struct Found {
+/// The interpreter found in a module: where, which version, how to walk it and from where.
+pub struct Discovered {
     /// The module's path as the process sees it.
     pub module_path: String,
     pub version: Option<Version>,
@@ -23,7 +24,7 @@ const MAX_SCAN: u64 = 32 << 20;
 
 /// Finds the interpreter: libpython first, then the executable and `python*` files (static builds
 /// such as Debian's /usr/bin/python3.11), then any module with a `.PyRuntime` section.
-pub fn find(snap: &Snapshot<'_>, modules: &ModuleSet, mem: &dyn Memory) -> Option<Found> {
+pub fn find(snap: &Snapshot<'_>, modules: &ModuleSet, mem: &dyn Memory) -> Option<Discovered> {
     let exe = snap.exe.as_deref();
     let mut order: Vec<&Module> = modules.by_name(|n| n.starts_with("libpython")).collect();
     for m in modules.iter() {
@@ -41,7 +42,7 @@ pub fn find(snap: &Snapshot<'_>, modules: &ModuleSet, mem: &dyn Memory) -> Optio
 }
 
 /// The anchors and version of the interpreter in `m`, if it holds one.
-fn probe(snap: &Snapshot<'_>, m: &Module, mem: &dyn Memory) -> Option<Found> {
+fn probe(snap: &Snapshot<'_>, m: &Module, mem: &dyn Memory) -> Option<Discovered> {
     let mut notes = Vec::new();
     let runtime = m.symbol_address("_PyRuntime").or_else(|| m.section_address(".PyRuntime").map(|s| s.0));
     let interp_head_ptr = if runtime.is_none() {
@@ -63,7 +64,7 @@ fn probe(snap: &Snapshot<'_>, m: &Module, mem: &dyn Memory) -> Option<Found> {
     if let Some(rt) = runtime {
         let tested = tested_up_to();
         match debug_offsets::read_with(mem, rt, tested, debug_offsets::SHAPES) {
-            Ok(debug_offsets::Found::Ok(d)) => {
+            Ok(debug_offsets::OffsetsRead::Ok(d)) => {
                 version = Version::from_hex(d.version);
                 if d.newer_than_tested {
                     notes.push(format!(
@@ -83,11 +84,11 @@ fn probe(snap: &Snapshot<'_>, m: &Module, mem: &dyn Memory) -> Option<Found> {
                 }
                 from_offsets = Some(d.to_layout().map_err(LayoutError::from));
             }
-            Ok(debug_offsets::Found::Unreadable { version: v, why }) => {
+            Ok(debug_offsets::OffsetsRead::Unreadable { version: v, why }) => {
                 version = Version::from_hex(v);
                 from_offsets = Some(Err(why.into()));
             }
-            Ok(debug_offsets::Found::Absent) => {}
+            Ok(debug_offsets::OffsetsRead::Absent) => {}
             Err(e) => notes.push(e.to_string()),
         }
     }
@@ -143,7 +144,7 @@ fn probe(snap: &Snapshot<'_>, m: &Module, mem: &dyn Memory) -> Option<Found> {
         code_type: m.symbol_address("PyCode_Type"),
         frame_type: if frames_are_objects { m.symbol_address("PyFrame_Type") } else { None },
     };
-    Some(Found { module_path: m.path.clone(), version, layout, anchors, notes })
+    Some(Discovered { module_path: m.path.clone(), version, layout, anchors, notes })
 }
 
 /// Test hook: `CRASHCATCH_TEST_PYTHON_TESTED_UP_TO=3.N` makes the reader treat every minor

@@ -8,7 +8,7 @@
 //! - [`layout`] holds one small offset table per minor version, [`debug_offsets`] reads 3.13+'s own;
 //! - [`walk`] follows interpreters → thread states → frames over any [`crate::process::Memory`];
 //! - [`linetable`] and [`strings`] decode line tables and `str` objects;
-//! - [`tids`] maps thread states to kernel tids, [`source`] reads source lines;
+//! - [`tids`] maps thread states to kernel tids, [`source_lines`] reads source lines;
 //! - [`synth`] builds synthetic images for the tests and the fuzzers (not part of a report).
 //!
 //! Use from capture: `let py = python::read(&snap, &modules, deadline);` once per report in the read
@@ -24,7 +24,7 @@ pub mod discover;
 pub mod error;
 pub mod layout;
 pub mod linetable;
-pub mod source;
+pub mod source_lines;
 pub mod strings;
 /// Test scaffolding: only in the crate's own tests and with the `synthetic` feature (the
 /// integration tests and fuzzers turn it on through the dev-dependency on this crate).
@@ -88,7 +88,7 @@ pub fn add_source_lines(state: &mut PythonState, snap: &Snapshot<'_>) {
             .flat_map(|i| i.threads.iter_mut())
             .flat_map(|t| t.frames.iter_mut().take(SOURCE_FRAMES))
     }
-    let mut wanted = source::SourceRequests::default();
+    let mut wanted = source_lines::SourceRequests::default();
     for f in frames(state) {
         if let Some(line) = f.line {
             wanted.want(&f.file, line);

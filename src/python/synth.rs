@@ -35,7 +35,7 @@ pub struct SynthThread {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Options {
+pub struct SynthOptions {
     /// Index into the threads of the one holding the GIL.
     pub gil_holder: Option<usize>,
     /// Index of the thread running Py_FinalizeEx.
@@ -198,7 +198,7 @@ struct FrameKit {
 
 /// `_PyRuntime` (or 2.7–3.6's globals) and the interpreter, linked as `opts` says; the anchors
 /// the walker starts from.
-fn runtime_and_interpreter(al: &mut Alloc, l: &Layout, opts: &Options) -> (u64, u64, Anchors) {
+fn runtime_and_interpreter(al: &mut Alloc, l: &Layout, opts: &SynthOptions) -> (u64, u64, Anchors) {
     let old = l.major == 2 || l.minor <= 6;
     let rt_size = [l.runtime.interpreters_head, l.runtime.finalizing, l.runtime.initialized, l.runtime.tstate_current]
         .into_iter()
@@ -321,7 +321,7 @@ fn thread_state(al: &mut Alloc, l: &Layout, kit: &FrameKit, interp: u64, th: &Sy
 }
 
 /// The GIL holder and the finalizing thread, as `opts` says.
-fn mark_threads(al: &mut Alloc, l: &Layout, img: &Image, opts: &Options) {
+fn mark_threads(al: &mut Alloc, l: &Layout, img: &Image, opts: &SynthOptions) {
     if let Some(h) = opts.gil_holder {
         let t = img.tstates[h];
         if let Some(p) = img.anchors.tstate_current_ptr {
@@ -347,7 +347,7 @@ fn mark_threads(al: &mut Alloc, l: &Layout, img: &Image, opts: &Options) {
 }
 
 /// Lays out one interpreter with `threads` (the first is the newest, as CPython lists them).
-pub fn build_image(l: &Layout, threads: &[SynthThread], opts: &Options) -> Image {
+pub fn build_image(l: &Layout, threads: &[SynthThread], opts: &SynthOptions) -> Image {
     let mut al = Alloc { next: 0x10_0000, mem: ImageMemory::new() };
     for t in [CODE_TYPE, FRAME_TYPE, STR_TYPE, BYTES_TYPE, NONE_TYPE] {
         al.mem.add(t, vec![0u8; 0x80]);

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::capture::worker::STUCK_AFTER;
 use crate::process::blocking::{self, Fence};
-use crate::process::core::write::{write_core, Source, Written};
+use crate::process::core::write::{write_core, CoreInput, Written};
 use crate::process::live::{self, LiveProcess};
 use crate::process::{ProcessView, Registers, SignalInfo, ThreadInfo};
 
@@ -69,7 +69,7 @@ pub fn write(path: &Path, tgid: i32, fault: &Fault, tids: &[i32], max_bytes: u64
         let dirty_starts = live::dirty_file_mappings(tgid);
         let dirty = |m: &crate::process::Mapping| dirty_starts.contains(&m.start);
         let auxv = process.view.auxv();
-        write_core(&Source { snap: &snap, auxv: &auxv, dirty: &dirty }, max_bytes, file)
+        write_core(&CoreInput { snap: &snap, auxv: &auxv, dirty: &dirty }, max_bytes, file)
     };
     let fence = Arc::new(RwLock::new(fence));
     let result = blocking::watched("cc-core", fence, work, STUCK_AFTER, Instant::now() + CORE_TIME, &|| false);

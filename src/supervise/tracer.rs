@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::capture::{self, worker, Event as Captured};
+use crate::capture::{self, worker, Circumstances};
 use crate::contain::contain;
 use crate::process::signals::signal_name;
 use crate::process::{live, SignalInfo, ThreadInfo};
@@ -416,7 +416,7 @@ impl<'a> Tracer<'a> {
             })
             .collect();
         notes.sort_unstable();
-        let event = Captured {
+        let event = Circumstances {
             kind,
             ancestry: Vec::new(),
             also_faulting: also,

@@ -170,7 +170,7 @@ impl<'a> Symbolizer<'a> {
     /// What to inflate ahead for these addresses of `module`: nothing when its DWARF is not
     /// compressed; else its compressed sections, as deep as its `.debug_aranges` says the
     /// addresses need (building the module's unit index, which reads that section, now).
-    fn read_ahead_jobs(&self, module: &'a Module, svmas: &[u64]) -> Vec<crate::modules::readahead::Job> {
+    fn read_ahead_jobs(&self, module: &'a Module, svmas: &[u64]) -> Vec<crate::modules::readahead::InflateJob> {
         let Some(elf) = Self::dwarf_elf(module).filter(|e| e.has_compressed_dwarf()) else { return Vec::new() };
         let info_end = self.with_dwarf(module, |md| md.units.as_ref().and_then(|u| u.info_end(svmas))).flatten();
         elf.read_ahead_jobs(info_end)

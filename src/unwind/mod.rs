@@ -24,7 +24,6 @@ mod trust;
 
 use std::collections::VecDeque;
 
-use crate::arch::DwarfRegs;
 use crate::modules::ModuleSet;
 use crate::process::{CachedMemory, Memory, Registers};
 
@@ -37,10 +36,6 @@ pub use trust::Trust;
 
 /// Nested signal handlers beyond this are taken for a corrupt stack.
 const MAX_SIGNAL_FRAMES: u32 = 64;
-
-/// Values of DWARF registers (x86_64: rax..r15, and the return address as 16; aarch64: x0..x30,
-/// sp); None = unknown.
-pub(crate) type Regs = DwarfRegs;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

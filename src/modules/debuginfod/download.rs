@@ -30,7 +30,7 @@ pub enum Attempt {
 }
 
 /// One request's inputs.
-pub struct Request<'a> {
+pub struct FetchRequest<'a> {
     pub server: &'a str,
     pub hex: &'a str,
     pub build_id: &'a [u8],
@@ -72,7 +72,7 @@ pub fn url(server: &str, hex: &str) -> String {
 }
 
 /// Asks one server, streaming a success into the cache.
-pub fn fetch(agent: &ureq::Agent, r: &Request<'_>) -> Attempt {
+pub fn fetch(agent: &ureq::Agent, r: &FetchRequest<'_>) -> Attempt {
     let start = Instant::now();
     let Some(remaining) = r.deadline.checked_duration_since(start).filter(|d| !d.is_zero()) else {
         return Attempt::TimedOut;
@@ -131,7 +131,7 @@ pub fn fetch(agent: &ureq::Agent, r: &Request<'_>) -> Attempt {
 
 /// Copies the body to the file; stops past the cap, at the deadline, or when another server
 /// already delivered.
-fn copy_capped(body: &mut impl Read, file: &mut std::fs::File, r: &Request<'_>) -> Result<u64, Attempt> {
+fn copy_capped(body: &mut impl Read, file: &mut std::fs::File, r: &FetchRequest<'_>) -> Result<u64, Attempt> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut total: u64 = 0;
     loop {

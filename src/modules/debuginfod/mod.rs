@@ -20,7 +20,7 @@ use download::Attempt;
 
 use super::{hex, Module, ModuleSet};
 use cache::{Entry, Lookup};
-use fetch::Job;
+use fetch::FetchJob;
 
 /// At most this many requests (modules × servers) per report.
 pub const MAX_REQUESTS: usize = 64;
@@ -58,7 +58,7 @@ pub fn fetch_missing(
 
     // The cache first: a verified file there needs no server.
     let ttl = cache::miss_ttl(root);
-    let mut to_fetch: Vec<(&Module, Job)> = Vec::new();
+    let mut to_fetch: Vec<(&Module, FetchJob)> = Vec::new();
     for (module, id) in wanted {
         let h = hex(&id);
         let entry = Entry::new(root, &h);
@@ -82,16 +82,16 @@ pub fn fetch_missing(
             Lookup::Refused(why) => notes.push(format!("debuginfod: {}: cache entry not used: {why}", module.name())),
             Lookup::Unusable(why) => {
                 notes.push(format!("debuginfod: {}: cache entry ignored: {why}", module.name()));
-                to_fetch.push((module, Job { hex: h, build_id: id, entry }));
+                to_fetch.push((module, FetchJob { hex: h, build_id: id, entry }));
             }
-            Lookup::Absent => to_fetch.push((module, Job { hex: h, build_id: id, entry })),
+            Lookup::Absent => to_fetch.push((module, FetchJob { hex: h, build_id: id, entry })),
         }
     }
     if to_fetch.is_empty() {
         return;
     }
 
-    let (mods, jobs): (Vec<&Module>, Vec<Job>) = to_fetch.into_iter().unzip();
+    let (mods, jobs): (Vec<&Module>, Vec<FetchJob>) = to_fetch.into_iter().unzip();
     let entries: Vec<(Entry, Vec<u8>)> = jobs.iter().map(|j| (j.entry.clone(), j.build_id.clone())).collect();
     let outcomes = fetch::fetch_all(config, jobs, deadline);
     let mut silent: Vec<Vec<&str>> = vec![Vec::new(); config.servers.len()];

@@ -8,9 +8,9 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
-use super::layout::Segment;
+use super::file::CoreFile;
+use super::layout::ProgramHeader;
 use super::notes::FileNote;
-use super::source::CoreFile;
 use crate::process::Memory;
 
 /// At most this many mapped files are kept open at once.
@@ -19,7 +19,7 @@ const MAX_OPEN_FILES: usize = 256;
 pub struct CoreMemory {
     core: CoreFile,
     /// PT_LOAD segments, sorted by address.
-    segments: Vec<Segment>,
+    segments: Vec<ProgramHeader>,
     /// NT_FILE entries, sorted by address.
     files: Vec<FileNote>,
     /// Where each mapped file can be read here, None when it cannot (or must not: its build-id
@@ -29,7 +29,7 @@ pub struct CoreMemory {
 }
 
 impl CoreMemory {
-    pub fn new(core: CoreFile, mut segments: Vec<Segment>, files: Vec<FileNote>) -> Self {
+    pub fn new(core: CoreFile, mut segments: Vec<ProgramHeader>, files: Vec<FileNote>) -> Self {
         segments.sort_by_key(|s| s.vaddr);
         CoreMemory { core, segments, files, host: HashMap::new(), open: RefCell::new(HashMap::new()) }
     }
@@ -39,7 +39,7 @@ impl CoreMemory {
         self.host.insert(path.to_string(), host);
     }
 
-    pub fn segments(&self) -> &[Segment] {
+    pub fn segments(&self) -> &[ProgramHeader] {
         &self.segments
     }
 
@@ -48,7 +48,7 @@ impl CoreMemory {
     }
 
     /// Bytes the core holds of a segment at `addr` (0 when it holds none there).
-    fn read_core(&self, seg: &Segment, addr: u64, buf: &mut [u8]) -> usize {
+    fn read_core(&self, seg: &ProgramHeader, addr: u64, buf: &mut [u8]) -> usize {
         let rel = addr - seg.vaddr;
         if rel >= seg.filesz {
             return 0;
@@ -81,7 +81,7 @@ impl CoreMemory {
         done
     }
 
-    fn segment(&self, addr: u64) -> Option<&Segment> {
+    fn segment(&self, addr: u64) -> Option<&ProgramHeader> {
         let i = self.segments.partition_point(|s| s.end() <= addr);
         self.segments.get(i).filter(|s| s.vaddr <= addr && addr < s.end())
     }

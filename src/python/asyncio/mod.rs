@@ -18,7 +18,7 @@ pub mod objects;
 
 use std::collections::{HashMap, HashSet};
 
-use chain::{End, Reader};
+use chain::{End, TaskReader};
 use layout::AsyncioLayout;
 use objects::{Kind, Types};
 
@@ -118,7 +118,7 @@ pub fn read(
         }
     }
     let types = Types::new(mem, &l, py.ob_type);
-    let reader = Reader { mem, py, anchors, l: &l, types: &types };
+    let reader = TaskReader { mem, py, anchors, layout: &l, types: &types };
     let mut read: Vec<Read> = tasks.iter().filter_map(|&t| read_task(&reader, t, &mut out.notes)).collect();
     if read.is_empty() && out.notes.is_empty() {
         return None;
@@ -145,8 +145,8 @@ pub fn read(
     Some(out)
 }
 
-fn read_task(r: &Reader<'_>, task: u64, notes: &mut Vec<String>) -> Option<Read> {
-    let (mem, l) = (r.mem, r.l);
+fn read_task(r: &TaskReader<'_>, task: u64, notes: &mut Vec<String>) -> Option<Read> {
+    let (mem, l) = (r.mem, r.layout);
     let state = match mem.read_i32(task.wrapping_add(l.task_state)) {
         Ok(0) => TaskState::Pending,
         Ok(1) => TaskState::Cancelled,
@@ -235,7 +235,7 @@ fn read_task(r: &Reader<'_>, task: u64, notes: &mut Vec<String>) -> Option<Read>
 }
 
 /// 3.14+: the objects in `task_awaited_by` (one, or a set's keys; at most [`MAX_CALLBACKS`]).
-fn awaiters(r: &Reader<'_>, v: layout::Tasks314, task: u64) -> Vec<u64> {
+fn awaiters(r: &TaskReader<'_>, v: layout::Tasks314, task: u64) -> Vec<u64> {
     let obj = r.mem.read_u64(task.wrapping_add(v.awaited_by)).unwrap_or(0);
     if obj == 0 {
         return Vec::new();
@@ -265,7 +265,7 @@ fn awaiters(r: &Reader<'_>, v: layout::Tasks314, task: u64) -> Vec<u64> {
 /// Who awaits each task: a task whose chain ends in it, or (through its done-callbacks) a task
 /// waiting on a future the callback completes, as `gather` and `await task` arrange: a function
 /// whose closure holds that future, or a bound C method (`task_wakeup`) of the waiting task.
-fn link(r: &Reader<'_>, read: &mut [Read]) {
+fn link(r: &TaskReader<'_>, read: &mut [Read]) {
     let mut by_future: HashMap<u64, Vec<Hex>> = HashMap::new();
     let mut by_task: HashMap<u64, Vec<Hex>> = HashMap::new();
     let ids: HashSet<u64> = read.iter().map(|t| t.task.id.0).collect();
@@ -290,19 +290,19 @@ fn link(r: &Reader<'_>, read: &mut [Read]) {
         for &cb in &t.callbacks {
             match r.types.kind(cb) {
                 Kind::Function => {
-                    let closure = r.mem.read_u64(cb.wrapping_add(r.l.func_closure)).unwrap_or(0);
+                    let closure = r.mem.read_u64(cb.wrapping_add(r.layout.func_closure)).unwrap_or(0);
                     if r.types.kind(closure) != Kind::Tuple {
                         continue;
                     }
-                    for cell in objects::items(r.mem, r.l, Kind::Tuple, closure) {
-                        let held = r.mem.read_u64(cell.wrapping_add(r.l.cell_ref)).unwrap_or(0);
+                    for cell in objects::items(r.mem, r.layout, Kind::Tuple, closure) {
+                        let held = r.mem.read_u64(cell.wrapping_add(r.layout.cell_ref)).unwrap_or(0);
                         if let Some(waiting) = by_future.get(&held) {
                             by.extend(waiting.iter().copied());
                         }
                     }
                 }
                 Kind::BuiltinMethod => {
-                    let owner = r.mem.read_u64(cb.wrapping_add(r.l.cfunction_self)).unwrap_or(0);
+                    let owner = r.mem.read_u64(cb.wrapping_add(r.layout.cfunction_self)).unwrap_or(0);
                     if owner != me.0 && ids.contains(&owner) {
                         by.push(Hex(owner));
                     }

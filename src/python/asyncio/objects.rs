@@ -36,14 +36,14 @@ pub enum Kind {
 /// Object kinds by type address, each type read once.
 pub struct Types<'a> {
     mem: &'a dyn Memory,
-    l: &'a AsyncioLayout,
+    layout: &'a AsyncioLayout,
     ob_type: u64,
     cache: RefCell<HashMap<u64, (Kind, String)>>,
 }
 
 impl<'a> Types<'a> {
     pub fn new(mem: &'a dyn Memory, l: &'a AsyncioLayout, ob_type: u64) -> Self {
-        Types { mem, l, ob_type, cache: RefCell::new(HashMap::new()) }
+        Types { mem, layout: l, ob_type, cache: RefCell::new(HashMap::new()) }
     }
 
     /// The type of the object at `obj`.
@@ -76,7 +76,7 @@ impl<'a> Types<'a> {
             if kind != Kind::Other {
                 break;
             }
-            let Ok(base) = self.mem.read_u64(t.wrapping_add(self.l.tp_base)) else { break };
+            let Ok(base) = self.mem.read_u64(t.wrapping_add(self.layout.tp_base)) else { break };
             if base == 0 || base == t {
                 break;
             }
@@ -95,7 +95,7 @@ impl<'a> Types<'a> {
 
     fn type_name(&self, ty: u64) -> String {
         self.mem
-            .read_u64(ty.wrapping_add(self.l.tp_name))
+            .read_u64(ty.wrapping_add(self.layout.tp_name))
             .ok()
             .and_then(|p| self.mem.read_cstr(p, MAX_TYPE_NAME).ok())
             .unwrap_or_default()

@@ -21,8 +21,9 @@ pub struct Existing {
     pub gid: u32,
 }
 
+/// Why the file already at the path cannot be merged into.
 #[derive(Debug, thiserror::Error)]
-pub enum ReadError {
+pub enum ExistingFileError {
     #[error("it is a symbolic link")]
     Symlink,
     #[error("it is not a regular file but {0}")]
@@ -30,7 +31,7 @@ pub enum ReadError {
     #[error("it is larger than {} MiB", MAX_BYTES >> 20)]
     TooLarge,
     #[error("it could not be read: {0}")]
-    Io(io::Error),
+    Io(#[source] io::Error),
 }
 
 fn kind(mode: u32) -> &'static str {
@@ -45,7 +46,7 @@ fn kind(mode: u32) -> &'static str {
 }
 
 /// The file at `path`; `None` when there is none.
-pub fn read(path: &Path) -> Result<Option<Existing>, ReadError> {
+pub fn read(path: &Path) -> Result<Option<Existing>, ExistingFileError> {
     let f = match OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
@@ -53,21 +54,21 @@ pub fn read(path: &Path) -> Result<Option<Existing>, ReadError> {
     {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(ReadError::Symlink),
-        Err(e) => return Err(ReadError::Io(e)),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(ExistingFileError::Symlink),
+        Err(e) => return Err(ExistingFileError::Io(e)),
     };
-    let meta = f.metadata().map_err(ReadError::Io)?;
+    let meta = f.metadata().map_err(ExistingFileError::Io)?;
     if !meta.file_type().is_file() {
-        return Err(ReadError::NotRegular(kind(meta.mode())));
+        return Err(ExistingFileError::NotRegular(kind(meta.mode())));
     }
     if meta.len() > MAX_BYTES {
-        return Err(ReadError::TooLarge);
+        return Err(ExistingFileError::TooLarge);
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     // It may grow while it is read: never more than the cap.
-    f.take(MAX_BYTES + 1).read_to_end(&mut bytes).map_err(ReadError::Io)?;
+    f.take(MAX_BYTES + 1).read_to_end(&mut bytes).map_err(ExistingFileError::Io)?;
     if bytes.len() as u64 > MAX_BYTES {
-        return Err(ReadError::TooLarge);
+        return Err(ExistingFileError::TooLarge);
     }
     Ok(Some(Existing { bytes, mode: meta.mode() & 0o7777, uid: meta.uid(), gid: meta.gid() }))
 }
@@ -85,12 +86,12 @@ mod tests {
         assert_eq!(read(&p).unwrap().unwrap().bytes, b"\xff<x/>");
         let link = dir.path().join("l.xml");
         std::os::unix::fs::symlink(&p, &link).unwrap();
-        assert!(matches!(read(&link), Err(ReadError::Symlink)));
+        assert!(matches!(read(&link), Err(ExistingFileError::Symlink)));
         let fifo = dir.path().join("f.xml");
         let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         // SAFETY: mkfifo(3) with a NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        assert!(matches!(read(&fifo), Err(ReadError::NotRegular("a FIFO"))));
-        assert!(matches!(read(dir.path()), Err(ReadError::NotRegular("a directory"))));
+        assert!(matches!(read(&fifo), Err(ExistingFileError::NotRegular("a FIFO"))));
+        assert!(matches!(read(dir.path()), Err(ExistingFileError::NotRegular("a directory"))));
     }
 }

@@ -15,7 +15,7 @@ use super::error::ElfError;
 pub const MAX_READ: u64 = 256 << 20;
 
 /// Where an ELF's bytes come from.
-pub enum Source {
+pub enum ElfBytes {
     /// A file on disk, opened once; `len` is its size when opened, `path` names it for the
     /// watchdog (process/blocking.rs).
     File { file: File, len: u64, dev: u64, ino: u64, path: std::path::PathBuf },
@@ -48,8 +48,8 @@ impl ReadAt for Vec<u8> {
     }
 }
 
-impl Source {
-    pub fn open(path: &Path) -> Result<Source, ElfError> {
+impl ElfBytes {
+    pub fn open(path: &Path) -> Result<ElfBytes, ElfError> {
         use std::os::unix::fs::OpenOptionsExt;
         // Never blocks on a FIFO or takes a terminal; the type is checked once opened.
         let file = crate::process::blocking::file(path, || {
@@ -61,19 +61,19 @@ impl Source {
     }
 
     /// A file a caller already opened (and checked); `path` names it in errors.
-    pub fn from_file(file: File, path: &Path) -> Result<Source, ElfError> {
+    pub fn from_file(file: File, path: &Path) -> Result<ElfBytes, ElfError> {
         let meta = file.metadata().map_err(|source| ElfError::Stat { path: path.to_path_buf(), source })?;
         if !meta.is_file() {
             return Err(ElfError::NotAFile { path: path.to_path_buf() });
         }
-        Ok(Source::File { file, len: meta.len(), dev: meta.dev(), ino: meta.ino(), path: path.to_path_buf() })
+        Ok(ElfBytes::File { file, len: meta.len(), dev: meta.dev(), ino: meta.ino(), path: path.to_path_buf() })
     }
 
     /// The size (as it was when opened).
     pub fn len(&self) -> u64 {
         match self {
-            Source::File { len, .. } => *len,
-            Source::Owned(v) => v.len() as u64,
+            ElfBytes::File { len, .. } => *len,
+            ElfBytes::Owned(v) => v.len() as u64,
         }
     }
 
@@ -84,8 +84,8 @@ impl Source {
     /// (device, inode) of a file source.
     pub fn identity(&self) -> Option<(u64, u64)> {
         match self {
-            Source::File { dev, ino, .. } => Some((*dev, *ino)),
-            Source::Owned(_) => None,
+            ElfBytes::File { dev, ino, .. } => Some((*dev, *ino)),
+            ElfBytes::Owned(_) => None,
         }
     }
 
@@ -111,11 +111,11 @@ pub fn take_short_read() -> bool {
     SHORT_READ.with(|c| c.replace(false))
 }
 
-impl ReadAt for Source {
+impl ReadAt for ElfBytes {
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> bool {
         match self {
-            Source::Owned(v) => v.read_exact_at(offset, buf),
-            Source::File { file, len, path, .. } => {
+            ElfBytes::Owned(v) => v.read_exact_at(offset, buf),
+            ElfBytes::File { file, len, path, .. } => {
                 if offset.checked_add(buf.len() as u64).map_or(true, |end| end > *len) {
                     return false;
                 }
