@@ -67,9 +67,19 @@ pub struct ReportArgs {
     /// Do not read Python frames
     #[arg(long)]
     pub no_python: bool,
+    /// Show every Python frame's arguments and local variables (short strings, the first items
+    /// of containers); by default only the crashed frame's arguments, without string contents
+    #[arg(long, env = "CRASHCATCH_LOCALS", value_parser = clap::builder::FalseyValueParser::new())]
+    pub locals: bool,
     /// Put every environment variable in the report (default: only a short allow-list)
     #[arg(long, env = "CRASHCATCH_SHOW_ENV", value_parser = clap::builder::FalseyValueParser::new())]
     pub show_env: bool,
+    /// Send each crash and hang report as an event to this Sentry-protocol tracker (Sentry, GlitchTip, Bugsink)
+    #[arg(long, value_name = "DSN", env = "CRASHCATCH_SENTRY_DSN", hide_env_values = true)]
+    pub sentry_dsn: Option<String>,
+    /// Total time for sending events to the tracker, retries and rate-limit waits included (default 5; 0: send nothing)
+    #[arg(long, value_name = "SECONDS", env = "CRASHCATCH_SENTRY_TIMEOUT", value_parser = seconds)]
+    pub sentry_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -100,6 +110,9 @@ pub struct RunArgs {
     /// Largest core --core writes, in MB; contents that do not fit (stacks are kept first) are left out and noted
     #[arg(long, value_name = "MB", default_value = "2048")]
     pub core_max_mb: u64,
+    /// Most --core writes in all during the run, in MB; cores past it are skipped, with a line saying so
+    #[arg(long, value_name = "MB", default_value = "4096")]
+    pub core_max_total_mb: u64,
     /// The command to run, after `--`
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<OsString>,
@@ -112,6 +125,7 @@ const MODES: &str = "crashcatch [OPTIONS] -- CMD [ARGS...]        run CMD, repor
        crashcatch dump [OPTIONS] PID                every thread's native and Python stack now, then detach
        crashcatch core [OPTIONS] COREFILE           the same report from a core dump (post-mortem)
        crashcatch summarize [--format F] DIR...     crash reports of several jobs, grouped by fingerprint
+       crashcatch upload --sentry-dsn DSN DIR...    send the crash and hang reports found to a crash tracker
 
 'crashcatch attach --help', 'crashcatch dump --help' and 'crashcatch core --help' show their options.";
 
@@ -182,13 +196,31 @@ pub struct SummarizeCli {
     pub paths: Vec<PathBuf>,
 }
 
-/// The mode, picked by the first argument: `run` (or none), `attach`, `dump`, `core`, `summarize`.
+/// Send the crash and hang reports found in folders (CI artifacts) to a Sentry-protocol tracker,
+/// one event each; a report sent before (live, or by an earlier upload) is not counted twice.
+#[derive(Debug, Parser)]
+#[command(name = "crashcatch upload", version)]
+pub struct UploadCli {
+    /// The tracker's DSN (https://KEY@HOST/PROJECT)
+    #[arg(long, value_name = "DSN", env = "CRASHCATCH_SENTRY_DSN", hide_env_values = true, required = true)]
+    pub sentry_dsn: String,
+    /// Total time for sending every event, retries and rate-limit waits included (default 60)
+    #[arg(long, value_name = "SECONDS", env = "CRASHCATCH_SENTRY_TIMEOUT", value_parser = seconds)]
+    pub sentry_timeout: Option<std::time::Duration>,
+    /// Report files, or folders searched for *.json reports
+    #[arg(required = true, value_name = "DIR")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// The mode, picked by the first argument: `run` (or none), `attach`, `dump`, `core`,
+/// `summarize`, `upload`.
 pub enum Invocation {
     Run(RunArgs),
     Attach(AttachCli),
     Dump(DumpCli),
     Core(CoreCli),
     Summarize(SummarizeCli),
+    Upload(UploadCli),
 }
 
 /// Ends the process after a command line that does not parse: help and version are printed
@@ -227,6 +259,10 @@ pub fn parse() -> Result<Invocation, clap::Error> {
     if args.get(1).is_some_and(|a| a == "summarize") {
         args.remove(1);
         return SummarizeCli::try_parse_from(args).map(Invocation::Summarize);
+    }
+    if args.get(1).is_some_and(|a| a == "upload") {
+        args.remove(1);
+        return UploadCli::try_parse_from(args).map(Invocation::Upload);
     }
     if args.get(1).is_some_and(|a| a == "run") {
         args.remove(1);

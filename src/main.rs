@@ -2,9 +2,11 @@
 
 mod cli;
 mod summarize;
+mod upload;
 
 use crashcatch::report::model::TimeoutAction;
-use crashcatch::report::output::{Format, OutputConfig};
+use crashcatch::report::output::sentry::{self, SentryConfig};
+use crashcatch::report::output::{console, Format, OutputConfig};
 use crashcatch::report::render::GithubAnnotation;
 use crashcatch::supervise::{self, attach, test_timeout, tracer::HangAction, RunConfig};
 use crashcatch::{capture, postmortem};
@@ -27,6 +29,21 @@ fn output(r: &cli::ReportArgs) -> OutputConfig {
             .filter(|p| !p.is_empty())
             .map(Into::into),
         github,
+        sentry: sentry_config(r),
+    }
+}
+
+/// `--sentry-dsn` (unset or empty: nothing is sent; `--sentry-timeout 0` neither). A DSN that
+/// does not parse is a usage error, told without quoting it (it holds the key).
+fn sentry_config(r: &cli::ReportArgs) -> Option<SentryConfig> {
+    let dsn = r.sentry_dsn.as_deref().map(str::trim).filter(|d| !d.is_empty())?;
+    let timeout = r.sentry_timeout.unwrap_or(sentry::DEFAULT_TIMEOUT);
+    match sentry::Dsn::parse(dsn) {
+        Ok(dsn) => (!timeout.is_zero()).then_some(SentryConfig { dsn, timeout }),
+        Err(e) => {
+            console::say(&format!("--sentry-dsn: {e}"));
+            std::process::exit(2);
+        }
     }
 }
 
@@ -34,6 +51,7 @@ fn capture_options(r: &cli::ReportArgs) -> capture::Options {
     let debuginfod = crashcatch::modules::debuginfod::config_from_env(r.debuginfod_timeout);
     capture::Options {
         no_python: r.no_python,
+        locals: r.locals,
         show_env: r.show_env,
         debug_dirs: r.debug_dir.clone(),
         debuginfod: debuginfod.enabled().then_some(debuginfod),
@@ -57,7 +75,10 @@ fn run_config(a: cli::RunArgs) -> RunConfig {
                 cli::TestTimeoutArg::Dump => TimeoutAction::Dump,
             },
         }),
-        core_dump: a.core.then_some(a.core_max_mb.saturating_mul(1 << 20)),
+        core_dump: a.core.then_some(supervise::CoreLimits {
+            per_core: a.core_max_mb.saturating_mul(1 << 20),
+            total: a.core_max_total_mb.saturating_mul(1 << 20),
+        }),
         hang_action: match a.hang_action {
             cli::HangArg::Term => HangAction::Term,
             cli::HangArg::Dump => HangAction::Dump,
@@ -93,5 +114,6 @@ fn main() {
         cli::Invocation::Dump(a) => std::process::exit(attach::dump(attach_config(&a.report, a.pid, false))),
         cli::Invocation::Core(a) => std::process::exit(postmortem::run(core_config(a))),
         cli::Invocation::Summarize(a) => std::process::exit(summarize::run(&a)),
+        cli::Invocation::Upload(a) => std::process::exit(upload::run(&a)),
     }
 }

@@ -23,7 +23,7 @@ pub fn run(cfg: CoreConfig) -> i32 {
     let view = match CoreView::open(&cfg.core, cfg.options.clone()) {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("crashcatch: {e}");
+            crate::report::output::console::say(&e.to_string());
             return 1;
         }
     };

@@ -4,11 +4,13 @@
 //! frames with 4000-character names, must keep crashcatch's own peak RSS under 100 MB and its
 //! report under 2 s; a SIGTERM in the first milliseconds is never lost; Ctrl-C in attach mode
 //! is acted on at once; crashcatch killed before the command's exec leaves nothing running;
-//! crashcatch is not dumpable; an --output-dir of another user is refused in one line.
+//! crashcatch is not dumpable; an --output-dir of another user is written into safely.
 //!
 //! The attacks are tests/data/hostile/attack.py: the command forks, the child attacks and
 //! crashes, the parent stays alive until told, so crashcatch's VmHWM can be read from /proc
 //! after its report and before it exits.
+// Tests read and write files and print freely: the doors are for crashcatch itself.
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
 
 mod common;
 
@@ -336,23 +338,35 @@ fn crashcatch_is_not_dumpable() {
     assert_eq!(owner, 0, "crashcatch (uid 65534) is dumpable: its /proc files belong to uid {owner}");
 }
 
-/// An existing --output-dir owned by another user: one line, no report in it, and the command
-/// ends as it would have.
+/// An existing --output-dir owned by another user (issue 23 replaced the refusal): the reports
+/// are written into it safely (O_EXCL, no link followed, mode 0600); inside folders only root
+/// can change, they are given to the folder's owner (the Docker bind mount's case); in a
+/// folder others can change, they stay root's. The command ends as it would have.
 #[test]
-fn an_output_dir_of_another_user_is_refused_in_one_line() {
+fn an_output_dir_of_another_user_is_written_safely() {
     if !is_root() {
         common::skip("hostile output dir", "needs root (to give the folder to another user)");
         return;
     }
     common::ensure_fixtures();
-    let dir = common::out_dir();
-    std::os::unix::fs::chown(dir.path(), Some(65534), Some(65534)).unwrap();
-    let mut c = Command::new(common::bin());
-    c.arg("--output-dir").arg(dir.path()).arg("--").arg(common::fixture(common::Variant::Fp, "null_deref"));
-    let out = common::run(c);
-    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{}", common::describe(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let refusals: Vec<&str> = stderr.lines().filter(|l| l.contains("belongs to uid 65534")).collect();
-    assert_eq!(refusals.len(), 1, "{stderr}");
-    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "something was written into it");
+    use std::os::unix::fs::MetadataExt;
+    let top = tempfile::tempdir().unwrap(); // root's, 0700
+    let theirs = top.path().join("theirs");
+    fs::create_dir(&theirs).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+    // A folder of nobody's inside it, reached through nobody's folder: not a designation.
+    let nested = theirs.join("reports");
+    fs::create_dir(&nested).unwrap();
+    std::os::unix::fs::chown(&nested, Some(65534), Some(65534)).unwrap();
+    for (dir, owner) in [(&theirs, 65534), (&nested, 0)] {
+        let mut c = Command::new(common::bin());
+        c.arg("--output-dir").arg(dir).arg("--").arg(common::fixture(common::Variant::Fp, "null_deref"));
+        let out = common::run(c);
+        assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{}", common::describe(&out));
+        let json = reports(dir, "json");
+        assert_eq!(json.len(), 1, "{}", common::describe(&out));
+        let m = fs::symlink_metadata(&json[0]).unwrap();
+        assert!(m.file_type().is_file());
+        assert_eq!((m.uid(), m.mode() & 0o777), (owner, 0o600), "{}", json[0].display());
+    }
 }

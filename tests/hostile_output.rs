@@ -15,6 +15,8 @@
 //!   exit status nor the signal, and a report is still written.
 //! - A property test feeds random strings into every string field of the model through the
 //!   text, JSON, JUnit and GitHub renderers.
+// Tests read and write files and print freely: the doors are for crashcatch itself.
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
 
 mod common;
 
@@ -665,12 +667,23 @@ mod fuzz {
     }
 
     fn python_frame() -> impl Strategy<Value = PythonFrame> {
-        (hostile(), hostile(), opt()).prop_map(|(file, function, source)| PythonFrame {
+        (hostile(), hostile(), opt(), hostile()).prop_map(|(file, function, source, value)| PythonFrame {
             file: format!("/{file}"),
             function,
             line: Some(8),
+            column: Some(4),
+            end_line: Some(8),
+            end_column: Some(9),
+            locals: vec![Local {
+                name: value.clone(),
+                kind: LocalKind::Argument,
+                type_name: value.clone(),
+                repr: value,
+                length: Some(3),
+            }],
+            locals_note: source.clone(),
             source,
-            stale: false,
+            ..Default::default()
         })
     }
 
@@ -722,7 +735,11 @@ mod fuzz {
                     summary: s(10),
                     message: options[4].clone(),
                 }),
-                culprit: Some(Culprit { frame: n1.clone(), first_outside_system: Some(n2.clone()) }),
+                culprit: Some(Culprit {
+                    frame: n1.clone(),
+                    first_outside_system: Some(n2.clone()),
+                    suspect: Some(Suspect { owner: s(12), frame: n2.clone() }),
+                }),
                 python_call_site: Some(p2.clone()),
                 python_user_frame: Some(p1.clone()),
                 diagnosis: options[5].clone(),
@@ -748,7 +765,7 @@ mod fuzz {
                                 name: s(1),
                                 running: true,
                                 thread: Some(7),
-                                coroutines: vec![CoroutineFrame { function: s(2), file: s(3), line: Some(4), kind: s(4) }],
+                                coroutines: vec![CoroutineFrame { function: s(2), file: s(3), line: Some(4), kind: CoroutineKind::Generator }],
                                 ..Default::default()
                             },
                             AsyncioTask {
@@ -801,6 +818,27 @@ mod fuzz {
             prop_assert_eq!(suites[1].children().filter(|n| n.has_tag_name("testcase")).count(), 2);
             // Merging again changes nothing.
             prop_assert_eq!(merge(doc.as_bytes(), &suite(&[testcase(&c), testcase(&c)])).unwrap(), doc.clone());
+
+            // The grouped outputs (the job summary, `summarize` in its three formats) and a
+            // line on stderr naming a file.
+            let mut groups = crashcatch::report::render::groups::Groups::default();
+            groups.add(&c, &c.files, Some(Path::new("/ws")));
+            groups.add(&c, std::slice::from_ref(&c.time), None);
+            assert_unsteerable("summarize text", &groups.text(), 0);
+            let md = crashcatch::report::render::markdown::section("crashcatch", &groups);
+            assert_unsteerable("markdown", &md, 0);
+            let opts = pulldown_cmark::Options::ENABLE_TABLES;
+            let rows = pulldown_cmark::Parser::new_ext(&md, opts)
+                .filter(|e| matches!(e, pulldown_cmark::Event::Start(pulldown_cmark::Tag::TableRow)))
+                .count();
+            let cells = pulldown_cmark::Parser::new_ext(&md, opts)
+                .filter(|e| matches!(e, pulldown_cmark::Event::Start(pulldown_cmark::Tag::TableCell)))
+                .count();
+            prop_assert_eq!(cells, 7 * (rows + 1), "every row keeps its 7 cells\n{}", md);
+            let doc = crashcatch::report::render::escape::json::harden(serde_json::to_string_pretty(&groups).unwrap());
+            assert_unsteerable("summarize json", &doc, 0);
+            prop_assert!(serde_json::from_str::<Value>(&doc).is_ok());
+            assert_unsteerable("stderr", &crashcatch::report::output::console::line(&format!("skipped {}: x", c.process.cmdline.join(" "))), 0);
 
             let gh = GithubAnnotation { workspace: Some("/ws".into()) }.render(&c);
             prop_assert_eq!(gh.matches('\n').count(), 1);

@@ -49,14 +49,12 @@ impl ReadAt for Vec<u8> {
 }
 
 impl ElfBytes {
+    /// Opens a file crashcatch itself resolved (a host debug file, /proc/PID/map_files: the
+    /// very file the process mapped) through the input door: regular files only, never
+    /// blocking, a watched read.
     pub fn open(path: &Path) -> Result<ElfBytes, ElfError> {
-        use std::os::unix::fs::OpenOptionsExt;
-        // Never blocks on a FIFO or takes a terminal; the type is checked once opened.
-        let file = crate::process::blocking::file(path, || {
-            std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY).open(path)
-        })
-        .unwrap_or_else(|| Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "an earlier read of it hung")))
-        .map_err(|source| ElfError::Open { path: path.to_path_buf(), source })?;
+        let file = crate::process::files::open_regular(path)
+            .map_err(|source| ElfError::OpenAsTarget { path: path.display().to_string(), source })?;
         Self::from_file(file, path)
     }
 

@@ -48,10 +48,17 @@ pub enum OpenError {
     Rights(String),
     #[error("opening it took too long")]
     Timeout,
+    #[error("no such file")]
+    NotFound,
 }
 
 fn errno_error(call: &str) -> OpenError {
-    OpenError::System(format!("{call}: {}", std::io::Error::last_os_error()))
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ENOENT) => OpenError::NotFound,
+        Some(libc::ELOOP) => OpenError::SymlinkLoop,
+        _ => OpenError::System(format!("{call}: {e}")),
+    }
 }
 
 /// Opens a folder (a process's root or working folder through /proc) as a handle to resolve
@@ -71,10 +78,20 @@ pub fn open_dir(path: &std::path::Path) -> Result<OwnedFd, OpenError> {
 /// sysroot, a report file) read-only and without blocking, if it is a regular file on a real
 /// filesystem. A watched read (process/blocking.rs).
 pub fn open_regular(path: &std::path::Path) -> Result<File, OpenError> {
+    open_regular_with(path, OPEN_FLAGS)
+}
+
+/// [`open_regular`], but a symbolic link as the last component is refused, not followed (a
+/// file in a folder others may write to: the debuginfod cache).
+pub fn open_regular_no_follow(path: &std::path::Path) -> Result<File, OpenError> {
+    open_regular_with(path, OPEN_FLAGS | libc::O_NOFOLLOW)
+}
+
+fn open_regular_with(path: &std::path::Path, flags: i32) -> Result<File, OpenError> {
     let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| OpenError::BadPath)?;
     let open = || {
         // SAFETY: a valid C string; the returned descriptor is owned below.
-        let fd = unsafe { libc::open(c.as_ptr(), OPEN_FLAGS) };
+        let fd = unsafe { libc::open(c.as_ptr(), flags) };
         if fd < 0 {
             return Err(errno_error("open"));
         }
@@ -82,6 +99,31 @@ pub fn open_regular(path: &std::path::Path) -> Result<File, OpenError> {
         check_regular(unsafe { OwnedFd::from_raw_fd(fd) })
     };
     super::blocking::file(path, open).unwrap_or(Err(OpenError::Timeout))
+}
+
+/// Reads a kernel file about a process (`/proc/PID/NAME`, `/proc/thread-self/status`,
+/// `/proc/sys/...`), at most `cap` bytes, as a watched read: some of them (`cmdline`,
+/// `environ`, `auxv`, `mem`) read the process's own memory, which it can make never answer.
+pub fn read_proc(path: &std::path::Path, cap: u64) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    super::blocking::file(path, || open_proc(path).ok()?.take(cap).read_to_end(&mut out).ok()).flatten()?;
+    Some(out)
+}
+
+/// Opens a kernel file about a process (see [`read_proc`]) read-only; /proc only.
+pub fn open_proc(path: &std::path::Path) -> Result<File, OpenError> {
+    if !path.starts_with("/proc/") {
+        return Err(OpenError::BadPath);
+    }
+    let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| OpenError::BadPath)?;
+    // SAFETY: a valid C string; the returned descriptor is owned below.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(errno_error("open"));
+    }
+    // SAFETY: fd was just returned by open and is owned by nobody else.
+    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// How a path is resolved.
@@ -113,7 +155,7 @@ pub fn open_in_root(root: &OwnedFd, path: &str, resolver: Resolver) -> Result<Fi
 
 /// The descriptor, as a `File`, if it is a regular file on a real filesystem.
 fn check_regular(fd: OwnedFd) -> Result<File, OpenError> {
-    // SAFETY: fstat/fstatfs on a descriptor we own, into zeroed structs.
+    // SAFETY: fstat on a descriptor we own, into a zeroed struct.
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();
         if libc::fstat(fd.as_raw_fd(), &mut st) != 0 {
@@ -122,13 +164,12 @@ fn check_regular(fd: OwnedFd) -> Result<File, OpenError> {
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return Err(OpenError::NotRegular);
         }
-        let mut fs: libc::statfs = std::mem::zeroed();
-        if libc::fstatfs(fd.as_raw_fd(), &mut fs) != 0 {
-            return Err(errno_error("fstatfs"));
-        }
-        if PSEUDO_FILESYSTEMS.contains(&fs.f_type) {
-            return Err(OpenError::PseudoFile);
-        }
+    }
+    // Through rustix: the kernel's statfs, whose f_type is a C long with every libc (musl's own
+    // struct has it unsigned, glibc's signed).
+    let fs = rustix::fs::fstatfs(&fd).map_err(|e| OpenError::System(format!("fstatfs: {e}")))?;
+    if PSEUDO_FILESYSTEMS.contains(&fs.f_type) {
+        return Err(OpenError::PseudoFile);
     }
     Ok(File::from(fd))
 }

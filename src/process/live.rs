@@ -52,7 +52,8 @@ impl LiveMemory {
             }
         }
         if done < buf.len() {
-            if let Some(f) = self.mem_file.get_or_init(|| File::open(format!("/proc/{}/mem", self.pid)).ok()) {
+            let mem = || super::files::open_proc(std::path::Path::new(&format!("/proc/{}/mem", self.pid))).ok();
+            if let Some(f) = self.mem_file.get_or_init(mem) {
                 while done < buf.len() {
                     match f.read_at(&mut buf[done..], addr.wrapping_add(done as u64)) {
                         Ok(0) | Err(_) => break,
@@ -77,14 +78,7 @@ const MAX_PROC_FILE: u64 = 16 << 20;
 /// Reads /proc/PID/<name>, at most [`MAX_PROC_FILE`] bytes, as a watched read: `cmdline`,
 /// `environ` and `auxv` are read from the process's own memory, which it can make never answer.
 fn proc_bytes(pid: i32, name: &str) -> Option<Vec<u8>> {
-    use std::io::Read;
-    let path = std::path::PathBuf::from(format!("/proc/{pid}/{name}"));
-    blocking::file(&path, || {
-        let mut out = Vec::new();
-        File::open(&path).ok()?.take(MAX_PROC_FILE).read_to_end(&mut out).ok()?;
-        Some(out)
-    })
-    .flatten()
+    super::files::read_proc(std::path::Path::new(&format!("/proc/{pid}/{name}")), MAX_PROC_FILE)
 }
 
 /// NUL-separated strings, empty ones left out.
@@ -196,7 +190,8 @@ pub fn cwd(pid: i32) -> std::path::PathBuf {
 
 /// `kernel.yama.ptrace_scope`, when Yama is on.
 pub fn ptrace_scope() -> Option<u32> {
-    std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").ok()?.trim().parse().ok()
+    let bytes = super::files::read_proc(std::path::Path::new("/proc/sys/kernel/yama/ptrace_scope"), 64)?;
+    String::from_utf8_lossy(&bytes).trim().parse().ok()
 }
 
 /// What a snapshot of a live process borrows: its memory and its view of files. The one place

@@ -55,7 +55,8 @@ impl Credentials {
 
     /// This thread's own.
     pub fn mine() -> Option<Credentials> {
-        Self::from_status(&std::fs::read_to_string("/proc/thread-self/status").ok()?)
+        let bytes = super::files::read_proc(std::path::Path::new("/proc/thread-self/status"), 1 << 20)?;
+        Self::from_status(&String::from_utf8_lossy(&bytes))
     }
 
     /// Makes the calling thread (only) act with these credentials on files. Every call is
@@ -135,6 +136,24 @@ impl TargetFiles {
         TargetFiles {
             inner: Arc::new(Inner { root: open(root), cwd: cwd.and_then(open), worker: None, refused: None }),
         }
+    }
+
+    /// The files of a process recorded in a core: under `root` (the sysroot, or this machine's
+    /// root), relative paths from `cwd`, with the rights of `uid`/`gid` from its NT_PRPSINFO
+    /// when crashcatch runs as root (it would otherwise show root's files); with crashcatch's
+    /// own rights when it does not (they are no more than the user's own).
+    pub fn for_core(root: &std::path::Path, cwd: Option<&std::path::Path>, ids: Option<(u32, u32)>) -> TargetFiles {
+        let mut t = Self::under(root, cwd);
+        // SAFETY: geteuid has no arguments.
+        let root_user = unsafe { libc::geteuid() } == 0;
+        if let (true, Some((fsuid, fsgid))) = (root_user, ids) {
+            let creds = Credentials { fsuid, fsgid, groups: Vec::new() };
+            if Credentials::mine().as_ref() != Some(&creds) {
+                Arc::get_mut(&mut t.inner).expect("just made").worker =
+                    Some(std::sync::Mutex::new(Worker::NotStarted(creds)));
+            }
+        }
+        t
     }
 
     /// `under` with another process's credentials taken for the opens (tests of the rights).

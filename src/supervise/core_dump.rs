@@ -8,13 +8,12 @@
 //! up front, and a read that does not return makes the core be given up on (its file removed),
 //! never the supervisor wait.
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::capture::worker::STUCK_AFTER;
+use crate::door::{Mode, OutDir};
 use crate::process::blocking::{self, Fence};
 use crate::process::core::write::{write_core, CoreInput, Written};
 use crate::process::live::{self, LiveProcess};
@@ -40,9 +39,17 @@ impl Fault {
     }
 }
 
-/// Writes the core of process `tgid` (threads `tids` stopped; `fault` the crashed one) as
-/// `path`; a file that exists is never overwritten.
-pub fn write(path: &Path, tgid: i32, fault: &Fault, tids: &[i32], max_bytes: u64) -> Result<Written, String> {
+/// Writes the core of process `tgid` (threads `tids` stopped; `fault` the crashed one) as the
+/// new file `name` in `dir` (through the output door: never over a file or through a link).
+pub fn write(
+    dir: &OutDir,
+    name: &str,
+    tgid: i32,
+    fault: &Fault,
+    tids: &[i32],
+    max_bytes: u64,
+) -> Result<Written, String> {
+    let path = dir.path_of(name);
     let threads: Vec<ThreadInfo> = tids
         .iter()
         .filter_map(|&t| {
@@ -50,13 +57,7 @@ pub fn write(path: &Path, tgid: i32, fault: &Fault, tids: &[i32], max_bytes: u64
             Some(ThreadInfo { tid: t, name: None, regs: Some(regs?), note: None })
         })
         .collect();
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let file = dir.create_new(name, Mode::PRIVATE).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     // A userfaultfd area is never read: the process would have to serve the fault.
     let mut fence = Fence::default();
     for (s, e) in live::userfaultfd_areas(tgid) {
@@ -69,28 +70,29 @@ pub fn write(path: &Path, tgid: i32, fault: &Fault, tids: &[i32], max_bytes: u64
         let dirty_starts = live::dirty_file_mappings(tgid);
         let dirty = |m: &crate::process::Mapping| dirty_starts.contains(&m.start);
         let auxv = process.view.auxv();
-        write_core(&CoreInput { snap: &snap, auxv: &auxv, dirty: &dirty }, max_bytes, file)
+        let ids = crate::process::rights::Credentials::of(tgid).map_or((0, 0), |c| (c.fsuid, c.fsgid));
+        write_core(&CoreInput { snap: &snap, auxv: &auxv, dirty: &dirty, ids }, max_bytes, file)
     };
     let fence = Arc::new(RwLock::new(fence));
     let result = blocking::watched("cc-core", fence, work, STUCK_AFTER, Instant::now() + CORE_TIME, &|| false);
     match result {
         Ok(Ok(w)) => Ok(w),
         Ok(Err(e)) => {
-            let _ = std::fs::remove_file(path);
+            let _ = dir.remove(name);
             Err(format!("writing {}: {e}", path.display()))
         }
         Err(why) => {
-            let _ = std::fs::remove_file(path);
+            let _ = dir.remove(name);
             Err(format!("no core written: {why}"))
         }
     }
 }
 
-/// Where the core goes: next to the report (its name with `.core`), else in the current
-/// folder as `crash-<pid>.core`.
-pub fn path_for(report_files: &[PathBuf], pid: i32) -> PathBuf {
-    match report_files.first() {
-        Some(json) => json.with_extension("core"),
-        None => PathBuf::from(format!("crash-{pid}.core")),
+/// The core's file name: the report's with `.core` (in the report folder), else
+/// `crash-<pid>.core` (in the current folder).
+pub fn name_for(report_files: &[PathBuf], pid: i32) -> String {
+    match report_files.first().and_then(|json| json.file_stem()) {
+        Some(stem) => format!("{}.core", stem.to_string_lossy()),
+        None => format!("crash-{pid}.core"),
     }
 }

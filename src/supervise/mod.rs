@@ -15,7 +15,6 @@ pub mod wait;
 pub mod wake;
 
 use std::ffi::OsString;
-use std::io::Write;
 
 use nix::sys::ptrace::Options;
 
@@ -39,8 +38,16 @@ pub struct RunConfig {
     pub test_timeout: Option<test_timeout::Config>,
     /// Become a child subreaper (PID 1 always reaps orphans).
     pub subreaper: bool,
-    /// `--core`: also write a core file of a crashed process, of at most this many bytes.
-    pub core_dump: Option<u64>,
+    /// `--core`: also write a core file of each crashed process, within these limits.
+    pub core_dump: Option<CoreLimits>,
+}
+
+/// `--core-max-mb` and `--core-max-total-mb`, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CoreLimits {
+    pub per_core: u64,
+    /// For all the cores of one run together.
+    pub total: u64,
 }
 
 /// What the kernel's ptrace policy allows, for error messages.
@@ -63,8 +70,8 @@ pub fn set_non_dumpable() {
 /// Ends crashcatch the way the traced command ended: the same exit code, or death by the same
 /// signal (without a second core dump from crashcatch itself).
 pub fn exit_like(exit: Exit) -> ! {
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
+    // Nothing to flush: every byte crashcatch prints went out through report/output/console.rs,
+    // unbuffered.
     match exit {
         Exit::Code(c) => std::process::exit(c),
         Exit::Detached => std::process::exit(0),

@@ -62,8 +62,10 @@ pub struct Tracer<'a> {
     pub hang_action: HangAction,
     /// `--test-timeout`: the running test of every process (see test_timeout.rs).
     pub test_watch: Option<super::test_timeout::Watch>,
-    /// `--core`: write a core file of each crashed process, of at most this many bytes.
-    pub core_dump: Option<u64>,
+    /// `--core`: write a core file of each crashed process, within these limits.
+    pub core_dump: Option<super::CoreLimits>,
+    /// Bytes of cores written so far this run.
+    core_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +96,7 @@ impl<'a> Tracer<'a> {
             hang_action: HangAction::Term,
             test_watch: None,
             core_dump: None,
+            core_bytes: 0,
         }
     }
 
@@ -323,12 +326,38 @@ impl<'a> Tracer<'a> {
     /// `--core`: the process is still stopped (every thread in `stopped`): write its core next
     /// to the report just emitted, the crashed thread at its first fault.
     fn write_core(&mut self, tgid: i32, fault: &super::core_dump::Fault, stopped: &Stopped) {
-        let Some(max) = self.core_dump else { return };
+        let Some(limits) = self.core_dump else { return };
+        let left = limits.total.saturating_sub(self.core_bytes);
+        // A core of less than a MiB of contents holds no stack worth having.
+        if left < 1 << 20 {
+            self.emitter.note(&format!(
+                "--core: no core written for pid {tgid}: this run's cores reached --core-max-total-mb ({} MB)",
+                limits.total >> 20
+            ));
+            return;
+        }
         let tids: Vec<i32> = stopped.tids().collect();
         let files = self.emitter.emitted().last().map(|e| e.files.clone()).unwrap_or_default();
-        let path = super::core_dump::path_for(&files, tgid);
-        match super::core_dump::write(&path, tgid, fault, &tids, max) {
-            Ok(w) => self.emitter.note(&format!("core file written: {} ({})", path.display(), w.summary())),
+        let name = super::core_dump::name_for(&files, tgid);
+        let (result, path) = {
+            let here;
+            let dir = match self.emitter.dir() {
+                Some(d) => d,
+                None => match crate::door::OutDir::open(std::path::Path::new("."), false) {
+                    Ok(d) => {
+                        here = d;
+                        &here
+                    }
+                    Err(e) => return console::say(&format!("--core: {e}")),
+                },
+            };
+            (super::core_dump::write(dir, &name, tgid, fault, &tids, limits.per_core.min(left)), dir.path_of(&name))
+        };
+        match result {
+            Ok(w) => {
+                self.core_bytes += w.bytes;
+                self.emitter.note(&format!("core file written: {} ({})", path.display(), w.summary()));
+            }
             Err(e) => console::say(&format!("--core: {e}")),
         }
     }

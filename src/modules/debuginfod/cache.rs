@@ -1,15 +1,17 @@
 //! The debuginfod cache, laid out as elfutils lays it so that gdb and crashcatch share it:
-//! `$cache/<build-id hex>/debuginfo`. Folders are made with mode 0700, files are written under a
-//! temporary name in the same folder and renamed into place with mode 0400; an empty file is
+//! `$cache/<build-id hex>/debuginfo`. Written through the output door (crate::door): folders
+//! are made with mode 0700, files are written under a temporary name in the same folder and
+//! renamed into place with mode 0400; an empty file is
 //! elfutils' record of a miss, trusted for `$cache/cache_miss_s` seconds (default 600).
 //! Nothing planted in the cache is followed: a symbolic link, a FIFO or anything but a regular
 //! file is ignored, and a file is used only after its build-id was checked.
 
-use std::fs::{DirBuilder, File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
+
+use crate::door::{Mode, OutDir, Place};
 
 use super::verify::verify;
 use crate::modules::ElfInfo;
@@ -36,12 +38,9 @@ pub enum Lookup {
 /// Why the entry's folder cannot be made ready.
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
-    #[error("cannot create {}: {source}", .path.display())]
-    Create {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    /// The door out could not make or open it (a link someone else planted on the way).
+    #[error(transparent)]
+    Door(#[from] crate::door::OpenDirError),
     #[error("{} is not a folder", .path.display())]
     NotAFolder { path: PathBuf },
 }
@@ -49,7 +48,6 @@ pub enum PrepareError {
 /// The cache entry of one build-id.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    pub root: PathBuf,
     pub dir: PathBuf,
     pub file: PathBuf,
 }
@@ -60,7 +58,7 @@ impl Entry {
         debug_assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()));
         let dir = root.join(hex);
         let file = dir.join("debuginfo");
-        Entry { root: root.to_path_buf(), dir, file }
+        Entry { dir, file }
     }
 
     /// Looks the entry up; a file found is opened without following links and verified.
@@ -99,45 +97,50 @@ impl Entry {
         }
     }
 
-    /// Makes the cache folder and the entry's folder (mode 0700) and checks that the entry's
-    /// folder is a real folder, so that a temporary file can be created in it.
-    pub fn prepare(&self) -> Result<(), PrepareError> {
-        let create = |path: &Path, source| PrepareError::Create { path: path.to_path_buf(), source };
-        DirBuilder::new().recursive(true).mode(0o700).create(&self.root).map_err(|e| create(&self.root, e))?;
-        match DirBuilder::new().mode(0o700).create(&self.dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => match self.dir.symlink_metadata() {
-                Ok(m) if m.is_dir() => Ok(()),
-                _ => Err(PrepareError::NotAFolder { path: self.dir.clone() }),
-            },
-            Err(e) => Err(create(&self.dir, e)),
+    /// Opens (makes, mode 0700) the cache folder and the entry's folder, through the door: a
+    /// link someone else planted on the way is refused.
+    pub fn prepare(&self) -> Result<OutDir, PrepareError> {
+        // Stricter than the door: the entry's own folder is never a link (as lookup says).
+        if self.dir.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(PrepareError::NotAFolder { path: self.dir.clone() });
         }
+        Ok(OutDir::open(&self.dir, true)?)
     }
 
-    /// A new temporary file beside the entry (`debuginfo.XXXXXX`, mode 0600, O_EXCL), removed
-    /// when dropped unless kept.
-    pub fn temp(&self) -> io::Result<tempfile::NamedTempFile> {
-        tempfile::Builder::new().prefix("debuginfo.").rand_bytes(6).tempfile_in(&self.dir)
+    /// A new temporary file beside the entry (mode 0600, O_EXCL): its name and the file.
+    pub fn temp(&self, dir: &OutDir) -> io::Result<(String, File)> {
+        dir.temporary("debuginfo", Mode::PRIVATE)
     }
 
-    /// Renames a finished (and verified) temporary file into place, read-only as elfutils
-    /// leaves its files. A link or file already at the name is replaced, never followed.
-    pub fn keep(&self, tmp: tempfile::NamedTempFile) -> io::Result<()> {
-        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o400))?;
-        tmp.persist(&self.file).map(drop).map_err(|e| e.error)
+    /// Puts a finished (and verified) temporary file in place, read-only as elfutils leaves its
+    /// files. A link or file already at the name is replaced, never followed.
+    pub fn keep(&self, dir: &OutDir, tmp: &str, file: &File) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o400))?;
+        dir.persist(tmp, "debuginfo", Place::Replace)
+    }
+
+    /// Drops a temporary file that was not kept.
+    pub fn discard(&self, dir: &OutDir, tmp: &str) {
+        let _ = dir.remove(tmp);
     }
 
     /// Records that no server had the file: an empty file, as elfutils writes one.
     pub fn record_miss(&self) -> io::Result<()> {
-        self.prepare().map_err(io::Error::other)?;
-        let tmp = self.temp()?;
-        self.keep(tmp)
+        let dir = self.prepare().map_err(io::Error::other)?;
+        dir.write("debuginfo", b"", Mode { bits: 0o400, owner: None }, Place::Replace)
     }
 }
 
-/// Opens for reading without following a final symbolic link and without blocking on a FIFO.
+/// Opens for reading without following a final symbolic link and without blocking on a FIFO
+/// (the input door).
 fn open_no_follow(path: &Path) -> io::Result<File> {
-    OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC).open(path)
+    use crate::process::files::OpenError;
+    crate::process::files::open_regular_no_follow(path).map_err(|e| match e {
+        OpenError::NotFound => io::Error::from(io::ErrorKind::NotFound),
+        OpenError::SymlinkLoop => io::Error::from_raw_os_error(libc::ELOOP),
+        e => io::Error::other(e.to_string()),
+    })
 }
 
 /// How long a recorded miss holds: the number in `$cache/cache_miss_s`, as elfutils reads it.
@@ -153,6 +156,7 @@ pub fn miss_ttl(root: &Path) -> Duration {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+    use std::os::unix::fs::PermissionsExt;
 
     fn exe_and_id() -> Option<(PathBuf, Vec<u8>)> {
         let p = std::env::current_exe().ok()?;
@@ -161,10 +165,10 @@ mod tests {
     }
 
     fn store(entry: &Entry, bytes: &[u8]) {
-        entry.prepare().unwrap();
-        let mut t = entry.temp().unwrap();
-        io::Write::write_all(&mut t, bytes).unwrap();
-        entry.keep(t).unwrap();
+        let dir = entry.prepare().unwrap();
+        let (tmp, mut file) = entry.temp(&dir).unwrap();
+        io::Write::write_all(&mut file, bytes).unwrap();
+        entry.keep(&dir, &tmp, &file).unwrap();
     }
 
     #[test]

@@ -53,18 +53,9 @@ fn user_agent() -> String {
 pub fn agent(https: bool) -> ureq::Agent {
     let mut config = ureq::Agent::config_builder().user_agent(user_agent()).max_redirects(5);
     if https {
-        config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(system_roots()).build());
+        config = config.tls_config(crate::net::tls_config());
     }
     config.build().new_agent()
-}
-
-fn system_roots() -> ureq::tls::RootCerts {
-    let found = rustls_native_certs::load_native_certs().certs;
-    if found.is_empty() {
-        return ureq::tls::RootCerts::WebPki;
-    }
-    let certs: Vec<_> = found.iter().map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned()).collect();
-    ureq::tls::RootCerts::new_with_certs(&certs)
 }
 
 pub fn url(server: &str, hex: &str) -> String {
@@ -105,25 +96,42 @@ pub fn fetch(agent: &ureq::Agent, r: &FetchRequest<'_>) -> Attempt {
     if length.is_some_and(|n| n > r.config.max_size) {
         return Attempt::TooLarge;
     }
-    if let Err(why) = r.entry.prepare() {
-        return Attempt::Failed(why.to_string());
-    }
-    let mut tmp = match r.entry.temp() {
+    let dir = match r.entry.prepare() {
+        Ok(d) => d,
+        Err(why) => return Attempt::Failed(why.to_string()),
+    };
+    let (tmp, mut file) = match r.entry.temp(&dir) {
         Ok(t) => t,
         Err(e) => return Attempt::Failed(format!("cannot create a file in {}: {e}", r.entry.dir.display())),
     };
+    let attempt = fill(&mut file, &tmp, &dir, response, r, start);
+    if !matches!(attempt, Attempt::Fetched { .. }) {
+        r.entry.discard(&dir, &tmp);
+    }
+    attempt
+}
+
+/// Downloads the body into the temporary file `tmp`, verifies it and puts it in place.
+fn fill(
+    file: &mut std::fs::File,
+    tmp: &str,
+    dir: &crate::door::OutDir,
+    response: ureq::http::Response<ureq::Body>,
+    r: &FetchRequest<'_>,
+    start: Instant,
+) -> Attempt {
     let mut body = response.into_body().into_reader();
-    let bytes = match copy_capped(&mut body, tmp.as_file_mut(), r) {
+    let bytes = match copy_capped(&mut body, file, r) {
         Ok(n) => n,
         Err(a) => return a,
     };
-    if let Err(why) = verify(tmp.as_file(), tmp.path(), r.build_id) {
+    if let Err(why) = verify(file, &dir.path_of(tmp), r.build_id) {
         return Attempt::Rejected(why.to_string());
     }
     if r.done.swap(true, Ordering::AcqRel) {
         return Attempt::Superseded;
     }
-    match r.entry.keep(tmp) {
+    match r.entry.keep(dir, tmp, file) {
         Ok(()) => Attempt::Fetched { bytes, elapsed: start.elapsed() },
         Err(e) => Attempt::Failed(format!("cannot write {}: {e}", r.entry.file.display())),
     }

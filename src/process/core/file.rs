@@ -53,7 +53,10 @@ impl CoreFile {
 
 /// Opens `path`, decompressing it first when it is gzip or zstd.
 pub fn open(path: &Path) -> Result<CoreFile, CoreError> {
-    let file = File::open(path).map_err(|source| CoreError::Open { path: path.into(), source })?;
+    // The user names the core: their own rights, but still the door (regular files only,
+    // never blocking on a FIFO, a watched read).
+    let file = super::super::files::open_regular(path)
+        .map_err(|e| CoreError::Open { path: path.into(), source: std::io::Error::other(e.to_string()) })?;
     let mut magic = [0u8; 4];
     let got = file.read_at(&mut magic, 0).map_err(|source| CoreError::Read { path: path.into(), source })?;
     if got == 0 {
@@ -80,7 +83,10 @@ pub fn open(path: &Path) -> Result<CoreFile, CoreError> {
 /// Streams `reader` into an anonymous temporary file, at most [`MAX_DECOMPRESSED`] bytes.
 fn decompress(path: &Path, format: Compression, reader: impl Read) -> Result<File, CoreError> {
     let err = |why: String| CoreError::Decompress { path: path.into(), format: format.name(), why };
-    let mut out = tempfile::tempfile().map_err(|e| err(format!("no temporary file: {e}")))?;
+    let mut out = crate::door::OutDir::open(&std::env::temp_dir(), false)
+        .map_err(|e| err(format!("no temporary folder: {e}")))?
+        .anonymous()
+        .map_err(|e| err(format!("no temporary file: {e}")))?;
     let mut limited = reader.take(MAX_DECOMPRESSED + 1);
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;

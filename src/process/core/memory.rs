@@ -1,19 +1,19 @@
 //! A core's memory: the bytes of its PT_LOAD segments, and for file-backed ranges the core
 //! left out (the kernel's default coredump_filter keeps only the first page of each mapped
-//! ELF file), the bytes of the mapped file itself, opened here (under the sysroot).
+//! ELF file; gdb's gcore writes no segment at all for a library's code), the bytes of the
+//! mapped file itself, opened through the door (under the sysroot,
+//! with the process's rights) and read as a watched read (process/blocking.rs).
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 
 use super::file::CoreFile;
 use super::layout::ProgramHeader;
 use super::notes::FileNote;
 use crate::process::Memory;
 
-/// At most this many mapped files are kept open at once.
+/// At most this many mapped files are kept open (each is opened once, when the core is read).
 const MAX_OPEN_FILES: usize = 256;
 
 pub struct CoreMemory {
@@ -22,20 +22,23 @@ pub struct CoreMemory {
     segments: Vec<ProgramHeader>,
     /// NT_FILE entries, sorted by address.
     files: Vec<FileNote>,
-    /// Where each mapped file can be read here, None when it cannot (or must not: its build-id
-    /// differs from the one the process mapped).
-    host: HashMap<String, Option<PathBuf>>,
-    open: RefCell<HashMap<String, Option<File>>>,
+    /// Each mapped file, opened through the door (process/core/mod.rs), None when it cannot be
+    /// read (or must not: its build-id differs from the one the process mapped).
+    host: HashMap<String, Option<File>>,
 }
 
 impl CoreMemory {
-    pub fn new(core: CoreFile, mut segments: Vec<ProgramHeader>, files: Vec<FileNote>) -> Self {
+    pub fn new(core: CoreFile, mut segments: Vec<ProgramHeader>, mut files: Vec<FileNote>) -> Self {
         segments.sort_by_key(|s| s.vaddr);
-        CoreMemory { core, segments, files, host: HashMap::new(), open: RefCell::new(HashMap::new()) }
+        files.sort_by_key(|f| f.start);
+        CoreMemory { core, segments, files, host: HashMap::new() }
     }
 
-    /// Says where the file the process mapped as `path` is read from here (None: nowhere).
-    pub fn set_host_file(&mut self, path: &str, host: Option<PathBuf>) {
+    /// Gives the file the process mapped as `path`, opened (None: it cannot be read). At most
+    /// [`MAX_OPEN_FILES`] are kept open; the others are not read.
+    pub fn set_host_file(&mut self, path: &str, host: Option<File>) {
+        let open = self.host.values().filter(|f| f.is_some()).count();
+        let host = host.filter(|_| open < MAX_OPEN_FILES);
         self.host.insert(path.to_string(), host);
     }
 
@@ -60,25 +63,28 @@ impl CoreMemory {
 
     /// Bytes of the file mapped at `addr`, when the core left them out.
     fn read_file(&self, addr: u64, buf: &mut [u8]) -> usize {
-        let i = self.files.partition_point(|f| f.end <= addr);
-        let Some(f) = self.files.get(i).filter(|f| f.start <= addr && addr < f.end) else { return 0 };
-        let Some(Some(host)) = self.host.get(&f.path) else { return 0 };
+        let Some(f) = self.file_at(addr) else { return 0 };
+        let Some(Some(file)) = self.host.get(&f.path) else { return 0 };
         let n = (buf.len() as u64).min(f.end - addr) as usize;
-        let mut open = self.open.borrow_mut();
-        if open.len() >= MAX_OPEN_FILES && !open.contains_key(&f.path) {
-            open.clear();
-        }
-        let file = open.entry(f.path.clone()).or_insert_with(|| crate::process::files::open_regular(host).ok());
-        let Some(file) = file else { return 0 };
         let off = f.offset.saturating_add(addr - f.start);
-        let mut done = 0;
-        while done < n {
-            match file.read_at(&mut buf[done..n], off + done as u64) {
-                Ok(0) | Err(_) => break,
-                Ok(k) => done += k,
+        // A watched read: a file on a hung mount is abandoned, never waited on.
+        crate::process::blocking::file(std::path::Path::new(&f.path), || {
+            let mut done = 0;
+            while done < n {
+                match file.read_at(&mut buf[done..n], off + done as u64) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => done += k,
+                }
             }
-        }
-        done
+            done
+        })
+        .unwrap_or(0)
+    }
+
+    /// The NT_FILE entry that maps `addr`.
+    fn file_at(&self, addr: u64) -> Option<&FileNote> {
+        let i = self.files.partition_point(|f| f.end <= addr);
+        self.files.get(i).filter(|f| f.start <= addr && addr < f.end)
     }
 
     fn segment(&self, addr: u64) -> Option<&ProgramHeader> {
@@ -92,12 +98,22 @@ impl Memory for CoreMemory {
         let mut done = 0usize;
         while done < buf.len() {
             let Some(a) = addr.checked_add(done as u64) else { break };
-            let Some(seg) = self.segment(a) else { break };
-            let want = ((seg.end() - a) as usize).min(buf.len() - done);
-            let chunk = &mut buf[done..done + want];
-            let mut got = self.read_core(seg, a, chunk);
-            if got < want {
-                got += self.read_file(a + got as u64, &mut chunk[got..]);
+            let (want, mut got);
+            if let Some(seg) = self.segment(a) {
+                want = ((seg.end() - a) as usize).min(buf.len() - done);
+                let chunk = &mut buf[done..done + want];
+                got = self.read_core(seg, a, chunk);
+                if got < want {
+                    got += self.read_file(a + got as u64, &mut chunk[got..]);
+                }
+            } else {
+                // No segment at all (gcore leaves a library's code out): the file, up to the
+                // next segment or the end of its mapping.
+                let Some(f) = self.file_at(a) else { break };
+                let next = self.segments.get(self.segments.partition_point(|s| s.vaddr <= a)).map(|s| s.vaddr);
+                let stop = next.map_or(f.end, |n| n.min(f.end));
+                want = ((stop - a) as usize).min(buf.len() - done);
+                got = self.read_file(a, &mut buf[done..done + want]);
             }
             done += got;
             if got < want {

@@ -3,12 +3,14 @@
 //!
 //! What comes from where: threads and registers from NT_PRSTATUS, the signal from NT_SIGINFO,
 //! the command from NT_PRPSINFO (and the initial stack), memory from the PT_LOAD segments
-//! (falling back to the mapped files for what the core left out), the maps from the PT_LOAD
+//! (falling back to the mapped files for what the core left out, and adding as mappings the
+//! ranges NT_FILE names that gcore wrote no segment for), the maps from the PT_LOAD
 //! segments named by NT_FILE, files under `--sysroot`, the starting environment from the
 //! initial stack. `write` does the reverse: a core of a stopped process, from any snapshot.
 
 mod error;
 mod file;
+mod gaps;
 mod layout;
 mod memory;
 pub mod notes;
@@ -46,6 +48,8 @@ pub struct CoreOptions {
 /// A core file, read: the [`ProcessView`] of the process it recorded.
 pub struct CoreView {
     memory: CoreMemory,
+    /// The process's files, opened as it would have (see [`super::TargetFiles::for_core`]).
+    files: super::TargetFiles,
     notes: Notes,
     maps: Vec<Mapping>,
     exe: Option<String>,
@@ -78,8 +82,14 @@ impl CoreView {
         }
         let compression = file.compression;
         let maps = mappings(&loads, &notes);
+        let files = super::TargetFiles::for_core(
+            options.sysroot.as_deref().unwrap_or(Path::new("/")),
+            None,
+            notes.process.as_ref().map(|p| (p.uid, p.gid)),
+        );
         let mut view = CoreView {
-            memory: CoreMemory::new(file, loads, notes.files.clone()),
+            files,
+            memory: CoreMemory::new(file, loads.clone(), notes.files.clone()),
             exe: None,
             notes,
             maps,
@@ -90,6 +100,12 @@ impl CoreView {
         };
         view.exe = view.find_exe();
         view.link_files();
+        // Only now can the files be read for what the core left out entirely (gcore).
+        let extra = gaps::file_only_mappings(&loads, &view.notes.files, &view.memory);
+        if !extra.is_empty() {
+            view.maps.extend(extra);
+            view.maps.sort_by_key(|m| m.start);
+        }
         Ok(view)
     }
 
@@ -120,11 +136,8 @@ impl CoreView {
             memory: &self.memory,
             view: self,
             // The process is gone: its files are read under the sysroot (or this machine's
-            // root) with the rights of whoever runs `crashcatch core`.
-            files: super::TargetFiles::under(
-                self.options.sysroot.as_deref().unwrap_or(std::path::Path::new("/")),
-                super::view::ProcessView::cwd(self).as_deref(),
-            ),
+            // root) with its own rights (see TargetFiles::for_core).
+            files: self.files.clone(),
         }
     }
 
@@ -204,18 +217,22 @@ impl CoreView {
             if !seen.insert(f.path.clone()) {
                 continue;
             }
-            let host = self.host_path(f.path.strip_suffix(" (deleted)").unwrap_or(&f.path));
-            if !super::blocking::exists(&host) {
-                self.remarks.push(format!("core: {} is not on this machine{}", f.path, self.under_sysroot()));
-                self.memory.set_host_file(&f.path, None);
-                continue;
-            }
-            match self.differs(&f, &host) {
+            let clean = f.path.strip_suffix(" (deleted)").unwrap_or(&f.path);
+            let host = self.host_path(clean);
+            let file = match self.open_file(clean) {
+                Ok(file) => file,
+                Err(e) => {
+                    self.remarks.push(format!("core: {} cannot be read here{} ({e})", f.path, self.under_sysroot()));
+                    self.memory.set_host_file(&f.path, None);
+                    continue;
+                }
+            };
+            match self.differs(&f, &host, &file) {
                 Some(why) => {
                     self.remarks.push(why);
                     self.memory.set_host_file(&f.path, None);
                 }
-                None => self.memory.set_host_file(&f.path, Some(host)),
+                None => self.memory.set_host_file(&f.path, Some(file)),
             }
         }
     }
@@ -224,8 +241,20 @@ impl CoreView {
         self.options.sysroot.as_ref().map(|r| format!(" (under {})", r.display())).unwrap_or_default()
     }
 
-    /// A note when the file at `host` is not the one the process mapped at `f` (by build-id).
-    fn differs(&self, f: &notes::FileNote, host: &Path) -> Option<String> {
+    /// The file the process named `path`, through the door: under the sysroot, with the
+    /// process's rights, a regular file only, never blocking; `--exe` is the user's own file.
+    fn open_file(&self, path: &str) -> Result<std::fs::File, super::files::OpenError> {
+        if let (Some(exe), Some(core_exe)) = (&self.options.exe, &self.exe) {
+            if path == core_exe.strip_suffix(" (deleted)").unwrap_or(core_exe) {
+                return super::files::open_regular(exe);
+            }
+        }
+        self.files.open(path)
+    }
+
+    /// A note when `file` (shown as `host`) is not the one the process mapped at `f` (by
+    /// build-id).
+    fn differs(&self, f: &notes::FileNote, host: &Path, file: &std::fs::File) -> Option<String> {
         let first = self.notes.files.iter().find(|g| g.path == f.path && g.offset == 0)?;
         let len = first.end.saturating_sub(first.start);
         let mem = |off: u64, buf: &mut [u8]| {
@@ -236,8 +265,7 @@ impl CoreView {
             self.memory.read_partial(first.start + off, &mut buf[..n])
         };
         let in_core = super::elfid::build_id(&mem)?;
-        let file = super::files::open_regular(host).ok()?;
-        let disk = |off: u64, buf: &mut [u8]| std::os::unix::fs::FileExt::read_at(&file, buf, off).unwrap_or(0);
+        let disk = |off: u64, buf: &mut [u8]| std::os::unix::fs::FileExt::read_at(file, buf, off).unwrap_or(0);
         let on_disk = super::elfid::build_id(&disk);
         let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
         match on_disk {

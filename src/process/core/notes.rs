@@ -22,7 +22,8 @@ const MAX_PATH: usize = 4096;
 /// struct elf_prstatus (x86_64): pr_pid at 32, pr_reg (27 words) at 112.
 pub const PRSTATUS_SIZE: usize = 336;
 const PR_REG: usize = 112;
-/// struct elf_prpsinfo (x86_64): pr_fname[16] at 40, pr_psargs[80] at 56.
+/// struct elf_prpsinfo (x86_64 and aarch64): pr_uid at 16, pr_gid at 20, pr_pid at 24, pr_ppid
+/// at 28, pr_fname[16] at 40, pr_psargs[80] at 56.
 pub const PRPSINFO_SIZE: usize = 136;
 
 /// One thread's NT_PRSTATUS, with the NT_SIGINFO that followed it.
@@ -40,6 +41,9 @@ pub struct ThreadNote {
 pub struct ProcessNote {
     pub pid: i32,
     pub ppid: i32,
+    /// pr_uid and pr_gid: whose process it was (its files are opened with these rights).
+    pub uid: u32,
+    pub gid: u32,
     /// The command's name (comm, 15 characters at most).
     pub fname: String,
     /// The start of its arguments, space-separated (80 bytes at most).
@@ -207,6 +211,8 @@ fn prpsinfo(d: &[u8]) -> Option<ProcessNote> {
     Some(ProcessNote {
         pid: word32(d, 24) as i32,
         ppid: word32(d, 28) as i32,
+        uid: word32(d, 16),
+        gid: word32(d, 20),
         fname: c_string(&d[40..56]),
         psargs: c_string(&d[56..136]).trim_end().to_string(),
     })

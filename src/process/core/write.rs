@@ -128,9 +128,11 @@ fn prstatus(snap: &Snapshot<'_>, t: &crate::process::ThreadInfo) -> Vec<u8> {
     d
 }
 
-fn prpsinfo(snap: &Snapshot<'_>) -> Vec<u8> {
+fn prpsinfo(snap: &Snapshot<'_>, (uid, gid): (u32, u32)) -> Vec<u8> {
     let mut d = vec![0u8; PRPSINFO_SIZE];
     d[1] = b'R';
+    d[16..20].copy_from_slice(&uid.to_le_bytes());
+    d[20..24].copy_from_slice(&gid.to_le_bytes());
     d[24..28].copy_from_slice(&snap.pid.to_le_bytes());
     let fname = snap.exe.as_deref().and_then(|e| e.rsplit('/').next()).unwrap_or("");
     let n = fname.len().min(15);
@@ -158,14 +160,14 @@ fn file_note(maps: &[Mapping]) -> Vec<u8> {
     d
 }
 
-fn notes_of(snap: &Snapshot<'_>, auxv: &[(u64, u64)], written: &Written) -> Vec<u8> {
+fn notes_of(snap: &Snapshot<'_>, auxv: &[(u64, u64)], ids: (u32, u32), written: &Written) -> Vec<u8> {
     let mut out = Vec::new();
     let mut threads: Vec<_> = snap.threads.iter().filter(|t| t.regs.is_some()).collect();
     threads.sort_by_key(|t| t.tid != snap.crashed_tid);
     for (i, t) in threads.iter().enumerate() {
         note(&mut out, b"CORE", NT_PRSTATUS, &prstatus(snap, t));
         if i == 0 {
-            note(&mut out, b"CORE", NT_PRPSINFO, &prpsinfo(snap));
+            note(&mut out, b"CORE", NT_PRPSINFO, &prpsinfo(snap, ids));
             if t.tid == snap.crashed_tid && snap.signal.signo != 0 {
                 note(&mut out, b"CORE", NT_SIGINFO, &siginfo::encode(&snap.signal));
             }
@@ -188,6 +190,9 @@ pub struct CoreInput<'a> {
     pub snap: &'a Snapshot<'a>,
     pub auxv: &'a [(u64, u64)],
     pub dirty: &'a dyn Fn(&Mapping) -> bool,
+    /// The process's (filesystem) uid and gid, recorded as NT_PRPSINFO's pr_uid and pr_gid:
+    /// `crashcatch core` opens the files the core names with these rights.
+    pub ids: (u32, u32),
 }
 
 /// Writes the core of a stopped process into `out` (a new, empty file).
@@ -198,9 +203,10 @@ pub fn write_core<W: Write + Seek>(src: &CoreInput<'_>, max_bytes: u64, out: W) 
     // writing the notes last, at a fixed place, sized for the longest summary.
     let phnum = 1 + loads.len();
     let notes_off = 64 + 56 * phnum as u64;
-    let reserve = notes_of(snap, auxv, &Written { omitted_mappings: 1, unreadable_bytes: u64::MAX, ..written.clone() })
-        .len() as u64
-        + 256;
+    let reserve =
+        notes_of(snap, auxv, src.ids, &Written { omitted_mappings: 1, unreadable_bytes: u64::MAX, ..written.clone() })
+            .len() as u64
+            + 256;
     let mut data_off = (notes_off + reserve).next_multiple_of(PAGE);
     let mut w = BufWriter::with_capacity(1 << 20, out);
     let mut phdrs = Vec::with_capacity(phnum);
@@ -223,7 +229,7 @@ pub fn write_core<W: Write + Seek>(src: &CoreInput<'_>, max_bytes: u64, out: W) 
             done += n as u64;
         }
     }
-    let notes = notes_of(snap, auxv, &written);
+    let notes = notes_of(snap, auxv, src.ids, &written);
     let note_len = (notes.len() as u64).min(reserve);
     phdrs.push(phdr(PT_NOTE, 0, notes_off, 0, note_len, 0));
     for (l, &off) in loads.iter().zip(&offsets) {

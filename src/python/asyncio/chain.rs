@@ -8,7 +8,7 @@ use super::objects::{Kind, Types};
 use crate::process::{Memory, MemoryExt};
 use crate::python::layout::Layout;
 use crate::python::walk::{self, Anchors};
-use crate::report::model::CoroutineFrame;
+use crate::report::model::{CoroutineFrame, CoroutineKind};
 
 /// Most coroutines followed in one chain.
 pub const MAX_DEPTH: usize = 64;
@@ -91,11 +91,10 @@ impl TaskReader<'_> {
                     file: f.file,
                     line: f.line,
                     kind: match kind {
-                        Kind::Coroutine => "coroutine",
-                        Kind::AsyncGenerator => "async_generator",
-                        _ => "generator",
-                    }
-                    .into(),
+                        Kind::Coroutine => CoroutineKind::Coroutine,
+                        Kind::AsyncGenerator => CoroutineKind::AsyncGenerator,
+                        _ => CoroutineKind::Generator,
+                    },
                 }),
                 Err(e) => {
                     out.error = Some(e.to_string());

@@ -71,8 +71,17 @@ pub struct CoroutineFrame {
     pub file: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
-    /// `coroutine`, `generator`, `async_generator`.
-    pub kind: String,
+    pub kind: CoroutineKind,
+}
+
+/// What object a [`CoroutineFrame`] is the frame of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoroutineKind {
+    #[default]
+    Coroutine,
+    Generator,
+    AsyncGenerator,
 }
 
 /// What a task's innermost coroutine awaits.

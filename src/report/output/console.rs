@@ -1,4 +1,5 @@
-//! crashcatch's own stderr: the one writer every message and report on stderr goes through.
+//! crashcatch's own stderr and stdout: the one writer every message, report and summary goes
+//! through (clippy.toml forbids the print macros and `std::io::stdout`/`stderr` elsewhere).
 //! It never panics (`eprintln!` does when stderr is a closed pipe) and never fails: a closed
 //! pipe (EPIPE: `crashcatch -- cmd 2>&1 | head`, a dead log collector) or a hung-up terminal
 //! (EIO) means "no stderr" from then on; the command's exit status is never changed by it.
@@ -11,17 +12,29 @@ use std::time::{Duration, Instant};
 
 /// Set once stderr is known to be gone.
 static GONE: AtomicBool = AtomicBool::new(false);
+/// Set once stdout is known to be gone.
+static OUT_GONE: AtomicBool = AtomicBool::new(false);
 
 /// How long a write may wait for a non-blocking stderr that is full.
 const FULL_PIPE_WAIT: Duration = Duration::from_secs(2);
 
 /// Writes all of `bytes` to stderr, or as much as it takes; never fails, never panics.
 pub fn write(bytes: &[u8]) {
+    write_fd(2, bytes, &GONE);
+}
+
+/// Writes a document (a summary, stacks) to stdout; false when stdout is gone.
+pub fn out(bytes: &[u8]) -> bool {
+    write_fd(1, bytes, &OUT_GONE);
+    !OUT_GONE.load(Ordering::Relaxed)
+}
+
+fn write_fd(fd: i32, bytes: &[u8], gone: &AtomicBool) {
     let mut rest = bytes;
     let started = Instant::now();
-    while !rest.is_empty() && !GONE.load(Ordering::Relaxed) {
+    while !rest.is_empty() && !gone.load(Ordering::Relaxed) {
         // SAFETY: write(2) from a live buffer of the given length.
-        let n = unsafe { libc::write(2, rest.as_ptr().cast(), rest.len()) };
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
         if n > 0 {
             rest = &rest[(n as usize).min(rest.len())..];
             continue;
@@ -29,27 +42,35 @@ pub fn write(bytes: &[u8]) {
         let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
         match errno {
             libc::EINTR => {}
-            libc::EAGAIN if started.elapsed() < FULL_PIPE_WAIT => wait_writable(),
+            libc::EAGAIN if started.elapsed() < FULL_PIPE_WAIT => wait_writable(fd),
             // EPIPE, EIO, EBADF, ENOSPC, a full pipe nobody reads, n == 0: no stderr.
-            _ => GONE.store(true, Ordering::Relaxed),
+            _ => gone.store(true, Ordering::Relaxed),
         }
     }
 }
 
 /// A non-blocking stderr (shared with a process that set O_NONBLOCK) is full: wait a little.
-fn wait_writable() {
-    let mut p = libc::pollfd { fd: 2, events: libc::POLLOUT, revents: 0 };
+fn wait_writable(fd: i32) {
+    let mut p = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
     // SAFETY: poll(2) on one pollfd we own.
     unsafe { libc::poll(&mut p, 1, 100) };
 }
 
-/// One line, `crashcatch: {msg}`.
+/// One line, `crashcatch: {msg}`, escaped for the terminal here (a message may carry a file
+/// name, a path from a core, a test id: nothing in it can start a line, move the cursor or
+/// reorder the text). Escaping is idempotent: a message escaped already is unchanged.
 pub fn say(msg: &str) {
+    write(line(msg).as_bytes());
+}
+
+/// The line [`say`] writes: `crashcatch: {msg}\n`, `msg` escaped for the terminal.
+pub fn line(msg: &str) -> String {
+    let msg = crate::report::render::escape::terminal::text(msg);
     let mut line = String::with_capacity(msg.len() + 13);
     line.push_str("crashcatch: ");
-    line.push_str(msg);
+    line.push_str(&msg);
     line.push('\n');
-    write(line.as_bytes());
+    line
 }
 
 /// Whether stderr was found closed (tests).

@@ -4,14 +4,12 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    #[error("could not create {}: {source}", path.display())]
-    CreateDir { path: PathBuf, source: std::io::Error },
     #[error("could not write {}: {source}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
     #[error("{} exists", path.display())]
     Exists { path: PathBuf },
-    #[error("{0}")]
-    UnsafeDir(String),
+    #[error(transparent)]
+    Dir(#[from] crate::door::OpenDirError),
     #[error("too many reports named {stem}-* in {}", dir.display())]
     TooManyNames { dir: PathBuf, stem: String },
 }

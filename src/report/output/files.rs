@@ -1,26 +1,19 @@
-//! Writing report files: `DIR/crash-<pid>-<timestamp>.json` and `.txt`, each written under an
-//! unpredictable temporary name and renamed where nothing is ([`super::atomic`]), created with
-//! O_EXCL|O_NOFOLLOW and mode 0600 (reports hold command lines and paths); a directory
-//! crashcatch creates gets mode 0700.
+//! Writing report files: `DIR/crash-<pid>-<timestamp>.json` and `.txt`, through the output
+//! door ([`super::door`]): each created under an unpredictable temporary name, `O_EXCL |
+//! O_NOFOLLOW`, mode 0600 (reports hold command lines and paths), and renamed where nothing is.
 
-use std::fs::DirBuilder;
-use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use super::atomic::{self, Mode, Place};
 use super::OutputError;
+use crate::door::{Mode, OutDir, Place};
 use crate::report::model::Crash;
 use crate::report::render::{Json, Render, Style, Text};
 
-fn write_new(path: &Path, data: &[u8]) -> Result<(), OutputError> {
-    write_new_io(path, data).map_err(|source| match source.kind() {
-        std::io::ErrorKind::AlreadyExists => OutputError::Exists { path: path.to_path_buf() },
-        _ => OutputError::Write { path: path.to_path_buf(), source },
+fn write_new(dir: &OutDir, name: &str, data: &[u8]) -> Result<(), OutputError> {
+    dir.write(name, data, Mode::PRIVATE, Place::New).map_err(|source| match source.kind() {
+        std::io::ErrorKind::AlreadyExists => OutputError::Exists { path: dir.path_of(name) },
+        _ => OutputError::Write { path: dir.path_of(name), source },
     })
-}
-
-fn write_new_io(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    atomic::write_file(path, data, Mode::PRIVATE, Place::New)
 }
 
 /// `20261125T150412` from the report's RFC 3339 time.
@@ -30,27 +23,16 @@ fn stamp(time: &str) -> String {
 
 /// Writes the JSON and text reports into `dir`; records their paths in `crash.files` (the one
 /// thing about a report that is known only once it is written).
-pub fn write_report(crash: &mut Crash, dir: &Path) -> Result<Vec<PathBuf>, OutputError> {
-    if let Some(why) = super::dir_check::refusal(dir) {
-        return Err(OutputError::UnsafeDir(why));
-    }
-    if !dir.exists() {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|source| OutputError::CreateDir { path: dir.to_path_buf(), source })?;
-    }
+pub fn write_report(crash: &mut Crash, dir: &OutDir) -> Result<Vec<PathBuf>, OutputError> {
     let base = format!("{}-{}-{}", crash.kind.as_str(), crash.process.pid, stamp(&crash.time));
     for n in 0..1000 {
         let stem = if n == 0 { base.clone() } else { format!("{base}-{n}") };
-        let json = dir.join(format!("{stem}.json"));
-        let txt = dir.join(format!("{stem}.txt"));
-        if json.symlink_metadata().is_ok() || txt.symlink_metadata().is_ok() {
+        let (json, txt) = (format!("{stem}.json"), format!("{stem}.txt"));
+        if dir.has(&json) || dir.has(&txt) {
             continue;
         }
-        crash.files = vec![json.display().to_string(), txt.display().to_string()];
-        match write_new(&json, Json.render(crash).as_bytes()) {
+        crash.files = vec![dir.path_of(&json).display().to_string(), dir.path_of(&txt).display().to_string()];
+        match write_new(dir, &json, Json.render(crash).as_bytes()) {
             Ok(()) => {}
             Err(OutputError::Exists { .. }) => continue,
             Err(e) => {
@@ -59,13 +41,13 @@ pub fn write_report(crash: &mut Crash, dir: &Path) -> Result<Vec<PathBuf>, Outpu
             }
         }
         let text = Text { style: Style::plain() }.render(crash);
-        if let Err(e) = write_new(&txt, text.as_bytes()) {
+        if let Err(e) = write_new(dir, &txt, text.as_bytes()) {
             crash.files.truncate(1);
             return Err(e);
         }
-        return Ok(vec![json, txt]);
+        return Ok(vec![dir.path_of(&json), dir.path_of(&txt)]);
     }
-    Err(OutputError::TooManyNames { dir: dir.to_path_buf(), stem: base })
+    Err(OutputError::TooManyNames { dir: dir.path_of(""), stem: base })
 }
 
 #[cfg(test)]

@@ -1,16 +1,16 @@
 //! The JUnit file: the `crashcatch` suite merged into the file pytest writes, rewritten after
 //! every crash and once more at the end (pytest writes its own at its end). The existing file
-//! is read safely ([`super::existing`]) and merged as bytes ([`junit_merge`]); the result is
-//! written like the reports ([`super::atomic`]), with the existing file's mode and owner. When
+//! is read back through the output door ([`super::door`]: no link, no FIFO, capped) and merged
+//! as bytes ([`junit_merge`]); the result is written like the reports, with the existing
+//! file's mode and owner. When
 //! it cannot be merged (a symlink, FIFO or other non-file there, too large, not UTF-8, not
 //! JUnit XML, unfinished), pytest's file is left alone and the suite goes to
 //! `<stem>.crashcatch.xml` beside it, with one line on stderr saying so.
 
 use std::path::{Path, PathBuf};
 
-use super::atomic::{self, Mode, Place};
-use super::existing;
 use super::{console, Emitted, Output, OutputError};
+use crate::door::{Existing, Mode, OutDir, Place};
 use crate::report::model::Crash;
 use crate::report::render::escape::terminal;
 use crate::report::render::{junit, junit_merge};
@@ -25,9 +25,18 @@ pub struct JunitFile {
     told: bool,
 }
 
+/// The largest JUnit file merged into (pytest's file of a very large suite is a few MB).
+pub const MAX_BYTES: u64 = 64 << 20;
+
 /// `reports/junit.xml` → `reports/junit.crashcatch.xml`.
 pub fn beside_path(path: &Path) -> PathBuf {
     path.with_extension("crashcatch.xml")
+}
+
+/// The file name of `path` (the folder is opened through the door each time it is written:
+/// pytest may create it meanwhile).
+fn name_of(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 impl JunitFile {
@@ -37,7 +46,10 @@ impl JunitFile {
 
     fn write(&mut self) -> Result<(), OutputError> {
         let suite = junit::suite(&self.cases);
-        let why = match existing::read(&self.path) {
+        let (dir, name) = OutDir::for_file(&self.path, true)?;
+        let beside = beside_path(&self.path);
+        let beside_name = name_of(&beside);
+        let why = match dir.read(&name, MAX_BYTES) {
             Ok(found) => {
                 let (bytes, mode) = match &found {
                     Some(e) => (e.bytes.as_slice(), merged_mode(e)),
@@ -45,11 +57,11 @@ impl JunitFile {
                 };
                 match junit_merge::merge(bytes, &suite) {
                     Ok(doc) => {
-                        atomic::write_file(&self.path, doc.as_bytes(), mode, Place::Replace)
+                        dir.write(&name, doc.as_bytes(), mode, Place::Replace)
                             .map_err(|source| OutputError::Write { path: self.path.clone(), source })?;
-                        if let Some(b) = self.beside.take() {
+                        if self.beside.take().is_some() {
                             // Merged after all (pytest has written its file): one place only.
-                            let _ = std::fs::remove_file(b);
+                            let _ = dir.remove(&beside_name);
                         }
                         return Ok(());
                     }
@@ -58,8 +70,7 @@ impl JunitFile {
             }
             Err(e) => e.to_string(),
         };
-        let beside = beside_path(&self.path);
-        atomic::write_file(&beside, junit_merge::alone(&suite).as_bytes(), Mode::PRIVATE, Place::Replace)
+        dir.write(&beside_name, junit_merge::alone(&suite).as_bytes(), Mode::PRIVATE, Place::Replace)
             .map_err(|source| OutputError::Write { path: beside.clone(), source })?;
         if !self.told {
             console::say(&format!(
@@ -76,7 +87,7 @@ impl JunitFile {
 
 /// The mode of a file merged into: the existing file's, and (when crashcatch runs as root)
 /// its owner.
-fn merged_mode(e: &existing::Existing) -> Mode {
+fn merged_mode(e: &Existing) -> Mode {
     // SAFETY: geteuid(2) cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     Mode { bits: e.mode & 0o777, owner: root.then_some((e.uid, e.gid)) }

@@ -2,13 +2,11 @@
 //! delivered), then each [`Output`] in turn: the report on stderr, GitHub annotations, the JUnit
 //! file, and at the end of the run the summary line.
 
-pub mod atomic;
 pub mod console;
-mod dir_check;
 mod error;
-pub mod existing;
 pub mod files;
 mod junit_file;
+pub mod sentry;
 mod step_summary;
 mod stream;
 mod summary;
@@ -43,6 +41,8 @@ pub struct OutputConfig {
     /// Append a Markdown table of the run's crashes to this file at the end (GitHub's
     /// GITHUB_STEP_SUMMARY, with GITHUB_ACTIONS=true).
     pub step_summary: Option<PathBuf>,
+    /// Send crash and hang reports to a Sentry-protocol tracker (`--sentry-dsn`).
+    pub sentry: Option<sentry::SentryConfig>,
 }
 
 /// One destination of reports.
@@ -86,14 +86,44 @@ impl Emitted {
 
 /// Writes reports (files first, then every output) and keeps count.
 pub struct Emitter {
-    dir: Option<PathBuf>,
+    /// `--output-dir`, opened at start; the error when it could not be.
+    dir: Option<Result<crate::door::OutDir, String>>,
     quiet: bool,
     outputs: Vec<Box<dyn Output>>,
     emitted: Vec<Emitted>,
+    /// What is wrong with the destinations, said at start and again at the end of the run.
+    setup_problems: Vec<String>,
 }
 
 impl Emitter {
+    /// The outputs of `cfg`. The report folder is opened (made) now and the JUnit file's
+    /// folder looked at, so that a destination that cannot work is said at start, in one line
+    /// each, rather than at the one crash that needed it; the command runs either way.
     pub fn new(cfg: OutputConfig) -> Self {
+        let mut setup_problems = Vec::new();
+        let dir = cfg.dir.as_ref().map(|d| {
+            crate::door::OutDir::open(d, true).map_err(|e| {
+                let why = format!("--output-dir: {e}; reports will not be written there");
+                setup_problems.push(why.clone());
+                why
+            })
+        });
+        if let Some(j) = &cfg.junit {
+            if let Err(e) = crate::door::OutDir::for_file(j, true) {
+                setup_problems.push(format!("--junit-xml: {e}; no JUnit file will be written"));
+            }
+        }
+        for p in &setup_problems {
+            console::say(&terminal::text(p));
+        }
+        Self::with_outputs(cfg, dir, setup_problems)
+    }
+
+    fn with_outputs(
+        cfg: OutputConfig,
+        dir: Option<Result<crate::door::OutDir, String>>,
+        setup_problems: Vec<String>,
+    ) -> Self {
         let mut outputs: Vec<Box<dyn Output>> = Vec::new();
         outputs.push(match cfg.format {
             Format::Text => Box::new(stream::Stderr::every(Text { style: Style::detect_stderr() })),
@@ -112,7 +142,15 @@ impl Emitter {
         if cfg.format == Format::Text {
             outputs.push(Box::new(summary::SummaryLine));
         }
-        Emitter { dir: cfg.dir, quiet: cfg.quiet, outputs, emitted: Vec::new() }
+        if let Some(s) = cfg.sentry {
+            outputs.push(Box::new(sentry::Sentry::new(s)));
+        }
+        Emitter { dir, quiet: cfg.quiet, outputs, emitted: Vec::new(), setup_problems }
+    }
+
+    /// The report folder, when it is open.
+    pub fn dir(&self) -> Option<&crate::door::OutDir> {
+        self.dir.as_ref().and_then(|d| d.as_ref().ok())
     }
 
     /// Every report emitted so far.
@@ -126,13 +164,12 @@ impl Emitter {
     /// goes on.
     pub fn emit(&mut self, mut crash: Crash) {
         let mut files = Vec::new();
-        if let Some(dir) = &self.dir {
+        // A folder that could not be opened was said at start, and is again at the end of the
+        // run: not once more per report.
+        if let Some(Ok(dir)) = &self.dir {
             match contained(&mut crash, |c| files::write_report(c, dir)) {
                 Some(Ok(f)) => files = f,
-                Some(Err(e)) => console::say(&format!(
-                    "could not write the report to {}: {e}",
-                    terminal::text(&dir.display().to_string())
-                )),
+                Some(Err(e)) => console::say(&format!("could not write the report: {e}")),
                 None => {}
             }
         }
@@ -147,6 +184,12 @@ impl Emitter {
     /// The end of the run: each output's last word (the JUnit file once more, since pytest may
     /// have rewritten it; the summary line).
     pub fn finish(&mut self) {
+        // The destinations that did not work, once more where the run's last lines are read.
+        if !self.emitted.is_empty() || !self.quiet {
+            for p in &self.setup_problems {
+                console::say(&terminal::text(p));
+            }
+        }
         for o in &mut self.outputs {
             match contain::contain(|| o.finish(&self.emitted)) {
                 Ok(Ok(())) => {}

@@ -62,8 +62,7 @@ mod tests {
             file: file.into(),
             function: function.into(),
             line: Some(line),
-            source: None,
-            stale: false,
+            ..Default::default()
         };
         Crash {
             schema_version: SCHEMA_VERSION,

@@ -4,22 +4,28 @@
 
 use std::fmt::Write as _;
 
-use super::escape::is_hostile;
-use super::groups::Groups;
+use super::escape::{is_hostile, shown};
+use super::groups::{EntryKind, Groups};
 
 /// `s` as the text of one table cell: every ASCII punctuation character backslash-escaped
-/// (CommonMark lets any be; `\|` is GitHub's escape for a pipe in a table), line breaks and
-/// other control characters (and bidirectional overrides) as spaces.
+/// (CommonMark lets any be; `\|` is GitHub's escape for a pipe in a table), control
+/// characters, line separators and bidirectional overrides shown as text (`\u{202e}`), so
+/// nothing can leave its cell or reorder what the reader sees.
 pub fn escape_cell(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
+    let push = |c: char, o: &mut String| {
         if c.is_ascii_punctuation() {
             o.push('\\');
-            o.push(c);
-        } else if c.is_control() || is_hostile(c) {
-            o.push(' ');
+        }
+        o.push(c);
+    };
+    for c in s.chars() {
+        if is_hostile(c) || c.is_control() {
+            let mut t = String::new();
+            shown(c, &mut t);
+            t.chars().for_each(|c| push(c, &mut o));
         } else {
-            o.push(c);
+            push(c, &mut o);
         }
     }
     o
@@ -36,14 +42,7 @@ fn list(items: &[String], more: usize) -> String {
 /// A Markdown section: a heading with the counts, then a table with one row per distinct crash.
 pub fn section(title: &str, groups: &Groups) -> String {
     let mut out = String::new();
-    let n = groups.crashes;
-    let _ = writeln!(
-        out,
-        "### {}: {n} crash{}, {} distinct\n",
-        escape_cell(title),
-        if n == 1 { "" } else { "es" },
-        groups.distinct()
-    );
+    let _ = writeln!(out, "### {}: {}\n", escape_cell(title), groups.counts());
     let _ = writeln!(out, "| fingerprint | count | signal | faulted in | Python call site | tests | reports |");
     let _ = writeln!(out, "| --- | ---: | --- | --- | --- | --- | --- |");
     for g in &groups.groups {
@@ -56,7 +55,11 @@ pub fn section(title: &str, groups: &Groups) -> String {
             out,
             "| {fingerprint} | {} | {} | {} | {} | {} | {} |",
             g.count,
-            escape_cell(&g.signal),
+            match g.kind {
+                EntryKind::Crash => escape_cell(&g.signal),
+                EntryKind::Timeout => "test timeout".to_string(),
+                EntryKind::Hang => "hang".to_string(),
+            },
             g.faulted.as_deref().map(escape_cell).unwrap_or_default(),
             g.python.as_deref().map(escape_cell).unwrap_or_default(),
             list(&g.tests, g.more_tests),
@@ -81,8 +84,9 @@ mod tests {
 
     #[test]
     fn cells_cannot_be_left() {
-        assert_eq!(escape_cell("a|b\nc`d`<i>"), "a\\|b c\\`d\\`\\<i\\>");
+        assert_eq!(escape_cell("a|b\nc`d`<i>"), "a\\|b\\\\nc\\`d\\`\\<i\\>");
         assert_eq!(escape_cell("t.py::test[1]"), "t\\.py\\:\\:test\\[1\\]");
-        assert_eq!(escape_cell("naïve\u{2028}x\r"), "naïve x ");
+        assert_eq!(escape_cell("naïve\u{2028}x\r"), "naïve\\\\u\\{2028\\}x\\\\r");
+        assert!(!escape_cell("a\u{202e}b\u{9b}c").chars().any(is_hostile));
     }
 }

@@ -115,7 +115,7 @@ impl<'a> Ctx<'a, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::model::{Awaited, AwaitedKind, CoroutineFrame, TaskState};
+    use crate::report::model::{Awaited, AwaitedKind, CoroutineFrame, CoroutineKind, TaskState};
 
     fn task(id: u64, name: &str, by: &[u64], func: &str, awaits: &str) -> AsyncioTask {
         AsyncioTask {
@@ -126,7 +126,7 @@ mod tests {
                 function: func.into(),
                 file: "app.py".into(),
                 line: Some(3),
-                kind: "coroutine".into(),
+                kind: CoroutineKind::Coroutine,
             }],
             awaits: Some(Awaited { kind: AwaitedKind::Future, description: awaits.into(), task: None }),
             awaited_by: by.iter().map(|&b| Hex(b)).collect(),
