@@ -13,7 +13,7 @@ use std::sync::OnceLock;
 
 /// Where a test may inject a panic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
+pub(crate) enum Stage {
     /// Building the report from the stopped process.
     Capture,
     /// Rendering and writing it.
@@ -31,7 +31,7 @@ fn injected() -> Option<Stage> {
 }
 
 /// Panics if a test asked for a panic in `stage`.
-pub fn inject(stage: Stage) {
+pub(crate) fn inject(stage: Stage) {
     if injected() == Some(stage) {
         panic!(
             "injected panic (CRASHCATCH_TEST_PANIC_IN={})",

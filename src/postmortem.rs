@@ -1,5 +1,5 @@
 //! `crashcatch core FILE`: the report of a crash from its core file, post-mortem. The core is
-//! read as a [`CoreView`] (a third kind of stopped process, next to a live one and a synthetic
+//! read as a `CoreView` (a third kind of stopped process, next to a live one and a synthetic
 //! image) and goes through the very capture a live crash goes through.
 
 use std::path::PathBuf;
@@ -9,11 +9,16 @@ use crate::process::core::{CoreOptions, CoreView};
 use crate::report::model::CrashKind;
 use crate::report::output::{Emitter, OutputConfig};
 
+/// What `crashcatch core` does.
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
+    /// The core file.
     pub core: PathBuf,
+    /// How it is read (the executable, a sysroot).
     pub options: CoreOptions,
+    /// Where the report goes.
     pub output: OutputConfig,
+    /// How the report is made.
     pub capture: capture::Options,
 }
 

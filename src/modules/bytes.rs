@@ -3,7 +3,6 @@
 //! never a SIGBUS; and only the bytes asked for are copied, so a 50 MB library whose one function
 //! is in the report costs kilobytes, not its size in page-cache pages counted in our RSS.
 
-use std::cell::Cell;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
@@ -12,10 +11,10 @@ use super::error::ElfError;
 
 /// No single read is larger than this: a section header claiming gigabytes is refused rather
 /// than allocated.
-pub const MAX_READ: u64 = 256 << 20;
+pub(crate) const MAX_READ: u64 = 256 << 20;
 
 /// Where an ELF's bytes come from.
-pub enum ElfBytes {
+pub(crate) enum ElfBytes {
     /// A file on disk, opened once; `len` is its size when opened, `path` names it for the
     /// watchdog (process/blocking.rs).
     File { file: File, len: u64, dev: u64, ino: u64, path: std::path::PathBuf },
@@ -24,7 +23,7 @@ pub enum ElfBytes {
 }
 
 /// Something bytes can be read from at an offset (a source, or a plain slice in tests).
-pub trait ReadAt {
+pub(crate) trait ReadAt {
     /// Fills `buf` from `offset`; false if the bytes are not all there.
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> bool;
 }
@@ -59,7 +58,7 @@ impl ElfBytes {
     }
 
     /// A file a caller already opened (and checked); `path` names it in errors.
-    pub fn from_file(file: File, path: &Path) -> Result<ElfBytes, ElfError> {
+    pub(crate) fn from_file(file: File, path: &Path) -> Result<ElfBytes, ElfError> {
         let meta = file.metadata().map_err(|source| ElfError::Stat { path: path.to_path_buf(), source })?;
         if !meta.is_file() {
             return Err(ElfError::NotAFile { path: path.to_path_buf() });
@@ -75,12 +74,8 @@ impl ElfBytes {
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// (device, inode) of a file source.
-    pub fn identity(&self) -> Option<(u64, u64)> {
+    pub(crate) fn identity(&self) -> Option<(u64, u64)> {
         match self {
             ElfBytes::File { dev, ino, .. } => Some((*dev, *ino)),
             ElfBytes::Owned(_) => None,
@@ -98,17 +93,6 @@ impl ElfBytes {
     }
 }
 
-thread_local! {
-    /// Set when a read of a file came back short: the file shrank after it was opened.
-    static SHORT_READ: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Whether any file read came back short since the last call (and clears the flag): a library
-/// was truncated or rewritten while crashcatch read it.
-pub fn take_short_read() -> bool {
-    SHORT_READ.with(|c| c.replace(false))
-}
-
 impl ReadAt for ElfBytes {
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> bool {
         match self {
@@ -120,12 +104,7 @@ impl ReadAt for ElfBytes {
                 // read_exact_at retries interrupted and partial reads; end of file before the
                 // buffer is full is an error, not a fault. A watched read: a file on a hung
                 // mount is abandoned (process/blocking.rs).
-                let ok =
-                    crate::process::blocking::file(path, || file.read_exact_at(buf, offset).is_ok()).unwrap_or(false);
-                if !ok {
-                    SHORT_READ.with(|c| c.set(true));
-                }
-                ok
+                crate::process::blocking::file(path, || file.read_exact_at(buf, offset).is_ok()).unwrap_or(false)
             }
         }
     }

@@ -13,11 +13,11 @@ const MAX_SHDRS: u64 = 65536;
 const MAX_SHSTRTAB: u64 = 16 << 20;
 const MAX_NOTES: u64 = 1 << 16;
 
-pub const ET_EXEC: u16 = 2;
-pub const SHT_SYMTAB: u32 = 2;
-pub const SHT_NOTE: u32 = 7;
-pub const SHT_NOBITS: u32 = 8;
-pub const SHT_DYNSYM: u32 = 11;
+pub(crate) const ET_EXEC: u16 = 2;
+pub(crate) const SHT_SYMTAB: u32 = 2;
+pub(crate) const SHT_NOTE: u32 = 7;
+pub(crate) const SHT_NOBITS: u32 = 8;
+pub(crate) const SHT_DYNSYM: u32 = 11;
 const PT_LOAD: u32 = 1;
 const PT_NOTE: u32 = 4;
 const SHF_COMPRESSED: u64 = 0x800;
@@ -46,7 +46,7 @@ pub struct Section {
     pub compressed: bool,
 }
 
-pub struct Headers {
+pub(crate) struct Headers {
     pub e_type: u16,
     pub segments: Vec<Segment>,
     notes: Vec<(u64, u64, u64)>,
@@ -59,7 +59,7 @@ fn u16_at(b: &[u8], o: usize) -> u16 {
 fn u32_at(b: &[u8], o: usize) -> u32 {
     b.get(o..o + 4).map_or(0, |s| u32::from_le_bytes(s.try_into().unwrap_or([0; 4])))
 }
-pub fn u64_at(b: &[u8], o: usize) -> u64 {
+pub(crate) fn u64_at(b: &[u8], o: usize) -> u64 {
     b.get(o..o + 8).map_or(0, |s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8])))
 }
 

@@ -28,7 +28,7 @@ const STEP: usize = 256 << 10;
 
 /// Bytes the read-ahead thread inflates per hold of the stream: small, so a reader waiting for
 /// the same stream, or a cancel, waits little.
-pub const READAHEAD_STEP: usize = 64 << 10;
+pub(crate) const READAHEAD_STEP: usize = 64 << 10;
 
 /// Compressed bytes read from the file per step.
 const INPUT_CHUNK: usize = 256 << 10;
@@ -40,7 +40,7 @@ const MAX_RATIO: u64 = 1100;
 /// One compressed section. Cloning shares the stream and the buffer (the read-ahead thread holds
 /// a clone); the buffer is freed with the last clone.
 #[derive(Clone)]
-pub struct Inflater {
+pub(crate) struct Inflater {
     shared: Arc<Shared>,
 }
 
@@ -103,7 +103,7 @@ impl Inflater {
     }
 
     /// How many bytes are inflated so far.
-    pub fn inflated(&self) -> usize {
+    pub(crate) fn inflated(&self) -> usize {
         self.shared.filled.load(Ordering::Acquire)
     }
 
@@ -130,7 +130,7 @@ impl Inflater {
 
     /// One step of inflating ahead of the readers, up to `limit` bytes: for the read-ahead
     /// thread, which never waits for the stream: a reader that wants it gets it.
-    pub fn step_ahead<R: ReadAt + ?Sized>(&self, file: &R, limit: usize) -> Ahead {
+    pub(crate) fn step_ahead<R: ReadAt + ?Sized>(&self, file: &R, limit: usize) -> Ahead {
         let s = &*self.shared;
         let limit = limit.min(s.cap);
         let filled = s.filled.load(Ordering::Acquire);
@@ -157,7 +157,7 @@ impl Inflater {
 
 /// What one read-ahead step left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ahead {
+pub(crate) enum Ahead {
     /// More to inflate up to the limit.
     More,
     /// A reader holds or wants the stream: try again later.

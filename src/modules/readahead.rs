@@ -19,7 +19,7 @@ use super::bytes::ElfBytes;
 use super::inflate::{Ahead, Inflater};
 
 /// Bytes of one section inflated ahead of any reader, at most.
-pub const LIMIT: usize = 16 << 20;
+pub(crate) const LIMIT: usize = 16 << 20;
 
 /// Bytes the thread inflates in all, at most: many modules with compressed DWARF in one report
 /// cost no more memory ahead of need than one large one.
@@ -28,7 +28,7 @@ const TOTAL_LIMIT: usize = 32 << 20;
 /// How far to read section `name` (of `size` bytes) ahead: [`LIMIT`], or, when the end of
 /// what the report needs of `.debug_info` is known, that end for `.debug_info` and the same
 /// fraction (plus a tenth and 64 KB) of `.debug_line` and `.debug_abbrev`.
-pub fn limit(name: &str, size: usize, info_end: Option<usize>, info_size: Option<usize>) -> usize {
+pub(crate) fn limit(name: &str, size: usize, info_end: Option<usize>, info_size: Option<usize>) -> usize {
     let (Some(end), Some(info_size)) = (info_end, info_size.filter(|&s| s > 0)) else { return LIMIT };
     match name {
         ".debug_info" => end.min(LIMIT),
@@ -45,14 +45,14 @@ pub fn limit(name: &str, size: usize, info_end: Option<usize>, info_size: Option
 const MAX_JOBS: usize = 32;
 
 /// One section to inflate ahead: its stream, the file it is read from, and how far.
-pub struct InflateJob {
+pub(crate) struct InflateJob {
     pub inflater: Inflater,
     pub file: Arc<ElfBytes>,
     pub limit: usize,
 }
 
 /// The running read-ahead thread; dropping it stops the thread and waits for it.
-pub struct ReadAhead {
+pub(crate) struct ReadAhead {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }

@@ -34,7 +34,7 @@ const SHN_COMMON: u16 = 0xfff2;
 
 /// One symbol table of one file: where its entries and its string table are.
 #[derive(Clone, Copy)]
-pub struct Table<'a> {
+pub(crate) struct Table<'a> {
     pub src: &'a ElfBytes,
     pub offset: u64,
     pub count: u64,
@@ -45,7 +45,7 @@ pub struct Table<'a> {
 /// answer first: when a file has its own `.symtab`, its `.dynsym` holds nothing more (the
 /// linker writes every global to both), so it is read only for the addresses the `.symtab` left
 /// without a covering symbol, and a 1,000,000-function library is scanned once, not twice.
-pub struct Tables<'a> {
+pub(crate) struct Tables<'a> {
     pub all: Vec<Table<'a>>,
     /// Indexes into `all` of the tables read first; the others only for what they leave open.
     pub primary: Vec<usize>,
@@ -53,7 +53,7 @@ pub struct Tables<'a> {
 
 impl<'a> Tables<'a> {
     /// Every table read for every address.
-    pub fn flat(all: Vec<Table<'a>>) -> Self {
+    pub(crate) fn flat(all: Vec<Table<'a>>) -> Self {
         let primary = (0..all.len()).collect();
         Tables { all, primary }
     }
@@ -62,8 +62,11 @@ impl<'a> Tables<'a> {
 /// A symbol that covers an address.
 #[derive(Debug, Clone)]
 pub struct SymbolHit {
+    /// Its name, as the table has it (mangled).
     pub name: Rc<str>,
+    /// Its address in the file.
     pub addr: u64,
+    /// Its size (0: unknown).
     pub size: u64,
 }
 
@@ -200,7 +203,7 @@ fn read_name(table: &Table<'_>, offset: u32) -> Option<Rc<str>> {
 /// Per entry the work is a comparison with the highest address asked for, a binary search
 /// among the (few) addresses, and one comparison with the best symbol found so far below that
 /// address: most entries of a large table stop there.
-pub fn lookup(tables: &Tables<'_>, queries: &[u64]) -> Vec<Option<SymbolHit>> {
+pub(crate) fn lookup(tables: &Tables<'_>, queries: &[u64]) -> Vec<Option<SymbolHit>> {
     let mut q: Vec<u64> = queries.to_vec();
     q.sort_unstable();
     q.dedup();
@@ -311,7 +314,7 @@ fn beats(current: &Option<SymbolEntry>, e: &SymbolEntry) -> bool {
 
 /// The address of the first symbol named `name` in the sorted table (lowest address, then
 /// largest size, then table order), searching each string table for the name.
-pub fn address_of(tables: &[Table<'_>], name: &str) -> Option<u64> {
+pub(crate) fn address_of(tables: &[Table<'_>], name: &str) -> Option<u64> {
     if name.is_empty() || name.len() as u64 > MAX_NAME {
         return None;
     }

@@ -9,7 +9,7 @@ use super::walk::Anchors;
 use crate::modules::{Module, ModuleSet};
 use crate::process::{Memory, MemoryExt, Snapshot};
 
-pub struct Discovered {
+pub(crate) struct Discovered {
     /// The module's path as the process sees it.
     pub module_path: String,
     pub version: Option<Version>,
@@ -28,7 +28,7 @@ const MAX_SCAN: u64 = 32 << 20;
 
 /// Finds the interpreter: libpython first, then the executable and `python*` files (static builds
 /// such as Debian's /usr/bin/python3.11), then any module with a `.PyRuntime` section.
-pub fn find(snap: &Snapshot<'_>, modules: &ModuleSet, mem: &dyn Memory) -> Option<Discovered> {
+pub(crate) fn find(snap: &Snapshot<'_>, modules: &ModuleSet, mem: &dyn Memory) -> Option<Discovered> {
     let exe = snap.exe.as_deref();
     let mut order: Vec<&Module> = modules.by_name(|n| n.starts_with("libpython")).collect();
     for m in modules.iter() {
@@ -172,13 +172,13 @@ fn tested_up_to() -> u32 {
 
 /// The address a `mov sym(%rip),%rax; ret` function loads from (optionally after `endbr64`):
 /// how 3.6's exported `PyInterpreterState_Head` reads the static `interp_head`.
-pub fn decode_rip_load(mem: &dyn Memory, func: u64) -> Option<u64> {
+pub(crate) fn decode_rip_load(mem: &dyn Memory, func: u64) -> Option<u64> {
     rip_load(mem, func, true)
 }
 
 /// The address a `mov sym(%rip),%eax; ret` function loads a 32-bit value from (optionally after
 /// `endbr64`): how 2.7's exported `Py_IsInitialized` reads the static `initialized`.
-pub fn decode_rip_load32(mem: &dyn Memory, func: u64) -> Option<u64> {
+pub(crate) fn decode_rip_load32(mem: &dyn Memory, func: u64) -> Option<u64> {
     rip_load(mem, func, false)
 }
 

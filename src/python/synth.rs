@@ -9,16 +9,20 @@ use super::strings::build;
 use super::walk::Anchors;
 use crate::process::ImageMemory;
 
-pub const CODE_TYPE: u64 = 0x1000;
-pub const FRAME_TYPE: u64 = 0x1100;
-pub const STR_TYPE: u64 = 0x1200;
-pub const BYTES_TYPE: u64 = 0x1300;
-pub const NONE_TYPE: u64 = 0x1400;
+pub(crate) const CODE_TYPE: u64 = 0x1000;
+pub(crate) const FRAME_TYPE: u64 = 0x1100;
+pub(crate) const STR_TYPE: u64 = 0x1200;
+pub(crate) const BYTES_TYPE: u64 = 0x1300;
+pub(crate) const NONE_TYPE: u64 = 0x1400;
 
+/// One frame of a synthetic thread.
 #[derive(Debug, Clone)]
 pub struct SynthFrame {
+    /// `co_filename`.
     pub file: String,
+    /// The (qualified) name.
     pub function: String,
+    /// `co_firstlineno`.
     pub firstlineno: i32,
     /// The line the frame is at; must be ≥ firstlineno for 2.7 (unsigned lnotab).
     pub line: i32,
@@ -26,14 +30,18 @@ pub struct SynthFrame {
     pub entry: bool,
 }
 
+/// One synthetic thread state.
 #[derive(Debug, Clone)]
 pub struct SynthThread {
+    /// `thread_id`.
     pub thread_id: u64,
+    /// `native_thread_id`.
     pub native_thread_id: u64,
     /// Innermost first.
     pub frames: Vec<SynthFrame>,
 }
 
+/// What else a synthetic image holds.
 #[derive(Debug, Clone, Default)]
 pub struct SynthOptions {
     /// Index into the threads of the one holding the GIL.
@@ -46,10 +54,15 @@ pub struct SynthOptions {
     pub debug_offsets: Option<DebugOffsets>,
 }
 
+/// A synthetic interpreter in memory.
 pub struct Image {
+    /// Its memory.
     pub mem: ImageMemory,
+    /// Where a walk starts.
     pub anchors: Anchors,
+    /// `_PyRuntime` (or, before 3.7, the block of globals).
     pub runtime: u64,
+    /// The interpreter.
     pub interp: u64,
     /// Thread state addresses, in the order of `threads`.
     pub tstates: Vec<u64>,

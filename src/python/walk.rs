@@ -13,17 +13,17 @@ use super::strings::{read_bytes_object, read_str, MAX_BYTES, MAX_STR_CHARS};
 use crate::process::{Memory, MemoryExt};
 
 /// Most frames per thread and thread states per interpreter (as py-spy).
-pub const MAX_FRAMES: usize = 4096;
-pub const MAX_THREADS: usize = 4096;
-pub const MAX_INTERPRETERS: usize = 256;
+pub(crate) const MAX_FRAMES: usize = 4096;
+pub(crate) const MAX_THREADS: usize = 4096;
+pub(crate) const MAX_INTERPRETERS: usize = 256;
 /// Frames over all threads: bounds the time a corrupt image can cost, and the report's size
 /// (at this many frames crashcatch's peak RSS is about 60 MB: see tests/hostile.rs).
-pub const MAX_TOTAL_FRAMES: usize = 32768;
+pub(crate) const MAX_TOTAL_FRAMES: usize = 32768;
 /// Bytes of file and function names kept over all frames in full; past it, every further
 /// frame's names are cut to `SHORT_NAME_CHARS` (a deep recursion through a function whose file
 /// name is 4000 characters long must not cost gigabytes in the report).
-pub const MAX_FRAME_TEXT: usize = 2 << 20;
-pub const SHORT_NAME_CHARS: usize = 120;
+pub(crate) const MAX_FRAME_TEXT: usize = 2 << 20;
+pub(crate) const SHORT_NAME_CHARS: usize = 120;
 
 /// The addresses the walk starts from, found by discovery (or set by a test).
 #[derive(Debug, Clone, Default)]
@@ -42,20 +42,27 @@ pub struct Anchors {
     pub frame_type: Option<u64>,
 }
 
+/// A Python frame as the walk read it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RawFrame {
+    /// `co_filename`.
     pub file: String,
+    /// `co_qualname` (3.11+) or `co_name`.
     pub function: String,
+    /// The line it is at.
     pub line: Option<u32>,
     /// The first frame a C-level eval loop ran (the outermost of its group).
     pub entry: bool,
     /// The frame (a frame object up to 3.10, an interpreter frame from 3.11) and its code
     /// object: where its arguments and locals are read after the walk.
     pub addr: u64,
+    /// Its code object.
     pub code: u64,
     /// The end line and columns of the expression running (3.11+, when the table has them).
     pub end_line: Option<u32>,
+    /// The first column of the expression.
     pub column: Option<u32>,
+    /// The column after its last.
     pub end_column: Option<u32>,
 }
 
@@ -77,27 +84,38 @@ impl RawFrame {
     }
 }
 
+/// A thread state as the walk read it.
 #[derive(Debug, Clone, Default)]
 pub struct RawThread {
     /// Address of the thread state.
     pub addr: u64,
+    /// `thread_id`: the `pthread_t`.
     pub thread_id: u64,
+    /// `native_thread_id`: the kernel tid (3.8+).
     pub native_thread_id: Option<u64>,
+    /// It holds a GIL.
     pub holds_gil: bool,
     /// Innermost first.
     pub frames: Vec<RawFrame>,
+    /// Why its frames stop where they do, when they stop early.
     pub error: Option<WalkError>,
 }
 
+/// An interpreter as the walk read it.
 #[derive(Debug, Clone, Default)]
 pub struct RawInterp {
+    /// Its address.
     pub addr: u64,
+    /// Its id.
     pub id: i64,
+    /// Its thread states, newest first.
     pub threads: Vec<RawThread>,
 }
 
+/// Everything the walk read.
 #[derive(Debug, Clone, Default)]
 pub struct Walk {
+    /// Every interpreter, the main one first.
     pub interpreters: Vec<RawInterp>,
     /// Thread state addresses holding a GIL.
     pub gil_holders: Vec<u64>,
@@ -105,6 +123,7 @@ pub struct Walk {
     pub finalizing: Option<u64>,
     /// `_PyRuntime.initialized`, where the layout has it.
     pub initialized: Option<bool>,
+    /// What stopped the walk early, or what it left out.
     pub errors: Vec<WalkError>,
 }
 
@@ -129,7 +148,7 @@ struct Walker<'a> {
 }
 
 /// Whether `deadline` (none: no deadline) has passed.
-pub fn past(deadline: Option<Instant>) -> bool {
+pub(crate) fn past(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|d| Instant::now() >= d)
 }
 
@@ -263,7 +282,7 @@ fn shortened(s: &str) -> String {
 
 /// The code, file, function and line of the one frame at `f` (a suspended coroutine's or
 /// generator's embedded `_PyInterpreterFrame`, 3.11+), read as the walk reads a thread's frames.
-pub fn frame_at(mem: &dyn Memory, layout: &Layout, anchors: &Anchors, f: u64) -> Result<RawFrame, WalkError> {
+pub(crate) fn frame_at(mem: &dyn Memory, layout: &Layout, anchors: &Anchors, f: u64) -> Result<RawFrame, WalkError> {
     let w = Walker {
         mem,
         layout,

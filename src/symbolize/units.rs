@@ -21,25 +21,31 @@ use gimli::{AttributeValue, DebugInfoOffset, EndianSlice, Reader as _, RunTimeEn
 use super::strings::Strings;
 use crate::modules::ElfInfo;
 
-pub type Reader<'a> = EndianSlice<'a, RunTimeEndian>;
+pub(crate) type Reader<'a> = EndianSlice<'a, RunTimeEndian>;
 
 /// One frame at an address, innermost first, as `addr2line::Context::find_frames` yields them:
 /// the function's raw (mangled) name, and the source location (the address's own for the first
 /// frame, the call site of the next-inner inlined function for the others).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnitFrame {
+    /// Its function's name.
     pub name: Option<String>,
+    /// Its source file.
     pub file: Option<String>,
+    /// Its line.
     pub line: Option<u32>,
 }
 
 /// Why the per-unit index gave no answer (the symbolizer then asks addr2line).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IndexMiss {
+    /// The module has no usable `.debug_aranges`.
     #[error("no usable .debug_aranges")]
     NoAranges,
+    /// No arange covers the address, and not every unit has aranges.
     #[error("no arange covers the address, and not every unit has aranges")]
     NotCovered,
+    /// The DWARF could not be read as expected.
     #[error("the DWARF could not be read: {0}")]
     Failed(#[from] gimli::Error),
 }
@@ -183,7 +189,7 @@ impl<'a> UnitIndex<'a> {
     /// of the first unit listed in `.debug_aranges` after the furthest unit that holds one of
     /// them (or the section's end). None when an address is in no arange: its look-up may walk
     /// every unit header (see `every_unit_has_aranges`).
-    pub fn info_end(&self, svmas: &[u64]) -> Option<usize> {
+    pub(crate) fn info_end(&self, svmas: &[u64]) -> Option<usize> {
         let mut furthest = 0;
         for &probe in svmas {
             let unit = self.aranges_holding(probe).map(|a| a.unit).max()?;

@@ -5,7 +5,7 @@ use crate::process::{maps, Mapping, Registers, SignalInfo};
 use crate::report::model::{Classification, ClassificationKind};
 
 /// Facts about the crash that the classification reads.
-pub struct Facts<'a> {
+pub(crate) struct Facts<'a> {
     pub signal: &'a SignalInfo,
     pub regs: Option<&'a Registers>,
     pub maps: &'a [Mapping],
@@ -43,7 +43,7 @@ fn is_stack_overflow(fault: u64, regs: &Registers, all: &[Mapping]) -> bool {
     fault.abs_diff(sp) < 65536 && sp - stack.start < 65536 && !stack.contains(fault)
 }
 
-pub fn classify(f: &Facts<'_>) -> Option<Classification> {
+pub(crate) fn classify(f: &Facts<'_>) -> Option<Classification> {
     let s = f.signal;
     let fault = s.addr;
     let has = |name: &str| f.top_functions.iter().take(8).any(|t| t == name || t.starts_with(&format!("{name}.")));

@@ -12,7 +12,7 @@ use super::config::Config;
 use super::download::{self, Attempt, FetchRequest};
 
 /// One debug file to fetch.
-pub struct FetchJob {
+pub(crate) struct FetchJob {
     pub hex: String,
     pub build_id: Vec<u8>,
     pub entry: Entry,
@@ -20,9 +20,9 @@ pub struct FetchJob {
 
 /// Per job, per server (in `config.servers` order): what came of it, `None` when it had not
 /// ended by the deadline.
-pub type Outcomes = Vec<Vec<Option<Attempt>>>;
+pub(crate) type Outcomes = Vec<Vec<Option<Attempt>>>;
 
-pub fn fetch_all(config: &Config, jobs: Vec<FetchJob>, deadline: Instant) -> Outcomes {
+pub(crate) fn fetch_all(config: &Config, jobs: Vec<FetchJob>, deadline: Instant) -> Outcomes {
     let servers = config.servers.len();
     let mut out: Outcomes = jobs.iter().map(|_| vec![None; servers]).collect();
     let config = Arc::new(config.clone());

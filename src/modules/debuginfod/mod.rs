@@ -3,7 +3,7 @@
 //! elfutils (gdb) uses, within one time budget for all. Every file is checked (ELF, the build-id
 //! asked for) before it is used or kept, and the report's notes say what happened.
 //!
-//! The binary calls [`configure`] once at start-up; [`fetch_missing`] is called between
+//! The binary calls `configure` once at start-up; `fetch_missing` is called between
 //! unwinding and symbolizing. Without `DEBUGINFOD_URLS` (or with a zero budget) it does nothing.
 
 mod cache;
@@ -15,7 +15,8 @@ mod verify;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-pub use config::{Config, DEFAULT_BUDGET};
+pub use config::Config;
+pub(crate) use config::DEFAULT_BUDGET;
 use download::Attempt;
 
 use super::{hex, Module, ModuleSet};
@@ -23,17 +24,17 @@ use cache::{Entry, Lookup};
 use fetch::FetchJob;
 
 /// At most this many requests (modules × servers) per report.
-pub const MAX_REQUESTS: usize = 64;
+pub(crate) const MAX_REQUESTS: usize = 64;
 
 /// The settings from crashcatch's own `DEBUGINFOD_*` environment; `budget` is the total time
-/// the fetching of one report may take (`None`: [`DEFAULT_BUDGET`], zero: never fetch).
+/// the fetching of one report may take (`None`: `DEFAULT_BUDGET`, zero: never fetch).
 pub fn config_from_env(budget: Option<Duration>) -> Config {
     Config::from_env(|k: &str| std::env::var(k).ok(), budget.unwrap_or(DEFAULT_BUDGET))
 }
 
 /// Fetches the debug files of the modules that hold one of `pcs` and have no debug
 /// information here (no DWARF, no debug file found locally), and gives them to those modules.
-pub fn fetch_missing(
+pub(crate) fn fetch_missing(
     config: &Config,
     modules: &ModuleSet,
     pcs: impl IntoIterator<Item = u64>,

@@ -26,7 +26,7 @@ struct FileSegment {
 }
 
 /// The ranges of NT_FILE entries no PT_LOAD segment covers, as mappings.
-pub fn file_only_mappings(loads: &[ProgramHeader], files: &[FileNote], memory: &dyn Memory) -> Vec<Mapping> {
+pub(crate) fn file_only_mappings(loads: &[ProgramHeader], files: &[FileNote], memory: &dyn Memory) -> Vec<Mapping> {
     let mut covered: Vec<(u64, u64)> = loads.iter().filter(|s| s.memsz > 0).map(|s| (s.vaddr, s.end())).collect();
     covered.sort_unstable();
     let mut out = Vec::new();

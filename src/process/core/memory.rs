@@ -16,7 +16,7 @@ use crate::process::Memory;
 /// At most this many mapped files are kept open (each is opened once, when the core is read).
 const MAX_OPEN_FILES: usize = 256;
 
-pub struct CoreMemory {
+pub(crate) struct CoreMemory {
     core: CoreFile,
     /// PT_LOAD segments, sorted by address.
     segments: Vec<ProgramHeader>,
@@ -36,18 +36,10 @@ impl CoreMemory {
 
     /// Gives the file the process mapped as `path`, opened (None: it cannot be read). At most
     /// [`MAX_OPEN_FILES`] are kept open; the others are not read.
-    pub fn set_host_file(&mut self, path: &str, host: Option<File>) {
+    pub(crate) fn set_host_file(&mut self, path: &str, host: Option<File>) {
         let open = self.host.values().filter(|f| f.is_some()).count();
         let host = host.filter(|_| open < MAX_OPEN_FILES);
         self.host.insert(path.to_string(), host);
-    }
-
-    pub fn segments(&self) -> &[ProgramHeader] {
-        &self.segments
-    }
-
-    pub fn core_len(&self) -> u64 {
-        self.core.len
     }
 
     /// Bytes the core holds of a segment at `addr` (0 when it holds none there).

@@ -13,16 +13,16 @@ mod file;
 mod gaps;
 mod layout;
 mod memory;
-pub mod notes;
+pub(crate) mod notes;
 mod stack;
-pub mod write;
+pub(crate) mod write;
 
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 
-pub use error::CoreError;
-pub use file::Compression;
-pub use memory::CoreMemory;
+pub(crate) use error::CoreError;
+pub(crate) use file::Compression;
+pub(crate) use memory::CoreMemory;
 
 use self::layout::{ProgramHeader, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE};
 use self::notes::{Notes, MAX_NOTE_BYTES};
@@ -46,7 +46,7 @@ pub struct CoreOptions {
 }
 
 /// A core file, read: the [`ProcessView`] of the process it recorded.
-pub struct CoreView {
+pub(crate) struct CoreView {
     memory: CoreMemory,
     /// The process's files, opened as it would have (see [`super::TargetFiles::for_core`]).
     files: super::TargetFiles,
@@ -143,13 +143,13 @@ impl CoreView {
 
     /// Whether the core was written at a fatal signal (a kernel core) rather than of a process
     /// that was merely stopped (gdb's `gcore`).
-    pub fn is_crash(&self) -> bool {
+    pub(crate) fn is_crash(&self) -> bool {
         let s = self.signal().signo;
         s != 0 && s != libc::SIGSTOP && s != libc::SIGTSTP && s != libc::SIGTTIN && s != libc::SIGTTOU
     }
 
     /// What the report should say about the core and the files read for it.
-    pub fn remarks(&self) -> Vec<String> {
+    pub(crate) fn remarks(&self) -> Vec<String> {
         let mut r = vec![format!(
             "post-mortem: read from a core file{}; {} threads, {} mappings",
             match self.compression {
@@ -161,10 +161,6 @@ impl CoreView {
         )];
         r.extend(self.remarks.iter().cloned());
         r
-    }
-
-    pub fn memory(&self) -> &dyn Memory {
-        &self.memory
     }
 
     /// The thread the signal was delivered to: the first with a signal (the kernel and gdb

@@ -11,11 +11,11 @@ use crate::python::walk::{self, Anchors};
 use crate::report::model::{CoroutineFrame, CoroutineKind};
 
 /// Most coroutines followed in one chain.
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// Where a chain ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum End {
+pub(crate) enum End {
     /// A Future (or subclass) object.
     Future(u64),
     /// A Task object.
@@ -28,7 +28,7 @@ pub enum End {
     Nothing,
 }
 
-pub struct Chain {
+pub(crate) struct Chain {
     pub frames: Vec<CoroutineFrame>,
     pub end: End,
     /// The embedded frame of the outermost coroutine (to find the thread running it).
@@ -36,7 +36,7 @@ pub struct Chain {
     pub error: Option<String>,
 }
 
-pub struct TaskReader<'a> {
+pub(crate) struct TaskReader<'a> {
     pub mem: &'a dyn Memory,
     pub py: &'a Layout,
     pub anchors: &'a Anchors,

@@ -3,18 +3,18 @@
 //! which task is running on which thread.
 //!
 //! - [`layout`]: per-version offsets (3.11–3.13), checked against DWARF;
-//! - [`gc`]: finding the C Task objects on the collector's lists (3.11–3.13);
-//! - [`objects`]: what an object is, from its type's name; small ints, tuples, lists;
-//! - [`chain`]: a task's await chain through coroutines, generators and futures.
+//! - `gc`: finding the C Task objects on the collector's lists (3.11–3.13);
+//! - `objects`: what an object is, from its type's name; small ints, tuples, lists;
+//! - `chain`: a task's await chain through coroutines, generators and futures.
 //!
 //! Read only when the `_asyncio` extension is loaded, so programs without asyncio pay nothing.
 //! Everything read is capped (tasks, objects looked at, chain depth, names) and bounded in time.
 
-pub mod chain;
-pub mod debug_lists;
-pub mod gc;
+pub(crate) mod chain;
+pub(crate) mod debug_lists;
+pub(crate) mod gc;
 pub mod layout;
-pub mod objects;
+pub(crate) mod objects;
 
 use std::collections::{HashMap, HashSet};
 
@@ -30,7 +30,7 @@ use crate::process::{Memory, MemoryExt};
 use crate::report::model::{AsyncioState, AsyncioTask, Awaited, AwaitedKind, Hex, PythonState, TaskState};
 
 /// Longest task name kept.
-pub const MAX_NAME: usize = 256;
+pub(crate) const MAX_NAME: usize = 256;
 /// Most callbacks of one task looked into for who awaits it.
 const MAX_CALLBACKS: usize = 64;
 
