@@ -214,7 +214,7 @@ pub struct UploadCli {
 
 /// The mode, picked by the first argument: `run` (or none), `attach`, `dump`, `core`,
 /// `summarize`, `upload`.
-pub enum Mode {
+pub enum Invocation {
     Run(RunArgs),
     Attach(AttachCli),
     Dump(DumpCli),
@@ -242,30 +242,30 @@ pub fn exit_with_usage_error(e: clap::Error) -> ! {
 }
 
 /// Parses the process's arguments.
-pub fn parse() -> Result<Mode, clap::Error> {
+pub fn parse() -> Result<Invocation, clap::Error> {
     let mut args: Vec<OsString> = std::env::args_os().collect();
     if args.get(1).is_some_and(|a| a == "attach") {
         args.remove(1);
-        return AttachCli::try_parse_from(args).map(Mode::Attach);
+        return AttachCli::try_parse_from(args).map(Invocation::Attach);
     }
     if args.get(1).is_some_and(|a| a == "dump") {
         args.remove(1);
-        return DumpCli::try_parse_from(args).map(Mode::Dump);
+        return DumpCli::try_parse_from(args).map(Invocation::Dump);
     }
     if args.get(1).is_some_and(|a| a == "core") {
         args.remove(1);
-        return CoreCli::try_parse_from(args).map(Mode::Core);
+        return CoreCli::try_parse_from(args).map(Invocation::Core);
     }
     if args.get(1).is_some_and(|a| a == "summarize") {
         args.remove(1);
-        return SummarizeCli::try_parse_from(args).map(Mode::Summarize);
+        return SummarizeCli::try_parse_from(args).map(Invocation::Summarize);
     }
     if args.get(1).is_some_and(|a| a == "upload") {
         args.remove(1);
-        return UploadCli::try_parse_from(args).map(Mode::Upload);
+        return UploadCli::try_parse_from(args).map(Invocation::Upload);
     }
     if args.get(1).is_some_and(|a| a == "run") {
         args.remove(1);
     }
-    RunCli::try_parse_from(args).map(|c| Mode::Run(c.run))
+    RunCli::try_parse_from(args).map(|c| Invocation::Run(c.run))
 }

@@ -6,6 +6,7 @@
 //! [`python`] and [`merge`] over it, then its analysis, and returns a finished, immutable
 //! [`report::model::Crash`]; [`report`] renders it (text, JSON, JUnit, GitHub) and writes it.
 //! [`postmortem`] does what [`supervise`] does from a core file instead of a live process.
+//! [`contain`] is the supervisor's panic policy, shared by the stages that run under it.
 //! Each module depends only on those below it; [`report::model`] imports nothing but the two
 //! closed sets the unwinder makes and the report names (`Trust`, `UnwindErrorKind`), and
 //! [`unwind`] imports nothing of the report.
@@ -13,9 +14,13 @@
 //! Files are opened and written, and bytes printed, only through the doors (clippy.toml):
 //! test code is free of that rule.
 #![cfg_attr(test, allow(clippy::disallowed_methods, clippy::disallowed_macros))]
+#![warn(missing_docs)]
 
 pub mod arch;
+#[allow(missing_docs)] // capture/mod.rs, worker.rs, budget.rs: documented after the supervisor's rework (issue 27).
 pub mod capture;
+pub mod contain;
+#[allow(missing_docs)] // Issue 23's doors: documented after their rework (issue 27).
 pub mod door;
 pub mod merge;
 pub mod modules;
@@ -24,6 +29,7 @@ pub mod postmortem;
 pub mod process;
 pub mod python;
 pub mod report;
+#[allow(missing_docs)] // Documented, and narrowed to what the binary and tests use, after its rework (issue 27).
 pub mod supervise;
 pub mod symbolize;
 pub mod unwind;

@@ -101,17 +101,19 @@ fn core_config(a: cli::CoreCli) -> postmortem::CoreConfig {
 
 fn main() {
     // First: a panic anywhere prints one line, never a backtrace, and never on a closed stderr.
-    crashcatch::report::output::contain::install();
+    crashcatch::contain::install(crashcatch::report::output::console::say);
     let mode = match cli::parse() {
         Ok(m) => m,
         Err(e) => cli::exit_with_usage_error(e),
     };
     match mode {
-        cli::Mode::Run(args) => supervise::exit_like(supervise::run(run_config(args))),
-        cli::Mode::Attach(a) => std::process::exit(attach::attach(attach_config(&a.report, a.pid, a.follow_forks))),
-        cli::Mode::Dump(a) => std::process::exit(attach::dump(attach_config(&a.report, a.pid, false))),
-        cli::Mode::Core(a) => std::process::exit(postmortem::run(core_config(a))),
-        cli::Mode::Summarize(a) => std::process::exit(summarize::run(&a)),
-        cli::Mode::Upload(a) => std::process::exit(upload::run(&a)),
+        cli::Invocation::Run(args) => supervise::exit_like(supervise::run(run_config(args))),
+        cli::Invocation::Attach(a) => {
+            std::process::exit(attach::attach(attach_config(&a.report, a.pid, a.follow_forks)))
+        }
+        cli::Invocation::Dump(a) => std::process::exit(attach::dump(attach_config(&a.report, a.pid, false))),
+        cli::Invocation::Core(a) => std::process::exit(postmortem::run(core_config(a))),
+        cli::Invocation::Summarize(a) => std::process::exit(summarize::run(&a)),
+        cli::Invocation::Upload(a) => std::process::exit(upload::run(&a)),
     }
 }

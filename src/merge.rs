@@ -34,7 +34,7 @@ fn is_in(f: &NativeFrame, names: &[&str]) -> bool {
 }
 
 /// Indices of the native frames that are eval-loop invocations.
-pub fn eval_frames(native: &[NativeFrame]) -> Vec<usize> {
+pub(crate) fn eval_frames(native: &[NativeFrame]) -> Vec<usize> {
     let names = if native.iter().any(|f| is_in(f, EVAL_LOOP)) { EVAL_LOOP } else { EVAL_LOOP_PY2 };
     (0..native.len()).filter(|&i| is_in(&native[i], names)).collect()
 }
@@ -60,7 +60,7 @@ fn info(kind: MergeKind, reason: Option<String>, python_frames: Vec<PythonFrame>
 }
 
 /// The Python thread state of kernel thread `tid`, in any interpreter.
-pub fn python_thread_for(state: &crate::report::model::PythonState, tid: i32) -> Option<&PythonThread> {
+pub(crate) fn python_thread_for(state: &crate::report::model::PythonState, tid: i32) -> Option<&PythonThread> {
     state.interpreters.iter().flat_map(|i| i.threads.iter()).find(|t| t.tid == Some(tid))
 }
 
@@ -133,7 +133,7 @@ fn keep_innermost(out: &mut Vec<Frame>, i: usize, f: NativeFrame) {
 }
 
 /// A merged stack whose native unwind left out a middle part (a runaway recursion).
-pub struct MergedElided {
+pub(crate) struct MergedElided {
     pub frames: Vec<Frame>,
     pub info: Option<MergeInfo>,
     /// Where the gap is in `frames`.
@@ -146,7 +146,7 @@ pub struct MergedElided {
 /// then the bottom ones). The top eval-loop frames ran the innermost Python groups, the bottom
 /// ones the outermost: both ends are merged, and the Python groups in between go into the gap.
 /// When there are fewer groups than eval-loop frames at both ends, nothing is guessed.
-pub fn merge_thread_elided(native: Vec<NativeFrame>, python: Option<&PythonThread>, at: usize) -> MergedElided {
+pub(crate) fn merge_thread_elided(native: Vec<NativeFrame>, python: Option<&PythonThread>, at: usize) -> MergedElided {
     let side = |native: Vec<NativeFrame>, info| MergedElided {
         frames: native.into_iter().map(Frame::Native).collect(),
         info,

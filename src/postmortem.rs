@@ -1,19 +1,24 @@
 //! `crashcatch core FILE`: the report of a crash from its core file, post-mortem. The core is
-//! read as a [`CoreView`] (a third kind of stopped process, next to a live one and a synthetic
+//! read as a `CoreView` (a third kind of stopped process, next to a live one and a synthetic
 //! image) and goes through the very capture a live crash goes through.
 
 use std::path::PathBuf;
 
-use crate::capture::{self, Event};
+use crate::capture::{self, Circumstances};
 use crate::process::core::{CoreOptions, CoreView};
 use crate::report::model::CrashKind;
 use crate::report::output::{Emitter, OutputConfig};
 
+/// What `crashcatch core` does.
 #[derive(Debug, Clone)]
 pub struct CoreConfig {
+    /// The core file.
     pub core: PathBuf,
+    /// How it is read (the executable, a sysroot).
     pub options: CoreOptions,
+    /// Where the report goes.
     pub output: OutputConfig,
+    /// How the report is made.
     pub capture: capture::Options,
 }
 
@@ -29,7 +34,7 @@ pub fn run(cfg: CoreConfig) -> i32 {
     };
     let snap = view.snapshot();
     let kind = if view.is_crash() { CrashKind::Crash } else { CrashKind::Dump };
-    let mut crash = capture::capture(&snap, Event { kind, ..Default::default() }, &cfg.capture);
+    let mut crash = capture::capture(&snap, Circumstances { kind, ..Default::default() }, &cfg.capture);
     let mut notes = view.remarks();
     notes.append(&mut crash.notes);
     crash.notes = notes;

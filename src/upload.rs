@@ -10,10 +10,11 @@
 use std::time::{Duration, Instant};
 
 use crashcatch::capture::analysis::fingerprint;
+use crashcatch::contain;
 use crashcatch::report::input;
 use crashcatch::report::model::CrashKind;
+use crashcatch::report::output::console;
 use crashcatch::report::output::sentry::{send_one, Delivery, Dsn, Outcome};
-use crashcatch::report::output::{console, contain};
 use crashcatch::report::render::escape::terminal;
 use crashcatch::report::render::sentry::{is_sent, Context};
 

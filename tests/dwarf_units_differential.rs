@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crashcatch::modules::ElfInfo;
-use crashcatch::symbolize::units::{Frame, IndexMiss, UnitIndex};
+use crashcatch::symbolize::units::{IndexMiss, UnitFrame, UnitIndex};
 use gimli::{EndianSlice, RunTimeEndian};
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
@@ -41,7 +41,7 @@ fn context(elf: &ElfInfo) -> addr2line::Context<Reader<'_>> {
     addr2line::Context::from_dwarf(dwarf).expect("addr2line builds its context")
 }
 
-fn addr2line_frames(ctx: &addr2line::Context<Reader<'_>>, probe: u64) -> Result<Vec<Frame>, String> {
+fn addr2line_frames(ctx: &addr2line::Context<Reader<'_>>, probe: u64) -> Result<Vec<UnitFrame>, String> {
     let mut iter = ctx.find_frames(probe).skip_all_loads().map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     while let Some(f) = iter.next().map_err(|e| e.to_string())? {
@@ -50,7 +50,7 @@ fn addr2line_frames(ctx: &addr2line::Context<Reader<'_>>, probe: u64) -> Result<
             Some(l) => (l.file.map(str::to_string), l.line),
             None => (None, None),
         };
-        out.push(Frame { name, file, line });
+        out.push(UnitFrame { name, file, line });
     }
     Ok(out)
 }

@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use std::process::Command;
 
 use common::*;
-use crashcatch::python::debug_offsets::{self, values_3_15_2, DebugOffsets, Found};
+use crashcatch::python::debug_offsets::{self, values_3_15_2, DebugOffsets, OffsetsRead};
 use crashcatch::python::layout::StringLayout;
-use crashcatch::python::synth::{build_image, sample_threads, Options};
+use crashcatch::python::synth::{build_image, sample_threads, SynthOptions};
 use crashcatch::python::walk::walk;
 
 /// `key value` pairs printed by fixtures/ft_layout.c for headers of `version`, free-threaded.
@@ -89,14 +89,14 @@ fn ft_case(version: &str, minor: u32) {
     let img0 = debug_offsets::encode(&d);
     let mut mem = crashcatch::process::ImageMemory::new();
     mem.add(0x1000, img0);
-    let Found::Ok(read) = debug_offsets::read(&mem, 0x1000).unwrap() else { panic!("{version}t not read") };
+    let OffsetsRead::Ok(read) = debug_offsets::read(&mem, 0x1000).unwrap() else { panic!("{version}t not read") };
     let l = read.to_layout().unwrap();
     let StringLayout::Unicode { kind_bit, .. } = l.string else { panic!() };
     // The state bits the headers set for kind 1, compact, ascii.
     assert_eq!(m["state_bits"], (1 << kind_bit) | (1 << (kind_bit + 3)) | (1 << (kind_bit + 4)), "{version}t: {m:?}");
     assert_eq!(l.frame.tlbc_index.is_some(), minor >= 14);
     let threads = sample_threads(&l);
-    let img = build_image(&l, &threads, &Options { gil_holder: Some(1), ..Default::default() });
+    let img = build_image(&l, &threads, &SynthOptions { gil_holder: Some(1), ..Default::default() });
     let w = walk(&img.mem, &l, &img.anchors);
     assert!(w.errors.is_empty(), "{:?}", w.errors);
     for (got, t) in w.interpreters[0].threads.iter().zip(&threads) {

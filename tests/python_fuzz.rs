@@ -12,7 +12,7 @@ use crashcatch::merge::merge_thread;
 use crashcatch::process::{ImageMemory, Snapshot, ThreadInfo};
 use crashcatch::python::fill_state;
 use crashcatch::python::layout::Layout;
-use crashcatch::python::synth::{build_image, sample_threads, Options};
+use crashcatch::python::synth::{build_image, sample_threads, SynthOptions};
 use crashcatch::python::walk::{walk, Anchors};
 use crashcatch::report::model::PythonState;
 
@@ -141,7 +141,7 @@ proptest! {
         let (a, b, c) = VERSIONS[v];
         let l = Layout::for_version(a, b, c).unwrap();
         let threads = sample_threads(&l);
-        let mut img = build_image(&l, &threads, &Options { gil_holder: gil, finalizing: fin, ..Default::default() });
+        let mut img = build_image(&l, &threads, &SynthOptions { gil_holder: gil, finalizing: fin, ..Default::default() });
         apply(&mut img.mem, &muts);
         let took = exercise(&img.mem, &l, &img.anchors);
         prop_assert!(took < TIME_LIMIT, "took {took:?}");
@@ -154,7 +154,7 @@ proptest! {
         let built = Layout::for_version(a, b, c).unwrap();
         let (a, b, c) = VERSIONS[w];
         let read = Layout::for_version(a, b, c).unwrap();
-        let img = build_image(&built, &sample_threads(&built), &Options { gil_holder: Some(1), ..Default::default() });
+        let img = build_image(&built, &sample_threads(&built), &SynthOptions { gil_holder: Some(1), ..Default::default() });
         let mut anchors = img.anchors.clone();
         anchors.runtime = Some(img.runtime);
         anchors.interp_head_ptr = anchors.interp_head_ptr.or(Some(img.runtime));

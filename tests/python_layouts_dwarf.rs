@@ -212,7 +212,7 @@ fn check_version(root: &Path, ver: &str) -> Result<usize, String> {
         let mut m = ImageMemory::new();
         m.add(0x1000, sec.data().map_err(|e| e.to_string())?.to_vec());
         match debug_offsets::read(&m, 0x1000) {
-            Ok(debug_offsets::Found::Ok(d)) => {
+            Ok(debug_offsets::OffsetsRead::Ok(d)) => {
                 let l = d.to_layout().map_err(|e| e.to_string())?;
                 if (l.interp.clone(), l.tstate.clone(), l.frame.clone(), l.code.clone(), l.string, l.gil.clone())
                     != (
@@ -309,7 +309,7 @@ fn sid_debug_offsets_match_dwarf() {
         let mut m = ImageMemory::new();
         m.add(0x1000, sec.data().unwrap().to_vec());
         let layout = match debug_offsets::read(&m, 0x1000) {
-            Ok(debug_offsets::Found::Ok(d)) => d.to_layout().unwrap(),
+            Ok(debug_offsets::OffsetsRead::Ok(d)) => d.to_layout().unwrap(),
             other => {
                 failures.push(format!("{v}: _Py_DebugOffsets not read: {other:?}"));
                 continue;

@@ -6,10 +6,10 @@
 
 use crashcatch::arch::x86_64::Regs as X86Regs;
 use crashcatch::process::{ImageMemory, Snapshot, ThreadInfo};
-use crashcatch::python::debug_offsets::{self, values_3_13_0, Found};
+use crashcatch::python::debug_offsets::{self, values_3_13_0, OffsetsRead};
 use crashcatch::python::fill_state;
 use crashcatch::python::layout::Layout;
-use crashcatch::python::synth::{build_image, sample_threads, Options, SynthFrame, SynthThread};
+use crashcatch::python::synth::{build_image, sample_threads, SynthFrame, SynthOptions, SynthThread};
 use crashcatch::python::walk::{walk, walk_until, RawFrame, WalkError, DEADLINE_NOTE};
 use crashcatch::report::model::{InterpreterState, PythonState};
 
@@ -66,7 +66,7 @@ fn thread(tid: i32, fs_base: Option<u64>) -> ThreadInfo {
 fn every_layout_reads_back_its_own_image() {
     for l in versions() {
         let threads = sample_threads(&l);
-        let img = build_image(&l, &threads, &Options { gil_holder: Some(1), ..Default::default() });
+        let img = build_image(&l, &threads, &SynthOptions { gil_holder: Some(1), ..Default::default() });
         let w = walk(&img.mem, &l, &img.anchors);
         assert!(w.errors.is_empty(), "{}: {:?}", l.label, w.errors);
         assert_eq!(w.interpreters.len(), 1, "{}", l.label);
@@ -92,7 +92,7 @@ fn layouts_are_not_interchangeable() {
         // Some neighbours differ only in where the GIL holder is kept (3.8/3.9, 3.7.3/3.7.4):
         // compare the GIL as well.
         let threads = sample_threads(a);
-        let img = build_image(a, &threads, &Options { gil_holder: Some(1), ..Default::default() });
+        let img = build_image(a, &threads, &SynthOptions { gil_holder: Some(1), ..Default::default() });
         let w = walk(&img.mem, b, &img.anchors);
         let same = w.interpreters.first().is_some_and(|i| {
             i.threads.len() == threads.len()
@@ -107,7 +107,7 @@ fn layouts_are_not_interchangeable() {
 fn full_311_thread_walk() {
     let l = Layout::for_version(3, 11, 7).unwrap();
     let threads = sample_threads(&l);
-    let img = build_image(&l, &threads, &Options { gil_holder: Some(1), ..Default::default() });
+    let img = build_image(&l, &threads, &SynthOptions { gil_holder: Some(1), ..Default::default() });
     let w = walk(&img.mem, &l, &img.anchors);
     let main = &w.interpreters[0].threads[1];
     let names: Vec<_> = main.frames.iter().map(|f| (f.function.as_str(), f.line.unwrap(), f.entry)).collect();
@@ -140,7 +140,7 @@ fn full_311_thread_walk() {
 fn the_reports_deadline_stops_every_threads_frames() {
     let l = Layout::for_version(3, 12, 1).unwrap();
     let threads = sample_threads(&l);
-    let img = build_image(&l, &threads, &Options::default());
+    let img = build_image(&l, &threads, &SynthOptions::default());
     let full = walk(&img.mem, &l, &img.anchors);
     let now = std::time::Instant::now();
     // A deadline far ahead changes nothing.
@@ -162,7 +162,7 @@ fn the_reports_deadline_stops_every_threads_frames() {
 fn full_312_thread_walk_skips_shims() {
     let l = Layout::for_version(3, 12, 1).unwrap();
     let threads = sample_threads(&l);
-    let img = build_image(&l, &threads, &Options { gil_holder: Some(0), ..Default::default() });
+    let img = build_image(&l, &threads, &SynthOptions { gil_holder: Some(0), ..Default::default() });
     let w = walk(&img.mem, &l, &img.anchors);
     assert!(w.errors.is_empty(), "{:?}", w.errors);
     let main = &w.interpreters[0].threads[1];
@@ -183,9 +183,9 @@ fn full_312_thread_walk_skips_shims() {
 fn debug_offsets_313_drive_the_walk() {
     let table = Layout::for_version(3, 13, 0).unwrap();
     let threads = sample_threads(&table);
-    let opts = Options { gil_holder: Some(1), debug_offsets: Some(values_3_13_0()), ..Default::default() };
+    let opts = SynthOptions { gil_holder: Some(1), debug_offsets: Some(values_3_13_0()), ..Default::default() };
     let img = build_image(&table, &threads, &opts);
-    let Found::Ok(d) = debug_offsets::read(&img.mem, img.runtime).unwrap() else { panic!("no debug offsets") };
+    let OffsetsRead::Ok(d) = debug_offsets::read(&img.mem, img.runtime).unwrap() else { panic!("no debug offsets") };
     assert_eq!(d.version, 0x030d00f0);
     let l = d.to_layout().unwrap();
     let w = walk(&img.mem, &l, &img.anchors);
@@ -234,9 +234,9 @@ fn debug_offsets_314_shape_drive_the_walk() {
     let img = build_image(
         &l,
         &threads,
-        &Options { gil_holder: Some(0), debug_offsets: Some(d.clone()), ..Default::default() },
+        &SynthOptions { gil_holder: Some(0), debug_offsets: Some(d.clone()), ..Default::default() },
     );
-    let Found::Ok(read_back) = debug_offsets::read(&img.mem, img.runtime).unwrap() else { panic!() };
+    let OffsetsRead::Ok(read_back) = debug_offsets::read(&img.mem, img.runtime).unwrap() else { panic!() };
     assert_eq!(*read_back, d);
     let w = walk(&img.mem, &read_back.to_layout().unwrap(), &img.anchors);
     assert!(w.errors.is_empty(), "{:?}", w.errors);
@@ -258,7 +258,7 @@ fn finalization_marks_other_threads_stale() {
             continue; // 2.7 keeps no finalizing thread state
         }
         let threads = sample_threads(&l);
-        let img = build_image(&l, &threads, &Options { finalizing: Some(1), ..Default::default() });
+        let img = build_image(&l, &threads, &SynthOptions { finalizing: Some(1), ..Default::default() });
         let w = walk(&img.mem, &l, &img.anchors);
         assert_eq!(w.finalizing, Some(img.tstates[1]), "{}", l.label);
         // Registers give the tid through fs_base (= pthread_t = thread_id).
@@ -278,7 +278,7 @@ fn finalization_marks_other_threads_stale() {
 fn finalized_interpreter() {
     let l = Layout::for_version(3, 11, 7).unwrap();
     let threads = sample_threads(&l);
-    let img = build_image(&l, &threads, &Options { finalizing: Some(1), finalized: true, ..Default::default() });
+    let img = build_image(&l, &threads, &SynthOptions { finalizing: Some(1), finalized: true, ..Default::default() });
     let w = walk(&img.mem, &l, &img.anchors);
     assert!(w.interpreters.is_empty());
     let snap = snapshot(&img.mem, vec![thread(100, None), thread(101, None)]);
@@ -294,7 +294,7 @@ fn corrupt_chains_end_in_errors() {
     let l = Layout::for_version(3, 10, 13).unwrap();
     let threads = sample_threads(&l);
     // A frame whose back link points at itself.
-    let mut img = build_image(&l, &threads, &Options::default());
+    let mut img = build_image(&l, &threads, &SynthOptions::default());
     let ts = img.tstates[0];
     let TopFrameAddr(f) = top_frame(&img.mem, &l, ts);
     img.mem.write_u64(f + l.frame.back, f);
@@ -303,18 +303,18 @@ fn corrupt_chains_end_in_errors() {
     assert_eq!(err, WalkError::FrameLoop(f));
     assert_eq!(err.to_string(), format!("the frame chain loops at {f:#x}"));
     // A thread list that loops.
-    let mut img = build_image(&l, &threads, &Options::default());
+    let mut img = build_image(&l, &threads, &SynthOptions::default());
     img.mem.write_u64(img.tstates[1] + l.tstate.next, img.tstates[0]);
     let w = walk(&img.mem, &l, &img.anchors);
     assert!(w.errors.iter().any(|e| e.to_string().contains("the thread list loops")), "{:?}", w.errors);
     // A thread state of another interpreter.
-    let mut img = build_image(&l, &threads, &Options::default());
+    let mut img = build_image(&l, &threads, &SynthOptions::default());
     img.mem.write_u64(img.tstates[1] + l.tstate.interp, 0x1234);
     let w = walk(&img.mem, &l, &img.anchors);
     assert!(w.errors.iter().any(|e| e.to_string().contains("stale or corrupt")), "{:?}", w.errors);
     assert_eq!(w.interpreters[0].threads.len(), 1);
     // A code object of the wrong type.
-    let img = build_image(&l, &threads, &Options::default());
+    let img = build_image(&l, &threads, &SynthOptions::default());
     let mut a = img.anchors.clone();
     a.code_type = Some(0xdead);
     let w = walk(&img.mem, &l, &a);
@@ -347,7 +347,7 @@ fn deep_recursion_is_capped() {
             entry: i % 50 == 49,
         })
         .collect();
-    let img = build_image(&l, &[SynthThread { thread_id: 1, native_thread_id: 1, frames }], &Options::default());
+    let img = build_image(&l, &[SynthThread { thread_id: 1, native_thread_id: 1, frames }], &SynthOptions::default());
     let w = walk(&img.mem, &l, &img.anchors);
     let t = &w.interpreters[0].threads[0];
     assert!(t.frames.len() <= 4096);
@@ -364,7 +364,7 @@ fn unreadable_names_keep_their_causes() {
     use crashcatch::python::error::StringError;
     let l = Layout::for_version(3, 11, 7).unwrap();
     let threads = sample_threads(&l);
-    let mut img = build_image(&l, &threads, &Options::default());
+    let mut img = build_image(&l, &threads, &SynthOptions::default());
     let TopFrameAddr(f) = top_frame(&img.mem, &l, img.tstates[0]);
     let code = img.mem.read_u64(f + l.frame.code).unwrap() & !3;
     img.mem.write_u64(code + l.code.qualname.unwrap(), 0xdead_0000);

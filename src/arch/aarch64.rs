@@ -20,12 +20,12 @@ pub struct Regs {
     pub tpidr: u64,
 }
 
-pub const FP: usize = 29;
-pub const LR: usize = 30;
-pub const SP: usize = 31;
+pub(crate) const FP: usize = 29;
+pub(crate) const LR: usize = 30;
+pub(crate) const SP: usize = 31;
 
 impl Regs {
-    pub fn dwarf(&self) -> DwarfRegs {
+    pub(crate) fn dwarf(&self) -> DwarfRegs {
         let mut out: DwarfRegs = [None; MAX_DWARF];
         for (i, v) in self.x.iter().enumerate() {
             out[i] = Some(*v);
@@ -46,15 +46,15 @@ impl Regs {
 }
 
 /// `mov x8, #139; svc #0` (rt_sigreturn), little-endian.
-pub const SIGRETURN: [u8; 8] = [0x68, 0x11, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4];
+pub(crate) const SIGRETURN: [u8; 8] = [0x68, 0x11, 0x80, 0xd2, 0x01, 0x00, 0x00, 0xd4];
 /// From the trampoline frame's sp (the `rt_sigframe`): its 128-byte siginfo, then the ucontext,
 /// whose `uc_mcontext` (a `sigcontext`) is 16-byte aligned after uc_flags, uc_link, the 24-byte
 /// uc_stack and the 128-byte uc_sigmask (at 176), then sigcontext's fault_address: x0 is here.
-pub const SIGFRAME_X0: u64 = 128 + 176 + 8;
+pub(crate) const SIGFRAME_X0: u64 = 128 + 176 + 8;
 /// Bits a user address can have; above them are pointer-authentication codes (and a top-byte tag).
 const VA_MASK: u64 = (1 << 48) - 1;
 
-pub struct Aarch64;
+pub(crate) struct Aarch64;
 
 impl ArchSpec for Aarch64 {
     fn arch(&self) -> Arch {

@@ -1,24 +1,27 @@
 //! What differs between the CPU architectures crashcatch reads: the register set and its DWARF
 //! numbering, the signal frame the kernel pushes, what a return address looks like, and the
-//! instructions that trap. One small module per architecture behind [`ArchSpec`]; everything
+//! instructions that trap. One small module per architecture behind `ArchSpec`; everything
 //! else (the unwinder, the classification, the report) is shared and asks it.
 //!
 //! Chosen at run time from the registers, not at compile time, so the aarch64 parts are tested
 //! on an x86_64 machine on synthetic and recorded aarch64 stacks.
 
-pub mod aarch64;
+pub(crate) mod aarch64;
 pub mod x86_64;
 
 /// Register slots the unwinder keeps per frame, indexed by DWARF number (aarch64's 0..=31 is the
 /// widest set: x0..x30 and sp).
-pub const MAX_DWARF: usize = 33;
+pub(crate) const MAX_DWARF: usize = 33;
 
 /// Values of DWARF registers of one frame; None = unknown.
-pub type DwarfRegs = [Option<u64>; MAX_DWARF];
+pub(crate) type DwarfRegs = [Option<u64>; MAX_DWARF];
 
+/// An instruction set crashcatch unwinds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arch {
+    /// x86-64.
     X86_64,
+    /// AArch64.
     Aarch64,
 }
 
@@ -26,7 +29,7 @@ impl Arch {
     /// The architecture crashcatch was built for (the one it can trace).
     pub const HOST: Arch = if cfg!(target_arch = "aarch64") { Arch::Aarch64 } else { Arch::X86_64 };
 
-    pub fn spec(self) -> &'static dyn ArchSpec {
+    pub(crate) fn spec(self) -> &'static dyn ArchSpec {
         match self {
             Arch::X86_64 => &x86_64::X86_64,
             Arch::Aarch64 => &aarch64::Aarch64,
@@ -37,7 +40,7 @@ impl Arch {
 /// Where the return address of a frame whose pc is not code (a call through a NULL or garbage
 /// pointer) is: on x86_64 the call pushed it; on aarch64 it is in the link register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BadPcReturn {
+pub(crate) enum BadPcReturn {
     /// The word at the stack pointer; the caller's stack pointer is one word higher.
     StackTop,
     /// This DWARF register; the stack pointer is unchanged.
@@ -45,7 +48,7 @@ pub enum BadPcReturn {
 }
 
 /// The per-architecture facts the shared code asks for.
-pub trait ArchSpec: Sync {
+pub(crate) trait ArchSpec: Sync {
     fn arch(&self) -> Arch;
     /// DWARF numbers of the stack pointer and the frame pointer.
     fn sp(&self) -> usize;
@@ -94,18 +97,21 @@ pub trait ArchSpec: Sync {
 /// Registers of one thread, in its architecture's shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Registers {
+    /// x86-64's.
     X86_64(x86_64::Regs),
+    /// AArch64's.
     Aarch64(aarch64::Regs),
 }
 
 impl Registers {
+    /// Which architecture they are of.
     pub fn arch(&self) -> Arch {
         match self {
             Registers::X86_64(_) => Arch::X86_64,
             Registers::Aarch64(_) => Arch::Aarch64,
         }
     }
-    pub fn spec(&self) -> &'static dyn ArchSpec {
+    pub(crate) fn spec(&self) -> &'static dyn ArchSpec {
         self.arch().spec()
     }
     /// The instruction pointer.
@@ -115,6 +121,7 @@ impl Registers {
             Registers::Aarch64(r) => r.pc,
         }
     }
+    /// The stack pointer.
     pub fn sp(&self) -> u64 {
         match self {
             Registers::X86_64(r) => r.rsp,
@@ -122,7 +129,7 @@ impl Registers {
         }
     }
     /// The thread pointer (x86_64 `fs_base`, aarch64 `tpidr_el0`).
-    pub fn thread_pointer(&self) -> u64 {
+    pub(crate) fn thread_pointer(&self) -> u64 {
         match self {
             Registers::X86_64(r) => r.fs_base,
             Registers::Aarch64(r) => r.tpidr,

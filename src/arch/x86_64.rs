@@ -6,32 +6,53 @@ use super::{Arch, ArchSpec, BadPcReturn, DwarfRegs, MAX_DWARF};
 /// x86_64 general-purpose registers of one thread (PTRACE_GETREGS' `user_regs_struct`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Regs {
+    /// `rax`.
     pub rax: u64,
+    /// `rbx`.
     pub rbx: u64,
+    /// `rcx`.
     pub rcx: u64,
+    /// `rdx`.
     pub rdx: u64,
+    /// `rsi`.
     pub rsi: u64,
+    /// `rdi`.
     pub rdi: u64,
+    /// `rbp`.
     pub rbp: u64,
+    /// `rsp`.
     pub rsp: u64,
+    /// `r8`.
     pub r8: u64,
+    /// `r9`.
     pub r9: u64,
+    /// `r10`.
     pub r10: u64,
+    /// `r11`.
     pub r11: u64,
+    /// `r12`.
     pub r12: u64,
+    /// `r13`.
     pub r13: u64,
+    /// `r14`.
     pub r14: u64,
+    /// `r15`.
     pub r15: u64,
+    /// `rip`.
     pub rip: u64,
+    /// `eflags`.
     pub eflags: u64,
+    /// `fs_base`.
     pub fs_base: u64,
+    /// `gs_base`.
     pub gs_base: u64,
+    /// `orig_rax`.
     pub orig_rax: u64,
 }
 
 impl Regs {
     /// The register with this DWARF number (x86_64 psABI numbering), if it is a GPR or the RA.
-    pub fn get_dwarf(&self, n: u16) -> Option<u64> {
+    pub(crate) fn get_dwarf(&self, n: u16) -> Option<u64> {
         Some(match n {
             0 => self.rax,
             1 => self.rdx,
@@ -54,7 +75,7 @@ impl Regs {
         })
     }
 
-    pub fn dwarf(&self) -> DwarfRegs {
+    pub(crate) fn dwarf(&self) -> DwarfRegs {
         let mut out: DwarfRegs = [None; MAX_DWARF];
         for (n, slot) in out.iter_mut().enumerate().take(17) {
             *slot = self.get_dwarf(n as u16);
@@ -62,6 +83,7 @@ impl Regs {
         out
     }
 
+    /// Every register with its name, for the report.
     pub fn named(&self) -> Vec<(&'static str, u64)> {
         vec![
             ("rax", self.rax),
@@ -88,18 +110,18 @@ impl Regs {
 }
 
 /// `mov $15, %rax; syscall` (rt_sigreturn): glibc's and musl's `__restore_rt`.
-pub const SIGRETURN: [u8; 9] = [0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05];
+pub(crate) const SIGRETURN: [u8; 9] = [0x48, 0xc7, 0xc0, 0x0f, 0x00, 0x00, 0x00, 0x0f, 0x05];
 /// Offset of `uc_mcontext.gregs` in `ucontext_t` (uc_flags, uc_link, 24-byte uc_stack).
-pub const UC_GREGS: u64 = 40;
+pub(crate) const UC_GREGS: u64 = 40;
 /// DWARF register number for each of the first 17 `gregs` slots (R8..R15, RDI, RSI, RBP, RBX,
 /// RDX, RAX, RCX, RSP, RIP).
 const GREGS_TO_DWARF: [usize; 17] = [8, 9, 10, 11, 12, 13, 14, 15, 5, 4, 6, 3, 1, 0, 2, 7, 16];
 
-pub const RSP: usize = 7;
-pub const RBP: usize = 6;
-pub const RIP: usize = 16;
+pub(crate) const RSP: usize = 7;
+pub(crate) const RBP: usize = 6;
+pub(crate) const RIP: usize = 16;
 
-pub struct X86_64;
+pub(crate) struct X86_64;
 
 impl ArchSpec for X86_64 {
     fn arch(&self) -> Arch {

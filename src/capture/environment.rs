@@ -5,7 +5,7 @@ use crate::process::{Memory, MemoryExt, Snapshot};
 use crate::report::model::EnvVar;
 
 /// Environment variables shown in reports: they explain a Python crash and hold no secrets.
-pub const ENV_ALLOW: &[&str] = &[
+pub(crate) const ENV_ALLOW: &[&str] = &[
     "PYTEST_CURRENT_TEST",
     "PYTEST_XDIST_WORKER",
     "PYTEST_XDIST_WORKER_COUNT",
@@ -25,7 +25,7 @@ pub const ENV_ALLOW: &[&str] = &[
 /// The CI's job, run, commit and runner, also shown: they say where a crash happened, hold no
 /// secrets, and let `crashcatch upload` tag an event with the job that crashed rather than the
 /// one that uploads (report::render::sentry::context reads them).
-pub const CI_ALLOW: &[&str] = &[
+pub(crate) const CI_ALLOW: &[&str] = &[
     "GITHUB_JOB",
     "GITHUB_RUN_ID",
     "GITHUB_RUN_ATTEMPT",
@@ -68,7 +68,7 @@ pub const CI_ALLOW: &[&str] = &[
 
 /// crashcatch's own variables whose value is a secret: shown as `(hidden)` even with
 /// `--show-env` (the DSN holds the tracker's key).
-pub const ENV_SECRET: &[&str] = &["CRASHCATCH_SENTRY_DSN"];
+pub(crate) const ENV_SECRET: &[&str] = &["CRASHCATCH_SENTRY_DSN"];
 
 /// At most this many variables are read from memory.
 const MAX_VARIABLES: usize = 4096;
@@ -79,7 +79,7 @@ const MAX_VARIABLE_BYTES: usize = 64 * 1024;
 /// sets PYTEST_CURRENT_TEST after start-up, so the starting environment does not have it).
 /// Falls back to the environment the process started with (/proc/PID/environ, or a core's
 /// initial stack) when libc's symbol cannot be found.
-pub fn live_environment(snap: &Snapshot<'_>, modules: &ModuleSet) -> Vec<(String, String)> {
+pub(crate) fn live_environment(snap: &Snapshot<'_>, modules: &ModuleSet) -> Vec<(String, String)> {
     let from_memory = environ_symbol(snap, modules).map(|sym| read_environ(snap, sym)).unwrap_or_default();
     if !from_memory.is_empty() {
         return from_memory;
@@ -101,7 +101,7 @@ fn environ_symbol(snap: &Snapshot<'_>, modules: &ModuleSet) -> Option<u64> {
 
 /// [`environ_symbol`] for a process known by its modules and executable path (`--test-timeout`
 /// looks it up once per image of a running process).
-pub fn environ_address(modules: &ModuleSet, exe: Option<&str>) -> Option<u64> {
+pub(crate) fn environ_address(modules: &ModuleSet, exe: Option<&str>) -> Option<u64> {
     let is_loader = |n: &str| n.starts_with("ld-") || n.starts_with("ld.so");
     let exe = modules.executable(exe).filter(|m| !is_loader(m.name()));
     let interpreter = modules.by_name(|n| n.starts_with("python")).take(1);
@@ -134,7 +134,7 @@ fn read_environ(snap: &Snapshot<'_>, sym: u64) -> Vec<(String, String)> {
 
 /// One variable read from libc's live `environ` at `sym`, without stopping the process.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Variable {
+pub(crate) struct Variable {
     /// Its value, when the variable is set.
     pub value: Option<String>,
     /// Its index in the `environ` array, a hint for the next read (setenv replaces in place).
@@ -143,7 +143,7 @@ pub struct Variable {
 
 /// Reads the one variable `name` from libc's `environ` at `sym`: first at `hint` (where it was
 /// last time: three small reads), else by scanning the array (capped like the full read).
-pub fn read_variable(mem: &dyn Memory, sym: u64, name: &str, hint: Option<usize>) -> Variable {
+pub(crate) fn read_variable(mem: &dyn Memory, sym: u64, name: &str, hint: Option<usize>) -> Variable {
     let Ok(array) = mem.read_u64(sym) else { return Variable::default() };
     if array == 0 {
         return Variable::default();
@@ -191,7 +191,7 @@ pub fn read_variable(mem: &dyn Memory, sym: u64, name: &str, hint: Option<usize>
 }
 
 /// The variables a report shows: the allow-list, or all of them with `show_all`.
-pub fn shown(env: Vec<(String, String)>, show_all: bool) -> Vec<EnvVar> {
+pub(crate) fn shown(env: Vec<(String, String)>, show_all: bool) -> Vec<EnvVar> {
     env.into_iter()
         .filter(|(k, _)| show_all || ENV_ALLOW.contains(&k.as_str()) || CI_ALLOW.contains(&k.as_str()))
         .map(|(name, value)| match ENV_SECRET.contains(&name.as_str()) {

@@ -2,12 +2,12 @@
 //! supervisor had to give up on): the process and the signal, which the supervisor already
 //! holds, and the reason.
 
-use super::{clock, signal_info_report, Event};
+use super::{clock, signal_info_report, Circumstances};
 use crate::process::{SignalInfo, Snapshot};
 use crate::report::model::{failure_note, Crash, ProcessInfo};
 
 /// A minimal report for `snap`, saying that making the full one failed with `why`.
-pub fn fallback(snap: &Snapshot<'_>, event: Event, why: &str) -> Crash {
+pub fn fallback(snap: &Snapshot<'_>, event: Circumstances, why: &str) -> Crash {
     minimal(snap.pid, snap.exe.clone(), snap.cmdline.clone(), &snap.signal, snap.crashed_tid, event, why)
 }
 
@@ -18,7 +18,7 @@ pub fn minimal(
     cmdline: Vec<String>,
     signal: &SignalInfo,
     crashed_tid: i32,
-    event: Event,
+    event: Circumstances,
     why: &str,
 ) -> Crash {
     let process = ProcessInfo { pid, exe, cmdline, ancestry: event.ancestry, ..Default::default() };

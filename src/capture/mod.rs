@@ -1,5 +1,5 @@
 //! A stopped process in, a finished report out. The supervisor hands over the stopped process
-//! (a [`Snapshot`]) and what only it knows (an [`Event`]: the kind of report, the ancestry,
+//! (a [`Snapshot`]) and what only it knows ([`Circumstances`]: the kind of report, the ancestry,
 //! other faulting threads, threads it could not stop, how long stopping took); capture runs
 //! unwind, symbolize, python and merge, then the analysis, and returns an immutable [`Crash`].
 
@@ -41,7 +41,7 @@ pub struct Options {
 
 /// What the supervisor knows about the event that the process's memory does not tell.
 #[derive(Debug, Clone, Default)]
-pub struct Event {
+pub struct Circumstances {
     pub kind: CrashKind,
     /// Parents of the process up to the traced command, nearest first.
     pub ancestry: Vec<Ancestor>,
@@ -58,7 +58,7 @@ pub struct Event {
 /// Builds the finished report for a stopped process: [`read_phase`], then [`analyze`], on the
 /// calling thread (core files, tests). The supervisor runs the two on a worker it can abandon
 /// ([`worker`]), and lets the process run again between them when it is not dying.
-pub fn capture(snap: &Snapshot<'_>, event: Event, opts: &Options) -> Crash {
+pub fn capture(snap: &Snapshot<'_>, event: Circumstances, opts: &Options) -> Crash {
     let t0 = Instant::now();
     let budget = budget::Budget::new(t0.checked_sub(event.capture_time).unwrap_or(t0), opts.budget());
     let modules = modules_of(snap, opts);
@@ -122,7 +122,7 @@ pub fn analyze(
     snap: &Snapshot<'_>,
     modules: &ModuleSet,
     reading: Reading,
-    event: Event,
+    event: Circumstances,
     opts: &Options,
     mut budget: budget::Budget,
 ) -> Crash {

@@ -14,14 +14,18 @@ use crate::unwind::{self, Limits, UnwindCache, UnwindStop, UnwoundFrame, Unwound
 use super::budget::Budget;
 
 /// Milliseconds, rounded to microseconds.
-pub fn ms(d: std::time::Duration) -> f64 {
+pub(crate) fn ms(d: std::time::Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
 /// The native stacks of every thread (None where the registers could not be read), with the
 /// time it took. The threads share one unwind cache: what one thread's unwinding read of a
 /// module's CFI, the next ones do not read again.
-pub fn unwind_all(snap: &Snapshot<'_>, modules: &ModuleSet, budget: &Budget) -> (Vec<Option<UnwoundStack>>, f64) {
+pub(crate) fn unwind_all(
+    snap: &Snapshot<'_>,
+    modules: &ModuleSet,
+    budget: &Budget,
+) -> (Vec<Option<UnwoundStack>>, f64) {
     let t = Instant::now();
     let limits = Limits { deadline: Some(budget.deadline()), ..Limits::default() };
     let arch = snap.threads.iter().find_map(|th| th.regs.as_ref().map(|r| r.arch()));
@@ -37,7 +41,7 @@ pub fn unwind_all(snap: &Snapshot<'_>, modules: &ModuleSet, budget: &Budget) -> 
 /// Every frame of every stack symbolized, the crashed thread's first, with the time it took.
 /// Frames reached after the budget is spent keep their address and module only; the count of
 /// those is returned for the report's notes.
-pub fn symbolize_all(
+pub(crate) fn symbolize_all(
     raw: &[Option<UnwoundStack>],
     crashed: Option<usize>,
     modules: &ModuleSet,
@@ -74,7 +78,7 @@ fn unnamed(f: &UnwoundFrame, modules: &ModuleSet) -> NativeFrame {
 }
 
 /// The report's threads, native and Python merged, the crashed one first, then by tid.
-pub fn threads(
+pub(crate) fn threads(
     snap: &Snapshot<'_>,
     raw: &[Option<UnwoundStack>],
     natives: Vec<Vec<NativeFrame>>,

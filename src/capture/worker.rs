@@ -17,13 +17,13 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use super::{budget::Budget, Event, Options};
+use super::{budget::Budget, Circumstances, Options};
+use crate::contain::{contain, inject, Stage};
 use crate::process::blocking::{self, Blocked, Fence, Scope};
 use crate::process::copy::{CopyingMemory, PageCopy};
 use crate::process::live::{self, LiveProcess};
 use crate::process::{quiet_thread, SignalInfo, ThreadInfo};
 use crate::report::model::{Ancestor, Crash};
-use crate::report::output::contain::{contain, inject, Stage};
 
 /// A read blocked for this long is taken for one that will never return.
 pub const STUCK_AFTER: Duration = Duration::from_millis(200);
@@ -43,7 +43,7 @@ pub struct Job {
     pub signal: SignalInfo,
     /// Every thread, with the registers the supervisor read.
     pub threads: Vec<ThreadInfo>,
-    pub event: Event,
+    pub event: Circumstances,
     pub options: Options,
     /// The traced command's pid: the report names the parents of `pid` up to it.
     pub command_pid: i32,

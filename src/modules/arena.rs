@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 
 #[derive(Default)]
-pub struct Arena {
+pub(crate) struct Arena {
     /// Boxed slices never move or shrink once pushed, and are only dropped with the arena.
     buffers: RefCell<Vec<Box<[u8]>>>,
 }
@@ -22,7 +22,7 @@ impl Arena {
     }
 
     /// Keeps `bytes` and returns their index for `get`.
-    pub fn keep_indexed(&self, bytes: Vec<u8>) -> usize {
+    pub(crate) fn keep_indexed(&self, bytes: Vec<u8>) -> usize {
         self.keep(bytes);
         self.buffers.borrow().len() - 1
     }
@@ -37,7 +37,8 @@ impl Arena {
     }
 
     /// Bytes held.
-    pub fn held(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
         self.buffers.borrow().iter().map(|b| b.len()).sum()
     }
 }

@@ -13,12 +13,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::arena::Arena;
+use super::bytes::{ElfBytes, MAX_READ};
 use super::error::ElfError;
 use super::headers::{Headers, ET_EXEC, SHT_DYNSYM, SHT_SYMTAB};
 pub use super::headers::{Section, Segment};
 use super::inflate::Inflater;
 use super::readahead;
-use super::source::{Source, MAX_READ};
 pub use super::symbols::SymbolHit;
 use super::symbols::{self, Table};
 use crate::process::TargetFiles;
@@ -33,10 +33,12 @@ const CHDR_SIZE: u64 = 24;
 const ELFCOMPRESS_ZLIB: u32 = 1;
 const ELFCOMPRESS_ZSTD: u32 = 2;
 
+/// One ELF file, read on demand (see the module's documentation).
 pub struct ElfInfo {
+    /// The file (None: bytes from memory).
     pub path: Option<PathBuf>,
     /// Shared with the read-ahead thread (readahead.rs).
-    src: Arc<Source>,
+    src: Arc<ElfBytes>,
     fixed: bool,
     segments: Vec<Segment>,
     sections: Vec<Section>,
@@ -64,7 +66,7 @@ pub struct ElfInfo {
 }
 
 /// What a kept window is: (section index or `u32::MAX` for callers' own, offset, length).
-pub type WindowKey = (u32, u64, u64);
+pub(crate) type WindowKey = (u32, u64, u64);
 
 /// A section's bytes: read whole, or (zlib) inflated on demand as far as asked.
 enum SectionBytes {
@@ -73,21 +75,23 @@ enum SectionBytes {
 }
 
 impl ElfInfo {
+    /// Opens the ELF file at `path` and reads its headers.
     pub fn open(path: &Path) -> Result<ElfInfo, ElfError> {
-        Self::parse(Source::open(path)?, Some(path.to_path_buf()))
+        Self::parse(ElfBytes::open(path)?, Some(path.to_path_buf()))
     }
 
     /// An ELF file already opened (by a caller that checked what it opened); `path` names it.
-    pub fn open_file(file: &std::fs::File, path: &Path) -> Result<ElfInfo, ElfError> {
+    pub(crate) fn open_file(file: &std::fs::File, path: &Path) -> Result<ElfInfo, ElfError> {
         let file = file.try_clone().map_err(|source| ElfError::Open { path: path.to_path_buf(), source })?;
-        Self::parse(Source::from_file(file, path)?, Some(path.to_path_buf()))
+        Self::parse(ElfBytes::from_file(file, path)?, Some(path.to_path_buf()))
     }
 
+    /// An ELF file's `bytes` (the vDSO, tests); `path` names it.
     pub fn from_bytes(bytes: Vec<u8>, path: Option<PathBuf>) -> Result<ElfInfo, ElfError> {
-        Self::parse(Source::Owned(bytes), path)
+        Self::parse(ElfBytes::Owned(bytes), path)
     }
 
-    fn parse(src: Source, path: Option<PathBuf>) -> Result<ElfInfo, ElfError> {
+    fn parse(src: ElfBytes, path: Option<PathBuf>) -> Result<ElfInfo, ElfError> {
         let what = path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "in-memory image".into());
         let headers = Headers::read(&src, &what)?;
         let build_id = headers.build_id(&src);
@@ -127,25 +131,25 @@ impl ElfInfo {
 
     /// The file `path` of a process, opened as that process would (inside its root, with its
     /// rights, a regular file only); `host` names it in errors and reports.
-    pub fn open_as(files: &TargetFiles, path: &str, host: &Path) -> Result<ElfInfo, ElfError> {
+    pub(crate) fn open_as(files: &TargetFiles, path: &str, host: &Path) -> Result<ElfInfo, ElfError> {
         let file = files.open(path).map_err(|source| ElfError::OpenAsTarget { path: path.to_string(), source })?;
-        let mut elf = Self::parse(Source::from_file(file, host)?, Some(host.to_path_buf()))?;
+        let mut elf = Self::parse(ElfBytes::from_file(file, host)?, Some(host.to_path_buf()))?;
         elf.origin = Some((files.clone(), path.to_string()));
         Ok(elf)
     }
 
     /// (device, inode) of the file as opened; None for in-memory images.
-    pub fn identity(&self) -> Option<(u64, u64)> {
+    pub(crate) fn identity(&self) -> Option<(u64, u64)> {
         self.src.identity()
     }
 
     /// `len` bytes at file offset `offset`, or None when they are not all in the file.
-    pub fn read_at(&self, offset: u64, len: u64) -> Option<Vec<u8>> {
+    pub(crate) fn read_at(&self, offset: u64, len: u64) -> Option<Vec<u8>> {
         self.src.read(offset, len)
     }
 
     /// The bytes `make` reads, kept under `key` for the life of this file (read once).
-    pub fn window(&self, key: WindowKey, make: impl FnOnce(&Self) -> Option<Vec<u8>>) -> Option<&[u8]> {
+    pub(crate) fn window(&self, key: WindowKey, make: impl FnOnce(&Self) -> Option<Vec<u8>>) -> Option<&[u8]> {
         if let Some(i) = self.window_index.borrow().get(&key) {
             return i.and_then(|i| self.windows.get(i));
         }
@@ -155,7 +159,8 @@ impl ElfInfo {
     }
 
     /// Bytes read from the file and kept so far: sections and windows (tests, measurements).
-    pub fn bytes_held(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn bytes_held(&self) -> usize {
         let sections: usize = self
             .data
             .iter()
@@ -168,14 +173,16 @@ impl ElfInfo {
     }
 
     /// ET_EXEC: loaded at its link address, bias 0.
-    pub fn is_fixed_address(&self) -> bool {
+    pub(crate) fn is_fixed_address(&self) -> bool {
         self.fixed
     }
 
+    /// The lowest virtual address of its loadable segments.
     pub fn min_load_vaddr(&self) -> u64 {
         self.segments.iter().map(|s| s.vaddr).min().unwrap_or(0)
     }
 
+    /// The loadable segment that maps file offset `off`.
     pub fn segment_for_offset(&self, off: u64) -> Option<Segment> {
         self.segments
             .iter()
@@ -183,18 +190,22 @@ impl ElfInfo {
             .find(|s| (s.offset & !0xfff) <= off && off < s.offset.saturating_add(s.filesz.max(1)))
     }
 
+    /// Its GNU build-id.
     pub fn build_id(&self) -> Option<&[u8]> {
         self.build_id.as_deref()
     }
 
+    /// It has DWARF (`.debug_info`).
     pub fn has_dwarf(&self) -> bool {
         self.has_dwarf
     }
 
+    /// It has a symbol table (`.symtab`).
     pub fn has_symtab(&self) -> bool {
         self.has_symtab
     }
 
+    /// The section called `name`.
     pub fn section(&self, name: &str) -> Option<&Section> {
         self.sections.iter().find(|s| s.name == name)
     }
@@ -208,7 +219,7 @@ impl ElfInfo {
     /// read whole on first use; a zlib-compressed one is inflated only that far: a reader that
     /// needs one unit near the start of a large `.debug_info` does not pay for inflating the
     /// rest. Later calls extend the same buffer.
-    pub fn section_prefix(&self, name: &str, len: usize) -> Option<&[u8]> {
+    pub(crate) fn section_prefix(&self, name: &str, len: usize) -> Option<&[u8]> {
         match self.loaded(name)? {
             SectionBytes::Whole(b) => Some(b),
             SectionBytes::Lazy(inf) => inf.prefix(&*self.src, len),
@@ -255,7 +266,7 @@ impl ElfInfo {
     }
 
     /// Whether any DWARF section is compressed (SHF_COMPRESSED): what read-ahead is for.
-    pub fn has_compressed_dwarf(&self) -> bool {
+    pub(crate) fn has_compressed_dwarf(&self) -> bool {
         self.sections.iter().any(|s| s.compressed && s.name.starts_with(".debug_"))
     }
 
@@ -264,7 +275,7 @@ impl ElfInfo {
     /// `info_end`, when known, is how much of `.debug_info` the report's addresses need: that
     /// section is read ahead only so far, and `.debug_line` and `.debug_abbrev` (whose units
     /// come in the same order) to the same fraction of theirs, with a margin.
-    pub fn read_ahead_jobs(&self, info_end: Option<usize>) -> Vec<readahead::Job> {
+    pub(crate) fn read_ahead_jobs(&self, info_end: Option<usize>) -> Vec<readahead::InflateJob> {
         const ORDER: [&str; 10] = [
             ".debug_info",
             ".debug_rnglists",
@@ -283,14 +294,14 @@ impl ElfInfo {
         for name in ORDER.into_iter().filter(|n| self.section(n).is_some_and(|s| s.compressed)) {
             if let Some(SectionBytes::Lazy(inf)) = self.loaded(name) {
                 let limit = readahead::limit(name, inf.size(), info_end, info_size);
-                jobs.push(readahead::Job { inflater: inf.clone(), file: self.src.clone(), limit });
+                jobs.push(readahead::InflateJob { inflater: inf.clone(), file: self.src.clone(), limit });
             }
         }
         jobs
     }
 
     /// The (uncompressed) size of a section's contents; None when absent or NOBITS.
-    pub fn section_size(&self, name: &str) -> Option<usize> {
+    pub(crate) fn section_size(&self, name: &str) -> Option<usize> {
         let s = self.section(name)?;
         if s.file_size == 0 {
             return None;
@@ -307,7 +318,7 @@ impl ElfInfo {
     /// `len` bytes at `offset` in a section's (uncompressed) contents, kept for the life of this
     /// file: a window read from the file for a plain section not read whole, a part of the
     /// inflated prefix for a compressed one.
-    pub fn section_slice(&self, name: &str, offset: usize, len: usize) -> Option<&[u8]> {
+    pub(crate) fn section_slice(&self, name: &str, offset: usize, len: usize) -> Option<&[u8]> {
         let idx = self.sections.iter().position(|x| x.name == name)?;
         let s = &self.sections[idx];
         let end = offset.checked_add(len)?;
@@ -327,7 +338,7 @@ impl ElfInfo {
     }
 
     /// Like `section_slice`, but not kept: a peek at a few bytes (a header).
-    pub fn section_peek(&self, name: &str, offset: usize, len: usize) -> Option<Cow<'_, [u8]>> {
+    pub(crate) fn section_peek(&self, name: &str, offset: usize, len: usize) -> Option<Cow<'_, [u8]>> {
         let idx = self.sections.iter().position(|x| x.name == name)?;
         let s = &self.sections[idx];
         let end = offset.checked_add(len)?;
@@ -386,7 +397,7 @@ impl ElfInfo {
     }
 
     /// Looks up the symbols of all `svmas` at once (one pass over the tables), for `symbol_for`.
-    pub fn prefetch_symbols(&self, svmas: &[u64]) {
+    pub(crate) fn prefetch_symbols(&self, svmas: &[u64]) {
         let missing: Vec<u64> = {
             let cache = self.by_addr.borrow();
             svmas.iter().copied().filter(|a| !cache.contains_key(a)).collect()
@@ -438,7 +449,7 @@ impl ElfInfo {
     }
 
     /// The separate debug file found on this machine (build-id, `.gnu_debuglink`, debug dirs).
-    pub fn local_debug_file(&self) -> Option<&ElfInfo> {
+    pub(crate) fn local_debug_file(&self) -> Option<&ElfInfo> {
         self.debug_file
             .get_or_init(|| {
                 if self.has_dwarf {
@@ -458,21 +469,22 @@ impl ElfInfo {
 
     /// The separate debug file, only if something already loaded it (reports list it without
     /// paying for opening the debug files of modules no frame touched).
-    pub fn loaded_debug_file(&self) -> Option<&ElfInfo> {
+    pub(crate) fn loaded_debug_file(&self) -> Option<&ElfInfo> {
         self.debug_file.get().and_then(|d| d.as_deref()).or_else(|| self.fetched_debug_file.get().map(|d| &**d))
     }
 
     /// Extra folders to search for the debug file (`--debug-dir`), before /usr/lib/debug.
-    pub fn set_debug_dirs(&mut self, dirs: std::rc::Rc<[PathBuf]>) {
+    pub(crate) fn set_debug_dirs(&mut self, dirs: std::rc::Rc<[PathBuf]>) {
         self.debug_dirs = dirs;
     }
 
     /// Gives this file a debug file found elsewhere (its build-id already checked by the
     /// caller). Only the first one is kept; false when one was already set.
-    pub fn set_fetched_debug_file(&self, debug: ElfInfo) -> bool {
+    pub(crate) fn set_fetched_debug_file(&self, debug: ElfInfo) -> bool {
         self.fetched_debug_file.set(Box::new(debug)).is_ok()
     }
 
+    /// Where its separate debug file may be: by build-id, then by `.gnu_debuglink`, in the debug folders then /usr/lib/debug.
     pub fn debug_file_candidates(&self) -> Vec<PathBuf> {
         let mut v = Vec::new();
         let roots: Vec<PathBuf> =
@@ -507,7 +519,7 @@ impl ElfInfo {
 
     /// The debug files next to a process's file (its folder and its `.debug/`), to be opened as
     /// that process would: the file names them, so they are the process's to read, not ours.
-    pub fn target_debug_candidates(&self) -> Vec<(TargetFiles, String)> {
+    pub(crate) fn target_debug_candidates(&self) -> Vec<(TargetFiles, String)> {
         let (Some(link), Some((files, path))) = (self.safe_debuglink(), &self.origin) else { return Vec::new() };
         let Some(dir) = path.rsplit_once('/').map(|(d, _)| d) else { return Vec::new() };
         [format!("{dir}/{link}"), format!("{dir}/.debug/{link}")].into_iter().map(|p| (files.clone(), p)).collect()
@@ -523,7 +535,7 @@ impl ElfInfo {
 
 /// A whole compressed stream decompressed (zstd sections, and `.zdebug` ones of old
 /// toolchains): both sizes capped.
-fn whole(src: &Source, format: object::CompressionFormat, input: (u64, u64), size: u64) -> Option<SectionBytes> {
+fn whole(src: &ElfBytes, format: object::CompressionFormat, input: (u64, u64), size: u64) -> Option<SectionBytes> {
     if size > MAX_READ {
         return None;
     }

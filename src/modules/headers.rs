@@ -1,9 +1,9 @@
 //! The headers of a 64-bit little-endian ELF file (x86_64, the only target), read from a
-//! `Source` with bounded reads: file header, PT_LOAD segments, section headers and names,
+//! `ElfBytes` with bounded reads: file header, PT_LOAD segments, section headers and names,
 //! build-id note. Every count and size is capped and checked against the file's length.
 
+use super::bytes::ElfBytes;
 use super::error::{ElfError, HeaderProblem};
-use super::source::Source;
 
 const EHDR_SIZE: u64 = 64;
 const PHDR_SIZE: u64 = 56;
@@ -13,11 +13,11 @@ const MAX_SHDRS: u64 = 65536;
 const MAX_SHSTRTAB: u64 = 16 << 20;
 const MAX_NOTES: u64 = 1 << 16;
 
-pub const ET_EXEC: u16 = 2;
-pub const SHT_SYMTAB: u32 = 2;
-pub const SHT_NOTE: u32 = 7;
-pub const SHT_NOBITS: u32 = 8;
-pub const SHT_DYNSYM: u32 = 11;
+pub(crate) const ET_EXEC: u16 = 2;
+pub(crate) const SHT_SYMTAB: u32 = 2;
+pub(crate) const SHT_NOTE: u32 = 7;
+pub(crate) const SHT_NOBITS: u32 = 8;
+pub(crate) const SHT_DYNSYM: u32 = 11;
 const PT_LOAD: u32 = 1;
 const PT_NOTE: u32 = 4;
 const SHF_COMPRESSED: u64 = 0x800;
@@ -46,7 +46,7 @@ pub struct Section {
     pub compressed: bool,
 }
 
-pub struct Headers {
+pub(crate) struct Headers {
     pub e_type: u16,
     pub segments: Vec<Segment>,
     notes: Vec<(u64, u64, u64)>,
@@ -59,12 +59,12 @@ fn u16_at(b: &[u8], o: usize) -> u16 {
 fn u32_at(b: &[u8], o: usize) -> u32 {
     b.get(o..o + 4).map_or(0, |s| u32::from_le_bytes(s.try_into().unwrap_or([0; 4])))
 }
-pub fn u64_at(b: &[u8], o: usize) -> u64 {
+pub(crate) fn u64_at(b: &[u8], o: usize) -> u64 {
     b.get(o..o + 8).map_or(0, |s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8])))
 }
 
 impl Headers {
-    pub fn read(src: &Source, what: &str) -> Result<Headers, ElfError> {
+    pub fn read(src: &ElfBytes, what: &str) -> Result<Headers, ElfError> {
         let bad = |problem| ElfError::Headers { what: what.to_string(), problem };
         let eh = src.read(0, EHDR_SIZE).ok_or_else(|| bad(HeaderProblem::TooShort))?;
         if eh[..4] != *b"\x7fELF" {
@@ -158,7 +158,7 @@ impl Headers {
 
     /// The GNU build-id: from the SHT_NOTE sections when there are section headers, otherwise
     /// from the PT_NOTE segments (as `object` does).
-    pub fn build_id(&self, src: &Source) -> Option<Vec<u8>> {
+    pub fn build_id(&self, src: &ElfBytes) -> Option<Vec<u8>> {
         let notes: Vec<(u64, u64, u64)> = if self.sections.is_empty() {
             self.notes.clone()
         } else {
@@ -205,7 +205,7 @@ mod tests {
     /// This test binary's own ELF file, with the file offset of its section `name` set to `off`.
     fn with_section_offset(name: &str, off: u64) -> Vec<u8> {
         let mut bytes = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-        let intact = Headers::read(&Source::Owned(bytes.clone()), "self").unwrap();
+        let intact = Headers::read(&ElfBytes::Owned(bytes.clone()), "self").unwrap();
         let i = intact.sections.iter().position(|s| s.name == name).unwrap() as u64;
         let shoff = u64_at(&bytes, 40);
         let shentsize = u64::from(u16_at(&bytes, 58));
@@ -218,7 +218,7 @@ mod tests {
     fn a_section_outside_the_file_has_no_bytes() {
         for off in [u64::MAX - 3, u64::MAX / 2, 1 << 40] {
             let bytes = with_section_offset(".text", off);
-            let h = Headers::read(&Source::Owned(bytes), "self").unwrap();
+            let h = Headers::read(&ElfBytes::Owned(bytes), "self").unwrap();
             let text = h.sections.iter().find(|s| s.name == ".text").unwrap();
             assert_eq!((text.file_offset, text.file_size), (0, 0), "offset {off:#x}");
             // The other sections are untouched.

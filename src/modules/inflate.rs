@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use super::source::ReadAt;
+use super::bytes::ReadAt;
 
 /// Bytes inflated per step beyond what was asked for, so many small requests do not each pay for
 /// a call into the inflater.
@@ -28,7 +28,7 @@ const STEP: usize = 256 << 10;
 
 /// Bytes the read-ahead thread inflates per hold of the stream: small, so a reader waiting for
 /// the same stream, or a cancel, waits little.
-pub const READAHEAD_STEP: usize = 64 << 10;
+pub(crate) const READAHEAD_STEP: usize = 64 << 10;
 
 /// Compressed bytes read from the file per step.
 const INPUT_CHUNK: usize = 256 << 10;
@@ -40,7 +40,7 @@ const MAX_RATIO: u64 = 1100;
 /// One compressed section. Cloning shares the stream and the buffer (the read-ahead thread holds
 /// a clone); the buffer is freed with the last clone.
 #[derive(Clone)]
-pub struct Inflater {
+pub(crate) struct Inflater {
     shared: Arc<Shared>,
 }
 
@@ -103,7 +103,7 @@ impl Inflater {
     }
 
     /// How many bytes are inflated so far.
-    pub fn inflated(&self) -> usize {
+    pub(crate) fn inflated(&self) -> usize {
         self.shared.filled.load(Ordering::Acquire)
     }
 
@@ -130,7 +130,7 @@ impl Inflater {
 
     /// One step of inflating ahead of the readers, up to `limit` bytes: for the read-ahead
     /// thread, which never waits for the stream: a reader that wants it gets it.
-    pub fn step_ahead<R: ReadAt + ?Sized>(&self, file: &R, limit: usize) -> Ahead {
+    pub(crate) fn step_ahead<R: ReadAt + ?Sized>(&self, file: &R, limit: usize) -> Ahead {
         let s = &*self.shared;
         let limit = limit.min(s.cap);
         let filled = s.filled.load(Ordering::Acquire);
@@ -157,7 +157,7 @@ impl Inflater {
 
 /// What one read-ahead step left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ahead {
+pub(crate) enum Ahead {
     /// More to inflate up to the limit.
     More,
     /// A reader holds or wants the stream: try again later.
@@ -179,12 +179,12 @@ impl Shared {
         while self.filled.load(Ordering::Acquire) < want {
             let Some(stream) = guard.as_mut() else { return };
             match self.step(file, stream, target) {
-                Step::More => {}
-                Step::Ended => {
+                Progress::More => {}
+                Progress::Ended => {
                     *guard = None;
                     return;
                 }
-                Step::Failed => {
+                Progress::Failed => {
                     self.failed.store(true, Ordering::Release);
                     *guard = None;
                     return;
@@ -197,11 +197,11 @@ impl Shared {
     }
 
     /// One call into the inflater, writing at `filled` up to `target`.
-    fn step<R: ReadAt + ?Sized>(&self, file: &R, stream: &mut Stream, target: usize) -> Step {
+    fn step<R: ReadAt + ?Sized>(&self, file: &R, stream: &mut Stream, target: usize) -> Progress {
         let start = self.filled.load(Ordering::Acquire);
         let len = target.saturating_sub(start);
         if len == 0 {
-            return Step::More;
+            return Progress::More;
         }
         // SAFETY: `start + len <= cap`: this range is inside the allocation (zeroed, so
         // initialised), past every slice handed out so far (those end at or below `start`), and
@@ -214,22 +214,23 @@ impl Shared {
         stream.chunk.resize(n, 0);
         let at = self.input.0.saturating_add(consumed) as u64;
         if n > 0 && !file.read_exact_at(at, &mut stream.chunk) {
-            return Step::Failed;
+            return Progress::Failed;
         }
         let before = z.total_out();
         let status = z.decompress(&stream.chunk, out, FlushDecompress::None);
         let produced = (z.total_out() - before) as usize;
         self.filled.store(start + produced.min(len), Ordering::Release);
         match status {
-            Ok(Status::StreamEnd) if self.filled.load(Ordering::Acquire) < self.cap => Step::Failed,
-            Ok(Status::StreamEnd) => Step::Ended,
-            Ok(_) if produced > 0 || (z.total_in() as usize) > consumed => Step::More,
-            _ => Step::Failed,
+            Ok(Status::StreamEnd) if self.filled.load(Ordering::Acquire) < self.cap => Progress::Failed,
+            Ok(Status::StreamEnd) => Progress::Ended,
+            Ok(_) if produced > 0 || (z.total_in() as usize) > consumed => Progress::More,
+            _ => Progress::Failed,
         }
     }
 }
 
-enum Step {
+/// How far one step of inflating got.
+enum Progress {
     More,
     Ended,
     Failed,

@@ -1,16 +1,16 @@
 //! The loaded ELF modules of a stopped process: which file each address belongs to, its load
 //! bias, its sections (for CFI), its symbols (both ways: address → name, name → address) and its
 //! separate debug file. Files are opened lazily and cached per module, so a report only pays for
-//! the modules its frames touch; they are read with bounded reads (source.rs), never mapped.
+//! the modules its frames touch; they are read with bounded reads (bytes.rs), never mapped.
 
 mod arena;
+pub(crate) mod bytes;
 pub mod debuginfod;
-pub mod elf;
+pub(crate) mod elf;
 mod error;
 mod headers;
 mod inflate;
-pub mod readahead;
-pub mod source;
+pub(crate) mod readahead;
 mod symbols;
 
 use std::cell::OnceCell;
@@ -31,6 +31,7 @@ pub struct Module {
     pub host_path: Option<PathBuf>,
     /// Lowest and highest address of all its mappings.
     pub start: u64,
+    /// The end of its highest mapping.
     pub end: u64,
     mappings: Vec<Mapping>,
     /// The vDSO's bytes, read from memory (it has no file).
@@ -55,14 +56,16 @@ impl Module {
         self.path.rsplit('/').next().unwrap_or(&self.path)
     }
 
+    /// Whether `addr` is in one of its mappings.
     pub fn contains(&self, addr: u64) -> bool {
         self.mappings.iter().any(|m| m.contains(addr))
     }
 
-    pub fn is_executable_at(&self, addr: u64) -> bool {
+    pub(crate) fn is_executable_at(&self, addr: u64) -> bool {
         self.mappings.iter().any(|m| m.contains(addr) && m.exec)
     }
 
+    /// Its mappings.
     pub fn mappings(&self) -> &[Mapping] {
         &self.mappings
     }
@@ -119,7 +122,7 @@ impl Module {
     }
 
     /// Load bias: runtime address = file virtual address (SVMA) + bias.
-    pub fn bias(&self) -> Option<u64> {
+    pub(crate) fn bias(&self) -> Option<u64> {
         let elf = self.elf().ok()?;
         if elf.is_fixed_address() {
             return Some(0);
@@ -142,12 +145,12 @@ impl Module {
     }
 
     /// The file's own address (SVMA) for a runtime address.
-    pub fn to_svma(&self, addr: u64) -> Option<u64> {
+    pub(crate) fn to_svma(&self, addr: u64) -> Option<u64> {
         Some(addr.wrapping_sub(self.bias()?))
     }
 
     /// The runtime address of a file address.
-    pub fn to_avma(&self, svma: u64) -> Option<u64> {
+    pub(crate) fn to_avma(&self, svma: u64) -> Option<u64> {
         Some(svma.wrapping_add(self.bias()?))
     }
 
@@ -158,12 +161,12 @@ impl Module {
     }
 
     /// Runtime address and size of a section (e.g. `.PyRuntime`).
-    pub fn section_address(&self, name: &str) -> Option<(u64, u64)> {
+    pub(crate) fn section_address(&self, name: &str) -> Option<(u64, u64)> {
         let s = self.elf().ok()?.section(name)?;
         Some((self.to_avma(s.addr)?, s.size))
     }
 
-    pub fn build_id_hex(&self) -> Option<String> {
+    pub(crate) fn build_id_hex(&self) -> Option<String> {
         self.elf().ok()?.build_id().map(hex)
     }
 }
@@ -186,6 +189,7 @@ fn mapped_build_id(memory: &dyn Memory, m: &Mapping) -> Option<Vec<u8>> {
     crate::process::elfid::build_id(&read)
 }
 
+/// `bytes` in lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -196,6 +200,7 @@ pub struct ModuleSet {
 }
 
 impl ModuleSet {
+    /// The modules of a stopped process, each to be opened as the process sees it.
     pub fn from_snapshot(snap: &Snapshot<'_>) -> Self {
         let mut set = Self::build(&snap.maps, |p| Some(snap.host_path(p)), snap.memory, |m| snap.view.mapped_file(m));
         for m in set.modules.iter_mut().filter(|m| m.in_memory.is_none()) {
@@ -279,7 +284,7 @@ impl ModuleSet {
 
     /// Searches `dirs` (laid out like /usr/lib/debug: `.build-id/xx/rest.debug`, or the file's own
     /// folder for `.gnu_debuglink`) for separate debug files, before /usr/lib/debug.
-    pub fn with_debug_dirs(mut self, dirs: &[PathBuf]) -> Self {
+    pub(crate) fn with_debug_dirs(mut self, dirs: &[PathBuf]) -> Self {
         let dirs: Rc<[PathBuf]> = Rc::from(dirs.to_vec());
         for m in &mut self.modules {
             m.debug_dirs = dirs.clone();
@@ -287,6 +292,7 @@ impl ModuleSet {
         self
     }
 
+    /// Every module, by address.
     pub fn iter(&self) -> impl Iterator<Item = &Module> {
         self.modules.iter()
     }

@@ -15,11 +15,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use super::bytes::ElfBytes;
 use super::inflate::{Ahead, Inflater};
-use super::source::Source;
 
 /// Bytes of one section inflated ahead of any reader, at most.
-pub const LIMIT: usize = 16 << 20;
+pub(crate) const LIMIT: usize = 16 << 20;
 
 /// Bytes the thread inflates in all, at most: many modules with compressed DWARF in one report
 /// cost no more memory ahead of need than one large one.
@@ -28,7 +28,7 @@ const TOTAL_LIMIT: usize = 32 << 20;
 /// How far to read section `name` (of `size` bytes) ahead: [`LIMIT`], or, when the end of
 /// what the report needs of `.debug_info` is known, that end for `.debug_info` and the same
 /// fraction (plus a tenth and 64 KB) of `.debug_line` and `.debug_abbrev`.
-pub fn limit(name: &str, size: usize, info_end: Option<usize>, info_size: Option<usize>) -> usize {
+pub(crate) fn limit(name: &str, size: usize, info_end: Option<usize>, info_size: Option<usize>) -> usize {
     let (Some(end), Some(info_size)) = (info_end, info_size.filter(|&s| s > 0)) else { return LIMIT };
     match name {
         ".debug_info" => end.min(LIMIT),
@@ -45,14 +45,14 @@ pub fn limit(name: &str, size: usize, info_end: Option<usize>, info_size: Option
 const MAX_JOBS: usize = 32;
 
 /// One section to inflate ahead: its stream, the file it is read from, and how far.
-pub struct Job {
+pub(crate) struct InflateJob {
     pub inflater: Inflater,
-    pub file: Arc<Source>,
+    pub file: Arc<ElfBytes>,
     pub limit: usize,
 }
 
 /// The running read-ahead thread; dropping it stops the thread and waits for it.
-pub struct ReadAhead {
+pub(crate) struct ReadAhead {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -61,11 +61,11 @@ impl ReadAhead {
     /// Starts a thread that works through `jobs` in order. None when there is nothing to do, when
     /// this process may run on one CPU only (the thread would only take turns with the report's),
     /// or when no thread can be started (the work is then done on demand, as without it).
-    pub fn start(jobs: Vec<Job>) -> Option<ReadAhead> {
+    pub fn start(jobs: Vec<InflateJob>) -> Option<ReadAhead> {
         Self::start_with(jobs, TOTAL_LIMIT)
     }
 
-    fn start_with(mut jobs: Vec<Job>, total_limit: usize) -> Option<ReadAhead> {
+    fn start_with(mut jobs: Vec<InflateJob>, total_limit: usize) -> Option<ReadAhead> {
         jobs.truncate(MAX_JOBS);
         if jobs.is_empty() || std::thread::available_parallelism().map_or(true, |n| n.get() < 2) {
             return None;
@@ -86,7 +86,7 @@ impl ReadAhead {
 /// moment. `.debug_info` comes first: it is the longest stream and the one a look-up needs
 /// deepest (measured against taking the least advanced section first: 16.3 against 18.7 ms
 /// for a report on the pyarrow crash, see BENCHMARKS.md).
-fn run(jobs: &[Job], stop: &AtomicBool, total_limit: usize) {
+fn run(jobs: &[InflateJob], stop: &AtomicBool, total_limit: usize) {
     let mut done = vec![false; jobs.len()];
     let mut total = 0usize;
     while !stop.load(Ordering::Relaxed) && total < total_limit {
@@ -160,10 +160,10 @@ mod tests {
     #[test]
     fn reads_ahead_up_to_the_limit_and_readers_get_the_same_bytes() {
         let (data, z) = section(3_000_000);
-        let file = Arc::new(Source::Owned(z.clone()));
+        let file = Arc::new(ElfBytes::Owned(z.clone()));
         let inf = Inflater::new((0, z.len()), data.len() as u64).unwrap();
         let limit = 1_000_000;
-        let ra = ReadAhead::start(vec![Job { inflater: inf.clone(), file: file.clone(), limit }]);
+        let ra = ReadAhead::start(vec![InflateJob { inflater: inf.clone(), file: file.clone(), limit }]);
         assert_eq!(ra.is_some(), two_cpus());
         if let Some(ra) = ra {
             // The thread reaches its limit and stops there, whatever a reader does meanwhile.
@@ -182,9 +182,10 @@ mod tests {
     #[test]
     fn all_sections_together_stop_at_the_total_limit() {
         let (data, z) = section(1_000_000);
-        let file = Arc::new(Source::Owned(z.clone()));
+        let file = Arc::new(ElfBytes::Owned(z.clone()));
         let infs: Vec<Inflater> = (0..6).map(|_| Inflater::new((0, z.len()), data.len() as u64).unwrap()).collect();
-        let jobs = infs.iter().map(|i| Job { inflater: i.clone(), file: file.clone(), limit: usize::MAX }).collect();
+        let jobs =
+            infs.iter().map(|i| InflateJob { inflater: i.clone(), file: file.clone(), limit: usize::MAX }).collect();
         let Some(ra) = ReadAhead::start_with(jobs, 2_500_000) else { return };
         // The thread ends by itself at the total limit.
         let t = ra.thread.as_ref().unwrap();
@@ -202,9 +203,10 @@ mod tests {
     fn a_reader_and_the_thread_on_the_same_stream_agree() {
         for _ in 0..20 {
             let (data, z) = section(2_000_000);
-            let file = Arc::new(Source::Owned(z.clone()));
+            let file = Arc::new(ElfBytes::Owned(z.clone()));
             let inf = Inflater::new((0, z.len()), data.len() as u64).unwrap();
-            let ra = ReadAhead::start(vec![Job { inflater: inf.clone(), file: file.clone(), limit: usize::MAX }]);
+            let ra =
+                ReadAhead::start(vec![InflateJob { inflater: inf.clone(), file: file.clone(), limit: usize::MAX }]);
             let mut want = 1;
             while want < data.len() {
                 let p = inf.prefix(&*file, want).unwrap();
@@ -220,9 +222,9 @@ mod tests {
     #[test]
     fn stopping_mid_stream_leaves_the_rest_to_readers_and_corrupt_streams_fail() {
         let (data, z) = section(4_000_000);
-        let file = Arc::new(Source::Owned(z.clone()));
+        let file = Arc::new(ElfBytes::Owned(z.clone()));
         let inf = Inflater::new((0, z.len()), data.len() as u64).unwrap();
-        drop(ReadAhead::start(vec![Job { inflater: inf.clone(), file: file.clone(), limit: usize::MAX }]));
+        drop(ReadAhead::start(vec![InflateJob { inflater: inf.clone(), file: file.clone(), limit: usize::MAX }]));
         assert_eq!(inf.prefix(&*file, usize::MAX).unwrap(), &data[..]);
 
         let mut bad = z.clone();
@@ -230,9 +232,9 @@ mod tests {
         for b in &mut bad[n / 3..] {
             *b = 0xff;
         }
-        let file = Arc::new(Source::Owned(bad.clone()));
+        let file = Arc::new(ElfBytes::Owned(bad.clone()));
         let inf = Inflater::new((0, bad.len()), data.len() as u64).unwrap();
-        let ra = ReadAhead::start(vec![Job { inflater: inf.clone(), file: file.clone(), limit: usize::MAX }]);
+        let ra = ReadAhead::start(vec![InflateJob { inflater: inf.clone(), file: file.clone(), limit: usize::MAX }]);
         while ra.is_some() && inf.step_ahead(&*file, usize::MAX) != Ahead::Done {}
         drop(ra);
         assert!(inf.prefix(&*file, usize::MAX).is_none());

@@ -13,7 +13,7 @@ use std::rc::Rc;
 
 use memchr::memmem;
 
-use super::source::{ReadAt, Source};
+use super::bytes::{ElfBytes, ReadAt};
 
 const SYM_SIZE: u64 = 24;
 /// Symbols read per window.
@@ -34,8 +34,8 @@ const SHN_COMMON: u16 = 0xfff2;
 
 /// One symbol table of one file: where its entries and its string table are.
 #[derive(Clone, Copy)]
-pub struct Table<'a> {
-    pub src: &'a Source,
+pub(crate) struct Table<'a> {
+    pub src: &'a ElfBytes,
     pub offset: u64,
     pub count: u64,
     pub strtab: (u64, u64),
@@ -45,7 +45,7 @@ pub struct Table<'a> {
 /// answer first: when a file has its own `.symtab`, its `.dynsym` holds nothing more (the
 /// linker writes every global to both), so it is read only for the addresses the `.symtab` left
 /// without a covering symbol, and a 1,000,000-function library is scanned once, not twice.
-pub struct Tables<'a> {
+pub(crate) struct Tables<'a> {
     pub all: Vec<Table<'a>>,
     /// Indexes into `all` of the tables read first; the others only for what they leave open.
     pub primary: Vec<usize>,
@@ -53,7 +53,7 @@ pub struct Tables<'a> {
 
 impl<'a> Tables<'a> {
     /// Every table read for every address.
-    pub fn flat(all: Vec<Table<'a>>) -> Self {
+    pub(crate) fn flat(all: Vec<Table<'a>>) -> Self {
         let primary = (0..all.len()).collect();
         Tables { all, primary }
     }
@@ -62,14 +62,17 @@ impl<'a> Tables<'a> {
 /// A symbol that covers an address.
 #[derive(Debug, Clone)]
 pub struct SymbolHit {
+    /// Its name, as the table has it (mangled).
     pub name: Rc<str>,
+    /// Its address in the file.
     pub addr: u64,
+    /// Its size (0: unknown).
     pub size: u64,
 }
 
 /// One symbol entry as far as look-ups need it.
 #[derive(Clone, Copy)]
-struct Entry {
+struct SymbolEntry {
     addr: u64,
     size: u64,
     name: u32,
@@ -78,7 +81,7 @@ struct Entry {
     table: usize,
 }
 
-impl Entry {
+impl SymbolEntry {
     /// Order of the sorted table: address, then size descending, then table order.
     fn rank(&self) -> (u64, std::cmp::Reverse<u64>, u64) {
         (self.addr, std::cmp::Reverse(self.size), self.index)
@@ -110,8 +113,14 @@ fn usable(s: &RawSym) -> bool {
 }
 
 #[inline]
-fn entry(s: &RawSym, index: u64, table: usize) -> Entry {
-    Entry { addr: sym_addr(s), size: sym_size(s), name: u32::from_le_bytes([s[0], s[1], s[2], s[3]]), index, table }
+fn entry(s: &RawSym, index: u64, table: usize) -> SymbolEntry {
+    SymbolEntry {
+        addr: sym_addr(s),
+        size: sym_size(s),
+        name: u32::from_le_bytes([s[0], s[1], s[2], s[3]]),
+        index,
+        table,
+    }
 }
 
 /// Calls `f(raw entry, index)` for every entry of one table, read in windows of
@@ -149,7 +158,7 @@ fn bases(tables: &[Table<'_>]) -> Vec<u64> {
 }
 
 /// Calls `f` for every symbol a look-up may return, table after table.
-fn for_each_entry(tables: &[Table<'_>], mut f: impl FnMut(Entry)) {
+fn for_each_entry(tables: &[Table<'_>], mut f: impl FnMut(SymbolEntry)) {
     for (t, (table, base)) in tables.iter().zip(bases(tables)).enumerate() {
         scan(table, base, |s, index| {
             if sym_addr(s) != 0 && usable(s) {
@@ -194,7 +203,7 @@ fn read_name(table: &Table<'_>, offset: u32) -> Option<Rc<str>> {
 /// Per entry the work is a comparison with the highest address asked for, a binary search
 /// among the (few) addresses, and one comparison with the best symbol found so far below that
 /// address: most entries of a large table stop there.
-pub fn lookup(tables: &Tables<'_>, queries: &[u64]) -> Vec<Option<SymbolHit>> {
+pub(crate) fn lookup(tables: &Tables<'_>, queries: &[u64]) -> Vec<Option<SymbolHit>> {
     let mut q: Vec<u64> = queries.to_vec();
     q.sort_unstable();
     q.dedup();
@@ -229,10 +238,10 @@ pub fn lookup(tables: &Tables<'_>, queries: &[u64]) -> Vec<Option<SymbolHit>> {
 struct Search {
     q: Vec<u64>,
     /// Per query: the best sized symbol covering it (the sorted table's last one that does).
-    cover: Vec<Option<Entry>>,
+    cover: Vec<Option<SymbolEntry>>,
     /// Per query i: the best symbol with q[i-1] < address <= q[i]; the sorted table's
     /// predecessor of q[j] is the last non-empty one of below[..=j].
-    below: Vec<Option<Entry>>,
+    below: Vec<Option<SymbolEntry>>,
 }
 
 impl Search {
@@ -281,8 +290,8 @@ impl Search {
     /// The covering symbol of each query; else its predecessor when that one is sizeless (a
     /// sizeless symbol covers up to the next symbol, and no symbol starts between it and the
     /// query, or it would be the predecessor).
-    fn answers(&self) -> Vec<Option<Entry>> {
-        let mut pred: Option<Entry> = None;
+    fn answers(&self) -> Vec<Option<SymbolEntry>> {
+        let mut pred: Option<SymbolEntry> = None;
         let mut out = Vec::with_capacity(self.q.len());
         for j in 0..self.q.len() {
             if self.below[j].is_some() {
@@ -299,7 +308,7 @@ impl Search {
 }
 
 /// Whether `e` beats the current best (None, or a lower rank).
-fn beats(current: &Option<Entry>, e: &Entry) -> bool {
+fn beats(current: &Option<SymbolEntry>, e: &SymbolEntry) -> bool {
     current.as_ref().map_or(true, |c| c.rank() < e.rank())
 }
 
@@ -334,7 +343,7 @@ pub fn remember(key: NameKey, address: Option<u64>) {
 
 /// The address of the first symbol named `name` in the sorted table (lowest address, then
 /// largest size, then table order), searching each string table for the name.
-pub fn address_of(tables: &[Table<'_>], name: &str) -> Option<u64> {
+pub(crate) fn address_of(tables: &[Table<'_>], name: &str) -> Option<u64> {
     if name.is_empty() || name.len() as u64 > MAX_NAME {
         return None;
     }
@@ -343,10 +352,10 @@ pub fn address_of(tables: &[Table<'_>], name: &str) -> Option<u64> {
     if offsets.iter().all(Vec::is_empty) {
         return None;
     }
-    let mut best: Option<Entry> = None;
+    let mut best: Option<SymbolEntry> = None;
     for_each_entry(tables, |e| {
         if offsets[e.table].binary_search(&e.name).is_ok() {
-            let key = |x: &Entry| (x.addr, std::cmp::Reverse(x.size), x.index);
+            let key = |x: &SymbolEntry| (x.addr, std::cmp::Reverse(x.size), x.index);
             if best.as_ref().map_or(true, |b| key(&e) < key(b)) {
                 best = Some(e);
             }
@@ -398,10 +407,10 @@ mod tests {
     type Raw = (u64, u64, u8, u16);
 
     /// Where one table lies in a test file: (entries offset, count, (strings offset, size)).
-    type Place = (u64, u64, (u64, u64));
+    type SymbolPlace = (u64, u64, (u64, u64));
 
     /// A file holding one symbol table per `tables` entry, and the tables' positions in it.
-    fn file(tables: &[Vec<Raw>]) -> (Source, Vec<Place>) {
+    fn file(tables: &[Vec<Raw>]) -> (ElfBytes, Vec<SymbolPlace>) {
         let mut bytes = Vec::new();
         let mut where_ = Vec::new();
         for (t, syms) in tables.iter().enumerate() {
@@ -425,7 +434,7 @@ mod tests {
             }
             where_.push((sym_at, syms.len() as u64, (str_at, strtab.len() as u64)));
         }
-        (Source::Owned(bytes), where_)
+        (ElfBytes::Owned(bytes), where_)
     }
 
     /// What a table sorted by (address, size descending, table order) answers: the last sized
@@ -461,7 +470,7 @@ mod tests {
     }
 
     fn names(
-        src: &Source,
+        src: &ElfBytes,
         where_: &[(u64, u64, (u64, u64))],
         primary: Vec<usize>,
         queries: &[u64],

@@ -4,7 +4,7 @@
 //! disk is the one a process had mapped.
 
 /// Reads bytes at a file offset of the image; returns how many it could.
-pub type ReadAt<'a> = &'a dyn Fn(u64, &mut [u8]) -> usize;
+pub(crate) type ReadFn<'a> = &'a dyn Fn(u64, &mut [u8]) -> usize;
 
 /// Program headers and notes are looked at only this far into the image.
 const MAX_HEADER_BYTES: u64 = 64 * 1024;
@@ -15,7 +15,7 @@ const NT_GNU_BUILD_ID: u32 = 3;
 
 /// The build-id bytes, when the image is a 64-bit little-endian ELF with a GNU build-id note
 /// in its first [`MAX_HEADER_BYTES`].
-pub fn build_id(read: ReadAt<'_>) -> Option<Vec<u8>> {
+pub(crate) fn build_id(read: ReadFn<'_>) -> Option<Vec<u8>> {
     let mut eh = [0u8; 64];
     if read(0, &mut eh) < 64 || &eh[..4] != b"\x7fELF" || eh[4] != 2 || eh[5] != 1 {
         return None;

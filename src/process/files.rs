@@ -35,20 +35,28 @@ const PSEUDO_FILESYSTEMS: [i64; 14] = [
 /// Why a file was not opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OpenError {
+    /// A system call failed (which, and why).
     #[error("{0}")]
     System(String),
+    /// Not a regular file.
     #[error("not a regular file")]
     NotRegular,
+    /// A kernel pseudo-file (/proc, /sys).
     #[error("a kernel pseudo-file (/proc, /sys, ...)")]
     PseudoFile,
+    /// An empty path, one too long, or one with a NUL byte.
     #[error("path refused (empty, too long or with a NUL byte)")]
     BadPath,
+    /// Too many symbolic links on the way.
     #[error("too many symbolic links")]
     SymlinkLoop,
+    /// The process's own rights could not be taken (why).
     #[error("cannot be opened with the process's own rights ({0})")]
     Rights(String),
+    /// Opening took too long (a hung mount).
     #[error("opening it took too long")]
     Timeout,
+    /// No such file.
     #[error("no such file")]
     NotFound,
 }

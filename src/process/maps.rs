@@ -2,23 +2,31 @@
 
 use serde::Serialize;
 
+/// One line of /proc/PID/maps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Mapping {
+    /// Its first address.
     pub start: u64,
+    /// The address after its last.
     pub end: u64,
+    /// Readable.
     pub read: bool,
+    /// Writable.
     pub write: bool,
+    /// Executable.
     pub exec: bool,
     /// A shared mapping (`s`): someone mapped the file as data, not the loader.
     pub shared: bool,
     /// File offset of `start`.
     pub offset: u64,
+    /// The file's inode (0 for anonymous memory).
     pub inode: u64,
     /// File path, or a pseudo-name such as `[stack]`, `[heap]`, `[vdso]`; None for anonymous maps.
     pub path: Option<String>,
 }
 
 impl Mapping {
+    /// Whether `addr` is in it.
     pub fn contains(&self, addr: u64) -> bool {
         self.start <= addr && addr < self.end
     }
@@ -60,7 +68,7 @@ fn parse_line(line: &str) -> Option<Mapping> {
 }
 
 /// The mapping holding `addr`, if any (maps are sorted by address).
-pub fn find(maps: &[Mapping], addr: u64) -> Option<&Mapping> {
+pub(crate) fn find(maps: &[Mapping], addr: u64) -> Option<&Mapping> {
     let i = maps.partition_point(|m| m.end <= addr);
     maps.get(i).filter(|m| m.contains(addr))
 }

@@ -6,12 +6,15 @@ use std::thread::JoinHandle;
 /// Spawns `f` on a named thread with every signal blocked (the mask is inherited from the
 /// spawning thread, which blocks everything for the moment of the spawn and then restores:
 /// a signal arriving meanwhile stays pending, none is lost).
-pub fn spawn<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> std::io::Result<JoinHandle<T>> {
+pub(crate) fn spawn<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::io::Result<JoinHandle<T>> {
     spawn_sized(name, None, f)
 }
 
 /// The same, with a stack of `stack` bytes (the default otherwise).
-pub fn spawn_sized<T: Send + 'static>(
+pub(crate) fn spawn_sized<T: Send + 'static>(
     name: &str,
     stack: Option<usize>,
     f: impl FnOnce() -> T + Send + 'static,

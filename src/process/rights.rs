@@ -25,7 +25,7 @@ const OPEN_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A process's filesystem credentials.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Credentials {
+pub(crate) struct Credentials {
     pub fsuid: u32,
     pub fsgid: u32,
     pub groups: Vec<u32>,
@@ -33,7 +33,7 @@ pub struct Credentials {
 
 impl Credentials {
     /// From the text of /proc/PID/status (`Uid:`/`Gid:` real, effective, saved, fs; `Groups:`).
-    pub fn from_status(text: &str) -> Option<Credentials> {
+    pub(crate) fn from_status(text: &str) -> Option<Credentials> {
         let field = |name: &str| {
             text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':').map(str::trim).map(str::to_string))
         };
@@ -54,7 +54,7 @@ impl Credentials {
     }
 
     /// This thread's own.
-    pub fn mine() -> Option<Credentials> {
+    pub(crate) fn mine() -> Option<Credentials> {
         let bytes = super::files::read_proc(std::path::Path::new("/proc/thread-self/status"), 1 << 20)?;
         Self::from_status(&String::from_utf8_lossy(&bytes))
     }
@@ -93,7 +93,7 @@ enum TakeError {
 }
 
 /// A request to the opening thread: (path, whether it is relative to the working folder).
-type Request = (String, bool, mpsc::SyncSender<Result<File, OpenError>>);
+type OpenRequest = (String, bool, mpsc::SyncSender<Result<File, OpenError>>);
 
 /// Opens the target's files, as the target: paths resolved inside its root (or working folder,
 /// for relative ones), with its credentials. Cheap to clone (shared).
@@ -113,7 +113,7 @@ struct Inner {
 
 enum Worker {
     NotStarted(Credentials),
-    Running(mpsc::Sender<Request>),
+    Running(mpsc::Sender<OpenRequest>),
     Dead(String),
 }
 
@@ -142,7 +142,11 @@ impl TargetFiles {
     /// root), relative paths from `cwd`, with the rights of `uid`/`gid` from its NT_PRPSINFO
     /// when crashcatch runs as root (it would otherwise show root's files); with crashcatch's
     /// own rights when it does not (they are no more than the user's own).
-    pub fn for_core(root: &std::path::Path, cwd: Option<&std::path::Path>, ids: Option<(u32, u32)>) -> TargetFiles {
+    pub(crate) fn for_core(
+        root: &std::path::Path,
+        cwd: Option<&std::path::Path>,
+        ids: Option<(u32, u32)>,
+    ) -> TargetFiles {
         let mut t = Self::under(root, cwd);
         // SAFETY: geteuid has no arguments.
         let root_user = unsafe { libc::geteuid() } == 0;
@@ -157,7 +161,8 @@ impl TargetFiles {
     }
 
     /// `under` with another process's credentials taken for the opens (tests of the rights).
-    pub fn under_as(root: &std::path::Path, creds: Credentials) -> TargetFiles {
+    #[cfg(test)]
+    pub(crate) fn under_as(root: &std::path::Path, creds: Credentials) -> TargetFiles {
         let mut t = Self::under(root, None);
         Arc::get_mut(&mut t.inner).expect("just made").worker = Some(std::sync::Mutex::new(Worker::NotStarted(creds)));
         t
@@ -214,7 +219,7 @@ fn open_from(inner: &Inner, path: &str, relative: bool) -> Result<File, OpenErro
 /// gone. Signals stay blocked in it, so the supervisor's handlers keep running on the main
 /// thread (where they interrupt waitpid).
 fn start(creds: Credentials, inner: Arc<Inner>) -> Worker {
-    let (tx, rx) = mpsc::channel::<Request>();
+    let (tx, rx) = mpsc::channel::<OpenRequest>();
     let spawned = super::quiet_thread::spawn("cc-files", move || {
         if creds.take().is_err() {
             // Dropping `rx` tells every caller (Disconnected): nothing is opened as root.

@@ -4,7 +4,7 @@
 use super::SignalInfo;
 
 /// Size of `siginfo_t`.
-pub const SIGINFO_SIZE: usize = 128;
+pub(crate) const SIGINFO_SIZE: usize = 128;
 
 const SIGILL: i32 = 4;
 const SIGFPE: i32 = 8;
@@ -17,7 +17,7 @@ const SI_KERNEL: i32 = 0x80;
 const SYS_SECCOMP: i32 = 1;
 
 /// Decodes a raw siginfo: signo@0, errno@4, code@8, then the union at 16.
-pub fn decode(raw: &[u8; SIGINFO_SIZE]) -> SignalInfo {
+pub(crate) fn decode(raw: &[u8; SIGINFO_SIZE]) -> SignalInfo {
     let i32_at = |o: usize| i32::from_le_bytes([raw[o], raw[o + 1], raw[o + 2], raw[o + 3]]);
     let u64_at = |o: usize| u64::from_le_bytes(raw[o..o + 8].try_into().unwrap_or([0; 8]));
     let signo = i32_at(0);

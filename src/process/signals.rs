@@ -1,7 +1,7 @@
 //! Signal and si_code names, in words.
 
 /// `SIGSEGV` for 11, `SIG37` for unknown numbers.
-pub fn signal_name(sig: i32) -> String {
+pub(crate) fn signal_name(sig: i32) -> String {
     let n = match sig {
         1 => "SIGHUP",
         2 => "SIGINT",
@@ -41,7 +41,7 @@ pub fn signal_name(sig: i32) -> String {
 }
 
 /// The si_code's name and its meaning in words.
-pub fn code_name(sig: i32, code: i32) -> (Option<&'static str>, &'static str) {
+pub(crate) fn code_name(sig: i32, code: i32) -> (Option<&'static str>, &'static str) {
     // Codes any signal can carry (sent by a process).
     let generic = match code {
         0 => Some(("SI_USER", "sent by kill()")),

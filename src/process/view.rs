@@ -2,8 +2,8 @@
 //!
 //! Three implementations, and nothing above `process/` knows which one it reads: a live process
 //! stopped under ptrace ([`super::live::LiveView`], through /proc), a core file
-//! ([`super::core::CoreView`], its notes, its memory and the files it names, under a sysroot),
-//! and a synthetic image for tests ([`SyntheticView`]). The memory itself is the other half of
+//! (`super::core::CoreView`, its notes, its memory and the files it names, under a sysroot),
+//! and a synthetic image for tests (`SyntheticView`). The memory itself is the other half of
 //! a [`super::Snapshot`]: a [`super::Memory`] of the same three kinds.
 
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ pub trait ProcessView {
 }
 
 /// `root/path` when that exists, else `path` as given.
-pub fn under_root(root: Option<&Path>, path: &str) -> PathBuf {
+pub(crate) fn under_root(root: Option<&Path>, path: &str) -> PathBuf {
     if let Some(root) = root {
         let p = root.join(path.trim_start_matches('/'));
         if super::blocking::exists(&p) {
@@ -39,17 +39,22 @@ pub fn under_root(root: Option<&Path>, path: &str) -> PathBuf {
 }
 
 /// A view with no process behind it: tests and fuzzers over an [`super::ImageMemory`].
+#[cfg(any(test, feature = "synthetic"))]
 #[derive(Debug, Clone, Default)]
 pub struct SyntheticView {
     /// Files are looked up under this folder first.
     pub root: Option<PathBuf>,
+    /// The working folder.
     pub cwd: Option<PathBuf>,
+    /// The starting environment (`NAME=value`).
     pub environment: Vec<String>,
 }
 
 /// A synthetic view with no files, folder or environment.
+#[cfg(any(test, feature = "synthetic"))]
 pub static DETACHED: SyntheticView = SyntheticView { root: None, cwd: None, environment: Vec::new() };
 
+#[cfg(any(test, feature = "synthetic"))]
 impl ProcessView for SyntheticView {
     fn host_path(&self, path: &str) -> PathBuf {
         under_root(self.root.as_deref(), path)

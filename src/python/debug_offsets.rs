@@ -1,6 +1,6 @@
 //! `_Py_DebugOffsets` (3.13+): the first member of `_PyRuntime`, where the interpreter publishes
 //! the offsets a reader needs. Its shape (which groups, which fields, in which order) is only
-//! stable within a minor version, so each known minor has a [`Shape`] naming its fields. A
+//! stable within a minor version, so each known minor has a `Shape` naming its fields. A
 //! version newer than any shape here is parsed in each known shape, newest first, and the first
 //! one whose values pass [`DebugOffsets::check`] is used (the report then says the version is
 //! newer than those tested).
@@ -12,67 +12,107 @@ use super::layout::{
 };
 use crate::process::{Memory, MemoryExt};
 
-pub const COOKIE: &[u8; 8] = b"xdebugpy";
+pub(crate) const COOKIE: &[u8; 8] = b"xdebugpy";
 
 /// The newest minor version of 3.x this reader was tested against (a live interpreter, its
 /// DWARF and its published offsets).
-pub const NEWEST_TESTED: u32 = 15;
+pub(crate) const NEWEST_TESTED: u32 = 15;
 
 /// The fields of `_Py_DebugOffsets` this reader uses, all byte offsets (or sizes), plus how the
 /// table was parsed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DebugOffsets {
+    /// `version`: the interpreter's `PY_VERSION_HEX`.
     pub version: u64,
+    /// `free_threaded`: a free-threaded (no GIL) build.
     pub free_threaded: bool,
     /// The minor version whose shape the table was parsed in.
     pub shape: u32,
-    /// The version is newer than [`NEWEST_TESTED`]: the table was parsed in a known shape that
+    /// The version is newer than `NEWEST_TESTED`: the table was parsed in a known shape that
     /// its values fit, not in one made for it.
     pub newer_than_tested: bool,
+    /// `sizeof(_PyRuntimeState)`.
     pub rt_size: u64,
+    /// `_PyRuntimeState._finalizing`.
     pub rt_finalizing: u64,
+    /// `_PyRuntimeState.interpreters.head`.
     pub rt_interpreters_head: u64,
+    /// `sizeof(PyInterpreterState)`.
     pub is_size: u64,
+    /// `PyInterpreterState.id`.
     pub is_id: u64,
+    /// `PyInterpreterState.next`.
     pub is_next: u64,
+    /// `PyInterpreterState.threads.head`.
     pub is_threads_head: u64,
+    /// `PyInterpreterState.ceval.gil`, the GIL in use.
     pub is_ceval_gil: u64,
     /// `_gil` embedded in the interpreter, and its `enabled`/`locked`/`last_holder`
     /// (interp-relative; `enabled` is 0 in GIL builds).
     pub is_gil_runtime_state: u64,
+    /// `_gil.enabled` (interp-relative).
     pub is_gil_enabled: u64,
+    /// `_gil.locked` (interp-relative).
     pub is_gil_locked: u64,
+    /// `_gil.last_holder` (interp-relative).
     pub is_gil_holder: u64,
+    /// `sizeof(PyThreadState)`.
     pub ts_size: u64,
+    /// `PyThreadState.next`.
     pub ts_next: u64,
+    /// `PyThreadState.interp`.
     pub ts_interp: u64,
+    /// `PyThreadState.current_frame`.
     pub ts_current_frame: u64,
+    /// `PyThreadState.thread_id`.
     pub ts_thread_id: u64,
+    /// `PyThreadState.native_thread_id`.
     pub ts_native_thread_id: u64,
+    /// `sizeof(_PyInterpreterFrame)`.
     pub fr_size: u64,
+    /// `_PyInterpreterFrame.previous`.
     pub fr_previous: u64,
+    /// `_PyInterpreterFrame.f_executable`.
     pub fr_executable: u64,
+    /// `_PyInterpreterFrame.instr_ptr`.
     pub fr_instr_ptr: u64,
+    /// `_PyInterpreterFrame.owner`.
     pub fr_owner: u64,
     /// Free-threaded 3.14+ only (0 otherwise).
     pub fr_tlbc_index: u64,
+    /// `sizeof(PyCodeObject)`.
     pub co_size: u64,
+    /// `co_filename`.
     pub co_filename: u64,
+    /// `co_name`.
     pub co_name: u64,
+    /// `co_qualname`.
     pub co_qualname: u64,
+    /// `co_linetable`.
     pub co_linetable: u64,
+    /// `co_firstlineno`.
     pub co_firstlineno: u64,
+    /// `co_code_adaptive`.
     pub co_code_adaptive: u64,
     /// Free-threaded 3.14+ only (0 otherwise).
     pub co_tlbc: u64,
+    /// `sizeof(PyObject)`.
     pub ob_size: u64,
+    /// `PyObject.ob_type`.
     pub ob_type: u64,
+    /// `sizeof(PyBytesObject)`.
     pub bytes_size: u64,
+    /// `PyBytesObject.ob_size`.
     pub bytes_ob_size: u64,
+    /// `PyBytesObject.ob_sval`.
     pub bytes_ob_sval: u64,
+    /// `sizeof(PyUnicodeObject)`.
     pub uni_size: u64,
+    /// `PyUnicodeObject.state`.
     pub uni_state: u64,
+    /// `PyUnicodeObject.length`.
     pub uni_length: u64,
+    /// `sizeof(PyASCIIObject)`.
     pub uni_asciiobject_size: u64,
     /// `sizeof(PyCompactUnicodeObject)`, published from 3.15 (0 before).
     pub uni_compact_size: u64,
@@ -85,32 +125,53 @@ pub struct DebugOffsets {
 /// `tp_dictoffset` and `ht_cached_keys` are published from 3.15).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ObjectOffsets {
+    /// `PyInterpreterState.gc`.
     pub is_gc: u64,
+    /// `PyInterpreterState.imports.modules`.
     pub is_imports_modules: u64,
+    /// `_PyInterpreterFrame.localsplus`.
     pub fr_localsplus: u64,
+    /// `co_argcount`.
     pub co_argcount: u64,
+    /// `co_localsplusnames`.
     pub co_localsplusnames: u64,
+    /// `co_localspluskinds`.
     pub co_localspluskinds: u64,
+    /// `PyTypeObject.tp_name`.
     pub tp_name: u64,
+    /// `PyTypeObject.tp_flags`.
     pub tp_flags: u64,
+    /// `PyTypeObject.tp_basicsize`.
     pub tp_basicsize: u64,
+    /// `PyTypeObject.tp_dictoffset`.
     pub tp_dictoffset: u64,
+    /// `PyHeapTypeObject.ht_cached_keys`.
     pub ht_cached_keys: u64,
+    /// `PyTupleObject.ob_item`.
     pub tuple_ob_item: u64,
+    /// `PyTupleObject.ob_size`.
     pub tuple_ob_size: u64,
+    /// `PyListObject.ob_item`.
     pub list_ob_item: u64,
+    /// `PyListObject.ob_size`.
     pub list_ob_size: u64,
+    /// `PyDictObject.ma_keys`.
     pub dict_ma_keys: u64,
+    /// `PyDictObject.ma_values`.
     pub dict_ma_values: u64,
+    /// `PyFloatObject.ob_fval`.
     pub float_ob_fval: u64,
+    /// `PyLongObject.long_value.lv_tag`.
     pub long_lv_tag: u64,
+    /// `PyLongObject.long_value.ob_digit`.
     pub long_ob_digit: u64,
+    /// `_gc_runtime_state.collecting`.
     pub gc_collecting: u64,
 }
 
 /// The groups of `_Py_DebugOffsets` in order, each with its u64 fields in order.
 /// 3.13: Include/internal/pycore_runtime.h. 3.14, 3.15: Include/internal/pycore_debug_offsets.h.
-pub struct Shape {
+pub(crate) struct Shape {
     pub minor: u32,
     groups: &'static [(&'static str, &'static [&'static str])],
 }
@@ -191,7 +252,7 @@ const TSTATE_313: &[&str] =
     &["size", "prev", "next", "interp", "current_frame", "thread_id", "native_thread_id", "datastack_chunk", "status"];
 const UNICODE_313: &[&str] = &["size", "state", "length", "asciiobject_size"];
 
-pub const SHAPE_313: Shape = Shape {
+pub(crate) const SHAPE_313: Shape = Shape {
     minor: 13,
     groups: &[
         RUNTIME,
@@ -229,7 +290,7 @@ pub const SHAPE_313: Shape = Shape {
     ],
 };
 
-pub const SHAPE_314: Shape = Shape {
+pub(crate) const SHAPE_314: Shape = Shape {
     minor: 14,
     groups: &[
         RUNTIME,
@@ -259,7 +320,7 @@ pub const SHAPE_314: Shape = Shape {
 /// `thread_state`; adds the `err_stackitem` group after it; `tp_basicsize`, `tp_dictoffset` to
 /// `type_object`; the `heap_type_object` group after it; `compactunicodeobject_size` to
 /// `unicode_object`; `frame`, `generation_stats_size`, `generation_stats` to `gc`.
-pub const SHAPE_315: Shape = Shape {
+pub(crate) const SHAPE_315: Shape = Shape {
     minor: 15,
     groups: &[
         RUNTIME,
@@ -307,7 +368,7 @@ pub const SHAPE_315: Shape = Shape {
 };
 
 /// Every shape this reader knows, oldest first.
-pub const SHAPES: &[&Shape] = &[&SHAPE_313, &SHAPE_314, &SHAPE_315];
+pub(crate) const SHAPES: &[&Shape] = &[&SHAPE_313, &SHAPE_314, &SHAPE_315];
 
 impl Shape {
     /// Bytes from the cookie to the end of the last group.
@@ -329,6 +390,7 @@ impl Shape {
 }
 
 /// Fields every shape has; the others ([`OPTIONAL`]) stay 0 where a shape lacks them.
+#[cfg(any(test, feature = "synthetic"))]
 const OPTIONAL: &[(&str, &str)] = &[
     ("interpreter_frame", "tlbc_index"),
     ("code_object", "co_tlbc"),
@@ -517,35 +579,43 @@ impl DebugOffsets {
 
 /// What reading the debug offsets at an address found.
 #[derive(Debug)]
-pub enum Found {
+pub enum OffsetsRead {
     /// No cookie: the interpreter is older than 3.13 (or this is not `_PyRuntime`).
     Absent,
     /// A cookie, but a table this reader cannot use: `why` says what did not fit.
     Unreadable {
+        /// `PY_VERSION_HEX` as the table gives it.
         version: u64,
+        /// What did not fit.
         why: OffsetsError,
     },
+    /// The table, read and checked.
     Ok(Box<DebugOffsets>),
 }
 
 /// Reads `_Py_DebugOffsets` at `addr` (the `_PyRuntime` address).
-pub fn read(mem: &dyn Memory, addr: u64) -> Result<Found, OffsetsError> {
+pub fn read(mem: &dyn Memory, addr: u64) -> Result<OffsetsRead, OffsetsError> {
     read_with(mem, addr, NEWEST_TESTED, SHAPES)
 }
 
 /// [`read`] with a different idea of what was tested and which shapes exist: a version whose
 /// minor is above `tested_up_to` is parsed in each of `shapes`, newest first (tests present a
 /// known version as unknown this way).
-pub fn read_with(mem: &dyn Memory, addr: u64, tested_up_to: u32, shapes: &[&Shape]) -> Result<Found, OffsetsError> {
+pub(crate) fn read_with(
+    mem: &dyn Memory,
+    addr: u64,
+    tested_up_to: u32,
+    shapes: &[&Shape],
+) -> Result<OffsetsRead, OffsetsError> {
     let mut head = [0u8; 24];
     mem.read_exact(addr, &mut head).map_err(OffsetsError::Runtime)?;
     if &head[..8] != COOKIE {
-        return Ok(Found::Absent);
+        return Ok(OffsetsRead::Absent);
     }
     let version = u64::from_le_bytes(head[8..16].try_into().unwrap());
     let (major, minor) = (version >> 24, ((version >> 16) & 0xff) as u32);
     let name = super::version::Version::from_hex(version).map_or_else(|| format!("{version:#x}"), |v| v.to_string());
-    let unreadable = |why: OffsetsError| Ok(Found::Unreadable { version, why });
+    let unreadable = |why: OffsetsError| Ok(OffsetsRead::Unreadable { version, why });
     if major != 3 || minor < 13 {
         return unreadable(OffsetsError::NoTable(name));
     }
@@ -571,7 +641,7 @@ pub fn read_with(mem: &dyn Memory, addr: u64, tested_up_to: u32, shapes: &[&Shap
         match d.check() {
             Ok(()) => {
                 d.newer_than_tested = newer;
-                return Ok(Found::Ok(Box::new(d)));
+                return Ok(OffsetsRead::Ok(Box::new(d)));
             }
             Err(e) => tried.push((shape.minor, ShapeMiss::Check(Box::new(e)))),
         }
@@ -675,7 +745,8 @@ fn shim_owners(minor: u32) -> Vec<u8> {
 
 /// Builds a `_Py_DebugOffsets` image (for tests): `d` laid out in the shape of minor `shape`,
 /// with the version and free-threading flag of `d`, other fields zero.
-pub fn encode_as(d: &DebugOffsets, shape: u32) -> Vec<u8> {
+#[cfg(any(test, feature = "synthetic"))]
+pub(crate) fn encode_as(d: &DebugOffsets, shape: u32) -> Vec<u8> {
     let shape = SHAPES.iter().find(|s| s.minor == shape).expect("a known shape");
     let mut out = vec![0u8; shape.size()];
     out[..8].copy_from_slice(COOKIE);
@@ -692,11 +763,13 @@ pub fn encode_as(d: &DebugOffsets, shape: u32) -> Vec<u8> {
 }
 
 /// [`encode_as`] in the shape of `d.shape`.
+#[cfg(any(test, feature = "synthetic"))]
 pub fn encode(d: &DebugOffsets) -> Vec<u8> {
     encode_as(d, d.shape)
 }
 
 /// The 3.13.0 values (measured with gdb on the pyenv build, sizes from its `.PyRuntime`).
+#[cfg(any(test, feature = "synthetic"))]
 pub fn values_3_13_0() -> DebugOffsets {
     DebugOffsets {
         version: 0x030d00f0,
@@ -744,6 +817,7 @@ pub fn values_3_13_0() -> DebugOffsets {
 }
 
 /// The values of Debian sid's 3.15.2 (`.PyRuntime` of /usr/bin/python3.15, 3.15.2-1), for tests.
+#[cfg(any(test, feature = "synthetic"))]
 pub fn values_3_15_2() -> DebugOffsets {
     DebugOffsets {
         version: 0x030f02f0,
@@ -807,7 +881,7 @@ mod tests {
         for d in [values_3_13_0(), DebugOffsets { version: 0x030e0af0, shape: 14, ..values_3_13_0() }, values_3_15_2()]
         {
             let m = image(encode(&d));
-            let Found::Ok(got) = read(&m, 0x1000).unwrap() else { panic!("3.{} not parsed", d.shape) };
+            let OffsetsRead::Ok(got) = read(&m, 0x1000).unwrap() else { panic!("3.{} not parsed", d.shape) };
             assert_eq!(*got, d);
             assert!(!got.newer_than_tested);
         }
@@ -817,7 +891,7 @@ mod tests {
     fn debug_offsets_of_313_match_the_static_table() {
         let d = values_3_13_0();
         let m = image(encode(&d));
-        let Found::Ok(got) = read(&m, 0x1000).unwrap() else { panic!("not parsed") };
+        let OffsetsRead::Ok(got) = read(&m, 0x1000).unwrap() else { panic!("not parsed") };
         let from_offsets = got.to_layout().unwrap();
         let table = Layout::for_version(3, 13, 0).unwrap();
         // Everything but the label and `initialized` (not published) must agree.
@@ -838,16 +912,16 @@ mod tests {
         let d = values_3_13_0();
         let mut img = encode(&d);
         img[0] = b'X';
-        assert!(matches!(read(&image(img), 0x1000).unwrap(), Found::Absent));
+        assert!(matches!(read(&image(img), 0x1000).unwrap(), OffsetsRead::Absent));
         // A cookie on a version that has no table.
         let mut img = encode(&d);
         img[8..16].copy_from_slice(&0x030c01f0u64.to_le_bytes());
-        assert!(matches!(read(&image(img), 0x1000).unwrap(), Found::Unreadable { version: 0x030c01f0, .. }));
+        assert!(matches!(read(&image(img), 0x1000).unwrap(), OffsetsRead::Unreadable { version: 0x030c01f0, .. }));
         // Implausible offsets, and a frame field outside the frame.
         let mut bad = d.clone();
         bad.co_name = 1 << 40;
         assert!(bad.to_layout().is_err());
-        let Found::Unreadable { why, .. } = read(&image(encode(&bad)), 0x1000).unwrap() else { panic!() };
+        let OffsetsRead::Unreadable { why, .. } = read(&image(encode(&bad)), 0x1000).unwrap() else { panic!() };
         assert!(why.to_string().contains("implausible"), "{why}");
         assert!(matches!(&why, OffsetsError::NoShapeFits { newer: false, tried, .. } if tried.len() == 1), "{why:?}");
         let mut bad = d.clone();
@@ -874,7 +948,7 @@ mod tests {
         // 3.16 publishing a table shaped like 3.15's.
         let mut d = values_3_15_2();
         d.version = 0x031000a1;
-        let Found::Ok(got) = read(&image(encode_as(&d, 15)), 0x1000).unwrap() else { panic!() };
+        let OffsetsRead::Ok(got) = read(&image(encode_as(&d, 15)), 0x1000).unwrap() else { panic!() };
         assert!(got.newer_than_tested);
         assert_eq!(got.shape, 15);
         assert_eq!(got.ts_thread_id, 176);
@@ -883,11 +957,11 @@ mod tests {
         assert!(l.label.contains("parsed as 3.15"), "{}", l.label);
         // A tested version is only read in its own shape: 3.13 in 3.14's shape is refused.
         let r = read(&image(encode_as(&DebugOffsets { shape: 14, ..values_3_13_0() }, 14)), 0x1000).unwrap();
-        assert!(matches!(r, Found::Unreadable { .. }), "{r:?}");
+        assert!(matches!(r, OffsetsRead::Unreadable { .. }), "{r:?}");
         // 3.16 in 3.14's shape: 3.15's does not fit, 3.14's does.
         let mut d14 = DebugOffsets { shape: 14, ..values_3_13_0() };
         d14.version = 0x031000a1;
-        let Found::Ok(got) = read(&image(encode_as(&d14, 14)), 0x1000).unwrap() else { panic!() };
+        let OffsetsRead::Ok(got) = read(&image(encode_as(&d14, 14)), 0x1000).unwrap() else { panic!() };
         assert_eq!((got.shape, got.newer_than_tested), (14, true));
         assert_eq!(got.ts_thread_id, 152);
     }
@@ -898,11 +972,11 @@ mod tests {
     #[test]
     fn a_known_version_presented_as_unknown() {
         let m = image(encode(&values_3_15_2()));
-        let Found::Ok(got) = read_with(&m, 0x1000, 14, SHAPES).unwrap() else { panic!() };
+        let OffsetsRead::Ok(got) = read_with(&m, 0x1000, 14, SHAPES).unwrap() else { panic!() };
         assert_eq!((got.shape, got.newer_than_tested), (15, true));
         assert_eq!(DebugOffsets { newer_than_tested: false, ..*got }, values_3_15_2());
         let r = read_with(&m, 0x1000, 14, &[&SHAPE_313, &SHAPE_314]).unwrap();
-        let Found::Unreadable { why, .. } = r else { panic!("misread: {r:?}") };
+        let OffsetsRead::Unreadable { why, .. } = r else { panic!("misread: {r:?}") };
         let text = why.to_string();
         assert!(text.contains("fit none") && text.contains("as 3.14") && text.contains("as 3.13"), "{why}");
     }
@@ -911,7 +985,7 @@ mod tests {
     fn shape_314_moves_groups_and_owners() {
         let d = DebugOffsets { version: 0x030e00f0, shape: 14, ..values_3_13_0() };
         let m = image(encode(&d));
-        let Found::Ok(got) = read(&m, 0x1000).unwrap() else { panic!() };
+        let OffsetsRead::Ok(got) = read(&m, 0x1000).unwrap() else { panic!() };
         assert_eq!(*got, d);
         // The thread_state group starts at byte 176 in 3.14.
         let raw = encode(&d);

@@ -9,7 +9,7 @@ use super::walk::Anchors;
 use crate::modules::{Module, ModuleSet};
 use crate::process::{Memory, MemoryExt, Snapshot};
 
-pub struct Found {
+pub(crate) struct Discovered {
     /// The module's path as the process sees it.
     pub module_path: String,
     pub version: Option<Version>,
@@ -28,7 +28,7 @@ const MAX_SCAN: u64 = 32 << 20;
 
 /// Finds the interpreter: libpython first, then the executable and `python*` files (static builds
 /// such as Debian's /usr/bin/python3.11), then any module with a `.PyRuntime` section.
-pub fn find(snap: &Snapshot<'_>, modules: &ModuleSet, mem: &dyn Memory) -> Option<Found> {
+pub(crate) fn find(snap: &Snapshot<'_>, modules: &ModuleSet, mem: &dyn Memory) -> Option<Discovered> {
     let exe = snap.exe.as_deref();
     let mut order: Vec<&Module> = modules.by_name(|n| n.starts_with("libpython")).collect();
     for m in modules.iter() {
@@ -46,7 +46,7 @@ pub fn find(snap: &Snapshot<'_>, modules: &ModuleSet, mem: &dyn Memory) -> Optio
 }
 
 /// The anchors and version of the interpreter in `m`, if it holds one.
-fn probe(snap: &Snapshot<'_>, m: &Module, mem: &dyn Memory) -> Option<Found> {
+fn probe(snap: &Snapshot<'_>, m: &Module, mem: &dyn Memory) -> Option<Discovered> {
     let mut notes = Vec::new();
     let runtime = m.symbol_address("_PyRuntime").or_else(|| m.section_address(".PyRuntime").map(|s| s.0));
     let interp_head_ptr = if runtime.is_none() {
@@ -69,7 +69,7 @@ fn probe(snap: &Snapshot<'_>, m: &Module, mem: &dyn Memory) -> Option<Found> {
     if let Some(rt) = runtime {
         let tested = tested_up_to();
         match debug_offsets::read_with(mem, rt, tested, debug_offsets::SHAPES) {
-            Ok(debug_offsets::Found::Ok(d)) => {
+            Ok(debug_offsets::OffsetsRead::Ok(d)) => {
                 version = Version::from_hex(d.version);
                 if d.newer_than_tested {
                     notes.push(format!(
@@ -90,11 +90,11 @@ fn probe(snap: &Snapshot<'_>, m: &Module, mem: &dyn Memory) -> Option<Found> {
                 from_offsets = Some(d.to_layout().map_err(LayoutError::from));
                 published = Some(d.objects.clone());
             }
-            Ok(debug_offsets::Found::Unreadable { version: v, why }) => {
+            Ok(debug_offsets::OffsetsRead::Unreadable { version: v, why }) => {
                 version = Version::from_hex(v);
                 from_offsets = Some(Err(why.into()));
             }
-            Ok(debug_offsets::Found::Absent) => {}
+            Ok(debug_offsets::OffsetsRead::Absent) => {}
             Err(e) => notes.push(e.to_string()),
         }
     }
@@ -157,7 +157,7 @@ fn probe(snap: &Snapshot<'_>, m: &Module, mem: &dyn Memory) -> Option<Found> {
         }
         _ => (None, Known::default()),
     };
-    Some(Found { module_path: m.path.clone(), version, layout, anchors, notes, objects, known })
+    Some(Discovered { module_path: m.path.clone(), version, layout, anchors, notes, objects, known })
 }
 
 /// Test hook: `CRASHCATCH_TEST_PYTHON_TESTED_UP_TO=3.N` makes the reader treat every minor
@@ -172,13 +172,13 @@ fn tested_up_to() -> u32 {
 
 /// The address a `mov sym(%rip),%rax; ret` function loads from (optionally after `endbr64`):
 /// how 3.6's exported `PyInterpreterState_Head` reads the static `interp_head`.
-pub fn decode_rip_load(mem: &dyn Memory, func: u64) -> Option<u64> {
+pub(crate) fn decode_rip_load(mem: &dyn Memory, func: u64) -> Option<u64> {
     rip_load(mem, func, true)
 }
 
 /// The address a `mov sym(%rip),%eax; ret` function loads a 32-bit value from (optionally after
 /// `endbr64`): how 2.7's exported `Py_IsInitialized` reads the static `initialized`.
-pub fn decode_rip_load32(mem: &dyn Memory, func: u64) -> Option<u64> {
+pub(crate) fn decode_rip_load32(mem: &dyn Memory, func: u64) -> Option<u64> {
     rip_load(mem, func, false)
 }
 

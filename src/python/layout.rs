@@ -7,15 +7,23 @@
 /// Where the interpreter keeps its state; only the fields this reader uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
+    /// The major version (2 or 3).
     pub major: u32,
+    /// The minor version.
     pub minor: u32,
     /// Which table this is, for notes: `3.7.4+`, `3.13 (debug offsets)`.
     pub label: String,
+    /// `_PyRuntimeState`.
     pub runtime: RuntimeLayout,
+    /// `PyInterpreterState`.
     pub interp: InterpLayout,
+    /// `PyThreadState`.
     pub tstate: TstateLayout,
+    /// A frame: `PyFrameObject` (≤3.10) or `_PyInterpreterFrame` (3.11+).
     pub frame: FrameLayout,
+    /// `PyCodeObject`.
     pub code: CodeLayout,
+    /// `str` objects.
     pub string: StringLayout,
     /// `PyBytesObject` (3.x) or `PyStringObject` (2.7), which hold line tables: (`ob_size`, data).
     pub bytes: (u64, u64),
@@ -28,26 +36,35 @@ pub struct Layout {
 /// `_PyRuntimeState` (3.7+). Absent for 2.7 and 3.6, which use globals instead.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RuntimeLayout {
+    /// `interpreters.head`: the first interpreter.
     pub interpreters_head: Option<u64>,
     /// `finalizing` / `_finalizing`: the finalizing thread state, NULL while running.
     pub finalizing: Option<u64>,
+    /// `initialized` (an int): set once the runtime is initialized, cleared by finalization.
     pub initialized: Option<u64>,
     /// `gilstate.tstate_current` (3.7–3.11): the thread state holding the GIL.
     pub tstate_current: Option<u64>,
 }
 
+/// `PyInterpreterState`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InterpLayout {
+    /// `next`: the next interpreter.
     pub next: u64,
+    /// `threads.head`: the newest thread state.
     pub threads_head: u64,
+    /// `id` (3.7+).
     pub id: Option<u64>,
     /// `ceval.gil`, a pointer to the GIL in use (3.12+).
     pub ceval_gil: Option<u64>,
 }
 
+/// `struct _gil_runtime_state`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GilLayout {
+    /// `last_holder`: the thread state that took it last.
     pub last_holder: u64,
+    /// `locked` (an int).
     pub locked: u64,
 }
 
@@ -57,15 +74,26 @@ pub enum TopFrame {
     /// A frame pointer in the thread state (`frame` ≤3.10, `current_frame` 3.13+).
     Direct(u64),
     /// `tstate->cframe->current_frame` (3.11, 3.12).
-    ViaCFrame { cframe: u64, current_frame: u64 },
+    ViaCFrame {
+        /// `cframe` in the thread state.
+        cframe: u64,
+        /// `current_frame` in `_PyCFrame`.
+        current_frame: u64,
+    },
 }
 
+/// `PyThreadState`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TstateLayout {
+    /// `next`: the next (older) thread state.
     pub next: u64,
+    /// `interp`: its interpreter.
     pub interp: u64,
+    /// How it points at its innermost frame.
     pub top_frame: TopFrame,
+    /// `thread_id`: the `pthread_t`.
     pub thread_id: u64,
+    /// `native_thread_id`: the kernel tid (3.8+).
     pub native_thread_id: Option<u64>,
 }
 
@@ -80,13 +108,16 @@ pub enum Instr {
     Pointer,
 }
 
+/// A frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameLayout {
     /// `f_back` / `previous`.
     pub back: u64,
     /// `f_code` / `f_executable`.
     pub code: u64,
+    /// `f_lasti`, `prev_instr` or `instr_ptr`.
     pub instr: u64,
+    /// What `instr` holds.
     pub instr_kind: Instr,
     /// The frame is a heap object with an `ob_type` (≤3.10).
     pub is_object: bool,
@@ -104,39 +135,57 @@ pub struct FrameLayout {
     pub tlbc_index: Option<u64>,
 }
 
+/// The format of a code object's line table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineTable {
     /// `co_lnotab`: (byte delta, line delta) pairs; the line delta is signed from 3.6 on.
-    Lnotab { signed: bool },
+    Lnotab {
+        /// The line delta is signed.
+        signed: bool,
+    },
     /// 3.10's `co_linetable`: (byte delta, signed line delta), -128 means no line.
     Linetable310,
     /// 3.11+ location table (Objects/locations.md).
     Locations,
 }
 
+/// `PyCodeObject`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeLayout {
+    /// `co_filename`.
     pub filename: u64,
+    /// `co_name`.
     pub name: u64,
+    /// `co_qualname` (3.11+).
     pub qualname: Option<u64>,
     /// `co_lnotab` or `co_linetable`, a bytes object.
     pub linetable: u64,
+    /// `co_firstlineno` (an int).
     pub firstlineno: u64,
     /// `co_code_adaptive`, the inline bytecode (3.11+), where instruction pointers point.
     pub code_adaptive: Option<u64>,
+    /// The format of its line table.
     pub table: LineTable,
     /// `co_tlbc` (free-threaded 3.14+): a `_PyCodeArray *` (`Py_ssize_t size; char *entries[]`)
     /// of the thread-local bytecode copies.
     pub tlbc: Option<u64>,
 }
 
+/// `str` objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StringLayout {
     /// Python 2 `PyStringObject`: `ob_size`, then bytes at `data`.
-    Bytes { size: u64, data: u64 },
+    Bytes {
+        /// `ob_size`.
+        size: u64,
+        /// `ob_sval`.
+        data: u64,
+    },
     /// `PyUnicodeObject` (PEP 393).
     Unicode {
+        /// `length`, in characters.
         length: u64,
+        /// `state`, the bit field with `kind`, `compact` and `ascii`.
         state: u64,
         /// `sizeof(PyASCIIObject)`: where compact ASCII data starts.
         ascii_data: u64,
@@ -166,6 +215,7 @@ pub struct DwarfCheck {
     pub ty: &'static str,
     /// A dotted member path (`interpreters.head`), or `sizeof`.
     pub member: &'static str,
+    /// The offset (or size) the table has for it.
     pub value: u64,
 }
 

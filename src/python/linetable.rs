@@ -3,7 +3,7 @@
 
 /// ≤3.9 `co_lnotab`: pairs of (byte-offset delta, line delta). `addr` is the byte offset of the
 /// instruction (`f_lasti`). The line delta is unsigned in 2.7 and signed from 3.6 on.
-pub fn lnotab_line(table: &[u8], firstlineno: i32, addr: i64, signed: bool) -> i32 {
+pub(crate) fn lnotab_line(table: &[u8], firstlineno: i32, addr: i64, signed: bool) -> i32 {
     let mut line = firstlineno;
     let mut at: i64 = 0;
     for pair in table.chunks_exact(2) {
@@ -19,7 +19,7 @@ pub fn lnotab_line(table: &[u8], firstlineno: i32, addr: i64, signed: bool) -> i
 
 /// 3.10 `co_linetable`: pairs of (byte delta, signed line delta) describing consecutive ranges;
 /// a line delta of -128 marks a range with no line. `addr` is a byte offset (`f_lasti * 2`).
-pub fn linetable310_line(table: &[u8], firstlineno: i32, addr: i64) -> Option<i32> {
+pub(crate) fn linetable310_line(table: &[u8], firstlineno: i32, addr: i64) -> Option<i32> {
     if addr < 0 {
         return Some(firstlineno);
     }
@@ -47,7 +47,7 @@ pub fn linetable310_line(table: &[u8], firstlineno: i32, addr: i64) -> Option<i3
 /// when the table records them the end line and the start and end columns, 0-based UTF-8 byte
 /// offsets into their lines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Position {
+pub(crate) struct Position {
     pub line: Option<i32>,
     pub end_line: Option<i32>,
     pub column: Option<u32>,
@@ -60,12 +60,13 @@ pub struct Position {
 /// `RETURN_GENERATOR`: a crash while a frame is being set up, such as a stack overflow in the
 /// cell allocation) has no line of its own: it gets the `def` line, as a frame that has not
 /// started (`unit` < 0) does.
-pub fn locations_line(table: &[u8], firstlineno: i32, unit: i64) -> Option<i32> {
+#[cfg(test)]
+pub(crate) fn locations_line(table: &[u8], firstlineno: i32, unit: i64) -> Option<i32> {
     locations_position(table, firstlineno, unit).line
 }
 
 /// The whole [`Position`] of instruction `unit` (see [`locations_line`]).
-pub fn locations_position(table: &[u8], firstlineno: i32, unit: i64) -> Position {
+pub(crate) fn locations_position(table: &[u8], firstlineno: i32, unit: i64) -> Position {
     let line_only = |line| Position { line: Some(line), ..Default::default() };
     if unit < 0 {
         return line_only(firstlineno);
@@ -174,6 +175,7 @@ fn signed_varint(table: &[u8], i: usize) -> (i32, usize) {
 }
 
 /// Encoders used by tests to build tables the way CPython's compiler does.
+#[cfg(any(test, feature = "synthetic"))]
 pub mod encode {
     fn varint(out: &mut Vec<u8>, mut v: u64) {
         while v >= 64 {

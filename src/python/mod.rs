@@ -1,18 +1,18 @@
 //! CPython in a stopped process: find the interpreter, its version, every thread state and its
 //! frames, the GIL holder and the finalization state.
 //!
-//! - [`discover`] finds the module that holds the interpreter (libpython, or the executable for
+//! - `discover` finds the module that holds the interpreter (libpython, or the executable for
 //!   static builds) and the addresses the walk starts from;
-//! - [`version`] reads the version from the process (`_Py_DebugOffsets`, `Py_Version`, the
+//! - `version` reads the version from the process (`_Py_DebugOffsets`, `Py_Version`, the
 //!   `Py_GetVersion()` text in memory; the file name only as a last resort);
 //! - [`layout`] holds one small offset table per minor version, [`debug_offsets`] reads 3.13+'s own;
 //! - [`walk`] follows interpreters → thread states → frames over any [`crate::process::Memory`];
-//! - [`linetable`] and [`strings`] decode line tables and `str` objects;
-//! - [`tids`] maps thread states to kernel tids, [`source`] reads source lines;
-//! - [`objects`] reads ordinary objects (bounded), for [`locals`] (a frame's arguments and
-//!   variables), [`thread_names`] (`threading.Thread.name`) and [`gc_state`]; [`idle`] tells a
+//! - `linetable` and `strings` decode line tables and `str` objects;
+//! - `tids` maps thread states to kernel tids, `source_lines` reads source lines;
+//! - [`objects`] reads ordinary objects (bounded), for `locals` (a frame's arguments and
+//!   variables), `thread_names` (`threading.Thread.name`) and `gc_state`; `idle` tells a
 //!   waiting thread from a running one;
-//! - [`synth`] builds synthetic images for the tests and the fuzzers (not part of a report).
+//! - `synth` builds synthetic images for the tests and the fuzzers (not part of a report).
 //!
 //! Use from capture: `let py = python::read(&snap, &modules, deadline);` once per report in the read
 //! phase (it wraps `snap.memory` in a page cache itself), then `python::add_source_lines` in the
@@ -23,23 +23,24 @@
 
 pub mod asyncio;
 pub mod debug_offsets;
-pub mod discover;
+pub(crate) mod discover;
 pub mod error;
-pub mod gc_state;
-pub mod idle;
+pub(crate) mod gc_state;
+pub(crate) mod idle;
 pub mod layout;
-pub mod linetable;
-pub mod locals;
+pub(crate) mod linetable;
+pub(crate) mod locals;
+#[allow(missing_docs)] // Issue 25's object reader: documented by its author (issue 27).
 pub mod objects;
-pub mod source;
-pub mod strings;
+pub(crate) mod source_lines;
+pub(crate) mod strings;
 /// Test scaffolding: only in the crate's own tests and with the `synthetic` feature (the
 /// integration tests and fuzzers turn it on through the dev-dependency on this crate).
 #[cfg(any(test, feature = "synthetic"))]
 pub mod synth;
-pub mod thread_names;
-pub mod tids;
-pub mod version;
+pub(crate) mod thread_names;
+pub(crate) mod tids;
+pub(crate) mod version;
 pub mod walk;
 
 use crate::modules::ModuleSet;
@@ -47,7 +48,7 @@ use crate::process::{CachedMemory, Memory, MemoryExt, Snapshot};
 use crate::report::model::{Hex, InterpreterState, PythonFrame, PythonInterpreter, PythonState, PythonThread};
 
 /// Source lines are read for this many innermost frames of each thread.
-pub const SOURCE_FRAMES: usize = 5;
+pub(crate) const SOURCE_FRAMES: usize = 5;
 
 /// What to read beyond the stacks.
 #[derive(Debug, Clone, Copy, Default)]
@@ -66,13 +67,13 @@ const LOCALS_VISITS: usize = 50_000;
 const DEFAULT_ARGUMENT_FRAMES: usize = 8;
 
 /// Reads the Python state of the process, or None when no CPython is loaded in it: [`read`],
-/// then the source lines of the innermost frames ([`add_source_lines`]).
+/// then the source lines of the innermost frames (`add_source_lines`).
 pub fn inspect(snap: &Snapshot<'_>, modules: &ModuleSet, deadline: Option<std::time::Instant>) -> Option<PythonState> {
     inspect_with(snap, modules, deadline, Options::default())
 }
 
 /// [`inspect`] with [`Options`].
-pub fn inspect_with(
+pub(crate) fn inspect_with(
     snap: &Snapshot<'_>,
     modules: &ModuleSet,
     deadline: Option<std::time::Instant>,
@@ -90,7 +91,7 @@ pub fn read(snap: &Snapshot<'_>, modules: &ModuleSet, deadline: Option<std::time
 }
 
 /// [`read`] with [`Options`].
-pub fn read_with(
+pub(crate) fn read_with(
     snap: &Snapshot<'_>,
     modules: &ModuleSet,
     deadline: Option<std::time::Instant>,
@@ -130,14 +131,14 @@ pub fn read_with(
 
 /// The source line of the [`SOURCE_FRAMES`] innermost frames of each thread, read from the
 /// files the process names, as the process would (the analysis phase: files only).
-pub fn add_source_lines(state: &mut PythonState, snap: &Snapshot<'_>) {
+pub(crate) fn add_source_lines(state: &mut PythonState, snap: &Snapshot<'_>) {
     fn frames(s: &mut PythonState) -> impl Iterator<Item = &mut PythonFrame> {
         s.interpreters
             .iter_mut()
             .flat_map(|i| i.threads.iter_mut())
             .flat_map(|t| t.frames.iter_mut().take(SOURCE_FRAMES))
     }
-    let mut wanted = source::SourceRequests::default();
+    let mut wanted = source_lines::SourceRequests::default();
     for f in frames(state) {
         if let Some(line) = f.line {
             wanted.want(&f.file, line);
@@ -171,7 +172,7 @@ fn objects_state(
     state: &mut PythonState,
     snap: &Snapshot<'_>,
     o: &objects::Objects<'_>,
-    found: &discover::Found,
+    found: &discover::Discovered,
     w: &walk::Walk,
     opts: Options,
 ) {

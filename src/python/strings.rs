@@ -6,12 +6,17 @@ use crate::process::{Memory, MemoryExt, ReadError};
 
 /// Longest string or line table this reader copies; longer objects are truncated (strings) or
 /// refused (line tables).
-pub const MAX_STR_CHARS: usize = 4096;
-pub const MAX_BYTES: usize = 1 << 20;
+pub(crate) const MAX_STR_CHARS: usize = 4096;
+pub(crate) const MAX_BYTES: usize = 1 << 20;
 
 /// Decodes a `str` (3.x `PyUnicodeObject`, 2.7 `PyStringObject`) at `addr`, keeping at most
 /// `max_chars` characters.
-pub fn read_str(mem: &dyn Memory, layout: &StringLayout, addr: u64, max_chars: usize) -> Result<String, StringError> {
+pub(crate) fn read_str(
+    mem: &dyn Memory,
+    layout: &StringLayout,
+    addr: u64,
+    max_chars: usize,
+) -> Result<String, StringError> {
     if addr == 0 {
         return Err(StringError::NullString);
     }
@@ -60,7 +65,7 @@ pub fn read_str(mem: &dyn Memory, layout: &StringLayout, addr: u64, max_chars: u
 
 /// PEP 393 data of `kind` bytes per character: Latin-1, UCS-2 or UCS-4, little-endian.
 /// Lone surrogates and out-of-range values become U+FFFD.
-pub fn decode(raw: &[u8], kind: usize) -> String {
+pub(crate) fn decode(raw: &[u8], kind: usize) -> String {
     match kind {
         1 => raw.iter().map(|&b| char::from(b)).collect(),
         2 => raw
@@ -76,7 +81,12 @@ pub fn decode(raw: &[u8], kind: usize) -> String {
 
 /// The contents of a bytes object (3.x `PyBytesObject`, 2.7 `PyStringObject`); `layout` is
 /// (`ob_size` offset, data offset). Objects longer than `max` are refused.
-pub fn read_bytes_object(mem: &dyn Memory, layout: (u64, u64), addr: u64, max: usize) -> Result<Vec<u8>, StringError> {
+pub(crate) fn read_bytes_object(
+    mem: &dyn Memory,
+    layout: (u64, u64),
+    addr: u64,
+    max: usize,
+) -> Result<Vec<u8>, StringError> {
     if addr == 0 {
         return Err(StringError::NullBytes);
     }
@@ -103,6 +113,7 @@ fn readable_end(mem: &dyn Memory, addr: u64, len: usize) -> Result<(), StringErr
 }
 
 /// Builders for string objects in synthetic images (tests and fuzzing).
+#[cfg(any(test, feature = "synthetic"))]
 pub mod build {
     use super::super::layout::StringLayout;
 
@@ -140,13 +151,13 @@ pub mod build {
     }
 
     /// A 2.7 `PyStringObject` (or, with a 3.x layout, nothing useful: use `unicode`).
-    pub fn py2_str(layout: &StringLayout, ty: u64, s: &str) -> Vec<u8> {
+    pub(crate) fn py2_str(layout: &StringLayout, ty: u64, s: &str) -> Vec<u8> {
         let StringLayout::Bytes { size, data } = *layout else { return unicode(layout, ty, s) };
         bytes_object((size, data), ty, s.as_bytes())
     }
 
     /// A bytes object with `ob_size` and data at `layout`.
-    pub fn bytes_object(layout: (u64, u64), ty: u64, b: &[u8]) -> Vec<u8> {
+    pub(crate) fn bytes_object(layout: (u64, u64), ty: u64, b: &[u8]) -> Vec<u8> {
         let mut out = vec![0u8; layout.1 as usize + b.len() + 1];
         out[0..8].copy_from_slice(&1u64.to_le_bytes());
         out[8..16].copy_from_slice(&ty.to_le_bytes());

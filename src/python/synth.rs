@@ -9,16 +9,20 @@ use super::strings::build;
 use super::walk::Anchors;
 use crate::process::ImageMemory;
 
-pub const CODE_TYPE: u64 = 0x1000;
-pub const FRAME_TYPE: u64 = 0x1100;
-pub const STR_TYPE: u64 = 0x1200;
-pub const BYTES_TYPE: u64 = 0x1300;
-pub const NONE_TYPE: u64 = 0x1400;
+pub(crate) const CODE_TYPE: u64 = 0x1000;
+pub(crate) const FRAME_TYPE: u64 = 0x1100;
+pub(crate) const STR_TYPE: u64 = 0x1200;
+pub(crate) const BYTES_TYPE: u64 = 0x1300;
+pub(crate) const NONE_TYPE: u64 = 0x1400;
 
+/// One frame of a synthetic thread.
 #[derive(Debug, Clone)]
 pub struct SynthFrame {
+    /// `co_filename`.
     pub file: String,
+    /// The (qualified) name.
     pub function: String,
+    /// `co_firstlineno`.
     pub firstlineno: i32,
     /// The line the frame is at; must be ≥ firstlineno for 2.7 (unsigned lnotab).
     pub line: i32,
@@ -26,16 +30,20 @@ pub struct SynthFrame {
     pub entry: bool,
 }
 
+/// One synthetic thread state.
 #[derive(Debug, Clone)]
 pub struct SynthThread {
+    /// `thread_id`.
     pub thread_id: u64,
+    /// `native_thread_id`.
     pub native_thread_id: u64,
     /// Innermost first.
     pub frames: Vec<SynthFrame>,
 }
 
+/// What else a synthetic image holds.
 #[derive(Debug, Clone, Default)]
-pub struct Options {
+pub struct SynthOptions {
     /// Index into the threads of the one holding the GIL.
     pub gil_holder: Option<usize>,
     /// Index of the thread running Py_FinalizeEx.
@@ -46,10 +54,15 @@ pub struct Options {
     pub debug_offsets: Option<DebugOffsets>,
 }
 
+/// A synthetic interpreter in memory.
 pub struct Image {
+    /// Its memory.
     pub mem: ImageMemory,
+    /// Where a walk starts.
     pub anchors: Anchors,
+    /// `_PyRuntime` (or, before 3.7, the block of globals).
     pub runtime: u64,
+    /// The interpreter.
     pub interp: u64,
     /// Thread state addresses, in the order of `threads`.
     pub tstates: Vec<u64>,
@@ -198,7 +211,7 @@ struct FrameKit {
 
 /// `_PyRuntime` (or 2.7–3.6's globals) and the interpreter, linked as `opts` says; the anchors
 /// the walker starts from.
-fn runtime_and_interpreter(al: &mut Alloc, l: &Layout, opts: &Options) -> (u64, u64, Anchors) {
+fn runtime_and_interpreter(al: &mut Alloc, l: &Layout, opts: &SynthOptions) -> (u64, u64, Anchors) {
     let old = l.major == 2 || l.minor <= 6;
     let rt_size = [l.runtime.interpreters_head, l.runtime.finalizing, l.runtime.initialized, l.runtime.tstate_current]
         .into_iter()
@@ -321,7 +334,7 @@ fn thread_state(al: &mut Alloc, l: &Layout, kit: &FrameKit, interp: u64, th: &Sy
 }
 
 /// The GIL holder and the finalizing thread, as `opts` says.
-fn mark_threads(al: &mut Alloc, l: &Layout, img: &Image, opts: &Options) {
+fn mark_threads(al: &mut Alloc, l: &Layout, img: &Image, opts: &SynthOptions) {
     if let Some(h) = opts.gil_holder {
         let t = img.tstates[h];
         if let Some(p) = img.anchors.tstate_current_ptr {
@@ -347,7 +360,7 @@ fn mark_threads(al: &mut Alloc, l: &Layout, img: &Image, opts: &Options) {
 }
 
 /// Lays out one interpreter with `threads` (the first is the newest, as CPython lists them).
-pub fn build_image(l: &Layout, threads: &[SynthThread], opts: &Options) -> Image {
+pub fn build_image(l: &Layout, threads: &[SynthThread], opts: &SynthOptions) -> Image {
     let mut al = Alloc { next: 0x10_0000, mem: ImageMemory::new() };
     for t in [CODE_TYPE, FRAME_TYPE, STR_TYPE, BYTES_TYPE, NONE_TYPE] {
         al.mem.add(t, vec![0u8; 0x80]);

@@ -15,13 +15,13 @@ const SCAN_LIMIT: u64 = 0x1000;
 
 /// One thread state's identifiers.
 #[derive(Debug, Clone, Copy)]
-pub struct Ids {
+pub(crate) struct Ids {
     pub thread_id: u64,
     pub native_thread_id: Option<u64>,
 }
 
 /// The tid of each thread state in `ids` (parallel), or None when it could not be told.
-pub fn map_tids(mem: &dyn Memory, threads: &[ThreadInfo], ids: &[Ids]) -> Vec<Option<i32>> {
+pub(crate) fn map_tids(mem: &dyn Memory, threads: &[ThreadInfo], ids: &[Ids]) -> Vec<Option<i32>> {
     let tids: HashSet<i32> = threads.iter().map(|t| t.tid).collect();
     let spec = threads.iter().find_map(|t| t.regs.map(|r| r.spec())).unwrap_or_else(|| Arch::HOST.spec());
     let below = spec.pthread_below_thread_pointer();

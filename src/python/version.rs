@@ -3,7 +3,7 @@
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Version {
+pub(crate) struct Version {
     pub major: u32,
     pub minor: u32,
     /// None when only the file name was available.
@@ -14,7 +14,7 @@ pub struct Version {
 
 impl Version {
     /// From `PY_VERSION_HEX` (`Py_Version`, `_Py_DebugOffsets.version`): 0x030b07f0 is 3.11.7.
-    pub fn from_hex(v: u64) -> Option<Version> {
+    pub(crate) fn from_hex(v: u64) -> Option<Version> {
         let major = ((v >> 24) & 0xff) as u32;
         let minor = ((v >> 16) & 0xff) as u32;
         let patch = ((v >> 8) & 0xff) as u32;
@@ -51,7 +51,7 @@ impl fmt::Display for Version {
 /// Finds `"X.Y.Z (…"`, the start of `Py_GetVersion()`'s text (which the interpreter writes into a
 /// static buffer at start-up, `sys.version`), in a block of memory. Returns the first match whose
 /// major version is 2 or 3.
-pub fn scan_version_string(bytes: &[u8]) -> Option<Version> {
+pub(crate) fn scan_version_string(bytes: &[u8]) -> Option<Version> {
     let n = bytes.len();
     let mut i = 0;
     while i + 6 < n {
@@ -113,7 +113,7 @@ fn parse_at(s: &[u8]) -> Option<Version> {
 
 /// A hint from a file name: `libpython3.11.so.1.0`, `libpython3.6m.so`, `python3.11`,
 /// `libpython2.7.so`. Only for when the process itself says nothing.
-pub fn from_file_name(name: &str) -> Option<Version> {
+pub(crate) fn from_file_name(name: &str) -> Option<Version> {
     let rest = name.strip_prefix("libpython").or_else(|| name.strip_prefix("python"))?;
     let mut it = rest.splitn(2, '.');
     let major: u32 = it.next()?.parse().ok()?;

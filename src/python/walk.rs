@@ -13,17 +13,17 @@ use super::strings::{read_bytes_object, read_str, MAX_BYTES, MAX_STR_CHARS};
 use crate::process::{Memory, MemoryExt};
 
 /// Most frames per thread and thread states per interpreter (as py-spy).
-pub const MAX_FRAMES: usize = 4096;
-pub const MAX_THREADS: usize = 4096;
-pub const MAX_INTERPRETERS: usize = 256;
+pub(crate) const MAX_FRAMES: usize = 4096;
+pub(crate) const MAX_THREADS: usize = 4096;
+pub(crate) const MAX_INTERPRETERS: usize = 256;
 /// Frames over all threads: bounds the time a corrupt image can cost, and the report's size
 /// (at this many frames crashcatch's peak RSS is about 60 MB: see tests/hostile.rs).
-pub const MAX_TOTAL_FRAMES: usize = 32768;
+pub(crate) const MAX_TOTAL_FRAMES: usize = 32768;
 /// Bytes of file and function names kept over all frames in full; past it, every further
 /// frame's names are cut to `SHORT_NAME_CHARS` (a deep recursion through a function whose file
 /// name is 4000 characters long must not cost gigabytes in the report).
-pub const MAX_FRAME_TEXT: usize = 2 << 20;
-pub const SHORT_NAME_CHARS: usize = 120;
+pub(crate) const MAX_FRAME_TEXT: usize = 2 << 20;
+pub(crate) const SHORT_NAME_CHARS: usize = 120;
 
 /// The addresses the walk starts from, found by discovery (or set by a test).
 #[derive(Debug, Clone, Default)]
@@ -42,20 +42,27 @@ pub struct Anchors {
     pub frame_type: Option<u64>,
 }
 
+/// A Python frame as the walk read it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RawFrame {
+    /// `co_filename`.
     pub file: String,
+    /// `co_qualname` (3.11+) or `co_name`.
     pub function: String,
+    /// The line it is at.
     pub line: Option<u32>,
     /// The first frame a C-level eval loop ran (the outermost of its group).
     pub entry: bool,
     /// The frame (a frame object up to 3.10, an interpreter frame from 3.11) and its code
     /// object: where its arguments and locals are read after the walk.
     pub addr: u64,
+    /// Its code object.
     pub code: u64,
     /// The end line and columns of the expression running (3.11+, when the table has them).
     pub end_line: Option<u32>,
+    /// The first column of the expression.
     pub column: Option<u32>,
+    /// The column after its last.
     pub end_column: Option<u32>,
 }
 
@@ -77,27 +84,38 @@ impl RawFrame {
     }
 }
 
+/// A thread state as the walk read it.
 #[derive(Debug, Clone, Default)]
 pub struct RawThread {
     /// Address of the thread state.
     pub addr: u64,
+    /// `thread_id`: the `pthread_t`.
     pub thread_id: u64,
+    /// `native_thread_id`: the kernel tid (3.8+).
     pub native_thread_id: Option<u64>,
+    /// It holds a GIL.
     pub holds_gil: bool,
     /// Innermost first.
     pub frames: Vec<RawFrame>,
+    /// Why its frames stop where they do, when they stop early.
     pub error: Option<WalkError>,
 }
 
+/// An interpreter as the walk read it.
 #[derive(Debug, Clone, Default)]
 pub struct RawInterp {
+    /// Its address.
     pub addr: u64,
+    /// Its id.
     pub id: i64,
+    /// Its thread states, newest first.
     pub threads: Vec<RawThread>,
 }
 
+/// Everything the walk read.
 #[derive(Debug, Clone, Default)]
 pub struct Walk {
+    /// Every interpreter, the main one first.
     pub interpreters: Vec<RawInterp>,
     /// Thread state addresses holding a GIL.
     pub gil_holders: Vec<u64>,
@@ -105,6 +123,7 @@ pub struct Walk {
     pub finalizing: Option<u64>,
     /// `_PyRuntime.initialized`, where the layout has it.
     pub initialized: Option<bool>,
+    /// What stopped the walk early, or what it left out.
     pub errors: Vec<WalkError>,
 }
 
@@ -117,8 +136,8 @@ struct CodeInfo {
 
 struct Walker<'a> {
     mem: &'a dyn Memory,
-    l: &'a Layout,
-    a: &'a Anchors,
+    layout: &'a Layout,
+    anchors: &'a Anchors,
     codes: HashMap<u64, Result<std::rc::Rc<CodeInfo>, WalkError>>,
     budget: usize,
     /// Bytes of frame names still kept in full (see `MAX_FRAME_TEXT`).
@@ -129,7 +148,7 @@ struct Walker<'a> {
 }
 
 /// Whether `deadline` (none: no deadline) has passed.
-pub fn past(deadline: Option<Instant>) -> bool {
+pub(crate) fn past(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|d| Instant::now() >= d)
 }
 
@@ -153,8 +172,8 @@ pub fn walk_until(mem: &dyn Memory, layout: &Layout, anchors: &Anchors, deadline
     let mut out = Walk::default();
     let mut w = Walker {
         mem,
-        l: layout,
-        a: anchors,
+        layout,
+        anchors,
         codes: HashMap::new(),
         budget: MAX_TOTAL_FRAMES,
         text_budget: MAX_FRAME_TEXT,
@@ -263,11 +282,11 @@ fn shortened(s: &str) -> String {
 
 /// The code, file, function and line of the one frame at `f` (a suspended coroutine's or
 /// generator's embedded `_PyInterpreterFrame`, 3.11+), read as the walk reads a thread's frames.
-pub fn frame_at(mem: &dyn Memory, layout: &Layout, anchors: &Anchors, f: u64) -> Result<RawFrame, WalkError> {
+pub(crate) fn frame_at(mem: &dyn Memory, layout: &Layout, anchors: &Anchors, f: u64) -> Result<RawFrame, WalkError> {
     let w = Walker {
         mem,
-        l: layout,
-        a: anchors,
+        layout,
+        anchors,
         codes: HashMap::new(),
         budget: 1,
         text_budget: MAX_FRAME_TEXT,
@@ -290,9 +309,9 @@ pub fn frame_at(mem: &dyn Memory, layout: &Layout, anchors: &Anchors, f: u64) ->
 
 impl Walker<'_> {
     fn threads(&mut self, interp: u64) -> (Vec<RawThread>, Option<WalkError>) {
-        let l = self.l;
+        let layout = self.layout;
         let mut v = Vec::new();
-        let mut t = match ptr(self.mem, interp.wrapping_add(l.interp.threads_head), "thread list head") {
+        let mut t = match ptr(self.mem, interp.wrapping_add(layout.interp.threads_head), "thread list head") {
             Ok(t) => t,
             Err(e) => return (v, Some(e)),
         };
@@ -304,13 +323,14 @@ impl Walker<'_> {
             if !seen.insert(t) {
                 return (v, Some(WalkError::ThreadLoop(t)));
             }
-            match self.mem.read_u64(t.wrapping_add(l.tstate.interp)) {
+            match self.mem.read_u64(t.wrapping_add(layout.tstate.interp)) {
                 Ok(i) if i == interp => {}
                 Ok(owner) => return (v, Some(WalkError::ForeignThread { tstate: t, owner, interp })),
                 Err(source) => return (v, Some(WalkError::ThreadState { tstate: t, source })),
             }
-            let thread_id = self.mem.read_u64(t.wrapping_add(l.tstate.thread_id)).unwrap_or(0);
-            let native_thread_id = l.tstate.native_thread_id.and_then(|o| self.mem.read_u64(t.wrapping_add(o)).ok());
+            let thread_id = self.mem.read_u64(t.wrapping_add(layout.tstate.thread_id)).unwrap_or(0);
+            let native_thread_id =
+                layout.tstate.native_thread_id.and_then(|o| self.mem.read_u64(t.wrapping_add(o)).ok());
             let mut th = RawThread { addr: t, thread_id, native_thread_id, ..Default::default() };
             match self.top_frame(t) {
                 Ok(f) => {
@@ -321,7 +341,7 @@ impl Walker<'_> {
                 Err(e) => th.error = Some(e),
             }
             v.push(th);
-            match self.mem.read_u64(t.wrapping_add(l.tstate.next)) {
+            match self.mem.read_u64(t.wrapping_add(layout.tstate.next)) {
                 Ok(n) => t = n,
                 Err(source) => return (v, Some(WalkError::ThreadNext { tstate: t, source })),
             }
@@ -330,7 +350,7 @@ impl Walker<'_> {
     }
 
     fn top_frame(&self, t: u64) -> Result<u64, WalkError> {
-        match self.l.tstate.top_frame {
+        match self.layout.tstate.top_frame {
             TopFrame::Direct(o) => ptr(self.mem, t.wrapping_add(o), "thread state frame"),
             TopFrame::ViaCFrame { cframe, current_frame } => {
                 let cf = ptr(self.mem, t.wrapping_add(cframe), "thread state cframe")?;
@@ -343,7 +363,7 @@ impl Walker<'_> {
     }
 
     fn frames(&mut self, mut f: u64) -> (Vec<RawFrame>, Option<WalkError>) {
-        let l = self.l;
+        let layout = self.layout;
         let mut out: Vec<RawFrame> = Vec::new();
         let mut seen = HashSet::new();
         // Index of the frame visited just before, if it was a Python frame (3.12+ entry marks).
@@ -364,27 +384,27 @@ impl Walker<'_> {
             if !seen.insert(f) {
                 return (out, Some(WalkError::FrameLoop(f)));
             }
-            let back = match ptr(self.mem, f.wrapping_add(l.frame.back), "frame back link") {
+            let back = match ptr(self.mem, f.wrapping_add(layout.frame.back), "frame back link") {
                 Ok(b) => b,
                 Err(e) => return (out, Some(e)),
             };
-            if l.frame.is_object {
-                if let Some(ft) = self.a.frame_type {
-                    match self.mem.read_u64(f.wrapping_add(l.ob_type)) {
+            if layout.frame.is_object {
+                if let Some(ft) = self.anchors.frame_type {
+                    match self.mem.read_u64(f.wrapping_add(layout.ob_type)) {
                         Ok(t) if t == ft => {}
                         Ok(_) => return (out, Some(WalkError::NotAFrame(f))),
                         Err(e) => return (out, Some(WalkError::read("frame")(e))),
                     }
                 }
             }
-            let owner = match l.frame.owner {
+            let owner = match layout.frame.owner {
                 Some(o) => match self.mem.read_u8(f.wrapping_add(o)) {
                     Ok(v) => Some(v),
                     Err(e) => return (out, Some(WalkError::read("frame owner")(e))),
                 },
                 None => None,
             };
-            if owner.is_some_and(|o| l.frame.shim_owners.contains(&o)) {
+            if owner.is_some_and(|o| layout.frame.shim_owners.contains(&o)) {
                 // A frame the C eval loop pushed for itself: the Python frame just inside it
                 // is the first one that loop ran.
                 if let Some(i) = last_pushed {
@@ -394,17 +414,17 @@ impl Walker<'_> {
                 f = back;
                 continue;
             }
-            let mut code = match ptr(self.mem, f.wrapping_add(l.frame.code), "frame code") {
+            let mut code = match ptr(self.mem, f.wrapping_add(layout.frame.code), "frame code") {
                 Ok(c) => c,
                 Err(e) => return (out, Some(e)),
             };
-            if l.frame.code_tagged {
+            if layout.frame.code_tagged {
                 code &= !3;
             }
-            if let Some(ct) = self.a.code_type {
-                let ty = self.mem.read_u64(code.wrapping_add(l.ob_type)).ok();
+            if let Some(ct) = self.anchors.code_type {
+                let ty = self.mem.read_u64(code.wrapping_add(layout.ob_type)).ok();
                 if ty != Some(ct) {
-                    if l.major == 3 && l.minor >= 13 {
+                    if layout.major == 3 && layout.minor >= 13 {
                         // f_executable may legitimately be something else (None, a function
                         // in some trampolines): skip it.
                         last_pushed = None;
@@ -422,7 +442,7 @@ impl Walker<'_> {
                 Ok(p) => p,
                 Err(e) => return (out, Some(e)),
             };
-            let entry = match (l.frame.is_object, l.frame.is_entry) {
+            let entry = match (layout.frame.is_object, layout.frame.is_entry) {
                 (true, _) => true,
                 (false, Some(o)) => self.mem.read_u8(f.wrapping_add(o)).map(|b| b != 0).unwrap_or(false),
                 (false, None) => false,
@@ -452,44 +472,45 @@ impl Walker<'_> {
     }
 
     fn read_code(&self, code: u64) -> Result<CodeInfo, WalkError> {
-        let (m, l) = (self.mem, self.l);
+        let (mem, layout) = (self.mem, self.layout);
         if code == 0 {
             return Err(WalkError::NullCode);
         }
-        let name_field = l.code.qualname.unwrap_or(l.code.name);
-        let fname = ptr(m, code.wrapping_add(l.code.filename), "co_filename")?;
-        let name = ptr(m, code.wrapping_add(name_field), "co_name")?;
-        let file = read_str(m, &l.string, fname, MAX_STR_CHARS).map_err(WalkError::string("co_filename"))?;
-        let function = match read_str(m, &l.string, name, MAX_STR_CHARS) {
+        let name_field = layout.code.qualname.unwrap_or(layout.code.name);
+        let fname = ptr(mem, code.wrapping_add(layout.code.filename), "co_filename")?;
+        let name = ptr(mem, code.wrapping_add(name_field), "co_name")?;
+        let file = read_str(mem, &layout.string, fname, MAX_STR_CHARS).map_err(WalkError::string("co_filename"))?;
+        let function = match read_str(mem, &layout.string, name, MAX_STR_CHARS) {
             Ok(s) => s,
             // Fall back to the plain name when the qualified name is unreadable.
-            Err(qualname) if l.code.qualname.is_some() => ptr(m, code.wrapping_add(l.code.name), "co_name")
-                .and_then(|p| read_str(m, &l.string, p, MAX_STR_CHARS).map_err(WalkError::string("co_name")))
+            Err(qualname) if layout.code.qualname.is_some() => ptr(mem, code.wrapping_add(layout.code.name), "co_name")
+                .and_then(|p| read_str(mem, &layout.string, p, MAX_STR_CHARS).map_err(WalkError::string("co_name")))
                 .map_err(|fallback| WalkError::Qualname { qualname, fallback: Box::new(fallback) })?,
             Err(e) => return Err(WalkError::string("co_name")(e)),
         };
         let firstlineno =
-            m.read_i32(code.wrapping_add(l.code.firstlineno)).map_err(WalkError::read("co_firstlineno"))?;
-        let tp = ptr(m, code.wrapping_add(l.code.linetable), "line table")?;
-        let table = read_bytes_object(m, l.bytes, tp, MAX_BYTES).map_err(WalkError::string("line table"))?;
+            mem.read_i32(code.wrapping_add(layout.code.firstlineno)).map_err(WalkError::read("co_firstlineno"))?;
+        let tp = ptr(mem, code.wrapping_add(layout.code.linetable), "line table")?;
+        let table = read_bytes_object(mem, layout.bytes, tp, MAX_BYTES).map_err(WalkError::string("line table"))?;
         Ok(CodeInfo { file, function, firstlineno, table })
     }
 
     /// The frame's line (and from 3.11 its columns).
     fn line(&self, f: u64, code: u64, info: &CodeInfo) -> Result<Position, WalkError> {
-        let (m, l) = (self.mem, self.l);
+        let (mem, layout) = (self.mem, self.layout);
         let line_only = |line| Position { line, ..Default::default() };
-        Ok(match (l.frame.instr_kind, l.code.table) {
+        Ok(match (layout.frame.instr_kind, layout.code.table) {
             (Instr::LastiBytes, LineTable::Lnotab { signed }) => {
-                let lasti = m.read_i32(f.wrapping_add(l.frame.instr)).map_err(WalkError::read("f_lasti"))?;
+                let lasti = mem.read_i32(f.wrapping_add(layout.frame.instr)).map_err(WalkError::read("f_lasti"))?;
                 line_only(Some(linetable::lnotab_line(&info.table, info.firstlineno, i64::from(lasti), signed)))
             }
             (Instr::LastiUnits, LineTable::Linetable310) => {
-                let lasti = m.read_i32(f.wrapping_add(l.frame.instr)).map_err(WalkError::read("f_lasti"))?;
+                let lasti = mem.read_i32(f.wrapping_add(layout.frame.instr)).map_err(WalkError::read("f_lasti"))?;
                 line_only(linetable::linetable310_line(&info.table, info.firstlineno, i64::from(lasti) * 2))
             }
             (Instr::Pointer, LineTable::Locations) => {
-                let ip = m.read_u64(f.wrapping_add(l.frame.instr)).map_err(WalkError::read("instruction pointer"))?;
+                let ip =
+                    mem.read_u64(f.wrapping_add(layout.frame.instr)).map_err(WalkError::read("instruction pointer"))?;
                 let start = self.bytecode_start(f, code)?;
                 let units = (ip.wrapping_sub(start) as i64) / 2;
                 linetable::locations_position(&info.table, info.firstlineno, units)
@@ -502,19 +523,19 @@ impl Walker<'_> {
     /// `co_code_adaptive`, or in free-threaded 3.14+ the thread-local copy `tlbc_index` names,
     /// `co_tlbc->entries[tlbc_index]` (`_PyCodeArray`: `Py_ssize_t size; char *entries[]`).
     fn bytecode_start(&self, f: u64, code: u64) -> Result<u64, WalkError> {
-        let (m, l) = (self.mem, self.l);
-        let own = code.wrapping_add(l.code.code_adaptive.unwrap_or(0));
-        let (Some(ti), Some(ct)) = (l.frame.tlbc_index, l.code.tlbc) else { return Ok(own) };
-        let index = m.read_i32(f.wrapping_add(ti)).map_err(WalkError::read("tlbc_index"))?;
+        let (mem, layout) = (self.mem, self.layout);
+        let own = code.wrapping_add(layout.code.code_adaptive.unwrap_or(0));
+        let (Some(ti), Some(ct)) = (layout.frame.tlbc_index, layout.code.tlbc) else { return Ok(own) };
+        let index = mem.read_i32(f.wrapping_add(ti)).map_err(WalkError::read("tlbc_index"))?;
         if index == 0 {
             return Ok(own);
         }
-        let array = ptr(m, code.wrapping_add(ct), "co_tlbc")?;
-        let size = m.read_i64(array).map_err(WalkError::read("co_tlbc size"))?;
+        let array = ptr(mem, code.wrapping_add(ct), "co_tlbc")?;
+        let size = mem.read_i64(array).map_err(WalkError::read("co_tlbc size"))?;
         if index < 0 || i64::from(index) >= size.min(MAX_TLBC) {
             return Err(WalkError::TlbcIndex { index, size });
         }
-        ptr(m, array.wrapping_add(8 + 8 * index as u64), "co_tlbc entry")
+        ptr(mem, array.wrapping_add(8 + 8 * index as u64), "co_tlbc entry")
     }
 }
 

@@ -2,7 +2,7 @@
 //! other runs, often downloaded CI artifacts, so untrusted. Folders are walked to a bounded
 //! depth without following symbolic links; each file is opened through the input door
 //! (`process::files::open_regular`: regular files only, never blocking) and streamed, one at a
-//! time, into a [`ReportView`] of the few fields grouping needs, every string cut as it is read
+//! time, into a `ReportView` of the few fields grouping needs, every string cut as it is read
 //! and everything else skipped without being kept. Memory stays bounded by the largest single
 //! string of one file, whatever the number and size of the files. A file that is not a
 //! crashcatch report is skipped with a line saying why rather than ending the run.
@@ -17,17 +17,19 @@ use super::render::groups::{self, Entry, EntryKind};
 use crate::process::files::open_regular;
 
 /// Bytes read of one report (a report of 10,000 threads is a few MB).
-pub const MAX_FILE_BYTES: u64 = 64 << 20;
+pub(crate) const MAX_FILE_BYTES: u64 = 64 << 20;
 /// Report files read in all.
-pub const MAX_FILES: usize = 10_000;
+pub(crate) const MAX_FILES: usize = 10_000;
 /// Folder levels walked below each argument (artifact/job/reports/...).
-pub const MAX_DEPTH: usize = 6;
+pub(crate) const MAX_DEPTH: usize = 6;
 
 /// The report files under `paths` (files, or folders walked), in path order, and a line for
 /// each thing skipped or missing.
 #[derive(Debug, Default)]
 pub struct Found {
+    /// The report files.
     pub files: Vec<PathBuf>,
+    /// What was skipped, and why (one line each).
     pub skipped: Vec<String>,
     /// Arguments that could not be read at all.
     pub missing: Vec<String>,
@@ -83,7 +85,7 @@ fn walk(dir: &Path, depth: usize, files: &mut Vec<PathBuf>, skipped: &mut Vec<St
 
 /// The largest report read whole (`upload`, which sends all of it): a report of 10,000 threads
 /// is a few MB; what a hostile 16 MiB file can make of the model stays around 100 MB.
-pub const MAX_WHOLE_BYTES: u64 = 16 << 20;
+pub(crate) const MAX_WHOLE_BYTES: u64 = 16 << 20;
 
 /// Reads one report file whole, through the door, for a tool that needs all of it (`upload`).
 pub fn read_crash(path: &Path) -> Result<super::model::Crash, String> {

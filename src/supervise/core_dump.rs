@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::capture::worker::STUCK_AFTER;
 use crate::door::{Mode, OutDir};
 use crate::process::blocking::{self, Fence};
-use crate::process::core::write::{write_core, Source, Written};
+use crate::process::core::write::{write_core, CoreInput, Written};
 use crate::process::live::{self, LiveProcess};
 use crate::process::{ProcessView, Registers, SignalInfo, ThreadInfo};
 
@@ -71,7 +71,7 @@ pub fn write(
         let dirty = |m: &crate::process::Mapping| dirty_starts.contains(&m.start);
         let auxv = process.view.auxv();
         let ids = crate::process::rights::Credentials::of(tgid).map_or((0, 0), |c| (c.fsuid, c.fsgid));
-        write_core(&Source { snap: &snap, auxv: &auxv, dirty: &dirty, ids }, max_bytes, file)
+        write_core(&CoreInput { snap: &snap, auxv: &auxv, dirty: &dirty, ids }, max_bytes, file)
     };
     let fence = Arc::new(RwLock::new(fence));
     let result = blocking::watched("cc-core", fence, work, STUCK_AFTER, Instant::now() + CORE_TIME, &|| false);

@@ -5,11 +5,11 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::capture::{self, worker, Event as Captured};
+use crate::capture::{self, worker, Circumstances};
+use crate::contain::contain;
 use crate::process::signals::signal_name;
 use crate::process::{live, SignalInfo, ThreadInfo};
 use crate::report::model::{Crash, CrashKind, FaultingThread, Hex, TimeoutAction};
-use crate::report::output::contain::contain;
 use crate::report::output::{console, Emitter};
 
 use super::policy::{is_fatal, is_stop_signal, survives};
@@ -450,7 +450,7 @@ impl<'a> Tracer<'a> {
             })
             .collect();
         notes.sort_unstable();
-        let event = Captured {
+        let event = Circumstances {
             kind,
             ancestry: Vec::new(),
             also_faulting: also,

@@ -78,7 +78,7 @@ impl<'a> ModuleDwarf<'a> {
 }
 
 /// Demangles C++ (`_Z…`) and Rust (legacy and v0) symbol names; other names are returned as is.
-pub fn demangle(name: &str) -> Cow<'_, str> {
+pub(crate) fn demangle(name: &str) -> Cow<'_, str> {
     if let Ok(d) = rustc_demangle::try_demangle(name) {
         return Cow::Owned(format!("{d:#}"));
     }
@@ -159,6 +159,7 @@ fn load_dwarf(elf: &ElfInfo) -> Option<addr2line::Context<Reader<'_>>> {
 }
 
 impl<'a> Symbolizer<'a> {
+    /// A symbolizer over the modules of one process.
     pub fn new(modules: &'a ModuleSet) -> Self {
         Symbolizer {
             modules,
@@ -189,7 +190,7 @@ impl<'a> Symbolizer<'a> {
     /// second thread (in the order the modules first appear), then looks up the symbols of all
     /// of them, one pass over each module's symbol tables for all of its addresses (instead of
     /// one pass per address).
-    pub fn prepare<'f>(&self, frames: impl IntoIterator<Item = &'f UnwoundFrame>) {
+    pub(crate) fn prepare<'f>(&self, frames: impl IntoIterator<Item = &'f UnwoundFrame>) {
         let mut by_module: Vec<(&'a Module, Vec<u64>)> = Vec::new();
         let mut index: HashMap<u64, usize> = HashMap::new();
         for raw in frames {
@@ -214,7 +215,7 @@ impl<'a> Symbolizer<'a> {
     /// What to inflate ahead for these addresses of `module`: nothing when its DWARF is not
     /// compressed; else its compressed sections, as deep as its `.debug_aranges` says the
     /// addresses need (building the module's unit index, which reads that section, now).
-    fn read_ahead_jobs(&self, module: &'a Module, svmas: &[u64]) -> Vec<crate::modules::readahead::Job> {
+    fn read_ahead_jobs(&self, module: &'a Module, svmas: &[u64]) -> Vec<crate::modules::readahead::InflateJob> {
         let Some(elf) = Self::dwarf_elf(module).filter(|e| e.has_compressed_dwarf()) else { return Vec::new() };
         let info_end = self.with_dwarf(module, |md| md.units.as_ref().and_then(|u| u.info_end(svmas))).flatten();
         elf.read_ahead_jobs(info_end)

@@ -7,7 +7,7 @@ use gimli::{AttributeValue, EndianSlice, RunTimeEndian};
 
 use crate::modules::ElfInfo;
 
-pub type Reader<'a> = EndianSlice<'a, RunTimeEndian>;
+pub(crate) type Reader<'a> = EndianSlice<'a, RunTimeEndian>;
 
 /// Bytes read around a string's offset first; most strings end inside it.
 const BLOCK: usize = 4096;
@@ -15,7 +15,7 @@ const BLOCK: usize = 4096;
 const MAX_STRING: usize = 1 << 20;
 
 /// The string sections of one file.
-pub struct Strings<'a> {
+pub(crate) struct Strings<'a> {
     elf: &'a ElfInfo,
 }
 

@@ -21,25 +21,31 @@ use gimli::{AttributeValue, DebugInfoOffset, EndianSlice, Reader as _, RunTimeEn
 use super::strings::Strings;
 use crate::modules::ElfInfo;
 
-pub type Reader<'a> = EndianSlice<'a, RunTimeEndian>;
+pub(crate) type Reader<'a> = EndianSlice<'a, RunTimeEndian>;
 
 /// One frame at an address, innermost first, as `addr2line::Context::find_frames` yields them:
 /// the function's raw (mangled) name, and the source location (the address's own for the first
 /// frame, the call site of the next-inner inlined function for the others).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Frame {
+pub struct UnitFrame {
+    /// Its function's name.
     pub name: Option<String>,
+    /// Its source file.
     pub file: Option<String>,
+    /// Its line.
     pub line: Option<u32>,
 }
 
 /// Why the per-unit index gave no answer (the symbolizer then asks addr2line).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IndexMiss {
+    /// The module has no usable `.debug_aranges`.
     #[error("no usable .debug_aranges")]
     NoAranges,
+    /// No arange covers the address, and not every unit has aranges.
     #[error("no arange covers the address, and not every unit has aranges")]
     NotCovered,
+    /// The DWARF could not be read as expected.
     #[error("the DWARF could not be read: {0}")]
     Failed(#[from] gimli::Error),
 }
@@ -65,7 +71,7 @@ struct CachedUnit<'a> {
     offset: usize,
     end: usize,
     unit: gimli::Unit<Reader<'a>>,
-    lines: OnceCell<Option<LineTable>>,
+    lines: OnceCell<Option<LineRows>>,
     functions: OnceCell<FunctionTable>,
     /// Rendered file paths by line-program file index.
     files: RefCell<HashMap<u64, Option<Rc<str>>>>,
@@ -75,17 +81,17 @@ struct CachedUnit<'a> {
 struct Sequence {
     start: u64,
     end: u64,
-    rows: Vec<Row>,
+    rows: Vec<LineRow>,
 }
 
 #[derive(Clone, Copy)]
-struct Row {
+struct LineRow {
     address: u64,
     file: u64,
     line: u32,
 }
 
-struct LineTable {
+struct LineRows {
     /// Sorted by start.
     sequences: Vec<Sequence>,
 }
@@ -183,7 +189,7 @@ impl<'a> UnitIndex<'a> {
     /// of the first unit listed in `.debug_aranges` after the furthest unit that holds one of
     /// them (or the section's end). None when an address is in no arange: its look-up may walk
     /// every unit header (see `every_unit_has_aranges`).
-    pub fn info_end(&self, svmas: &[u64]) -> Option<usize> {
+    pub(crate) fn info_end(&self, svmas: &[u64]) -> Option<usize> {
         let mut furthest = 0;
         for &probe in svmas {
             let unit = self.aranges_holding(probe).map(|a| a.unit).max()?;
@@ -201,7 +207,7 @@ impl<'a> UnitIndex<'a> {
     }
 
     /// The frames at `probe` (an SVMA), innermost first; empty when the DWARF has nothing there.
-    pub fn find_frames(&self, probe: u64) -> Result<Vec<Frame>> {
+    pub fn find_frames(&self, probe: u64) -> Result<Vec<UnitFrame>> {
         // Units whose aranges contain the address, in the order addr2line tries them (by range
         // end, then unit offset): the first with a function or a line row there answers.
         let mut candidates: Vec<Arange> = self.aranges_holding(probe).copied().collect();
@@ -453,7 +459,7 @@ impl<'a> UnitIndex<'a> {
     }
 
     /// The frames at `probe` if this unit has a function or a line row there.
-    fn frames_in(&self, cu: &CachedUnit<'a>, probe: u64) -> Result<Option<Vec<Frame>>> {
+    fn frames_in(&self, cu: &CachedUnit<'a>, probe: u64) -> Result<Option<Vec<UnitFrame>>> {
         let unit = gimli::UnitRef::new(&self.dwarf, &cu.unit);
         if cu.functions.get().is_none() {
             let _ = cu.functions.set(FunctionTable::read(unit)?);
@@ -462,21 +468,21 @@ impl<'a> UnitIndex<'a> {
         let function = find_function(unit, table, probe)?;
         let location = self.location(cu, probe)?;
         let Some(function) = function else {
-            return Ok(location.map(|(file, line)| vec![Frame { name: None, file, line }]));
+            return Ok(location.map(|(file, line)| vec![UnitFrame { name: None, file, line }]));
         };
         let (mut file, mut line) = location.unwrap_or((None, None));
         let mut frames = Vec::with_capacity(function.inlined.len() + 1);
         // Innermost first: each inlined function gets the location inside it, and passes its
         // call site to the function it was inlined into.
         for inl in function.inlined.iter().rev() {
-            frames.push(Frame { name: self.name(cu, &inl.names)?, file: file.take(), line: line.take() });
+            frames.push(UnitFrame { name: self.name(cu, &inl.names)?, file: file.take(), line: line.take() });
             file = match inl.call_file {
                 Some(f) => self.file(cu, f)?,
                 None => None,
             };
             line = (inl.call_line != 0).then_some(inl.call_line);
         }
-        frames.push(Frame { name: self.name(cu, &function.names)?, file, line });
+        frames.push(UnitFrame { name: self.name(cu, &function.names)?, file, line });
         Ok(Some(frames))
     }
 
@@ -497,7 +503,7 @@ impl<'a> UnitIndex<'a> {
         Ok(Some((self.file(cu, row.file)?, Some(row.line))))
     }
 
-    fn lines<'c>(&self, cu: &'c CachedUnit<'a>) -> Result<Option<&'c LineTable>> {
+    fn lines<'c>(&self, cu: &'c CachedUnit<'a>) -> Result<Option<&'c LineRows>> {
         if cu.lines.get().is_none() {
             let table = match &cu.unit.line_program {
                 Some(program) => Some(read_line_table(program.clone())?),
@@ -890,9 +896,9 @@ fn skip_children(entries: &mut gimli::EntriesRaw<'_, Reader<'_>>, depth: isize) 
 }
 
 /// Runs a line program into sorted sequences; rows at the same address keep the last one.
-fn read_line_table(program: gimli::IncompleteLineProgram<Reader<'_>>) -> Result<LineTable> {
+fn read_line_table(program: gimli::IncompleteLineProgram<Reader<'_>>) -> Result<LineRows> {
     let mut sequences = Vec::new();
-    let mut rows: Vec<Row> = Vec::new();
+    let mut rows: Vec<LineRow> = Vec::new();
     let mut program_rows = program.rows();
     while let Some((_, row)) = program_rows.next_row()? {
         if row.end_sequence() {
@@ -905,14 +911,15 @@ fn read_line_table(program: gimli::IncompleteLineProgram<Reader<'_>>) -> Result<
             }
             continue;
         }
-        let r = Row { address: row.address(), file: row.file_index(), line: row.line().map_or(0, |l| l.get() as u32) };
+        let r =
+            LineRow { address: row.address(), file: row.file_index(), line: row.line().map_or(0, |l| l.get() as u32) };
         match rows.last_mut() {
             Some(last) if last.address == r.address => *last = r,
             _ => rows.push(r),
         }
     }
     sequences.sort_by_key(|s| s.start);
-    Ok(LineTable { sequences })
+    Ok(LineRows { sequences })
 }
 
 /// Appends a path component with '/', or replaces the path when the component is absolute.

@@ -32,20 +32,20 @@ impl FrameAddress {
 
     /// The address to look up for symbols, lines and CFI: the instruction itself, or the
     /// call before a return address.
-    pub fn lookup_pc(self) -> u64 {
+    pub(crate) fn lookup_pc(self) -> u64 {
         match self {
             FrameAddress::InstructionPointer(pc) => pc,
             FrameAddress::ReturnAddress(ra) => ra.get() - 1,
         }
     }
 
-    pub fn is_return_address(self) -> bool {
+    pub(crate) fn is_return_address(self) -> bool {
         matches!(self, FrameAddress::ReturnAddress(_))
     }
 
     /// The same address taken as an instruction pointer: a frame no call entered (the
     /// sigreturn trampoline) or one restored from a signal frame's saved context.
-    pub fn as_instruction_pointer(self) -> FrameAddress {
+    pub(crate) fn as_instruction_pointer(self) -> FrameAddress {
         FrameAddress::InstructionPointer(self.address())
     }
 }

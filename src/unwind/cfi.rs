@@ -17,7 +17,7 @@ use gimli::{
     LittleEndian, RegisterRule, UnwindContext, UnwindSection, Vendor,
 };
 
-use super::ehindex::{HdrIndex, Lookup};
+use super::ehindex::{FdeLookup, HdrIndex};
 
 use crate::arch::{Arch, ArchSpec};
 use crate::modules::{ElfInfo, Module};
@@ -187,7 +187,7 @@ fn find_row<'m>(m: &ModuleCfi<'m>, ctx: &mut UnwindContext<usize>, svma: u64) ->
     let mut definitive_miss = false;
     if let Some(index) = &m.index {
         match index.lookup(m.elf, svma) {
-            Lookup::Found(w) => {
+            FdeLookup::Found(w) => {
                 let mut frame = EhFrame::new(w.bytes, LittleEndian);
                 frame.set_address_size(8);
                 frame.set_vendor(vendor(m.spec));
@@ -198,8 +198,8 @@ fn find_row<'m>(m: &ModuleCfi<'m>, ctx: &mut UnwindContext<usize>, svma: u64) ->
                     Err(_) => {} // a damaged entry: fall back to reading .eh_frame in order
                 }
             }
-            Lookup::Missing => definitive_miss = true,
-            Lookup::Damaged => {}
+            FdeLookup::Missing => definitive_miss = true,
+            FdeLookup::Damaged => {}
         }
     }
     if !definitive_miss {

@@ -42,7 +42,7 @@ pub(crate) struct FdeWindow<'m> {
     pub fde: usize,
 }
 
-pub(crate) enum Lookup<'m> {
+pub(crate) enum FdeLookup<'m> {
     Found(FdeWindow<'m>),
     /// The table says no FDE covers the address.
     Missing,
@@ -96,35 +96,35 @@ impl HdrIndex {
     }
 
     /// The FDE the table gives for `svma` (the last entry starting at or below it).
-    pub fn lookup<'m>(&self, elf: &'m ElfInfo, svma: u64) -> Lookup<'m> {
+    pub fn lookup<'m>(&self, elf: &'m ElfInfo, svma: u64) -> FdeLookup<'m> {
         // Binary search with single-entry reads until the range fits one block read.
         let (mut lo, mut hi) = (0u64, self.count);
         while hi - lo > BLOCK_ENTRIES {
             let mid = lo + (hi - lo) / 2;
-            let Some(e) = self.entries(elf, mid, 1) else { return Lookup::Damaged };
+            let Some(e) = self.entries(elf, mid, 1) else { return FdeLookup::Damaged };
             if e[0].0 <= svma {
                 lo = mid;
             } else {
                 hi = mid;
             }
         }
-        let Some(block) = self.entries(elf, lo, hi - lo) else { return Lookup::Damaged };
+        let Some(block) = self.entries(elf, lo, hi - lo) else { return FdeLookup::Damaged };
         let i = block.partition_point(|e| e.0 <= svma);
-        let Some(&(_, fde_addr)) = i.checked_sub(1).and_then(|i| block.get(i)) else { return Lookup::Missing };
+        let Some(&(_, fde_addr)) = i.checked_sub(1).and_then(|i| block.get(i)) else { return FdeLookup::Missing };
         let Some(fde_off) = fde_addr.checked_sub(self.eh_addr).filter(|&o| o < self.eh_size) else {
-            return Lookup::Damaged;
+            return FdeLookup::Damaged;
         };
         match elf.window((u32::MAX, fde_off, 0), |e| self.read_window(e, fde_off)) {
             Some(w) if w.len() > 8 => {
                 let fde = u64::from_le_bytes(w[..8].try_into().unwrap_or([0; 8])) as usize;
                 let bytes = &w[8..];
-                Lookup::Found(FdeWindow {
+                FdeLookup::Found(FdeWindow {
                     bytes,
                     base: self.eh_addr.wrapping_add(fde_off).wrapping_sub(fde as u64),
                     fde,
                 })
             }
-            _ => Lookup::Damaged,
+            _ => FdeLookup::Damaged,
         }
     }
 

@@ -26,6 +26,7 @@ pub enum UnwindErrorKind {
     StackPointerNotIncreasing,
     /// Too many nested signal frames: the saved contexts look corrupt.
     TooManySignalFrames,
+    /// A frame's stack pointer is unknown.
     StackPointerUnknown,
     /// The pc is in no module's code, and neither the frame pointer nor a scan found a caller.
     NotCode,
@@ -47,14 +48,29 @@ pub enum UnwindErrorKind {
 /// Why unwinding a thread stopped early.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UnwindStop {
+    /// The stack is deeper than the frame limit.
     #[error("stopped after {limit} frames (the frame limit)")]
-    FrameLimit { limit: usize },
+    FrameLimit {
+        /// The limit.
+        limit: usize,
+    },
     /// The report's time budget was spent after `frames` frames.
     #[error("stopped after {frames} frames: the report's time budget was spent")]
-    Deadline { frames: u64 },
+    Deadline {
+        /// Frames unwound when it stopped.
+        frames: u64,
+    },
     /// A caller whose stack pointer is not above its callee's: the stack would loop.
     #[error("stack pointer did not increase ({from:#x} to {to:#x}) unwinding from {pc:#x}")]
-    StackPointerNotIncreasing { from: u64, to: u64, pc: u64 },
+    StackPointerNotIncreasing {
+        /// The callee's stack pointer.
+        from: u64,
+        /// The caller's.
+        to: u64,
+        /// The callee's address.
+        pc: u64,
+    },
+    /// More nested signal frames than are believed.
     #[error("more than {MAX_SIGNAL_FRAMES} signal frames: the saved contexts look corrupt")]
     TooManySignalFrames,
     /// One step found no caller.
@@ -80,10 +96,13 @@ impl UnwindStop {
 /// Why one step found no caller.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StepError {
+    /// The frame's stack pointer is unknown.
     #[error("stack pointer unknown")]
     StackPointerUnknown,
+    /// The saved registers of a signal frame could not be read.
     #[error("cannot read the signal frame's saved registers: {0}")]
     SignalFrame(#[source] ReadError),
+    /// Every way to the caller failed.
     #[error(transparent)]
     NoCaller(#[from] NoCaller),
 }
@@ -94,23 +113,45 @@ pub enum StepError {
 #[error("{cfi}; {frame_pointer}; no return address found in {SCAN_WORDS} stack words above {sp:#x}")]
 pub struct NoCaller {
     #[source]
+    /// Why the call frame information gave none.
     pub cfi: CfiMiss,
+    /// Why the frame-pointer chain gave none.
     pub frame_pointer: FramePointerError,
+    /// The stack pointer the scan started from.
     pub sp: u64,
 }
 
 /// Why the call frame information gave no caller for the frame at `pc`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CfiMiss {
+    /// The frame's address is in no module's code.
     #[error("{pc:#x} is not in any module's code")]
-    NotCode { pc: u64 },
+    NotCode {
+        /// The frame's address.
+        pc: u64,
+    },
+    /// The module has no call frame information for the address.
     #[error("no CFI for {pc:#x} in {module}")]
-    NoCfi { pc: u64, module: String },
+    NoCfi {
+        /// The frame's address.
+        pc: u64,
+        /// The module's file name.
+        module: String,
+    },
+    /// The CFI gives a return address outside any code.
     #[error("CFI at {pc:#x} gives return address {return_address:#x}, which is not in any code")]
-    ReturnAddressNotCode { pc: u64, return_address: u64 },
+    ReturnAddressNotCode {
+        /// The frame's address.
+        pc: u64,
+        /// The return address the CFI gives.
+        return_address: u64,
+    },
+    /// The row could not be applied.
     #[error("CFI at {pc:#x}: {source}")]
     Failed {
+        /// The frame's address.
         pc: u64,
+        /// Why the row could not be applied.
         #[source]
         source: CfiError,
     },
@@ -131,14 +172,19 @@ impl CfiMiss {
 /// Why a CFI row could not be applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CfiError {
+    /// A register the row reads is unknown (its DWARF number).
     #[error("register {0} is needed but unknown")]
     RegisterUnknown(u16),
+    /// A saved register could not be read.
     #[error("cannot read saved register {register}: {source}")]
     SavedRegister {
+        /// Its DWARF number.
         register: usize,
+        /// Where it was saved, and how much was readable.
         #[source]
         source: ReadError,
     },
+    /// An expression of the row failed.
     #[error(transparent)]
     Expression(#[from] ExpressionError),
 }
@@ -146,20 +192,26 @@ pub enum CfiError {
 /// Why a DWARF expression of a CFI rule could not be evaluated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExpressionError {
+    /// gimli could not evaluate it.
     #[error("CFI expression failed: {0}")]
     Gimli(#[source] gimli::Error),
+    /// It asked for more inputs than a CFI expression needs.
     #[error("CFI expression needs too many inputs")]
     TooManyInputs,
+    /// It read memory that could not be read (at this address).
     #[error("CFI expression reads unreadable memory at {0:#x}")]
     Unreadable(u64),
+    /// It reads a register whose value is unknown (its DWARF number).
     #[error("CFI expression needs register {0} whose value is unknown")]
     RegisterUnknown(u16),
     /// gimli asked for something a CFI expression has no business asking (`{0}` as gimli
     /// names it).
     #[error("CFI expression needs something unavailable: {0}")]
     Unavailable(String),
+    /// Its result is a register whose value is unknown (its DWARF number).
     #[error("CFI expression names register {0} whose value is unknown")]
     ResultRegisterUnknown(u16),
+    /// Its result is not one word.
     #[error("CFI expression has no single-word result")]
     NoSingleWord,
 }
@@ -171,14 +223,29 @@ pub enum FramePointerError {
     /// otherwise.
     #[error("frame pointer is 0")]
     Zero,
+    /// The frame-pointer register's value is unknown.
     #[error("frame pointer unknown")]
     Unknown,
+    /// The register does not point at a frame record on the stack.
     #[error("{register} {value:#x} is not a frame pointer")]
-    NotAFramePointer { register: &'static str, value: u64 },
+    NotAFramePointer {
+        /// The register's name (`rbp`, `x29`).
+        register: &'static str,
+        /// Its value.
+        value: u64,
+    },
+    /// The frame record could not be read.
     #[error("frame pointer: {0}")]
     Read(#[source] ReadError),
+    /// The frame record's return address is not one.
     #[error("[{register}+8] = {value:#x} is not a return address")]
-    NotAReturnAddress { register: &'static str, value: u64 },
+    NotAReturnAddress {
+        /// The frame-pointer register's name.
+        register: &'static str,
+        /// The word read as the return address.
+        value: u64,
+    },
+    /// A frame record at the very top of the address space.
     #[error("frame pointer at the top of the address space")]
     TopOfAddressSpace,
 }

@@ -6,7 +6,7 @@ use gimli::{Encoding, EvaluationResult, Expression, Location, Value};
 
 use super::cfi::Slice;
 use super::error::ExpressionError;
-use super::Regs;
+use crate::arch::DwarfRegs;
 use crate::process::Memory;
 
 /// Evaluation steps allowed per expression (each resume counts one).
@@ -20,7 +20,7 @@ const MAX_OPS: u32 = 1000;
 pub(crate) fn evaluate(
     expr: &Expression<Slice<'_>>,
     encoding: Encoding,
-    regs: &Regs,
+    regs: &DwarfRegs,
     memory: &dyn Memory,
     push: Option<u64>,
     bias: u64,

@@ -24,7 +24,6 @@ mod trust;
 
 use std::collections::VecDeque;
 
-use crate::arch::DwarfRegs;
 use crate::modules::ModuleSet;
 use crate::process::{CachedMemory, Memory, Registers};
 
@@ -38,24 +37,22 @@ pub use trust::Trust;
 /// Nested signal handlers beyond this are taken for a corrupt stack.
 const MAX_SIGNAL_FRAMES: u32 = 64;
 
-/// Values of DWARF registers (x86_64: rax..r15, and the return address as 16; aarch64: x0..x30,
-/// sp); None = unknown.
-pub(crate) type Regs = DwarfRegs;
-
+/// How far to unwind, and what to keep.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Stop after this many frames in all (a runaway recursion has ~100k).
     pub max_frames: usize,
     /// Frames kept from the top and from the bottom when a stack is longer than both together.
     pub keep_top: usize,
+    /// Frames kept from the bottom.
     pub keep_bottom: usize,
     /// Stop when this moment has passed (the report's budget), looked at every
-    /// [`DEADLINE_EVERY`] frames, so that a stack always gets its first frames.
+    /// `DEADLINE_EVERY` frames, so that a stack always gets its first frames.
     pub deadline: Option<std::time::Instant>,
 }
 
 /// How many frames are unwound between two looks at the deadline.
-pub const DEADLINE_EVERY: u64 = 256;
+pub(crate) const DEADLINE_EVERY: u64 = 256;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -70,9 +67,11 @@ pub struct UnwoundFrame {
     pub address: FrameAddress,
     /// Stack pointer in this frame.
     pub sp: u64,
+    /// How it was found.
     pub trust: Trust,
 }
 
+/// A thread's native stack, as unwound.
 #[derive(Debug, Clone, Default)]
 pub struct UnwoundStack {
     /// Innermost first. When the stack was longer than the limits allow, the top `keep_top`
@@ -89,7 +88,7 @@ pub struct UnwoundStack {
 /// module's CFI index and the unwind row found for each address. The threads of a process wait
 /// at the same few places (200 threads in `pthread_cond_wait` share every row), so a report
 /// unwinds them all with one cache.
-pub struct UnwindCache<'m> {
+pub(crate) struct UnwindCache<'m> {
     cfi: cfi::CfiCache<'m>,
 }
 
@@ -108,7 +107,7 @@ pub fn unwind(regs: &Registers, memory: &dyn Memory, modules: &ModuleSet, limits
 /// [`unwind`] with a cache shared by the threads of one process (`modules` must be that
 /// process's, as for every thread unwound with the same cache). A cache made for another
 /// architecture than the registers' is not used.
-pub fn unwind_with<'m>(
+pub(crate) fn unwind_with<'m>(
     regs: &Registers,
     memory: &dyn Memory,
     modules: &'m ModuleSet,

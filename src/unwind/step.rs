@@ -6,8 +6,9 @@
 use super::cfi::{Cfa, CfiCache, Row, Rule};
 use super::error::{CfiError, CfiMiss, FramePointerError, NoCaller, StepError, SCAN_WORDS};
 use super::eval::evaluate;
+use super::FrameAddress;
 use super::Trust;
-use super::{FrameAddress, Regs};
+use crate::arch::DwarfRegs;
 use crate::arch::{ArchSpec, BadPcReturn, MAX_DWARF};
 use crate::modules::ModuleSet;
 use crate::process::{Memory, MemoryExt};
@@ -18,7 +19,7 @@ const MAX_FRAME_SIZE: u64 = 64 << 20;
 /// The state of one frame.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct State {
-    pub regs: Regs,
+    pub regs: DwarfRegs,
     pub address: FrameAddress,
     pub trust: Trust,
 }
@@ -235,7 +236,7 @@ impl<'a, 'm> Stepper<'a, 'm> {
         let ra = self.spec.clean_return_address(raw);
         let address =
             self.return_address(ra).ok_or(FramePointerError::NotAReturnAddress { register: name, value: raw })?;
-        let mut regs: Regs = [None; MAX_DWARF];
+        let mut regs: DwarfRegs = [None; MAX_DWARF];
         regs[fp_reg] = Some(caller_rbp);
         regs[self.spec.sp()] = Some(rbp.checked_add(16).ok_or(FramePointerError::TopOfAddressSpace)?);
         regs[self.spec.ra_column()] = Some(ra);
@@ -248,7 +249,7 @@ impl<'a, 'm> Stepper<'a, 'm> {
             let slot = rsp.checked_add(i * 8)?;
             let v = self.spec.clean_return_address(self.memory.read_u64(slot).ok()?);
             if let Some(address) = self.return_address(v) {
-                let mut regs: Regs = [None; MAX_DWARF];
+                let mut regs: DwarfRegs = [None; MAX_DWARF];
                 regs[self.spec.sp()] = Some(slot.checked_add(8)?);
                 regs[self.spec.ra_column()] = Some(v);
                 return Some(State { regs, address, trust: Trust::Scan });
@@ -258,8 +259,8 @@ impl<'a, 'm> Stepper<'a, 'm> {
     }
 
     /// The registers a callee preserves; everything else is unknown in the caller.
-    fn callee_saved(&self, regs: &Regs) -> Regs {
-        let mut out: Regs = [None; MAX_DWARF];
+    fn callee_saved(&self, regs: &DwarfRegs) -> DwarfRegs {
+        let mut out: DwarfRegs = [None; MAX_DWARF];
         for &r in self.spec.callee_saved() {
             out[r] = regs[r];
         }

@@ -7,7 +7,7 @@ use crate::process::{MemoryExt, Snapshot};
 const MAX_MESSAGE: usize = 4096;
 
 /// `__abort_msg` points to `{ unsigned int size; char msg[]; }`, or is NULL.
-pub fn abort_message(snap: &Snapshot<'_>, modules: &ModuleSet) -> Option<String> {
+pub(crate) fn abort_message(snap: &Snapshot<'_>, modules: &ModuleSet) -> Option<String> {
     let libc = modules.by_name(|n| n.starts_with("libc.so") || n.starts_with("libc-")).next()?;
     let sym = libc.symbol_address("__abort_msg")?;
     let p = snap.memory.read_u64(sym).ok()?;

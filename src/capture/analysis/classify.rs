@@ -2,10 +2,10 @@
 //! thread's registers and stack mapping.
 
 use crate::process::{maps, Mapping, Registers, SignalInfo};
-use crate::report::model::{Classification, ClassificationKind as K};
+use crate::report::model::{Classification, ClassificationKind};
 
 /// Facts about the crash that the classification reads.
-pub struct Facts<'a> {
+pub(crate) struct Facts<'a> {
     pub signal: &'a SignalInfo,
     pub regs: Option<&'a Registers>,
     pub maps: &'a [Mapping],
@@ -17,7 +17,8 @@ pub struct Facts<'a> {
     pub trap: Option<&'static str>,
 }
 
-fn c(kind: K, summary: impl Into<String>) -> Classification {
+/// A classification of `kind` with `summary` and no message.
+fn classified(kind: ClassificationKind, summary: impl Into<String>) -> Classification {
     Classification { kind, summary: summary.into(), message: None }
 }
 
@@ -42,7 +43,7 @@ fn is_stack_overflow(fault: u64, regs: &Registers, all: &[Mapping]) -> bool {
     fault.abs_diff(sp) < 65536 && sp - stack.start < 65536 && !stack.contains(fault)
 }
 
-pub fn classify(f: &Facts<'_>) -> Option<Classification> {
+pub(crate) fn classify(f: &Facts<'_>) -> Option<Classification> {
     let s = f.signal;
     let fault = s.addr;
     let has = |name: &str| f.top_functions.iter().take(8).any(|t| t == name || t.starts_with(&format!("{name}.")));
@@ -51,8 +52,8 @@ pub fn classify(f: &Facts<'_>) -> Option<Classification> {
             let fault = fault?;
             if let Some(regs) = f.regs {
                 if is_stack_overflow(fault, regs, f.maps) && fault >= 65536 {
-                    return Some(c(
-                        K::StackOverflow,
+                    return Some(classified(
+                        ClassificationKind::StackOverflow,
                         format!(
                             "stack overflow: the fault at {fault:#x} is at the guard page below the thread's stack"
                         ),
@@ -61,24 +62,26 @@ pub fn classify(f: &Facts<'_>) -> Option<Classification> {
                 if fault == regs.pc() {
                     let mapped = maps::find(f.maps, fault);
                     return Some(match mapped {
-                        None if fault < 65536 => {
-                            c(K::NullFunctionPointer, format!("called a NULL function pointer (jumped to {fault:#x})"))
-                        }
-                        None => c(
-                            K::BadJump,
+                        None if fault < 65536 => classified(
+                            ClassificationKind::NullFunctionPointer,
+                            format!("called a NULL function pointer (jumped to {fault:#x})"),
+                        ),
+                        None => classified(
+                            ClassificationKind::BadJump,
                             format!(
                                 "jumped to an unmapped address {fault:#x} (corrupt function pointer or return address)"
                             ),
                         ),
-                        Some(_) => {
-                            c(K::ExecuteNonExecutable, format!("jumped into non-executable memory at {fault:#x}"))
-                        }
+                        Some(_) => classified(
+                            ClassificationKind::ExecuteNonExecutable,
+                            format!("jumped into non-executable memory at {fault:#x}"),
+                        ),
                     });
                 }
             }
             if fault < 65536 {
-                return Some(c(
-                    K::NullPointerDereference,
+                return Some(classified(
+                    ClassificationKind::NullPointerDereference,
                     if fault == 0 {
                         "NULL pointer dereference".to_string()
                     } else {
@@ -89,8 +92,8 @@ pub fn classify(f: &Facts<'_>) -> Option<Classification> {
             if f.regs.is_some_and(|r| r.spec().is_non_canonical(fault))
                 || (f.regs.is_none() && crate::arch::Arch::HOST.spec().is_non_canonical(fault))
             {
-                return Some(c(
-                    K::NonCanonicalAddress,
+                return Some(classified(
+                    ClassificationKind::NonCanonicalAddress,
                     format!("access to a non-canonical address {fault:#x} (corrupt pointer)"),
                 ));
             }
@@ -100,64 +103,70 @@ pub fn classify(f: &Facts<'_>) -> Option<Classification> {
                     Some(m) if m.read && !m.write => "read-only memory",
                     _ => "memory it may not access",
                 };
-                return Some(c(K::Permission, format!("access to {what} at {fault:#x}")));
+                return Some(classified(ClassificationKind::Permission, format!("access to {what} at {fault:#x}")));
             }
             if fault == 0 && s.code == 0x80 {
-                return Some(c(
-                    K::GeneralProtection,
+                return Some(classified(
+                    ClassificationKind::GeneralProtection,
                     "general protection fault (a non-canonical or misaligned access)",
                 ));
             }
-            Some(c(K::BadAddress, format!("access to unmapped address {fault:#x} (dangling or corrupt pointer)")))
+            Some(classified(
+                ClassificationKind::BadAddress,
+                format!("access to unmapped address {fault:#x} (dangling or corrupt pointer)"),
+            ))
         }
         libc::SIGABRT => {
             let mut cl = if f.abort_message.as_deref().is_some_and(|m| m.contains("Assertion")) || has("__assert_fail")
             {
-                c(K::AssertionFailed, "assertion failed")
+                classified(ClassificationKind::AssertionFailed, "assertion failed")
             } else if has("Py_FatalError") || has("_Py_FatalErrorFunc") || has("fatal_error") {
-                c(K::PythonFatalError, "Python fatal error (Py_FatalError)")
+                classified(ClassificationKind::PythonFatalError, "Python fatal error (Py_FatalError)")
             } else if has("__gnu_cxx::__verbose_terminate_handler()")
                 || has("std::terminate()")
                 || f.top_functions.iter().take(10).any(|t| t.contains("terminate"))
             {
-                c(K::CppTerminate, "std::terminate called (uncaught C++ exception?)")
+                classified(ClassificationKind::CppTerminate, "std::terminate called (uncaught C++ exception?)")
             } else if f.abort_message.as_deref().is_some_and(|m| {
                 m.contains("free()") || m.contains("malloc") || m.contains("double free") || m.contains("corrupted")
             }) {
-                c(K::HeapCorruption, "glibc detected heap corruption")
+                classified(ClassificationKind::HeapCorruption, "glibc detected heap corruption")
             } else {
-                c(K::Abort, "abort() called")
+                classified(ClassificationKind::Abort, "abort() called")
             };
             cl.message = f.abort_message.clone();
             if let Some(m) = &cl.message {
-                if matches!(cl.kind, K::HeapCorruption | K::AssertionFailed) {
+                if matches!(cl.kind, ClassificationKind::HeapCorruption | ClassificationKind::AssertionFailed) {
                     cl.summary = format!("{}: {}", cl.summary, m.trim_end());
                 }
             }
             Some(cl)
         }
         libc::SIGBUS => Some(match s.code {
-            2 => c(
-                K::BusError,
+            2 => classified(
+                ClassificationKind::BusError,
                 "bus error: access to a file mapping beyond the end of the file (was the file truncated?)",
             ),
-            1 => c(K::BusError, "bus error: misaligned access"),
-            _ => c(K::BusError, "bus error"),
+            1 => classified(ClassificationKind::BusError, "bus error: misaligned access"),
+            _ => classified(ClassificationKind::BusError, "bus error"),
         }),
         libc::SIGFPE => Some(match s.code {
-            1 => c(K::DivisionByZero, "integer division by zero"),
-            2 => c(K::IntegerOverflow, "integer overflow (e.g. INT_MIN / -1)"),
-            _ => c(K::FloatingPoint, "floating-point exception"),
+            1 => classified(ClassificationKind::DivisionByZero, "integer division by zero"),
+            2 => classified(ClassificationKind::IntegerOverflow, "integer overflow (e.g. INT_MIN / -1)"),
+            _ => classified(ClassificationKind::FloatingPoint, "floating-point exception"),
         }),
         libc::SIGILL => Some(match f.trap {
-            Some(name) => c(
-                K::Trap,
+            Some(name) => classified(
+                ClassificationKind::Trap,
                 format!("trap instruction ({name}): __builtin_trap(), or code the compiler marked unreachable"),
             ),
-            _ => c(K::IllegalInstruction, "illegal instruction (code built for a newer CPU, or a corrupt jump)"),
+            _ => classified(
+                ClassificationKind::IllegalInstruction,
+                "illegal instruction (code built for a newer CPU, or a corrupt jump)",
+            ),
         }),
-        libc::SIGSYS => Some(c(
-            K::Seccomp,
+        libc::SIGSYS => Some(classified(
+            ClassificationKind::Seccomp,
             match s.syscall {
                 Some(n) => format!("system call {n} blocked by seccomp"),
                 None => "system call blocked by seccomp".to_string(),
@@ -182,13 +191,13 @@ mod tests {
             crate::arch::x86_64::Regs { rsp: 0x7ffc0000010, rip: 0x401000, ..Default::default() }.into();
         let segv = |a| SignalInfo { signo: 11, code: 1, addr: Some(a), ..Default::default() };
         let s = segv(0);
-        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, K::NullPointerDereference);
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, ClassificationKind::NullPointerDereference);
         let s = segv(0x7ffbffffff8);
-        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, K::StackOverflow);
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, ClassificationKind::StackOverflow);
         let s = segv(0xdead0000);
-        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, K::BadAddress);
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, ClassificationKind::BadAddress);
         let s = segv(0x401000);
-        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, K::BadJump);
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, ClassificationKind::BadJump);
     }
 
     #[test]
@@ -198,17 +207,17 @@ mod tests {
             crate::arch::aarch64::Regs { sp: 0xffffc0000010, pc: 0xaaaa0000, ..Default::default() }.into();
         let segv = |a| SignalInfo { signo: 11, code: 1, addr: Some(a), ..Default::default() };
         let s = segv(0xffffbffffff0);
-        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, K::StackOverflow);
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, ClassificationKind::StackOverflow);
         let s = segv(0xaaaa0000);
-        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, K::BadJump);
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, ClassificationKind::BadJump);
         // x86_64's non-canonical hole is an ordinary address on aarch64 (48-bit and 52-bit VAs).
         let s = segv(0x0000_9000_0000_0000);
-        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, K::BadAddress);
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, ClassificationKind::BadAddress);
         let s = SignalInfo { signo: libc::SIGILL, code: 1, addr: Some(0xaaaa0000), ..Default::default() };
         let mut f = facts(&s, Some(&regs), &m);
         f.trap = regs.spec().trap_name(&0u32.to_le_bytes());
         let cl = classify(&f).unwrap();
-        assert_eq!(cl.kind, K::Trap);
+        assert_eq!(cl.kind, ClassificationKind::Trap);
         assert!(cl.summary.contains("(udf)"), "{}", cl.summary);
     }
 
@@ -218,7 +227,7 @@ mod tests {
         let mut f = facts(&s, None, &[]);
         f.abort_message = Some("prog: x.c:3: main: Assertion `0' failed.\n".into());
         let cl = classify(&f).unwrap();
-        assert_eq!(cl.kind, K::AssertionFailed);
+        assert_eq!(cl.kind, ClassificationKind::AssertionFailed);
         assert!(cl.summary.contains("Assertion `0' failed"));
     }
 }

@@ -28,7 +28,7 @@ fn first_foreign(t: &Thread) -> Option<&NativeFrame> {
     t.native_frames().find(|n| n.module.as_deref().is_some_and(|m| !is_system_module(m) && !is_python_runtime(m)))
 }
 
-pub fn diagnose(c: &Crash) -> Option<String> {
+pub(crate) fn diagnose(c: &Crash) -> Option<String> {
     let crashed = c.threads.iter().find(|t| t.crashed)?;
     let kind = c.classification.as_ref().map(|k| k.kind);
     let py = c.python.as_ref();

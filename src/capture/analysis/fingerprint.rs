@@ -12,7 +12,7 @@ use crate::report::model::{is_python_runtime, project_path, Crash, NativeFrame};
 const VERSION: &str = "crashcatch-fingerprint-v1";
 
 /// Hex digits kept of the SHA-256: 48 bits, no collision in practice among a run's crashes.
-pub const LEN: usize = 12;
+pub(crate) const LEN: usize = 12;
 
 /// Caps on what is read from the (hostile) report: names longer than this are cut.
 const MAX_NAME: usize = 512;
@@ -73,7 +73,7 @@ fn cut(s: &str) -> &str {
 /// version and ABI suffixes (`_ctypes.cpython-311-x86_64-linux-gnu.so` → `_ctypes`,
 /// `libc.so.6` → `libc`), an auditwheel hash (`librdkafka-0cb94173.so.1` → `librdkafka`);
 /// the interpreter (libpython3.11.so, python3.12) is `python`.
-pub fn module_key(f: &NativeFrame) -> String {
+pub(crate) fn module_key(f: &NativeFrame) -> String {
     let Some(path) = f.module.as_deref() else {
         return "?".into();
     };
@@ -101,7 +101,7 @@ pub fn module_key(f: &NativeFrame) -> String {
 /// (`.cold`, `.isra.0`, `.part.1`); in a system library without the CPU variant glibc picked
 /// (`__strlen_evex`, `__strlen_avx2` → `strlen`). An unnamed function is `?`: its offset
 /// changes with every build.
-pub fn function_key(f: &NativeFrame) -> String {
+pub(crate) fn function_key(f: &NativeFrame) -> String {
     let name = f.inlined.first().map(|i| i.function.as_str()).or(f.function.as_deref());
     let Some(name) = name else {
         return "?".into();

@@ -2,9 +2,9 @@
 //! diagnosis. Everything here reads a finished set of threads and the stopped process; what
 //! counts as a system library or as the user's code is the model's (report::model::frames).
 
-pub mod abort_message;
-pub mod classify;
-pub mod diagnose;
+pub(crate) mod abort_message;
+pub(crate) mod classify;
+pub(crate) mod diagnose;
 pub mod fingerprint;
 
 use crate::modules::ModuleSet;
@@ -15,7 +15,7 @@ use crate::report::model::{
 
 /// The culprit: the crashed thread's innermost native frame, the first frame outside the
 /// system libraries when it faulted inside one, and the suspect (see [`suspect_frames`]).
-pub fn culprit(crashed: Option<&Thread>) -> Option<Culprit> {
+pub(crate) fn culprit(crashed: Option<&Thread>) -> Option<Culprit> {
     let natives: Vec<&NativeFrame> = crashed.map(|t| t.native_frames().collect()).unwrap_or_default();
     let top = natives.first()?;
     let first_outside_system = if top.in_system_library() {
@@ -34,7 +34,7 @@ pub fn culprit(crashed: Option<&Thread>) -> Option<Culprit> {
 /// extension that passed NULL into the interpreter's dict code), looked for only up to the
 /// first Python frame or eval loop (beyond that the stack is the interpreter's and the test
 /// runner's, not the bug's). The fingerprint hashes these frames; the header names the second.
-pub fn suspect_frames(thread: &Thread) -> (Option<&NativeFrame>, Option<&NativeFrame>) {
+pub(crate) fn suspect_frames(thread: &Thread) -> (Option<&NativeFrame>, Option<&NativeFrame>) {
     let mut natives = Vec::new();
     for f in &thread.frames {
         match f {
@@ -68,7 +68,7 @@ fn is_eval_loop(f: &NativeFrame) -> bool {
 /// (`.../site-packages/numpy/core/_multiarray_umath.cpython-311-x86_64-linux-gnu.so` → `numpy`,
 /// `.../site-packages/numpy.libs/libopenblas64_p-r0-5007b62f.3.23.dev.so` → `numpy`), else the
 /// library's name without its version (`/usr/lib/x86_64-linux-gnu/libz.so.1` → `libz`).
-pub fn owner(path: &str) -> String {
+pub(crate) fn owner(path: &str) -> String {
     for marker in ["/site-packages/", "/dist-packages/"] {
         if let Some(i) = path.rfind(marker) {
             let rest = &path[i + marker.len()..];
@@ -89,25 +89,25 @@ pub fn owner(path: &str) -> String {
 }
 
 /// The innermost Python frame of the crashed thread.
-pub fn python_call_site(crashed: Option<&Thread>) -> Option<PythonFrame> {
+pub(crate) fn python_call_site(crashed: Option<&Thread>) -> Option<PythonFrame> {
     crashed.and_then(|t| t.python_frames().next().cloned())
 }
 
 /// The innermost frame of the user's own code, when it is not the call site itself.
-pub fn python_user_frame(crashed: Option<&Thread>, call_site: Option<&PythonFrame>) -> Option<PythonFrame> {
+pub(crate) fn python_user_frame(crashed: Option<&Thread>, call_site: Option<&PythonFrame>) -> Option<PythonFrame> {
     crashed.and_then(|t| t.user_frame()).filter(|u| Some(*u) != call_site).cloned()
 }
 
 /// What the classification needs of the process's memory, read in the read phase: the
 /// instruction at the crashed pc (a trap such as `ud2`) and glibc's abort message.
 #[derive(Debug, Clone, Default)]
-pub struct MemoryFacts {
+pub(crate) struct MemoryFacts {
     pub trap: Option<&'static str>,
     pub abort_message: Option<String>,
 }
 
 /// Reads the [`MemoryFacts`] of a stopped process.
-pub fn memory_facts(snap: &Snapshot<'_>, modules: &ModuleSet) -> MemoryFacts {
+pub(crate) fn memory_facts(snap: &Snapshot<'_>, modules: &ModuleSet) -> MemoryFacts {
     let regs = snap.thread(snap.crashed_tid).and_then(|t| t.regs.as_ref());
     let trap = regs.and_then(|r| {
         let spec = r.spec();
@@ -122,7 +122,11 @@ pub fn memory_facts(snap: &Snapshot<'_>, modules: &ModuleSet) -> MemoryFacts {
 
 /// The classification, from the signal, the crashed thread's registers, the maps, its
 /// innermost functions and what was read of its memory.
-pub fn classification(snap: &Snapshot<'_>, facts: &MemoryFacts, crashed: Option<&Thread>) -> Option<Classification> {
+pub(crate) fn classification(
+    snap: &Snapshot<'_>,
+    facts: &MemoryFacts,
+    crashed: Option<&Thread>,
+) -> Option<Classification> {
     let regs = snap.thread(snap.crashed_tid).and_then(|t| t.regs.as_ref());
     classify::classify(&classify::Facts {
         signal: &snap.signal,

@@ -17,10 +17,10 @@ use super::verify::verify;
 use crate::modules::ElfInfo;
 
 /// How long elfutils trusts a recorded miss when `cache_miss_s` does not say.
-pub const DEFAULT_MISS_TTL: Duration = Duration::from_secs(600);
+pub(crate) const DEFAULT_MISS_TTL: Duration = Duration::from_secs(600);
 
 /// What the cache holds for one build-id.
-pub enum Lookup {
+pub(crate) enum Lookup {
     /// A verified debug file.
     Hit(Box<ElfInfo>),
     /// A recent miss: no server had it, `age` ago.
@@ -37,7 +37,7 @@ pub enum Lookup {
 
 /// Why the entry's folder cannot be made ready.
 #[derive(Debug, thiserror::Error)]
-pub enum PrepareError {
+pub(crate) enum PrepareError {
     /// The door out could not make or open it (a link someone else planted on the way).
     #[error(transparent)]
     Door(#[from] crate::door::OpenDirError),
@@ -47,7 +47,7 @@ pub enum PrepareError {
 
 /// The cache entry of one build-id.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub dir: PathBuf,
     pub file: PathBuf,
 }
@@ -99,7 +99,7 @@ impl Entry {
 
     /// Opens (makes, mode 0700) the cache folder and the entry's folder, through the door: a
     /// link someone else planted on the way is refused.
-    pub fn prepare(&self) -> Result<OutDir, PrepareError> {
+    pub(crate) fn prepare(&self) -> Result<OutDir, PrepareError> {
         // Stricter than the door: the entry's own folder is never a link (as lookup says).
         if self.dir.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
             return Err(PrepareError::NotAFolder { path: self.dir.clone() });
@@ -108,7 +108,7 @@ impl Entry {
     }
 
     /// A new temporary file beside the entry (mode 0600, O_EXCL): its name and the file.
-    pub fn temp(&self, dir: &OutDir) -> io::Result<(String, File)> {
+    pub(crate) fn temp(&self, dir: &OutDir) -> io::Result<(String, File)> {
         dir.temporary("debuginfo", Mode::PRIVATE)
     }
 
@@ -121,12 +121,12 @@ impl Entry {
     }
 
     /// Drops a temporary file that was not kept.
-    pub fn discard(&self, dir: &OutDir, tmp: &str) {
+    pub(crate) fn discard(&self, dir: &OutDir, tmp: &str) {
         let _ = dir.remove(tmp);
     }
 
     /// Records that no server had the file: an empty file, as elfutils writes one.
-    pub fn record_miss(&self) -> io::Result<()> {
+    pub(crate) fn record_miss(&self) -> io::Result<()> {
         let dir = self.prepare().map_err(io::Error::other)?;
         dir.write("debuginfo", b"", Mode { bits: 0o400, owner: None }, Place::Replace)
     }
@@ -145,7 +145,7 @@ fn open_no_follow(path: &Path) -> io::Result<File> {
 
 /// How long a recorded miss holds: the number in `$cache/cache_miss_s`, as elfutils reads it.
 /// The file is read, never created (elfutils creates it when it cleans the cache).
-pub fn miss_ttl(root: &Path) -> Duration {
+pub(crate) fn miss_ttl(root: &Path) -> Duration {
     let Ok(f) = open_no_follow(&root.join("cache_miss_s")) else { return DEFAULT_MISS_TTL };
     let mut text = String::new();
     let _ = io::Read::read_to_string(&mut io::Read::take(f, 32), &mut text);

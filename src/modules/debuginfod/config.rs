@@ -8,13 +8,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// At most this many servers are asked (the rest of `DEBUGINFOD_URLS` is left out with a note).
-pub const MAX_SERVERS: usize = 8;
+pub(crate) const MAX_SERVERS: usize = 8;
 /// The largest debug file accepted when `DEBUGINFOD_MAXSIZE` does not ask for less: a body
 /// past it is cut off and dropped (streamed to disk, never held in memory).
-pub const DEFAULT_MAX_SIZE: u64 = 512 << 20;
+pub(crate) const DEFAULT_MAX_SIZE: u64 = 512 << 20;
 /// The total budget when `--debuginfod-timeout` is not given.
-pub const DEFAULT_BUDGET: Duration = Duration::from_secs(5);
+pub(crate) const DEFAULT_BUDGET: Duration = Duration::from_secs(5);
 
+/// Where and how to fetch missing debug files (`DEBUGINFOD_URLS` and the cache elfutils uses).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Server base URLs, each without a trailing slash (`https://debuginfod.debian.net`).
@@ -29,7 +30,7 @@ pub struct Config {
     pub connect_timeout: Option<Duration>,
     /// `DEBUGINFOD_MAXTIME`: how long one download may take in all.
     pub max_time: Option<Duration>,
-    /// `DEBUGINFOD_MAXSIZE` when set (also sent to the server), else [`DEFAULT_MAX_SIZE`].
+    /// `DEBUGINFOD_MAXSIZE` when set (also sent to the server), else `DEFAULT_MAX_SIZE`.
     pub max_size: u64,
     /// Whether `DEBUGINFOD_MAXSIZE` was given (then sent as `X-DEBUGINFOD-MAXSIZE`).
     pub max_size_requested: bool,
@@ -37,7 +38,7 @@ pub struct Config {
 
 impl Config {
     /// The settings from an environment lookup (`std::env::var_os` in the binary).
-    pub fn from_env(get: impl Fn(&str) -> Option<String>, budget: Duration) -> Config {
+    pub(crate) fn from_env(get: impl Fn(&str) -> Option<String>, budget: Duration) -> Config {
         let (servers, ignored) = parse_urls(get("DEBUGINFOD_URLS").as_deref().unwrap_or(""));
         let seconds = |name: &str| {
             get(name).and_then(|v| v.trim().parse::<u64>().ok()).filter(|&s| s > 0).map(Duration::from_secs)
@@ -63,7 +64,7 @@ impl Config {
 
 /// `DEBUGINFOD_URLS`: servers separated by spaces (any whitespace here), duplicates once.
 /// Only http and https are spoken; other entries are returned as ignored, with the reason.
-pub fn parse_urls(value: &str) -> (Vec<String>, Vec<String>) {
+pub(crate) fn parse_urls(value: &str) -> (Vec<String>, Vec<String>) {
     let mut servers: Vec<String> = Vec::new();
     let mut ignored = Vec::new();
     for url in value.split_whitespace() {
@@ -86,7 +87,7 @@ pub fn parse_urls(value: &str) -> (Vec<String>, Vec<String>) {
 }
 
 /// The cache folder, as elfutils' client picks it.
-pub fn cache_root(get: &impl Fn(&str) -> Option<String>, exists: impl Fn(&Path) -> bool) -> Option<PathBuf> {
+pub(crate) fn cache_root(get: &impl Fn(&str) -> Option<String>, exists: impl Fn(&Path) -> bool) -> Option<PathBuf> {
     let nonempty = |name: &str| get(name).filter(|v| !v.is_empty());
     if let Some(p) = nonempty("DEBUGINFOD_CACHE_PATH") {
         return Some(PathBuf::from(p));

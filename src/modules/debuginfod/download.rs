@@ -12,7 +12,7 @@ use super::verify::verify;
 
 /// What came of asking one server.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Attempt {
+pub(crate) enum Attempt {
     /// The verified file is in the cache: its size, and how long it took.
     Fetched { bytes: u64, elapsed: Duration },
     /// HTTP 404: the server does not have it.
@@ -30,7 +30,7 @@ pub enum Attempt {
 }
 
 /// One request's inputs.
-pub struct Request<'a> {
+pub(crate) struct FetchRequest<'a> {
     pub server: &'a str,
     pub hex: &'a str,
     pub build_id: &'a [u8],
@@ -50,7 +50,7 @@ fn user_agent() -> String {
 /// https servers are checked against the system's certificate store, as curl (elfutils) does,
 /// `SSL_CERT_FILE` and `SSL_CERT_DIR` included; with no store on the machine (a bare
 /// container), against Mozilla's roots built in.
-pub fn agent(https: bool) -> ureq::Agent {
+pub(crate) fn agent(https: bool) -> ureq::Agent {
     let mut config = ureq::Agent::config_builder().user_agent(user_agent()).max_redirects(5);
     if https {
         config = config.tls_config(crate::net::tls_config());
@@ -58,12 +58,12 @@ pub fn agent(https: bool) -> ureq::Agent {
     config.build().new_agent()
 }
 
-pub fn url(server: &str, hex: &str) -> String {
+pub(crate) fn url(server: &str, hex: &str) -> String {
     format!("{server}/buildid/{hex}/debuginfo")
 }
 
 /// Asks one server, streaming a success into the cache.
-pub fn fetch(agent: &ureq::Agent, r: &Request<'_>) -> Attempt {
+pub(crate) fn fetch(agent: &ureq::Agent, r: &FetchRequest<'_>) -> Attempt {
     let start = Instant::now();
     let Some(remaining) = r.deadline.checked_duration_since(start).filter(|d| !d.is_zero()) else {
         return Attempt::TimedOut;
@@ -117,7 +117,7 @@ fn fill(
     tmp: &str,
     dir: &crate::door::OutDir,
     response: ureq::http::Response<ureq::Body>,
-    r: &Request<'_>,
+    r: &FetchRequest<'_>,
     start: Instant,
 ) -> Attempt {
     let mut body = response.into_body().into_reader();
@@ -139,7 +139,7 @@ fn fill(
 
 /// Copies the body to the file; stops past the cap, at the deadline, or when another server
 /// already delivered.
-fn copy_capped(body: &mut impl Read, file: &mut std::fs::File, r: &Request<'_>) -> Result<u64, Attempt> {
+fn copy_capped(body: &mut impl Read, file: &mut std::fs::File, r: &FetchRequest<'_>) -> Result<u64, Attempt> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut total: u64 = 0;
     loop {

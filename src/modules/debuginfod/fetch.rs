@@ -9,10 +9,10 @@ use std::time::Instant;
 
 use super::cache::Entry;
 use super::config::Config;
-use super::download::{self, Attempt, Request};
+use super::download::{self, Attempt, FetchRequest};
 
 /// One debug file to fetch.
-pub struct Job {
+pub(crate) struct FetchJob {
     pub hex: String,
     pub build_id: Vec<u8>,
     pub entry: Entry,
@@ -20,9 +20,9 @@ pub struct Job {
 
 /// Per job, per server (in `config.servers` order): what came of it, `None` when it had not
 /// ended by the deadline.
-pub type Outcomes = Vec<Vec<Option<Attempt>>>;
+pub(crate) type Outcomes = Vec<Vec<Option<Attempt>>>;
 
-pub fn fetch_all(config: &Config, jobs: Vec<Job>, deadline: Instant) -> Outcomes {
+pub(crate) fn fetch_all(config: &Config, jobs: Vec<FetchJob>, deadline: Instant) -> Outcomes {
     let servers = config.servers.len();
     let mut out: Outcomes = jobs.iter().map(|_| vec![None; servers]).collect();
     let config = Arc::new(config.clone());
@@ -38,7 +38,7 @@ pub fn fetch_all(config: &Config, jobs: Vec<Job>, deadline: Instant) -> Outcomes
             // Signals stay blocked in it: the supervisor's handlers (forwarding, detach, the hang
             // timer) must run on the main thread, where they interrupt waitpid.
             let spawned = crate::process::quiet_thread::spawn_sized("debuginfod", Some(256 << 10), move || {
-                let request = Request {
+                let request = FetchRequest {
                     server: &config.servers[s],
                     hex: &job.hex,
                     build_id: &job.build_id,

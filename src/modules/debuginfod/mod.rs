@@ -3,7 +3,7 @@
 //! elfutils (gdb) uses, within one time budget for all. Every file is checked (ELF, the build-id
 //! asked for) before it is used or kept, and the report's notes say what happened.
 //!
-//! The binary calls [`configure`] once at start-up; [`fetch_missing`] is called between
+//! The binary calls `configure` once at start-up; `fetch_missing` is called between
 //! unwinding and symbolizing. Without `DEBUGINFOD_URLS` (or with a zero budget) it does nothing.
 
 mod cache;
@@ -15,25 +15,26 @@ mod verify;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-pub use config::{Config, DEFAULT_BUDGET};
+pub use config::Config;
+pub(crate) use config::DEFAULT_BUDGET;
 use download::Attempt;
 
 use super::{hex, Module, ModuleSet};
 use cache::{Entry, Lookup};
-use fetch::Job;
+use fetch::FetchJob;
 
 /// At most this many requests (modules × servers) per report.
-pub const MAX_REQUESTS: usize = 64;
+pub(crate) const MAX_REQUESTS: usize = 64;
 
 /// The settings from crashcatch's own `DEBUGINFOD_*` environment; `budget` is the total time
-/// the fetching of one report may take (`None`: [`DEFAULT_BUDGET`], zero: never fetch).
+/// the fetching of one report may take (`None`: `DEFAULT_BUDGET`, zero: never fetch).
 pub fn config_from_env(budget: Option<Duration>) -> Config {
     Config::from_env(|k: &str| std::env::var(k).ok(), budget.unwrap_or(DEFAULT_BUDGET))
 }
 
 /// Fetches the debug files of the modules that hold one of `pcs` and have no debug
 /// information here (no DWARF, no debug file found locally), and gives them to those modules.
-pub fn fetch_missing(
+pub(crate) fn fetch_missing(
     config: &Config,
     modules: &ModuleSet,
     pcs: impl IntoIterator<Item = u64>,
@@ -58,7 +59,7 @@ pub fn fetch_missing(
 
     // The cache first: a verified file there needs no server.
     let ttl = cache::miss_ttl(root);
-    let mut to_fetch: Vec<(&Module, Job)> = Vec::new();
+    let mut to_fetch: Vec<(&Module, FetchJob)> = Vec::new();
     for (module, id) in wanted {
         let h = hex(&id);
         let entry = Entry::new(root, &h);
@@ -82,16 +83,16 @@ pub fn fetch_missing(
             Lookup::Refused(why) => notes.push(format!("debuginfod: {}: cache entry not used: {why}", module.name())),
             Lookup::Unusable(why) => {
                 notes.push(format!("debuginfod: {}: cache entry ignored: {why}", module.name()));
-                to_fetch.push((module, Job { hex: h, build_id: id, entry }));
+                to_fetch.push((module, FetchJob { hex: h, build_id: id, entry }));
             }
-            Lookup::Absent => to_fetch.push((module, Job { hex: h, build_id: id, entry })),
+            Lookup::Absent => to_fetch.push((module, FetchJob { hex: h, build_id: id, entry })),
         }
     }
     if to_fetch.is_empty() {
         return;
     }
 
-    let (mods, jobs): (Vec<&Module>, Vec<Job>) = to_fetch.into_iter().unzip();
+    let (mods, jobs): (Vec<&Module>, Vec<FetchJob>) = to_fetch.into_iter().unzip();
     let entries: Vec<(Entry, Vec<u8>)> = jobs.iter().map(|j| (j.entry.clone(), j.build_id.clone())).collect();
     let outcomes = fetch::fetch_all(config, jobs, deadline);
     let mut silent: Vec<Vec<&str>> = vec![Vec::new(); config.servers.len()];

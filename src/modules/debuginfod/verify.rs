@@ -7,11 +7,11 @@ use std::path::Path;
 use crate::modules::{hex, ElfError, ElfInfo};
 
 /// Build-ids longer than this are refused (elfutils' limit is 64 bytes).
-pub const MAX_BUILD_ID: usize = 64;
+pub(crate) const MAX_BUILD_ID: usize = 64;
 
 /// Why a file is not the debug file asked for.
 #[derive(Debug, thiserror::Error)]
-pub enum VerifyError {
+pub(crate) enum VerifyError {
     #[error("it is not an ELF file")]
     NotElf(#[source] ElfError),
     #[error("it has no build-id")]
@@ -23,7 +23,7 @@ pub enum VerifyError {
 }
 
 /// The file as an [`ElfInfo`] when it is the debug file of `build_id`; otherwise why not.
-pub fn verify(file: &File, path: &Path, build_id: &[u8]) -> Result<ElfInfo, VerifyError> {
+pub(crate) fn verify(file: &File, path: &Path, build_id: &[u8]) -> Result<ElfInfo, VerifyError> {
     let elf = ElfInfo::open_file(file, path).map_err(VerifyError::NotElf)?;
     match elf.build_id() {
         None => return Err(VerifyError::NoBuildId),
@@ -37,7 +37,7 @@ pub fn verify(file: &File, path: &Path, build_id: &[u8]) -> Result<ElfInfo, Veri
 }
 
 /// A build-id for people: the first 12 hex digits are plenty to tell two apart.
-pub fn short(hex: &str) -> String {
+pub(crate) fn short(hex: &str) -> String {
     if hex.len() > 16 {
         format!("{}…", &hex[..12])
     } else {

@@ -5,7 +5,7 @@
 //! headers give that part of it (read through the core's memory, which falls back to the file),
 //! so that modules, unwinding and symbols see the code as in a live process.
 
-use super::layout::{Segment, PF_R, PF_W, PF_X};
+use super::layout::{ProgramHeader, PF_R, PF_W, PF_X};
 use super::notes::FileNote;
 use crate::process::{Mapping, Memory};
 
@@ -26,7 +26,7 @@ struct FileSegment {
 }
 
 /// The ranges of NT_FILE entries no PT_LOAD segment covers, as mappings.
-pub fn file_only_mappings(loads: &[Segment], files: &[FileNote], memory: &dyn Memory) -> Vec<Mapping> {
+pub(crate) fn file_only_mappings(loads: &[ProgramHeader], files: &[FileNote], memory: &dyn Memory) -> Vec<Mapping> {
     let mut covered: Vec<(u64, u64)> = loads.iter().filter(|s| s.memsz > 0).map(|s| (s.vaddr, s.end())).collect();
     covered.sort_unstable();
     let mut out = Vec::new();
@@ -125,8 +125,8 @@ mod tests {
     use super::*;
     use crate::process::ImageMemory;
 
-    fn seg(vaddr: u64, memsz: u64) -> Segment {
-        Segment { kind: 1, flags: PF_R, offset: 0, vaddr, filesz: 0, memsz }
+    fn seg(vaddr: u64, memsz: u64) -> ProgramHeader {
+        ProgramHeader { kind: 1, flags: PF_R, offset: 0, vaddr, filesz: 0, memsz }
     }
 
     #[test]

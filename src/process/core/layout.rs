@@ -2,24 +2,24 @@
 //! the file's length and capped in count, as untrusted input.
 
 use super::error::CoreError;
-use super::source::CoreFile;
+use super::file::CoreFile;
 
-pub const PT_LOAD: u32 = 1;
-pub const PT_NOTE: u32 = 4;
-pub const ET_CORE: u16 = 4;
-pub const EM_X86_64: u16 = 62;
-pub const PF_X: u32 = 1;
-pub const PF_W: u32 = 2;
-pub const PF_R: u32 = 4;
+pub(crate) const PT_LOAD: u32 = 1;
+pub(crate) const PT_NOTE: u32 = 4;
+pub(crate) const ET_CORE: u16 = 4;
+pub(crate) const EM_X86_64: u16 = 62;
+pub(crate) const PF_X: u32 = 1;
+pub(crate) const PF_W: u32 = 2;
+pub(crate) const PF_R: u32 = 4;
 /// e_phnum's escape: the real count is in section header 0's sh_info.
 const PN_XNUM: u16 = 0xffff;
 /// At most this many program headers (a process has at most vm.max_map_count mappings, 65530
 /// by default; a million is far beyond any real core).
-pub const MAX_SEGMENTS: u64 = 1 << 20;
+pub(crate) const MAX_SEGMENTS: u64 = 1 << 20;
 
 /// One program header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Segment {
+pub(crate) struct ProgramHeader {
     pub kind: u32,
     pub flags: u32,
     pub offset: u64,
@@ -28,14 +28,14 @@ pub struct Segment {
     pub memsz: u64,
 }
 
-impl Segment {
+impl ProgramHeader {
     pub fn end(&self) -> u64 {
         self.vaddr.saturating_add(self.memsz)
     }
 }
 
 /// Reads and checks the header and every program header.
-pub fn segments(core: &CoreFile, path: &std::path::Path) -> Result<Vec<Segment>, CoreError> {
+pub(crate) fn segments(core: &CoreFile, path: &std::path::Path) -> Result<Vec<ProgramHeader>, CoreError> {
     let corrupt = |why: String| CoreError::Corrupt { path: path.into(), why };
     let mut eh = [0u8; 64];
     if core.read_at(0, &mut eh) < 64 {
@@ -94,7 +94,14 @@ pub fn segments(core: &CoreFile, path: &std::path::Path) -> Result<Vec<Segment>,
         .map(|p| {
             let w32 = |o: usize| u32::from_le_bytes(p[o..o + 4].try_into().unwrap_or([0; 4]));
             let w64 = |o: usize| u64::from_le_bytes(p[o..o + 8].try_into().unwrap_or([0; 8]));
-            Segment { kind: w32(0), flags: w32(4), offset: w64(8), vaddr: w64(16), filesz: w64(32), memsz: w64(40) }
+            ProgramHeader {
+                kind: w32(0),
+                flags: w32(4),
+                offset: w64(8),
+                vaddr: w64(16),
+                filesz: w64(32),
+                memsz: w64(40),
+            }
         })
         .collect();
     Ok(segs)

@@ -8,18 +8,18 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-use super::layout::Segment;
+use super::file::CoreFile;
+use super::layout::ProgramHeader;
 use super::notes::FileNote;
-use super::source::CoreFile;
 use crate::process::Memory;
 
 /// At most this many mapped files are kept open (each is opened once, when the core is read).
 const MAX_OPEN_FILES: usize = 256;
 
-pub struct CoreMemory {
+pub(crate) struct CoreMemory {
     core: CoreFile,
     /// PT_LOAD segments, sorted by address.
-    segments: Vec<Segment>,
+    segments: Vec<ProgramHeader>,
     /// NT_FILE entries, sorted by address.
     files: Vec<FileNote>,
     /// Each mapped file, opened through the door (process/core/mod.rs), None when it cannot be
@@ -28,7 +28,7 @@ pub struct CoreMemory {
 }
 
 impl CoreMemory {
-    pub fn new(core: CoreFile, mut segments: Vec<Segment>, mut files: Vec<FileNote>) -> Self {
+    pub fn new(core: CoreFile, mut segments: Vec<ProgramHeader>, mut files: Vec<FileNote>) -> Self {
         segments.sort_by_key(|s| s.vaddr);
         files.sort_by_key(|f| f.start);
         CoreMemory { core, segments, files, host: HashMap::new() }
@@ -36,22 +36,14 @@ impl CoreMemory {
 
     /// Gives the file the process mapped as `path`, opened (None: it cannot be read). At most
     /// [`MAX_OPEN_FILES`] are kept open; the others are not read.
-    pub fn set_host_file(&mut self, path: &str, host: Option<File>) {
+    pub(crate) fn set_host_file(&mut self, path: &str, host: Option<File>) {
         let open = self.host.values().filter(|f| f.is_some()).count();
         let host = host.filter(|_| open < MAX_OPEN_FILES);
         self.host.insert(path.to_string(), host);
     }
 
-    pub fn segments(&self) -> &[Segment] {
-        &self.segments
-    }
-
-    pub fn core_len(&self) -> u64 {
-        self.core.len
-    }
-
     /// Bytes the core holds of a segment at `addr` (0 when it holds none there).
-    fn read_core(&self, seg: &Segment, addr: u64, buf: &mut [u8]) -> usize {
+    fn read_core(&self, seg: &ProgramHeader, addr: u64, buf: &mut [u8]) -> usize {
         let rel = addr - seg.vaddr;
         if rel >= seg.filesz {
             return 0;
@@ -87,7 +79,7 @@ impl CoreMemory {
         self.files.get(i).filter(|f| f.start <= addr && addr < f.end)
     }
 
-    fn segment(&self, addr: u64) -> Option<&Segment> {
+    fn segment(&self, addr: u64) -> Option<&ProgramHeader> {
         let i = self.segments.partition_point(|s| s.end() <= addr);
         self.segments.get(i).filter(|s| s.vaddr <= addr && addr < s.end())
     }

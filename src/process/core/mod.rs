@@ -9,22 +9,22 @@
 //! initial stack. `write` does the reverse: a core of a stopped process, from any snapshot.
 
 mod error;
+mod file;
 mod gaps;
 mod layout;
 mod memory;
-pub mod notes;
-mod source;
+pub(crate) mod notes;
 mod stack;
-pub mod write;
+pub(crate) mod write;
 
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 
-pub use error::CoreError;
-pub use memory::CoreMemory;
-pub use source::Compression;
+pub(crate) use error::CoreError;
+pub(crate) use file::Compression;
+pub(crate) use memory::CoreMemory;
 
-use self::layout::{Segment, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE};
+use self::layout::{ProgramHeader, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE};
 use self::notes::{Notes, MAX_NOTE_BYTES};
 use self::stack::StartStrings;
 use super::view::{under_root, ProcessView};
@@ -46,7 +46,7 @@ pub struct CoreOptions {
 }
 
 /// A core file, read: the [`ProcessView`] of the process it recorded.
-pub struct CoreView {
+pub(crate) struct CoreView {
     memory: CoreMemory,
     /// The process's files, opened as it would have (see [`super::TargetFiles::for_core`]).
     files: super::TargetFiles,
@@ -64,7 +64,7 @@ impl CoreView {
     /// Opens and reads `path` (plain, gzip or zstd). Fails only when nothing can be read;
     /// anything less becomes a remark.
     pub fn open(path: &Path, options: CoreOptions) -> Result<CoreView, CoreError> {
-        let file = source::open(path)?;
+        let file = file::open(path)?;
         let segments = layout::segments(&file, path)?;
         let mut remarks = Vec::new();
         let note_bytes = read_notes(&file, &segments, &mut remarks);
@@ -76,7 +76,7 @@ impl CoreView {
             });
         }
         remarks.extend(notes.warnings.iter().map(|w| format!("core: {w}")));
-        let loads: Vec<Segment> = segments.iter().filter(|s| s.kind == PT_LOAD).copied().collect();
+        let loads: Vec<ProgramHeader> = segments.iter().filter(|s| s.kind == PT_LOAD).copied().collect();
         if let Some(w) = truncation(&loads, file.len) {
             remarks.push(w);
         }
@@ -143,13 +143,13 @@ impl CoreView {
 
     /// Whether the core was written at a fatal signal (a kernel core) rather than of a process
     /// that was merely stopped (gdb's `gcore`).
-    pub fn is_crash(&self) -> bool {
+    pub(crate) fn is_crash(&self) -> bool {
         let s = self.signal().signo;
         s != 0 && s != libc::SIGSTOP && s != libc::SIGTSTP && s != libc::SIGTTIN && s != libc::SIGTTOU
     }
 
     /// What the report should say about the core and the files read for it.
-    pub fn remarks(&self) -> Vec<String> {
+    pub(crate) fn remarks(&self) -> Vec<String> {
         let mut r = vec![format!(
             "post-mortem: read from a core file{}; {} threads, {} mappings",
             match self.compression {
@@ -161,10 +161,6 @@ impl CoreView {
         )];
         r.extend(self.remarks.iter().cloned());
         r
-    }
-
-    pub fn memory(&self) -> &dyn Memory {
-        &self.memory
     }
 
     /// The thread the signal was delivered to: the first with a signal (the kernel and gdb
@@ -312,7 +308,7 @@ impl ProcessView for CoreView {
 }
 
 /// The bytes of every PT_NOTE segment, within [`MAX_NOTE_BYTES`] in all.
-fn read_notes(file: &source::CoreFile, segments: &[Segment], remarks: &mut Vec<String>) -> Vec<Vec<u8>> {
+fn read_notes(file: &file::CoreFile, segments: &[ProgramHeader], remarks: &mut Vec<String>) -> Vec<Vec<u8>> {
     let mut budget = MAX_NOTE_BYTES;
     let mut out = Vec::new();
     for s in segments.iter().filter(|s| s.kind == PT_NOTE) {
@@ -333,7 +329,7 @@ fn read_notes(file: &source::CoreFile, segments: &[Segment], remarks: &mut Vec<S
 }
 
 /// A remark when segments' contents run past the end of the file.
-fn truncation(loads: &[Segment], len: u64) -> Option<String> {
+fn truncation(loads: &[ProgramHeader], len: u64) -> Option<String> {
     let want = loads.iter().filter(|s| s.filesz > 0).map(|s| s.offset.saturating_add(s.filesz)).max()?;
     let missing = loads.iter().filter(|s| s.filesz > 0 && s.offset.saturating_add(s.filesz) > len).count();
     (want > len).then(|| {
@@ -346,7 +342,7 @@ fn truncation(loads: &[Segment], len: u64) -> Option<String> {
 
 /// The process's memory map, from the PT_LOAD segments (addresses, permissions) named by
 /// NT_FILE (paths, offsets); the vDSO and the stack named from the auxiliary vector.
-fn mappings(loads: &[Segment], notes: &Notes) -> Vec<Mapping> {
+fn mappings(loads: &[ProgramHeader], notes: &Notes) -> Vec<Mapping> {
     let aux = |k: u64| notes.auxv.iter().find(|&&(t, _)| t == k).map(|&(_, v)| v);
     let vdso = aux(AT_SYSINFO_EHDR);
     let stack = aux(AT_EXECFN);

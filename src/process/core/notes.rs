@@ -5,14 +5,14 @@
 use crate::process::siginfo::{self, SIGINFO_SIZE};
 use crate::process::{Registers, SignalInfo};
 
-pub const NT_PRSTATUS: u32 = 1;
-pub const NT_PRPSINFO: u32 = 3;
-pub const NT_AUXV: u32 = 6;
-pub const NT_SIGINFO: u32 = 0x5349_4749;
-pub const NT_FILE: u32 = 0x4649_4c45;
+pub(crate) const NT_PRSTATUS: u32 = 1;
+pub(crate) const NT_PRPSINFO: u32 = 3;
+pub(crate) const NT_AUXV: u32 = 6;
+pub(crate) const NT_SIGINFO: u32 = 0x5349_4749;
+pub(crate) const NT_FILE: u32 = 0x4649_4c45;
 
 /// At most this many bytes of notes are read (a core of 10,000 threads has about 30 MB).
-pub const MAX_NOTE_BYTES: u64 = 256 << 20;
+pub(crate) const MAX_NOTE_BYTES: u64 = 256 << 20;
 /// At most this many threads, files and auxv entries.
 const MAX_THREADS: usize = 1 << 17;
 const MAX_FILES: u64 = 1 << 20;
@@ -20,15 +20,15 @@ const MAX_AUXV: usize = 256;
 const MAX_PATH: usize = 4096;
 
 /// struct elf_prstatus (x86_64): pr_pid at 32, pr_reg (27 words) at 112.
-pub const PRSTATUS_SIZE: usize = 336;
+pub(crate) const PRSTATUS_SIZE: usize = 336;
 const PR_REG: usize = 112;
 /// struct elf_prpsinfo (x86_64 and aarch64): pr_uid at 16, pr_gid at 20, pr_pid at 24, pr_ppid
 /// at 28, pr_fname[16] at 40, pr_psargs[80] at 56.
-pub const PRPSINFO_SIZE: usize = 136;
+pub(crate) const PRPSINFO_SIZE: usize = 136;
 
 /// One thread's NT_PRSTATUS, with the NT_SIGINFO that followed it.
 #[derive(Debug, Clone)]
-pub struct ThreadNote {
+pub(crate) struct ThreadNote {
     pub tid: i32,
     /// pr_cursig: the signal the thread was stopped or killed by.
     pub cursig: i32,
@@ -38,9 +38,8 @@ pub struct ThreadNote {
 
 /// NT_PRPSINFO.
 #[derive(Debug, Clone, Default)]
-pub struct ProcessNote {
+pub(crate) struct ProcessNote {
     pub pid: i32,
-    pub ppid: i32,
     /// pr_uid and pr_gid: whose process it was (its files are opened with these rights).
     pub uid: u32,
     pub gid: u32,
@@ -52,7 +51,7 @@ pub struct ProcessNote {
 
 /// One NT_FILE entry: a file mapped at [start, end) from byte `offset`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileNote {
+pub(crate) struct FileNote {
     pub start: u64,
     pub end: u64,
     pub offset: u64,
@@ -60,7 +59,7 @@ pub struct FileNote {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Notes {
+pub(crate) struct Notes {
     pub threads: Vec<ThreadNote>,
     pub process: Option<ProcessNote>,
     pub files: Vec<FileNote>,
@@ -182,7 +181,7 @@ fn prstatus(d: &[u8]) -> Option<ThreadNote> {
 
 /// Registers in x86_64's user_regs_struct order (for writing NT_PRSTATUS); zeros for another
 /// architecture's registers (core files are read and written for x86_64 only).
-pub fn user_regs(r: &Registers) -> [u64; 27] {
+pub(crate) fn user_regs(r: &Registers) -> [u64; 27] {
     let mut w = [0u64; 27];
     let Registers::X86_64(r) = r else { return w };
     let vals = [
@@ -210,7 +209,6 @@ fn prpsinfo(d: &[u8]) -> Option<ProcessNote> {
     }
     Some(ProcessNote {
         pid: word32(d, 24) as i32,
-        ppid: word32(d, 28) as i32,
         uid: word32(d, 16),
         gid: word32(d, 20),
         fname: c_string(&d[40..56]),

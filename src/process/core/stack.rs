@@ -15,14 +15,14 @@ const MAX_TOTAL: usize = 8 << 20;
 
 /// argv and envp as the process started with them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StartStrings {
+pub(crate) struct StartStrings {
     pub args: Vec<String>,
     pub env: Vec<String>,
 }
 
 /// Finds the auxiliary vector `auxv` (as NT_AUXV holds it) in the stack mapping
 /// `[start, end)` and reads the argv and envp arrays below it.
-pub fn start_strings(memory: &dyn Memory, start: u64, end: u64, auxv: &[(u64, u64)]) -> Option<StartStrings> {
+pub(crate) fn start_strings(memory: &dyn Memory, start: u64, end: u64, auxv: &[(u64, u64)]) -> Option<StartStrings> {
     let at = find_auxv(memory, start, end, auxv)?;
     // envp's NULL is right below the vector.
     let mut p = at.checked_sub(8)?;

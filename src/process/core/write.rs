@@ -186,7 +186,7 @@ fn notes_of(snap: &Snapshot<'_>, auxv: &[(u64, u64)], ids: (u32, u32), written: 
 
 /// What a core is written from: a stopped process, its auxiliary vector, and which of its
 /// file mappings it wrote to (the kernel knows; /proc/PID/smaps says so as `Anonymous:`).
-pub struct Source<'a> {
+pub(crate) struct CoreInput<'a> {
     pub snap: &'a Snapshot<'a>,
     pub auxv: &'a [(u64, u64)],
     pub dirty: &'a dyn Fn(&Mapping) -> bool,
@@ -196,7 +196,7 @@ pub struct Source<'a> {
 }
 
 /// Writes the core of a stopped process into `out` (a new, empty file).
-pub fn write_core<W: Write + Seek>(src: &Source<'_>, max_bytes: u64, out: W) -> io::Result<Written> {
+pub(crate) fn write_core<W: Write + Seek>(src: &CoreInput<'_>, max_bytes: u64, out: W) -> io::Result<Written> {
     let (snap, auxv) = (src.snap, src.auxv);
     let (loads, mut written) = plan(snap, max_bytes, src.dirty);
     // The unreadable count is only known after copying: reserve the CRASHCATCH note's room by

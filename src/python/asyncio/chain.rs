@@ -11,11 +11,11 @@ use crate::python::walk::{self, Anchors};
 use crate::report::model::{CoroutineFrame, CoroutineKind};
 
 /// Most coroutines followed in one chain.
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 
 /// Where a chain ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum End {
+pub(crate) enum End {
     /// A Future (or subclass) object.
     Future(u64),
     /// A Task object.
@@ -28,7 +28,7 @@ pub enum End {
     Nothing,
 }
 
-pub struct Chain {
+pub(crate) struct Chain {
     pub frames: Vec<CoroutineFrame>,
     pub end: End,
     /// The embedded frame of the outermost coroutine (to find the thread running it).
@@ -36,15 +36,15 @@ pub struct Chain {
     pub error: Option<String>,
 }
 
-pub struct Reader<'a> {
+pub(crate) struct TaskReader<'a> {
     pub mem: &'a dyn Memory,
     pub py: &'a Layout,
     pub anchors: &'a Anchors,
-    pub l: &'a AsyncioLayout,
+    pub layout: &'a AsyncioLayout,
     pub types: &'a Types<'a>,
 }
 
-impl Reader<'_> {
+impl TaskReader<'_> {
     /// Follows the chain from the coroutine at `coro`.
     pub fn chain(&self, coro: u64) -> Chain {
         let mut out = Chain { frames: Vec::new(), end: End::Nothing, first_frame: None, error: None };
@@ -54,7 +54,7 @@ impl Reader<'_> {
             match kind {
                 Kind::Coroutine | Kind::Generator | Kind::AsyncGenerator => {}
                 Kind::FutureIter => {
-                    obj = self.mem.read_u64(obj.wrapping_add(self.l.future_iter_future)).unwrap_or(0);
+                    obj = self.mem.read_u64(obj.wrapping_add(self.layout.future_iter_future)).unwrap_or(0);
                     continue;
                 }
                 Kind::Future => {
@@ -70,8 +70,8 @@ impl Reader<'_> {
                     return out;
                 }
             }
-            let frame = obj.wrapping_add(self.l.gen_iframe);
-            let state = match self.mem.read_u8(obj.wrapping_add(self.l.gen_frame_state)) {
+            let frame = obj.wrapping_add(self.layout.gen_iframe);
+            let state = match self.mem.read_u8(obj.wrapping_add(self.layout.gen_frame_state)) {
                 Ok(s) => s as i8,
                 Err(e) => {
                     out.error = Some(format!("coroutine at {obj:#x}: {e}"));
@@ -82,7 +82,7 @@ impl Reader<'_> {
                 out.first_frame = Some(frame);
             }
             // Created (not started), completed or cleared: no frame worth showing.
-            if state <= self.l.frame_created || state > self.l.frame_executing {
+            if state <= self.layout.frame_created || state > self.layout.frame_executing {
                 return out;
             }
             match walk::frame_at(self.mem, self.py, self.anchors, frame) {
@@ -101,7 +101,7 @@ impl Reader<'_> {
                     return out;
                 }
             }
-            if state == self.l.frame_executing {
+            if state == self.layout.frame_executing {
                 out.end = End::Running;
                 return out;
             }
@@ -116,12 +116,12 @@ impl Reader<'_> {
 
     /// The object a suspended frame is inside `await` / `yield from` of, if it is.
     fn awaited(&self, frame: u64, state: i8) -> Option<u64> {
-        match self.l.yield_from {
+        match self.layout.yield_from {
             YieldFrom::States(states) if !states.contains(&state) => return None,
-            YieldFrom::ResumeAfter { .. } if state != self.l.frame_suspended => return None,
+            YieldFrom::ResumeAfter { .. } if state != self.layout.frame_suspended => return None,
             _ => {}
         }
-        if let YieldFrom::ResumeAfter { resume } = self.l.yield_from {
+        if let YieldFrom::ResumeAfter { resume } = self.layout.yield_from {
             let prev = self.mem.read_u64(frame.wrapping_add(self.py.frame.instr)).ok()?;
             let next = self.mem.read_u16(prev.wrapping_add(2)).ok()?;
             let (op, arg) = ((next & 0xff) as u8, next >> 8);
@@ -129,7 +129,7 @@ impl Reader<'_> {
                 return None;
             }
         }
-        match self.l.stack {
+        match self.layout.stack {
             Stack::Top { stacktop, localsplus } => {
                 let top = self.mem.read_i32(frame.wrapping_add(stacktop)).ok()?;
                 if !(1..=1 << 20).contains(&top) {

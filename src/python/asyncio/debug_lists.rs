@@ -11,7 +11,7 @@ use crate::process::{Memory, MemoryExt, ReadError};
 
 /// `Py_AsyncioModuleDebugOffsets` (3.14, 3.15): 13 u64 in three groups.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AsyncioDebug {
+pub(crate) struct AsyncioDebug {
     pub task_size: u64,
     pub task_name: u64,
     pub task_awaited_by: u64,
@@ -31,7 +31,7 @@ const WORDS: usize = 13;
 
 /// Why the published table cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AsyncioDebugError {
+pub(crate) enum AsyncioDebugError {
     #[error(".AsyncioDebug is {size} bytes, fewer than the {} of the known table", 8 * WORDS)]
     Short { size: u64 },
     #[error("_Py_AsyncioDebug: {0}")]
@@ -42,7 +42,7 @@ pub enum AsyncioDebugError {
 
 /// Reads the table from the process's copy of the `.AsyncioDebug` section of the `_asyncio`
 /// module or (where `_asyncio` is built in, as in Debian's 3.15) of the interpreter's module.
-pub fn find(
+pub(crate) fn find(
     mem: &dyn Memory,
     modules: &ModuleSet,
     interpreter: &str,
@@ -102,7 +102,7 @@ impl AsyncioDebug {
 
 /// The tasks on the circular list headed at `head` (a `struct llist_node`), at most
 /// [`MAX_TASKS`] over all lists (`seen` counts them).
-pub fn tasks_on(
+pub(crate) fn tasks_on(
     mem: &dyn Memory,
     d: &AsyncioDebug,
     head: u64,

@@ -12,14 +12,14 @@ use super::objects::{Kind, Types};
 use crate::process::Memory;
 
 /// Most objects looked at over all lists, and most tasks kept.
-pub const MAX_OBJECTS: usize = 2_000_000;
-pub const MAX_TASKS: usize = 4096;
+pub(crate) const MAX_OBJECTS: usize = 2_000_000;
+pub(crate) const MAX_TASKS: usize = 4096;
 /// The time the search may take.
-pub const BUDGET: Duration = Duration::from_millis(1500);
+pub(crate) const BUDGET: Duration = Duration::from_millis(1500);
 
 /// The tasks found, and why the search stopped early if it did.
 #[derive(Debug, Default)]
-pub struct Found {
+pub(crate) struct GcTasks {
     pub tasks: Vec<u64>,
     pub notes: Vec<String>,
 }
@@ -62,10 +62,10 @@ impl Memory for Window<'_> {
 
 /// Walks every generation list of the interpreter at `interp`. `raw` is the process's memory
 /// without a cache (the walk keeps its own, bounded one).
-pub fn find_tasks(raw: &dyn Memory, l: &AsyncioLayout, types: &Types<'_>, interp: u64) -> Found {
+pub(crate) fn find_tasks(raw: &dyn Memory, l: &AsyncioLayout, types: &Types<'_>, interp: u64) -> GcTasks {
     let window = Window { inner: raw, pages: RefCell::new(HashMap::new()) };
     let mem: &dyn Memory = &window;
-    let mut out = Found::default();
+    let mut out = GcTasks::default();
     let gc = interp.wrapping_add(l.interp_gc);
     let mut heads: Vec<u64> = match read_next(mem, gc.wrapping_add(l.gc_generation0)).filter(|&g| g != 0) {
         Some(gen0) => (0..l.gc_generation_count).map(|i| gen0.wrapping_add(i * l.gc_generation_size)).collect(),

@@ -8,11 +8,21 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stack {
     /// `int stacktop` (an index into `localsplus`, 3.11–3.13).
-    Top { stacktop: u64, localsplus: u64 },
+    Top {
+        /// `stacktop`'s offset in the frame.
+        stacktop: u64,
+        /// `localsplus`' offset in the frame.
+        localsplus: u64,
+    },
     /// `_PyStackRef *stackpointer` (3.14+); the references are tagged in their low bits. The
     /// awaited object is `peek` entries below it: 1 in 3.14; 2 in 3.15, where the value sent
     /// in sits on top of it (seen on Debian's 3.15.2).
-    Pointer { stackpointer: u64, peek: u64 },
+    Pointer {
+        /// `stackpointer`'s offset in the frame.
+        stackpointer: u64,
+        /// How many entries below it the awaited object is.
+        peek: u64,
+    },
 }
 
 /// When a suspended generator is inside `await` / `yield from` (its stack top is the awaited
@@ -21,7 +31,10 @@ pub enum Stack {
 pub enum YieldFrom {
     /// `gi_frame_state == FRAME_SUSPENDED` and the instruction after `prev_instr` is `RESUME`
     /// (or its instrumented form) with an oparg of 2 or more (3.11, 3.12: `_PyGen_yf`).
-    ResumeAfter { resume: &'static [u8] },
+    ResumeAfter {
+        /// The opcodes of `RESUME` and its instrumented form.
+        resume: &'static [u8],
+    },
     /// `gi_frame_state` is one of these (`FRAME_SUSPENDED_YIELD_FROM`, 3.13+, and 3.15's
     /// `FRAME_SUSPENDED_YIELD_FROM_LOCKED`).
     States(&'static [i8]),
@@ -32,17 +45,22 @@ pub enum YieldFrom {
 pub struct Tasks314 {
     /// `task_awaited_by` (a future, a task, or a set of them) and `task_awaited_by_is_set` (a char).
     pub awaited_by: u64,
+    /// `task_awaited_by_is_set`.
     pub awaited_by_is_set: u64,
     /// `task_node`, the task's link in its thread's (or interpreter's) list of tasks.
     pub node: u64,
     /// `PySetObject.mask` and `table`, and `sizeof(setentry)` (key first).
     pub set_mask: u64,
+    /// `PySetObject.table`.
     pub set_table: u64,
+    /// `sizeof(setentry)`.
     pub set_entry: u64,
 }
 
+/// The offsets of one minor version (see the module's documentation).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AsyncioLayout {
+    /// The minor version (3.minor).
     pub minor: u32,
     /// `PyInterpreterState.gc`, and in it `permanent_generation` (a `gc_generation` whose first
     /// member is the list head).
@@ -51,39 +69,55 @@ pub struct AsyncioLayout {
     /// generations follow each other): read rather than computed, since the DWARF of Debian's
     /// 3.13.18 places `generations` at 20, where 3.13.0 has 24.
     pub gc_generation0: u64,
+    /// `sizeof(struct gc_generation)`.
     pub gc_generation_size: u64,
+    /// How many generations there are.
     pub gc_generation_count: u64,
+    /// `permanent_generation` in `PyInterpreterState.gc`.
     pub gc_permanent: u64,
     /// `sizeof(PyGC_Head)`, in front of every tracked object.
     pub gc_head: u64,
     /// `PyTypeObject.tp_name` and `tp_base`.
     pub tp_name: u64,
+    /// `PyTypeObject.tp_base`.
     pub tp_base: u64,
     /// `TaskObj` (a Future's fields first).
     pub task_callback0: u64,
+    /// `fut_callbacks`.
     pub task_callbacks: u64,
+    /// `fut_state`.
     pub task_state: u64,
+    /// `task_fut_waiter`, the future the task waits on.
     pub task_fut_waiter: u64,
+    /// `task_coro`.
     pub task_coro: u64,
+    /// `task_name`.
     pub task_name: u64,
     /// `futureiterobject.future`.
     pub future_iter_future: u64,
     /// `PyGenObject` / `PyCoroObject`: `gi_frame_state` (int8) and the embedded `gi_iframe`.
     pub gen_frame_state: u64,
+    /// `gi_iframe`, the embedded frame.
     pub gen_iframe: u64,
     /// `FRAME_SUSPENDED` (3.11, 3.12) or `FRAME_SUSPENDED_YIELD_FROM` (3.13+).
     pub frame_suspended: i8,
     /// `FRAME_CREATED` (not started yet) and `FRAME_EXECUTING`.
     pub frame_created: i8,
+    /// `FRAME_EXECUTING`.
     pub frame_executing: i8,
+    /// How a suspended frame's value stack is found.
     pub stack: Stack,
+    /// When a suspended generator is inside `await`.
     pub yield_from: YieldFrom,
     /// `PyFunctionObject.func_closure`, `PyCellObject.ob_ref`, `PyCFunctionObject.m_self`.
     pub func_closure: u64,
+    /// `PyCellObject.ob_ref`.
     pub cell_ref: u64,
+    /// `PyCFunctionObject.m_self`.
     pub cfunction_self: u64,
     /// `PyTupleObject` and `PyListObject`: (`ob_size`, `ob_item`).
     pub tuple: (u64, u64),
+    /// `PyListObject`: (`ob_size`, `ob_item`).
     pub list: (u64, u64),
     /// `PyLongObject`: the size word (`ob_size`, or 3.12+'s `lv_tag`) and `ob_digit`.
     pub long: (u64, u64),

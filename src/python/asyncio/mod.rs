@@ -3,22 +3,22 @@
 //! which task is running on which thread.
 //!
 //! - [`layout`]: per-version offsets (3.11–3.13), checked against DWARF;
-//! - [`gc`]: finding the C Task objects on the collector's lists (3.11–3.13);
-//! - [`objects`]: what an object is, from its type's name; small ints, tuples, lists;
-//! - [`chain`]: a task's await chain through coroutines, generators and futures.
+//! - `gc`: finding the C Task objects on the collector's lists (3.11–3.13);
+//! - `objects`: what an object is, from its type's name; small ints, tuples, lists;
+//! - `chain`: a task's await chain through coroutines, generators and futures.
 //!
 //! Read only when the `_asyncio` extension is loaded, so programs without asyncio pay nothing.
 //! Everything read is capped (tasks, objects looked at, chain depth, names) and bounded in time.
 
-pub mod chain;
-pub mod debug_lists;
-pub mod gc;
+pub(crate) mod chain;
+pub(crate) mod debug_lists;
+pub(crate) mod gc;
 pub mod layout;
-pub mod objects;
+pub(crate) mod objects;
 
 use std::collections::{HashMap, HashSet};
 
-use chain::{End, Reader};
+use chain::{End, TaskReader};
 use layout::AsyncioLayout;
 use objects::{Kind, Types};
 
@@ -30,7 +30,7 @@ use crate::process::{Memory, MemoryExt};
 use crate::report::model::{AsyncioState, AsyncioTask, Awaited, AwaitedKind, Hex, PythonState, TaskState};
 
 /// Longest task name kept.
-pub const MAX_NAME: usize = 256;
+pub(crate) const MAX_NAME: usize = 256;
 /// Most callbacks of one task looked into for who awaits it.
 const MAX_CALLBACKS: usize = 64;
 
@@ -118,7 +118,7 @@ pub fn read(
         }
     }
     let types = Types::new(mem, &l, py.ob_type);
-    let reader = Reader { mem, py, anchors, l: &l, types: &types };
+    let reader = TaskReader { mem, py, anchors, layout: &l, types: &types };
     let mut read: Vec<Read> = tasks.iter().filter_map(|&t| read_task(&reader, t, &mut out.notes)).collect();
     if read.is_empty() && out.notes.is_empty() {
         return None;
@@ -145,8 +145,8 @@ pub fn read(
     Some(out)
 }
 
-fn read_task(r: &Reader<'_>, task: u64, notes: &mut Vec<String>) -> Option<Read> {
-    let (mem, l) = (r.mem, r.l);
+fn read_task(r: &TaskReader<'_>, task: u64, notes: &mut Vec<String>) -> Option<Read> {
+    let (mem, l) = (r.mem, r.layout);
     let state = match mem.read_i32(task.wrapping_add(l.task_state)) {
         Ok(0) => TaskState::Pending,
         Ok(1) => TaskState::Cancelled,
@@ -235,7 +235,7 @@ fn read_task(r: &Reader<'_>, task: u64, notes: &mut Vec<String>) -> Option<Read>
 }
 
 /// 3.14+: the objects in `task_awaited_by` (one, or a set's keys; at most [`MAX_CALLBACKS`]).
-fn awaiters(r: &Reader<'_>, v: layout::Tasks314, task: u64) -> Vec<u64> {
+fn awaiters(r: &TaskReader<'_>, v: layout::Tasks314, task: u64) -> Vec<u64> {
     let obj = r.mem.read_u64(task.wrapping_add(v.awaited_by)).unwrap_or(0);
     if obj == 0 {
         return Vec::new();
@@ -265,7 +265,7 @@ fn awaiters(r: &Reader<'_>, v: layout::Tasks314, task: u64) -> Vec<u64> {
 /// Who awaits each task: a task whose chain ends in it, or (through its done-callbacks) a task
 /// waiting on a future the callback completes, as `gather` and `await task` arrange: a function
 /// whose closure holds that future, or a bound C method (`task_wakeup`) of the waiting task.
-fn link(r: &Reader<'_>, read: &mut [Read]) {
+fn link(r: &TaskReader<'_>, read: &mut [Read]) {
     let mut by_future: HashMap<u64, Vec<Hex>> = HashMap::new();
     let mut by_task: HashMap<u64, Vec<Hex>> = HashMap::new();
     let ids: HashSet<u64> = read.iter().map(|t| t.task.id.0).collect();
@@ -290,19 +290,19 @@ fn link(r: &Reader<'_>, read: &mut [Read]) {
         for &cb in &t.callbacks {
             match r.types.kind(cb) {
                 Kind::Function => {
-                    let closure = r.mem.read_u64(cb.wrapping_add(r.l.func_closure)).unwrap_or(0);
+                    let closure = r.mem.read_u64(cb.wrapping_add(r.layout.func_closure)).unwrap_or(0);
                     if r.types.kind(closure) != Kind::Tuple {
                         continue;
                     }
-                    for cell in objects::items(r.mem, r.l, Kind::Tuple, closure) {
-                        let held = r.mem.read_u64(cell.wrapping_add(r.l.cell_ref)).unwrap_or(0);
+                    for cell in objects::items(r.mem, r.layout, Kind::Tuple, closure) {
+                        let held = r.mem.read_u64(cell.wrapping_add(r.layout.cell_ref)).unwrap_or(0);
                         if let Some(waiting) = by_future.get(&held) {
                             by.extend(waiting.iter().copied());
                         }
                     }
                 }
                 Kind::BuiltinMethod => {
-                    let owner = r.mem.read_u64(cb.wrapping_add(r.l.cfunction_self)).unwrap_or(0);
+                    let owner = r.mem.read_u64(cb.wrapping_add(r.layout.cfunction_self)).unwrap_or(0);
                     if owner != me.0 && ids.contains(&owner) {
                         by.push(Hex(owner));
                     }

@@ -12,11 +12,11 @@ const MAX_BASES: usize = 8;
 /// Longest type name read.
 const MAX_TYPE_NAME: usize = 128;
 /// Most items read from one tuple or list.
-pub const MAX_ITEMS: usize = 64;
+pub(crate) const MAX_ITEMS: usize = 64;
 
 /// The kinds of object the reader follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Task,
     Future,
     FutureIter,
@@ -34,20 +34,20 @@ pub enum Kind {
 }
 
 /// Object kinds by type address, each type read once.
-pub struct Types<'a> {
+pub(crate) struct Types<'a> {
     mem: &'a dyn Memory,
-    l: &'a AsyncioLayout,
+    layout: &'a AsyncioLayout,
     ob_type: u64,
     cache: RefCell<HashMap<u64, (Kind, String)>>,
 }
 
 impl<'a> Types<'a> {
     pub fn new(mem: &'a dyn Memory, l: &'a AsyncioLayout, ob_type: u64) -> Self {
-        Types { mem, l, ob_type, cache: RefCell::new(HashMap::new()) }
+        Types { mem, layout: l, ob_type, cache: RefCell::new(HashMap::new()) }
     }
 
     /// The type of the object at `obj`.
-    pub fn type_of(&self, obj: u64) -> Option<u64> {
+    pub(crate) fn type_of(&self, obj: u64) -> Option<u64> {
         if obj == 0 {
             return None;
         }
@@ -65,7 +65,7 @@ impl<'a> Types<'a> {
     }
 
     /// The kind of the type at `ty` and its own name. A subclass of Task or Future is one.
-    pub fn kind_of_type(&self, ty: u64) -> (Kind, String) {
+    pub(crate) fn kind_of_type(&self, ty: u64) -> (Kind, String) {
         if let Some(k) = self.cache.borrow().get(&ty) {
             return k.clone();
         }
@@ -76,7 +76,7 @@ impl<'a> Types<'a> {
             if kind != Kind::Other {
                 break;
             }
-            let Ok(base) = self.mem.read_u64(t.wrapping_add(self.l.tp_base)) else { break };
+            let Ok(base) = self.mem.read_u64(t.wrapping_add(self.layout.tp_base)) else { break };
             if base == 0 || base == t {
                 break;
             }
@@ -95,7 +95,7 @@ impl<'a> Types<'a> {
 
     fn type_name(&self, ty: u64) -> String {
         self.mem
-            .read_u64(ty.wrapping_add(self.l.tp_name))
+            .read_u64(ty.wrapping_add(self.layout.tp_name))
             .ok()
             .and_then(|p| self.mem.read_cstr(p, MAX_TYPE_NAME).ok())
             .unwrap_or_default()
@@ -122,7 +122,7 @@ fn by_name(name: &str) -> Kind {
 }
 
 /// The items of a tuple or list (at most [`MAX_ITEMS`]).
-pub fn items(mem: &dyn Memory, l: &AsyncioLayout, kind: Kind, obj: u64) -> Vec<u64> {
+pub(crate) fn items(mem: &dyn Memory, l: &AsyncioLayout, kind: Kind, obj: u64) -> Vec<u64> {
     let (size, base) = match kind {
         Kind::Tuple => (l.tuple.0, obj.wrapping_add(l.tuple.1)),
         Kind::List => (l.list.0, mem.read_u64(obj.wrapping_add(l.list.1)).unwrap_or(0)),
@@ -137,7 +137,7 @@ pub fn items(mem: &dyn Memory, l: &AsyncioLayout, kind: Kind, obj: u64) -> Vec<u
 
 /// A small non-negative int (one or two 30-bit digits), as the lazily formatted task names of
 /// 3.13 hold (`Task-<n>`).
-pub fn small_int(mem: &dyn Memory, l: &AsyncioLayout, obj: u64) -> Option<u64> {
+pub(crate) fn small_int(mem: &dyn Memory, l: &AsyncioLayout, obj: u64) -> Option<u64> {
     let word = mem.read_u64(obj.wrapping_add(l.long.0)).ok()?;
     let digits = if l.long_tagged {
         if word & 3 == 2 {

@@ -18,16 +18,19 @@ pub struct AsyncioState {
     pub notes: Vec<String>,
 }
 
+/// One asyncio task.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AsyncioTask {
     /// The Task object's address: how `awaited_by` and `awaits.task` refer to it.
     pub id: Hex,
     /// `Task.get_name()`.
     pub name: String,
+    /// Pending, cancelled or finished.
     pub state: TaskState,
     /// The task is running now (its coroutine is executing), on this thread when known.
     #[serde(default)]
     pub running: bool,
+    /// The thread it runs on, when it is running.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread: Option<i32>,
     /// The coroutine chain it is suspended in, outermost (the task's own coroutine) first,
@@ -45,14 +48,19 @@ pub struct AsyncioTask {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {
+    /// Not done yet.
     #[default]
     Pending,
+    /// Cancelled.
     Cancelled,
+    /// Done.
     Finished,
+    /// Its state could not be read.
     Unknown,
 }
 
 impl TaskState {
+    /// `pending`, for people.
     pub fn words(self) -> &'static str {
         match self {
             TaskState::Pending => "pending",
@@ -68,9 +76,12 @@ impl TaskState {
 pub struct CoroutineFrame {
     /// The function's qualified name.
     pub function: String,
+    /// Its file.
     pub file: String,
+    /// The line it is suspended at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
+    /// A coroutine, a generator or an async generator.
     pub kind: CoroutineKind,
 }
 
@@ -78,15 +89,19 @@ pub struct CoroutineFrame {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CoroutineKind {
+    /// A coroutine (`async def`).
     #[default]
     Coroutine,
+    /// A generator (`yield`).
     Generator,
+    /// An async generator (`async def` with `yield`).
     AsyncGenerator,
 }
 
 /// What a task's innermost coroutine awaits.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Awaited {
+    /// A task, a future, or something else.
     pub kind: AwaitedKind,
     /// For people: `task 'worker-1'`, `a _GatheringFuture (gather)`, `a Future in Event.wait`.
     pub description: String,
@@ -95,6 +110,7 @@ pub struct Awaited {
     pub task: Option<Hex>,
 }
 
+/// What kind of thing a task awaits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AwaitedKind {

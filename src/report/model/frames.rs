@@ -6,16 +6,20 @@ use serde::{Deserialize, Serialize};
 
 use super::Hex;
 
+/// A frame of a thread's stack: native or Python.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Frame {
+    /// A native frame.
     Native(NativeFrame),
+    /// A Python frame.
     Python(PythonFrame),
 }
 
 /// How a native frame was found: the unwinder's ([`crate::unwind::Trust`]).
 pub use crate::unwind::Trust;
 
+/// A native frame.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NativeFrame {
     /// The instruction (innermost frame, or after a signal frame) or the return address.
@@ -23,45 +27,59 @@ pub struct NativeFrame {
     /// Full path of the module, as the process sees it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub module: Option<String>,
+    /// `address` relative to the module's first mapping (what `addr2line -e` takes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub module_offset: Option<Hex>,
     /// Demangled function name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function: Option<String>,
+    /// `address` relative to the function's start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub function_offset: Option<Hex>,
+    /// The source file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// The source line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
     /// Functions inlined at this address, innermost first; `function` is the one they were inlined into.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inlined: Vec<InlinedFrame>,
+    /// How it was found.
     pub trust: Trust,
 }
 
+/// A function inlined at a native frame's address.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InlinedFrame {
+    /// Its name.
     pub function: String,
+    /// Its source file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
+    /// The line of the call in it (or, innermost, of the address).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
 }
 
+/// A Python frame.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct PythonFrame {
+    /// `co_filename`.
     pub file: String,
     /// The qualified name from 3.11 on, the plain name before.
     pub function: String,
+    /// The line it is at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
     /// Where the running expression ends and its columns (3.11+, as `co_positions` gives
     /// them: 0-based UTF-8 byte offsets into their lines).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_line: Option<u32>,
+    /// The expression's first column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub column: Option<u32>,
+    /// The column after its last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end_column: Option<u32>,
     /// The source line, when the file could be read (without its indentation).
@@ -87,7 +105,9 @@ pub struct PythonFrame {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LocalKind {
+    /// An argument.
     Argument,
+    /// A local variable.
     Local,
     /// A variable shared with an inner function (a cell or free variable).
     Cell,
@@ -96,7 +116,9 @@ pub enum LocalKind {
 /// One argument or local variable of a Python frame, as read from memory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Local {
+    /// Its name.
     pub name: String,
+    /// Argument, local or cell.
     pub kind: LocalKind,
     /// The value's type name (`int`, `NoneType`, `mymod.Foo`).
     #[serde(rename = "type")]
@@ -132,7 +154,7 @@ fn file_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
-/// A module path that is a system library (see [`SYSTEM_LIBRARIES`]).
+/// A module path that is a system library (see `SYSTEM_LIBRARIES`).
 pub fn is_system_module(path: &str) -> bool {
     let name = file_name(path);
     SYSTEM_LIBRARIES.iter().any(|p| name.starts_with(p))

@@ -31,26 +31,47 @@ impl CrashKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClassificationKind {
+    /// An access near address 0 (a NULL pointer or a field of one).
     NullPointerDereference,
+    /// A call through a NULL function pointer.
     NullFunctionPointer,
+    /// A jump to an unmapped address (a corrupt function pointer or return address).
     BadJump,
+    /// A jump into memory that is not executable.
     ExecuteNonExecutable,
+    /// An access to a non-canonical address (a corrupt pointer).
     NonCanonicalAddress,
+    /// An access the mapping does not allow (read-only, no-access).
     Permission,
+    /// A general protection fault (a non-canonical or misaligned access).
     GeneralProtection,
+    /// An access to an unmapped address (a dangling or corrupt pointer).
     BadAddress,
+    /// A fault at the guard page below a thread's stack.
     StackOverflow,
+    /// `assert()` failed.
     AssertionFailed,
+    /// `Py_FatalError()`.
     PythonFatalError,
+    /// `std::terminate()` (an uncaught C++ exception?).
     CppTerminate,
+    /// glibc detected heap corruption.
     HeapCorruption,
+    /// `abort()` called.
     Abort,
+    /// SIGBUS: a misaligned access, or a mapped file cut short.
     BusError,
+    /// Integer division by zero.
     DivisionByZero,
+    /// Integer overflow (`INT_MIN / -1`).
     IntegerOverflow,
+    /// Another floating-point exception.
     FloatingPoint,
+    /// A trap instruction (`__builtin_trap()`, code marked unreachable).
     Trap,
+    /// An illegal instruction (built for a newer CPU, or a corrupt jump).
     IllegalInstruction,
+    /// A system call seccomp refused.
     Seccomp,
     /// A kind this version does not know (a report written by a newer crashcatch).
     #[serde(other)]
@@ -75,11 +96,13 @@ pub enum MergeKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InterpreterState {
+    /// Running.
     Running,
     /// Py_FinalizeEx is running.
     Finalizing,
     /// Py_FinalizeEx is done.
     Finalized,
+    /// Not initialized (or no longer).
     NotInitialized,
 }
 

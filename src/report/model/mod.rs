@@ -44,8 +44,10 @@ impl std::fmt::Display for Hex {
     }
 }
 
+/// A report: a crash, a dump or a hang, and everything known about it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Crash {
+    /// [`SCHEMA_VERSION`] when written.
     pub schema_version: u32,
     /// `crash` (a fatal signal), `dump` (`crashcatch dump`), or `hang` (`--hang-timeout`).
     #[serde(default)]
@@ -54,11 +56,15 @@ pub struct Crash {
     /// id), for crashes only; see docs/report-schema.md, "Fingerprint".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// The crashcatch that wrote it.
     pub tool: Tool,
     /// When the fatal signal was caught, UTC, RFC 3339.
     pub time: String,
+    /// The process.
     pub process: ProcessInfo,
+    /// The fatal signal (number 0, `SIG0`, in a dump or a hang report).
     pub signal: SignalReport,
+    /// What kind of crash, from the signal, the fault address and the stack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classification: Option<Classification>,
     /// The native frame that faulted, and the first frame outside libc when the fault is in libc.
@@ -74,6 +80,7 @@ pub struct Crash {
     /// A plain-language explanation for well-known crash patterns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagnosis: Option<String>,
+    /// The thread the signal was delivered to.
     pub crashed_tid: i32,
     /// A `hang` report made because one pytest test ran longer than `--test-timeout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,12 +90,15 @@ pub struct Crash {
     pub also_faulting: Vec<FaultingThread>,
     /// The crashed thread first, then the others in tid order.
     pub threads: Vec<Thread>,
+    /// The interpreter, when the process runs CPython.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub python: Option<PythonState>,
+    /// Every ELF file mapped in the process.
     pub modules: Vec<ModuleInfo>,
     /// What could not be read or worked out, and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// How long each stage of making the report took.
     #[serde(default)]
     pub timings: Timings,
     /// Where this report was written (filled in by the writer).
@@ -96,9 +106,12 @@ pub struct Crash {
     pub files: Vec<String>,
 }
 
+/// The tool that wrote a report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Tool {
+    /// `crashcatch`.
     pub name: String,
+    /// Its version.
     pub version: String,
 }
 
@@ -108,11 +121,15 @@ impl Default for Tool {
     }
 }
 
+/// The process a report is about.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ProcessInfo {
+    /// Its pid.
     pub pid: i32,
+    /// The executable (/proc/PID/exe).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exe: Option<String>,
+    /// Its arguments, the program first.
     pub cmdline: Vec<String>,
     /// The pytest test that was running (`PYTEST_CURRENT_TEST` from the live environment).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -125,28 +142,39 @@ pub struct ProcessInfo {
     pub environment: Vec<EnvVar>,
 }
 
+/// A parent process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Ancestor {
+    /// Its pid.
     pub pid: i32,
+    /// Its arguments.
     pub cmdline: Vec<String>,
 }
 
+/// An environment variable of the process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EnvVar {
+    /// Its name.
     pub name: String,
+    /// Its value, `<redacted>` unless allow-listed or `--show-env`.
     pub value: String,
 }
 
+/// The signal, as the kernel told it (siginfo).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct SignalReport {
+    /// Its number.
     pub number: i32,
     /// `SIGSEGV`
     pub name: String,
     /// si_code as a number and a name (`SEGV_MAPERR`) with words (`address not mapped`).
     pub code: i32,
+    /// The si_code's name (`SEGV_MAPERR`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code_name: Option<String>,
+    /// The si_code in words (`address not mapped`).
     pub description: String,
+    /// The address that faulted (SIGSEGV, SIGBUS, SIGILL, SIGFPE).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault_address: Option<Hex>,
     /// For signals sent by a process (kill, raise, abort).
@@ -157,19 +185,23 @@ pub struct SignalReport {
     pub terminated_by: Option<String>,
 }
 
+/// What kind of crash it was.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Classification {
     /// Stable identifier: `null_pointer_dereference`, `stack_overflow`, `abort`,
     /// `assertion_failed`, `bad_address`, `permission`, `bus_error`, `division_by_zero`, ...
     pub kind: ClassificationKind,
+    /// In words, for people.
     pub summary: String,
     /// e.g. glibc's `__abort_msg` ("python3: foo.c:12: main: Assertion `x' failed.").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 
+/// The native frame that faulted, and whose bug it likely is.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Culprit {
+    /// The innermost native frame of the crashed thread.
     pub frame: NativeFrame,
     /// When `frame` is in libc (or another system library), the first frame outside it: the caller
     /// whose bug it usually is (strlen(NULL)).
@@ -182,29 +214,40 @@ pub struct Culprit {
     pub suspect: Option<Suspect>,
 }
 
+/// The frame most likely at fault, outside the interpreter and the system libraries.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Suspect {
     /// The installed package (`numpy`) or library (`libz`) the frame's module belongs to.
     pub owner: String,
+    /// The frame.
     pub frame: NativeFrame,
 }
 
+/// Another thread that got a fatal signal of its own at the same time.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FaultingThread {
+    /// Its tid.
     pub tid: i32,
+    /// Its signal (`SIGSEGV`).
     pub signal: String,
+    /// The address that faulted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault_address: Option<Hex>,
 }
 
+/// One thread of the process.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Thread {
+    /// Its kernel thread id.
     pub tid: i32,
+    /// Its name (/proc/PID/task/TID/comm).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The thread the fatal signal was delivered to.
     pub crashed: bool,
     /// The process's main thread (tid == pid).
     pub main: bool,
+    /// It holds the GIL.
     #[serde(default)]
     pub holds_gil: bool,
     /// Native and Python frames, innermost first, merged where possible.
@@ -247,6 +290,7 @@ impl Thread {
             .chain(self.merge.iter().flat_map(|m| m.python_frames.iter()))
     }
 
+    /// Whether any Python frame is known for this thread.
     pub fn has_python(&self) -> bool {
         self.python_frames().next().is_some()
     }
@@ -257,8 +301,10 @@ impl Thread {
     }
 }
 
+/// The frames left out of a stack too deep to keep whole.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Elided {
+    /// The index in `frames` of the first frame after the gap.
     pub at: usize,
     /// Native frames left out.
     pub count: u64,
@@ -271,11 +317,13 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
+/// How a thread's native and Python stacks were put together.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MergeInfo {
     /// `merged`: each eval-loop frame replaced by its Python frames; `side_by_side`: the counts
     /// did not line up, so `python_frames` holds the Python stack apart; `python_only`, `native_only`.
     pub kind: MergeKind,
+    /// Why they were put together so, when it is not the natural way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The Python stack, innermost first, when it could not be merged.
@@ -283,6 +331,7 @@ pub struct MergeInfo {
     pub python_frames: Vec<PythonFrame>,
 }
 
+/// The Python state of the process.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PythonState {
     /// `3.11.7`
@@ -297,8 +346,10 @@ pub struct PythonState {
     /// The thread running Py_FinalizeEx.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finalizing_tid: Option<i32>,
+    /// The thread that holds the GIL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gil_holder_tid: Option<i32>,
+    /// Every interpreter, with its threads.
     pub interpreters: Vec<PythonInterpreter>,
     /// Why the Python part is missing or partial.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -308,15 +359,19 @@ pub struct PythonState {
     pub asyncio: Option<AsyncioState>,
 }
 
+/// One interpreter.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PythonInterpreter {
+    /// Its id (0: the main interpreter).
     pub id: i64,
     /// Whether the cyclic garbage collector was running (pystack's "Garbage collecting").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gc_collecting: Option<bool>,
+    /// Its threads, newest first (as CPython lists them).
     pub threads: Vec<PythonThread>,
 }
 
+/// One thread state of an interpreter.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PythonThread {
     /// Kernel thread id, when it could be worked out.
@@ -331,6 +386,7 @@ pub struct PythonThread {
     /// as `threading.Event.wait`), false when it was running (py-spy's idle).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle: Option<bool>,
+    /// It holds the GIL.
     pub holds_gil: bool,
     /// Innermost first.
     pub frames: Vec<PythonFrame>,
@@ -338,17 +394,24 @@ pub struct PythonThread {
     /// always true for ≤3.10 where every frame has its own eval-loop call.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub entry: Vec<bool>,
+    /// Why its frames stop where they do, when they stop early.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
+/// One ELF file mapped in the process.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModuleInfo {
+    /// Its path as the process sees it (or `[vdso]`).
     pub path: String,
+    /// The lowest address of its mappings.
     pub base: Hex,
+    /// The end of its highest mapping.
     pub end: Hex,
+    /// Its GNU build-id, in hex.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_id: Option<String>,
+    /// The separate debug file its names and lines came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debug_file: Option<String>,
 }
@@ -356,9 +419,14 @@ pub struct ModuleInfo {
 /// Milliseconds spent in each stage of making this report.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Timings {
+    /// Reading the stopped process's memory, registers and maps.
     pub capture_ms: f64,
+    /// Unwinding every thread.
     pub unwind_ms: f64,
+    /// Naming native frames (symbols, DWARF).
     pub symbolize_ms: f64,
+    /// Reading the Python state.
     pub python_ms: f64,
+    /// All of it, from the stop to the finished report.
     pub total_ms: f64,
 }

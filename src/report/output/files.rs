@@ -1,5 +1,5 @@
 //! Writing report files: `DIR/crash-<pid>-<timestamp>.json` and `.txt`, through the output
-//! door ([`super::door`]): each created under an unpredictable temporary name, `O_EXCL |
+//! door (`super::door`): each created under an unpredictable temporary name, `O_EXCL |
 //! O_NOFOLLOW`, mode 0600 (reports hold command lines and paths), and renamed where nothing is.
 
 use std::path::PathBuf;

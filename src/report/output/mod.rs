@@ -3,7 +3,6 @@
 //! file, and at the end of the run the summary line.
 
 pub mod console;
-pub mod contain;
 mod error;
 pub mod files;
 mod junit_file;
@@ -21,7 +20,7 @@ pub use summary::line as summary_line;
 use super::model::{Crash, CrashKind};
 use super::render::escape::terminal;
 use super::render::{GithubAnnotation, Json, Style, Text};
-use contain::Stage;
+use crate::contain::{self, Stage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

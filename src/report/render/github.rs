@@ -12,6 +12,7 @@ use crate::report::model::Crash;
 /// message.
 #[derive(Debug, Clone, Default)]
 pub struct GithubAnnotation {
+    /// GITHUB_WORKSPACE: paths under it are shown relative to it.
     pub workspace: Option<PathBuf>,
 }
 

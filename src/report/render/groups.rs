@@ -27,8 +27,11 @@ pub enum EntryKind {
 /// What grouping takes of one report: a handful of capped strings.
 #[derive(Debug, Clone, Default)]
 pub struct Entry {
+    /// A crash or a timeout.
     pub kind: EntryKind,
+    /// The report's fingerprint.
     pub fingerprint: Option<String>,
+    /// The signal (`SIGSEGV`), or `timeout`.
     pub signal: String,
     /// The faulting function and library, and the first frame outside the system libraries.
     pub faulted: Option<String>,
@@ -70,7 +73,7 @@ impl Entry {
 }
 
 /// `strlen in libc.so.6, called from parse in _ext.so`.
-pub fn faulted_words(top: &NativeFrame, outside: Option<&NativeFrame>) -> String {
+pub(crate) fn faulted_words(top: &NativeFrame, outside: Option<&NativeFrame>) -> String {
     let mut s = frame_words(top);
     if let Some(o) = outside {
         s.push_str(&format!(", called from {}", frame_words(o)));
@@ -79,19 +82,22 @@ pub fn faulted_words(top: &NativeFrame, outside: Option<&NativeFrame>) -> String
 }
 
 /// Distinct crashes kept; more are counted in [`Groups::dropped`].
-pub const MAX_GROUPS: usize = 200;
+pub(crate) const MAX_GROUPS: usize = 200;
 /// Test ids and file names kept per group; more are counted.
-pub const MAX_NAMES: usize = 30;
+pub(crate) const MAX_NAMES: usize = 30;
 /// Characters kept of any string from a report.
-pub const MAX_STRING: usize = 300;
+pub(crate) const MAX_STRING: usize = 300;
 
 /// One distinct crash (or timeout).
 #[derive(Debug, Clone, Serialize)]
 pub struct Group {
+    /// A crash or a timeout.
     pub kind: EntryKind,
     /// The reports' fingerprint (`-` for reports that have none).
     pub fingerprint: String,
+    /// How many reports.
     pub count: usize,
+    /// The signal (`SIGSEGV`).
     pub signal: String,
     /// The faulting function and library, and the first frame outside the system libraries.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,12 +107,13 @@ pub struct Group {
     pub python: Option<String>,
     /// The pytest tests, without the phase: `tests/test_a.py::test_b`.
     pub tests: Vec<String>,
-    /// Test ids beyond [`MAX_NAMES`].
+    /// Test ids beyond `MAX_NAMES`.
     #[serde(skip_serializing_if = "is_zero")]
     pub more_tests: usize,
     /// Report files, as the caller names them (file names in the job summary, paths as found
     /// by `crashcatch summarize`).
     pub files: Vec<String>,
+    /// Report files beyond `MAX_NAMES`.
     #[serde(skip_serializing_if = "is_zero")]
     pub more_files: usize,
 }
@@ -123,14 +130,15 @@ pub struct Groups {
     /// Test timeouts and hang reports added (dumps are left out).
     #[serde(skip_serializing_if = "is_zero")]
     pub hangs: usize,
+    /// One per distinct crash, in order of first appearance.
     pub groups: Vec<Group>,
-    /// Crashes whose group was past [`MAX_GROUPS`].
+    /// Crashes whose group was past `MAX_GROUPS`.
     #[serde(skip_serializing_if = "is_zero")]
     pub dropped: usize,
 }
 
 /// `s` cut to [`MAX_STRING`] characters.
-pub fn capped(s: &str) -> String {
+pub(crate) fn capped(s: &str) -> String {
     match s.char_indices().nth(MAX_STRING) {
         Some((i, _)) => format!("{}…", &s[..i]),
         None => s.to_string(),
@@ -143,7 +151,7 @@ fn frame_words(f: &NativeFrame) -> String {
 }
 
 /// `name in module.so` (the module's file name), from a frame's parts.
-pub fn frame_words_of(function: Option<&str>, module: Option<&str>) -> String {
+pub(crate) fn frame_words_of(function: Option<&str>, module: Option<&str>) -> String {
     let name = function.unwrap_or("an unnamed function");
     match module.map(|m| m.rsplit('/').next().unwrap_or(m)) {
         Some(m) => format!("{name} in {m}"),
@@ -209,6 +217,7 @@ impl Groups {
         self.crashes == 0 && self.hangs == 0
     }
 
+    /// How many distinct crashes.
     pub fn distinct(&self) -> usize {
         self.groups.len()
     }

@@ -11,7 +11,7 @@ use crate::report::model::Crash;
 
 /// pytest's junit naming for a node id: `tests/test_a.py::TestX::test_y[1] (call)` →
 /// (`tests.test_a.TestX`, `test_y[1]`, `tests/test_a.py`).
-pub fn junit_names(node: &str) -> (String, String, String) {
+pub(crate) fn junit_names(node: &str) -> (String, String, String) {
     let node = node.rsplit_once(" (").map_or(node, |(n, _)| n);
     let mut parts: Vec<&str> = node.split("::").collect();
     let name = if parts.len() > 1 { parts.pop().unwrap_or("") } else { "" };

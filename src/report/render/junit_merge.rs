@@ -10,22 +10,28 @@ use std::ops::Range;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
+/// Why the JUnit file already at the path cannot be merged into.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum MergeError {
+    /// Not UTF-8 (at this byte).
     #[error("it is not UTF-8 (at byte {0})")]
     NotUtf8(usize),
+    /// It declares another encoding.
     #[error("it declares the encoding {0}")]
     Encoding(String),
+    /// Not well-formed XML (why).
     #[error("it is not well-formed XML: {0}")]
     NotXml(String),
+    /// An element left open (its name).
     #[error("it is unfinished (no end tag for <{0}>)")]
     Unfinished(String),
+    /// Its root is another element (its name).
     #[error("its root is <{0}>, not <testsuites> or <testsuite>")]
     NotJunit(String),
 }
 
 /// A JUnit document holding only `suite`.
-pub fn alone(suite: &str) -> String {
+pub(crate) fn alone(suite: &str) -> String {
     format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<testsuites>\n{suite}</testsuites>\n")
 }
 

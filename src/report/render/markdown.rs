@@ -11,7 +11,7 @@ use super::groups::{EntryKind, Groups};
 /// (CommonMark lets any be; `\|` is GitHub's escape for a pipe in a table), control
 /// characters, line separators and bidirectional overrides shown as text (`\u{202e}`), so
 /// nothing can leave its cell or reorder what the reader sees.
-pub fn escape_cell(s: &str) -> String {
+pub(crate) fn escape_cell(s: &str) -> String {
     let mut o = String::with_capacity(s.len() + 8);
     let push = |c: char, o: &mut String| {
         if c.is_ascii_punctuation() {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::report::model::{Crash, PythonFrame};
 
-pub fn one_line(c: &Crash) -> String {
+pub(crate) fn one_line(c: &Crash) -> String {
     if let Some(t) = &c.test_timeout {
         let mut s = format!("test ran longer than {} s ({})", t.limit_s, t.action.words());
         let main = c.threads.iter().find(|t| t.main);
@@ -35,6 +35,6 @@ pub fn one_line(c: &Crash) -> String {
 
 /// The Python line to point at: the user's own frame when the innermost one is in the standard
 /// library or an installed package (ctypes' `string_at`), else the innermost.
-pub fn python_site(c: &Crash) -> Option<&PythonFrame> {
+pub(crate) fn python_site(c: &Crash) -> Option<&PythonFrame> {
     c.python_user_frame.as_ref().or(c.python_call_site.as_ref())
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crate::modules::ModuleSet;
 use crate::process::{ImageMemory, Mapping};
 
-pub fn uleb(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn uleb(out: &mut Vec<u8>, mut v: u64) {
     loop {
         let b = (v & 0x7f) as u8;
         v >>= 7;
@@ -19,7 +19,7 @@ pub fn uleb(out: &mut Vec<u8>, mut v: u64) {
     }
 }
 
-pub fn sleb(out: &mut Vec<u8>, mut v: i64) {
+pub(crate) fn sleb(out: &mut Vec<u8>, mut v: i64) {
     loop {
         let b = (v & 0x7f) as u8;
         v >>= 7;
@@ -33,19 +33,19 @@ pub fn sleb(out: &mut Vec<u8>, mut v: i64) {
 }
 
 /// A few call frame instructions and DWARF operations, assembled.
-pub mod op {
+pub(crate) mod op {
     use super::{sleb, uleb};
-    pub fn def_cfa(reg: u8, off: u64) -> Vec<u8> {
+    pub(crate) fn def_cfa(reg: u8, off: u64) -> Vec<u8> {
         let mut v = vec![0x0c, reg];
         uleb(&mut v, off);
         v
     }
-    pub fn def_cfa_offset(off: u64) -> Vec<u8> {
+    pub(crate) fn def_cfa_offset(off: u64) -> Vec<u8> {
         let mut v = vec![0x0e];
         uleb(&mut v, off);
         v
     }
-    pub fn def_cfa_register(reg: u8) -> Vec<u8> {
+    pub(crate) fn def_cfa_register(reg: u8) -> Vec<u8> {
         vec![0x0d, reg]
     }
     /// Register saved at CFA + off (off a multiple of the data alignment, -8).
@@ -54,52 +54,52 @@ pub mod op {
         uleb(&mut v, (off / -8) as u64);
         v
     }
-    pub fn advance(delta: u8) -> Vec<u8> {
+    pub(crate) fn advance(delta: u8) -> Vec<u8> {
         vec![0x40 | delta]
     }
     pub fn undefined(reg: u8) -> Vec<u8> {
         vec![0x07, reg]
     }
-    pub fn def_cfa_expression(expr: &[u8]) -> Vec<u8> {
+    pub(crate) fn def_cfa_expression(expr: &[u8]) -> Vec<u8> {
         let mut v = vec![0x0f];
         uleb(&mut v, expr.len() as u64);
         v.extend_from_slice(expr);
         v
     }
-    pub fn expression(reg: u8, expr: &[u8]) -> Vec<u8> {
+    pub(crate) fn expression(reg: u8, expr: &[u8]) -> Vec<u8> {
         let mut v = vec![0x10, reg];
         uleb(&mut v, expr.len() as u64);
         v.extend_from_slice(expr);
         v
     }
-    pub fn val_expression(reg: u8, expr: &[u8]) -> Vec<u8> {
+    pub(crate) fn val_expression(reg: u8, expr: &[u8]) -> Vec<u8> {
         let mut v = vec![0x16, reg];
         uleb(&mut v, expr.len() as u64);
         v.extend_from_slice(expr);
         v
     }
     /// DW_OP_bregN off
-    pub fn breg(reg: u8, off: i64) -> Vec<u8> {
+    pub(crate) fn breg(reg: u8, off: i64) -> Vec<u8> {
         let mut v = vec![0x70 + reg];
         sleb(&mut v, off);
         v
     }
     /// DW_OP_const1s c; DW_OP_plus
-    pub fn plus_const(c: i8) -> Vec<u8> {
+    pub(crate) fn plus_const(c: i8) -> Vec<u8> {
         vec![0x09, c as u8, 0x22]
     }
-    pub const DEREF: u8 = 0x06;
-    pub fn cat(parts: &[Vec<u8>]) -> Vec<u8> {
+    pub(crate) const DEREF: u8 = 0x06;
+    pub(crate) fn cat(parts: &[Vec<u8>]) -> Vec<u8> {
         parts.concat()
     }
 }
 
-pub struct Cie {
+pub(crate) struct Cie {
     pub instrs: Vec<u8>,
     pub signal: bool,
 }
 
-pub struct Fde {
+pub(crate) struct Fde {
     pub start: u64,
     pub len: u64,
     pub cie: usize,
@@ -113,7 +113,7 @@ fn pad8(body: &mut Vec<u8>) {
 }
 
 /// `.eh_frame` at `addr`; returns the bytes and, per FDE, (start, address of the FDE).
-pub fn eh_frame(addr: u64, cies: &[Cie], fdes: &[Fde]) -> (Vec<u8>, Vec<(u64, u64)>) {
+pub(crate) fn eh_frame(addr: u64, cies: &[Cie], fdes: &[Fde]) -> (Vec<u8>, Vec<(u64, u64)>) {
     let mut out = Vec::new();
     let mut cie_offsets = Vec::new();
     for c in cies {
@@ -150,7 +150,7 @@ pub fn eh_frame(addr: u64, cies: &[Cie], fdes: &[Fde]) -> (Vec<u8>, Vec<(u64, u6
 }
 
 /// `.eh_frame_hdr` at `addr` with a sorted search table.
-pub fn eh_frame_hdr(addr: u64, eh_frame_addr: u64, table: &[(u64, u64)]) -> Vec<u8> {
+pub(crate) fn eh_frame_hdr(addr: u64, eh_frame_addr: u64, table: &[(u64, u64)]) -> Vec<u8> {
     let mut t = table.to_vec();
     t.sort();
     let mut out = vec![1, 0x1b, 0x03, 0x3b];
@@ -164,7 +164,7 @@ pub fn eh_frame_hdr(addr: u64, eh_frame_addr: u64, table: &[(u64, u64)]) -> Vec<
 }
 
 /// `.debug_frame` (CIE version 1, absolute 8-byte addresses). Signal CIEs are not expressible.
-pub fn debug_frame(cies: &[Cie], fdes: &[Fde]) -> Vec<u8> {
+pub(crate) fn debug_frame(cies: &[Cie], fdes: &[Fde]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut cie_offsets = Vec::new();
     for c in cies {
@@ -191,7 +191,7 @@ pub fn debug_frame(cies: &[Cie], fdes: &[Fde]) -> Vec<u8> {
     out
 }
 
-pub struct Sec {
+pub(crate) struct Sec {
     pub name: &'static str,
     /// Address (and file offset) of an allocated section; None for a non-allocated one.
     pub addr: Option<u64>,
@@ -201,7 +201,7 @@ pub struct Sec {
 
 /// An ET_DYN file whose single PT_LOAD maps the file at vaddr 0, so file offset = SVMA for
 /// allocated sections.
-pub fn build_elf(secs: &[Sec]) -> Vec<u8> {
+pub(crate) fn build_elf(secs: &[Sec]) -> Vec<u8> {
     let mut file = vec![0u8; 0x1000];
     for s in secs.iter().filter(|s| s.addr.is_some()) {
         let a = s.addr.unwrap() as usize;
@@ -283,18 +283,18 @@ pub fn build_elf(secs: &[Sec]) -> Vec<u8> {
 
 /// An ELF written to a temporary folder (with, optionally, its separate debug file next to it),
 /// mapped r-x at `base` in a ModuleSet and an ImageMemory.
-pub struct Mapped {
+pub(crate) struct Mapped {
     _dir: tempfile::TempDir,
     pub modules: ModuleSet,
     pub memory: ImageMemory,
 }
 
-pub fn map_elf(bytes: &[u8], base: u64) -> Mapped {
+pub(crate) fn map_elf(bytes: &[u8], base: u64) -> Mapped {
     map_elf_with_debug(bytes, None, base)
 }
 
 /// `debug`: (file name the main file's `.gnu_debuglink` names, its bytes).
-pub fn map_elf_with_debug(bytes: &[u8], debug: Option<(&str, &[u8])>, base: u64) -> Mapped {
+pub(crate) fn map_elf_with_debug(bytes: &[u8], debug: Option<(&str, &[u8])>, base: u64) -> Mapped {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("libsynth.so");
     std::fs::File::create(&path).and_then(|mut f| f.write_all(bytes)).expect("write elf");
@@ -322,7 +322,7 @@ pub fn map_elf_with_debug(bytes: &[u8], debug: Option<(&str, &[u8])>, base: u64)
 }
 
 /// A `.gnu_debuglink` section naming `file` (the CRC is not checked by the reader).
-pub fn debuglink(file: &str) -> Vec<u8> {
+pub(crate) fn debuglink(file: &str) -> Vec<u8> {
     let mut v = file.as_bytes().to_vec();
     v.push(0);
     while v.len() % 4 != 0 {

@@ -13,7 +13,7 @@ use crate::symbolize::Symbolizer;
 use crate::unwind::Trust;
 use crate::unwind::{unwind, Limits, UnwoundStack};
 
-pub fn regs_from_ucontext(uc: &libc::ucontext_t) -> Registers {
+pub(crate) fn regs_from_ucontext(uc: &libc::ucontext_t) -> Registers {
     let g = &uc.uc_mcontext.gregs;
     let r = |i: libc::c_int| g[i as usize] as u64;
     X86Regs {
@@ -39,7 +39,7 @@ pub fn regs_from_ucontext(uc: &libc::ucontext_t) -> Registers {
     .into()
 }
 
-pub fn self_modules() -> (LiveMemory, ModuleSet) {
+pub(crate) fn self_modules() -> (LiveMemory, ModuleSet) {
     let pid = std::process::id() as i32;
     let memory = LiveMemory::new(pid);
     let text = std::fs::read_to_string("/proc/self/maps").expect("maps");
@@ -269,7 +269,7 @@ fn null_function_pointer_call_in_a_live_thread() {
 /// Memory that reads `top` where it has bytes and `rest` elsewhere, byte by byte: a read that
 /// starts below one of `top`'s regions (a page-sized read of the unwinder's page cache) still
 /// sees `top`'s bytes, not what the live stack holds there now.
-pub struct Overlay<'a> {
+pub(crate) struct Overlay<'a> {
     pub top: &'a crate::process::ImageMemory,
     pub rest: &'a dyn crate::process::Memory,
 }

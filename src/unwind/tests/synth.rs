@@ -9,36 +9,36 @@ use crate::unwind::step::{State, Step, Stepper};
 use crate::unwind::{cfi, unwind, FrameAddress, Limits, UnwindStop, UnwoundFrame, UnwoundStack};
 use crate::unwind::{Trust, UnwindErrorKind};
 
-pub const BASE: u64 = 0x5555_0000_0000;
-pub const STACK: u64 = 0x7ffe_0000_0000;
+pub(crate) const BASE: u64 = 0x5555_0000_0000;
+pub(crate) const STACK: u64 = 0x7ffe_0000_0000;
 
 // Functions of the synthetic module (file addresses).
-pub const LEAF: u64 = 0x1000; // CFA = rsp+8
-pub const FRAMED: u64 = 0x1040; // push rbp; mov rsp,rbp: CFA = rbp+16 from +4
-pub const EXPR: u64 = 0x1080; // everything by DWARF expressions
-pub const START: u64 = 0x10c0; // return address undefined: outermost
-pub const NOCFI: u64 = 0x1100; // no FDE at all
-pub const TRAMP: u64 = 0x1141; // mov $15,%rax; syscall (a nop before it), no FDE
-pub const SIGCFI: u64 = 0x1180; // 'S' CIE, glibc-style expressions over the ucontext
-pub const LOOP: u64 = 0x1200; // CFA = rsp: never moves
-pub const REC: u64 = 0x1240; // CFA = rsp+16 from its first byte
+pub(crate) const LEAF: u64 = 0x1000; // CFA = rsp+8
+pub(crate) const FRAMED: u64 = 0x1040; // push rbp; mov rsp,rbp: CFA = rbp+16 from +4
+pub(crate) const EXPR: u64 = 0x1080; // everything by DWARF expressions
+pub(crate) const START: u64 = 0x10c0; // return address undefined: outermost
+pub(crate) const NOCFI: u64 = 0x1100; // no FDE at all
+pub(crate) const TRAMP: u64 = 0x1141; // mov $15,%rax; syscall (a nop before it), no FDE
+pub(crate) const SIGCFI: u64 = 0x1180; // 'S' CIE, glibc-style expressions over the ucontext
+pub(crate) const LOOP: u64 = 0x1200; // CFA = rsp: never moves
+pub(crate) const REC: u64 = 0x1240; // CFA = rsp+16 from its first byte
 
 // Return addresses: right after a call instruction in each function.
-pub const LEAF_RA: u64 = LEAF + 0x15;
-pub const FRAMED_RA: u64 = FRAMED + 0x15;
-pub const FRAMED_RA_INDIRECT: u64 = FRAMED + 0x22; // after `ff d0`
-pub const EXPR_RA: u64 = EXPR + 0x15;
-pub const START_RA: u64 = START + 0x15;
-pub const NOCFI_RA: u64 = NOCFI + 0x15;
-pub const LOOP_RA: u64 = LOOP + 0x15;
-pub const REC_RA: u64 = REC + 0x15;
+pub(crate) const LEAF_RA: u64 = LEAF + 0x15;
+pub(crate) const FRAMED_RA: u64 = FRAMED + 0x15;
+pub(crate) const FRAMED_RA_INDIRECT: u64 = FRAMED + 0x22; // after `ff d0`
+pub(crate) const EXPR_RA: u64 = EXPR + 0x15;
+pub(crate) const START_RA: u64 = START + 0x15;
+pub(crate) const NOCFI_RA: u64 = NOCFI + 0x15;
+pub(crate) const LOOP_RA: u64 = LOOP + 0x15;
+pub(crate) const REC_RA: u64 = REC + 0x15;
 
-pub fn a(svma: u64) -> u64 {
+pub(crate) fn a(svma: u64) -> u64 {
     BASE + svma
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum CfiKind {
+pub(crate) enum CfiKind {
     EhFrameHdr,
     EhFrame,
     DebugFrame,
@@ -105,7 +105,7 @@ fn cfi() -> (Vec<Cie>, Vec<Fde>) {
 }
 
 /// The synthetic module, with its CFI in the given sections, and an empty stack region.
-pub fn module(kind: CfiKind) -> Mapped {
+pub(crate) fn module(kind: CfiKind) -> Mapped {
     let (cies, mut fdes) = cfi();
     let mut secs = vec![Sec { name: ".text", addr: Some(0x1000), exec: true, data: text() }];
     let eh_addr = 0x2000;
@@ -141,7 +141,7 @@ pub fn module(kind: CfiKind) -> Mapped {
     m
 }
 
-pub fn regs(rip: u64, rsp: u64, rbp: u64) -> Registers {
+pub(crate) fn regs(rip: u64, rsp: u64, rbp: u64) -> Registers {
     X86Regs { rip, rsp, rbp, ..Default::default() }.into()
 }
 

@@ -5,7 +5,7 @@
 use super::terminal;
 
 /// The message of a workflow command.
-pub fn data(s: &str) -> String {
+pub(crate) fn data(s: &str) -> String {
     let t = terminal::text(s);
     let mut o = String::with_capacity(t.len());
     for c in t.chars() {
@@ -20,7 +20,7 @@ pub fn data(s: &str) -> String {
 }
 
 /// A property value (`file=`, `title=`).
-pub fn property(s: &str) -> String {
+pub(crate) fn property(s: &str) -> String {
     let d = data(s);
     let mut o = String::with_capacity(d.len());
     for c in d.chars() {

@@ -4,10 +4,10 @@
 //! can move a terminal's cursor, start a report line, become a GitHub workflow command, or
 //! make an XML file unreadable.
 
-pub mod github;
+pub(crate) mod github;
 pub mod json;
 pub mod terminal;
-pub mod xml;
+pub(crate) mod xml;
 
 /// Characters that are shown escaped in every medium: C0 controls (but the whitespace each
 /// medium allows), DEL, C1 controls (U+0080–U+009F, CSI among them), the line and paragraph
@@ -17,7 +17,7 @@ pub fn is_hostile(c: char) -> bool {
 }
 
 /// `\n`, `\x1b`, `\u{9b}`: how a hostile character is shown as text.
-pub fn shown(c: char, out: &mut String) {
+pub(crate) fn shown(c: char, out: &mut String) {
     use std::fmt::Write as _;
     match c {
         '\n' => out.push_str("\\n"),

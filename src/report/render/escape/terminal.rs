@@ -28,7 +28,7 @@ pub fn text(s: &str) -> Cow<'_, str> {
 /// A target string that begins a line (after our indentation): [`text`], and a leading `::`
 /// (the GitHub runner takes a line that starts with `::` after spaces as a workflow command) is
 /// shown as `\x3a:`.
-pub fn line_start(s: &str) -> Cow<'_, str> {
+pub(crate) fn line_start(s: &str) -> Cow<'_, str> {
     let t = text(s);
     let lead = t.len() - t.trim_start().len();
     if t[lead..].starts_with("::") {

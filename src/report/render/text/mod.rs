@@ -20,6 +20,7 @@ use crate::report::model::Crash;
 /// The text report, for people.
 #[derive(Debug, Clone, Copy)]
 pub struct Text {
+    /// Colour or not.
     pub style: Style,
 }
 

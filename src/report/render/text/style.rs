@@ -5,15 +5,17 @@
 /// Colour only on a terminal (and never with NO_COLOR set).
 #[derive(Debug, Clone, Copy)]
 pub struct Style {
+    /// Colour on.
     pub color: bool,
 }
 
 impl Style {
+    /// No colour.
     pub fn plain() -> Self {
         Style { color: false }
     }
 
-    pub fn detect_stderr() -> Self {
+    pub(crate) fn detect_stderr() -> Self {
         // SAFETY: isatty on a file descriptor number.
         let tty = unsafe { libc::isatty(2) } == 1;
         Style {

@@ -1,7 +1,9 @@
-//! Panics never end the supervisor: PTRACE_O_EXITKILL means a crashcatch that dies takes every
-//! traced process with it. Each report is built and written inside [`contain`]; a panic there
-//! becomes an error string (the caller writes a minimal report with it and goes on), and the
-//! panic hook prints one line instead of a backtrace.
+//! The supervisor's panic policy: panics never end it, since PTRACE_O_EXITKILL means a
+//! crashcatch that dies takes every traced process with it. Each report is built (capture) and
+//! written (report::output) inside [`contain`]; a panic there becomes an error string (the
+//! caller writes a minimal report with it and goes on), and the panic hook prints one line
+//! instead of a backtrace. Shared by the stages that run under the supervisor, so it belongs to
+//! none of them.
 //!
 //! `CRASHCATCH_TEST_PANIC_IN=capture|render` (read once, at start) injects a panic into that
 //! stage, for the tests that prove it (tests/hostile_output.rs).
@@ -9,11 +11,9 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::OnceLock;
 
-use super::console;
-
 /// Where a test may inject a panic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
+pub(crate) enum Stage {
     /// Building the report from the stopped process.
     Capture,
     /// Rendering and writing it.
@@ -31,7 +31,7 @@ fn injected() -> Option<Stage> {
 }
 
 /// Panics if a test asked for a panic in `stage`.
-pub fn inject(stage: Stage) {
+pub(crate) fn inject(stage: Stage) {
     if injected() == Some(stage) {
         panic!(
             "injected panic (CRASHCATCH_TEST_PANIC_IN={})",
@@ -40,12 +40,13 @@ pub fn inject(stage: Stage) {
     }
 }
 
-/// Installs the one-line panic hook and reads the test switch. Call once, first thing.
-pub fn install() {
+/// Installs the one-line panic hook, which prints through `say` (crashcatch's own stderr), and
+/// reads the test switch. Call once, first thing.
+pub fn install(say: fn(&str)) {
     injected();
-    panic::set_hook(Box::new(|info| {
+    panic::set_hook(Box::new(move |info| {
         let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-        console::say(&format!("internal error: {}{at}", message(info.payload())));
+        say(&format!("internal error: {}{at}", message(info.payload())));
     }));
 }
 

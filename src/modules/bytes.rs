@@ -3,7 +3,6 @@
 //! never a SIGBUS; and only the bytes asked for are copied, so a 50 MB library whose one function
 //! is in the report costs kilobytes, not its size in page-cache pages counted in our RSS.
 
-use std::cell::Cell;
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::Path;
@@ -12,10 +11,10 @@ use super::error::ElfError;
 
 /// No single read is larger than this: a section header claiming gigabytes is refused rather
 /// than allocated.
-pub const MAX_READ: u64 = 256 << 20;
+pub(crate) const MAX_READ: u64 = 256 << 20;
 
 /// Where an ELF's bytes come from.
-pub enum Source {
+pub(crate) enum ElfBytes {
     /// A file on disk, opened once; `len` is its size when opened, `path` names it for the
     /// watchdog (process/blocking.rs).
     File { file: File, len: u64, dev: u64, ino: u64, path: std::path::PathBuf },
@@ -24,7 +23,7 @@ pub enum Source {
 }
 
 /// Something bytes can be read from at an offset (a source, or a plain slice in tests).
-pub trait ReadAt {
+pub(crate) trait ReadAt {
     /// Fills `buf` from `offset`; false if the bytes are not all there.
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> bool;
 }
@@ -48,42 +47,38 @@ impl ReadAt for Vec<u8> {
     }
 }
 
-impl Source {
+impl ElfBytes {
     /// Opens a file crashcatch itself resolved (a host debug file, /proc/PID/map_files: the
     /// very file the process mapped) through the input door: regular files only, never
     /// blocking, a watched read.
-    pub fn open(path: &Path) -> Result<Source, ElfError> {
+    pub fn open(path: &Path) -> Result<ElfBytes, ElfError> {
         let file = crate::process::files::open_regular(path)
             .map_err(|source| ElfError::OpenAsTarget { path: path.display().to_string(), source })?;
         Self::from_file(file, path)
     }
 
     /// A file a caller already opened (and checked); `path` names it in errors.
-    pub fn from_file(file: File, path: &Path) -> Result<Source, ElfError> {
+    pub(crate) fn from_file(file: File, path: &Path) -> Result<ElfBytes, ElfError> {
         let meta = file.metadata().map_err(|source| ElfError::Stat { path: path.to_path_buf(), source })?;
         if !meta.is_file() {
             return Err(ElfError::NotAFile { path: path.to_path_buf() });
         }
-        Ok(Source::File { file, len: meta.len(), dev: meta.dev(), ino: meta.ino(), path: path.to_path_buf() })
+        Ok(ElfBytes::File { file, len: meta.len(), dev: meta.dev(), ino: meta.ino(), path: path.to_path_buf() })
     }
 
     /// The size (as it was when opened).
     pub fn len(&self) -> u64 {
         match self {
-            Source::File { len, .. } => *len,
-            Source::Owned(v) => v.len() as u64,
+            ElfBytes::File { len, .. } => *len,
+            ElfBytes::Owned(v) => v.len() as u64,
         }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// (device, inode) of a file source.
-    pub fn identity(&self) -> Option<(u64, u64)> {
+    pub(crate) fn identity(&self) -> Option<(u64, u64)> {
         match self {
-            Source::File { dev, ino, .. } => Some((*dev, *ino)),
-            Source::Owned(_) => None,
+            ElfBytes::File { dev, ino, .. } => Some((*dev, *ino)),
+            ElfBytes::Owned(_) => None,
         }
     }
 
@@ -98,34 +93,18 @@ impl Source {
     }
 }
 
-thread_local! {
-    /// Set when a read of a file came back short: the file shrank after it was opened.
-    static SHORT_READ: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Whether any file read came back short since the last call (and clears the flag): a library
-/// was truncated or rewritten while crashcatch read it.
-pub fn take_short_read() -> bool {
-    SHORT_READ.with(|c| c.replace(false))
-}
-
-impl ReadAt for Source {
+impl ReadAt for ElfBytes {
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> bool {
         match self {
-            Source::Owned(v) => v.read_exact_at(offset, buf),
-            Source::File { file, len, path, .. } => {
+            ElfBytes::Owned(v) => v.read_exact_at(offset, buf),
+            ElfBytes::File { file, len, path, .. } => {
                 if offset.checked_add(buf.len() as u64).map_or(true, |end| end > *len) {
                     return false;
                 }
                 // read_exact_at retries interrupted and partial reads; end of file before the
                 // buffer is full is an error, not a fault. A watched read: a file on a hung
                 // mount is abandoned (process/blocking.rs).
-                let ok =
-                    crate::process::blocking::file(path, || file.read_exact_at(buf, offset).is_ok()).unwrap_or(false);
-                if !ok {
-                    SHORT_READ.with(|c| c.set(true));
-                }
-                ok
+                crate::process::blocking::file(path, || file.read_exact_at(buf, offset).is_ok()).unwrap_or(false)
             }
         }
     }

@@ -15,17 +15,17 @@ use std::os::unix::fs::MetadataExt;
 use crate::process::Snapshot;
 
 /// Bytes of one source file looked at; lines past it are left out.
-pub const MAX_SOURCE_READ: u64 = 1 << 20;
+pub(crate) const MAX_SOURCE_READ: u64 = 1 << 20;
 /// Distinct file names opened per report.
-pub const MAX_SOURCE_FILES: usize = 256;
+pub(crate) const MAX_SOURCE_FILES: usize = 256;
 /// Characters kept of one source line.
-pub const MAX_LINE_CHARS: usize = 400;
+pub(crate) const MAX_LINE_CHARS: usize = 400;
 /// Bytes of source text kept per report.
-pub const MAX_SOURCE_TEXT: usize = 1 << 20;
+pub(crate) const MAX_SOURCE_TEXT: usize = 1 << 20;
 
 /// The lines wanted, by file name as the process spells it.
 #[derive(Default)]
-pub struct SourceRequests {
+pub(crate) struct SourceRequests {
     /// In the order first asked for (the first `MAX_SOURCE_FILES` names are kept).
     wanted: Vec<(String, BTreeSet<u32>)>,
     index: HashMap<String, usize>,
@@ -131,18 +131,19 @@ type Line = (String, u32);
 
 /// The lines read: each file once (by line number), and the names it was asked for by.
 #[derive(Default)]
-pub struct SourceLines {
+pub(crate) struct SourceLines {
     files: Vec<HashMap<u32, Line>>,
     names: HashMap<String, usize>,
 }
 
 impl SourceLines {
-    pub fn line(&self, file: &str, line: u32) -> Option<String> {
+    #[cfg(test)]
+    pub(crate) fn line(&self, file: &str, line: u32) -> Option<String> {
         self.line_and_indent(file, line).map(|(l, _)| l)
     }
 
     /// The line and the bytes of indentation trimmed from it (where its text starts in the file's line).
-    pub fn line_and_indent(&self, file: &str, line: u32) -> Option<(String, u32)> {
+    pub(crate) fn line_and_indent(&self, file: &str, line: u32) -> Option<(String, u32)> {
         self.files.get(*self.names.get(file)?)?.get(&line).cloned()
     }
 }

@@ -10,11 +10,11 @@ use std::path::Path;
 use super::error::CoreError;
 
 /// A decompressed core may be at most this large.
-pub const MAX_DECOMPRESSED: u64 = 16 << 30;
+pub(crate) const MAX_DECOMPRESSED: u64 = 16 << 30;
 
 /// How the file on disk was stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
+pub(crate) enum Compression {
     None,
     Gzip,
     Zstd,
@@ -31,7 +31,7 @@ impl Compression {
 }
 
 /// An opened core: a file read with preads, and its length.
-pub struct CoreFile {
+pub(crate) struct CoreFile {
     pub file: File,
     pub len: u64,
     pub compression: Compression,
@@ -39,7 +39,7 @@ pub struct CoreFile {
 
 impl CoreFile {
     /// Reads as many bytes as the file has at `off` (short at its end).
-    pub fn read_at(&self, off: u64, buf: &mut [u8]) -> usize {
+    pub(crate) fn read_at(&self, off: u64, buf: &mut [u8]) -> usize {
         let mut done = 0;
         while done < buf.len() {
             match self.file.read_at(&mut buf[done..], off + done as u64) {
