@@ -67,7 +67,7 @@ fn run_config(a: cli::RunArgs) -> RunConfig {
         signal_group: a.signal_group,
         hang_timeout: a.hang_timeout,
         subreaper: a.subreaper,
-        test_timeout: a.test_timeout.map(|limit| test_timeout::Config {
+        test_timeout: a.test_timeout.map(|limit| test_timeout::TestTimeoutConfig {
             limit,
             action: match a.test_timeout_action {
                 cli::TestTimeoutArg::Kill => TimeoutAction::Kill,

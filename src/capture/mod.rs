@@ -34,7 +34,7 @@ pub struct Options {
     /// Extra folders searched for separate debug files (`--debug-dir`), before /usr/lib/debug.
     pub debug_dirs: Vec<std::path::PathBuf>,
     /// Where missing debug files are fetched from (DEBUGINFOD_URLS), when enabled.
-    pub debuginfod: Option<crate::modules::debuginfod::Config>,
+    pub debuginfod: Option<crate::modules::debuginfod::DebuginfodConfig>,
     /// How long a report may take (None: [`budget::REPORT_TIME`]).
     pub report_budget: Option<Duration>,
 }
@@ -107,7 +107,7 @@ pub fn read_phase(snap: &Snapshot<'_>, modules: &ModuleSet, opts: &Options, budg
         None
     } else {
         // A quarter of the budget is kept for naming the native frames.
-        let po = python::Options { locals: opts.locals };
+        let po = python::ReadOptions { locals: opts.locals };
         python::read_with(snap, modules, Some(budget.at_fraction(3, 4)), po)
     };
     let python_ms = stacks::ms(t_py.elapsed());

@@ -6,4 +6,4 @@
 
 pub mod output;
 
-pub use output::{Existing, Mode, OpenDirError, OutDir, Place, ReadBackError};
+pub use output::{Existing, FileMode, OpenDirError, OutDir, Place, ReadBackError};

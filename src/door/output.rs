@@ -39,16 +39,16 @@ const MAX_LINKS: usize = 40;
 
 /// A file's permission bits and owner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mode {
+pub struct FileMode {
     pub bits: u32,
     /// uid and gid to give the file (root only; best effort). None: the folder's recipient,
     /// if it has one, else crashcatch's user.
     pub owner: Option<(u32, u32)>,
 }
 
-impl Mode {
+impl FileMode {
     /// 0600 (reports hold command lines, paths and source lines).
-    pub const PRIVATE: Mode = Mode { bits: 0o600, owner: None };
+    pub const PRIVATE: FileMode = FileMode { bits: 0o600, owner: None };
 }
 
 /// What a new file may do to one already at its name.
@@ -205,7 +205,7 @@ impl OutDir {
     }
 
     /// Writes `data` as `name`, through a temporary file renamed into place.
-    pub fn write(&self, name: &str, data: &[u8], mode: Mode, place: Place) -> io::Result<()> {
+    pub fn write(&self, name: &str, data: &[u8], mode: FileMode, place: Place) -> io::Result<()> {
         let (tmp, mut file) = self.temporary(name, mode)?;
         let result = file.write_all(data).and_then(|()| file.flush()).and_then(|()| self.rename(&tmp, name, place));
         if result.is_err() {
@@ -215,7 +215,7 @@ impl OutDir {
     }
 
     /// Creates the new file `name` and hands it over for writing (a core).
-    pub fn create_new(&self, name: &str, mode: Mode) -> io::Result<File> {
+    pub fn create_new(&self, name: &str, mode: FileMode) -> io::Result<File> {
         // Read-write: a temporary file is read back before it is kept (debuginfod verifies it).
         let flags = OFlags::RDWR | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(&self.fd, name, flags, RawMode::from_raw_mode(mode.bits & 0o777))?;
@@ -282,7 +282,7 @@ impl OutDir {
 
     /// `.NAME.<random>.tmp`, created new, for writing a file that [`OutDir::persist`] then
     /// puts in place (or [`OutDir::remove`] drops).
-    pub fn temporary(&self, name: &str, mode: Mode) -> io::Result<(String, File)> {
+    pub fn temporary(&self, name: &str, mode: FileMode) -> io::Result<(String, File)> {
         let mut last = io::Error::new(io::ErrorKind::AlreadyExists, "no free temporary name");
         for _ in 0..16 {
             let tmp = format!(".{name}.{}.tmp", random_suffix());
@@ -296,7 +296,7 @@ impl OutDir {
     }
 
     /// The exact bits (the umask took some at creation) and the owner.
-    fn settle(&self, fd: &OwnedFd, mode: Mode) -> io::Result<()> {
+    fn settle(&self, fd: &OwnedFd, mode: FileMode) -> io::Result<()> {
         rustix::fs::fchmod(fd, RawMode::from_raw_mode(mode.bits & 0o7777))?;
         if let Some((uid, gid)) = mode.owner.or(self.recipient) {
             let _ = rustix::fs::fchown(fd.as_fd(), Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
@@ -368,16 +368,16 @@ mod tests {
     fn new_never_replaces_and_replace_never_follows() {
         let dir = tempfile::tempdir().unwrap();
         let out = OutDir::open(dir.path(), false).unwrap();
-        out.write("r.json", b"one", Mode::PRIVATE, Place::New).unwrap();
+        out.write("r.json", b"one", FileMode::PRIVATE, Place::New).unwrap();
         let p = dir.path().join("r.json");
         assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o777, 0o600);
-        let e = out.write("r.json", b"two", Mode::PRIVATE, Place::New).unwrap_err();
+        let e = out.write("r.json", b"two", FileMode::PRIVATE, Place::New).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(std::fs::read(&p).unwrap(), b"one");
         let victim = dir.path().join("victim");
         std::fs::write(&victim, "precious").unwrap();
         std::os::unix::fs::symlink(&victim, dir.path().join("j.xml")).unwrap();
-        out.write("j.xml", b"<x/>", Mode { bits: 0o640, owner: None }, Place::Replace).unwrap();
+        out.write("j.xml", b"<x/>", FileMode { bits: 0o640, owner: None }, Place::Replace).unwrap();
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
         let m = std::fs::symlink_metadata(dir.path().join("j.xml")).unwrap();
         assert!(m.file_type().is_file());
@@ -405,7 +405,7 @@ mod tests {
         // A link of our own, in a folder of our own: followed.
         std::os::unix::fs::symlink(&deep, dir.path().join("mine")).unwrap();
         let out = OutDir::open(&dir.path().join("mine"), false).unwrap();
-        out.write("x", b"1", Mode::PRIVATE, Place::New).unwrap();
+        out.write("x", b"1", FileMode::PRIVATE, Place::New).unwrap();
         assert!(deep.join("x").exists());
         // The same link in a folder anyone may write (not sticky): refused.
         let open = dir.path().join("open");

@@ -52,7 +52,7 @@ pub(crate) const SOURCE_FRAMES: usize = 5;
 
 /// What to read beyond the stacks.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Options {
+pub struct ReadOptions {
     /// Every frame's arguments and locals, with short strings and the first items of
     /// containers (`--locals`). Without it only the arguments of the crashed thread's innermost
     /// frames are read, and shown safely (numbers, None and bools by value; the type and length
@@ -69,15 +69,15 @@ const DEFAULT_ARGUMENT_FRAMES: usize = 8;
 /// Reads the Python state of the process, or None when no CPython is loaded in it: [`read`],
 /// then the source lines of the innermost frames (`add_source_lines`).
 pub fn inspect(snap: &Snapshot<'_>, modules: &ModuleSet, deadline: Option<std::time::Instant>) -> Option<PythonState> {
-    inspect_with(snap, modules, deadline, Options::default())
+    inspect_with(snap, modules, deadline, ReadOptions::default())
 }
 
-/// [`inspect`] with [`Options`].
+/// [`inspect`] with [`ReadOptions`].
 pub(crate) fn inspect_with(
     snap: &Snapshot<'_>,
     modules: &ModuleSet,
     deadline: Option<std::time::Instant>,
-    opts: Options,
+    opts: ReadOptions,
 ) -> Option<PythonState> {
     let mut state = read_with(snap, modules, deadline, opts)?;
     add_source_lines(&mut state, snap);
@@ -87,15 +87,15 @@ pub(crate) fn inspect_with(
 /// The part of [`inspect`] that reads the process's memory (the read phase: interpreters,
 /// threads, frames, locals, thread names, asyncio tasks); no source file is opened.
 pub fn read(snap: &Snapshot<'_>, modules: &ModuleSet, deadline: Option<std::time::Instant>) -> Option<PythonState> {
-    read_with(snap, modules, deadline, Options::default())
+    read_with(snap, modules, deadline, ReadOptions::default())
 }
 
-/// [`read`] with [`Options`].
+/// [`read`] with [`ReadOptions`].
 pub(crate) fn read_with(
     snap: &Snapshot<'_>,
     modules: &ModuleSet,
     deadline: Option<std::time::Instant>,
-    opts: Options,
+    opts: ReadOptions,
 ) -> Option<PythonState> {
     let mem = CachedMemory::new(snap.memory);
     let found = discover::find(snap, modules, &mem)?;
@@ -174,7 +174,7 @@ fn objects_state(
     o: &objects::Objects<'_>,
     found: &discover::Discovered,
     w: &walk::Walk,
-    opts: Options,
+    opts: ReadOptions,
 ) {
     for (pi, ri) in state.interpreters.iter_mut().zip(&w.interpreters) {
         pi.gc_collecting = gc_state::collecting(o.mem, o.l, o.known, found.anchors.runtime, ri.addr);

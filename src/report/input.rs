@@ -179,7 +179,7 @@ struct ReportView {
     #[serde(default)]
     fingerprint: Option<Capped>,
     #[serde(default)]
-    process: Option<ProcessView>,
+    process: Option<ProcessFields>,
     #[serde(default)]
     signal: Option<SignalView>,
     #[serde(default)]
@@ -198,7 +198,7 @@ struct ToolView {
 }
 
 #[derive(Debug, Deserialize)]
-struct ProcessView {
+struct ProcessFields {
     #[serde(default)]
     test: Option<Capped>,
 }

@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::capture::worker::STUCK_AFTER;
-use crate::door::{Mode, OutDir};
+use crate::door::{FileMode, OutDir};
 use crate::process::blocking::{self, Fence};
 use crate::process::core::write::{write_core, CoreInput, Written};
 use crate::process::live::{self, LiveProcess};
@@ -57,7 +57,7 @@ pub fn write(
             Some(ThreadInfo { tid: t, name: None, regs: Some(regs?), note: None })
         })
         .collect();
-    let file = dir.create_new(name, Mode::PRIVATE).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let file = dir.create_new(name, FileMode::PRIVATE).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     // A userfaultfd area is never read: the process would have to serve the fault.
     let mut fence = Fence::default();
     for (s, e) in live::userfaultfd_areas(tgid) {

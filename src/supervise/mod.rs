@@ -35,7 +35,7 @@ pub struct RunConfig {
     pub hang_timeout: Option<u32>,
     pub hang_action: tracer::HangAction,
     /// `--test-timeout`: report (and kill) a process whose pytest test runs longer than this.
-    pub test_timeout: Option<test_timeout::Config>,
+    pub test_timeout: Option<test_timeout::TestTimeoutConfig>,
     /// Become a child subreaper (PID 1 always reaps orphans).
     pub subreaper: bool,
     /// `--core`: also write a core file of each crashed process, within these limits.

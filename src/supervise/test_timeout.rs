@@ -38,7 +38,7 @@ const MAX_ABANDONED: usize = 16;
 
 /// `--test-timeout SECONDS` and `--test-timeout-action`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Config {
+pub struct TestTimeoutConfig {
     pub limit: Duration,
     pub action: TimeoutAction,
 }
@@ -71,7 +71,7 @@ struct Proc {
 }
 
 /// What the poller asks about one process.
-struct Request {
+struct PollRequest {
     pid: i32,
     generation: u64,
     environ: Environ,
@@ -79,7 +79,7 @@ struct Request {
 }
 
 /// What the poller found in one process.
-struct Reading {
+struct PollReading {
     pid: i32,
     generation: u64,
     /// Where `environ` turned out to be (when it was looked up).
@@ -94,7 +94,7 @@ struct Poller {
     scope: Arc<Scope>,
     /// The process it is reading now (0: none).
     current: Arc<AtomicI32>,
-    readings: Receiver<Reading>,
+    readings: Receiver<PollReading>,
     done: Arc<AtomicBool>,
 }
 
@@ -107,7 +107,7 @@ pub struct Expired {
 
 /// What `--test-timeout` knows about every traced process.
 pub struct Watch {
-    pub config: Config,
+    pub config: TestTimeoutConfig,
     procs: HashMap<i32, Proc>,
     next_generation: u64,
     poller: Option<Poller>,
@@ -118,7 +118,7 @@ pub struct Watch {
 }
 
 impl Watch {
-    pub fn new(config: Config) -> Self {
+    pub fn new(config: TestTimeoutConfig) -> Self {
         Watch {
             config,
             procs: HashMap::new(),
@@ -157,10 +157,10 @@ impl Watch {
 
     fn take_readings(&mut self) {
         let Some(p) = &self.poller else { return };
-        let readings: Vec<Reading> = p.readings.try_iter().collect();
+        let readings: Vec<PollReading> = p.readings.try_iter().collect();
         if p.done.load(Ordering::Acquire) && p.current.load(Ordering::Acquire) == 0 {
             // Every reading was sent before `done`; take the last ones.
-            let rest: Vec<Reading> = p.readings.try_iter().collect();
+            let rest: Vec<PollReading> = p.readings.try_iter().collect();
             self.poller = None;
             readings.into_iter().chain(rest).for_each(|r| self.apply(r));
             return;
@@ -168,7 +168,7 @@ impl Watch {
         readings.into_iter().for_each(|r| self.apply(r));
     }
 
-    fn apply(&mut self, r: Reading) {
+    fn apply(&mut self, r: PollReading) {
         let Some(p) = self.procs.get_mut(&r.pid).filter(|p| p.generation == r.generation) else { return };
         p.environ = r.environ;
         p.hint = r.index.or(p.hint);
@@ -232,7 +232,7 @@ impl Watch {
             if matches!(p.environ, Environ::Never) {
                 continue;
             }
-            requests.push(Request { pid, generation: p.generation, environ: p.environ.clone(), hint: p.hint });
+            requests.push(PollRequest { pid, generation: p.generation, environ: p.environ.clone(), hint: p.hint });
         }
         if requests.is_empty() {
             return;
@@ -275,7 +275,13 @@ impl Watch {
 }
 
 /// The poller: reads every requested process's running test, sending each reading as it goes.
-fn poll(requests: Vec<Request>, scope: Arc<Scope>, current: &AtomicI32, done: &AtomicBool, tx: &Sender<Reading>) {
+fn poll(
+    requests: Vec<PollRequest>,
+    scope: Arc<Scope>,
+    current: &AtomicI32,
+    done: &AtomicBool,
+    tx: &Sender<PollReading>,
+) {
     blocking::enter(scope);
     for r in requests {
         current.store(r.pid, Ordering::Release);
@@ -292,7 +298,7 @@ fn poll(requests: Vec<Request>, scope: Arc<Scope>, current: &AtomicI32, done: &A
             }
             _ => (None, None),
         };
-        let reading = Reading { pid: r.pid, generation: r.generation, environ, value, index, at: now };
+        let reading = PollReading { pid: r.pid, generation: r.generation, environ, value, index, at: now };
         if tx.send(reading).is_err() {
             break;
         }

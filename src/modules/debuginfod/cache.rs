@@ -11,7 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::door::{Mode, OutDir, Place};
+use crate::door::{FileMode, OutDir, Place};
 
 use super::verify::verify;
 use crate::modules::ElfInfo;
@@ -47,18 +47,18 @@ pub(crate) enum PrepareError {
 
 /// The cache entry of one build-id.
 #[derive(Debug, Clone)]
-pub(crate) struct Entry {
+pub(crate) struct CacheEntry {
     pub dir: PathBuf,
     pub file: PathBuf,
 }
 
-impl Entry {
+impl CacheEntry {
     /// `hex` must be lowercase hex digits (a build-id), so it cannot name anything outside `root`.
-    pub fn new(root: &Path, hex: &str) -> Entry {
+    pub fn new(root: &Path, hex: &str) -> CacheEntry {
         debug_assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()));
         let dir = root.join(hex);
         let file = dir.join("debuginfo");
-        Entry { dir, file }
+        CacheEntry { dir, file }
     }
 
     /// Looks the entry up; a file found is opened without following links and verified.
@@ -109,7 +109,7 @@ impl Entry {
 
     /// A new temporary file beside the entry (mode 0600, O_EXCL): its name and the file.
     pub(crate) fn temp(&self, dir: &OutDir) -> io::Result<(String, File)> {
-        dir.temporary("debuginfo", Mode::PRIVATE)
+        dir.temporary("debuginfo", FileMode::PRIVATE)
     }
 
     /// Puts a finished (and verified) temporary file in place, read-only as elfutils leaves its
@@ -128,7 +128,7 @@ impl Entry {
     /// Records that no server had the file: an empty file, as elfutils writes one.
     pub(crate) fn record_miss(&self) -> io::Result<()> {
         let dir = self.prepare().map_err(io::Error::other)?;
-        dir.write("debuginfo", b"", Mode { bits: 0o400, owner: None }, Place::Replace)
+        dir.write("debuginfo", b"", FileMode { bits: 0o400, owner: None }, Place::Replace)
     }
 }
 
@@ -164,7 +164,7 @@ mod tests {
         Some((p, id))
     }
 
-    fn store(entry: &Entry, bytes: &[u8]) {
+    fn store(entry: &CacheEntry, bytes: &[u8]) {
         let dir = entry.prepare().unwrap();
         let (tmp, mut file) = entry.temp(&dir).unwrap();
         io::Write::write_all(&mut file, bytes).unwrap();
@@ -176,7 +176,7 @@ mod tests {
         let Some((exe, id)) = exe_and_id() else { return };
         let root = tempfile::tempdir().unwrap();
         let cache = root.path().join("a/b");
-        let e = Entry::new(&cache, &crate::modules::hex(&id));
+        let e = CacheEntry::new(&cache, &crate::modules::hex(&id));
         assert!(matches!(e.lookup(&id, DEFAULT_MISS_TTL), Lookup::Absent));
         store(&e, &std::fs::read(&exe).unwrap());
         assert_eq!(e.file, cache.join(crate::modules::hex(&id)).join("debuginfo"));
@@ -192,7 +192,7 @@ mod tests {
     fn wrong_or_corrupt_entries_are_unusable() {
         let Some((_, id)) = exe_and_id() else { return };
         let root = tempfile::tempdir().unwrap();
-        let e = Entry::new(root.path(), &crate::modules::hex(&id));
+        let e = CacheEntry::new(root.path(), &crate::modules::hex(&id));
         store(&e, b"not an elf file at all");
         match e.lookup(&id, DEFAULT_MISS_TTL) {
             Lookup::Unusable(why) => assert!(why.ends_with("it is not an ELF file"), "{why}"),
@@ -200,7 +200,7 @@ mod tests {
         }
         let mut other = id.clone();
         other[0] ^= 1;
-        let e2 = Entry::new(root.path(), &crate::modules::hex(&other));
+        let e2 = CacheEntry::new(root.path(), &crate::modules::hex(&other));
         store(&e2, &std::fs::read(std::env::current_exe().unwrap()).unwrap());
         assert!(matches!(e2.lookup(&other, DEFAULT_MISS_TTL), Lookup::Unusable(w) if w.contains("its build-id is")));
     }
@@ -211,7 +211,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let h = crate::modules::hex(&id);
         // A link to a perfectly good file is still not used.
-        let e = Entry::new(root.path(), &h);
+        let e = CacheEntry::new(root.path(), &h);
         e.prepare().unwrap();
         symlink(&exe, &e.file).unwrap();
         assert!(matches!(e.lookup(&id, DEFAULT_MISS_TTL), Lookup::Unusable(w) if w.contains("symbolic link")));
@@ -228,7 +228,7 @@ mod tests {
         let elsewhere = tempfile::tempdir().unwrap();
         let other_root = tempfile::tempdir().unwrap();
         symlink(elsewhere.path(), other_root.path().join(&h)).unwrap();
-        let e = Entry::new(other_root.path(), &h);
+        let e = CacheEntry::new(other_root.path(), &h);
         assert!(matches!(e.lookup(&id, DEFAULT_MISS_TTL), Lookup::Refused(_)));
         assert!(e.prepare().is_err());
     }
@@ -236,7 +236,7 @@ mod tests {
     #[test]
     fn misses_expire() {
         let root = tempfile::tempdir().unwrap();
-        let e = Entry::new(root.path(), "abcd");
+        let e = CacheEntry::new(root.path(), "abcd");
         e.record_miss().unwrap();
         assert_eq!(e.file.metadata().unwrap().len(), 0);
         assert!(matches!(e.lookup(b"\xab\xcd", DEFAULT_MISS_TTL), Lookup::Miss { .. }));

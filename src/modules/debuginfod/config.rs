@@ -17,7 +17,7 @@ pub(crate) const DEFAULT_BUDGET: Duration = Duration::from_secs(5);
 
 /// Where and how to fetch missing debug files (`DEBUGINFOD_URLS` and the cache elfutils uses).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
+pub struct DebuginfodConfig {
     /// Server base URLs, each without a trailing slash (`https://debuginfod.debian.net`).
     pub servers: Vec<String>,
     /// Entries of `DEBUGINFOD_URLS` not used, and why (for the report's notes).
@@ -36,15 +36,15 @@ pub struct Config {
     pub max_size_requested: bool,
 }
 
-impl Config {
+impl DebuginfodConfig {
     /// The settings from an environment lookup (`std::env::var_os` in the binary).
-    pub(crate) fn from_env(get: impl Fn(&str) -> Option<String>, budget: Duration) -> Config {
+    pub(crate) fn from_env(get: impl Fn(&str) -> Option<String>, budget: Duration) -> DebuginfodConfig {
         let (servers, ignored) = parse_urls(get("DEBUGINFOD_URLS").as_deref().unwrap_or(""));
         let seconds = |name: &str| {
             get(name).and_then(|v| v.trim().parse::<u64>().ok()).filter(|&s| s > 0).map(Duration::from_secs)
         };
         let size = get("DEBUGINFOD_MAXSIZE").and_then(|v| v.trim().parse::<u64>().ok()).filter(|&s| s > 0);
-        Config {
+        DebuginfodConfig {
             servers,
             ignored,
             cache: cache_root(&get, |p| p.exists()),
@@ -152,14 +152,14 @@ mod tests {
             ("DEBUGINFOD_MAXSIZE", "1000"),
             ("DEBUGINFOD_CACHE_PATH", "/c"),
         ];
-        let c = Config::from_env(env(&vars), Duration::from_secs(3));
+        let c = DebuginfodConfig::from_env(env(&vars), Duration::from_secs(3));
         assert!(c.enabled());
         assert_eq!(c.connect_timeout, Some(Duration::from_secs(7)));
         assert_eq!(c.max_time, None);
         assert_eq!((c.max_size, c.max_size_requested), (1000, true));
-        let c = Config::from_env(env(&[("DEBUGINFOD_URLS", "http://s")]), Duration::ZERO);
+        let c = DebuginfodConfig::from_env(env(&[("DEBUGINFOD_URLS", "http://s")]), Duration::ZERO);
         assert!(!c.enabled(), "a zero budget disables");
-        let c = Config::from_env(env(&[("DEBUGINFOD_URLS", " ")]), Duration::from_secs(3));
+        let c = DebuginfodConfig::from_env(env(&[("DEBUGINFOD_URLS", " ")]), Duration::from_secs(3));
         assert!(!c.enabled(), "no server, nothing fetched");
         assert_eq!(c.max_size, DEFAULT_MAX_SIZE);
     }

@@ -6,8 +6,8 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::cache::Entry;
-use super::config::Config;
+use super::cache::CacheEntry;
+use super::config::DebuginfodConfig;
 use super::verify::verify;
 
 /// What came of asking one server.
@@ -34,9 +34,9 @@ pub(crate) struct FetchRequest<'a> {
     pub server: &'a str,
     pub hex: &'a str,
     pub build_id: &'a [u8],
-    pub entry: &'a Entry,
+    pub entry: &'a CacheEntry,
     pub deadline: Instant,
-    pub config: &'a Config,
+    pub config: &'a DebuginfodConfig,
     /// Set by the first server whose file was kept: the others stop.
     pub done: &'a AtomicBool,
 }

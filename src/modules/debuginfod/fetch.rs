@@ -7,22 +7,22 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
-use super::cache::Entry;
-use super::config::Config;
+use super::cache::CacheEntry;
+use super::config::DebuginfodConfig;
 use super::download::{self, Attempt, FetchRequest};
 
 /// One debug file to fetch.
 pub(crate) struct FetchJob {
     pub hex: String,
     pub build_id: Vec<u8>,
-    pub entry: Entry,
+    pub entry: CacheEntry,
 }
 
 /// Per job, per server (in `config.servers` order): what came of it, `None` when it had not
 /// ended by the deadline.
 pub(crate) type Outcomes = Vec<Vec<Option<Attempt>>>;
 
-pub(crate) fn fetch_all(config: &Config, jobs: Vec<FetchJob>, deadline: Instant) -> Outcomes {
+pub(crate) fn fetch_all(config: &DebuginfodConfig, jobs: Vec<FetchJob>, deadline: Instant) -> Outcomes {
     let servers = config.servers.len();
     let mut out: Outcomes = jobs.iter().map(|_| vec![None; servers]).collect();
     let config = Arc::new(config.clone());

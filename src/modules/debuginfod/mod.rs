@@ -15,12 +15,12 @@ mod verify;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-pub use config::Config;
+pub use config::DebuginfodConfig;
 pub(crate) use config::DEFAULT_BUDGET;
 use download::Attempt;
 
 use super::{hex, Module, ModuleSet};
-use cache::{Entry, Lookup};
+use cache::{CacheEntry, Lookup};
 use fetch::FetchJob;
 
 /// At most this many requests (modules × servers) per report.
@@ -28,14 +28,14 @@ pub(crate) const MAX_REQUESTS: usize = 64;
 
 /// The settings from crashcatch's own `DEBUGINFOD_*` environment; `budget` is the total time
 /// the fetching of one report may take (`None`: `DEFAULT_BUDGET`, zero: never fetch).
-pub fn config_from_env(budget: Option<Duration>) -> Config {
-    Config::from_env(|k: &str| std::env::var(k).ok(), budget.unwrap_or(DEFAULT_BUDGET))
+pub fn config_from_env(budget: Option<Duration>) -> DebuginfodConfig {
+    DebuginfodConfig::from_env(|k: &str| std::env::var(k).ok(), budget.unwrap_or(DEFAULT_BUDGET))
 }
 
 /// Fetches the debug files of the modules that hold one of `pcs` and have no debug
 /// information here (no DWARF, no debug file found locally), and gives them to those modules.
 pub(crate) fn fetch_missing(
-    config: &Config,
+    config: &DebuginfodConfig,
     modules: &ModuleSet,
     pcs: impl IntoIterator<Item = u64>,
     notes: &mut Vec<String>,
@@ -62,7 +62,7 @@ pub(crate) fn fetch_missing(
     let mut to_fetch: Vec<(&Module, FetchJob)> = Vec::new();
     for (module, id) in wanted {
         let h = hex(&id);
-        let entry = Entry::new(root, &h);
+        let entry = CacheEntry::new(root, &h);
         match entry.lookup(&id, ttl) {
             Lookup::Hit(elf) => {
                 if let Ok(e) = module.elf() {
@@ -93,7 +93,7 @@ pub(crate) fn fetch_missing(
     }
 
     let (mods, jobs): (Vec<&Module>, Vec<FetchJob>) = to_fetch.into_iter().unzip();
-    let entries: Vec<(Entry, Vec<u8>)> = jobs.iter().map(|j| (j.entry.clone(), j.build_id.clone())).collect();
+    let entries: Vec<(CacheEntry, Vec<u8>)> = jobs.iter().map(|j| (j.entry.clone(), j.build_id.clone())).collect();
     let outcomes = fetch::fetch_all(config, jobs, deadline);
     let mut silent: Vec<Vec<&str>> = vec![Vec::new(); config.servers.len()];
     for ((module, (entry, id)), per_server) in mods.iter().zip(&entries).zip(&outcomes) {
@@ -114,9 +114,9 @@ pub(crate) fn fetch_missing(
 /// Servers that did not answer in time are collected in `silent`, for one note per server.
 #[allow(clippy::too_many_arguments)]
 fn install<'m>(
-    config: &Config,
+    config: &DebuginfodConfig,
     module: &'m Module,
-    entry: &Entry,
+    entry: &CacheEntry,
     id: &[u8],
     ttl: Duration,
     per_server: &[Option<Attempt>],

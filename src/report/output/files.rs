@@ -5,12 +5,12 @@
 use std::path::PathBuf;
 
 use super::OutputError;
-use crate::door::{Mode, OutDir, Place};
+use crate::door::{FileMode, OutDir, Place};
 use crate::report::model::Crash;
 use crate::report::render::{Json, Render, Style, Text};
 
 fn write_new(dir: &OutDir, name: &str, data: &[u8]) -> Result<(), OutputError> {
-    dir.write(name, data, Mode::PRIVATE, Place::New).map_err(|source| match source.kind() {
+    dir.write(name, data, FileMode::PRIVATE, Place::New).map_err(|source| match source.kind() {
         std::io::ErrorKind::AlreadyExists => OutputError::Exists { path: dir.path_of(name) },
         _ => OutputError::Write { path: dir.path_of(name), source },
     })

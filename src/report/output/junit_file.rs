@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{console, Emitted, Output, OutputError};
-use crate::door::{Existing, Mode, OutDir, Place};
+use crate::door::{Existing, FileMode, OutDir, Place};
 use crate::report::model::Crash;
 use crate::report::render::escape::terminal;
 use crate::report::render::{junit, junit_merge};
@@ -53,7 +53,7 @@ impl JunitFile {
             Ok(found) => {
                 let (bytes, mode) = match &found {
                     Some(e) => (e.bytes.as_slice(), merged_mode(e)),
-                    None => (&[][..], Mode::PRIVATE),
+                    None => (&[][..], FileMode::PRIVATE),
                 };
                 match junit_merge::merge(bytes, &suite) {
                     Ok(doc) => {
@@ -70,7 +70,7 @@ impl JunitFile {
             }
             Err(e) => e.to_string(),
         };
-        dir.write(&beside_name, junit_merge::alone(&suite).as_bytes(), Mode::PRIVATE, Place::Replace)
+        dir.write(&beside_name, junit_merge::alone(&suite).as_bytes(), FileMode::PRIVATE, Place::Replace)
             .map_err(|source| OutputError::Write { path: beside.clone(), source })?;
         if !self.told {
             console::say(&format!(
@@ -87,10 +87,10 @@ impl JunitFile {
 
 /// The mode of a file merged into: the existing file's, and (when crashcatch runs as root)
 /// its owner.
-fn merged_mode(e: &Existing) -> Mode {
+fn merged_mode(e: &Existing) -> FileMode {
     // SAFETY: geteuid(2) cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
-    Mode { bits: e.mode & 0o777, owner: root.then_some((e.uid, e.gid)) }
+    FileMode { bits: e.mode & 0o777, owner: root.then_some((e.uid, e.gid)) }
 }
 
 impl Output for JunitFile {

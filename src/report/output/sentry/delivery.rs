@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::dsn::Dsn;
-use super::ratelimit::Limits;
+use super::ratelimit::RateLimits;
 use super::transport::{self, Answer};
 use crate::report::render::sentry::envelope::Envelope;
 
@@ -25,7 +25,7 @@ pub enum Outcome {
 pub struct Delivery {
     dsn: Dsn,
     agent: ureq::Agent,
-    limits: Limits,
+    limits: RateLimits,
     /// Set when the tracker cannot take events at all (unreachable, refusing the key, no such
     /// project, redirecting): the reason, given for every later envelope without asking again.
     gone: Option<String>,
@@ -36,7 +36,7 @@ impl Delivery {
     /// that proxy cannot be used.
     pub fn new(dsn: Dsn) -> Result<Delivery, String> {
         let proxy = transport::proxy_for(&dsn).to_ureq()?;
-        Ok(Delivery { agent: transport::agent(proxy), dsn, limits: Limits::default(), gone: None })
+        Ok(Delivery { agent: transport::agent(proxy), dsn, limits: RateLimits::default(), gone: None })
     }
 
     pub fn dsn(&self) -> &Dsn {

@@ -1,5 +1,5 @@
 //! The tracker's rate limits, as Sentry's developer documentation ("Rate Limiting",
-//! develop.sentry.dev/sdk/rate-limiting/) has SDKs honour them: `X-Sentry-Rate-Limits`
+//! develop.sentry.dev/sdk/rate-limiting/) has SDKs honour them: `X-Sentry-Rate-RateLimits`
 //! (`retry_after:categories:scope:...`, comma-separated, on any answer) per data category, else
 //! on a 429 `Retry-After` (seconds) for everything, else on a bare 429 sixty seconds. crashcatch
 //! sends error events (category `error`; `default` is not ours) and attachments (`attachment`).
@@ -13,14 +13,14 @@ const MAX_WAIT: Duration = Duration::from_secs(86_400);
 
 /// Until when each category is blocked.
 #[derive(Debug, Clone, Default)]
-pub struct Limits {
+pub struct RateLimits {
     all: Option<Instant>,
     error: Option<Instant>,
     attachment: Option<Instant>,
 }
 
-impl Limits {
-    /// Takes in what an answer said: its status, `Retry-After` and `X-Sentry-Rate-Limits`.
+impl RateLimits {
+    /// Takes in what an answer said: its status, `Retry-After` and `X-Sentry-Rate-RateLimits`.
     pub fn update(&mut self, status: u16, retry_after: Option<&str>, rate_limits: Option<&str>, now: Instant) {
         if let Some(header) = rate_limits.filter(|h| !h.trim().is_empty()) {
             for quota in header.split(',') {
@@ -85,14 +85,14 @@ mod tests {
     #[test]
     fn retry_after_on_429() {
         let now = Instant::now();
-        let mut l = Limits::default();
+        let mut l = RateLimits::default();
         l.update(200, Some("30"), None, now);
         assert_eq!(l.event_blocked_until(now), None, "Retry-After counts on a 429 only");
         l.update(429, Some("2"), None, now);
         assert_eq!(l.event_blocked_until(now), Some(now + Duration::from_secs(2)));
         assert!(l.attachments_blocked(now));
         assert_eq!(l.event_blocked_until(now + Duration::from_secs(3)), None);
-        let mut l = Limits::default();
+        let mut l = RateLimits::default();
         l.update(429, Some("Wed, 21 Oct 2015 07:28:00 GMT"), None, now);
         assert_eq!(l.event_blocked_until(now), Some(now + BARE_429));
     }
@@ -100,7 +100,7 @@ mod tests {
     #[test]
     fn sentry_rate_limits_per_category() {
         let now = Instant::now();
-        let mut l = Limits::default();
+        let mut l = RateLimits::default();
         // What Bugsink says on every answer: transactions are not taken.
         l.update(200, None, Some("86400:transaction;span:organization"), now);
         assert_eq!(l.event_blocked_until(now), None);
@@ -108,10 +108,10 @@ mod tests {
         l.update(200, None, Some("60:attachment:key, 2.5:default;error;security:organization:quota"), now);
         assert_eq!(l.event_blocked_until(now), Some(now + Duration::from_millis(2500)));
         assert!(l.attachments_blocked(now + Duration::from_secs(30)));
-        let mut l = Limits::default();
+        let mut l = RateLimits::default();
         l.update(429, Some("1"), Some("7::organization"), now);
         assert_eq!(l.event_blocked_until(now), Some(now + Duration::from_secs(7)), "the header wins over Retry-After");
-        let mut l = Limits::default();
+        let mut l = RateLimits::default();
         l.update(200, None, Some("garbage, :::, -1:error"), now);
         assert_eq!(l.event_blocked_until(now), None);
         l.update(429, None, Some("garbage, :::, -1:error"), now);

@@ -1,5 +1,5 @@
 //! The Sentry event payload, typed: the parts crashcatch fills, as Sentry's developer
-//! documentation (develop.sentry.dev, "Event Payloads") and its ingestion (Relay) define them.
+//! documentation (develop.sentry.dev, "SentryEvent Payloads") and its ingestion (Relay) define them.
 //! Serialized with serde; every optional field is left out when empty. No field here is named
 //! differently from the protocol, so a reader of the protocol's documentation reads this file.
 
@@ -9,7 +9,7 @@ use serde::Serialize;
 
 /// One error event.
 #[derive(Debug, Clone, Serialize)]
-pub struct Event {
+pub struct SentryEvent {
     /// 32 hex digits, derived from the report (see [`super::event_id`]).
     pub event_id: String,
     /// RFC 3339, UTC: when the signal was caught (left to the tracker when the report's is not one).
@@ -34,7 +34,7 @@ pub struct Event {
     pub tags: BTreeMap<String, String>,
     pub exception: Values<Exception>,
     #[serde(skip_serializing_if = "Values::is_empty")]
-    pub threads: Values<Thread>,
+    pub threads: Values<SentryThread>,
     #[serde(skip_serializing_if = "DebugMeta::is_empty")]
     pub debug_meta: DebugMeta,
     pub contexts: Contexts,
@@ -108,7 +108,7 @@ pub struct PosixSignal {
 /// Frames oldest first (the caller before the callee), the innermost last.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stacktrace {
-    pub frames: Vec<Frame>,
+    pub frames: Vec<SentryFrame>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub registers: BTreeMap<String, String>,
     /// `all_but_first`: the innermost address is where the thread stopped, the others are return
@@ -120,7 +120,7 @@ pub struct Stacktrace {
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Frame {
+pub struct SentryFrame {
     /// `python` for Python frames; native frames take the event's platform.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub platform: Option<&'static str>,
@@ -148,7 +148,7 @@ pub struct Frame {
 }
 
 #[derive(Debug, Clone, Serialize)]
-pub struct Thread {
+pub struct SentryThread {
     pub id: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,

@@ -5,7 +5,7 @@
 //! interpreter, a Python frame when it is the user's own code (not the standard library or an
 //! installed package).
 
-use super::event::{Frame, Stacktrace};
+use super::event::{SentryFrame, Stacktrace};
 use crate::report::model::{
     is_python_runtime, project_path, short_source, Frame as ModelFrame, NativeFrame, PythonFrame, Thread,
 };
@@ -37,7 +37,7 @@ pub fn stacktrace(thread: &Thread, max: usize, registers: bool, snapshot: bool) 
 /// The thread's frames, innermost first: the merged stack, with the Python stack that could not
 /// be merged put where its eval loop runs (or, when no eval loop is named, as the outermost
 /// frames: a stripped interpreter's), and a marker where frames were left out.
-fn innermost_first(thread: &Thread) -> Vec<Frame> {
+fn innermost_first(thread: &Thread) -> Vec<SentryFrame> {
     let mut out = Vec::new();
     let apart: &[PythonFrame] = thread.merge.as_ref().map_or(&[], |m| &m.python_frames);
     let mut apart_placed = apart.is_empty();
@@ -64,7 +64,7 @@ fn innermost_first(thread: &Thread) -> Vec<Frame> {
 }
 
 /// Keeps the innermost 4/5 and the outermost 1/5 of `max`, with a marker between them.
-fn cap(frames: &mut Vec<Frame>, max: usize) {
+fn cap(frames: &mut Vec<SentryFrame>, max: usize) {
     if frames.len() <= max {
         return;
     }
@@ -85,8 +85,8 @@ fn text(s: &str) -> String {
     }
 }
 
-fn marker(text: String) -> Frame {
-    Frame { function: Some(text), in_app: false, ..Frame::default() }
+fn marker(text: String) -> SentryFrame {
+    SentryFrame { function: Some(text), in_app: false, ..SentryFrame::default() }
 }
 
 fn is_eval_loop(f: &NativeFrame) -> bool {
@@ -102,12 +102,12 @@ pub fn native_in_app(f: &NativeFrame) -> bool {
 }
 
 /// One native frame, innermost first: its inlined calls, then the function they are inlined into.
-fn native(n: &NativeFrame, out: &mut Vec<Frame>) {
+fn native(n: &NativeFrame, out: &mut Vec<SentryFrame>) {
     let in_app = native_in_app(n);
     let addr = Some(n.address.to_string());
     let package = n.module.as_deref().map(text);
     for inl in &n.inlined {
-        out.push(Frame {
+        out.push(SentryFrame {
             function: Some(text(&inl.function)),
             package: package.clone(),
             filename: inl.file.as_deref().map(|f| text(short_source(f))),
@@ -115,10 +115,10 @@ fn native(n: &NativeFrame, out: &mut Vec<Frame>) {
             lineno: inl.line,
             in_app,
             instruction_addr: addr.clone(),
-            ..Frame::default()
+            ..SentryFrame::default()
         });
     }
-    out.push(Frame {
+    out.push(SentryFrame {
         function: n.function.as_deref().map(text),
         package,
         filename: n.file.as_deref().map(|f| text(short_source(f))),
@@ -127,12 +127,12 @@ fn native(n: &NativeFrame, out: &mut Vec<Frame>) {
         in_app,
         instruction_addr: addr,
         symbol_addr: n.function_offset.map(|o| crate::report::model::Hex(n.address.0.wrapping_sub(o.0)).to_string()),
-        ..Frame::default()
+        ..SentryFrame::default()
     });
 }
 
-fn python(p: &PythonFrame) -> Frame {
-    Frame {
+fn python(p: &PythonFrame) -> SentryFrame {
+    SentryFrame {
         platform: Some("python"),
         function: Some(text(&p.function)),
         filename: Some(text(&project_path(&p.file, None))),
@@ -140,7 +140,7 @@ fn python(p: &PythonFrame) -> Frame {
         lineno: p.line,
         context_line: p.source.as_deref().map(|s| text(s.trim_end())).filter(|s| !s.is_empty()),
         in_app: p.is_user_code(),
-        ..Frame::default()
+        ..SentryFrame::default()
     }
 }
 

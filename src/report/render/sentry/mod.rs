@@ -53,7 +53,7 @@ pub struct Rendered {
 
 /// How much of the report goes in: tried from the first (everything) to the last.
 #[derive(Debug, Clone, Copy)]
-struct Shape {
+struct EventShape {
     main_frames: usize,
     other_frames: Option<usize>,
     threads: usize,
@@ -61,43 +61,43 @@ struct Shape {
     what: &'static str,
 }
 
-const SHAPES: &[Shape] = &[
-    Shape {
+const SHAPES: &[EventShape] = &[
+    EventShape {
         main_frames: frames::MAX_FRAMES,
         other_frames: Some(frames::MAX_FRAMES),
         threads: MAX_THREADS,
         all_images: true,
         what: "",
     },
-    Shape {
+    EventShape {
         main_frames: frames::MAX_FRAMES,
         other_frames: Some(50),
         threads: MAX_THREADS,
         all_images: true,
         what: "frames of the other threads past their 50 innermost",
     },
-    Shape {
+    EventShape {
         main_frames: frames::MAX_FRAMES,
         other_frames: Some(10),
         threads: MAX_THREADS,
         all_images: true,
         what: "frames of the other threads past their 10 innermost",
     },
-    Shape {
+    EventShape {
         main_frames: frames::MAX_FRAMES,
         other_frames: None,
         threads: MAX_THREADS,
         all_images: true,
         what: "the other threads' stacks",
     },
-    Shape {
+    EventShape {
         main_frames: 100,
         other_frames: None,
         threads: 16,
         all_images: false,
         what: "the other threads' stacks, threads past 16, images without frames, frames past 100",
     },
-    Shape {
+    EventShape {
         main_frames: 20,
         other_frames: None,
         threads: 1,
@@ -122,7 +122,7 @@ pub fn render(crash: &Crash, ctx: &Context) -> Rendered {
     Rendered { event_id: event_id::event_id(crash), json: last, left_out }
 }
 
-fn serialize(ev: &Event) -> String {
+fn serialize(ev: &SentryEvent) -> String {
     let json = serde_json::to_string(ev).unwrap_or_else(|e| {
         serde_json::json!({ "event_id": ev.event_id, "message": format!("crashcatch: {e}") }).to_string()
     });
@@ -130,7 +130,7 @@ fn serialize(ev: &Event) -> String {
 }
 
 /// The event of `crash` in one shape.
-fn build(crash: &Crash, ctx: &Context, origin: &Origin, shape: Shape, left_out: &[String]) -> Event {
+fn build(crash: &Crash, ctx: &Context, origin: &Origin, shape: EventShape, left_out: &[String]) -> SentryEvent {
     let arch = arch(crash);
     let lead = lead_thread(crash);
     let is_crash = crash.kind == CrashKind::Crash;
@@ -141,13 +141,13 @@ fn build(crash: &Crash, ctx: &Context, origin: &Origin, shape: Shape, left_out: 
         mechanism: mechanism(crash),
         stacktrace: lead.and_then(|t| frames::stacktrace(t, shape.main_frames, is_crash, !is_crash)),
     };
-    let mut threads: Vec<event::Thread> = Vec::new();
+    let mut threads: Vec<event::SentryThread> = Vec::new();
     let mut listed: Vec<&crate::report::model::Thread> = crash.threads.iter().collect();
     // The lead thread, the main thread and the GIL holder first, then by tid.
     listed.sort_by_key(|t| (Some(t.tid) != lead.map(|l| l.tid), !(t.main || t.holds_gil), t.tid));
     for t in listed.into_iter().take(shape.threads) {
         let is_lead = Some(t.tid) == lead.map(|l| l.tid);
-        threads.push(event::Thread {
+        threads.push(event::SentryThread {
             id: t.tid as u64,
             name: t.name.as_deref().map(|n| cut(n, 256)),
             crashed: is_lead && is_crash,
@@ -169,7 +169,7 @@ fn build(crash: &Crash, ctx: &Context, origin: &Origin, shape: Shape, left_out: 
             .collect();
         images.retain(|i| used.contains(&i.code_file));
     }
-    Event {
+    SentryEvent {
         event_id: event_id::event_id(crash),
         timestamp: valid_time(&crash.time).then(|| crash.time.clone()),
         platform: "native",
