@@ -358,6 +358,44 @@ fn native_names_cannot_steer_any_output() {
     assert!(stderr.contains(&*terminal::text(&symbol)), "{stderr}");
 }
 
+/// A test that sleeps in libc, with a parametrized id that carries the payload (pytest escapes
+/// its controls; the workflow commands and `%0A` stay).
+const TIMEOUT_TEST: &str = "import ctypes, pytest\n\
+PAYLOAD = bytes.fromhex('HEX').decode()\n\
+@pytest.mark.parametrize('x', [1], ids=[PAYLOAD])\n\
+def test_slow(x):\n\
+\x20   ctypes.CDLL(None).sleep(1000)\n";
+
+/// A test past `--test-timeout`, as GitHub's runner reads crashcatch's stderr: one `::error`,
+/// titled as a timeout (not a crash), at the test's file relative to GITHUB_WORKSPACE and the
+/// line the test was on, its id escaped.
+#[test]
+fn a_test_timeout_is_a_timeout_annotation_at_the_tests_line() {
+    let Some(py) = python() else { return };
+    let work = out_dir();
+    fs::create_dir(work.path().join("tests")).unwrap();
+    let hex: String = PAYLOAD.bytes().map(|b| format!("{b:02x}")).collect();
+    fs::write(work.path().join("tests").join("test_slow.py"), TIMEOUT_TEST.replace("HEX", &hex)).unwrap();
+    let reports = out_dir();
+    let mut c = Command::new(bin());
+    clean(&mut c);
+    c.env("GITHUB_ACTIONS", "true").env("GITHUB_WORKSPACE", work.path()).env("PYTHONDONTWRITEBYTECODE", "1");
+    c.args(["--test-timeout", "1", "--output-dir"]).arg(reports.path()).arg("--").arg(&py);
+    c.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_slow.py"]).current_dir(work.path());
+    let out = run(c);
+    assert_eq!(out.status.signal(), Some(libc::SIGKILL), "the test was meant to be killed\n{}", describe(&out));
+    let stderr = String::from_utf8(out.stderr.clone()).expect("stderr is UTF-8");
+    let annotation = assert_unsteerable("stderr", &stderr, 1).remove(0);
+    assert_eq!(property(&annotation, "file"), Some("tests/test_slow.py"), "{annotation:?}");
+    assert_eq!(property(&annotation, "line"), Some("5"), "{annotation:?}");
+    let title = property(&annotation, "title").unwrap();
+    assert!(title.starts_with("timeout in tests/test_slow.py::test_slow["), "{title}");
+    assert!(title.contains("::error file=setup.py,line=1::injected"), "the id, unescaped by the runner: {title}");
+    assert!(!title.contains("crash"), "{title}");
+    assert!(annotation.data.starts_with("test ran longer than 1 s (killed (SIGKILL))"), "{annotation:?}");
+    assert_eq!(annotation.properties.len(), 3, "{annotation:?}");
+}
+
 // ---- the JUnit file ----
 
 /// `sh -c 'kill -SEGV $$'` under crashcatch with `--junit-xml JUNIT`.
