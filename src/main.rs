@@ -4,12 +4,14 @@ mod cli;
 mod summarize;
 
 use crashcatch::report::model::TimeoutAction;
-use crashcatch::report::output::{Format, OutputConfig};
+use crashcatch::report::output::{console, Format, OutputConfig, Print};
 use crashcatch::report::render::GithubAnnotation;
 use crashcatch::supervise::{self, attach, test_timeout, tracer::HangAction, RunConfig};
 use crashcatch::{capture, postmortem};
 
-fn output(r: &cli::ReportArgs) -> OutputConfig {
+/// The outputs of a mode: its report options, the watching modes' `-q` and `--junit-xml`, and
+/// where the report is printed.
+fn output(r: &cli::ReportArgs, watch: Option<&cli::WatchArgs>, print: Print) -> OutputConfig {
     let github = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true").then(|| GithubAnnotation {
         workspace: std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()).map(Into::into),
     });
@@ -19,14 +21,24 @@ fn output(r: &cli::ReportArgs) -> OutputConfig {
             cli::FormatArg::Text => Format::Text,
             cli::FormatArg::Json => Format::Json,
         },
-        quiet: r.quiet,
-        junit: r.junit_xml.clone(),
+        print,
+        quiet: watch.is_some_and(|w| w.quiet) || print == Print::Nowhere,
+        junit: watch.and_then(|w| w.junit_xml.clone()),
         step_summary: github
             .as_ref()
             .and(std::env::var_os("GITHUB_STEP_SUMMARY"))
             .filter(|p| !p.is_empty())
             .map(Into::into),
         github,
+    }
+}
+
+/// `dump` and `core` print their report on stdout; `-q` not at all.
+fn product(quiet: bool) -> Print {
+    if quiet {
+        Print::Nowhere
+    } else {
+        Print::Stdout
     }
 }
 
@@ -43,7 +55,7 @@ fn capture_options(r: &cli::ReportArgs) -> capture::Options {
 
 fn run_config(a: cli::RunArgs) -> RunConfig {
     RunConfig {
-        output: output(&a.report),
+        output: output(&a.report, Some(&a.watch), Print::Stderr),
         capture: capture_options(&a.report),
         command: a.command,
         signal_group: a.signal_group,
@@ -68,16 +80,46 @@ fn run_config(a: cli::RunArgs) -> RunConfig {
     }
 }
 
-fn attach_config(report: &cli::ReportArgs, pid: i32, follow_forks: bool) -> attach::AttachConfig {
-    attach::AttachConfig { pid, follow_forks, output: output(report), capture: capture_options(report) }
+fn attach_config(a: &cli::AttachArgs) -> attach::AttachConfig {
+    attach::AttachConfig {
+        pid: a.pid,
+        follow_forks: a.follow_forks,
+        output: output(&a.report, Some(&a.watch), Print::Stderr),
+        capture: capture_options(&a.report),
+    }
 }
 
-fn core_config(a: cli::CoreCli) -> postmortem::CoreConfig {
+fn dump_config(a: &cli::DumpArgs) -> attach::AttachConfig {
+    attach::AttachConfig {
+        pid: a.pid,
+        follow_forks: false,
+        output: output(&a.report, None, product(a.quiet)),
+        capture: capture_options(&a.report),
+    }
+}
+
+fn core_config(a: cli::CoreArgs) -> postmortem::CoreConfig {
     postmortem::CoreConfig {
-        output: output(&a.report),
+        output: output(&a.report, None, product(a.quiet)),
         capture: capture_options(&a.report),
         options: crashcatch::process::core::CoreOptions { exe: a.exe, sysroot: a.sysroot },
         core: a.core,
+    }
+}
+
+/// Ends the process after a command line that does not parse: help and version are printed
+/// whole on stdout (exit 0); a usage error is one line on stderr (exit 2).
+fn exit_with_usage_error(e: clap::Error) -> ! {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match cli::refusal(&e, &args) {
+        cli::Refusal::Print(text) => {
+            console::out(text.as_bytes());
+            std::process::exit(0)
+        }
+        cli::Refusal::Usage(line) => {
+            console::say(&line);
+            std::process::exit(2)
+        }
     }
 }
 
@@ -86,12 +128,12 @@ fn main() {
     crashcatch::report::output::contain::install();
     let mode = match cli::parse() {
         Ok(m) => m,
-        Err(e) => cli::exit_with_usage_error(e),
+        Err(e) => exit_with_usage_error(e),
     };
     match mode {
         cli::Mode::Run(args) => supervise::exit_like(supervise::run(run_config(args))),
-        cli::Mode::Attach(a) => std::process::exit(attach::attach(attach_config(&a.report, a.pid, a.follow_forks))),
-        cli::Mode::Dump(a) => std::process::exit(attach::dump(attach_config(&a.report, a.pid, false))),
+        cli::Mode::Attach(a) => std::process::exit(attach::attach(attach_config(&a))),
+        cli::Mode::Dump(a) => std::process::exit(attach::dump(dump_config(&a))),
         cli::Mode::Core(a) => std::process::exit(postmortem::run(core_config(a))),
         cli::Mode::Summarize(a) => std::process::exit(summarize::run(&a)),
     }

@@ -14,13 +14,14 @@ saying why, unless ``required`` was asked for.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from typing import Any, Generator, List, Optional, Tuple
 
 import pytest
 
-from . import find_binary
+from . import locate_binary
 
 #: Set (to this process's pid) just before the exec: the re-executed session must not do it again.
 GUARD_ENV = "CRASHCATCH_PYTEST_REEXEC"
@@ -43,7 +44,32 @@ def _mode_word(value: str, where: str) -> str:
     raise pytest.UsageError(f"crashcatch: {where} is {value!r}: use true, false or required")
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+#: The values ``--crashcatch=VALUE`` takes (``--crashcatch`` alone is ``auto``).
+CLI_VALUES = ("required", "off")
+#: Our options that take a value: in the space form (``--crashcatch-output-dir DIR``) pytest
+#: reads the value as a test path when it looks for its rootdir, before this plugin is loaded.
+VALUE_OPTIONS = ("--crashcatch-output-dir", "--crashcatch-test-timeout", "--crashcatch-test-timeout-action")
+
+
+def _check_values(args: List[str]) -> None:
+    """``--crashcatch=maybe`` is refused with the values there are (argparse would only say it
+    ignored an explicit argument)."""
+    for arg in args:
+        if arg == "--":
+            return
+        if arg.startswith("--crashcatch="):
+            value = arg.split("=", 1)[1]
+            if value not in CLI_VALUES:
+                raise pytest.UsageError(
+                    f"{arg}: not a choice; use --crashcatch, --crashcatch=required or --crashcatch=off"
+                )
+
+
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    config = pluginmanager.get_plugin("pytestconfig")
+    invocation = getattr(config, "invocation_params", None)
+    if invocation is not None:
+        _check_values([*shlex.split(os.environ.get("PYTEST_ADDOPTS", "")), *invocation.args])
     group = parser.getgroup("crashcatch", "native crash reports (crashcatch)")
     # argparse matches a whole option string before it splits at '=', so `--crashcatch=required`
     # is an option of its own and `--crashcatch tests/` never takes `tests/` as a value.
@@ -126,14 +152,35 @@ def command_line() -> List[str]:
     ``pytest`` script, an IDE's runner script, with the interpreter's own flags (-X, -W)."""
     orig = getattr(sys, "orig_argv", None)  # 3.10+
     if orig:
-        return [sys.executable, *orig[1:]]
+        return [sys.executable, *joined_values(orig[1:])]
     flags: List[str] = subprocess._args_from_interpreter_flags()  # type: ignore[attr-defined]
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
     if spec is not None and getattr(spec, "name", None):
         name = spec.name[: -len(".__main__")] if spec.name.endswith(".__main__") else spec.name
-        return [sys.executable, *flags, "-m", name, *sys.argv[1:]]
-    return [sys.executable, *flags, *sys.argv]
+        return [sys.executable, *flags, "-m", name, *joined_values(sys.argv[1:])]
+    return [sys.executable, *flags, sys.argv[0], *joined_values(sys.argv[1:])]
+
+
+def joined_values(args: List[str]) -> List[str]:
+    """``--crashcatch-output-dir DIR`` written ``--crashcatch-output-dir=DIR`` (and so for our
+    other options with a value): pytest reads a separate DIR as a test path when it looks for
+    its rootdir and ini file, before any plugin is loaded, so an existing folder elsewhere would
+    move the rootdir of the session run again."""
+    out: List[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            out.extend(args[i:])
+            break
+        if arg in VALUE_OPTIONS and i + 1 < len(args):
+            out.append(f"{arg}={args[i + 1]}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
 
 
 def probe(binary: str) -> Optional[str]:
@@ -163,8 +210,8 @@ def plan(config: pytest.Config) -> Optional[Tuple[str, List[str]]]:
     ns = config.known_args_namespace
     if getattr(ns, "help", False) or getattr(ns, "version", False):
         return None
-    binary = find_binary()
-    why = probe(binary) if binary else "the crashcatch binary was not found (next to python, or on PATH)"
+    binary, missing = locate_binary()
+    why = probe(binary) if binary else missing
     if why is not None:
         if mode == "required":
             raise pytest.UsageError(f"crashcatch cannot run this session: {why}")
@@ -196,6 +243,8 @@ def _exec(config: pytest.Config, binary: str, argv: List[str]) -> None:
             pass
     env = dict(os.environ)
     env[GUARD_ENV] = str(os.getpid())
+    if env.get("PYTEST_ADDOPTS"):
+        env["PYTEST_ADDOPTS"] = " ".join(shlex.quote(a) for a in joined_values(shlex.split(env["PYTEST_ADDOPTS"])))
     os.execve(binary, argv, env)
 
 

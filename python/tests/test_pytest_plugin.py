@@ -257,15 +257,47 @@ def test_when_ptrace_is_denied_it_says_why_and_runs_without(pytester: pytest.Pyt
 
 def test_a_missing_binary_is_said_once(pytester: pytest.Pytester, plugin_args: List[str], monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makepyfile(test_fine=PASSING)
-    monkeypatch.setenv("CRASHCATCH_BINARY", str(pytester.path / "nowhere"))
+    nowhere = pytester.path / "nowhere"
+    monkeypatch.setenv("CRASHCATCH_BINARY", str(nowhere))
     monkeypatch.setenv("CRASHCATCH", "yes")
     result = pytester.runpytest_subprocess(*plugin_args)
     assert result.ret == 0
-    assert len(result.errlines) == 1 and "was not found" in result.errlines[0]
+    # The variable that points nowhere is named, with where it points.
+    assert result.errlines == [f"crashcatch: not catching crashes in this session: $CRASHCATCH_BINARY is {nowhere}: no such file"]
+    required = pytester.runpytest_subprocess(*plugin_args, "--crashcatch=required")
+    assert required.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"$CRASHCATCH_BINARY is {nowhere}: no such file" in required.stderr.str()
     monkeypatch.setenv("CRASHCATCH", "maybe")
     bad = pytester.runpytest_subprocess(*plugin_args)
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     assert "use true, false or required" in bad.stderr.str()
+
+
+def test_a_bad_value_lists_the_choices(pytester: pytest.Pytester, plugin_args: List[str]) -> None:
+    pytester.makepyfile(test_fine=PASSING)
+    bad = pytester.runpytest_subprocess(*plugin_args, "--crashcatch=maybe")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    err = bad.stderr.str()
+    assert "--crashcatch=maybe: not a choice; use --crashcatch, --crashcatch=required or --crashcatch=off" in err, err
+    assert "passed" not in bad.stdout.str()
+
+
+def test_the_output_dir_in_the_space_form_keeps_the_rootdir(pytester: pytest.Pytester, plugin_args: List[str], tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`--crashcatch-output-dir DIR` with DIR an existing folder outside the project: pytest
+    reads DIR as a test path when it looks for its rootdir and ini file, before the plugin is
+    loaded. The session must still run in the project's rootdir with its ini file (which here
+    decides which files are tests), and the report must go to DIR."""
+    pytester.makeini("[pytest]\npython_files = check_*.py\n")
+    pytester.makepyfile(check_native=CRASHING)
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    result = pytester.runpytest_subprocess(
+        *plugin_args, "-p", "no:cacheprovider", "--crashcatch", "--crashcatch-output-dir", str(elsewhere)
+    )
+    out = result.stdout.str()
+    assert f"rootdir: {pytester.path}" in out, out
+    assert result.ret == -signal.SIGSEGV, out
+    (report,) = reports(elsewhere)
+    assert report["process"]["test"] == "check_native.py::test_crash (call)"
 
 
 def test_command_line_is_this_interpreters() -> None:
