@@ -8,14 +8,19 @@
 #   make pyext      the ccext test extension for every interpreter, under target/pyext/<version>/
 #   make lint       cargo fmt --check and cargo clippy --all-targets -D warnings
 #   make debuginfod elfutils' debuginfod server and openssl for tests/debuginfod.rs (apt-get, as root)
+#   make bugsink    Bugsink and sentry-relay in target/bugsink-venv for the crash tracker tests
 #   make test       lint + venv + fixtures + cargo test (skips listed at the end)
+#   make test-peers pystack's and py-spy's test expectations on every interpreter (tests/peers.rs)
+#   make test-realworld real crashes of real packages pinned to broken versions, against gdb and
+#                   faulthandler (tests/realworld.rs; installs the wheels under target/realworld)
 #   make demo       crashcatch on a real crash, showing its report
 #   make stress     the reliability suite; writes its results table into RELIABILITY.md
 #   make wheel      the Python wheel (pyproject.toml, maturin): target/wheels/crashcatch-*.whl
 #   make wheel-test build the wheel, install it in a fresh venv, run a crash through it
 #   make wheels     release wheels for every platform: manylinux2014 and musllinux, x86_64 and aarch64
 #   make wheels-test the x86_64 wheels' binaries on glibc 2.31 (bullseye's loader) and static (musl)
-#   make test-aarch64 live tests in an emulated arm64 virtual machine (slow; see README)
+#   make test-aarch64 live tests in an emulated arm64 virtual machine, the aarch64 wheels too (slow; see README)
+#   make test-docker the Docker example built and run in a real engine (docker.io, debootstrap; root)
 #   make bench      benchmarks against the peers, written to BENCHMARKS.md (slow)
 #   make bench-core crashcatch core against pystack core --native and gdb on the same cores
 #   make clean
@@ -41,8 +46,8 @@ FIXTURE_ARGS_null_deref := --lib ccfix
 FIXTURE_TARGETS := $(foreach v,$(FIXTURE_VARIANTS),\
 	$(FIXDIR)/$(v)/libccfix.so $(addprefix $(FIXDIR)/$(v)/,$(FIXTURE_PROGRAMS)))
 
-.PHONY: lint all build man completions fixtures venv pyext sid py311dbg debuginfod test demo stress bench bench-quick bench-core bench-pause clean wheel wheel-test \
-	wheels wheels-test bullseye test-aarch64
+.PHONY: lint all build man completions fixtures venv pyext sid py311dbg debuginfod bugsink test demo stress bench bench-quick bench-core bench-pause clean wheel wheel-test \
+	wheels wheels-test bullseye test-aarch64 test-docker test-peers test-realworld
 
 all: build
 
@@ -110,6 +115,17 @@ target/py311dbg/run-python3.11: scripts/py311-dbg.sh scripts/debian-unpack.sh
 debuginfod:
 	@scripts/install-debuginfod.sh || echo "make debuginfod: could not install debuginfod/openssl; tests/debuginfod.rs will skip"
 
+# Bugsink (a Sentry-protocol crash tracker) and sentry-relay (Sentry's event normalizer) from the
+# Python registry, in target/bugsink-venv with a migrated template database, for
+# tests/sentry_bugsink.rs and tests/sentry_relay.rs. When they cannot be installed, those tests
+# are skipped, visibly.
+BUGSINK_VENV := target/bugsink-venv
+
+bugsink: $(BUGSINK_VENV)/.stamp
+
+$(BUGSINK_VENV)/.stamp: scripts/bugsink-requirements.txt scripts/install-bugsink.sh
+	@scripts/install-bugsink.sh $(BUGSINK_VENV) || echo "make bugsink: could not install Bugsink and sentry-relay; the crash tracker tests will be skipped"
+
 # Tests find the fixtures in target/fixtures and the venv in target/venv (tests/common/mod.rs).
 # The wheel test (tests/packaging.rs) is part of it: it builds the release binary through
 # maturin, installs the wheel into a fresh venv and runs a crash with the installed crashcatch.
@@ -117,10 +133,22 @@ debuginfod:
 # summary prints them, since cargo's capture hides a test's own output.
 SKIP_LOG := target/test-skips.txt
 
-test: lint venv fixtures sid py311dbg debuginfod
+test: lint venv fixtures sid py311dbg debuginfod bugsink
 	@rm -f $(SKIP_LOG)
 	@status=0; CRASHCATCH_WHEEL_TEST=1 $(CARGO) test --no-fail-fast || status=$$?; \
 	scripts/test-summary.sh $(SKIP_LOG); exit $$status
+
+# The peers' own test expectations (pystack's tests/integration, py-spy's integration tests),
+# ported onto crashcatch's JSON, on every interpreter here; the last line is
+# "peers: N passed, M failed, K skipped" (make test runs the same test, quietly).
+test-peers: sid
+	@set -o pipefail; $(CARGO) test --test peers -- --nocapture 2>&1 | grep -E '^(  FAIL|  SKIP|peers:|error)'
+
+# Real crashes of real packages pinned to the versions that crash, compared with gdb's frame #0
+# and faulthandler's call site of the same crash (tests/realworld.rs); the wheels come from PyPI
+# into target/realworld once. The last line is "realworld: N passed, M failed, K skipped".
+test-realworld:
+	@set -o pipefail; $(CARGO) test --test realworld -- --ignored --nocapture 2>&1 | grep -E '^(PASS|FAIL|SKIP|realworld:|error)'
 
 # Formatting and lints, as CI keeps them (make test runs this first).
 lint:
@@ -172,9 +200,21 @@ target/bullseye/.stamp: scripts/debian-unpack.sh
 
 # Live tests in an emulated arm64 VM (scripts/aarch64-vm.sh): Debian bookworm's arm64 kernel,
 # busybox and python3.11 unpacked once under target/aarch64-vm, crashcatch and the fixtures
-# cross-built, an initramfs booted by qemu-system-aarch64. Not part of make test (see README).
+# cross-built, an initramfs booted by qemu-system-aarch64. The two aarch64 wheels' binaries
+# (manylinux2014, musllinux) run there too: they are built first (cargo's cache makes a second
+# run quick). Not part of make test (see README).
 test-aarch64: venv
+	nice scripts/build-wheels.sh aarch64-unknown-linux-gnu aarch64-unknown-linux-musl
 	scripts/aarch64-vm.sh
+
+# examples/docker/Dockerfile in a real Docker engine (scripts/test-docker.sh): Debian's docker.io
+# and debootstrap installed as root (scripts/install-docker.sh), a dockerd of its own when none
+# runs, a Debian base image made by debootstrap (no registry image is pulled), the example built
+# with the manylinux2014 wheel, then crashes, docker stop, orphans, pytest -n 2 and dump in
+# containers. Ends with `docker: N passed, M failed`; one SKIP line where no engine can start.
+# CRASHCATCH_DOCKER_SOURCE=1 also builds the default WHEEL=source image (network; minutes).
+test-docker: venv
+	scripts/test-docker.sh
 
 # The reliability suite (RELIABILITY.md): C probes under the release build, the property tests
 # and the report-file tests; rewrites the results table in RELIABILITY.md. A few minutes.

@@ -7,6 +7,7 @@
 # gcc-aarch64-linux-gnu; ccext against arm64's Python headers. All of it goes into an
 # initramfs whose /init runs scripts/aarch64-vm/tests.sh and powers off. Prints the console and
 # fails unless it ends with `aarch64: N passed, 0 failed`.
+# The aarch64 wheels (scripts/build-wheels.sh, as make test-aarch64 runs it first) must be there.
 #   AARCH64_VM_TIMEOUT  seconds the VM may run (default 1800)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,8 @@ here=scripts/aarch64-vm
 timeout_s=${AARCH64_VM_TIMEOUT:-1800}
 t0=$(date +%s)
 say() { echo "aarch64-vm: [$(($(date +%s) - t0))s] $*"; }
+# set -e ends the script at the first failing step: name it, never stop silently.
+trap 'echo "aarch64-vm: failed (status $?) at scripts/aarch64-vm.sh line $LINENO: $BASH_COMMAND" >&2' ERR
 
 # Host tools (Debian packages; apt-get as root, as make debuginfod does).
 missing=()
@@ -74,10 +77,14 @@ for v in fp nofp; do
   done
   cp -r "$d" "$stage/cc/fixtures/$v"
 done
-# The aarch64 wheels' binaries, when make wheels built them: run on one crash each too.
+# The aarch64 wheels' binaries: run on one crash each too.
 for tag in manylinux_2_17_aarch64 musllinux_1_2_aarch64; do
-  wheel=$(ls target/wheels/crashcatch-*"$tag".whl 2> /dev/null | head -1)
-  [[ -n $wheel ]] || continue
+  wheel=$(ls target/wheels/crashcatch-*"$tag".whl 2> /dev/null | head -1) || true
+  if [[ -z $wheel ]]; then
+    echo "aarch64-vm: no target/wheels/crashcatch-*$tag.whl: build it with scripts/build-wheels.sh" \
+      "aarch64-unknown-linux-gnu aarch64-unknown-linux-musl (make test-aarch64 does)" >&2
+    exit 1
+  fi
   python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); n = [x for x in z.namelist() if x.endswith("/scripts/crashcatch")][0]; open(sys.argv[2], "wb").write(z.read(n))' "$wheel" "$stage/cc/crashcatch-$tag"
   chmod +x "$stage/cc/crashcatch-$tag"
 done

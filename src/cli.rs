@@ -64,9 +64,25 @@ pub struct ReportArgs {
     /// Do not read Python frames
     #[arg(long)]
     pub no_python: bool,
+    /// Show every Python frame's arguments and local variables (short strings, the first items
+    /// of containers); by default only the crashed frame's arguments, without string contents
+    #[arg(long, env = "CRASHCATCH_LOCALS", value_parser = clap::builder::FalseyValueParser::new())]
+    pub locals: bool,
     /// Put every environment variable in the report (default: only a short allow-list)
     #[arg(long, env = "CRASHCATCH_SHOW_ENV", value_parser = clap::builder::FalseyValueParser::new())]
     pub show_env: bool,
+}
+
+/// Options of the modes whose crash and hang reports can go to a crash tracker (run, attach,
+/// core).
+#[derive(Debug, Args, Clone)]
+pub struct TrackerArgs {
+    /// Send each crash and hang report as an event to this Sentry-protocol tracker (Sentry, GlitchTip, Bugsink)
+    #[arg(long, value_name = "DSN", env = "CRASHCATCH_SENTRY_DSN", hide_env_values = true)]
+    pub sentry_dsn: Option<String>,
+    /// Total time for sending events to the tracker, retries and rate-limit waits included (default 5; 0: send nothing)
+    #[arg(long, value_name = "SECONDS", env = "CRASHCATCH_SENTRY_TIMEOUT", value_parser = seconds)]
+    pub sentry_timeout: Option<std::time::Duration>,
 }
 
 /// Options of the modes that watch processes for crashes (run, attach).
@@ -86,6 +102,8 @@ pub struct RunArgs {
     pub report: ReportArgs,
     #[command(flatten)]
     pub watch: WatchArgs,
+    #[command(flatten)]
+    pub tracker: TrackerArgs,
     /// Start the command in a process group of its own and forward signals to the whole group (like tini -g)
     #[arg(long)]
     pub signal_group: bool,
@@ -129,6 +147,8 @@ pub struct AttachArgs {
     pub report: ReportArgs,
     #[command(flatten)]
     pub watch: WatchArgs,
+    #[command(flatten)]
+    pub tracker: TrackerArgs,
     /// Also follow the processes it forks from now on
     #[arg(long)]
     pub follow_forks: bool,
@@ -153,6 +173,8 @@ pub struct DumpArgs {
 pub struct CoreArgs {
     #[command(flatten)]
     pub report: ReportArgs,
+    #[command(flatten)]
+    pub tracker: TrackerArgs,
     /// Do not print the report (write it to --output-dir only)
     #[arg(short, long)]
     pub quiet: bool,
@@ -184,6 +206,19 @@ pub struct SummarizeArgs {
     pub paths: Vec<PathBuf>,
 }
 
+#[derive(Debug, Args, Clone)]
+pub struct UploadArgs {
+    /// The tracker's DSN (https://KEY@HOST/PROJECT)
+    #[arg(long, value_name = "DSN", env = "CRASHCATCH_SENTRY_DSN", hide_env_values = true, required = true)]
+    pub sentry_dsn: String,
+    /// Total time for sending every event, retries and rate-limit waits included (default 60)
+    #[arg(long, value_name = "SECONDS", env = "CRASHCATCH_SENTRY_TIMEOUT", value_parser = seconds)]
+    pub sentry_timeout: Option<std::time::Duration>,
+    /// Report files, or folders searched for *.json reports
+    #[arg(required = true, value_name = "DIR")]
+    pub paths: Vec<PathBuf>,
+}
+
 /// The modes besides the default one (`crashcatch [OPTIONS] -- CMD`).
 #[derive(Debug, Subcommand, Clone)]
 pub enum Command {
@@ -202,6 +237,10 @@ pub enum Command {
     /// row per distinct crash (fingerprint): count, tests, signal, faulting function, Python call
     /// site, files
     Summarize(SummarizeArgs),
+    /// Send the crash and hang reports found in folders (CI artifacts) to a Sentry-protocol
+    /// tracker, one event each; a report sent before (live, or by an earlier upload) is not
+    /// counted twice
+    Upload(UploadArgs),
 }
 
 /// Catch native crashes of Python processes and explain them.
@@ -231,13 +270,15 @@ pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
 }
 
-/// The mode, picked by the first argument: `run` (or none), `attach`, `dump`, `core`, `summarize`.
+/// The mode, picked by the first argument: `run` (or none), `attach`, `dump`, `core`,
+/// `summarize`, `upload`.
 pub enum Mode {
     Run(RunArgs),
     Attach(AttachArgs),
     Dump(DumpArgs),
     Core(CoreArgs),
     Summarize(SummarizeArgs),
+    Upload(UploadArgs),
 }
 
 /// Parses `args` (the program's name first).
@@ -250,6 +291,7 @@ pub fn parse_from(args: impl IntoIterator<Item = OsString>) -> Result<Mode, clap
         Some(Command::Dump(a)) => Mode::Dump(a),
         Some(Command::Core(a)) => Mode::Core(a),
         Some(Command::Summarize(a)) => Mode::Summarize(a),
+        Some(Command::Upload(a)) => Mode::Upload(a),
     })
 }
 
@@ -382,6 +424,9 @@ mod tests {
         assert!(matches!(parse(&["dump", "--format", "json", "7"]), Ok(Mode::Dump(d)) if d.pid == 7));
         assert!(matches!(parse(&["core", "--sysroot", "/r", "c.core"]), Ok(Mode::Core(c)) if c.sysroot.is_some()));
         assert!(matches!(parse(&["summarize", "a", "b"]), Ok(Mode::Summarize(s)) if s.paths.len() == 2));
+        assert!(
+            matches!(parse(&["upload", "--sentry-dsn", "https://k@h/1", "a"]), Ok(Mode::Upload(u)) if u.paths.len() == 1)
+        );
     }
 
     #[test]
@@ -430,11 +475,13 @@ mod tests {
             assert!(text.contains(&format!("Usage: crashcatch {name} [OPTIONS]")), "{text}");
         }
         assert!(core.contains("--sysroot") && !dump.contains("--sysroot"));
+        // A dump is neither a crash nor a hang: nothing to send to a tracker.
+        assert!(core.contains("--sentry-dsn") && !dump.contains("--sentry-dsn"));
         let attach = help(&["attach", "--help"]);
         assert!(attach.contains("--junit-xml") && attach.contains("--follow-forks") && attach.contains("Exit status"));
         assert!(!attach.contains("--core-max-mb"), "{attach}");
         let top = help(&["--help"]);
-        for sub in ["run", "attach", "dump", "core", "summarize"] {
+        for sub in ["run", "attach", "dump", "core", "summarize", "upload"] {
             assert!(top.contains(&format!("\n  {sub} ")), "{sub} missing from --help:\n{top}");
         }
     }

@@ -19,6 +19,7 @@ pub mod capture;
 pub mod door;
 pub mod merge;
 pub mod modules;
+pub mod net;
 pub mod postmortem;
 pub mod process;
 pub mod python;

@@ -2,16 +2,23 @@
 
 mod cli;
 mod summarize;
+mod upload;
 
 use crashcatch::report::model::TimeoutAction;
+use crashcatch::report::output::sentry::{self, SentryConfig};
 use crashcatch::report::output::{console, Format, OutputConfig, Print};
 use crashcatch::report::render::GithubAnnotation;
 use crashcatch::supervise::{self, attach, test_timeout, tracer::HangAction, RunConfig};
 use crashcatch::{capture, postmortem};
 
-/// The outputs of a mode: its report options, the watching modes' `-q` and `--junit-xml`, and
-/// where the report is printed.
-fn output(r: &cli::ReportArgs, watch: Option<&cli::WatchArgs>, print: Print) -> OutputConfig {
+/// The outputs of a mode: its report options, the watching modes' `-q` and `--junit-xml`, the
+/// crash tracker, and where the report is printed.
+fn output(
+    r: &cli::ReportArgs,
+    watch: Option<&cli::WatchArgs>,
+    tracker: Option<&cli::TrackerArgs>,
+    print: Print,
+) -> OutputConfig {
     let github = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true").then(|| GithubAnnotation {
         workspace: std::env::var_os("GITHUB_WORKSPACE").filter(|w| !w.is_empty()).map(Into::into),
     });
@@ -30,6 +37,21 @@ fn output(r: &cli::ReportArgs, watch: Option<&cli::WatchArgs>, print: Print) -> 
             .filter(|p| !p.is_empty())
             .map(Into::into),
         github,
+        sentry: tracker.and_then(sentry_config),
+    }
+}
+
+/// `--sentry-dsn` (unset or empty: nothing is sent; `--sentry-timeout 0` neither). A DSN that
+/// does not parse is a usage error, told without quoting it (it holds the key).
+fn sentry_config(r: &cli::TrackerArgs) -> Option<SentryConfig> {
+    let dsn = r.sentry_dsn.as_deref().map(str::trim).filter(|d| !d.is_empty())?;
+    let timeout = r.sentry_timeout.unwrap_or(sentry::DEFAULT_TIMEOUT);
+    match sentry::Dsn::parse(dsn) {
+        Ok(dsn) => (!timeout.is_zero()).then_some(SentryConfig { dsn, timeout }),
+        Err(e) => {
+            console::say(&format!("--sentry-dsn: {e}"));
+            std::process::exit(2);
+        }
     }
 }
 
@@ -46,6 +68,7 @@ fn capture_options(r: &cli::ReportArgs) -> capture::Options {
     let debuginfod = crashcatch::modules::debuginfod::config_from_env(r.debuginfod_timeout);
     capture::Options {
         no_python: r.no_python,
+        locals: r.locals,
         show_env: r.show_env,
         debug_dirs: r.debug_dir.clone(),
         debuginfod: debuginfod.enabled().then_some(debuginfod),
@@ -55,7 +78,7 @@ fn capture_options(r: &cli::ReportArgs) -> capture::Options {
 
 fn run_config(a: cli::RunArgs) -> RunConfig {
     RunConfig {
-        output: output(&a.report, Some(&a.watch), Print::Stderr),
+        output: output(&a.report, Some(&a.watch), Some(&a.tracker), Print::Stderr),
         capture: capture_options(&a.report),
         command: a.command,
         signal_group: a.signal_group,
@@ -84,7 +107,7 @@ fn attach_config(a: &cli::AttachArgs) -> attach::AttachConfig {
     attach::AttachConfig {
         pid: a.pid,
         follow_forks: a.follow_forks,
-        output: output(&a.report, Some(&a.watch), Print::Stderr),
+        output: output(&a.report, Some(&a.watch), Some(&a.tracker), Print::Stderr),
         capture: capture_options(&a.report),
     }
 }
@@ -93,14 +116,14 @@ fn dump_config(a: &cli::DumpArgs) -> attach::AttachConfig {
     attach::AttachConfig {
         pid: a.pid,
         follow_forks: false,
-        output: output(&a.report, None, product(a.quiet)),
+        output: output(&a.report, None, None, product(a.quiet)),
         capture: capture_options(&a.report),
     }
 }
 
 fn core_config(a: cli::CoreArgs) -> postmortem::CoreConfig {
     postmortem::CoreConfig {
-        output: output(&a.report, None, product(a.quiet)),
+        output: output(&a.report, None, Some(&a.tracker), product(a.quiet)),
         capture: capture_options(&a.report),
         options: crashcatch::process::core::CoreOptions { exe: a.exe, sysroot: a.sysroot },
         core: a.core,
@@ -136,5 +159,6 @@ fn main() {
         cli::Mode::Dump(a) => std::process::exit(attach::dump(dump_config(&a))),
         cli::Mode::Core(a) => std::process::exit(postmortem::run(core_config(a))),
         cli::Mode::Summarize(a) => std::process::exit(summarize::run(&a)),
+        cli::Mode::Upload(a) => std::process::exit(upload::run(&a)),
     }
 }

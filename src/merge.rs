@@ -8,6 +8,10 @@
 //! number of eval-loop frames and of groups disagree (a truncated native unwind, a stack the
 //! walker could not finish, an eval loop this code does not recognise) nothing is guessed: the
 //! native frames stay as they are and the Python stack is kept beside them.
+//!
+//! An eval-loop frame that is the thread's innermost one (the loop itself faulted, as a stack
+//! overflow often does at its prologue) is kept, with its Python frames after it: replacing it
+//! would make its caller look like the function that faulted.
 
 use crate::report::model::{Frame, MergeInfo, MergeKind, NativeFrame, PythonFrame, PythonThread};
 
@@ -111,12 +115,21 @@ pub fn merge_thread(native: Vec<NativeFrame>, python: Option<&PythonThread>) -> 
     let mut groups = groups.into_iter();
     for (i, f) in native.into_iter().enumerate() {
         if evals.binary_search(&i).is_ok() {
+            keep_innermost(&mut out, i, f);
             out.extend(groups.next().expect("counts checked").into_iter().map(Frame::Python));
         } else {
             out.push(Frame::Native(f));
         }
     }
     (out, info(MergeKind::Merged, None, vec![]))
+}
+
+/// Keeps the eval-loop frame `f` (at index `i` of the native stack) when it is the innermost
+/// frame: the instruction that faulted (or where the thread stopped) is the loop's own.
+fn keep_innermost(out: &mut Vec<Frame>, i: usize, f: NativeFrame) {
+    if i == 0 {
+        out.push(Frame::Native(f));
+    }
 }
 
 /// A merged stack whose native unwind left out a middle part (a runaway recursion).
@@ -169,6 +182,7 @@ pub fn merge_thread_elided(native: Vec<NativeFrame>, python: Option<&PythonThrea
             new_at = out.len();
         }
         if evals.binary_search(&i).is_ok() {
+            keep_innermost(&mut out, i, f);
             out.extend(chosen.next().expect("counts checked").into_iter().map(Frame::Python));
         } else {
             out.push(Frame::Native(f));
@@ -199,7 +213,7 @@ mod tests {
         }
     }
     fn pf(name: &str) -> PythonFrame {
-        PythonFrame { file: "/app/m.py".into(), function: name.into(), line: Some(1), source: None, stale: false }
+        PythonFrame { file: "/app/m.py".into(), function: name.into(), line: Some(1), ..Default::default() }
     }
     fn pt(frames: &[&str], entry: &[bool]) -> PythonThread {
         PythonThread { frames: frames.iter().map(|n| pf(n)).collect(), entry: entry.to_vec(), ..Default::default() }
@@ -261,6 +275,31 @@ mod tests {
         assert_eq!(m.unwrap().kind, MergeKind::Merged);
     }
 
+    /// A fault inside the eval loop itself (a stack overflow at its prologue): the loop stays
+    /// the innermost frame, its Python frames follow it.
+    #[test]
+    fn an_eval_loop_that_faulted_stays_innermost() {
+        let native = vec![
+            nf("_PyEval_EvalFrameDefault"),
+            nf("_PyEval_Vector"),
+            nf("slot_mp_subscript"),
+            nf("_PyEval_EvalFrameDefault"),
+            nf("main"),
+        ];
+        let py = pt(&["b", "a"], &[true, true]);
+        let (frames, m) = merge_thread(native.clone(), Some(&py));
+        assert_eq!(
+            names(&frames),
+            ["_PyEval_EvalFrameDefault", "py:b", "_PyEval_Vector", "slot_mp_subscript", "py:a", "main"]
+        );
+        assert_eq!(m.unwrap().kind, MergeKind::Merged);
+        let m = merge_thread_elided(native, Some(&py), 2);
+        assert_eq!(
+            names(&m.frames),
+            ["_PyEval_EvalFrameDefault", "py:b", "_PyEval_Vector", "slot_mp_subscript", "py:a", "main"]
+        );
+    }
+
     #[test]
     fn mismatched_counts_stay_side_by_side() {
         let native = vec![nf("segv"), nf("_PyEval_EvalFrameDefault"), nf("main")];
@@ -286,16 +325,22 @@ mod tests {
     #[test]
     fn python_2_and_wrappers() {
         // 2.7: PyEval_EvalFrameEx is the loop.
-        let native = vec![nf("PyEval_EvalFrameEx"), nf("fast_function"), nf("PyEval_EvalFrameEx.part.3"), nf("main")];
+        let native = vec![
+            nf("leaf"),
+            nf("PyEval_EvalFrameEx"),
+            nf("fast_function"),
+            nf("PyEval_EvalFrameEx.part.3"),
+            nf("main"),
+        ];
         let py = pt(&["f", "<module>"], &[true, true]);
         let (frames, m) = merge_thread(native, Some(&py));
-        assert_eq!(names(&frames), ["py:f", "fast_function", "py:<module>", "main"]);
+        assert_eq!(names(&frames), ["leaf", "py:f", "fast_function", "py:<module>", "main"]);
         assert_eq!(m.unwrap().kind, MergeKind::Merged);
         // 3.6: PyEval_EvalFrameEx wraps _PyEval_EvalFrameDefault and must not count twice.
-        let native = vec![nf("_PyEval_EvalFrameDefault"), nf("PyEval_EvalFrameEx"), nf("main")];
+        let native = vec![nf("leaf"), nf("_PyEval_EvalFrameDefault"), nf("PyEval_EvalFrameEx"), nf("main")];
         let py = pt(&["<module>"], &[true]);
         let (frames, _) = merge_thread(native, Some(&py));
-        assert_eq!(names(&frames), ["py:<module>", "PyEval_EvalFrameEx", "main"]);
+        assert_eq!(names(&frames), ["leaf", "py:<module>", "PyEval_EvalFrameEx", "main"]);
     }
 
     #[test]
@@ -307,8 +352,8 @@ mod tests {
         b.tid = Some(8);
         let st = PythonState {
             interpreters: vec![
-                PythonInterpreter { id: 0, threads: vec![a] },
-                PythonInterpreter { id: 1, threads: vec![b] },
+                PythonInterpreter { id: 0, threads: vec![a], ..Default::default() },
+                PythonInterpreter { id: 1, threads: vec![b], ..Default::default() },
             ],
             ..Default::default()
         };

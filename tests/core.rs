@@ -269,6 +269,110 @@ fn gcore_of_a_multithreaded_python_program() {
     }
 }
 
+/// Every thread of a report from a gcore: its native stack unwound past the first frame (in a
+/// module, not a lone address) and merged with its Python frames.
+fn assert_native_and_merged(what: &str, post: &Value) {
+    for t in post["threads"].as_array().unwrap() {
+        let natives: Vec<&Value> = t["frames"].as_array().unwrap().iter().filter(|f| f["kind"] == "native").collect();
+        assert!(
+            natives.len() >= 3 && natives.iter().all(|f| f["module"].is_string()),
+            "{what}: thread {} has no unwound native stack: {}\n{}",
+            t["tid"],
+            t["unwind_error"],
+            t["frames"]
+        );
+        let python = t["frames"].as_array().unwrap().iter().any(|f| f["kind"] == "python");
+        if python || t["merge"]["python_frames"].is_array() {
+            assert_eq!(t["merge"]["kind"], "merged", "{what}: thread {}: {}", t["tid"], t["merge"]);
+        }
+    }
+}
+
+/// A program that prints `ready` once its threads are where the test expects them.
+fn gcore_of_running(cmd: &mut Command, dir: &Path) -> Option<PathBuf> {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
+    assert_eq!(line.trim(), "ready", "{cmd:?}");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let prefix = dir.join("gcore");
+    let out = run({
+        let mut c = Command::new("gcore");
+        c.arg("-o").arg(&prefix).arg(child.id().to_string());
+        c
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let core = PathBuf::from(format!("{}.{}", prefix.display(), child.id()));
+    if !core.exists() {
+        skip("gcore of a running program", &format!("gcore wrote no core (ptrace refused?): {}", describe(&out)));
+        return None;
+    }
+    Some(core)
+}
+
+const PY_SLEEPER: &str = "import time\n\
+def sleeps_in_main():\n    print('ready', flush=True)\n    time.sleep(600)\n\
+sleeps_in_main()\n";
+
+/// gdb's gcore writes no segment for a library's code: the native stacks must still unwind
+/// (through the files NT_FILE names) and merge, single- and multi-threaded, on every
+/// interpreter (pystack's test_core_analyzer cases).
+#[test]
+fn gcore_cores_have_native_stacks_merged_on_every_interpreter() {
+    if which("gcore").is_none() {
+        skip("gcore native stacks", "gdb's gcore is not installed");
+        return;
+    }
+    let dir = out_dir();
+    let sleeper = dir.path().join("sleeper.py");
+    std::fs::write(&sleeper, PY_SLEEPER).unwrap();
+    let waiters = dir.path().join("waiters.py");
+    std::fs::write(&waiters, PY_WAITERS).unwrap();
+    let pythons = pythons();
+    assert!(!pythons.is_empty(), "no Python interpreter found");
+    for py in pythons {
+        for (script, functions) in
+            [(&sleeper, &["sleeps_in_main"][..]), (&waiters, &["waits_in_alpha", "waits_in_beta", "waits_in_main"])]
+        {
+            let what = format!("{} {}", py.display(), script.file_name().unwrap().to_string_lossy());
+            let work = out_dir();
+            let Some(core) = gcore_of_running(Command::new(&py).arg(script), work.path()) else { return };
+            let (out, post) = core_report(&core, &[]);
+            let post = post.unwrap_or_else(|| panic!("{what}: no report\n{}", describe(&out)));
+            assert_native_and_merged(&what, &post);
+            let text = post["threads"].to_string();
+            for f in functions {
+                assert!(text.contains(&format!("\"function\":\"{f}\"")), "{what}: {f} missing");
+            }
+        }
+    }
+}
+
+/// The C fixtures taken with gcore at the fault (under gdb), single- and multi-threaded: the
+/// same report as the live one.
+#[test]
+fn gcore_cores_of_native_crashes_match_the_live_reports() {
+    if which("gdb").is_none() {
+        skip("gcore of native crashes", "gdb is not installed");
+        return;
+    }
+    for (variant, name) in [(Variant::Fp, "null_deref"), (Variant::Splitdebug, "thread_crash")] {
+        let exe = fixture(variant, name);
+        let cmd = vec![exe.as_os_str()];
+        let (_, live) = run_caught(NO_ARGS, &cmd);
+        let live = live.unwrap_or_else(|| panic!("{name}: no live report"));
+        let dir = out_dir();
+        let core = core_of(&cmd, dir.path(), Taker::Gcore);
+        let (out, post) = core_report(&core, &[]);
+        let post = post.unwrap_or_else(|| panic!("{name}: no report from the gcore\n{}", describe(&out)));
+        assert_same(&format!("{name} (gcore)"), &live, &post);
+        for t in post["threads"].as_array().unwrap() {
+            assert!(t["unwind_error"].is_null() || t["frames"].as_array().unwrap().len() > 2, "{name}: {t}");
+        }
+    }
+}
+
 /// A kernel core of the null_deref fixture, for the damage tests.
 fn native_core(dir: &Path) -> Option<PathBuf> {
     let taker = taker()?;

@@ -705,12 +705,23 @@ mod fuzz {
     }
 
     fn python_frame() -> impl Strategy<Value = PythonFrame> {
-        (hostile(), hostile(), opt()).prop_map(|(file, function, source)| PythonFrame {
+        (hostile(), hostile(), opt(), hostile()).prop_map(|(file, function, source, value)| PythonFrame {
             file: format!("/{file}"),
             function,
             line: Some(8),
+            column: Some(4),
+            end_line: Some(8),
+            end_column: Some(9),
+            locals: vec![Local {
+                name: value.clone(),
+                kind: LocalKind::Argument,
+                type_name: value.clone(),
+                repr: value,
+                length: Some(3),
+            }],
+            locals_note: source.clone(),
             source,
-            stale: false,
+            ..Default::default()
         })
     }
 
@@ -762,7 +773,11 @@ mod fuzz {
                     summary: s(10),
                     message: options[4].clone(),
                 }),
-                culprit: Some(Culprit { frame: n1.clone(), first_outside_system: Some(n2.clone()) }),
+                culprit: Some(Culprit {
+                    frame: n1.clone(),
+                    first_outside_system: Some(n2.clone()),
+                    suspect: Some(Suspect { owner: s(12), frame: n2.clone() }),
+                }),
                 python_call_site: Some(p2.clone()),
                 python_user_frame: Some(p1.clone()),
                 diagnosis: options[5].clone(),

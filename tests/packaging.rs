@@ -4,17 +4,25 @@
 //!
 //! A release build takes a minute or more, too long for every `make test`: the test runs only
 //! with CRASHCATCH_WHEEL_TEST=1 (`make wheel-test`), and otherwise says on the real stderr that
-//! it was skipped. The Docker example is checked statically (there is no Docker engine here).
+//! it was skipped. The Docker example's build stage is run the same way, without an engine
+//! (`make test-docker` runs the example in a real one).
 // Tests read and write files and print freely: the doors are for crashcatch itself.
 #![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
 
 mod common;
+#[path = "packaging/docker_context.rs"]
+mod docker_context;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 use common::*;
+use docker_context::{copy_destination, copy_file, copy_sources, in_root, Dockerfile, Ignore};
 use serde_json::Value;
+
+/// The two maturin builds share target/release/crashcatch: one at a time, each packing its own.
+static MATURIN: Mutex<()> = Mutex::new(());
 
 fn enabled() -> bool {
     if std::env::var("CRASHCATCH_WHEEL_TEST").is_ok_and(|v| v == "1") {
@@ -40,6 +48,7 @@ fn build_wheel() -> PathBuf {
         maturin.display()
     );
     let wheels = root().join("target").join("wheels");
+    let _guard = MATURIN.lock().unwrap_or_else(|e| e.into_inner());
     let mut c = Command::new(&maturin);
     c.args(["build", "--release", "--out"]).arg(&wheels).current_dir(root());
     // A release build (ring's C and assembly included) from scratch: minutes, not seconds.
@@ -219,53 +228,127 @@ fn pytest_plugin_from_the_wheel(venv: &Path, wheel: &Path) {
     check(&out, "python/tests against the installed wheel");
 }
 
-/// examples/docker/Dockerfile cannot be built here (no Docker engine): check what can be checked
-/// without one. Every file it copies from the context exists and is let through by
-/// Dockerfile.dockerignore; it starts from python:3.12-slim; crashcatch is the entrypoint with
-/// pytest as the command and reports go to /reports; its maturin is the one the test venv pins.
+/// examples/docker/Dockerfile, read without an engine (`make test-docker` builds and runs it in
+/// one): its stages, the files every COPY takes from the context exist and are let through by
+/// Dockerfile.dockerignore, the base is a build argument defaulting to python:3.12-slim,
+/// crashcatch is the entrypoint with pytest as the command, reports go to /reports, its maturin
+/// is the one the test venv pins.
 #[test]
 fn docker_example_is_consistent() {
     let dir = root().join("examples").join("docker");
-    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).expect("the Dockerfile");
-    let ignore = std::fs::read_to_string(dir.join("Dockerfile.dockerignore")).expect("Dockerfile.dockerignore");
-    let allowed: Vec<&str> =
-        ignore.lines().filter_map(|l| l.trim().strip_prefix('!')).map(|p| p.trim_end_matches('/')).collect();
-    // Instructions, with continuation lines joined.
-    let joined = dockerfile.replace("\\\n", " ");
-    let instructions: Vec<&str> =
-        joined.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect();
-    let mut copies = 0;
-    for line in &instructions {
-        let Some(rest) = line.strip_prefix("COPY ") else {
-            continue;
-        };
-        if rest.starts_with("--from") {
-            continue;
-        }
-        let words: Vec<&str> = rest.split_whitespace().collect();
-        for src in &words[..words.len() - 1] {
-            let src = src.trim_end_matches('/');
-            assert!(root().join(src).exists(), "COPY source {src} is not in the repository");
-            assert!(
-                allowed.contains(&src),
-                "COPY source {src} is not let through by Dockerfile.dockerignore ({allowed:?})"
-            );
-            copies += 1;
+    let text = std::fs::read_to_string(dir.join("Dockerfile")).expect("the Dockerfile");
+    let dockerfile = Dockerfile::parse(&text);
+    let ignore = Ignore::parse(&std::fs::read_to_string(dir.join("Dockerfile.dockerignore")).unwrap());
+    assert_eq!(dockerfile.global_default("BASE"), Some("python:3.12-slim"), "{:?}", dockerfile.global_args);
+    assert_eq!(dockerfile.global_default("WHEEL"), Some("source"), "{:?}", dockerfile.global_args);
+    let source = dockerfile.stage("wheel-source").expect("a wheel-source stage");
+    assert_eq!(source.from, "${BASE}");
+    assert!(dockerfile.stage("wheel-prebuilt").is_some(), "a wheel-prebuilt stage");
+    assert_eq!(dockerfile.stage("wheel").map(|s| s.from.as_str()), Some("wheel-${WHEEL}"));
+    let last = dockerfile.stages.last().unwrap();
+    assert_eq!(last.from, "${BASE}");
+    // Every COPY of the sources takes files (the prebuilt wheels need `make wheels` first).
+    for stage in [source, last] {
+        for copy in stage.all("COPY").filter(|c| !c.starts_with("--from")) {
+            let words: Vec<&str> = copy.split_whitespace().collect();
+            for src in &words[..words.len() - 1] {
+                let files = copy_sources(&root(), src, &ignore);
+                assert!(!files.is_empty(), "COPY {src}: nothing in the context (Dockerfile.dockerignore?)");
+            }
         }
     }
-    assert!(copies >= 5, "expected the crate's files and the project to be copied");
-    let froms: Vec<&&str> = instructions.iter().filter(|l| l.starts_with("FROM ")).collect();
-    assert!(froms.last().is_some_and(|f| f.starts_with("FROM python:3.12-slim")), "{froms:?}");
-    assert!(instructions.contains(&r#"ENTRYPOINT ["crashcatch", "--"]"#));
-    assert!(instructions.contains(&r#"CMD ["pytest"]"#));
-    assert!(joined.contains("CRASHCATCH_OUTPUT_DIR=/reports"));
+    assert!(last.all("ENTRYPOINT").any(|e| e == r#"["crashcatch", "--"]"#));
+    assert!(last.all("CMD").any(|e| e == r#"["pytest"]"#));
+    assert!(last.all("ENV").any(|e| e.contains("CRASHCATCH_OUTPUT_DIR=/reports")));
     let requirements = std::fs::read_to_string(root().join("scripts").join("venv-requirements.txt")).unwrap();
     let pin = requirements
         .lines()
         .find(|l| l.starts_with("maturin=="))
         .expect("maturin pinned in scripts/venv-requirements.txt");
-    assert!(dockerfile.contains(&format!("pip install --no-cache-dir {pin}")), "the Dockerfile should install {pin}");
+    assert!(
+        source.all("RUN").any(|r| r == format!("pip install --no-cache-dir {pin}")),
+        "the Dockerfile should install {pin}"
+    );
     for f in ["README.md", "project/requirements.txt", "project/tests/test_example.py"] {
         assert!(dir.join(f).exists(), "examples/docker/{f}");
+    }
+}
+
+/// The Dockerfile's build stage (WHEEL=source) for real, without an engine: the files its COPY
+/// lines take from the context (the repository root through Dockerfile.dockerignore) are put
+/// where they land in the image, under target/docker-context/root, and its `maturin build` runs
+/// there with the test venv's maturin (the one the Dockerfile pins). The wheel must hold the
+/// binary and the pytest plugin. Cargo's target folder is the repository's: dependencies built
+/// by the wheel test are reused, and the sources keep their times, so a second run is quick.
+#[test]
+fn docker_build_stage_builds_the_wheel() {
+    if std::env::var("CRASHCATCH_WHEEL_TEST").map_or(true, |v| v != "1") {
+        common::skip(
+            "docker_build_stage_builds_the_wheel",
+            "set CRASHCATCH_WHEEL_TEST=1 (make wheel-test) to build the Docker example's wheel",
+        );
+        return;
+    }
+    let dir = root().join("examples").join("docker");
+    let dockerfile = Dockerfile::parse(&std::fs::read_to_string(dir.join("Dockerfile")).unwrap());
+    let ignore = Ignore::parse(&std::fs::read_to_string(dir.join("Dockerfile.dockerignore")).unwrap());
+    let stage = dockerfile.stage("wheel-source").expect("a wheel-source stage");
+    let image = root().join("target").join("docker-context").join("root");
+    let _ = std::fs::remove_dir_all(&image);
+    let mut workdir = "/".to_string();
+    let mut build = None;
+    for i in &stage.instructions {
+        match i.keyword.as_str() {
+            "WORKDIR" => workdir = i.args.clone(),
+            "COPY" => {
+                let words: Vec<&str> = i.args.split_whitespace().collect();
+                let (dest, sources) = words.split_last().unwrap();
+                for src in sources {
+                    let files = copy_sources(&root(), src, &ignore);
+                    assert!(!files.is_empty(), "COPY {src}: nothing in the context");
+                    for f in files {
+                        copy_file(&root().join(&f), &in_root(&image, &copy_destination(&workdir, src, dest, &f)));
+                    }
+                }
+            }
+            "RUN" if i.args.starts_with("maturin build") => build = Some((workdir.clone(), i.args.clone())),
+            _ => {}
+        }
+    }
+    let (cwd, command) = build.expect("the wheel-source stage runs `maturin build`");
+    let _guard = MATURIN.lock().unwrap_or_else(|e| e.into_inner());
+    let maturin = venv_dir().join("bin").join("maturin");
+    let mut c = Command::new(&maturin);
+    // The stage's own arguments; absolute paths (--out /wheels) are the image's.
+    for word in command.split_whitespace().skip(1) {
+        if word.starts_with('/') {
+            c.arg(in_root(&image, word));
+        } else {
+            c.arg(word);
+        }
+    }
+    c.current_dir(in_root(&image, &cwd)).env("CARGO_TARGET_DIR", root().join("target"));
+    let out = run_within(c, timeout().max(std::time::Duration::from_secs(1800)));
+    check(&out, &format!("{command} in the Docker build context"));
+    let wheels: Vec<PathBuf> = std::fs::read_dir(in_root(&image, "/wheels"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "whl"))
+        .collect();
+    assert_eq!(wheels.len(), 1, "{wheels:?}\n{}", describe(&out));
+    let mut c = Command::new(venv_python());
+    c.args(["-c", "import sys, zipfile; print('\\n'.join(zipfile.ZipFile(sys.argv[1]).namelist()))"]).arg(&wheels[0]);
+    let out = run(c);
+    check(&out, "reading the wheel");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let version = env!("CARGO_PKG_VERSION");
+    for want in [
+        format!("crashcatch-{version}.data/scripts/crashcatch"),
+        "crashcatch/pytest_plugin.py".to_string(),
+        "crashcatch/__init__.py".to_string(),
+        format!("crashcatch-{version}.dist-info/entry_points.txt"),
+    ] {
+        assert!(listing.lines().any(|l| l == want), "{want} is not in the Docker build's wheel:\n{listing}");
     }
 }

@@ -115,7 +115,7 @@ def worker():
 
 class Sentinel:
     def __del__(self, _kill=os.kill, _getpid=os.getpid, _write=os.write, _sig=signal.SIGSTOP):
-        _write(1, ("%d\n" % _getpid()).encode())
+        _write(1, b"%d\n" % _getpid())
         _kill(_getpid(), _sig)  # @D1
 
 
@@ -319,11 +319,8 @@ fn check_one(label: &str, python: &Path, dir: &Path) -> Result<String, String> {
         return Err("frames marked stale while running".into());
     }
     drop(_target);
-    let fin = if py2 {
-        "finalization not checked (2.7 keeps no finalizing state)".to_string()
-    } else {
-        check_finalizing(python, dir)?
-    };
+    // 2.7 keeps no finalizing thread state: its finalization is told from `initialized`.
+    let fin = check_finalizing(python, dir)?;
     Ok(format!(
         "{} from {} ({} threads, {} ms); {fin}",
         st.version.as_deref().unwrap_or("?"),

@@ -852,6 +852,45 @@ fn late_callback_after_finalization() {
     });
 }
 
+const CASE_SUSPECT: &str = r#"import ccext
+
+
+def lookup(key):
+    return ccext.dict_get_null(key)  # @S1
+
+
+lookup("k")
+"#;
+
+/// The extension passes NULL into the interpreter's dict code (numpy issue 24023's pattern):
+/// the fault is in the interpreter, and the header names the extension as the suspect.
+#[test]
+fn extension_passes_null_into_the_interpreter() {
+    matrix("NULL passed into the interpreter", |i, ext, dir| {
+        let (script, text) = write_script(dir, "suspect.py", ext, CASE_SUSPECT);
+        let b = bare(i, &script, false);
+        let run = caught(i, &script)?;
+        same_status(&b, &run)?;
+        let culprit = &run.report["culprit"];
+        let faulted = module_of(&culprit["frame"]);
+        if !(faulted.starts_with("libpython") || faulted.starts_with("python")) {
+            return Err(run.fail(format!("faulted in {faulted}, not the interpreter: {}", culprit["frame"])));
+        }
+        let suspect = &culprit["suspect"];
+        if s(suspect, "owner") != Some("ccext") || s(&suspect["frame"], "function") != Some("ccext_lookup") {
+            return Err(run.fail(format!("suspect {suspect}")));
+        }
+        if !run.text.contains("suspect      ccext's code: ccext_lookup in ccext") {
+            return Err(run.fail("the header does not name the suspect"));
+        }
+        let site = &run.report["python_call_site"];
+        if site["line"].as_u64() != Some(line_of(&text, "S1") as u64) {
+            return Err(run.fail(format!("python_call_site {site}")));
+        }
+        Ok("faulted in the interpreter, suspect ccext_lookup".into())
+    });
+}
+
 /// e. Deep Python recursion that overflows the C stack.
 #[test]
 fn deep_recursion_overflow() {

@@ -55,10 +55,14 @@ case_ "python ctypes NULL into strlen" 139 'SIGSEGV|NULL pointer|string_at|ctype
 case_ "python C extension" 139 'SIGSEGV|ccext_crash_here|ext_crash.py:5|CPython 3.11' -- $PY /cc/py/ext_crash.py
 case_ "pytest with a crashing test" 139 'test_crash.py::test_boom|test_crash.py:6|SIGSEGV' -- $PY -m pytest -q -p no:cacheprovider /cc/py/test_crash.py
 
-# The wheels' binaries (make wheels), when they were put in: the manylinux one on this glibc
-# 2.36, the static musl one on a glibc Python.
+# The wheels' binaries (make wheels; scripts/aarch64-vm.sh puts them in): the manylinux one on
+# this glibc 2.36, the static musl one on a glibc Python.
 for tag in manylinux_2_17_aarch64 musllinux_1_2_aarch64; do
-    [ -x /cc/crashcatch-$tag ] || continue
+    if [ ! -x /cc/crashcatch-$tag ]; then
+        failed=$((failed + 1))
+        echo "FAIL wheel $tag: /cc/crashcatch-$tag is missing"
+        continue
+    fi
     CRASHCATCH=/cc/crashcatch-$tag case_ "wheel $tag: python ctypes" 139 'SIGSEGV|ctypes_null.py:4|CPython 3.11' -- $PY /cc/py/ctypes_null.py
 done
 

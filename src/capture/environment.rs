@@ -22,6 +22,54 @@ pub const ENV_ALLOW: &[&str] = &[
     "GITHUB_ACTIONS",
 ];
 
+/// The CI's job, run, commit and runner, also shown: they say where a crash happened, hold no
+/// secrets, and let `crashcatch upload` tag an event with the job that crashed rather than the
+/// one that uploads (report::render::sentry::context reads them).
+pub const CI_ALLOW: &[&str] = &[
+    "GITHUB_JOB",
+    "GITHUB_RUN_ID",
+    "GITHUB_RUN_ATTEMPT",
+    "GITHUB_SHA",
+    "GITHUB_REPOSITORY",
+    "GITHUB_WORKFLOW",
+    "GITHUB_REF_NAME",
+    "GITHUB_SERVER_URL",
+    "RUNNER_NAME",
+    "RUNNER_OS",
+    "GITLAB_CI",
+    "CI_JOB_NAME",
+    "CI_JOB_ID",
+    "CI_JOB_URL",
+    "CI_PIPELINE_ID",
+    "CI_COMMIT_SHA",
+    "CI_PROJECT_PATH",
+    "CI_COMMIT_REF_NAME",
+    "CI_RUNNER_DESCRIPTION",
+    "BUILDKITE",
+    "BUILDKITE_LABEL",
+    "BUILDKITE_BUILD_NUMBER",
+    "BUILDKITE_COMMIT",
+    "BUILDKITE_PIPELINE_SLUG",
+    "BUILDKITE_BRANCH",
+    "BUILDKITE_AGENT_NAME",
+    "CIRCLECI",
+    "CIRCLE_JOB",
+    "CIRCLE_BUILD_NUM",
+    "CIRCLE_SHA1",
+    "CIRCLE_PROJECT_REPONAME",
+    "CIRCLE_BRANCH",
+    "JENKINS_URL",
+    "JOB_NAME",
+    "BUILD_NUMBER",
+    "GIT_COMMIT",
+    "GIT_BRANCH",
+    "NODE_NAME",
+];
+
+/// crashcatch's own variables whose value is a secret: shown as `(hidden)` even with
+/// `--show-env` (the DSN holds the tracker's key).
+pub const ENV_SECRET: &[&str] = &["CRASHCATCH_SENTRY_DSN"];
+
 /// At most this many variables are read from memory.
 const MAX_VARIABLES: usize = 4096;
 /// At most this many bytes of one `NAME=value` string.
@@ -145,8 +193,11 @@ pub fn read_variable(mem: &dyn Memory, sym: u64, name: &str, hint: Option<usize>
 /// The variables a report shows: the allow-list, or all of them with `show_all`.
 pub fn shown(env: Vec<(String, String)>, show_all: bool) -> Vec<EnvVar> {
     env.into_iter()
-        .filter(|(k, _)| show_all || ENV_ALLOW.contains(&k.as_str()))
-        .map(|(name, value)| EnvVar { name, value })
+        .filter(|(k, _)| show_all || ENV_ALLOW.contains(&k.as_str()) || CI_ALLOW.contains(&k.as_str()))
+        .map(|(name, value)| match ENV_SECRET.contains(&name.as_str()) {
+            true => EnvVar { name, value: "(hidden)".into() },
+            false => EnvVar { name, value },
+        })
         .collect()
 }
 
@@ -171,6 +222,21 @@ mod tests {
         let bytes: Vec<u8> = ptrs.iter().flat_map(|p| p.to_le_bytes()).collect();
         m.write(array, &bytes);
         (m, sym)
+    }
+
+    #[test]
+    fn secrets_are_hidden_even_with_show_env() {
+        let env = vec![
+            ("CRASHCATCH_SENTRY_DSN".to_string(), "https://k3y@h/1".to_string()),
+            ("GITHUB_SHA".to_string(), "abc".to_string()),
+            ("HOME".to_string(), "/root".to_string()),
+        ];
+        let all = shown(env.clone(), true);
+        assert_eq!(all[0].value, "(hidden)");
+        assert_eq!(all.len(), 3);
+        let some = shown(env, false);
+        assert_eq!(some.len(), 1, "the CI's facts are shown, the rest is not");
+        assert_eq!(some[0].name, "GITHUB_SHA");
     }
 
     #[test]

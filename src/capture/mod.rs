@@ -26,6 +26,8 @@ pub use fallback::fallback;
 pub struct Options {
     /// Skip the Python stage (tests, or when the user asks).
     pub no_python: bool,
+    /// Every Python frame's arguments and locals (`--locals`).
+    pub locals: bool,
     /// Put the whole environment in the report (default: only an allow-list of names).
     pub show_env: bool,
     /// Extra folders searched for separate debug files (`--debug-dir`), before /usr/lib/debug.
@@ -104,7 +106,8 @@ pub fn read_phase(snap: &Snapshot<'_>, modules: &ModuleSet, opts: &Options, budg
         None
     } else {
         // A quarter of the budget is kept for naming the native frames.
-        python::read(snap, modules, Some(budget.at_fraction(3, 4)))
+        let po = python::Options { locals: opts.locals };
+        python::read_with(snap, modules, Some(budget.at_fraction(3, 4)), po)
     };
     let python_ms = stacks::ms(t_py.elapsed());
     let environment = environment::live_environment(snap, modules);

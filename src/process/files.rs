@@ -155,7 +155,7 @@ pub fn open_in_root(root: &OwnedFd, path: &str, resolver: Resolver) -> Result<Fi
 
 /// The descriptor, as a `File`, if it is a regular file on a real filesystem.
 fn check_regular(fd: OwnedFd) -> Result<File, OpenError> {
-    // SAFETY: fstat/fstatfs on a descriptor we own, into zeroed structs.
+    // SAFETY: fstat on a descriptor we own, into a zeroed struct.
     unsafe {
         let mut st: libc::stat = std::mem::zeroed();
         if libc::fstat(fd.as_raw_fd(), &mut st) != 0 {
@@ -164,13 +164,12 @@ fn check_regular(fd: OwnedFd) -> Result<File, OpenError> {
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return Err(OpenError::NotRegular);
         }
-        let mut fs: libc::statfs = std::mem::zeroed();
-        if libc::fstatfs(fd.as_raw_fd(), &mut fs) != 0 {
-            return Err(errno_error("fstatfs"));
-        }
-        if PSEUDO_FILESYSTEMS.contains(&fs.f_type) {
-            return Err(OpenError::PseudoFile);
-        }
+    }
+    // Through rustix: the kernel's statfs, whose f_type is a C long with every libc (musl's own
+    // struct has it unsigned, glibc's signed).
+    let fs = rustix::fs::fstatfs(&fd).map_err(|e| OpenError::System(format!("fstatfs: {e}")))?;
+    if PSEUDO_FILESYSTEMS.contains(&fs.f_type) {
+        return Err(OpenError::PseudoFile);
     }
     Ok(File::from(fd))
 }

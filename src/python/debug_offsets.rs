@@ -76,6 +76,36 @@ pub struct DebugOffsets {
     pub uni_asciiobject_size: u64,
     /// `sizeof(PyCompactUnicodeObject)`, published from 3.15 (0 before).
     pub uni_compact_size: u64,
+    /// What the object reader (locals, thread names, the collector's state) takes from the
+    /// table; see [`super::objects::ObjectLayout`].
+    pub objects: ObjectOffsets,
+}
+
+/// The fields of `_Py_DebugOffsets` about objects (0 where a shape lacks them: `tp_basicsize`,
+/// `tp_dictoffset` and `ht_cached_keys` are published from 3.15).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectOffsets {
+    pub is_gc: u64,
+    pub is_imports_modules: u64,
+    pub fr_localsplus: u64,
+    pub co_argcount: u64,
+    pub co_localsplusnames: u64,
+    pub co_localspluskinds: u64,
+    pub tp_name: u64,
+    pub tp_flags: u64,
+    pub tp_basicsize: u64,
+    pub tp_dictoffset: u64,
+    pub ht_cached_keys: u64,
+    pub tuple_ob_item: u64,
+    pub tuple_ob_size: u64,
+    pub list_ob_item: u64,
+    pub list_ob_size: u64,
+    pub dict_ma_keys: u64,
+    pub dict_ma_values: u64,
+    pub float_ob_fval: u64,
+    pub long_lv_tag: u64,
+    pub long_ob_digit: u64,
+    pub gc_collecting: u64,
 }
 
 /// The groups of `_Py_DebugOffsets` in order, each with its u64 fields in order.
@@ -299,8 +329,14 @@ impl Shape {
 }
 
 /// Fields every shape has; the others ([`OPTIONAL`]) stay 0 where a shape lacks them.
-const OPTIONAL: &[(&str, &str)] =
-    &[("interpreter_frame", "tlbc_index"), ("code_object", "co_tlbc"), ("unicode_object", "compactunicodeobject_size")];
+const OPTIONAL: &[(&str, &str)] = &[
+    ("interpreter_frame", "tlbc_index"),
+    ("code_object", "co_tlbc"),
+    ("unicode_object", "compactunicodeobject_size"),
+    ("type_object", "tp_basicsize"),
+    ("type_object", "tp_dictoffset"),
+    ("heap_type_object", "ht_cached_keys"),
+];
 
 impl DebugOffsets {
     /// (group, field, slot) for every field this reader takes from the table.
@@ -348,6 +384,27 @@ impl DebugOffsets {
             ("unicode_object", "length", &mut self.uni_length),
             ("unicode_object", "asciiobject_size", &mut self.uni_asciiobject_size),
             ("unicode_object", "compactunicodeobject_size", &mut self.uni_compact_size),
+            ("interpreter_state", "gc", &mut self.objects.is_gc),
+            ("interpreter_state", "imports_modules", &mut self.objects.is_imports_modules),
+            ("interpreter_frame", "localsplus", &mut self.objects.fr_localsplus),
+            ("code_object", "argcount", &mut self.objects.co_argcount),
+            ("code_object", "localsplusnames", &mut self.objects.co_localsplusnames),
+            ("code_object", "localspluskinds", &mut self.objects.co_localspluskinds),
+            ("type_object", "tp_name", &mut self.objects.tp_name),
+            ("type_object", "tp_flags", &mut self.objects.tp_flags),
+            ("type_object", "tp_basicsize", &mut self.objects.tp_basicsize),
+            ("type_object", "tp_dictoffset", &mut self.objects.tp_dictoffset),
+            ("heap_type_object", "ht_cached_keys", &mut self.objects.ht_cached_keys),
+            ("tuple_object", "ob_item", &mut self.objects.tuple_ob_item),
+            ("tuple_object", "ob_size", &mut self.objects.tuple_ob_size),
+            ("list_object", "ob_item", &mut self.objects.list_ob_item),
+            ("list_object", "ob_size", &mut self.objects.list_ob_size),
+            ("dict_object", "ma_keys", &mut self.objects.dict_ma_keys),
+            ("dict_object", "ma_values", &mut self.objects.dict_ma_values),
+            ("float_object", "ob_fval", &mut self.objects.float_ob_fval),
+            ("long_object", "lv_tag", &mut self.objects.long_lv_tag),
+            ("long_object", "ob_digit", &mut self.objects.long_ob_digit),
+            ("gc", "collecting", &mut self.objects.gc_collecting),
         ]
     }
 

@@ -3,6 +3,7 @@
 use super::debug_offsets;
 use super::error::LayoutError;
 use super::layout::Layout;
+use super::objects::{Known, ObjectLayout};
 use super::version::{self, Version};
 use super::walk::Anchors;
 use crate::modules::{Module, ModuleSet};
@@ -16,6 +17,10 @@ pub struct Found {
     pub anchors: Anchors,
     /// How the version was found when that is worth saying, and what could not be read.
     pub notes: Vec<String>,
+    /// Where ordinary objects keep their fields (None for a build this reader does not know,
+    /// such as a free-threaded one), and the interpreter's well-known objects.
+    pub objects: Option<ObjectLayout>,
+    pub known: Known,
 }
 
 /// Most bytes of a module's writable data scanned for the version text.
@@ -60,6 +65,7 @@ fn probe(snap: &Snapshot<'_>, m: &Module, mem: &dyn Memory) -> Option<Found> {
     // The version, from the process.
     let mut version = None;
     let mut from_offsets: Option<Result<Layout, LayoutError>> = None;
+    let mut published = None;
     if let Some(rt) = runtime {
         let tested = tested_up_to();
         match debug_offsets::read_with(mem, rt, tested, debug_offsets::SHAPES) {
@@ -82,6 +88,7 @@ fn probe(snap: &Snapshot<'_>, m: &Module, mem: &dyn Memory) -> Option<Found> {
                     );
                 }
                 from_offsets = Some(d.to_layout().map_err(LayoutError::from));
+                published = Some(d.objects.clone());
             }
             Ok(debug_offsets::Found::Unreadable { version: v, why }) => {
                 version = Version::from_hex(v);
@@ -143,7 +150,14 @@ fn probe(snap: &Snapshot<'_>, m: &Module, mem: &dyn Memory) -> Option<Found> {
         code_type: m.symbol_address("PyCode_Type"),
         frame_type: if frames_are_objects { m.symbol_address("PyFrame_Type") } else { None },
     };
-    Some(Found { module_path: m.path.clone(), version, layout, anchors, notes })
+    let (objects, known) = match &layout {
+        // Free-threaded builds have larger object headers: their objects are not read.
+        Ok(l) if l.ob_type == super::layout::OB_TYPE => {
+            (ObjectLayout::new(l.major, l.minor, published.as_ref()), Known::find(m, mem, l.major, l.minor))
+        }
+        _ => (None, Known::default()),
+    };
+    Some(Found { module_path: m.path.clone(), version, layout, anchors, notes, objects, known })
 }
 
 /// Test hook: `CRASHCATCH_TEST_PYTHON_TESTED_UP_TO=3.N` makes the reader treat every minor
@@ -159,15 +173,31 @@ fn tested_up_to() -> u32 {
 /// The address a `mov sym(%rip),%rax; ret` function loads from (optionally after `endbr64`):
 /// how 3.6's exported `PyInterpreterState_Head` reads the static `interp_head`.
 pub fn decode_rip_load(mem: &dyn Memory, func: u64) -> Option<u64> {
+    rip_load(mem, func, true)
+}
+
+/// The address a `mov sym(%rip),%eax; ret` function loads a 32-bit value from (optionally after
+/// `endbr64`): how 2.7's exported `Py_IsInitialized` reads the static `initialized`.
+pub fn decode_rip_load32(mem: &dyn Memory, func: u64) -> Option<u64> {
+    rip_load(mem, func, false)
+}
+
+fn rip_load(mem: &dyn Memory, func: u64, wide: bool) -> Option<u64> {
     let mut b = [0u8; 12];
     mem.read_exact(func, &mut b).ok()?;
-    let at = if b[..4] == [0xf3, 0x0f, 0x1e, 0xfa] { 4 } else { 0 };
+    let mut at = if b[..4] == [0xf3, 0x0f, 0x1e, 0xfa] { 4 } else { 0 };
+    if wide {
+        if b[at] != 0x48 {
+            return None;
+        }
+        at += 1;
+    }
     let i = &b[at..];
-    if i[0] != 0x48 || i[1] != 0x8b || i[2] != 0x05 || i[7] != 0xc3 {
+    if i[0] != 0x8b || i[1] != 0x05 || i[6] != 0xc3 {
         return None;
     }
-    let disp = i32::from_le_bytes([i[3], i[4], i[5], i[6]]);
-    Some((func + at as u64 + 7).wrapping_add(disp as i64 as u64))
+    let disp = i32::from_le_bytes([i[2], i[3], i[4], i[5]]);
+    Some((func + at as u64 + 6).wrapping_add(disp as i64 as u64))
 }
 
 /// Looks for `Py_GetVersion()`'s text in the module's writable data (file-backed and the
@@ -218,6 +248,11 @@ mod tests {
         assert_eq!(decode_rip_load(&m, 0x1000), Some(0x1000 + 11 - 4));
         m.add(0x2000, vec![0x55; 12]);
         assert_eq!(decode_rip_load(&m, 0x2000), None);
+        // 2.7.18's Py_IsInitialized at 0x117510: mov 0xe0332(%rip),%eax; ret
+        m.add(0x117510, vec![0x8b, 0x05, 0x32, 0x03, 0x0e, 0x00, 0xc3, 0, 0, 0, 0, 0]);
+        assert_eq!(decode_rip_load32(&m, 0x117510), Some(0x1f7848));
+        assert_eq!(decode_rip_load(&m, 0x117510), None);
+        assert_eq!(decode_rip_load32(&m, 0x174b90), None, "a 64-bit load is not a 32-bit one");
         assert_eq!(decode_rip_load(&m, 0x3000), None);
     }
 }

@@ -43,6 +43,17 @@ pub fn linetable310_line(table: &[u8], firstlineno: i32, addr: i64) -> Option<i3
     None
 }
 
+/// Where an instruction's expression is in the source (3.11+'s `co_positions`): the line, and
+/// when the table records them the end line and the start and end columns, 0-based UTF-8 byte
+/// offsets into their lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position {
+    pub line: Option<i32>,
+    pub end_line: Option<i32>,
+    pub column: Option<u32>,
+    pub end_column: Option<u32>,
+}
+
 /// 3.11+ location table (CPython's Objects/locations.md). `unit` is the index of the instruction
 /// in 2-byte code units from the start of the bytecode. An instruction of the prologue the
 /// compiler puts before the first one with a location (`MAKE_CELL`, `COPY_FREE_VARS`,
@@ -50,8 +61,14 @@ pub fn linetable310_line(table: &[u8], firstlineno: i32, addr: i64) -> Option<i3
 /// cell allocation) has no line of its own: it gets the `def` line, as a frame that has not
 /// started (`unit` < 0) does.
 pub fn locations_line(table: &[u8], firstlineno: i32, unit: i64) -> Option<i32> {
+    locations_position(table, firstlineno, unit).line
+}
+
+/// The whole [`Position`] of instruction `unit` (see [`locations_line`]).
+pub fn locations_position(table: &[u8], firstlineno: i32, unit: i64) -> Position {
+    let line_only = |line| Position { line: Some(line), ..Default::default() };
     if unit < 0 {
-        return Some(firstlineno);
+        return line_only(firstlineno);
     }
     let mut located = false;
     let mut line = firstlineno;
@@ -69,16 +86,16 @@ pub fn locations_line(table: &[u8], firstlineno: i32, unit: i64) -> Option<i32> 
         let delta = match code {
             0..=9 => 0,
             10..=12 => i32::from(code) - 10,
-            13 | 14 => signed_varint(table, i + 1),
+            13 | 14 => signed_varint(table, i + 1).0,
             _ => 0,
         };
         line = line.wrapping_add(delta);
         let end = start + len;
         if start <= unit && unit < end {
             return match code {
-                15 if !located => Some(firstlineno),
-                15 => None,
-                _ => Some(line),
+                15 if !located => line_only(firstlineno),
+                15 => Position::default(),
+                _ => Position { line: Some(line), ..columns(table, i, code, line) },
             };
         }
         located |= code != 15;
@@ -89,11 +106,50 @@ pub fn locations_line(table: &[u8], firstlineno: i32, unit: i64) -> Option<i32> 
             i += 1;
         }
     }
-    None
+    Position::default()
+}
+
+/// The end line and columns of the entry at `i` (code `code`, on `line`).
+fn columns(table: &[u8], i: usize, code: u8, line: i32) -> Position {
+    let byte = |k: usize| table.get(i + k).copied().filter(|b| b & 0x80 == 0);
+    let same_line =
+        |column: Option<u32>, end: Option<u32>| Position { line: None, end_line: Some(line), column, end_column: end };
+    match code {
+        // Short form: the column's high bits in the code, its low bits and the length in one byte.
+        0..=9 => match byte(1) {
+            Some(b) => {
+                let column = u32::from(code) * 8 + u32::from((b >> 4) & 7);
+                same_line(Some(column), Some(column + u32::from(b & 15)))
+            }
+            None => same_line(None, None),
+        },
+        10..=12 => same_line(byte(1).map(u32::from), byte(2).map(u32::from)),
+        14 => {
+            let (_, at) = signed_varint(table, i + 1);
+            let (end_delta, at) = varint_at(table, at);
+            let (column, at) = varint_at(table, at);
+            let (end_column, _) = varint_at(table, at);
+            // Columns are stored plus one; 0 means not known.
+            let col = |v: u64| v.checked_sub(1).and_then(|c| u32::try_from(c).ok());
+            Position {
+                line: None,
+                end_line: Some(line.wrapping_add(end_delta.min(i32::MAX as u64) as i32)),
+                column: col(column),
+                end_column: col(end_column),
+            }
+        }
+        _ => same_line(None, None),
+    }
 }
 
 /// An unsigned varint of 6-bit chunks, least significant first, bit 6 meaning "more follows".
-fn varint(table: &[u8], mut i: usize) -> u64 {
+#[cfg(test)]
+fn varint(table: &[u8], i: usize) -> u64 {
+    varint_at(table, i).0
+}
+
+/// [`varint`] and the index just past it.
+fn varint_at(table: &[u8], mut i: usize) -> (u64, usize) {
     let mut v: u64 = 0;
     let mut shift = 0u32;
     while let Some(&b) = table.get(i) {
@@ -107,17 +163,14 @@ fn varint(table: &[u8], mut i: usize) -> u64 {
             break;
         }
     }
-    v
+    (v, i)
 }
 
-fn signed_varint(table: &[u8], i: usize) -> i32 {
-    let v = varint(table, i);
+/// A signed varint (sign in the lowest bit) and the index just past it.
+fn signed_varint(table: &[u8], i: usize) -> (i32, usize) {
+    let (v, next) = varint_at(table, i);
     let mag = (v >> 1).min(i32::MAX as u64) as i32;
-    if v & 1 != 0 {
-        -mag
-    } else {
-        mag
-    }
+    (if v & 1 != 0 { -mag } else { mag }, next)
 }
 
 /// Encoders used by tests to build tables the way CPython's compiler does.
@@ -242,6 +295,28 @@ mod tests {
     }
 
     #[test]
+    fn positions_in_every_form() {
+        let mut t = vec![
+            0x80 | (13 << 3), // unit 0: no columns, line +1
+            2,
+            0x80 | (2 << 3), // unit 1: short form, column 2*8+3 = 19, 4 long
+            0x34,
+            0x80 | (11 << 3), // unit 2: one-line form, line +1, columns 4..9
+            4,
+            9,
+        ];
+        encode::location(&mut t, 14, 1, 2); // unit 3: long form, line +2, columns 4..11 (stored +1)
+        t.push(0x80 | (15 << 3)); // unit 4: none
+        let p = |u| locations_position(&t, 10, u);
+        assert_eq!(p(0), Position { line: Some(11), end_line: Some(11), column: None, end_column: None });
+        assert_eq!(p(1), Position { line: Some(11), end_line: Some(11), column: Some(19), end_column: Some(23) });
+        assert_eq!(p(2), Position { line: Some(12), end_line: Some(12), column: Some(4), end_column: Some(9) });
+        assert_eq!(p(3), Position { line: Some(14), end_line: Some(14), column: Some(4), end_column: Some(11) });
+        assert_eq!(p(4), Position::default());
+        assert_eq!(p(-1).line, Some(10));
+    }
+
+    #[test]
     fn decoders_survive_garbage() {
         let junk: Vec<u8> = (0..997u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
         for addr in [-5i64, 0, 3, 100, 10_000] {
@@ -251,5 +326,8 @@ mod tests {
         }
         let _ = varint(&[0x7f; 40], 0);
         let _ = signed_varint(&[0x7f; 40], 0);
+        for unit in [-1i64, 0, 5, 400] {
+            let _ = locations_position(&junk, 1, unit);
+        }
     }
 }

@@ -9,6 +9,9 @@
 //! - [`walk`] follows interpreters → thread states → frames over any [`crate::process::Memory`];
 //! - [`linetable`] and [`strings`] decode line tables and `str` objects;
 //! - [`tids`] maps thread states to kernel tids, [`source`] reads source lines;
+//! - [`objects`] reads ordinary objects (bounded), for [`locals`] (a frame's arguments and
+//!   variables), [`thread_names`] (`threading.Thread.name`) and [`gc_state`]; [`idle`] tells a
+//!   waiting thread from a running one;
 //! - [`synth`] builds synthetic images for the tests and the fuzzers (not part of a report).
 //!
 //! Use from capture: `let py = python::read(&snap, &modules, deadline);` once per report in the read
@@ -22,14 +25,19 @@ pub mod asyncio;
 pub mod debug_offsets;
 pub mod discover;
 pub mod error;
+pub mod gc_state;
+pub mod idle;
 pub mod layout;
 pub mod linetable;
+pub mod locals;
+pub mod objects;
 pub mod source;
 pub mod strings;
 /// Test scaffolding: only in the crate's own tests and with the `synthetic` feature (the
 /// integration tests and fuzzers turn it on through the dev-dependency on this crate).
 #[cfg(any(test, feature = "synthetic"))]
 pub mod synth;
+pub mod thread_names;
 pub mod tids;
 pub mod version;
 pub mod walk;
@@ -41,17 +49,53 @@ use crate::report::model::{Hex, InterpreterState, PythonFrame, PythonInterpreter
 /// Source lines are read for this many innermost frames of each thread.
 pub const SOURCE_FRAMES: usize = 5;
 
+/// What to read beyond the stacks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Every frame's arguments and locals, with short strings and the first items of
+    /// containers (`--locals`). Without it only the arguments of the crashed thread's innermost
+    /// frames are read, and shown safely (numbers, None and bools by value; the type and length
+    /// of everything else).
+    pub locals: bool,
+}
+
+/// Objects visited for locals over one report (each costs a few small reads).
+const LOCALS_VISITS: usize = 50_000;
+/// Frames of the crashed thread whose arguments are read by default: up to the user's own
+/// frame, at most this many.
+const DEFAULT_ARGUMENT_FRAMES: usize = 8;
+
 /// Reads the Python state of the process, or None when no CPython is loaded in it: [`read`],
 /// then the source lines of the innermost frames ([`add_source_lines`]).
 pub fn inspect(snap: &Snapshot<'_>, modules: &ModuleSet, deadline: Option<std::time::Instant>) -> Option<PythonState> {
-    let mut state = read(snap, modules, deadline)?;
+    inspect_with(snap, modules, deadline, Options::default())
+}
+
+/// [`inspect`] with [`Options`].
+pub fn inspect_with(
+    snap: &Snapshot<'_>,
+    modules: &ModuleSet,
+    deadline: Option<std::time::Instant>,
+    opts: Options,
+) -> Option<PythonState> {
+    let mut state = read_with(snap, modules, deadline, opts)?;
     add_source_lines(&mut state, snap);
     Some(state)
 }
 
 /// The part of [`inspect`] that reads the process's memory (the read phase: interpreters,
-/// threads, frames, asyncio tasks); no source file is opened.
+/// threads, frames, locals, thread names, asyncio tasks); no source file is opened.
 pub fn read(snap: &Snapshot<'_>, modules: &ModuleSet, deadline: Option<std::time::Instant>) -> Option<PythonState> {
+    read_with(snap, modules, deadline, Options::default())
+}
+
+/// [`read`] with [`Options`].
+pub fn read_with(
+    snap: &Snapshot<'_>,
+    modules: &ModuleSet,
+    deadline: Option<std::time::Instant>,
+    opts: Options,
+) -> Option<PythonState> {
     let mem = CachedMemory::new(snap.memory);
     let found = discover::find(snap, modules, &mem)?;
     let mut state = PythonState {
@@ -62,15 +106,20 @@ pub fn read(snap: &Snapshot<'_>, modules: &ModuleSet, deadline: Option<std::time
     };
     let arch = snap.threads.iter().find_map(|t| t.regs.map(|r| r.arch())).unwrap_or(crate::arch::Arch::HOST);
     let layout = match found.layout {
-        Ok(l) => l.for_arch(arch),
-        Err(e) => {
+        Ok(ref l) => l.clone().for_arch(arch),
+        Err(ref e) => {
             state.errors.push(e.to_string());
             return Some(state);
         }
     };
-    let w = walk::walk_until(&mem, &layout, &found.anchors, deadline);
+    let mut w = walk::walk_until(&mem, &layout, &found.anchors, deadline);
     state.errors.extend(w.errors.iter().map(ToString::to_string));
+    py2_finalizing(&mem, &found.known, &mut w);
     fill_state(&mut state, snap, &mem, &layout, &w);
+    if let Some(ol) = &found.objects {
+        let o = objects::Objects::new(&mem, ol, &layout.string, layout.bytes, &found.known, LOCALS_VISITS, deadline);
+        objects_state(&mut state, snap, &o, &found, &w, opts);
+    }
     if walk::past(deadline) {
         state.errors.push("asyncio tasks: left out, the report's time budget was spent".into());
     } else {
@@ -97,9 +146,65 @@ pub fn add_source_lines(state: &mut PythonState, snap: &Snapshot<'_>) {
     let mut notes = Vec::new();
     let lines = wanted.read(snap, &mut notes);
     for f in frames(state) {
-        f.source = f.line.and_then(|l| lines.line(&f.file, l));
+        let found = f.line.and_then(|l| lines.line_and_indent(&f.file, l));
+        f.source_offset = found.as_ref().map(|(_, indent)| *indent).filter(|&i| i > 0);
+        f.source = found.map(|(text, _)| text);
     }
     state.errors.extend(notes);
+}
+
+/// 2.7 keeps no finalizing thread state: `Py_Finalize` clears the static `initialized` first
+/// (and `Py_Initialize` sets it first), so an interpreter that exists while it is 0 is being
+/// finalized, by the thread holding the GIL or else the main thread (the oldest thread state,
+/// last in the list).
+fn py2_finalizing(mem: &dyn Memory, known: &objects::Known, w: &mut walk::Walk) {
+    let Some(flag) = known.py2_initialized else { return };
+    if w.finalizing.is_some() || mem.read_i32(flag).ok() != Some(0) {
+        return;
+    }
+    let main = w.interpreters.first().and_then(|i| i.threads.last()).map(|t| t.addr);
+    w.finalizing = w.gil_holders.first().copied().or(main);
+}
+
+/// What the object reader adds: thread names, the collector's state, and arguments and locals.
+fn objects_state(
+    state: &mut PythonState,
+    snap: &Snapshot<'_>,
+    o: &objects::Objects<'_>,
+    found: &discover::Found,
+    w: &walk::Walk,
+    opts: Options,
+) {
+    for (pi, ri) in state.interpreters.iter_mut().zip(&w.interpreters) {
+        pi.gc_collecting = gc_state::collecting(o.mem, o.l, o.known, found.anchors.runtime, ri.addr);
+        match thread_names::read(o, ri.addr) {
+            Ok(names) => {
+                for (pt, rt) in pi.threads.iter_mut().zip(&ri.threads) {
+                    pt.python_name = names.get(&rt.thread_id).cloned();
+                }
+            }
+            Err(e) => state.errors.push(format!("thread names of interpreter {}: {e}", pi.id)),
+        }
+    }
+    let want = |arguments_only, mode| locals::Want { arguments_only, mode };
+    for (pi, ri) in state.interpreters.iter_mut().zip(&w.interpreters) {
+        for (pt, rt) in pi.threads.iter_mut().zip(&ri.threads) {
+            let crashed = pt.tid == Some(snap.crashed_tid);
+            let (count, w) = if opts.locals {
+                (pt.frames.len(), want(false, objects::repr::Mode::Full))
+            } else if crashed {
+                let user = pt.frames.iter().position(|f| f.is_user_code()).map_or(0, |i| i + 1);
+                (user.clamp(1, DEFAULT_ARGUMENT_FRAMES), want(true, objects::repr::Mode::Safe))
+            } else {
+                continue;
+            };
+            for (pf, rf) in pt.frames.iter_mut().zip(&rt.frames).take(count) {
+                let (vars, note) = locals::read(o, rf.addr, rf.code, w);
+                pf.locals = vars;
+                pf.locals_note = note;
+            }
+        }
+    }
 }
 
 /// Turns a raw walk into the report's model: tids, GIL holder, finalization state, stale marks.
@@ -138,7 +243,7 @@ pub fn fill_state(
 
     let mut k = 0;
     for ri in &w.interpreters {
-        let mut pi = PythonInterpreter { id: ri.id, threads: Vec::new() };
+        let mut pi = PythonInterpreter { id: ri.id, threads: Vec::new(), gc_collecting: None };
         for t in &ri.threads {
             let tid = mapped[k];
             k += 1;
@@ -146,9 +251,12 @@ pub fn fill_state(
             if t.holds_gil && state.gil_holder_tid.is_none() {
                 state.gil_holder_tid = tid;
             }
+            let regs = tid.and_then(|tid| snap.thread(tid)).and_then(|t| t.regs.as_ref());
             pi.threads.push(PythonThread {
                 tid,
                 thread_id: Hex(t.thread_id),
+                python_name: None,
+                idle: idle::idle(regs, mem),
                 holds_gil: t.holds_gil,
                 frames: t
                     .frames
@@ -157,8 +265,11 @@ pub fn fill_state(
                         file: f.file.clone(),
                         function: f.function.clone(),
                         line: f.line,
-                        source: None,
+                        end_line: f.end_line,
+                        column: f.column,
+                        end_column: f.end_column,
                         stale,
+                        ..Default::default()
                     })
                     .collect(),
                 entry: t.frames.iter().map(|f| f.entry).collect(),

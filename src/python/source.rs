@@ -99,7 +99,7 @@ type OneFile = (std::fs::File, BTreeSet<u32>, Vec<String>);
 
 /// The lines numbered in `wanted` of the first `MAX_SOURCE_READ` bytes of `file`, trimmed and
 /// cut; true as well when some wanted line lay past what was read.
-fn pick_lines(file: std::fs::File, wanted: &BTreeSet<u32>, budget: &mut usize) -> (HashMap<u32, String>, bool) {
+fn pick_lines(file: std::fs::File, wanted: &BTreeSet<u32>, budget: &mut usize) -> (HashMap<u32, Line>, bool) {
     let mut found = HashMap::new();
     let last = wanted.iter().next_back().copied().unwrap_or(0);
     let mut reader = BufReader::new(file.take(MAX_SOURCE_READ));
@@ -114,26 +114,35 @@ fn pick_lines(file: std::fs::File, wanted: &BTreeSet<u32>, budget: &mut usize) -
         if !wanted.contains(&n) {
             continue;
         }
+        let indent = buf.iter().take_while(|b| matches!(b, b' ' | b'\t' | b'\x0c')).count();
         let text = String::from_utf8_lossy(&buf);
         let text: String = text.trim().chars().take(MAX_LINE_CHARS).collect();
         if text.is_empty() || text.len() > *budget {
             continue;
         }
         *budget -= text.len();
-        found.insert(n, text);
+        found.insert(n, (text, indent as u32));
     }
     (found, false)
 }
 
+/// A line as shown (trimmed, cut) and the bytes of indentation trimmed from its start.
+type Line = (String, u32);
+
 /// The lines read: each file once (by line number), and the names it was asked for by.
 #[derive(Default)]
 pub struct SourceLines {
-    files: Vec<HashMap<u32, String>>,
+    files: Vec<HashMap<u32, Line>>,
     names: HashMap<String, usize>,
 }
 
 impl SourceLines {
     pub fn line(&self, file: &str, line: u32) -> Option<String> {
+        self.line_and_indent(file, line).map(|(l, _)| l)
+    }
+
+    /// The line and the bytes of indentation trimmed from it (where its text starts in the file's line).
+    pub fn line_and_indent(&self, file: &str, line: u32) -> Option<(String, u32)> {
         self.files.get(*self.names.get(file)?)?.get(&line).cloned()
     }
 }

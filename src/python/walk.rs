@@ -8,7 +8,7 @@ use std::time::Instant;
 
 pub use super::error::WalkError;
 use super::layout::{Instr, Layout, LineTable, TopFrame};
-use super::linetable;
+use super::linetable::{self, Position};
 use super::strings::{read_bytes_object, read_str, MAX_BYTES, MAX_STR_CHARS};
 use crate::process::{Memory, MemoryExt};
 
@@ -42,13 +42,39 @@ pub struct Anchors {
     pub frame_type: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RawFrame {
     pub file: String,
     pub function: String,
     pub line: Option<u32>,
     /// The first frame a C-level eval loop ran (the outermost of its group).
     pub entry: bool,
+    /// The frame (a frame object up to 3.10, an interpreter frame from 3.11) and its code
+    /// object: where its arguments and locals are read after the walk.
+    pub addr: u64,
+    pub code: u64,
+    /// The end line and columns of the expression running (3.11+, when the table has them).
+    pub end_line: Option<u32>,
+    pub column: Option<u32>,
+    pub end_column: Option<u32>,
+}
+
+impl RawFrame {
+    /// A frame at `addr` running `code`, at `pos`.
+    fn new(file: String, function: String, pos: Position, entry: bool, addr: u64, code: u64) -> Self {
+        let u = |v: Option<i32>| v.and_then(|v| u32::try_from(v).ok());
+        RawFrame {
+            file,
+            function,
+            line: u(pos.line),
+            entry,
+            addr,
+            code,
+            end_line: u(pos.end_line),
+            column: pos.column,
+            end_column: pos.end_column,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -258,13 +284,8 @@ pub fn frame_at(mem: &dyn Memory, layout: &Layout, anchors: &Anchors, f: u64) ->
         }
     }
     let info = w.read_code(code)?;
-    let line = w.line(f, code, &info)?;
-    Ok(RawFrame {
-        file: info.file,
-        function: info.function,
-        line: line.and_then(|v| u32::try_from(v).ok()),
-        entry: false,
-    })
+    let pos = w.line(f, code, &info)?;
+    Ok(RawFrame::new(info.file, info.function, pos, false, f, code))
 }
 
 impl Walker<'_> {
@@ -397,8 +418,8 @@ impl Walker<'_> {
                 Ok(i) => i,
                 Err(e) => return (out, Some(e)),
             };
-            let line = match self.line(f, code, &info) {
-                Ok(l) => l,
+            let pos = match self.line(f, code, &info) {
+                Ok(p) => p,
                 Err(e) => return (out, Some(e)),
             };
             let entry = match (l.frame.is_object, l.frame.is_entry) {
@@ -414,7 +435,7 @@ impl Walker<'_> {
                 self.shortened = true;
                 (shortened(&info.file), shortened(&info.function))
             };
-            out.push(RawFrame { file, function, line: line.and_then(|v| u32::try_from(v).ok()), entry });
+            out.push(RawFrame::new(file, function, pos, entry, f, code));
             last_pushed = Some(out.len() - 1);
             f = back;
         }
@@ -454,22 +475,24 @@ impl Walker<'_> {
         Ok(CodeInfo { file, function, firstlineno, table })
     }
 
-    fn line(&self, f: u64, code: u64, info: &CodeInfo) -> Result<Option<i32>, WalkError> {
+    /// The frame's line (and from 3.11 its columns).
+    fn line(&self, f: u64, code: u64, info: &CodeInfo) -> Result<Position, WalkError> {
         let (m, l) = (self.mem, self.l);
+        let line_only = |line| Position { line, ..Default::default() };
         Ok(match (l.frame.instr_kind, l.code.table) {
             (Instr::LastiBytes, LineTable::Lnotab { signed }) => {
                 let lasti = m.read_i32(f.wrapping_add(l.frame.instr)).map_err(WalkError::read("f_lasti"))?;
-                Some(linetable::lnotab_line(&info.table, info.firstlineno, i64::from(lasti), signed))
+                line_only(Some(linetable::lnotab_line(&info.table, info.firstlineno, i64::from(lasti), signed)))
             }
             (Instr::LastiUnits, LineTable::Linetable310) => {
                 let lasti = m.read_i32(f.wrapping_add(l.frame.instr)).map_err(WalkError::read("f_lasti"))?;
-                linetable::linetable310_line(&info.table, info.firstlineno, i64::from(lasti) * 2)
+                line_only(linetable::linetable310_line(&info.table, info.firstlineno, i64::from(lasti) * 2))
             }
             (Instr::Pointer, LineTable::Locations) => {
                 let ip = m.read_u64(f.wrapping_add(l.frame.instr)).map_err(WalkError::read("instruction pointer"))?;
                 let start = self.bytecode_start(f, code)?;
                 let units = (ip.wrapping_sub(start) as i64) / 2;
-                linetable::locations_line(&info.table, info.firstlineno, units)
+                linetable::locations_position(&info.table, info.firstlineno, units)
             }
             (instr, table) => return Err(WalkError::Mismatched { instr, table }),
         })

@@ -81,6 +81,25 @@ fn walk(dir: &Path, depth: usize, files: &mut Vec<PathBuf>, skipped: &mut Vec<St
     }
 }
 
+/// The largest report read whole (`upload`, which sends all of it): a report of 10,000 threads
+/// is a few MB; what a hostile 16 MiB file can make of the model stays around 100 MB.
+pub const MAX_WHOLE_BYTES: u64 = 16 << 20;
+
+/// Reads one report file whole, through the door, for a tool that needs all of it (`upload`).
+pub fn read_crash(path: &Path) -> Result<super::model::Crash, String> {
+    let file = open_regular(path).map_err(|e| e.to_string())?;
+    let len = file.metadata().map_err(|e| e.to_string())?.len();
+    if len > MAX_WHOLE_BYTES {
+        return Err(format!("larger than {} MB, not read", MAX_WHOLE_BYTES >> 20));
+    }
+    let crash: super::model::Crash = serde_json::from_reader(BufReader::new(file.take(MAX_WHOLE_BYTES)))
+        .map_err(|e| format!("not a crashcatch report ({})", first_words(&e.to_string())))?;
+    if crash.tool.name != "crashcatch" {
+        return Err("not a crashcatch report (tool.name)".into());
+    }
+    Ok(crash)
+}
+
 /// Reads one report file into its [`Entry`] (None for a `dump`, which is not grouped).
 pub fn read_entry(path: &Path) -> Result<Option<Entry>, String> {
     let file = open_regular(path).map_err(|e| e.to_string())?;
@@ -249,7 +268,8 @@ impl ReportView {
         let test = self.test_timeout.map(|t| t.test.0).or_else(|| self.process.and_then(|p| p.test).map(|t| t.0));
         let signal = match kind {
             EntryKind::Timeout => "timeout".to_string(),
-            _ => self.signal.map(|s| s.name.0).unwrap_or_default(),
+            EntryKind::Hang => "hang".to_string(),
+            EntryKind::Crash => self.signal.map(|s| s.name.0).unwrap_or_default(),
         };
         Some(Entry { kind, fingerprint: self.fingerprint.map(|f| f.0), signal, faulted, python, test })
     }

@@ -367,8 +367,9 @@ pub fn start_ticker() {
         libc::sigemptyset(&mut sa.sa_mask);
         libc::sigaction(sig, &sa, std::ptr::null_mut());
     }
-    // SAFETY: plain system calls.
-    let (pid, tid) = unsafe { (libc::getpid(), libc::gettid()) };
+    // gettid through rustix (a system call): glibc 2.17 has no gettid().
+    // SAFETY: getpid has no arguments.
+    let (pid, tid) = (unsafe { libc::getpid() }, rustix::thread::gettid().as_raw_nonzero().get());
     TICKER_STOP.store(false, Ordering::Relaxed);
     let spawned = crate::process::quiet_thread::spawn("crashcatch-tick", move || {
         while !TICKER_STOP.load(Ordering::Relaxed) {

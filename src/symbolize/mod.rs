@@ -62,7 +62,8 @@ impl<'a> ModuleDwarf<'a> {
         let mut iter = ctx.find_frames(svma).skip_all_loads().ok()?;
         let mut found = Frames::new();
         while let Ok(Some(f)) = iter.next() {
-            let name = f.function.as_ref().and_then(|n| n.demangle().ok()).map(|c| c.into_owned());
+            // Through our own demangle: it names what cpp_demangle alone leaves mangled.
+            let name = f.function.as_ref().and_then(|n| n.raw_name().ok()).map(|r| demangle(&r).into_owned());
             let (file, line) = match f.location {
                 Some(l) => (l.file.map(str::to_string), l.line),
                 None => (None, None),
@@ -82,13 +83,56 @@ pub fn demangle(name: &str) -> Cow<'_, str> {
         return Cow::Owned(format!("{d:#}"));
     }
     if name.starts_with("_Z") {
-        if let Ok(sym) = cpp_demangle::Symbol::new(name) {
-            if let Ok(s) = sym.demangle() {
-                return Cow::Owned(s);
-            }
+        if let Some(s) = cpp_demangle_full(name).or_else(|| cpp_name_only(name)) {
+            return Cow::Owned(s);
         }
     }
     Cow::Borrowed(name)
+}
+
+/// `.constprop.0.isra.0` → ` [clone .constprop.0] [clone .isra.0]`, as cpp_demangle writes them
+/// (a clone is a name and the numbers after it).
+fn clone_suffixes(s: &str) -> String {
+    let mut groups: Vec<String> = Vec::new();
+    for part in s.split('.').filter(|p| !p.is_empty()) {
+        match groups.last_mut() {
+            Some(g) if part.bytes().all(|b| b.is_ascii_digit()) => g.push_str(&format!(".{part}")),
+            _ => groups.push(format!(".{part}")),
+        }
+    }
+    groups.iter().map(|g| format!(" [clone {g}]")).collect()
+}
+
+fn cpp_demangle_full(name: &str) -> Option<String> {
+    cpp_demangle::Symbol::new(name).ok()?.demangle().ok()
+}
+
+/// Longest mangled C++ name tried for [`cpp_name_only`].
+const MAX_MANGLED: usize = 4096;
+
+/// The function's qualified name and template arguments, when the whole symbol does not parse:
+/// cpp_demangle 0.5 refuses some expressions GCC mangles into a template function's return
+/// type (`std::enable_if<cond>::type` with `sr` names in `cond`, as in Arrow's cast kernels),
+/// where c++filt and gdb demangle them. The name (`_Z N…E`) comes first in the symbol and ends
+/// with an `E`: the longest such prefix that parses as a function's name (with a `void`
+/// return type and no parameters put after it) is the name. Clone suffixes (`.isra.0`) are kept.
+fn cpp_name_only(name: &str) -> Option<String> {
+    let (core, clones) = match name.find('.') {
+        Some(i) => (&name[..i], &name[i..]),
+        None => (name, ""),
+    };
+    if core.len() > MAX_MANGLED {
+        return None;
+    }
+    let cuts = core.char_indices().filter(|&(_, c)| c == 'E').map(|(i, _)| i + 1).collect::<Vec<_>>();
+    for &end in cuts.iter().rev() {
+        for (tail, prefix) in [("vv", "void "), ("v", "")] {
+            let Some(d) = cpp_demangle_full(&format!("{}{tail}", &core[..end])) else { continue };
+            let Some(n) = d.strip_prefix(prefix).and_then(|d| d.strip_suffix("()")) else { continue };
+            return Some(format!("{n}{}", clone_suffixes(clones)));
+        }
+    }
+    None
 }
 
 fn load_dwarf(elf: &ElfInfo) -> Option<addr2line::Context<Reader<'_>>> {
@@ -228,6 +272,20 @@ impl<'a> Symbolizer<'a> {
 mod tests {
     use super::demangle;
 
+    /// pyarrow's stacks (scalar_cast_string.cc): a function template in an anonymous namespace
+    /// whose return type is an `enable_if` of `::value` expressions; the exact shape g++ emits
+    /// for it (compiled from a copy of its declaration): cpp_demangle refuses the whole symbol.
+    #[test]
+    fn arrows_cast_kernels_are_demangled() {
+        let arrow = "_ZN5arrow7compute8internal12_GLOBAL__N_122BinaryToBinaryCastExecINS_10StringTypeENS_15LargeBinaryTypeEEENSt9enable_ifIXaaaasrNS_19is_base_binary_typeIT0_EE5valuesrNS7_IT_EE5valuentsrSt7is_sameISA_NS_19FixedSizeBinaryTypeEE5valueENS_6StatusEE4typeEPNS_13KernelContextERKNS_8ExecSpanEPNS_10ExecResultE";
+        let want = "arrow::compute::internal::(anonymous namespace)::BinaryToBinaryCastExec<arrow::StringType, arrow::LargeBinaryType>";
+        assert_eq!(demangle(arrow), want);
+        assert_eq!(demangle(&format!("{arrow}.isra.0")), format!("{want} [clone .isra.0]"));
+        // Garbage after _Z stays as it is.
+        assert_eq!(demangle("_Zxyz"), "_Zxyz");
+        assert_eq!(demangle(&format!("_Z{}", "E".repeat(5000))), format!("_Z{}", "E".repeat(5000)));
+    }
+
     #[test]
     fn demangles_cpp_and_rust_and_leaves_c_alone() {
         assert_eq!(demangle("_ZN3foo3barEi"), "foo::bar(int)");
@@ -240,5 +298,6 @@ mod tests {
         assert_eq!(demangle("_RNvCs1234_7mycrate3foo"), "mycrate::foo");
         assert_eq!(demangle("PyEval_EvalCode"), "PyEval_EvalCode");
         assert_eq!(demangle("_PyEval_EvalFrameDefault.cold"), "_PyEval_EvalFrameDefault.cold");
+        assert_eq!(demangle("_ZN3foo3barEi.isra.0"), "foo::bar(int) [clone .isra.0]");
     }
 }

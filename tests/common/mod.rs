@@ -4,7 +4,8 @@
 //! Fixtures are built by `make fixtures` into `target/fixtures/<variant>/` (override the folder
 //! with `CRASHCATCH_FIXTURES`); [`fixture`] runs that make once per test process, under a file
 //! lock, so it is enough to run `cargo test` alone. The venv is `target/venv`, made by `make venv`.
-
+// Tests read and write files and print freely: the doors are for crashcatch itself.
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
 #![allow(dead_code)]
 
 use std::ffi::{OsStr, OsString};
@@ -18,6 +19,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tempfile::TempDir;
+
+pub mod interpreters;
 
 /// Records that a test (or part of one) was skipped, and why: one line appended to
 /// `target/test-skips.txt` (or `CRASHCATCH_SKIP_LOG`), which `make test` prints in its summary

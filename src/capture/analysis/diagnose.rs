@@ -150,7 +150,7 @@ mod tests {
     }
 
     fn python(function: &str) -> PythonFrame {
-        PythonFrame { file: "/app/rec.py".into(), function: function.into(), line: Some(4), source: None, stale: false }
+        PythonFrame { file: "/app/rec.py".into(), function: function.into(), line: Some(4), ..Default::default() }
     }
 
     fn overflow(thread: Thread) -> Crash {

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::report::model::{is_python_runtime, project_path, Crash, Frame, NativeFrame};
+use crate::report::model::{is_python_runtime, project_path, Crash, NativeFrame};
 
 /// Bumped when the input changes: ids of different versions never match by accident.
 const VERSION: &str = "crashcatch-fingerprint-v1";
@@ -78,42 +78,13 @@ pub fn input(crash: &Crash, root: Option<&Path>) -> String {
 }
 
 /// The faulting frame and, when it is in a system library or the interpreter, the first frame
-/// outside both (strlen's caller, the extension's callback), looked for only up to the first
-/// Python frame or eval loop (beyond that the stack is the interpreter's and the test
-/// runner's, not the bug's).
+/// outside both (strlen's caller, the extension's callback): see [`super::suspect_frames`].
 fn native_signature(crash: &Crash) -> Vec<&NativeFrame> {
     let Some(thread) = crash.threads.iter().find(|t| t.crashed) else {
         return crash.culprit.iter().map(|c| &c.frame).collect();
     };
-    let mut natives = Vec::new();
-    for f in &thread.frames {
-        match f {
-            Frame::Python(_) => break,
-            Frame::Native(n) if natives.is_empty() => natives.push(n),
-            Frame::Native(n) if is_eval_loop(n) => break,
-            Frame::Native(n) => natives.push(n),
-        }
-    }
-    let Some(top) = natives.first().copied() else {
-        return Vec::new();
-    };
-    let mut out = vec![top];
-    if is_system_or_runtime(top) {
-        if let Some(next) = natives.iter().skip(1).find(|f| f.module.is_some() && !is_system_or_runtime(f)) {
-            out.push(next);
-        }
-    }
-    out
-}
-
-fn is_system_or_runtime(f: &NativeFrame) -> bool {
-    f.in_system_library() || f.module.as_deref().is_some_and(is_python_runtime)
-}
-
-fn is_eval_loop(f: &NativeFrame) -> bool {
-    f.function
-        .as_deref()
-        .is_some_and(|n| n.starts_with("_PyEval_EvalFrameDefault") || n.starts_with("PyEval_EvalFrameEx"))
+    let (top, outside) = super::suspect_frames(thread);
+    top.into_iter().chain(outside).collect()
 }
 
 fn cut(s: &str) -> &str {
@@ -240,7 +211,9 @@ mod tests {
     use super::*;
     use crate::report::model::Hex;
     use crate::report::model::PythonFrame;
-    use crate::report::model::{CrashKind, InlinedFrame, ProcessInfo, SignalReport, Thread, Trust, SCHEMA_VERSION};
+    use crate::report::model::{
+        CrashKind, Frame, InlinedFrame, ProcessInfo, SignalReport, Thread, Trust, SCHEMA_VERSION,
+    };
 
     fn nf(module: &str, function: Option<&str>, offset: u64) -> NativeFrame {
         NativeFrame {
@@ -257,7 +230,7 @@ mod tests {
     }
 
     fn py(file: &str, function: &str, line: u32) -> PythonFrame {
-        PythonFrame { file: file.into(), function: function.into(), line: Some(line), source: None, stale: false }
+        PythonFrame { file: file.into(), function: function.into(), line: Some(line), ..Default::default() }
     }
 
     fn crash(frames: Vec<Frame>, user: Option<PythonFrame>, pid: i32) -> Crash {

@@ -53,18 +53,9 @@ fn user_agent() -> String {
 pub fn agent(https: bool) -> ureq::Agent {
     let mut config = ureq::Agent::config_builder().user_agent(user_agent()).max_redirects(5);
     if https {
-        config = config.tls_config(ureq::tls::TlsConfig::builder().root_certs(system_roots()).build());
+        config = config.tls_config(crate::net::tls_config());
     }
     config.build().new_agent()
-}
-
-fn system_roots() -> ureq::tls::RootCerts {
-    let found = rustls_native_certs::load_native_certs().certs;
-    if found.is_empty() {
-        return ureq::tls::RootCerts::WebPki;
-    }
-    let certs: Vec<_> = found.iter().map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned()).collect();
-    ureq::tls::RootCerts::new_with_certs(&certs)
 }
 
 pub fn url(server: &str, hex: &str) -> String {

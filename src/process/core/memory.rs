@@ -1,6 +1,7 @@
 //! A core's memory: the bytes of its PT_LOAD segments, and for file-backed ranges the core
 //! left out (the kernel's default coredump_filter keeps only the first page of each mapped
-//! ELF file), the bytes of the mapped file itself, opened through the door (under the sysroot,
+//! ELF file; gdb's gcore writes no segment at all for a library's code), the bytes of the
+//! mapped file itself, opened through the door (under the sysroot,
 //! with the process's rights) and read as a watched read (process/blocking.rs).
 
 use std::collections::HashMap;
@@ -27,8 +28,9 @@ pub struct CoreMemory {
 }
 
 impl CoreMemory {
-    pub fn new(core: CoreFile, mut segments: Vec<Segment>, files: Vec<FileNote>) -> Self {
+    pub fn new(core: CoreFile, mut segments: Vec<Segment>, mut files: Vec<FileNote>) -> Self {
         segments.sort_by_key(|s| s.vaddr);
+        files.sort_by_key(|f| f.start);
         CoreMemory { core, segments, files, host: HashMap::new() }
     }
 
@@ -61,8 +63,7 @@ impl CoreMemory {
 
     /// Bytes of the file mapped at `addr`, when the core left them out.
     fn read_file(&self, addr: u64, buf: &mut [u8]) -> usize {
-        let i = self.files.partition_point(|f| f.end <= addr);
-        let Some(f) = self.files.get(i).filter(|f| f.start <= addr && addr < f.end) else { return 0 };
+        let Some(f) = self.file_at(addr) else { return 0 };
         let Some(Some(file)) = self.host.get(&f.path) else { return 0 };
         let n = (buf.len() as u64).min(f.end - addr) as usize;
         let off = f.offset.saturating_add(addr - f.start);
@@ -80,6 +81,12 @@ impl CoreMemory {
         .unwrap_or(0)
     }
 
+    /// The NT_FILE entry that maps `addr`.
+    fn file_at(&self, addr: u64) -> Option<&FileNote> {
+        let i = self.files.partition_point(|f| f.end <= addr);
+        self.files.get(i).filter(|f| f.start <= addr && addr < f.end)
+    }
+
     fn segment(&self, addr: u64) -> Option<&Segment> {
         let i = self.segments.partition_point(|s| s.end() <= addr);
         self.segments.get(i).filter(|s| s.vaddr <= addr && addr < s.end())
@@ -91,12 +98,22 @@ impl Memory for CoreMemory {
         let mut done = 0usize;
         while done < buf.len() {
             let Some(a) = addr.checked_add(done as u64) else { break };
-            let Some(seg) = self.segment(a) else { break };
-            let want = ((seg.end() - a) as usize).min(buf.len() - done);
-            let chunk = &mut buf[done..done + want];
-            let mut got = self.read_core(seg, a, chunk);
-            if got < want {
-                got += self.read_file(a + got as u64, &mut chunk[got..]);
+            let (want, mut got);
+            if let Some(seg) = self.segment(a) {
+                want = ((seg.end() - a) as usize).min(buf.len() - done);
+                let chunk = &mut buf[done..done + want];
+                got = self.read_core(seg, a, chunk);
+                if got < want {
+                    got += self.read_file(a + got as u64, &mut chunk[got..]);
+                }
+            } else {
+                // No segment at all (gcore leaves a library's code out): the file, up to the
+                // next segment or the end of its mapping.
+                let Some(f) = self.file_at(a) else { break };
+                let next = self.segments.get(self.segments.partition_point(|s| s.vaddr <= a)).map(|s| s.vaddr);
+                let stop = next.map_or(f.end, |n| n.min(f.end));
+                want = ((stop - a) as usize).min(buf.len() - done);
+                got = self.read_file(a, &mut buf[done..done + want]);
             }
             done += got;
             if got < want {

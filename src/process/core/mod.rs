@@ -3,11 +3,13 @@
 //!
 //! What comes from where: threads and registers from NT_PRSTATUS, the signal from NT_SIGINFO,
 //! the command from NT_PRPSINFO (and the initial stack), memory from the PT_LOAD segments
-//! (falling back to the mapped files for what the core left out), the maps from the PT_LOAD
+//! (falling back to the mapped files for what the core left out, and adding as mappings the
+//! ranges NT_FILE names that gcore wrote no segment for), the maps from the PT_LOAD
 //! segments named by NT_FILE, files under `--sysroot`, the starting environment from the
 //! initial stack. `write` does the reverse: a core of a stopped process, from any snapshot.
 
 mod error;
+mod gaps;
 mod layout;
 mod memory;
 pub mod notes;
@@ -87,7 +89,7 @@ impl CoreView {
         );
         let mut view = CoreView {
             files,
-            memory: CoreMemory::new(file, loads, notes.files.clone()),
+            memory: CoreMemory::new(file, loads.clone(), notes.files.clone()),
             exe: None,
             notes,
             maps,
@@ -98,6 +100,12 @@ impl CoreView {
         };
         view.exe = view.find_exe();
         view.link_files();
+        // Only now can the files be read for what the core left out entirely (gcore).
+        let extra = gaps::file_only_mappings(&loads, &view.notes.files, &view.memory);
+        if !extra.is_empty() {
+            view.maps.extend(extra);
+            view.maps.sort_by_key(|m| m.start);
+        }
         Ok(view)
     }
 

@@ -49,19 +49,64 @@ pub struct InlinedFrame {
     pub line: Option<u32>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct PythonFrame {
     pub file: String,
     /// The qualified name from 3.11 on, the plain name before.
     pub function: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
-    /// The source line, when the file could be read.
+    /// Where the running expression ends and its columns (3.11+, as `co_positions` gives
+    /// them: 0-based UTF-8 byte offsets into their lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_line: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub column: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_column: Option<u32>,
+    /// The source line, when the file could be read (without its indentation).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// Bytes of indentation left out of `source`: where it starts in the file's line, so that
+    /// `column` can be placed under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_offset: Option<u32>,
     /// Read while the interpreter was finalizing from a thread that was not running it: may be stale.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stale: bool,
+    /// Arguments and locals: every one with `--locals`; by default only the arguments of the
+    /// crashed thread's innermost frames, shown safely (no string contents).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub locals: Vec<Local>,
+    /// Why `locals` is incomplete, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locals_note: Option<String>,
+}
+
+/// What a frame's variable is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocalKind {
+    Argument,
+    Local,
+    /// A variable shared with an inner function (a cell or free variable).
+    Cell,
+}
+
+/// One argument or local variable of a Python frame, as read from memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Local {
+    pub name: String,
+    pub kind: LocalKind,
+    /// The value's type name (`int`, `NoneType`, `mymod.Foo`).
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// Python's repr where it is safe and short (`None`, `42`, `'abc'`, `[1, 2, ...]`), else
+    /// `<list, 10 items>` or `<Foo object at 0x...>`; `<unbound>` before assignment.
+    pub repr: String,
+    /// The length of a str, bytes or container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<u64>,
 }
 
 /// Libraries whose faults are usually the caller's bug (strlen(NULL)): the culprit also names

@@ -175,6 +175,18 @@ pub struct Culprit {
     /// whose bug it usually is (strlen(NULL)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_outside_system: Option<NativeFrame>,
+    /// When `frame` is in a system library or the interpreter: the first frame outside both
+    /// before the Python code that called in, and whose code that is (the frame the
+    /// fingerprint also uses: the party whose bug it most likely is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspect: Option<Suspect>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Suspect {
+    /// The installed package (`numpy`) or library (`libz`) the frame's module belongs to.
+    pub owner: String,
+    pub frame: NativeFrame,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -299,6 +311,9 @@ pub struct PythonState {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PythonInterpreter {
     pub id: i64,
+    /// Whether the cyclic garbage collector was running (pystack's "Garbage collecting").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gc_collecting: Option<bool>,
     pub threads: Vec<PythonThread>,
 }
 
@@ -309,6 +324,13 @@ pub struct PythonThread {
     pub tid: Option<i32>,
     /// pthread_t of the thread state.
     pub thread_id: Hex,
+    /// `threading.Thread.name` (`MainThread`, `kafka-poller`), from `threading._active`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub python_name: Option<String>,
+    /// True when the thread was waiting (in a blocking system call, or in a Python wait such
+    /// as `threading.Event.wait`), false when it was running (py-spy's idle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle: Option<bool>,
     pub holds_gil: bool,
     /// Innermost first.
     pub frames: Vec<PythonFrame>,

@@ -7,6 +7,7 @@ pub mod contain;
 mod error;
 pub mod files;
 mod junit_file;
+pub mod sentry;
 mod step_summary;
 mod stream;
 mod summary;
@@ -53,6 +54,8 @@ pub struct OutputConfig {
     /// Append a Markdown table of the run's crashes to this file at the end (GitHub's
     /// GITHUB_STEP_SUMMARY, with GITHUB_ACTIONS=true).
     pub step_summary: Option<PathBuf>,
+    /// Send crash and hang reports to a Sentry-protocol tracker (`--sentry-dsn`).
+    pub sentry: Option<sentry::SentryConfig>,
 }
 
 /// One destination of reports.
@@ -158,6 +161,9 @@ impl Emitter {
         }
         if cfg.format == Format::Text {
             outputs.push(Box::new(summary::SummaryLine));
+        }
+        if let Some(s) = cfg.sentry {
+            outputs.push(Box::new(sentry::Sentry::new(s)));
         }
         Emitter { dir, quiet: cfg.quiet, outputs, emitted: Vec::new(), setup_problems }
     }

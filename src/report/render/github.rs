@@ -79,8 +79,7 @@ mod tests {
             file: file.into(),
             function: function.into(),
             line: Some(line),
-            source: None,
-            stale: false,
+            ..Default::default()
         };
         Crash {
             schema_version: SCHEMA_VERSION,
@@ -144,8 +143,7 @@ mod tests {
                 file: file.into(),
                 function: function.into(),
                 line: Some(line),
-                source: None,
-                stale: false,
+                ..Default::default()
             })
         };
         let mut c = crash_in_ctypes();

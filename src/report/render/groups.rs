@@ -57,7 +57,11 @@ impl Entry {
         Some(Entry {
             kind,
             fingerprint: c.fingerprint.clone(),
-            signal: if kind == EntryKind::Timeout { "timeout".into() } else { c.signal.name.clone() },
+            signal: match kind {
+                EntryKind::Crash => c.signal.name.clone(),
+                EntryKind::Timeout => "timeout".into(),
+                EntryKind::Hang => "hang".into(),
+            },
             faulted,
             python,
             test,

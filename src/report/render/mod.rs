@@ -8,6 +8,7 @@ pub mod json;
 pub mod junit;
 pub mod junit_merge;
 pub mod markdown;
+pub mod sentry;
 pub mod summary;
 pub mod text;
 

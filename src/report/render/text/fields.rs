@@ -59,6 +59,11 @@ pub(super) fn fault(out: &mut String, crash: &Crash, st: &Style) {
         if let Some(o) = &c.first_outside_system {
             field(out, "called from", &o.describe());
         }
+        // Named once: when the suspect is the caller just named, the line would repeat it.
+        let named = c.first_outside_system.as_ref().map(|f| f.address);
+        if let Some(s) = c.suspect.as_ref().filter(|s| Some(s.frame.address) != named) {
+            field(out, "suspect", &format!("{}'s code: {}", s.owner, s.frame.describe()));
+        }
     }
 }
 

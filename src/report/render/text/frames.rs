@@ -89,14 +89,19 @@ fn native(out: &mut String, n: &NativeFrame, index: &mut usize, cols: &Columns, 
     *index += 1;
 }
 
-/// A Python frame, under the native frame that ran it, with its source line.
-fn python(out: &mut String, p: &PythonFrame) {
+/// A Python frame, under the native frame that ran it, with its source line, the caret under
+/// the running expression and its variables.
+fn python(out: &mut String, p: &PythonFrame, st: &Style) {
     let line = p.line.map(|l| format!(":{l}")).unwrap_or_default();
     let stale = if p.stale { " (may be stale)" } else { "" };
     let _ = writeln!(out, "      py  {}{} in {}{}", esc(&p.file), line, esc(&p.function), stale);
     if let Some(src) = &p.source {
         let _ = writeln!(out, "              {}", line_start(src.trim()));
+        if let Some(c) = super::variables::caret(p) {
+            let _ = writeln!(out, "              {}", st.dim(&c));
+        }
     }
+    super::variables::write(out, p, st);
 }
 
 /// Native frames a frame stands for (itself and its inlined calls).
@@ -159,7 +164,7 @@ pub(super) fn write(out: &mut String, t: &Thread, limit: Option<usize>, st: &Sty
         for f in &frames[i..i + period] {
             match f {
                 Frame::Native(n) => native(out, n, &mut index, &cols, st),
-                Frame::Python(p) => python(out, p),
+                Frame::Python(p) => python(out, p, st),
             }
         }
         if reps > 1 {

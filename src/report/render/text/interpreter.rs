@@ -29,5 +29,8 @@ pub(super) fn write(out: &mut String, crash: &Crash) {
             let _ = write!(s, "; no thread holds the GIL");
         }
     }
+    if py.interpreters.iter().any(|i| i.gc_collecting == Some(true)) {
+        let _ = write!(s, "; the garbage collector is running");
+    }
     field(out, "interpreter", &s);
 }

@@ -10,6 +10,7 @@ mod interpreter;
 mod python;
 mod style;
 mod threads;
+mod variables;
 
 pub use style::Style;
 

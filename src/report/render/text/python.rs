@@ -13,11 +13,16 @@ fn colon_line(p: &PythonFrame) -> String {
     p.line.map(|l| format!(":{l}")).unwrap_or_default()
 }
 
-/// `  key          file:line in function`, then its source line.
+/// `  key          file:line in function(arguments)`, then its source line and the caret
+/// under the running expression.
 fn py_line(out: &mut String, key: &str, p: &PythonFrame) {
-    let _ = writeln!(out, "  {key:<12} {}{} in {}", esc(&p.file), colon_line(p), esc(&p.function));
+    let args = super::variables::arguments(p);
+    let _ = writeln!(out, "  {key:<12} {}{} in {}{}", esc(&p.file), colon_line(p), esc(&p.function), esc(&args));
     if let Some(src) = &p.source {
         let _ = writeln!(out, "  {:<12}     {}", "", line_start(src.trim()));
+        if let Some(c) = super::variables::caret(p) {
+            let _ = writeln!(out, "  {:<12}     {c}", "");
+        }
     }
 }
 

@@ -6,18 +6,26 @@ use std::fmt::Write;
 
 use super::super::escape::terminal::text as esc;
 use super::{asyncio, frames, Style};
-use crate::report::model::{Crash, InterpreterState, Thread};
+use crate::report::model::{Crash, InterpreterState, PythonThread, Thread};
 
 /// Frames shown for a thread that did not crash.
 const OTHER_THREAD_FRAMES: usize = 24;
 /// Native threads with no Python frames named in the closing line; more are counted.
 const QUIET_NAMED: usize = 6;
 
-/// `Thread 12 "name" (crashed, main, holds the GIL, ...)`.
+/// The Python thread state of kernel thread `tid`, if any.
+fn python_thread(crash: &Crash, tid: i32) -> Option<&PythonThread> {
+    crash.python.as_ref()?.interpreters.iter().flat_map(|i| i.threads.iter()).find(|p| p.tid == Some(tid))
+}
+
+/// `Thread 12 "name" [MainThread] (crashed, main, holds the GIL, ...)`.
 fn title(t: &Thread, crash: &Crash) -> String {
     let mut tags = Vec::new();
+    let py = python_thread(crash, t.tid);
     if t.crashed {
         tags.push("crashed".to_string());
+    } else if py.and_then(|p| p.idle) == Some(true) {
+        tags.push("waiting".to_string());
     }
     if t.main {
         tags.push("main".to_string());
@@ -32,7 +40,11 @@ fn title(t: &Thread, crash: &Crash) -> String {
     if let Some(task) = asyncio::running_task(crash, t.tid) {
         tags.push(format!("running asyncio task '{}'", esc(&task.name)));
     }
-    let name = t.name.as_deref().map(|n| format!(" \"{}\"", esc(n))).unwrap_or_default();
+    let mut name = t.name.as_deref().map(|n| format!(" \"{}\"", esc(n))).unwrap_or_default();
+    // The thread's `threading` name beside the OS one.
+    if let Some(pn) = py.and_then(|p| p.python_name.as_deref()) {
+        name.push_str(&format!(" [{}]", esc(pn)));
+    }
     if tags.is_empty() {
         format!("Thread {}{}", t.tid, name)
     } else {
