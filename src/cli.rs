@@ -116,12 +116,29 @@ pub struct RunArgs {
     /// What to do at the hang timeout after dumping: `term` (SIGTERM the command) or `dump` (leave it running)
     #[arg(long, value_enum, default_value = "term")]
     pub hang_action: HangArg,
+    #[command(flatten)]
+    pub timeouts: TimeoutArgs,
+    #[command(flatten)]
+    pub cores: CoreFileArgs,
+    /// The command to run, after `--`
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+/// `--test-timeout` (run, and the pytest plugin's session).
+#[derive(Debug, Args, Clone)]
+pub struct TimeoutArgs {
     /// Report (kind hang) a process whose pytest test has run longer than SECONDS, then act as --test-timeout-action says
     #[arg(long, value_name = "SECONDS", env = "CRASHCATCH_TEST_TIMEOUT", value_parser = test_seconds)]
     pub test_timeout: Option<std::time::Duration>,
     /// After a test timeout's report: `kill` (SIGKILL that process; an xdist worker is replaced), `term` (SIGTERM), `dump` (leave it)
     #[arg(long, value_enum, default_value = "kill", env = "CRASHCATCH_TEST_TIMEOUT_ACTION")]
     pub test_timeout_action: TestTimeoutArg,
+}
+
+/// `--core` (run, and the pytest plugin's session).
+#[derive(Debug, Args, Clone)]
+pub struct CoreFileArgs {
     /// At a crash, also write a core file of the process next to the report (for gdb or `crashcatch core`)
     #[arg(long, env = "CRASHCATCH_CORE", value_parser = clap::builder::FalseyValueParser::new())]
     pub core: bool,
@@ -131,9 +148,31 @@ pub struct RunArgs {
     /// Most --core writes in all during the run, in MB; cores past it are skipped, with a line saying so
     #[arg(long, value_name = "MB", default_value = "4096")]
     pub core_max_total_mb: u64,
-    /// The command to run, after `--`
-    #[arg(last = true, required = true, value_name = "CMD")]
-    pub command: Vec<OsString>,
+}
+
+/// `crashcatch session`: not for people. The pytest plugin starts it to watch its own running
+/// session (see supervise/session.rs for the handshake over the two descriptors).
+#[derive(Debug, Args, Clone)]
+pub struct SessionArgs {
+    #[command(flatten)]
+    pub report: ReportArgs,
+    #[command(flatten)]
+    pub watch: WatchArgs,
+    #[command(flatten)]
+    pub tracker: TrackerArgs,
+    #[command(flatten)]
+    pub timeouts: TimeoutArgs,
+    #[command(flatten)]
+    pub cores: CoreFileArgs,
+    /// Where crashcatch says its pid, then whether it watches the session ("ok" or "error: why")
+    #[arg(long, value_name = "FD")]
+    pub notify_fd: i32,
+    /// Where the plugin says "go" once it allowed crashcatch as its tracer (PR_SET_PTRACER)
+    #[arg(long, value_name = "FD")]
+    pub go_fd: i32,
+    /// The pytest process
+    #[arg(value_name = "PID")]
+    pub pid: i32,
 }
 
 /// How `crashcatch attach` ends, said in `attach --help` and the man page.
@@ -243,6 +282,15 @@ pub enum Command {
     Upload(UploadArgs),
 }
 
+/// `crashcatch session`: parsed apart from the documented modes (no help, man page or completion
+/// shows it).
+#[derive(Debug, Parser)]
+#[command(name = "crashcatch session", version)]
+struct SessionCli {
+    #[command(flatten)]
+    args: SessionArgs,
+}
+
 /// Catch native crashes of Python processes and explain them.
 ///
 /// `crashcatch [OPTIONS] -- CMD [ARGS...]` runs CMD under ptrace and follows every thread, fork
@@ -279,10 +327,16 @@ pub enum Mode {
     Core(CoreArgs),
     Summarize(SummarizeArgs),
     Upload(UploadArgs),
+    Session(SessionArgs),
 }
 
 /// Parses `args` (the program's name first).
 pub fn parse_from(args: impl IntoIterator<Item = OsString>) -> Result<Mode, clap::Error> {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    if args.get(1).is_some_and(|a| a == "session") {
+        args.remove(1);
+        return SessionCli::try_parse_from(args).map(|s| Mode::Session(s.args));
+    }
     let cli = Cli::try_parse_from(args)?;
     Ok(match cli.command {
         None => Mode::Run(cli.run),
@@ -417,13 +471,17 @@ mod tests {
         assert!(
             matches!(parse(&["-q", "--", "dump", "1"]), Ok(Mode::Run(r)) if r.command == ["dump", "1"] && r.watch.quiet)
         );
-        assert!(matches!(parse(&["run", "--core", "--", "true"]), Ok(Mode::Run(r)) if r.core));
+        assert!(matches!(parse(&["run", "--core", "--", "true"]), Ok(Mode::Run(r)) if r.cores.core));
         assert!(
             matches!(parse(&["attach", "--follow-forks", "12"]), Ok(Mode::Attach(a)) if a.pid == 12 && a.follow_forks)
         );
         assert!(matches!(parse(&["dump", "--format", "json", "7"]), Ok(Mode::Dump(d)) if d.pid == 7));
         assert!(matches!(parse(&["core", "--sysroot", "/r", "c.core"]), Ok(Mode::Core(c)) if c.sysroot.is_some()));
         assert!(matches!(parse(&["summarize", "a", "b"]), Ok(Mode::Summarize(s)) if s.paths.len() == 2));
+        assert!(matches!(
+            parse(&["session", "--notify-fd", "3", "--go-fd", "4", "--output-dir", "r", "12"]),
+            Ok(Mode::Session(a)) if a.pid == 12 && a.notify_fd == 3 && a.go_fd == 4
+        ));
         assert!(
             matches!(parse(&["upload", "--sentry-dsn", "https://k@h/1", "a"]), Ok(Mode::Upload(u)) if u.paths.len() == 1)
         );
@@ -481,6 +539,7 @@ mod tests {
         assert!(attach.contains("--junit-xml") && attach.contains("--follow-forks") && attach.contains("Exit status"));
         assert!(!attach.contains("--core-max-mb"), "{attach}");
         let top = help(&["--help"]);
+        assert!(!top.contains("session"), "the plugin's own mode is not for people:\n{top}");
         for sub in ["run", "attach", "dump", "core", "summarize", "upload"] {
             assert!(top.contains(&format!("\n  {sub} ")), "{sub} missing from --help:\n{top}");
         }

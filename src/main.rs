@@ -8,7 +8,7 @@ use crashcatch::report::model::TimeoutAction;
 use crashcatch::report::output::sentry::{self, SentryConfig};
 use crashcatch::report::output::{console, Format, OutputConfig, Print};
 use crashcatch::report::render::GithubAnnotation;
-use crashcatch::supervise::{self, attach, test_timeout, tracer::HangAction, RunConfig};
+use crashcatch::supervise::{self, attach, session, test_timeout, tracer::HangAction, RunConfig};
 use crashcatch::{capture, postmortem};
 
 /// The outputs of a mode: its report options, the watching modes' `-q` and `--junit-xml`, the
@@ -84,22 +84,42 @@ fn run_config(a: cli::RunArgs) -> RunConfig {
         signal_group: a.signal_group,
         hang_timeout: a.hang_timeout,
         subreaper: a.subreaper,
-        test_timeout: a.test_timeout.map(|limit| test_timeout::Config {
-            limit,
-            action: match a.test_timeout_action {
-                cli::TestTimeoutArg::Kill => TimeoutAction::Kill,
-                cli::TestTimeoutArg::Term => TimeoutAction::Term,
-                cli::TestTimeoutArg::Dump => TimeoutAction::Dump,
-            },
-        }),
-        core_dump: a.core.then_some(supervise::CoreLimits {
-            per_core: a.core_max_mb.saturating_mul(1 << 20),
-            total: a.core_max_total_mb.saturating_mul(1 << 20),
-        }),
+        test_timeout: test_timeout_config(&a.timeouts),
+        core_dump: core_limits(&a.cores),
         hang_action: match a.hang_action {
             cli::HangArg::Term => HangAction::Term,
             cli::HangArg::Dump => HangAction::Dump,
         },
+    }
+}
+
+fn test_timeout_config(a: &cli::TimeoutArgs) -> Option<test_timeout::Config> {
+    a.test_timeout.map(|limit| test_timeout::Config {
+        limit,
+        action: match a.test_timeout_action {
+            cli::TestTimeoutArg::Kill => TimeoutAction::Kill,
+            cli::TestTimeoutArg::Term => TimeoutAction::Term,
+            cli::TestTimeoutArg::Dump => TimeoutAction::Dump,
+        },
+    })
+}
+
+fn core_limits(a: &cli::CoreFileArgs) -> Option<supervise::CoreLimits> {
+    a.core.then_some(supervise::CoreLimits {
+        per_core: a.core_max_mb.saturating_mul(1 << 20),
+        total: a.core_max_total_mb.saturating_mul(1 << 20),
+    })
+}
+
+fn session_config(a: &cli::SessionArgs) -> session::SessionConfig {
+    session::SessionConfig {
+        pid: a.pid,
+        notify_fd: a.notify_fd,
+        go_fd: a.go_fd,
+        output: output(&a.report, Some(&a.watch), Some(&a.tracker), Print::Stderr),
+        capture: capture_options(&a.report),
+        test_timeout: test_timeout_config(&a.timeouts),
+        core_dump: core_limits(&a.cores),
     }
 }
 
@@ -160,5 +180,6 @@ fn main() {
         cli::Mode::Core(a) => std::process::exit(postmortem::run(core_config(a))),
         cli::Mode::Summarize(a) => std::process::exit(summarize::run(&a)),
         cli::Mode::Upload(a) => std::process::exit(upload::run(&a)),
+        cli::Mode::Session(a) => std::process::exit(session::session(session_config(&a))),
     }
 }

@@ -88,6 +88,9 @@ fn shell_completions_are_generated_and_complete() {
     } else {
         skip("bash completion", "bash is not installed");
     }
+    for f in &files {
+        assert!(!std::fs::read_to_string(f).unwrap().contains("session"), "{}: the plugin's own mode", f.display());
+    }
     for (shell, ext) in [("zsh", "_crashcatch"), ("fish", "crashcatch.fish")] {
         let file = files.iter().find(|f| f.file_name().is_some_and(|n| n == ext)).expect(ext);
         let text = std::fs::read_to_string(file).unwrap();

@@ -142,6 +142,9 @@ def test_xdist_workers_are_watched_and_results_unchanged(pytester: pytest.Pytest
     assert summary_line(caught.outlines) == summary_line(bare.outlines)
     assert "worker 'gw" in caught.stdout.str() and "crashed while running" in caught.stdout.str()
     (report,) = reports(pytester.path / "reports")
+    # crashcatch's last word comes before pytest's parent sees it exit (it holds the session's
+    # main thread at its exit while it writes).
+    assert f"crashcatch: 1 crash: pid {report['process']['pid']} SIGSEGV" in caught.stderr.str(), caught.stderr.str()
     assert report["process"]["test"] == "test_native.py::test_crash (call)"
     # The same crash serially: the same fingerprint.
     serial = pytester.runpytest_subprocess(
@@ -177,7 +180,7 @@ def test_the_session_really_runs_under_crashcatch(pytester: pytest.Pytester, plu
             status = open("/proc/self/status").read()
             tracer = [l.split()[1] for l in status.splitlines() if l.startswith("TracerPid:")][0]
             comm = open("/proc/%s/comm" % tracer).read().strip() if tracer != "0" else ""
-            open("tracer.txt", "w").write(comm + " " + os.environ.get("CRASHCATCH_PYTEST_REEXEC", ""))
+            open("tracer.txt", "w").write(comm + " " + os.environ.get("CRASHCATCH_PYTEST_SESSION", ""))
         """
     )
     result = pytester.runpytest_subprocess(*plugin_args, "--crashcatch")
@@ -234,9 +237,15 @@ def test_already_under_crashcatch_it_does_nothing(pytester: pytest.Pytester, plu
 
 def fake_binary(folder: Path, message: str, status: int) -> str:
     """A stand-in for a crashcatch that cannot trace here (ptrace denied by the kernel, a
-    seccomp profile or a container without CAP_SYS_PTRACE), as the real one says it."""
+    seccomp profile or a container without CAP_SYS_PTRACE), as the real one says it to the
+    plugin (src/supervise/session.rs): `error: WHY` on the descriptor it is given."""
     path = folder / "fake-crashcatch"
-    path.write_text(f"#!/bin/sh\necho '{message}' >&2\nexit {status}\n")
+    path.write_text(
+        "#!/bin/sh\n"
+        'while [ $# -gt 0 ]; do [ "$1" = --notify-fd ] && fd=$2; shift; done\n'
+        f"eval \"echo 'error: {message}' >&$fd\"\n"
+        f"exit {status}\n"
+    )
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return str(path)
 
@@ -244,7 +253,7 @@ def fake_binary(folder: Path, message: str, status: int) -> str:
 def test_when_ptrace_is_denied_it_says_why_and_runs_without(pytester: pytest.Pytester, plugin_args: List[str], monkeypatch: pytest.MonkeyPatch) -> None:
     pytester.makepyfile(test_fine=PASSING)
     why = "cannot trace the command: ptrace(PTRACE_TRACEME): Operation not permitted"
-    monkeypatch.setenv("CRASHCATCH_BINARY", fake_binary(pytester.path, f"crashcatch: {why}", 125))
+    monkeypatch.setenv("CRASHCATCH_BINARY", fake_binary(pytester.path, why, 125))
     result = pytester.runpytest_subprocess(*plugin_args, "--crashcatch")
     assert result.ret == 0
     assert result.errlines == [f"crashcatch: not catching crashes in this session: {why}"]
@@ -305,3 +314,78 @@ def test_command_line_is_this_interpreters() -> None:
     assert argv[0] == sys.executable
     if hasattr(sys, "orig_argv"):
         assert argv[1:] == sys.orig_argv[1:]
+
+
+def test_pytest_starts_once(pytester: pytest.Pytester, plugin_args: List[str]) -> None:
+    """The session is watched where it stands: a plugin given with -p (imported before any
+    hook) is imported once, in the one pytest process there is."""
+    pytester.makepyfile(counter="open('starts.txt', 'a').write('x')\n", test_fine=PASSING)
+    result = pytester.runpytest_subprocess(*plugin_args, "-p", "counter", "--crashcatch")
+    assert result.ret == 0, result.stderr.str()
+    assert (pytester.path / "starts.txt").read_text() == "x"
+    assert result.stderr.str() == ""
+
+
+WATCHER_KILLED = """
+import os, signal, time
+
+def tracer():
+    status = open("/proc/self/status").read()
+    return int([l.split()[1] for l in status.splitlines() if l.startswith("TracerPid:")][0])
+
+def test_kill_the_watcher():
+    watcher = tracer()
+    assert open("/proc/%d/comm" % watcher).read().strip() == "crashcatch"
+    os.kill(watcher, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while tracer() != 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert tracer() == 0
+
+def test_after():
+    assert tracer() == 0
+"""
+
+
+def test_a_dead_watcher_leaves_the_session_running_untraced(pytester: pytest.Pytester, plugin_args: List[str]) -> None:
+    """crashcatch never holds the session with PTRACE_O_EXITKILL: killed, it lets go (the
+    kernel detaches it) and the session runs on, untraced, to its own end."""
+    pytester.makepyfile(test_watcher=WATCHER_KILLED)
+    result = pytester.runpytest_subprocess(*plugin_args, "-p", "no:cacheprovider", "--crashcatch", "-v")
+    assert result.ret == 0, result.stdout.str()
+    result.assert_outcomes(passed=2)
+
+
+TRACER = """
+import ctypes, os, signal, sys
+libc = ctypes.CDLL(None, use_errno=True)
+pid = os.fork()
+if pid == 0:
+    libc.ptrace(0, 0, None, None)  # PTRACE_TRACEME: this other tracer has the session
+    os.execv(sys.argv[1], sys.argv[1:])
+while True:
+    _, status = os.waitpid(pid, 0)
+    if os.WIFEXITED(status):
+        sys.exit(os.WEXITSTATUS(status))
+    if os.WIFSIGNALED(status):
+        sys.exit(128 + os.WTERMSIG(status))
+    sig = os.WSTOPSIG(status)
+    libc.ptrace(7, pid, None, ctypes.c_void_p(0 if sig == signal.SIGTRAP else sig))  # PTRACE_CONT
+"""
+
+
+def test_a_session_another_tracer_has_is_said_and_required_fails(pytester: pytest.Pytester, plugin_args: List[str]) -> None:
+    """A real refusal: the session is already traced by another program (a debugger). crashcatch
+    says why in one line, seizes nothing, and the session runs, or fails with `required`."""
+    pytester.makepyfile(test_fine=PASSING)
+    tracer = pytester.makepyfile(other_tracer=TRACER)
+    pytest_cmd = [sys.executable, "-m", "pytest", *plugin_args, "-p", "no:cacheprovider"]
+    result = pytester.run(sys.executable, str(tracer), *pytest_cmd, "--crashcatch")
+    assert result.ret == 0, result.stderr.str()
+    (line,) = result.errlines
+    assert line.startswith("crashcatch: not catching crashes in this session: pid ") and "is already traced by pid" in line, line
+    assert summary_line(result.outlines) == "2 passed"
+    required = pytester.run(sys.executable, str(tracer), *pytest_cmd, "--crashcatch=required")
+    assert required.ret == pytest.ExitCode.USAGE_ERROR, required.stderr.str()
+    assert "crashcatch cannot run this session: pid " in required.stderr.str()
+    assert "passed" not in required.stdout.str()
