@@ -663,7 +663,8 @@ fn panic_in_render_keeps_status_and_report() {
 mod fuzz {
     use super::*;
     use crashcatch::report::model::*;
-    use crashcatch::report::render::junit::{suite, testcase};
+    use crashcatch::report::render::escape::xml;
+    use crashcatch::report::render::junit::{case, junit_names};
     use crashcatch::report::render::junit_merge::merge;
     use crashcatch::report::render::{GithubAnnotation, Json, Render, Style, Text};
     use proptest::prelude::*;
@@ -846,8 +847,9 @@ mod fuzz {
             let back: Crash = serde_json::from_str(&json).expect("the JSON report parses");
             prop_assert_eq!(serde_json::to_value(&back).unwrap(), serde_json::to_value(&c).unwrap());
 
-            let case = testcase(&c);
-            let doc = merge(PYTEST_XML.as_bytes(), &suite(&[case.clone(), case])).expect("merges");
+            // Into a pytest file without the crash's test: a crashcatch suite of its own.
+            let crash_case = case(&c);
+            let doc = merge(PYTEST_XML.as_bytes(), &[crash_case.clone(), crash_case.clone()]).expect("merges");
             assert_unsteerable("junit", &doc, 0);
             let parsed = roxmltree::Document::parse(&doc).map_err(|e| TestCaseError::fail(format!("{e}\n{doc}")))?;
             let suites: Vec<_> = parsed.descendants().filter(|n| n.has_tag_name("testsuite")).collect();
@@ -855,7 +857,30 @@ mod fuzz {
             prop_assert_eq!(suites[0].attribute("name"), Some("pytest"));
             prop_assert_eq!(suites[1].children().filter(|n| n.has_tag_name("testcase")).count(), 2);
             // Merging again changes nothing.
-            prop_assert_eq!(merge(doc.as_bytes(), &suite(&[testcase(&c), testcase(&c)])).unwrap(), doc.clone());
+            prop_assert_eq!(merge(doc.as_bytes(), &[case(&c), case(&c)]).unwrap(), doc.clone());
+            // Into the testcase pytest wrote for the crash's (hostile) test: once, in place.
+            if let Some(test) = &c.process.test {
+                let (classname, name, _) = junit_names(test);
+                let own = format!(
+                    "<testsuites><testsuite name=\"pytest\" errors=\"1\" tests=\"1\"><testcase classname=\"{}\" name=\"{}\"><error message=\"worker crashed\">worker crashed</error></testcase></testsuite></testsuites>",
+                    xml::attribute(&classname),
+                    xml::attribute(&name)
+                );
+                // Names XML cannot hold (controls, shown as text) cannot be in pytest's file.
+                let written = roxmltree::Document::parse(&own).unwrap();
+                let tc = written.descendants().find(|n| n.has_tag_name("testcase")).unwrap();
+                if tc.attribute("classname") != Some(classname.as_str()) || tc.attribute("name") != Some(name.as_str()) {
+                    return Ok(());
+                }
+                let doc = merge(own.as_bytes(), &[crash_case.clone(), crash_case]).expect("merges");
+                assert_unsteerable("junit (in place)", &doc, 0);
+                let parsed = roxmltree::Document::parse(&doc).map_err(|e| TestCaseError::fail(format!("{e}\n{doc}")))?;
+                prop_assert_eq!(parsed.descendants().filter(|n| n.has_tag_name("testsuite")).count(), 1, "{}", doc);
+                prop_assert_eq!(parsed.descendants().filter(|n| n.has_tag_name("testcase")).count(), 1);
+                let kinds = parsed.descendants().filter(|n| n.attribute("name") == Some("crashcatch.kind")).count();
+                prop_assert_eq!(kinds, 1, "{}", doc);
+                prop_assert_eq!(merge(doc.as_bytes(), &[case(&c)]).unwrap(), doc.clone());
+            }
 
             // The grouped outputs (the job summary, `summarize` in its three formats) and a
             // line on stderr naming a file.
@@ -882,7 +907,8 @@ mod fuzz {
             prop_assert_eq!(gh.matches('\n').count(), 1);
             let cmd = assert_unsteerable("github", &gh, 1).remove(0);
             let title = property(&cmd, "title").unwrap_or("");
-            prop_assert!(title.starts_with("crash ") && title.contains(" in"), "{}", title);
+            let kind = if c.test_timeout.is_some() { "timeout in" } else { "crash " };
+            prop_assert!(title.starts_with(kind) && title.contains(" in"), "{}", title);
             prop_assert!(cmd.properties.iter().all(|(k, _)| matches!(k.as_str(), "file" | "line" | "title")), "{:?}", cmd);
         }
     }

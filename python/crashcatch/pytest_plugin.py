@@ -224,6 +224,11 @@ def session_args(config: pytest.Config) -> List[str]:
     action = getattr(ns, "crashcatch_test_timeout_action", None)
     if action:
         args += ["--test-timeout-action", str(action)]
+    # pytest's own JUnit file (--junitxml, resolved as its junitxml plugin does): each crash goes
+    # into the testcase of its test there. $CRASHCATCH_JUNIT_XML, when set, says otherwise.
+    xml = getattr(ns, "xmlpath", None)
+    if xml and not os.environ.get("CRASHCATCH_JUNIT_XML"):
+        args += ["--junit-xml", os.path.normpath(os.path.abspath(os.path.expanduser(os.path.expandvars(xml))))]
     return args
 
 

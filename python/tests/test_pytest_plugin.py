@@ -389,3 +389,67 @@ def test_a_session_another_tracer_has_is_said_and_required_fails(pytester: pytes
     assert required.ret == pytest.ExitCode.USAGE_ERROR, required.stderr.str()
     assert "crashcatch cannot run this session: pid " in required.stderr.str()
     assert "passed" not in required.stdout.str()
+
+
+def junit_cases(path: Path) -> List[Any]:
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(str(path)).getroot()
+    assert not [s for s in root.iter("testsuite") if s.get("name") == "crashcatch"], path.read_text()
+    return list(root.iter("testcase"))
+
+
+def test_junitxml_gets_the_crash_in_the_tests_own_testcase(pytester: pytest.Pytester, plugin_args: List[str]) -> None:
+    """`pytest -n 2 --crashcatch --junitxml=F`, nothing else: crashcatch's report and fingerprint
+    go into F, in the testcase pytest wrote for the crashed test (xdist's "worker crashed"
+    error), once: F has as many testcases as there are tests, as without crashcatch."""
+    pytest.importorskip("xdist")
+    pytester.makepyfile(test_native=CRASHING)
+    bare = pytester.runpytest_subprocess(*plugin_args, "-n", "2", "--junitxml=bare.xml")
+    caught = pytester.runpytest_subprocess(
+        *plugin_args, "-n", "2", "--crashcatch", "--junitxml=junit.xml", "--crashcatch-output-dir=reports"
+    )
+    assert bare.ret == caught.ret == 1, caught.stderr.str()
+    (report,) = reports(pytester.path / "reports")
+    cases = junit_cases(pytester.path / "junit.xml")
+    assert len(cases) == len(junit_cases(pytester.path / "bare.xml")) == 3
+    (crashed,) = [c for c in cases if c.get("name") == "test_crash"]
+    props = {p.get("name"): p.get("value") for p in crashed.iter("property")}
+    assert props["crashcatch.kind"] == "crash"
+    assert props["crashcatch.fingerprint"] == report["fingerprint"]
+    (error,) = [e for e in crashed if e.tag in ("error", "failure")]
+    assert error.get("message", "").startswith("SIGSEGV") and "crashed while running" in error.get("message", "")
+    assert "was killed by SIGSEGV" in (error.text or "") and report["fingerprint"] in (error.text or "")
+    for passed in ("test_ok", "test_after"):
+        (case,) = [c for c in cases if c.get("name") == passed]
+        assert len(case) == 0, passed
+
+
+def test_junitxml_gets_a_test_timeout_in_the_tests_own_testcase(pytester: pytest.Pytester, plugin_args: List[str]) -> None:
+    pytest.importorskip("xdist")
+    pytester.makepyfile(test_hang=HANGING)
+    caught = pytester.runpytest_subprocess(
+        *plugin_args, "-n", "2", "--crashcatch-test-timeout", "2", "--junitxml=junit.xml", timeout=120
+    )
+    assert caught.ret == pytest.ExitCode.TESTS_FAILED, caught.stderr.str()
+    cases = junit_cases(pytester.path / "junit.xml")
+    assert len(cases) == 3
+    (hung,) = [c for c in cases if c.get("name") == "test_hangs_in_libc"]
+    props = {p.get("name"): p.get("value") for p in hung.iter("property")}
+    assert props["crashcatch.kind"] == "timeout"
+    (error,) = [e for e in hung if e.tag in ("error", "failure")]
+    assert error.get("message", "").startswith("test ran longer than 2 s")
+
+
+def test_a_serial_crash_still_leaves_a_junit_file(pytester: pytest.Pytester, plugin_args: List[str]) -> None:
+    """Serially pytest dies with the crash and never writes F: crashcatch writes it, with the
+    crash as the test's testcase (the one test pytest would not report)."""
+    import xml.etree.ElementTree as ET
+
+    pytester.makepyfile(test_native=CRASHING)
+    caught = pytester.runpytest_subprocess(*plugin_args, "-p", "no:cacheprovider", "--crashcatch", "--junitxml=junit.xml")
+    assert caught.ret == -signal.SIGSEGV
+    root = ET.parse(str(pytester.path / "junit.xml")).getroot()
+    (case,) = list(root.iter("testcase"))
+    assert (case.get("classname"), case.get("name")) == ("test_native", "test_crash")
+    assert [e.tag for e in case if e.tag == "error"] == ["error"]
