@@ -9,6 +9,7 @@ mod clock;
 pub mod environment;
 mod fallback;
 mod stacks;
+pub mod warm;
 pub mod worker;
 
 use std::time::{Duration, Instant};

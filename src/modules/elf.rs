@@ -406,7 +406,19 @@ impl ElfInfo {
         if let Some(a) = self.by_name.borrow().get(name) {
             return *a;
         }
-        let a = symbols::address_of(&self.symbol_tables().all, name);
+        // The same file in an earlier report of this run (or a warm-up before the process was
+        // stopped: capture/warm.rs) already looked the name up.
+        let key = self.src.identity().map(|(dev, ino)| (dev, ino, self.src.len(), name.to_string()));
+        let a = match key.as_ref().and_then(symbols::remembered) {
+            Some(a) => a,
+            None => {
+                let a = symbols::address_of(&self.symbol_tables().all, name);
+                if let Some(k) = key {
+                    symbols::remember(k, a);
+                }
+                a
+            }
+        };
         self.by_name.borrow_mut().insert(name.to_string(), a);
         a
     }

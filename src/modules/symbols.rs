@@ -303,6 +303,35 @@ fn beats(current: &Option<Entry>, e: &Entry) -> bool {
     current.as_ref().map_or(true, |c| c.rank() < e.rank())
 }
 
+/// (device, inode, size, name) of a symbol looked up by name in a file.
+pub type NameKey = (u64, u64, u64, String);
+
+/// Lookups by name remembered for the life of crashcatch, across reports: each is a scan of
+/// a string table and a symbol table (a fraction of a millisecond in a large interpreter), and
+/// the Python stage makes about twenty. Bounded; keyed by the file's identity and size, so a
+/// file replaced on disk is looked up again.
+static BY_NAME: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<NameKey, Option<u64>>>> =
+    std::sync::OnceLock::new();
+const MAX_REMEMBERED: usize = 16384;
+
+fn by_name() -> std::sync::MutexGuard<'static, std::collections::HashMap<NameKey, Option<u64>>> {
+    BY_NAME.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A lookup remembered for this file and name.
+pub fn remembered(key: &NameKey) -> Option<Option<u64>> {
+    by_name().get(key).copied()
+}
+
+/// Remembers a lookup (forgets them all past [`MAX_REMEMBERED`]).
+pub fn remember(key: NameKey, address: Option<u64>) {
+    let mut m = by_name();
+    if m.len() >= MAX_REMEMBERED {
+        m.clear();
+    }
+    m.insert(key, address);
+}
+
 /// The address of the first symbol named `name` in the sorted table (lowest address, then
 /// largest size, then table order), searching each string table for the name.
 pub fn address_of(tables: &[Table<'_>], name: &str) -> Option<u64> {

@@ -3,9 +3,10 @@
 //! without blocking, and only if it is a regular file on a real filesystem (no FIFO, device,
 //! socket, /proc or /sys file). Whose rights the open uses is `rights.rs`'s business.
 
-use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
+
+use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
 
 /// Symlinks followed in one path before giving up (the kernel's own limit is 40).
 const MAX_SYMLINKS: usize = 40;
@@ -52,52 +53,39 @@ pub enum OpenError {
     NotFound,
 }
 
-fn errno_error(call: &str) -> OpenError {
-    let e = std::io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::ENOENT) => OpenError::NotFound,
-        Some(libc::ELOOP) => OpenError::SymlinkLoop,
-        _ => OpenError::System(format!("{call}: {e}")),
+fn errno_error(call: &str, e: rustix::io::Errno) -> OpenError {
+    match e {
+        rustix::io::Errno::NOENT => OpenError::NotFound,
+        rustix::io::Errno::LOOP => OpenError::SymlinkLoop,
+        e => OpenError::System(format!("{call}: {}", std::io::Error::from(e))),
     }
 }
 
 /// Opens a folder (a process's root or working folder through /proc) as a handle to resolve
 /// paths under. Done with crashcatch's own rights: /proc/PID/root needs the ptrace access check.
 pub fn open_dir(path: &std::path::Path) -> Result<OwnedFd, OpenError> {
-    let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| OpenError::BadPath)?;
-    // SAFETY: a valid C string; the returned descriptor is owned below.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(errno_error("open"));
-    }
-    // SAFETY: fd was just returned by open and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    rustix::fs::open(path, flags, Mode::empty()).map_err(|e| errno_error("open", e))
 }
 
 /// Opens `path` (a path crashcatch resolves with its own view: a core's files under the
 /// sysroot, a report file) read-only and without blocking, if it is a regular file on a real
 /// filesystem. A watched read (process/blocking.rs).
 pub fn open_regular(path: &std::path::Path) -> Result<File, OpenError> {
-    open_regular_with(path, OPEN_FLAGS)
+    open_regular_with(path, open_flags())
 }
 
 /// [`open_regular`], but a symbolic link as the last component is refused, not followed (a
 /// file in a folder others may write to: the debuginfod cache).
 pub fn open_regular_no_follow(path: &std::path::Path) -> Result<File, OpenError> {
-    open_regular_with(path, OPEN_FLAGS | libc::O_NOFOLLOW)
+    open_regular_with(path, open_flags() | OFlags::NOFOLLOW)
 }
 
-fn open_regular_with(path: &std::path::Path, flags: i32) -> Result<File, OpenError> {
-    let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| OpenError::BadPath)?;
-    let open = || {
-        // SAFETY: a valid C string; the returned descriptor is owned below.
-        let fd = unsafe { libc::open(c.as_ptr(), flags) };
-        if fd < 0 {
-            return Err(errno_error("open"));
-        }
-        // SAFETY: fd was just returned by open and is owned by nobody else.
-        check_regular(unsafe { OwnedFd::from_raw_fd(fd) })
-    };
+fn open_regular_with(path: &std::path::Path, flags: OFlags) -> Result<File, OpenError> {
+    if path.as_os_str().as_encoded_bytes().contains(&0) {
+        return Err(OpenError::BadPath);
+    }
+    let open = || check_regular(rustix::fs::open(path, flags, Mode::empty()).map_err(|e| errno_error("open", e))?);
     super::blocking::file(path, open).unwrap_or(Err(OpenError::Timeout))
 }
 
@@ -113,17 +101,11 @@ pub fn read_proc(path: &std::path::Path, cap: u64) -> Option<Vec<u8>> {
 
 /// Opens a kernel file about a process (see [`read_proc`]) read-only; /proc only.
 pub fn open_proc(path: &std::path::Path) -> Result<File, OpenError> {
-    if !path.starts_with("/proc/") {
+    if !path.starts_with("/proc/") || path.as_os_str().as_encoded_bytes().contains(&0) {
         return Err(OpenError::BadPath);
     }
-    let c = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| OpenError::BadPath)?;
-    // SAFETY: a valid C string; the returned descriptor is owned below.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_NOCTTY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(errno_error("open"));
-    }
-    // SAFETY: fd was just returned by open and is owned by nobody else.
-    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    let flags = OFlags::RDONLY | OFlags::NOCTTY | OFlags::CLOEXEC;
+    Ok(File::from(rustix::fs::open(path, flags, Mode::empty()).map_err(|e| errno_error("open", e))?))
 }
 
 /// How a path is resolved.
@@ -143,7 +125,7 @@ pub fn open_in_root(root: &OwnedFd, path: &str, resolver: Resolver) -> Result<Fi
         return Err(OpenError::BadPath);
     }
     let fd = match resolver {
-        Resolver::Openat2 => match openat2_in_root(root.as_raw_fd(), path) {
+        Resolver::Openat2 => match openat2_in_root(root, path) {
             Err(Openat2Error::Unsupported) => walk_in_root(root, path)?,
             Err(Openat2Error::Open(e)) => return Err(e),
             Ok(fd) => fd,
@@ -155,26 +137,23 @@ pub fn open_in_root(root: &OwnedFd, path: &str, resolver: Resolver) -> Result<Fi
 
 /// The descriptor, as a `File`, if it is a regular file on a real filesystem.
 fn check_regular(fd: OwnedFd) -> Result<File, OpenError> {
-    // SAFETY: fstat on a descriptor we own, into a zeroed struct.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        if libc::fstat(fd.as_raw_fd(), &mut st) != 0 {
-            return Err(errno_error("fstat"));
-        }
-        if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-            return Err(OpenError::NotRegular);
-        }
+    let st = rustix::fs::fstat(&fd).map_err(|e| errno_error("fstat", e))?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(OpenError::NotRegular);
     }
-    // Through rustix: the kernel's statfs, whose f_type is a C long with every libc (musl's own
-    // struct has it unsigned, glibc's signed).
-    let fs = rustix::fs::fstatfs(&fd).map_err(|e| OpenError::System(format!("fstatfs: {e}")))?;
+    // The kernel's statfs, whose f_type is a C long with every libc (musl's own struct has it
+    // unsigned, glibc's signed).
+    let fs = rustix::fs::fstatfs(&fd).map_err(|e| errno_error("fstatfs", e))?;
     if PSEUDO_FILESYSTEMS.contains(&fs.f_type) {
         return Err(OpenError::PseudoFile);
     }
     Ok(File::from(fd))
 }
 
-const OPEN_FLAGS: i32 = libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
+/// Read-only, never blocking on a FIFO, never taking a terminal, closed on exec.
+fn open_flags() -> OFlags {
+    OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC
+}
 
 enum Openat2Error {
     /// No openat2 here (kernel before 5.6: ENOSYS; a seccomp profile that refuses unknown
@@ -183,52 +162,30 @@ enum Openat2Error {
     Open(OpenError),
 }
 
-fn openat2_in_root(dir: RawFd, path: &str) -> Result<OwnedFd, Openat2Error> {
-    let c = CString::new(path).map_err(|_| Openat2Error::Open(OpenError::BadPath))?;
-    // SAFETY: open_how is plain data; zeroed then filled.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = OPEN_FLAGS as u64;
-    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
-    // SAFETY: openat2 with a valid dirfd, C string and open_how of the size passed.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir,
-            c.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(match e.raw_os_error() {
-            Some(libc::ENOSYS | libc::EPERM) => Openat2Error::Unsupported,
-            Some(libc::ELOOP) => Openat2Error::Open(OpenError::SymlinkLoop),
-            _ => Openat2Error::Open(OpenError::System(format!("openat2: {e}"))),
-        });
+fn openat2_in_root(dir: &OwnedFd, path: &str) -> Result<OwnedFd, Openat2Error> {
+    if path.contains('\0') {
+        return Err(Openat2Error::Open(OpenError::BadPath));
     }
-    // SAFETY: a descriptor just returned by the kernel, owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    let resolve = ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS;
+    rustix::fs::openat2(dir, path, open_flags(), Mode::empty(), resolve).map_err(|e| match e {
+        rustix::io::Errno::NOSYS | rustix::io::Errno::PERM => Openat2Error::Unsupported,
+        e => Openat2Error::Open(errno_error("openat2", e)),
+    })
 }
 
-fn openat(dir: RawFd, name: &str, flags: i32) -> Result<OwnedFd, OpenError> {
-    let c = CString::new(name).map_err(|_| OpenError::BadPath)?;
-    // SAFETY: a valid dirfd and C string; the descriptor is owned below.
-    let fd = unsafe { libc::openat(dir, c.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(errno_error("openat"));
+fn openat(dir: &OwnedFd, name: &str, flags: OFlags) -> Result<OwnedFd, OpenError> {
+    if name.contains('\0') {
+        return Err(OpenError::BadPath);
     }
-    // SAFETY: a descriptor just returned by the kernel.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    rustix::fs::openat(dir, name, flags | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| errno_error("openat", e))
 }
 
 /// The target of the symlink `name` in `dir`, if it is one.
-fn readlink_at(dir: RawFd, name: &str) -> Option<String> {
-    let c = CString::new(name).ok()?;
-    let mut buf = vec![0u8; MAX_PATH];
-    // SAFETY: buffer of the length passed.
-    let n = unsafe { libc::readlinkat(dir, c.as_ptr(), buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
-    (n > 0 && (n as usize) < buf.len()).then(|| String::from_utf8_lossy(&buf[..n as usize]).into_owned())
+fn readlink_at(dir: &OwnedFd, name: &str) -> Option<String> {
+    let target = rustix::fs::readlinkat(dir, name, Vec::new()).ok()?;
+    let bytes = target.as_bytes();
+    (!bytes.is_empty() && bytes.len() < MAX_PATH).then(|| String::from_utf8_lossy(bytes).into_owned())
 }
 
 /// RESOLVE_IN_ROOT by hand: components are opened one at a time with O_NOFOLLOW; `..` never
@@ -251,9 +208,9 @@ fn walk_in_root(root: &OwnedFd, path: &str) -> Result<OwnedFd, OpenError> {
             }
             _ => {}
         }
-        let here = stack.last().expect("the root is never popped").as_raw_fd();
+        let here = stack.last().expect("the root is never popped");
         let last = rest.is_empty();
-        let flags = if last { OPEN_FLAGS } else { libc::O_PATH | libc::O_DIRECTORY };
+        let flags = if last { open_flags() } else { OFlags::PATH | OFlags::DIRECTORY };
         match openat(here, &name, flags) {
             Ok(fd) if last => return Ok(fd),
             Ok(fd) => stack.push(fd),
@@ -303,7 +260,7 @@ mod tests {
         symlink("../../../../../../../../secret", r.join("app/sub/rel")).unwrap();
         symlink("loop", r.join("loop")).unwrap();
         symlink("/proc/self/root/etc/hostname", r.join("app/magic")).unwrap();
-        let fifo = CString::new(r.join("fifo").as_os_str().as_encoded_bytes()).unwrap();
+        let fifo = std::ffi::CString::new(r.join("fifo").as_os_str().as_encoded_bytes()).unwrap();
         // SAFETY: a valid C string.
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
         let root = open_dir(r).unwrap();

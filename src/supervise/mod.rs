@@ -64,8 +64,7 @@ pub fn permission_hint() -> String {
 /// Marks crashcatch non-dumpable: no core file, its /proc files owned by root, and no ptrace
 /// from unprivileged processes. (Its own ptrace of the target is unaffected.)
 pub fn set_non_dumpable() {
-    // SAFETY: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
 }
 
 /// Ends crashcatch the way the traced command ended: the same exit code, or death by the same
@@ -110,9 +109,8 @@ pub fn run(cfg: RunConfig) -> Exit {
     // As PID 1 (a container's entrypoint) or a subreaper, orphans are re-parented to us; the
     // event loop's waitpid(-1) reaps them, so zombies never pile up.
     if cfg.subreaper && std::process::id() != 1 {
-        // SAFETY: prctl with integer arguments.
-        if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } != 0 {
-            console::say(&format!("--subreaper: {}", nix::errno::Errno::last()));
+        if let Err(e) = rustix::process::set_child_subreaper(Some(rustix::process::getpid())) {
+            console::say(&format!("--subreaper: {}", std::io::Error::from(e)));
         }
     }
     let spawned = match spawn::spawn(&cfg.command, options, cfg.signal_group) {

@@ -2,7 +2,7 @@
 //! exec failure through a close-on-exec pipe (a usage error, never a "crash").
 
 use std::ffi::{CString, OsString};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
@@ -33,14 +33,13 @@ pub struct Spawned {
 /// The foreground process group of the terminal on stdin, when it is ours (crashcatch runs in
 /// the foreground): the command's new group must then take over the terminal.
 fn foreground_is_ours() -> Option<i32> {
-    // SAFETY: plain queries on fd 0 and our own process.
-    unsafe {
-        if libc::isatty(0) != 1 {
-            return None;
-        }
-        let fg = libc::tcgetpgrp(0);
-        (fg > 0 && fg == libc::getpgrp()).then_some(fg)
+    let stdin = std::io::stdin();
+    let stdin = std::os::fd::AsFd::as_fd(&stdin);
+    if !rustix::termios::isatty(stdin) {
+        return None;
     }
+    let fg = rustix::termios::tcgetpgrp(stdin).ok()?.as_raw_nonzero().get();
+    (fg == rustix::process::getpgrp().as_raw_nonzero().get()).then_some(fg)
 }
 
 /// tcsetpgrp from a process outside the foreground group raises SIGTTOU: block it meanwhile.
@@ -67,13 +66,7 @@ pub fn restore_terminal(spawned: &Spawned) {
 }
 
 fn pipe_cloexec() -> Result<(OwnedFd, OwnedFd), Errno> {
-    let mut fds = [0; 2];
-    // SAFETY: fds is a valid array of two ints.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
-        return Err(Errno::last());
-    }
-    // SAFETY: both descriptors were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+    rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| Errno::from_raw(e.raw_os_error()))
 }
 
 /// Forks and execs `argv` (searched in PATH like a shell) under ptrace with `options`.
@@ -158,8 +151,7 @@ pub fn spawn(argv: &[OsString], options: Options, own_group: bool) -> Result<Spa
         }
         return Err(SpawnError::Seize { errno: e, hint: super::permission_hint() });
     }
-    // SAFETY: writing one byte to our own pipe.
-    unsafe { libc::write(go_w.as_raw_fd(), b"g".as_ptr() as *const libc::c_void, 1) };
+    let _ = rustix::io::write(&go_w, b"g");
     drop(go_w);
     Ok(Spawned { pid, exec_error: err_r, terminal_pgrp })
 }
@@ -167,7 +159,6 @@ pub fn spawn(argv: &[OsString], options: Options, own_group: bool) -> Result<Spa
 /// The errno the child reported, if its exec failed.
 pub fn read_exec_error(fd: &OwnedFd) -> Option<i32> {
     let mut b = [0u8; 4];
-    // SAFETY: reading into a 4-byte buffer from our own pipe.
-    let n = unsafe { libc::read(fd.as_raw_fd(), b.as_mut_ptr() as *mut libc::c_void, 4) };
+    let n = rustix::io::read(fd, &mut b).ok()?;
     (n == 4).then(|| i32::from_le_bytes(b))
 }

@@ -463,6 +463,11 @@ impl<'a> Tracer<'a> {
     /// (dump, hang) where every thread is still running. A process that is not dying runs
     /// again as soon as its memory is read: `stopped` is released then.
     fn capture(&mut self, tgid: i32, tid: i32, info: SignalInfo, kind: CrashKind, stopped: &mut Stopped) -> Crash {
+        if kind != CrashKind::Crash {
+            // While it still runs: the file work of its report (bounded), so that the stop below
+            // covers only reading its memory.
+            capture::warm::warm(tgid, &self.capture_options);
+        }
         let t0 = Instant::now();
         let (mut notes, also) = self.stop_others(tgid, tid, stopped);
         let mut tids: Vec<i32> = stopped.tids().chain(notes.iter().map(|(t, _)| *t)).collect();

@@ -5,7 +5,7 @@
 //! thread's waitpid (a SIGURG with an empty handler, no SA_RESTART) every few milliseconds until
 //! the loop has been round once since the request.
 
-use std::os::fd::RawFd;
+use std::os::fd::{IntoRawFd, RawFd};
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::Once;
 use std::time::Duration;
@@ -26,22 +26,21 @@ extern "C" fn on_poke(_sig: libc::c_int) {}
 /// Starts the helper thread (once). Call from the main thread, the one that waits.
 pub fn start() {
     START.call_once(|| {
-        let mut fds = [0; 2];
-        // SAFETY: pipe2 into a valid array; sigaction with a handler that does nothing; gettid.
+        let flags = rustix::pipe::PipeFlags::CLOEXEC | rustix::pipe::PipeFlags::NONBLOCK;
+        let Ok((read_end, write_end)) = rustix::pipe::pipe_with(flags) else { return };
+        // SAFETY: sigaction with a handler that does nothing.
         unsafe {
-            if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) != 0 {
-                return;
-            }
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = on_poke as *const () as usize;
             sa.sa_flags = 0;
             libc::sigemptyset(&mut sa.sa_mask);
             libc::sigaction(POKE, &sa, std::ptr::null_mut());
-            MAIN_TID.store(libc::syscall(libc::SYS_gettid) as i32, Ordering::Relaxed);
         }
-        let read_end: RawFd = fds[0];
+        MAIN_TID.store(rustix::thread::gettid().as_raw_nonzero().get(), Ordering::Relaxed);
+        let read_end: RawFd = read_end.into_raw_fd();
         if crate::process::quiet_thread::spawn("cc-wake", move || poke_loop(read_end)).is_ok() {
-            PIPE_W.store(fds[1], Ordering::Relaxed);
+            // Kept open for the life of the process: the handler writes to it.
+            PIPE_W.store(write_end.into_raw_fd(), Ordering::Relaxed);
         }
     });
 }
