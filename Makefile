@@ -1,6 +1,8 @@
 # crashcatch: build, test fixtures, test venv, tests.
 #
 #   make build      the crashcatch binary (release: target/release/crashcatch)
+#   make man        man pages from the clap definition: target/man/crashcatch.1, crashcatch-<mode>.1
+#   make completions shell completions from it: target/completions/ (bash, zsh, fish)
 #   make fixtures   C test fixtures in every build variant, under target/fixtures/<variant>/
 #   make venv       the test venv, target/venv, with pytest and pytest-xdist
 #   make pyext      the ccext test extension for every interpreter, under target/pyext/<version>/
@@ -44,7 +46,7 @@ FIXTURE_ARGS_null_deref := --lib ccfix
 FIXTURE_TARGETS := $(foreach v,$(FIXTURE_VARIANTS),\
 	$(FIXDIR)/$(v)/libccfix.so $(addprefix $(FIXDIR)/$(v)/,$(FIXTURE_PROGRAMS)))
 
-.PHONY: lint all build fixtures venv pyext sid py311dbg debuginfod bugsink test demo stress bench bench-quick bench-core bench-pause clean wheel wheel-test \
+.PHONY: lint all build man completions fixtures venv pyext sid py311dbg debuginfod bugsink test demo stress bench bench-quick bench-core bench-pause clean wheel wheel-test \
 	wheels wheels-test bullseye test-aarch64 test-docker test-peers test-realworld
 
 all: build
@@ -155,6 +157,13 @@ lint:
 
 # The demo crashes on purpose and crashcatch exits with the crash's own status (the shell's
 # 139 for SIGSEGV). That status is shown, not returned: a demo that worked must not fail make.
+# Generated from src/cli.rs by scripts/gen-docs (tests/cli_docs.rs checks them).
+man:
+	$(CARGO) run -q --example gen-docs -- man target/man
+
+completions:
+	$(CARGO) run -q --example gen-docs -- completions target/completions
+
 demo: build
 	@echo "== target/release/crashcatch --output-dir $(DEMO_REPORTS) -- python3 demo/crash.py"
 	@target/release/crashcatch --output-dir $(DEMO_REPORTS) -- python3 demo/crash.py; \

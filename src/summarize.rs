@@ -9,9 +9,9 @@ use crashcatch::report::render::escape::json;
 use crashcatch::report::render::groups::Groups;
 use crashcatch::report::render::markdown;
 
-use crate::cli::{SummarizeCli, SummaryFormatArg};
+use crate::cli::{SummarizeArgs, SummaryFormatArg};
 
-pub fn run(a: &SummarizeCli) -> i32 {
+pub fn run(a: &SummarizeArgs) -> i32 {
     let found = input::find_reports(&a.paths);
     let mut skipped = found.skipped.clone();
     let mut groups = Groups::default();

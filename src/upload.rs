@@ -18,12 +18,12 @@ use crashcatch::report::output::sentry::{send_one, Delivery, Dsn, Outcome};
 use crashcatch::report::render::escape::terminal;
 use crashcatch::report::render::sentry::{is_sent, Context};
 
-use crate::cli::UploadCli;
+use crate::cli::UploadArgs;
 
 /// The budget when `--sentry-timeout` is not given: an upload is a step of its own.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub fn run(a: &UploadCli) -> i32 {
+pub fn run(a: &UploadArgs) -> i32 {
     let dsn = match Dsn::parse(&a.sentry_dsn) {
         Ok(d) => d,
         Err(e) => {
@@ -62,7 +62,8 @@ pub fn run(a: &UploadCli) -> i32 {
         }
         // Reports written before fingerprints existed: computed from the report itself.
         if crash.kind == CrashKind::Crash && crash.fingerprint.is_none() {
-            crash.fingerprint = Some(fingerprint::fingerprint(&crash, None));
+            crash.fingerprint =
+                Some(fingerprint::fingerprint(&crash, fingerprint::project_root(&crash, None).as_deref()));
         }
         let outcome = contain::contain(|| send_one(&mut delivery, &crash, &context, deadline))
             .unwrap_or_else(|why| Outcome::NotSent(format!("internal error: {why}")));

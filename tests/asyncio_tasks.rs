@@ -72,9 +72,9 @@ fn dump_deadlock(cmd: &[PathBuf]) -> (Value, String) {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(json.status.success(), "{}", String::from_utf8_lossy(&json.stderr));
-    let r: Value = serde_json::from_slice(&json.stderr)
+    let r: Value = serde_json::from_slice(&json.stdout)
         .unwrap_or_else(|e| panic!("{e}\n{}", String::from_utf8_lossy(&json.stderr)));
-    (r, String::from_utf8_lossy(&text.stderr).into_owned())
+    (r, String::from_utf8_lossy(&text.stdout).into_owned())
 }
 
 fn chain(t: &Value) -> Vec<(String, String, u64)> {

@@ -85,10 +85,10 @@ fn crashcatch_core_shows_nothing_the_crashed_process_could_not_read() {
     let mut c = Command::new(bin());
     c.args(["core", "--format", "json"]).arg(&core[0]);
     let post = run(c);
-    let stderr = String::from_utf8_lossy(&post.stderr);
+    let printed = format!("{}{}", String::from_utf8_lossy(&post.stdout), String::from_utf8_lossy(&post.stderr));
     assert_eq!(post.status.code(), Some(0), "{}", describe(&post));
-    assert!(!stderr.contains("SECRET-LINE"), "a root-only line leaked through crashcatch core:\n{stderr}");
-    let r: Value = serde_json::from_slice(&post.stderr).unwrap();
+    assert!(!printed.contains("SECRET-LINE"), "a root-only line leaked through crashcatch core:\n{printed}");
+    let r: Value = serde_json::from_slice(&post.stdout).unwrap();
     let json = r.to_string();
     assert!(json.contains("/shadow"), "the frame is there, only its text is not: {json}");
     assert!(json.contains("PUBLIC_LINE = 'shown'"), "source lines do work as nobody: {json}");
@@ -136,7 +136,7 @@ fn a_core_naming_a_root_only_file_does_not_read_it() {
     let mut c = Command::new(bin());
     c.args(["core", "--format", "json"]).arg(&patched);
     let post = run(c);
-    let r: Value = serde_json::from_slice(&post.stderr).unwrap_or_else(|e| panic!("{e}\n{}", describe(&post)));
+    let r: Value = serde_json::from_slice(&post.stdout).unwrap_or_else(|e| panic!("{e}\n{}", describe(&post)));
     let notes: Vec<String> =
         r["notes"].as_array().unwrap().iter().filter_map(|n| n.as_str().map(str::to_string)).collect();
     assert!(

@@ -358,6 +358,44 @@ fn native_names_cannot_steer_any_output() {
     assert!(stderr.contains(&*terminal::text(&symbol)), "{stderr}");
 }
 
+/// A test that sleeps in libc, with a parametrized id that carries the payload (pytest escapes
+/// its controls; the workflow commands and `%0A` stay).
+const TIMEOUT_TEST: &str = "import ctypes, pytest\n\
+PAYLOAD = bytes.fromhex('HEX').decode()\n\
+@pytest.mark.parametrize('x', [1], ids=[PAYLOAD])\n\
+def test_slow(x):\n\
+\x20   ctypes.CDLL(None).sleep(1000)\n";
+
+/// A test past `--test-timeout`, as GitHub's runner reads crashcatch's stderr: one `::error`,
+/// titled as a timeout (not a crash), at the test's file relative to GITHUB_WORKSPACE and the
+/// line the test was on, its id escaped.
+#[test]
+fn a_test_timeout_is_a_timeout_annotation_at_the_tests_line() {
+    let Some(py) = python() else { return };
+    let work = out_dir();
+    fs::create_dir(work.path().join("tests")).unwrap();
+    let hex: String = PAYLOAD.bytes().map(|b| format!("{b:02x}")).collect();
+    fs::write(work.path().join("tests").join("test_slow.py"), TIMEOUT_TEST.replace("HEX", &hex)).unwrap();
+    let reports = out_dir();
+    let mut c = Command::new(bin());
+    clean(&mut c);
+    c.env("GITHUB_ACTIONS", "true").env("GITHUB_WORKSPACE", work.path()).env("PYTHONDONTWRITEBYTECODE", "1");
+    c.args(["--test-timeout", "1", "--output-dir"]).arg(reports.path()).arg("--").arg(&py);
+    c.args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_slow.py"]).current_dir(work.path());
+    let out = run(c);
+    assert_eq!(out.status.signal(), Some(libc::SIGKILL), "the test was meant to be killed\n{}", describe(&out));
+    let stderr = String::from_utf8(out.stderr.clone()).expect("stderr is UTF-8");
+    let annotation = assert_unsteerable("stderr", &stderr, 1).remove(0);
+    assert_eq!(property(&annotation, "file"), Some("tests/test_slow.py"), "{annotation:?}");
+    assert_eq!(property(&annotation, "line"), Some("5"), "{annotation:?}");
+    let title = property(&annotation, "title").unwrap();
+    assert!(title.starts_with("timeout in tests/test_slow.py::test_slow["), "{title}");
+    assert!(title.contains("::error file=setup.py,line=1::injected"), "the id, unescaped by the runner: {title}");
+    assert!(!title.contains("crash"), "{title}");
+    assert!(annotation.data.starts_with("test ran longer than 1 s (killed (SIGKILL))"), "{annotation:?}");
+    assert_eq!(annotation.properties.len(), 3, "{annotation:?}");
+}
+
 // ---- the JUnit file ----
 
 /// `sh -c 'kill -SEGV $$'` under crashcatch with `--junit-xml JUNIT`.
@@ -625,7 +663,8 @@ fn panic_in_render_keeps_status_and_report() {
 mod fuzz {
     use super::*;
     use crashcatch::report::model::*;
-    use crashcatch::report::render::junit::{suite, testcase};
+    use crashcatch::report::render::escape::xml;
+    use crashcatch::report::render::junit::{case, junit_names};
     use crashcatch::report::render::junit_merge::merge;
     use crashcatch::report::render::{GithubAnnotation, Json, Render, Style, Text};
     use proptest::prelude::*;
@@ -808,8 +847,9 @@ mod fuzz {
             let back: Crash = serde_json::from_str(&json).expect("the JSON report parses");
             prop_assert_eq!(serde_json::to_value(&back).unwrap(), serde_json::to_value(&c).unwrap());
 
-            let case = testcase(&c);
-            let doc = merge(PYTEST_XML.as_bytes(), &suite(&[case.clone(), case])).expect("merges");
+            // Into a pytest file without the crash's test: a crashcatch suite of its own.
+            let crash_case = case(&c);
+            let doc = merge(PYTEST_XML.as_bytes(), &[crash_case.clone(), crash_case.clone()]).expect("merges");
             assert_unsteerable("junit", &doc, 0);
             let parsed = roxmltree::Document::parse(&doc).map_err(|e| TestCaseError::fail(format!("{e}\n{doc}")))?;
             let suites: Vec<_> = parsed.descendants().filter(|n| n.has_tag_name("testsuite")).collect();
@@ -817,7 +857,30 @@ mod fuzz {
             prop_assert_eq!(suites[0].attribute("name"), Some("pytest"));
             prop_assert_eq!(suites[1].children().filter(|n| n.has_tag_name("testcase")).count(), 2);
             // Merging again changes nothing.
-            prop_assert_eq!(merge(doc.as_bytes(), &suite(&[testcase(&c), testcase(&c)])).unwrap(), doc.clone());
+            prop_assert_eq!(merge(doc.as_bytes(), &[case(&c), case(&c)]).unwrap(), doc.clone());
+            // Into the testcase pytest wrote for the crash's (hostile) test: once, in place.
+            if let Some(test) = &c.process.test {
+                let (classname, name, _) = junit_names(test);
+                let own = format!(
+                    "<testsuites><testsuite name=\"pytest\" errors=\"1\" tests=\"1\"><testcase classname=\"{}\" name=\"{}\"><error message=\"worker crashed\">worker crashed</error></testcase></testsuite></testsuites>",
+                    xml::attribute(&classname),
+                    xml::attribute(&name)
+                );
+                // Names XML cannot hold (controls, shown as text) cannot be in pytest's file.
+                let written = roxmltree::Document::parse(&own).unwrap();
+                let tc = written.descendants().find(|n| n.has_tag_name("testcase")).unwrap();
+                if tc.attribute("classname") != Some(classname.as_str()) || tc.attribute("name") != Some(name.as_str()) {
+                    return Ok(());
+                }
+                let doc = merge(own.as_bytes(), &[crash_case.clone(), crash_case]).expect("merges");
+                assert_unsteerable("junit (in place)", &doc, 0);
+                let parsed = roxmltree::Document::parse(&doc).map_err(|e| TestCaseError::fail(format!("{e}\n{doc}")))?;
+                prop_assert_eq!(parsed.descendants().filter(|n| n.has_tag_name("testsuite")).count(), 1, "{}", doc);
+                prop_assert_eq!(parsed.descendants().filter(|n| n.has_tag_name("testcase")).count(), 1);
+                let kinds = parsed.descendants().filter(|n| n.attribute("name") == Some("crashcatch.kind")).count();
+                prop_assert_eq!(kinds, 1, "{}", doc);
+                prop_assert_eq!(merge(doc.as_bytes(), &[case(&c)]).unwrap(), doc.clone());
+            }
 
             // The grouped outputs (the job summary, `summarize` in its three formats) and a
             // line on stderr naming a file.
@@ -844,7 +907,8 @@ mod fuzz {
             prop_assert_eq!(gh.matches('\n').count(), 1);
             let cmd = assert_unsteerable("github", &gh, 1).remove(0);
             let title = property(&cmd, "title").unwrap_or("");
-            prop_assert!(title.starts_with("crash ") && title.contains(" in"), "{}", title);
+            let kind = if c.test_timeout.is_some() { "timeout in" } else { "crash " };
+            prop_assert!(title.starts_with(kind) && title.contains(" in"), "{}", title);
             prop_assert!(cmd.properties.iter().all(|(k, _)| matches!(k.as_str(), "file" | "line" | "title")), "{:?}", cmd);
         }
     }

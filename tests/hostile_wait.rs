@@ -243,6 +243,6 @@ fn a_core_naming_a_fifo_never_blocks_crashcatch_core() {
     let out = run_within(c, Duration::from_secs(20));
     assert!(t.elapsed() < BUDGET + SLACK, "{:?}", t.elapsed());
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    let r: Value = serde_json::from_slice(&out.stderr).unwrap_or_else(|e| panic!("{e}\n{}", describe(&out)));
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{}", describe(&out)));
     assert_eq!(r["signal"]["name"], "SIGSEGV");
 }

@@ -495,6 +495,37 @@ fn junit_crash_case(run: &Run, classname: &str, name: &str) {
     assert_eq!(case.attr("file"), Some(file.as_str()), "{text}");
 }
 
+/// Reads the JUnit file pytest wrote and crashcatch merged into (an independent XML parser):
+/// no `crashcatch` suite, `tests` testcases as pytest wrote them, and the crashed test's own
+/// testcase holding crashcatch's properties (kind, the report's fingerprint), its summary
+/// before the message and its report after the text of the testcase's error.
+fn junit_crash_in_pytests_case(run: &Run, classname: &str, name: &str, tests: usize) {
+    let text = std::fs::read_to_string(&run.junit)
+        .unwrap_or_else(|e| panic!("reading {}: {e}\n{}", run.junit.display(), describe(&run.output)));
+    let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let suites: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("testsuite")).collect();
+    assert!(suites.iter().all(|s| s.attribute("name") != Some("crashcatch")), "no crashcatch suite\n{text}");
+    let cases: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("testcase")).collect();
+    assert_eq!(cases.len(), tests, "one testcase per test\n{text}");
+    let case = cases
+        .iter()
+        .find(|c| c.attribute("classname") == Some(classname) && c.attribute("name") == Some(name))
+        .unwrap_or_else(|| panic!("no testcase {classname}.{name}\n{text}"));
+    let property = |k: &str| {
+        case.descendants()
+            .find(|p| p.has_tag_name("property") && p.attribute("name") == Some(k))
+            .and_then(|p| p.attribute("value"))
+    };
+    assert_eq!(property("crashcatch.kind"), Some("crash"), "{text}");
+    assert_eq!(property("crashcatch.fingerprint"), run.report()["fingerprint"].as_str(), "{text}");
+    let errors: Vec<_> = case.children().filter(|c| c.has_tag_name("error") || c.has_tag_name("failure")).collect();
+    assert_eq!(errors.len(), 1, "{text}");
+    let message = errors[0].attribute("message").unwrap_or("");
+    assert!(message.starts_with("SIGSEGV") && message.contains("crashed while running"), "{message}");
+    let body = errors[0].text().unwrap_or("");
+    assert!(body.contains("crashed while running") && body.contains("was killed by SIGSEGV"), "{body}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // The cases.
 
@@ -605,8 +636,9 @@ fn xdist_worker_crash() {
         .as_array()
         .is_some_and(|e| e.iter().any(|v| v["name"] == "PYTEST_XDIST_WORKER")));
 
-    // One file: pytest's suite with its verdicts, and crashcatch's suite with the crash.
-    junit_crash_case(&run, "tests.data.pytest.test_crash", "test_crash");
+    // One file: pytest's suite with its verdicts, the crash in pytest's own testcase for the
+    // test (the worker's "crashed while running" error): counted once.
+    junit_crash_in_pytests_case(&run, "tests.data.pytest.test_crash", "test_crash", 3);
     let text = std::fs::read_to_string(&run.junit).unwrap();
     let root = parse_xml(&text).unwrap();
     let pytest_cases: Vec<&Element> = root

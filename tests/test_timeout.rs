@@ -112,18 +112,25 @@ fn hung_tests_under_xdist_are_reported_killed_and_the_run_goes_on() {
             "{text}"
         );
     }
-    // The JUnit file: pytest's own suite (passes for the three) and crashcatch's, one testcase
-    // with an <error type="timeout"> per hung test.
-    let suite_start = junit.find("<testsuite name=\"crashcatch\"").unwrap_or_else(|| panic!("{junit}"));
-    let ours = &junit[suite_start..];
-    let ours = &ours[..ours.find("</testsuite>").unwrap()];
-    assert!(ours.contains("tests=\"2\" errors=\"2\""), "{ours}");
-    assert_eq!(ours.matches("<error type=\"timeout\"").count(), 2, "{ours}");
+    // The JUnit file: pytest's own suite, each hung test in pytest's own testcase for it (the
+    // worker's "crashed while running" error) with crashcatch's timeout in it: 5 testcases for
+    // 5 tests, no crashcatch suite.
+    let doc = roxmltree::Document::parse(&junit).unwrap_or_else(|e| panic!("{e}\n{junit}"));
+    assert!(!junit.contains("<testsuite name=\"crashcatch\""), "{junit}");
+    let cases: Vec<_> = doc.descendants().filter(|n| n.has_tag_name("testcase")).collect();
+    assert_eq!(cases.len(), 5, "{junit}");
     for test in ["test_sleeps_in_libc", "test_waits_on_lock"] {
-        assert!(ours.contains(&format!("classname=\"test_hangs\" name=\"{test}\"")), "{ours}");
+        let case =
+            cases.iter().find(|c| c.attribute("name") == Some(test)).unwrap_or_else(|| panic!("{test}\n{junit}"));
+        let kind = case.descendants().find(|p| p.attribute("name") == Some("crashcatch.kind"));
+        assert_eq!(kind.and_then(|k| k.attribute("value")), Some("timeout"), "{junit}");
+        let error = case.children().find(|c| c.has_tag_name("error") || c.has_tag_name("failure")).unwrap();
+        assert!(error.attribute("message").unwrap_or("").starts_with("test ran longer than 2 s"), "{junit}");
+        assert!(error.text().unwrap_or("").contains("past --test-timeout"), "{junit}");
     }
     for ok in ["test_ok_1", "test_ok_2", "test_ok_3"] {
-        assert!(junit[..suite_start].contains(&format!("name=\"{ok}\"")), "{junit}");
+        let case = cases.iter().find(|c| c.attribute("name") == Some(ok)).unwrap_or_else(|| panic!("{ok}\n{junit}"));
+        assert_eq!(case.children().filter(|c| c.is_element()).count(), 0, "{ok} passed\n{junit}");
     }
     // The end-of-run line counts them.
     assert!(stderr.contains("crashcatch: 2 test timeouts:"), "{all}");

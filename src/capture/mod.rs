@@ -199,7 +199,8 @@ pub fn analyze(
     };
     crash.diagnosis = analysis::diagnose::diagnose(&crash);
     if crash.kind == CrashKind::Crash {
-        crash.fingerprint = Some(analysis::fingerprint::fingerprint(&crash, snap.cwd().as_deref()));
+        let root = analysis::fingerprint::project_root(&crash, snap.working_dir().as_deref());
+        crash.fingerprint = Some(analysis::fingerprint::fingerprint(&crash, root.as_deref()));
     }
     crash.timings = Timings {
         capture_ms: stacks::ms(event.capture_time),

@@ -188,6 +188,34 @@ pub fn cwd(pid: i32) -> std::path::PathBuf {
     std::path::PathBuf::from(format!("/proc/{pid}/cwd"))
 }
 
+/// The process's working folder as the process names it: the target of /proc/PID/cwd, made
+/// relative to its root (/proc/PID/root) when that is not ours (a chroot). /proc/PID/cwd
+/// itself is only a way in from here, and names nothing the process would print.
+pub fn working_dir(pid: i32) -> Option<String> {
+    let link = |name: &str| std::fs::read_link(format!("/proc/{pid}/{name}")).ok();
+    let cwd = link("cwd")?;
+    let root = link("root");
+    inside_root(cwd.to_str()?, root.as_deref().and_then(|r| r.to_str()))
+}
+
+/// `cwd` (a link's target read here) as seen inside `root`: `/srv/jail/app` in `/srv/jail` is
+/// `/app`. A folder removed since (` (deleted)`) keeps its name. None when it is not a path
+/// at all (a cwd outside our view reads as a relative name).
+fn inside_root(cwd: &str, root: Option<&str>) -> Option<String> {
+    let cwd = cwd.strip_suffix(" (deleted)").unwrap_or(cwd);
+    if !cwd.starts_with('/') {
+        return None;
+    }
+    let Some(root) = root.map(|r| r.trim_end_matches('/')).filter(|r| !r.is_empty()) else {
+        return Some(cwd.to_string());
+    };
+    match cwd.strip_prefix(root) {
+        Some("") => Some("/".into()),
+        Some(rest) if rest.starts_with('/') => Some(rest.to_string()),
+        _ => Some(cwd.to_string()),
+    }
+}
+
 /// `kernel.yama.ptrace_scope`, when Yama is on.
 pub fn ptrace_scope() -> Option<u32> {
     let bytes = super::files::read_proc(std::path::Path::new("/proc/sys/kernel/yama/ptrace_scope"), 64)?;
@@ -249,6 +277,9 @@ impl super::ProcessView for LiveView {
     fn cwd(&self) -> Option<std::path::PathBuf> {
         Some(cwd(self.pid))
     }
+    fn working_dir(&self) -> Option<String> {
+        working_dir(self.pid)
+    }
     fn initial_environment(&self) -> Vec<String> {
         environ(self.pid)
     }
@@ -306,4 +337,28 @@ pub fn userfaultfd_areas(pid: i32) -> Vec<(u64, u64)> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inside_root;
+
+    #[test]
+    fn working_dir_is_named_inside_the_process_root() {
+        assert_eq!(inside_root("/ws/proj", Some("/")).as_deref(), Some("/ws/proj"));
+        assert_eq!(inside_root("/ws/proj", None).as_deref(), Some("/ws/proj"));
+        assert_eq!(inside_root("/srv/jail/app", Some("/srv/jail")).as_deref(), Some("/app"));
+        assert_eq!(inside_root("/srv/jail", Some("/srv/jail/")).as_deref(), Some("/"));
+        // Not under it (another namespace's view): as read.
+        assert_eq!(inside_root("/srv/jailbreak/x", Some("/srv/jail")).as_deref(), Some("/srv/jailbreak/x"));
+        assert_eq!(inside_root("/ws/gone (deleted)", Some("/")).as_deref(), Some("/ws/gone"));
+        assert_eq!(inside_root("net:[4026531993]", Some("/")), None);
+    }
+
+    #[test]
+    fn working_dir_of_a_live_process_is_its_folder() {
+        let here = std::env::current_dir().unwrap();
+        let me = std::process::id() as i32;
+        assert_eq!(super::working_dir(me).as_deref(), here.to_str());
+    }
 }

@@ -112,6 +112,10 @@ impl Snapshot<'_> {
     pub fn cwd(&self) -> Option<PathBuf> {
         self.view.cwd()
     }
+    /// The process's working folder as it names it itself, when known.
+    pub fn working_dir(&self) -> Option<String> {
+        self.view.working_dir()
+    }
     /// The thread `tid`.
     pub fn thread(&self, tid: i32) -> Option<&ThreadInfo> {
         self.threads.iter().find(|t| t.tid == tid)

@@ -20,6 +20,9 @@ pub trait ProcessView {
     fn mapped_file(&self, mapping: &Mapping) -> Option<PathBuf>;
     /// Where relative paths the process names are resolved, as seen from here, when known.
     fn cwd(&self) -> Option<PathBuf>;
+    /// The process's working folder as the process itself names it (`/ws/proj`, inside its
+    /// own root), when known: the Python file names it reports are relative to it.
+    fn working_dir(&self) -> Option<String>;
     /// The environment the process started with, `NAME=value` each (the live environment is
     /// read from memory; this is the fallback).
     fn initial_environment(&self) -> Vec<String>;
@@ -64,6 +67,9 @@ impl ProcessView for SyntheticView {
     }
     fn cwd(&self) -> Option<PathBuf> {
         self.cwd.clone()
+    }
+    fn working_dir(&self) -> Option<String> {
+        self.cwd.as_ref().and_then(|c| c.to_str()).map(str::to_string)
     }
     fn initial_environment(&self) -> Vec<String> {
         self.environment.clone()

@@ -125,7 +125,13 @@ pub fn options(follow_forks: bool) -> Options {
     o
 }
 
-/// Runs attach mode; returns crashcatch's exit code.
+/// crashcatch's exit status when it could not attach (or stop the process for `dump`): its own
+/// failure, as in run mode.
+pub const REFUSED: i32 = 125;
+
+/// Runs attach mode; returns crashcatch's exit status, which says how the process ended: 128+N
+/// when it was killed by signal N (a crash caught: 139 for SIGSEGV), its exit code when it
+/// exited, 0 when crashcatch detached and left it running, [`REFUSED`] when it could not attach.
 pub fn attach(cfg: AttachConfig) -> i32 {
     forward::install_detach_handlers();
     super::set_non_dumpable();
@@ -133,7 +139,7 @@ pub fn attach(cfg: AttachConfig) -> i32 {
         Ok(t) => t,
         Err(e) => {
             console::say(&e.to_string());
-            return 1;
+            return REFUSED;
         }
     };
     let mut emitter = Emitter::new(cfg.output.clone());
@@ -151,15 +157,21 @@ pub fn attach(cfg: AttachConfig) -> i32 {
     emitter.finish();
     let crashed = !emitter.emitted().is_empty();
     match exit {
-        Exit::Detached => emitter.note(&format!("detached from pid {}; it is still running", cfg.pid)),
-        Exit::Code(c) => emitter.note(&format!("pid {} exited with status {c}", cfg.pid)),
+        Exit::Detached => {
+            emitter.note(&format!("detached from pid {}; it is still running", cfg.pid));
+            0
+        }
+        Exit::Code(c) => {
+            emitter.note(&format!("pid {} exited with status {c}", cfg.pid));
+            c
+        }
         Exit::Signal(s) => {
             if crashed || !cfg.output.quiet {
                 console::say(&format!("pid {} was killed by {}", cfg.pid, signal_name(s)))
             }
+            128 + s
         }
     }
-    0
 }
 
 /// `crashcatch dump PID`: every thread's merged stack now, then detach. The process is stopped
@@ -172,7 +184,7 @@ pub fn dump(cfg: AttachConfig) -> i32 {
         Ok(t) => t,
         Err(e) => {
             console::say(&e.to_string());
-            return 1;
+            return REFUSED;
         }
     };
     let mut emitter = Emitter::new(cfg.output.clone());
@@ -182,7 +194,7 @@ pub fn dump(cfg: AttachConfig) -> i32 {
     drop(tracer);
     if emitter.emitted().is_empty() {
         console::say(&format!("pid {} could not be stopped", cfg.pid));
-        return 1;
+        return REFUSED;
     }
     0
 }

@@ -7,6 +7,7 @@ pub mod core_dump;
 pub mod forward;
 pub mod policy;
 pub mod ptrace;
+pub mod session;
 pub mod spawn;
 pub mod stopped;
 pub mod test_timeout;

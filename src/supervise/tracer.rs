@@ -66,6 +66,12 @@ pub struct Tracer<'a> {
     pub core_dump: Option<super::CoreLimits>,
     /// Bytes of cores written so far this run.
     core_bytes: u64,
+    /// The pytest plugin's session: the main thread is held at its PTRACE_EVENT_EXIT (the run
+    /// ends there) until [`Tracer::finish_and_release`], so the outputs' last word comes
+    /// before anyone can see the session ended.
+    pub hold_main_at_exit: bool,
+    /// Whether the main thread is held so now.
+    main_held: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +103,8 @@ impl<'a> Tracer<'a> {
             test_watch: None,
             core_dump: None,
             core_bytes: 0,
+            hold_main_at_exit: false,
+            main_held: false,
         }
     }
 
@@ -144,8 +152,26 @@ impl<'a> Tracer<'a> {
                 release_untraced(tid, status);
             }
         }
-        self.release_all();
+        if !self.main_held {
+            self.release_all();
+        }
         self.main_exit.unwrap_or(Exit::Code(0))
+    }
+
+    /// The end of a run whose main thread is held at its exit ([`Self::hold_main_at_exit`]):
+    /// the outputs finish (the JUnit merge, the summary line, the job summary) while the
+    /// process has not yet exited, then every tracee is let go, the main thread last (it then
+    /// exits, and its parent sees it). Without a held thread: the outputs finish.
+    pub fn finish_and_release(&mut self) {
+        self.emitter.finish();
+        if !self.main_held {
+            return;
+        }
+        let main = self.main_pid;
+        self.threads.remove(&main);
+        self.release_all();
+        let _ = ptrace::detach(main, 0);
+        self.main_held = false;
     }
 
     fn tgid(&mut self, tid: i32) -> i32 {
@@ -267,6 +293,20 @@ impl<'a> Tracer<'a> {
                     self.main_exec_seen = true;
                 }
                 let _ = ptrace::cont(tid, 0);
+            }
+            Event::Exit if tid == self.main_pid && self.hold_main_at_exit => {
+                // Held (not continued) until finish_and_release; the run ends here.
+                let status = ptrace::event_msg(tid).map_or(Status::Exited(0), |m| Status::decode(m as i32));
+                self.main_held = true;
+                super::forward::set_target(0);
+                // A fault it handled, then death by a fatal signal: as at its exit (on_exit).
+                if let (Status::Killed(sig), Some(p)) = (status, self.pending.remove(&tid)) {
+                    if is_fatal(sig) {
+                        self.emitter.emit(capture::terminated_by(*p.crash, sig));
+                    }
+                }
+                self.set_main_exit(status);
+                self.main_exit.get_or_insert(Exit::Code(0));
             }
             // Group-stop: stay stopped (Ctrl-Z, SIGSTOP) until SIGCONT, but keep reporting.
             Event::Stop if is_stop_signal(sig) => {

@@ -12,6 +12,8 @@ pub enum Event {
     Vfork,
     Clone,
     Exec,
+    /// PTRACE_EVENT_EXIT: a thread about to exit (its status in the event message).
+    Exit,
     /// A group-stop or PTRACE_INTERRUPT stop of a seized tracee.
     Stop,
     Other(i32),
@@ -24,6 +26,7 @@ impl Event {
             libc::PTRACE_EVENT_VFORK => Event::Vfork,
             libc::PTRACE_EVENT_CLONE => Event::Clone,
             libc::PTRACE_EVENT_EXEC => Event::Exec,
+            libc::PTRACE_EVENT_EXIT => Event::Exit,
             libc::PTRACE_EVENT_STOP => Event::Stop,
             other => Event::Other(other),
         }

@@ -4,7 +4,7 @@
 //! version, the xdist worker or the line numbers. docs/report-schema.md ("Fingerprint") says
 //! exactly what goes in; [`input`] builds that text, [`fingerprint`] hashes it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::report::model::{is_python_runtime, project_path, Crash, NativeFrame};
 
@@ -30,6 +30,31 @@ pub fn fingerprint(crash: &Crash, root: Option<&Path>) -> String {
     }
     hex.truncate(LEN);
     hex
+}
+
+/// The folder the fingerprint's Python file names are made relative to: pytest's rootdir when
+/// a test was running (its id names the test file relative to the rootdir, and a Python frame
+/// of the process names it in full: the rootdir is what comes before), else the process's
+/// working folder as it names it. The rootdir holds when a test changed folder
+/// (`monkeypatch.chdir`), and is the same live, attached and post-mortem.
+pub fn project_root(crash: &Crash, working_dir: Option<&str>) -> Option<PathBuf> {
+    rootdir_of_test(crash).or_else(|| working_dir.filter(|w| w.starts_with('/')).map(PathBuf::from))
+}
+
+fn rootdir_of_test(crash: &Crash) -> Option<PathBuf> {
+    let test = crash.process.test.as_deref()?;
+    let test = test.rsplit_once(" (").map_or(test, |(t, _)| t);
+    let file = test.split("::").next().unwrap_or("");
+    if file.is_empty() || file.starts_with('/') || file.split('/').any(|c| c == ".." || c == ".") {
+        return None;
+    }
+    let crashed = crash.threads.iter().filter(|t| t.crashed);
+    let others = crash.threads.iter().filter(|t| !t.crashed);
+    let frames = crashed.chain(others).flat_map(|t| t.python_frames());
+    frames.take(10_000).find_map(|p| {
+        let root = p.file.strip_suffix(file)?.strip_suffix('/')?;
+        (root.starts_with('/') || root.is_empty()).then(|| PathBuf::from(if root.is_empty() { "/" } else { root }))
+    })
 }
 
 /// The text that is hashed, one fact a line:
@@ -327,6 +352,35 @@ mod tests {
         assert_eq!(m("/py/lib/libpython3.11.so.1.0"), "python");
         assert_eq!(m("/usr/bin/python3.12"), "python");
         assert_eq!(m("/t/fixtures/fp/null_deref"), "null_deref");
+    }
+
+    #[test]
+    fn the_project_root_is_pytests_rootdir_else_the_working_folder() {
+        let mut c = ctypes_crash("3.11", "__strlen_evex", "/ws/proj", 12, 1);
+        // No test: the working folder.
+        assert_eq!(project_root(&c, Some("/ws/proj")), Some(PathBuf::from("/ws/proj")));
+        assert_eq!(project_root(&c, Some("relative")), None);
+        assert_eq!(project_root(&c, None), None);
+        // A test, whose file a frame names: the rootdir, whatever folder the process was in.
+        c.process.test = Some("tests/test_a.py::Helper::test_inner (call)".into());
+        assert_eq!(project_root(&c, Some("/tmp/pytest-of-ci/x")), Some(PathBuf::from("/ws/proj")));
+        assert_eq!(
+            input(&c, project_root(&c, Some("/tmp/elsewhere")).as_deref()),
+            "crashcatch-fingerprint-v1\nsignal SIGSEGV\nnative libc strlen\nnative _ctypes string_at\npython tests/test_a.py Helper.inner\n"
+        );
+        // A test id no frame names, or that climbs out: the working folder.
+        c.process.test = Some("other/test_b.py::test_x (call)".into());
+        assert_eq!(project_root(&c, Some("/ws")), Some(PathBuf::from("/ws")));
+        c.process.test = Some("../tests/test_a.py::test_x (call)".into());
+        assert_eq!(project_root(&c, Some("/ws")), Some(PathBuf::from("/ws")));
+    }
+
+    #[test]
+    fn same_test_name_in_two_folders_two_ids() {
+        let unit = ctypes_crash("3.11", "__strlen_evex", "/ws/proj/tests/unit", 12, 1);
+        let integration = ctypes_crash("3.11", "__strlen_evex", "/ws/proj/tests/integration", 12, 1);
+        let root = Some(Path::new("/ws/proj"));
+        assert_ne!(fingerprint(&unit, root), fingerprint(&integration, root));
     }
 
     #[test]

@@ -293,11 +293,18 @@ impl ProcessView for CoreView {
     fn mapped_file(&self, _mapping: &Mapping) -> Option<PathBuf> {
         None
     }
-    /// The core does not record it: `PWD` from the starting environment, under the sysroot.
+    /// [`Self::working_dir`], under the sysroot.
     fn cwd(&self) -> Option<PathBuf> {
+        Some(self.host_path(&self.working_dir()?))
+    }
+    /// A kernel's core does not record it: crashcatch's `--core` does (NT_CRASHCATCH_CWD);
+    /// else `PWD` from the starting environment (right unless the process changed folder).
+    fn working_dir(&self) -> Option<String> {
+        if let Some(w) = &self.notes.working_dir {
+            return Some(w.clone());
+        }
         let env = &self.start_strings()?.env;
-        let pwd = env.iter().find_map(|kv| kv.strip_prefix("PWD="))?;
-        Some(self.host_path(pwd))
+        env.iter().find_map(|kv| kv.strip_prefix("PWD=")).filter(|p| p.starts_with('/')).map(str::to_string)
     }
     fn initial_environment(&self) -> Vec<String> {
         self.start_strings().map(|s| s.env.clone()).unwrap_or_default()

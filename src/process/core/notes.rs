@@ -10,6 +10,13 @@ pub(crate) const NT_PRPSINFO: u32 = 3;
 pub(crate) const NT_AUXV: u32 = 6;
 pub(crate) const NT_SIGINFO: u32 = 0x5349_4749;
 pub(crate) const NT_FILE: u32 = 0x4649_4c45;
+/// The notes crashcatch adds to the cores it writes (owner "CRASHCATCH"), of types no other
+/// reader knows (gdb's BFD groks note types whatever their owner: 1 would read as
+/// NT_PRSTATUS): what was left out, and the process's working folder (the kernel records
+/// none; the fingerprint's Python paths are relative to it).
+pub(crate) const CRASHCATCH: &[u8] = b"CRASHCATCH";
+pub(crate) const NT_CRASHCATCH_OMITTED: u32 = 0x4343_0001;
+pub(crate) const NT_CRASHCATCH_CWD: u32 = 0x4343_0002;
 
 /// At most this many bytes of notes are read (a core of 10,000 threads has about 30 MB).
 pub(crate) const MAX_NOTE_BYTES: u64 = 256 << 20;
@@ -64,6 +71,8 @@ pub(crate) struct Notes {
     pub process: Option<ProcessNote>,
     pub files: Vec<FileNote>,
     pub auxv: Vec<(u64, u64)>,
+    /// The working folder crashcatch's `--core` recorded (NT_CRASHCATCH_CWD).
+    pub working_dir: Option<String>,
     pub warnings: Vec<String>,
 }
 
@@ -73,6 +82,9 @@ pub fn parse(segments: &[Vec<u8>]) -> Notes {
     for seg in segments {
         for (name, kind, desc) in iterate(seg, &mut n.warnings) {
             // gdb and the kernel name these "CORE"; NT_X86_XSTATE and others are "LINUX".
+            if name == CRASHCATCH && kind == NT_CRASHCATCH_CWD {
+                n.working_dir = working_dir(desc);
+            }
             if name != b"CORE" {
                 continue;
             }
@@ -111,6 +123,14 @@ impl Notes {
             _ => {}
         }
     }
+}
+
+/// NT_CRASHCATCH_CWD: an absolute path of at most [`MAX_PATH`] bytes, UTF-8, with no NUL
+/// (hostile cores included); anything else is not used.
+fn working_dir(desc: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(desc).ok()?;
+    let text = text.trim_end_matches('\0');
+    (text.starts_with('/') && text.len() <= MAX_PATH && !text.contains('\0')).then(|| text.to_string())
 }
 
 fn word(b: &[u8], o: usize) -> u64 {

@@ -9,16 +9,16 @@
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 
 use super::layout::{EM_X86_64, ET_CORE, PF_R, PF_W, PF_X, PT_LOAD, PT_NOTE};
-use super::notes::{self, NT_AUXV, NT_FILE, NT_PRPSINFO, NT_PRSTATUS, NT_SIGINFO, PRPSINFO_SIZE, PRSTATUS_SIZE};
+use super::notes::{
+    self, CRASHCATCH, NT_AUXV, NT_CRASHCATCH_CWD, NT_CRASHCATCH_OMITTED, NT_FILE, NT_PRPSINFO, NT_PRSTATUS, NT_SIGINFO,
+    PRPSINFO_SIZE, PRSTATUS_SIZE,
+};
 use crate::process::siginfo;
 use crate::process::{Mapping, Snapshot};
 
 const PAGE: u64 = 4096;
 /// A mapping larger than this is never copied whole (a huge anonymous reservation).
 const MAX_MAPPING: u64 = 4 << 30;
-/// The note crashcatch adds (owner "CRASHCATCH"): what was left out. A type no reader knows
-/// (gdb's BFD groks note types whatever their owner: 1 would read as NT_PRSTATUS).
-const NT_CRASHCATCH_OMITTED: u32 = 0x4343_0001;
 
 /// What a written core holds and leaves out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -178,8 +178,11 @@ fn notes_of(snap: &Snapshot<'_>, auxv: &[(u64, u64)], ids: (u32, u32), written: 
             note(&mut out, b"CORE", NT_FILE, &file_note(&snap.maps));
         }
     }
+    if let Some(cwd) = snap.view.working_dir() {
+        note(&mut out, CRASHCATCH, NT_CRASHCATCH_CWD, cwd.as_bytes());
+    }
     if written.omitted_mappings > 0 || written.unreadable_bytes > 0 {
-        note(&mut out, b"CRASHCATCH", NT_CRASHCATCH_OMITTED, written.summary().as_bytes());
+        note(&mut out, CRASHCATCH, NT_CRASHCATCH_OMITTED, written.summary().as_bytes());
     }
     out
 }

@@ -1,5 +1,6 @@
-//! The JUnit file: the `crashcatch` suite merged into the file pytest writes, rewritten after
-//! every crash and once more at the end (pytest writes its own at its end). The existing file
+//! The JUnit file: each crash merged into pytest's testcase for its test (else into a
+//! `crashcatch` suite) in the file pytest writes, rewritten after every crash and once more at
+//! the end (pytest writes its own at its end). The existing file
 //! is read back through the output door ([`super::door`]: no link, no FIFO, capped) and merged
 //! as bytes ([`junit_merge`]); the result is written like the reports, with the existing
 //! file's mode and owner. When
@@ -17,8 +18,8 @@ use crate::report::render::{junit, junit_merge};
 
 pub struct JunitFile {
     path: PathBuf,
-    /// The testcases so far, rendered once each.
-    cases: Vec<String>,
+    /// The crashes so far, rendered once each.
+    cases: Vec<junit::Case>,
     /// The file beside it, when this run wrote one.
     beside: Option<PathBuf>,
     /// Whether stderr was told why (once per run).
@@ -45,7 +46,6 @@ impl JunitFile {
     }
 
     fn write(&mut self) -> Result<(), OutputError> {
-        let suite = junit::suite(&self.cases);
         let (dir, name) = OutDir::for_file(&self.path, true)?;
         let beside = beside_path(&self.path);
         let beside_name = name_of(&beside);
@@ -55,7 +55,7 @@ impl JunitFile {
                     Some(e) => (e.bytes.as_slice(), merged_mode(e)),
                     None => (&[][..], FileMode::PRIVATE),
                 };
-                match junit_merge::merge(bytes, &suite) {
+                match junit_merge::merge(bytes, &self.cases) {
                     Ok(doc) => {
                         dir.write(&name, doc.as_bytes(), mode, Place::Replace)
                             .map_err(|source| OutputError::Write { path: self.path.clone(), source })?;
@@ -70,7 +70,7 @@ impl JunitFile {
             }
             Err(e) => e.to_string(),
         };
-        dir.write(&beside_name, junit_merge::alone(&suite).as_bytes(), FileMode::PRIVATE, Place::Replace)
+        dir.write(&beside_name, junit_merge::alone_cases(&self.cases).as_bytes(), FileMode::PRIVATE, Place::Replace)
             .map_err(|source| OutputError::Write { path: beside.clone(), source })?;
         if !self.told {
             console::say(&format!(
@@ -98,7 +98,7 @@ impl Output for JunitFile {
         if !crash.is_failure() {
             return Ok(());
         }
-        self.cases.push(junit::testcase(crash));
+        self.cases.push(junit::case(crash));
         self.write()
     }
 

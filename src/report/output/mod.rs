@@ -1,6 +1,6 @@
 //! Where reports go: files in `--output-dir` first (so a report is on disk before the signal is
-//! delivered), then each [`Output`] in turn: the report on stderr, GitHub annotations, the JUnit
-//! file, and at the end of the run the summary line.
+//! delivered), then each [`Output`] in turn: the report on stderr (stdout for `dump` and
+//! `core`), GitHub annotations, the JUnit file, and at the end of the run the summary line.
 
 pub mod console;
 mod error;
@@ -28,10 +28,22 @@ pub enum Format {
     Json,
 }
 
+/// Where the whole report is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Print {
+    /// Beside the traced command's own output (run, attach).
+    Stderr,
+    /// As the command's product (dump, core: `crashcatch dump PID > stacks.txt`).
+    Stdout,
+    /// Not at all (`dump -q`, `core -q`: the files in the report folder only).
+    Nowhere,
+}
+
 #[derive(Debug, Clone)]
 pub struct OutputConfig {
     pub dir: Option<PathBuf>,
     pub format: Format,
+    pub print: Print,
     pub quiet: bool,
     /// Write (or merge) a JUnit XML file with a testcase per crash.
     pub junit: Option<PathBuf>,
@@ -125,16 +137,23 @@ impl Emitter {
         setup_problems: Vec<String>,
     ) -> Self {
         let mut outputs: Vec<Box<dyn Output>> = Vec::new();
-        outputs.push(match cfg.format {
-            Format::Text => Box::new(stream::Stderr::every(Text { style: Style::detect_stderr() })),
-            Format::Json => Box::new(stream::Stderr::every(Json)),
-        });
+        let to = match cfg.print {
+            Print::Stderr => Some(stream::Stream::Stderr),
+            Print::Stdout => Some(stream::Stream::Stdout),
+            Print::Nowhere => None,
+        };
+        if let Some(to) = to {
+            outputs.push(match cfg.format {
+                Format::Text => Box::new(stream::Printed::every(Text { style: Style::detect(to.fd()) }, to)),
+                Format::Json => Box::new(stream::Printed::every(Json, to)),
+            });
+        }
         if let Some(path) = cfg.step_summary {
             let workspace = cfg.github.as_ref().and_then(|g| g.workspace.clone());
             outputs.push(Box::new(step_summary::StepSummary::new(path, workspace)));
         }
         if let Some(g) = cfg.github {
-            outputs.push(Box::new(stream::Stderr::crashes(g)));
+            outputs.push(Box::new(stream::Printed::crashes(g)));
         }
         if let Some(path) = cfg.junit {
             outputs.push(Box::new(junit_file::JunitFile::new(path)));

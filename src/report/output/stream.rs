@@ -1,33 +1,57 @@
-//! Reports on stderr: the whole report (text or JSON) for every report, or a renderer's text
-//! for crashes only (GitHub annotations).
+//! Reports printed whole: the report (text or JSON) for every report, on stderr beside the
+//! traced command's output or on stdout when it is the command's product (`dump`, `core`), or
+//! a renderer's text for crashes only (GitHub annotations, on stderr).
 
 use super::{console, Output, OutputError};
 use crate::report::model::Crash;
 use crate::report::render::Render;
 
-pub struct Stderr<R: Render> {
+/// Which of crashcatch's streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stderr,
+    Stdout,
+}
+
+impl Stream {
+    pub fn fd(self) -> i32 {
+        match self {
+            Stream::Stderr => 2,
+            Stream::Stdout => 1,
+        }
+    }
+}
+
+pub struct Printed<R: Render> {
     renderer: R,
     only_crashes: bool,
+    to: Stream,
 }
 
-impl<R: Render> Stderr<R> {
+impl<R: Render> Printed<R> {
     /// Every report: crashes, dumps and hangs.
-    pub fn every(renderer: R) -> Self {
-        Stderr { renderer, only_crashes: false }
+    pub fn every(renderer: R, to: Stream) -> Self {
+        Printed { renderer, only_crashes: false, to }
     }
 
-    /// Crashes only.
+    /// Crashes (and test timeouts) only, on stderr.
     pub fn crashes(renderer: R) -> Self {
-        Stderr { renderer, only_crashes: true }
+        Printed { renderer, only_crashes: true, to: Stream::Stderr }
     }
 }
 
-impl<R: Render> Output for Stderr<R> {
+impl<R: Render> Output for Printed<R> {
     fn report(&mut self, crash: &Crash) -> Result<(), OutputError> {
         if self.only_crashes && !crash.is_failure() {
             return Ok(());
         }
-        console::write(self.renderer.render(crash).as_bytes());
+        let text = self.renderer.render(crash);
+        match self.to {
+            Stream::Stderr => console::write(text.as_bytes()),
+            Stream::Stdout => {
+                console::out(text.as_bytes());
+            }
+        }
         Ok(())
     }
 }

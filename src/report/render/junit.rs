@@ -1,5 +1,7 @@
-//! JUnit XML (Jenkins, GitLab, most CI): a `crashcatch` test suite with a testcase per crash,
-//! merged into the file pytest writes ([`super::junit_merge`]).
+//! JUnit XML (Jenkins, GitLab, most CI): each crash or test timeout put into the testcase pytest
+//! wrote for its test ([`super::junit_merge`]: its report, fingerprint and summary, so the file
+//! counts the test once), or, when pytest's file has no such testcase (pytest died, or no test
+//! was running), a testcase of its own in a `crashcatch` test suite.
 
 use std::fmt::Write as _;
 
@@ -9,11 +11,16 @@ use super::text::{Style, Text};
 use super::Render;
 use crate::report::model::Crash;
 
-/// pytest's junit naming for a node id: `tests/test_a.py::TestX::test_y[1] (call)` →
-/// (`tests.test_a.TestX`, `test_y[1]`, `tests/test_a.py`).
-pub(crate) fn junit_names(node: &str) -> (String, String, String) {
+/// pytest's junit naming for a node id (its `mangle_test_address`: the parameters after the
+/// first `[` are kept whole): `tests/test_a.py::TestX::test_y[1] (call)` → (`tests.test_a.TestX`,
+/// `test_y[1]`, `tests/test_a.py`).
+pub fn junit_names(node: &str) -> (String, String, String) {
     let node = node.rsplit_once(" (").map_or(node, |(n, _)| n);
-    let mut parts: Vec<&str> = node.split("::").collect();
+    let (path, params) = match node.find('[') {
+        Some(i) => (&node[..i], &node[i..]),
+        None => (node, ""),
+    };
+    let mut parts: Vec<&str> = path.split("::").collect();
     let name = if parts.len() > 1 { parts.pop().unwrap_or("") } else { "" };
     let file = parts.first().copied().unwrap_or("");
     let module = file.strip_suffix(".py").unwrap_or(file).replace('/', ".");
@@ -22,10 +29,60 @@ pub(crate) fn junit_names(node: &str) -> (String, String, String) {
         classname.push('.');
         classname.push_str(c);
     }
-    (classname, name.to_string(), file.to_string())
+    (classname, format!("{name}{params}"), file.to_string())
 }
 
-/// The testcase of one crash.
+/// One crash or test timeout, rendered for both places it can go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    /// pytest's classname and name of the test that was running (raw), when one was.
+    pub names: Option<(String, String)>,
+    /// Its own testcase, for the `crashcatch` suite.
+    pub testcase: String,
+    /// What goes into pytest's testcase for the test: `<property>` elements,
+    pub properties: String,
+    /// the one-line summary (escaped for an attribute) put before its failure's message,
+    pub message: String,
+    /// the report (escaped text) added to its failure's text,
+    pub text: String,
+    /// and an `<error>` element for a testcase that has no failure or error of its own.
+    pub error: String,
+}
+
+/// The `<property>` lines of a crash: `crashcatch.kind`, its fingerprint and its text report.
+fn properties(c: &Crash, indent: &str) -> String {
+    let mut x = String::new();
+    let kind = if c.test_timeout.is_some() { "timeout" } else { "crash" };
+    let _ = writeln!(x, "{indent}<property name=\"crashcatch.kind\" value=\"{kind}\"/>");
+    if let Some(f) = &c.fingerprint {
+        let _ = writeln!(x, "{indent}<property name=\"crashcatch.fingerprint\" value=\"{}\"/>", xml::attribute(f));
+    }
+    if let Some(txt) = c.files.iter().find(|f| f.ends_with(".txt")) {
+        let _ = writeln!(x, "{indent}<property name=\"crashcatch.report\" value=\"{}\"/>", xml::attribute(txt));
+    }
+    x
+}
+
+/// The crash for both places it can go.
+pub fn case(c: &Crash) -> Case {
+    let report = Text { style: Style::plain() }.render(c);
+    let kind = if c.test_timeout.is_some() { "timeout" } else { "crash" };
+    let message = xml::attribute(&one_line(c));
+    let error = format!("<error type=\"{kind}\" message=\"{message}\">{}</error>", xml::text(&report));
+    Case {
+        names: c.process.test.as_deref().map(|t| {
+            let (classname, name, _) = junit_names(t);
+            (classname, name)
+        }),
+        testcase: testcase(c),
+        properties: properties(c, ""),
+        message,
+        text: xml::text(&format!("\n\ncrashcatch:\n{report}")),
+        error,
+    }
+}
+
+/// The testcase of one crash, for the `crashcatch` suite.
 pub fn testcase(c: &Crash) -> String {
     let (classname, name, file) = match &c.process.test {
         Some(t) => junit_names(t),
@@ -42,11 +99,9 @@ pub fn testcase(c: &Crash) -> String {
         let _ = write!(x, " file=\"{}\"", xml::attribute(&file));
     }
     let _ = writeln!(x, " time=\"0\">");
-    if let Some(f) = &c.fingerprint {
-        let _ = writeln!(x, "      <properties>");
-        let _ = writeln!(x, "        <property name=\"crashcatch.fingerprint\" value=\"{}\"/>", xml::attribute(f));
-        let _ = writeln!(x, "      </properties>");
-    }
+    let _ = writeln!(x, "      <properties>");
+    x.push_str(&properties(c, "        "));
+    let _ = writeln!(x, "      </properties>");
     let _ = writeln!(
         x,
         "      <error type=\"{}\" message=\"{}\">{}</error>",
@@ -84,5 +139,10 @@ mod tests {
             ("tests.test_a.TestX".into(), "test_y[1]".into(), "tests/test_a.py".into())
         );
         assert_eq!(junit_names("t.py::test_z (setup)"), ("t".into(), "test_z".into(), "t.py".into()));
+        // Parameters stay whole, as pytest keeps them.
+        assert_eq!(
+            junit_names("a/t.py::test_p[x::y/z.py] (call)"),
+            ("a.t".into(), "test_p[x::y/z.py]".into(), "a/t.py".into())
+        );
     }
 }

@@ -38,3 +38,28 @@ pub(crate) fn one_line(c: &Crash) -> String {
 pub(crate) fn python_site(c: &Crash) -> Option<&PythonFrame> {
     c.python_user_frame.as_ref().or(c.python_call_site.as_ref())
 }
+
+/// Where a test that ran past `--test-timeout` was: the innermost frame in the test's own file
+/// (the test id names it, relative to pytest's rootdir) on the thread running it (the main
+/// thread first), the test function's own frame preferred; else the main thread's innermost
+/// frame of the user's code. None for other reports.
+pub fn test_site(c: &Crash) -> Option<&PythonFrame> {
+    let t = c.test_timeout.as_ref()?;
+    let id = t.test.rsplit_once(" (").map_or(t.test.as_str(), |x| x.0);
+    let file = id.split("::").next().unwrap_or("");
+    let function = id.rsplit("::").next().unwrap_or("");
+    let function = function.split('[').next().unwrap_or(function);
+    let main = c.threads.iter().filter(|t| t.main);
+    let others = c.threads.iter().filter(|t| !t.main);
+    let ordered: Vec<&crate::report::model::Thread> = main.chain(others).collect();
+    let in_file = |p: &&PythonFrame| {
+        !file.is_empty() && (p.file == file || p.file.strip_suffix(file).is_some_and(|r| r.ends_with('/')))
+    };
+    let named = |p: &&PythonFrame| p.function == function || p.function.ends_with(&format!(".{function}"));
+    let frames = || ordered.iter().flat_map(|t| t.python_frames());
+    frames()
+        .filter(in_file)
+        .find(named)
+        .or_else(|| frames().find(in_file))
+        .or_else(|| ordered.first().and_then(|m| m.user_frame()))
+}

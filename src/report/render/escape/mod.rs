@@ -7,7 +7,7 @@
 pub(crate) mod github;
 pub mod json;
 pub mod terminal;
-pub(crate) mod xml;
+pub mod xml;
 
 /// Characters that are shown escaped in every medium: C0 controls (but the whitespace each
 /// medium allows), DEL, C1 controls (U+0080–U+009F, CSI among them), the line and paragraph

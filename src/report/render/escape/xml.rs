@@ -32,7 +32,7 @@ pub fn text(s: &str) -> String {
 }
 
 /// An attribute value, written between double quotes: one line, a newline shown as `\n`.
-pub(crate) fn attribute(s: &str) -> String {
+pub fn attribute(s: &str) -> String {
     escape(s, false)
 }
 

@@ -14,10 +14,10 @@ impl Style {
     pub fn plain() -> Self {
         Style { color: false }
     }
-
-    pub(crate) fn detect_stderr() -> Self {
+    /// Colours when `fd` is a terminal (and neither NO_COLOR nor TERM=dumb says otherwise).
+    pub fn detect(fd: i32) -> Self {
         // SAFETY: isatty on a file descriptor number.
-        let tty = unsafe { libc::isatty(2) } == 1;
+        let tty = unsafe { libc::isatty(fd) } == 1;
         Style {
             color: tty && std::env::var_os("NO_COLOR").is_none() && std::env::var("TERM").map_or(true, |t| t != "dumb"),
         }
