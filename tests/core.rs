@@ -241,24 +241,7 @@ fn gcore_of_a_multithreaded_python_program() {
     let dir = out_dir();
     let script = dir.path().join("waiters.py");
     std::fs::write(&script, PY_WAITERS).unwrap();
-    let mut child = Command::new(&py).arg(&script).stdout(Stdio::piped()).spawn().unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-    assert_eq!(line.trim(), "ready");
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    let prefix = dir.path().join("gcore");
-    let out = run({
-        let mut c = Command::new("gcore");
-        c.arg("-o").arg(&prefix).arg(child.id().to_string());
-        c
-    });
-    let _ = child.kill();
-    let _ = child.wait();
-    let core = PathBuf::from(format!("{}.{}", prefix.display(), child.id()));
-    if !core.exists() {
-        skip("gcore of a Python program", &format!("gcore wrote no core (ptrace refused?): {}", describe(&out)));
-        return;
-    }
+    let Some(core) = gcore_of_running(Command::new(&py).arg(&script), dir.path()) else { return };
     let (out, post) = core_report(&core, &[]);
     let post = post.unwrap_or_else(|| panic!("no report from the gcore\n{}", describe(&out)));
     assert_eq!(post["kind"], "dump", "a gcore of a live process is a dump, not a crash");

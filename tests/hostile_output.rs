@@ -671,20 +671,7 @@ mod fuzz {
 
     /// Strings of random characters, biased towards what breaks outputs.
     fn hostile() -> impl Strategy<Value = String> {
-        let piece = prop_oneof![
-            any::<char>().prop_map(String::from),
-            (0u32..0x100).prop_map(|c| char::from_u32(c).unwrap().to_string()),
-            Just("\x1b[2J".to_string()),
-            Just("\n::error file=setup.py::x".to_string()),
-            Just("##[error]".to_string()),
-            Just("::".to_string()),
-            Just("%0A%25".to_string()),
-            Just("]]>".to_string()),
-            Just("<&'\">".to_string()),
-            Just("\u{fffe}\u{ffff}\u{202e}\u{2028}".to_string()),
-            "[a-z/._ ]{0,6}",
-        ];
-        prop::collection::vec(piece, 0..8).prop_map(|v| v.concat())
+        common::hostile::hostile_string(8)
     }
 
     fn opt() -> impl Strategy<Value = Option<String>> {

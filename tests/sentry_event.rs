@@ -6,24 +6,15 @@
 // Tests read and write files and print freely: the doors are for crashcatch itself.
 #![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
 
+mod common;
+
 use crashcatch::report::model::*;
 use crashcatch::report::render::sentry::envelope::Envelope;
 use crashcatch::report::render::sentry::{render, Context, MAX_EVENT_BYTES};
 use proptest::prelude::*;
 
 fn hostile() -> impl Strategy<Value = String> {
-    let piece = prop_oneof![
-        any::<char>().prop_map(String::from),
-        (0u32..0x100).prop_map(|c| char::from_u32(c).unwrap().to_string()),
-        Just("\x1b[2J".to_string()),
-        Just("\n::error file=setup.py::x".to_string()),
-        Just("##[error]".to_string()),
-        Just("\u{202e}\u{2028}\u{2066}".to_string()),
-        Just("\"}\n{\"type\":\"event\",\"length\":1}\n".to_string()),
-        Just("x".repeat(3000)),
-        "[a-z/._ ]{0,6}",
-    ];
-    prop::collection::vec(piece, 0..6).prop_map(|v| v.concat())
+    common::hostile::hostile_string(6)
 }
 
 fn is_hostile(c: char) -> bool {

@@ -20,6 +20,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub mod hostile;
 pub mod interpreters;
 pub mod tls;
 
