@@ -689,6 +689,33 @@ fn python_strlen_null(python: &Path) {
     assert!(fs.iter().any(|f| module(f).is_some_and(|m| m.contains("_ctypes"))), "_ctypes called it\n{context}");
 }
 
+/// A read through a non-canonical pointer (pandas issue 63167's pattern: a table indexed far past
+/// its end) is a general protection fault: SIGSEGV with SI_KERNEL and no address (si_addr 0),
+/// which must not be called a NULL pointer dereference.
+#[test]
+fn python_non_canonical_read_is_a_general_protection_fault() {
+    if !cfg!(target_arch = "x86_64") {
+        skip("non-canonical read", "x86-64's non-canonical hole is an ordinary address elsewhere");
+        return;
+    }
+    let python = venv_python();
+    let script = "import ctypes; ctypes.string_at(0x800000000000, 8)";
+    let cmd: Vec<OsString> = vec![python.into(), "-c".into(), script.into()];
+    let bare = run_bare(&cmd);
+    assert_eq!(exit_signal(&bare.status), Some(libc::SIGSEGV), "bare run\n{}", describe(&bare));
+    let caught = run_caught_in(NO_ARGS, &cmd);
+    let out = &caught.output;
+    assert_eq!(status_pair(&out.status), status_pair(&bare.status), "exit status\n{}", describe(out));
+    let report = caught.report().unwrap_or_else(|| panic!("no report\n{}", describe(out)));
+    assert_eq!(text(&report, "/signal/code_name"), Some("SI_KERNEL"), "{}", pretty(&report["signal"]));
+    assert_eq!(
+        text(&report, "/classification/kind"),
+        Some("general_protection"),
+        "{}",
+        pretty(&report["classification"])
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Commands crashcatch cannot run.
 

@@ -1,10 +1,10 @@
 //! Real crashes of real packages, pinned to the versions that crash, compared with ground truth
 //! taken from the same crash by the tools people trust: gdb's frame #0 (the innermost inlined
-//! function counts) and the library it is in, read from the core crashcatch wrote of that very
-//! crash (`--core`), and faulthandler's innermost Python frame from a bare run of the same
-//! script. `make test-realworld` runs it (`cargo test --test realworld -- --ignored`): it
-//! installs the pinned wheels from PyPI into venvs under target/realworld (once), so it is not
-//! part of `make test`. Each case prints a line; the last line is `realworld: N passed, M failed`.
+//! function counts), the library it is in and the signal's code and address, read from the core
+//! crashcatch wrote of that very crash (`--core`), and faulthandler's innermost Python frame,
+//! printed by the same run (`PYTHONFAULTHANDLER=1`). `make test-realworld` runs it (`cargo test
+//! --test realworld -- --ignored`): it installs the pinned wheels from PyPI into venvs under
+//! target/realworld (once), so it is not part of `make test`. Each case prints a line; the last line is `realworld: N passed, M failed`.
 //!
 //! The cases (see docs/peers-and-realworld.md):
 //! - CPython: a C-level recursion (`__getitem__` through `operator.getitem`) past a raised
@@ -15,7 +15,14 @@
 //! - numpy 1.26.4: an array over a pointer near NULL (`np.ctypeslib.as_array` refuses NULL
 //!   itself) read by a ufunc reduction: the fault is in numpy's inner loops;
 //! - cffi 1.15.1: reading through a pointer cast from an address near NULL
-//!   (`ffi.cast("int *", 8)[0]`: cffi refuses NULL itself, not a pointer near it).
+//!   (`ffi.cast("int *", 8)[0]`: cffi refuses NULL itself, not a pointer near it);
+//! - publicly reported segfaults of released packages, each pinned to the version the report
+//!   names and run with the report's own reproducer (its address is the case's `report`):
+//!   numpy 1.25.0, msgpack 1.2.2 (two), ormsgpack 1.4.1 (at interpreter shutdown, where
+//!   faulthandler is silent: the truth is then gdb's stack, with no eval loop in it), pandas
+//!   2.3.3 (a stripped library: gdb's frame #0 is `??`; a general protection fault, whose
+//!   address gdb computes from the faulting instruction), pyarrow 15.0.2 (C++), regex 2021.8.27
+//!   (on CPython 3.9: it has no wheels for 3.11).
 
 // Tests open, write and print as they need: the doors are crashcatch's own.
 #![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
@@ -36,6 +43,8 @@ struct Case {
     script: &'static str,
     /// Environment padding sizes to run with under `setarch -R` (empty: one plain run).
     pads: &'static [usize],
+    /// The public bug report the case reproduces (none: a crash constructed here).
+    report: Option<&'static str>,
 }
 
 const CASES: &[Case] = &[
@@ -45,6 +54,7 @@ const CASES: &[Case] = &[
         requirements: &[],
         script: "import sys, operator\nsys.setrecursionlimit(10 ** 8)\n\n\nclass A:\n    def __getitem__(self, i):\n        return operator.getitem(self, i)\n\n\nA()[0]\n",
         pads: &[0, 128, 256, 512, 1024, 1536],
+        report: None,
     },
     Case {
         name: "cpython-json-deep",
@@ -52,6 +62,7 @@ const CASES: &[Case] = &[
         requirements: &[],
         script: "import json, sys\nsys.setrecursionlimit(10 ** 8)\nx = []\nfor _ in range(10 ** 6):\n    x = [x]\n\n\ndef encode(v):\n    return json.dumps(v)\n\n\nencode(x)\n",
         pads: &[],
+        report: None,
     },
     Case {
         name: "cpython-pickle-deep",
@@ -59,6 +70,7 @@ const CASES: &[Case] = &[
         requirements: &[],
         script: "import pickle, sys\nsys.setrecursionlimit(10 ** 8)\nx = []\nfor _ in range(10 ** 6):\n    x = [x]\n\n\ndef save(v):\n    return pickle.dumps(v)\n\n\nsave(x)\n",
         pads: &[],
+        report: None,
     },
     Case {
         name: "numpy-null-array",
@@ -66,6 +78,7 @@ const CASES: &[Case] = &[
         requirements: &["numpy==1.26.4"],
         script: "import ctypes\nimport numpy as np\n\n\ndef total(n):\n    p = ctypes.cast(8, ctypes.POINTER(ctypes.c_double))\n    a = np.ctypeslib.as_array(p, (n,))\n    return a.sum()\n\n\ntotal(1024)\n",
         pads: &[],
+        report: None,
     },
     Case {
         name: "cffi-null-read",
@@ -73,6 +86,151 @@ const CASES: &[Case] = &[
         requirements: &["cffi==1.15.1", "pycparser==2.21"],
         script: "import cffi\n\nffi = cffi.FFI()\n\n\ndef first(p):\n    return p[0]\n\n\nfirst(ffi.cast(\"int *\", 8))\n",
         pads: &[],
+        report: None,
+    },
+    // Publicly reported segfaults, each with the report's reproducer in a function of its own
+    // (so the call site is a named function), on the version the report names.
+    Case {
+        name: "numpy-array-ufunc-garbage",
+        python: "3.11.7",
+        requirements: &["numpy==1.25.0"],
+        script: r#"import numpy as np
+
+
+def call(a):
+    return a.__array_ufunc__(2.3, 1)
+
+
+call(np.empty(1))
+"#,
+        pads: &[],
+        report: Some("https://github.com/numpy/numpy/issues/24023"),
+    },
+    Case {
+        name: "msgpack-unpack-after-skip",
+        python: "3.11.7",
+        requirements: &["msgpack==1.2.2"],
+        script: r#"import msgpack
+
+
+def resume(unpacker):
+    return unpacker.unpack()
+
+
+unpacker = msgpack.Unpacker()
+unpacker.feed(b"\x91")
+try:
+    unpacker.skip()
+except msgpack.OutOfData:
+    pass
+unpacker.feed(b"\x00")
+resume(unpacker)
+"#,
+        pads: &[],
+        report: Some("https://github.com/msgpack/msgpack-python/issues/734"),
+    },
+    Case {
+        name: "msgpack-getbuffer-realloc",
+        python: "3.11.7",
+        requirements: &["msgpack==1.2.2"],
+        script: r#"import msgpack
+
+exported = None
+
+
+class Unsupported:
+    pass
+
+
+def default(obj):
+    global exported
+    exported = packer.getbuffer()
+    return b"A" * (2 * 1024 * 1024)
+
+
+def load(view):
+    return msgpack.unpackb(view)
+
+
+packer = msgpack.Packer(default=default, autoreset=False)
+packer.pack([Unsupported()])
+load(exported)
+"#,
+        pads: &[],
+        report: Some("https://github.com/msgpack/msgpack-python/issues/733"),
+    },
+    Case {
+        name: "ormsgpack-packb-str",
+        python: "3.11.7",
+        requirements: &["ormsgpack==1.4.1"],
+        script: r#"import ormsgpack
+
+
+def pack(v):
+    return ormsgpack.packb(v)
+
+
+pack("hello")
+"#,
+        pads: &[],
+        report: Some("https://github.com/ormsgpack/ormsgpack/issues/223"),
+    },
+    Case {
+        name: "pandas-read-csv-hex",
+        python: "3.11.7",
+        requirements: &[
+            "pandas==2.3.3",
+            "numpy==1.26.4",
+            "python-dateutil==2.9.0.post0",
+            "pytz==2025.2",
+            "tzdata==2025.2",
+            "six==1.17.0",
+        ],
+        script: r#"import io
+import pandas
+
+
+def parse(text):
+    return pandas.read_csv(io.StringIO(text), header=None)
+
+
+parse("00000000895e440025563900000000000000000000000000f7b3a602c4540000e0b20300bebd510000000000011001040170010c0000000000")
+"#,
+        pads: &[],
+        report: Some("https://github.com/pandas-dev/pandas/issues/63167"),
+    },
+    Case {
+        name: "pyarrow-cast-sliced-fixed-binary",
+        python: "3.11.7",
+        requirements: &["pyarrow==15.0.2", "numpy==1.26.4"],
+        script: r#"import pyarrow
+
+
+def widen(arr):
+    return arr.slice(1).cast(pyarrow.binary())
+
+
+widen(pyarrow.array([b"a", b"b", b"c"], pyarrow.binary(1)))
+"#,
+        pads: &[],
+        report: Some("https://github.com/apache/arrow/issues/41306"),
+    },
+    Case {
+        name: "regex-sub-group-reference",
+        python: "3.9.18",
+        requirements: &["regex==2021.8.27"],
+        script: r#"import regex
+
+
+def rewrite(text):
+    pattern = regex.compile(r"\n(Content-[Tt]ype:\s*text/)")
+    return pattern.sub("\\n\\g<1>plain;", text)
+
+
+rewrite("\nContent-Type: multipart/mixed; boundary=Apple-Mail-UUID\n")
+"#,
+        pads: &[],
+        report: Some("https://github.com/mrabarnett/mrab-regex/issues/422"),
     },
 ];
 
@@ -120,29 +278,121 @@ fn venv(case: &Case) -> Result<PathBuf, String> {
     Ok(python)
 }
 
-/// What gdb says of the core: frame #0's function (innermost inlined) and its library.
-fn gdb_truth(python: &Path, core: &Path) -> Option<(String, String)> {
-    let out = run({
-        let mut c = Command::new("gdb");
-        c.args(["-batch", "-nx", "-ex", "bt 1", "-ex", "info symbol $pc"]).arg(python).arg(core);
-        c
-    });
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let line = text.lines().find(|l| l.starts_with("#0"))?;
-    let rest = line.trim_start_matches("#0").trim_start();
+/// gdb's output for a core of `python`: batch, no init files, frame arguments elided (`(...)`,
+/// from before the core is loaded: `-iex`), so a frame line is
+/// `#0  [0x… in ]NAME (...)|() [at FILE:LINE|from LIB]` and a C++ signature in NAME is never
+/// confused with arguments.
+fn gdb(python: &Path, core: &Path, commands: &[&str]) -> String {
+    let mut c = Command::new("gdb");
+    c.args(["-batch", "-nx", "-iex", "set print frame-arguments presence"]);
+    for cmd in commands {
+        c.args(["-ex", cmd]);
+    }
+    c.arg(python).arg(core);
+    String::from_utf8_lossy(&run(c).stdout).into_owned()
+}
+
+/// A gdb backtrace line's function and the library it names (`from LIB`, only for frames
+/// without debug information): `?? () from lib.so` is ("??", Some("lib.so")).
+fn gdb_frame(line: &str) -> Option<(String, Option<String>)> {
+    let rest = line.split_once(' ')?.1.trim_start();
     let rest = match rest.split_once(" in ") {
         Some((a, f)) if a.starts_with("0x") => f,
         _ => rest,
     };
-    let function = rest.split([' ', '(']).next()?.to_string();
+    let (name, place) = [" (...)", " ()"]
+        .iter()
+        .filter_map(|args| rest.rfind(args).map(|i| (i, args.len())))
+        .max()
+        .map(|(i, n)| (&rest[..i], &rest[i + n..]))?;
+    let library = place.trim().strip_prefix("from ").map(|l| l.rsplit('/').next().unwrap_or(l).to_string());
+    Some((name.trim().to_string(), library))
+}
+
+/// What gdb says of a core: frame #0's function (innermost inlined; `??` where no symbol
+/// covers it), its library, and the signal's si_code and si_addr.
+struct Truth {
+    function: String,
+    module: String,
+    si_code: Option<i64>,
+    si_addr: Option<u64>,
+}
+
+/// gdb's [`Truth`] of the core, or None when gdb shows no frame #0.
+fn gdb_truth(python: &Path, core: &Path) -> Option<Truth> {
+    let text = gdb(
+        python,
+        core,
+        &[
+            "bt 1",
+            "info symbol $pc",
+            r#"printf "si_code %d\n", $_siginfo.si_code"#,
+            r#"printf "si_addr 0x%lx\n", $_siginfo._sifields._sigfault.si_addr"#,
+        ],
+    );
+    // The last #0: loading the core printed it once already.
+    let (function, library) = gdb_frame(text.lines().rfind(|l| l.starts_with("#0 "))?)?;
     // `info symbol`: "name + off in section .text of /path/lib.so" (no "of" for the executable).
-    let module = text
-        .lines()
-        .find(|l| l.contains(" in section "))
-        .map(|l| l.rsplit(" of ").next().unwrap_or("").rsplit('/').next().unwrap_or("").to_string())
-        .filter(|m| !m.contains("section"))
-        .unwrap_or_else(|| python.file_name().unwrap().to_string_lossy().into_owned());
-    Some((function, module))
+    let module = library
+        .or_else(|| {
+            let l = text.lines().find(|l| l.contains(" in section "))?;
+            l.rsplit_once(" of ").map(|(_, p)| p.rsplit('/').next().unwrap_or(p).to_string())
+        })
+        .unwrap_or_else(|| executable_name(python));
+    let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+    let si_code = field("si_code ").and_then(|v| v.parse().ok());
+    let si_addr = field("si_addr 0x").and_then(|v| u64::from_str_radix(v, 16).ok());
+    Some(Truth { function, module, si_code, si_addr })
+}
+
+/// The address the faulting instruction accessed, from gdb's disassembly of it and the
+/// registers: for a general protection fault, where the kernel reports none. The memory operand
+/// in AT&T syntax, `disp(%base,%index,scale)`, becomes `disp + $base + $index * scale`.
+fn gdb_accessed_address(python: &Path, core: &Path) -> Option<u64> {
+    let text = gdb(python, core, &["x/i $pc"]);
+    let insn = text.lines().find(|l| l.starts_with("=> "))?;
+    let operands = insn.split_once(":\t")?.1.split_once(' ')?.1.trim();
+    let open = operands.find('(')?;
+    let close = open + operands[open..].find(')')?;
+    let disp = operands[..open].rsplit([',', ' ']).next().unwrap_or("").trim();
+    let mut expr = vec![if disp.is_empty() { "0".to_string() } else { format!("(long){disp}") }];
+    let inner: Vec<&str> = operands[open + 1..close].split(',').map(str::trim).collect();
+    if let Some(base) = inner.first().filter(|b| !b.is_empty()) {
+        expr.push(format!("(long)${}", base.strip_prefix('%')?));
+    }
+    if let Some(index) = inner.get(1) {
+        let scale = inner.get(2).copied().unwrap_or("1");
+        expr.push(format!("(long)${} * {scale}", index.strip_prefix('%')?));
+    }
+    let out = gdb(python, core, &[&format!(r#"printf "ea 0x%lx\n", {}"#, expr.join(" + "))]);
+    let v = out.lines().find_map(|l| l.strip_prefix("ea 0x"))?;
+    u64::from_str_radix(v.trim(), 16).ok()
+}
+
+/// Outside both halves of x86-64's 48-bit address space.
+fn non_canonical(a: u64) -> bool {
+    (0x0000_8000_0000_0000..0xffff_8000_0000_0000).contains(&a)
+}
+
+/// The file name of the interpreter itself (a venv's `bin/python` is a link to it).
+fn executable_name(python: &Path) -> String {
+    let real = std::fs::canonicalize(python).unwrap_or_else(|_| python.to_path_buf());
+    real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Where faulthandler prints nothing (it is uninstalled at interpreter shutdown), the truth
+/// about Python code comes from gdb's whole stack: whether an eval loop is on it, and whether
+/// the interpreter is finalizing (`Py_FinalizeEx` on it). None: the stack is too deep to tell.
+fn gdb_python_truth(python: &Path, core: &Path) -> Option<(bool, bool)> {
+    let text = gdb(python, core, &["bt 2000"]);
+    if text.contains("More stack frames follow") {
+        return None;
+    }
+    let functions: Vec<String> =
+        text.lines().filter(|l| l.starts_with('#')).filter_map(gdb_frame).map(|(f, _)| f).collect();
+    let eval = functions.iter().any(|f| matches!(f.as_str(), "_PyEval_EvalFrameDefault" | "PyEval_EvalFrameEx"));
+    let finalizing = functions.iter().any(|f| f == "Py_FinalizeEx" || f == "Py_Finalize");
+    Some((eval, finalizing))
 }
 
 /// faulthandler's innermost frame of the crashing thread, from the run's stderr (the same
@@ -156,8 +406,12 @@ fn faulthandler_truth(stderr: &str) -> Option<(String, u64, String)> {
     Some((file.to_string(), line.trim().parse().ok()?, func.trim().to_string()))
 }
 
+/// A symbol without the suffix GCC gives a clone (`f.part.0`, `f.cold`, `f.isra.0`,
+/// `f.constprop.0`, `f.lto_priv.0`): gdb and crashcatch may each name either.
 fn base(name: &str) -> &str {
-    name.split('.').next().unwrap_or(name)
+    const CLONES: [&str; 5] = [".part.", ".cold", ".isra.", ".constprop.", ".lto_priv."];
+    let cut = CLONES.iter().filter_map(|c| name.find(c)).min();
+    cut.map_or(name, |i| &name[..i])
 }
 
 /// One run of a case: crashcatch's report and core, compared with gdb and faulthandler.
@@ -177,20 +431,51 @@ fn one_run(python: &Path, script: &Path, pad: usize) -> Result<String, String> {
         .ok_or_else(|| format!("no report: {}", describe(&out)))?;
     let core = files.iter().find(|p| p.extension().is_some_and(|e| e == "core")).ok_or("no core")?;
     let r: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
-    let (g_fn, g_mod) = gdb_truth(python, core).ok_or("gdb gave no frame #0")?;
+    let truth = gdb_truth(python, core).ok_or("gdb gave no frame #0")?;
+    let (g_fn, g_mod) = (&truth.function, &truth.module);
     let f = &r["culprit"]["frame"];
     let c_fn = f["inlined"][0]["function"].as_str().or(f["function"].as_str()).unwrap_or("??");
     let c_mod = f["module"].as_str().unwrap_or("").rsplit('/').next().unwrap_or("");
     let mut problems = Vec::new();
-    if base(c_fn) != base(&g_fn) {
+    if base(c_fn) != base(g_fn) {
         problems.push(format!("function {c_fn}, gdb {g_fn}"));
     }
     if c_mod != g_mod {
         problems.push(format!("library {c_mod}, gdb {g_mod}"));
     }
-    match faulthandler_truth(&String::from_utf8_lossy(&out.stderr)) {
+    let kind = r["classification"]["kind"].as_str().unwrap_or("");
+    let what_fault = match (truth.si_code, truth.si_addr) {
+        // A page fault (SEGV_MAPERR, SEGV_ACCERR) in the first 64 KiB: a NULL pointer, or a
+        // field of one (a jump there is a NULL function pointer).
+        (Some(1 | 2), Some(a)) if a < 65536 => {
+            if !matches!(kind, "null_pointer_dereference" | "null_function_pointer") {
+                problems.push(format!("classification {kind}, gdb: a page fault at {a:#x}"));
+            }
+            format!("page fault at {a:#x}")
+        }
+        // SI_KERNEL: a general protection fault, with no address: the instruction's own.
+        (Some(128), _) => match gdb_accessed_address(python, core) {
+            Some(a) if non_canonical(a) => {
+                if kind != "general_protection" {
+                    problems.push(format!("classification {kind}, gdb: a general protection fault at {a:#x}"));
+                }
+                format!("general protection fault at {a:#x}")
+            }
+            other => {
+                problems.push(format!("gdb: a general protection fault, accessing {other:x?}"));
+                String::new()
+            }
+        },
+        (code, a) => {
+            if kind.starts_with("null_") {
+                problems.push(format!("classification {kind}, gdb: si_code {code:?} at {a:x?}"));
+            }
+            kind.to_string()
+        }
+    };
+    let site = &r["python_call_site"];
+    let what_site = match faulthandler_truth(&String::from_utf8_lossy(&out.stderr)) {
         Some((file, line, func)) => {
-            let site = &r["python_call_site"];
             let s_fn = site["function"].as_str().unwrap_or("");
             let same = site["file"] == file.as_str()
                 && site["line"].as_u64() == Some(line)
@@ -198,12 +483,32 @@ fn one_run(python: &Path, script: &Path, pad: usize) -> Result<String, String> {
             if !same {
                 problems.push(format!("call site {site}, faulthandler {file}:{line} in {func}"));
             }
+            s_fn.to_string()
         }
-        None => problems.push("faulthandler printed no frame".into()),
-    }
+        None => match gdb_python_truth(python, core) {
+            Some((false, finalizing)) => {
+                if !site.is_null() {
+                    problems.push(format!("call site {site}, gdb: no eval loop on the stack"));
+                }
+                let state = r["python"]["state"].as_str().unwrap_or("");
+                if finalizing && state != "finalizing" {
+                    problems.push(format!("state {state:?}, gdb: Py_FinalizeEx on the stack"));
+                }
+                format!("no Python frame ({})", if finalizing { "finalizing" } else { "no eval loop" })
+            }
+            Some((true, _)) => {
+                problems.push("faulthandler printed no frame, and gdb has an eval loop on the stack".into());
+                String::new()
+            }
+            None => {
+                problems.push("faulthandler printed no frame, and gdb's stack is too deep to tell".into());
+                String::new()
+            }
+        },
+    };
     let ms = r["timings"]["total_ms"].as_f64().unwrap_or(0.0);
     if problems.is_empty() {
-        Ok(format!("{g_fn} in {g_mod}, {} ({ms:.0} ms)", r["python_call_site"]["function"].as_str().unwrap_or("")))
+        Ok(format!("{g_fn} in {g_mod}, {what_fault}, {what_site} ({ms:.0} ms)"))
     } else {
         Err(problems.join("; "))
     }
@@ -242,7 +547,8 @@ fn real_crashes_of_real_packages_match_gdb_and_faulthandler() {
                 }
                 Err(why) => {
                     failed += 1;
-                    lines.push(format!("FAIL {} (pad {pad}): {why}", case.name));
+                    let report = case.report.map(|r| format!(" [{r}]")).unwrap_or_default();
+                    lines.push(format!("FAIL {} (pad {pad}): {why}{report}", case.name));
                 }
             }
         }

@@ -43,6 +43,9 @@ fn is_stack_overflow(fault: u64, regs: &Registers, all: &[Mapping]) -> bool {
     fault.abs_diff(sp) < 65536 && sp - stack.start < 65536 && !stack.contains(fault)
 }
 
+/// The si_code of a signal the kernel raised for a fault it has no address for.
+const SI_KERNEL: i32 = 0x80;
+
 pub(crate) fn classify(f: &Facts<'_>) -> Option<Classification> {
     let s = f.signal;
     let fault = s.addr;
@@ -50,6 +53,15 @@ pub(crate) fn classify(f: &Facts<'_>) -> Option<Classification> {
     match s.signo {
         libc::SIGSEGV => {
             let fault = fault?;
+            // SI_KERNEL: a general protection fault (x86-64: a non-canonical address, such as a
+            // wild index off a table, or a misaligned SSE access). The kernel reports no address
+            // and si_addr is 0, which is not a NULL pointer: say so before the checks below read it.
+            if fault == 0 && s.code == SI_KERNEL {
+                return Some(classified(
+                    ClassificationKind::GeneralProtection,
+                    "general protection fault (a non-canonical or misaligned access; the kernel gives no address)",
+                ));
+            }
             if let Some(regs) = f.regs {
                 if is_stack_overflow(fault, regs, f.maps) && fault >= 65536 {
                     return Some(classified(
@@ -104,12 +116,6 @@ pub(crate) fn classify(f: &Facts<'_>) -> Option<Classification> {
                     _ => "memory it may not access",
                 };
                 return Some(classified(ClassificationKind::Permission, format!("access to {what} at {fault:#x}")));
-            }
-            if fault == 0 && s.code == 0x80 {
-                return Some(classified(
-                    ClassificationKind::GeneralProtection,
-                    "general protection fault (a non-canonical or misaligned access)",
-                ));
             }
             Some(classified(
                 ClassificationKind::BadAddress,
@@ -198,6 +204,24 @@ mod tests {
         assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, ClassificationKind::BadAddress);
         let s = segv(0x401000);
         assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, ClassificationKind::BadJump);
+    }
+
+    /// pandas issue 63167: a table indexed far past its end reads a non-canonical address; the
+    /// kernel raises SIGSEGV with SI_KERNEL and si_addr 0. That 0 is no NULL pointer.
+    #[test]
+    fn general_protection_is_not_a_null_pointer() {
+        let m = maps::parse_maps("7ffc0000000-7ffc0800000 rw-p 00000000 00:00 0 [stack]\n");
+        let regs: Registers =
+            crate::arch::x86_64::Regs { rsp: 0x7ffc0000010, rip: 0x401000, ..Default::default() }.into();
+        let s = SignalInfo { signo: 11, code: SI_KERNEL, addr: Some(0), ..Default::default() };
+        for r in [Some(&regs), None] {
+            let cl = classify(&facts(&s, r, &m)).unwrap();
+            assert_eq!(cl.kind, ClassificationKind::GeneralProtection);
+            assert!(!cl.summary.contains("NULL"), "{}", cl.summary);
+        }
+        // A page fault at 0 (SEGV_MAPERR) is still one.
+        let s = SignalInfo { signo: 11, code: 1, addr: Some(0), ..Default::default() };
+        assert_eq!(classify(&facts(&s, Some(&regs), &m)).unwrap().kind, ClassificationKind::NullPointerDereference);
     }
 
     #[test]
