@@ -415,3 +415,79 @@ fn tracer_of(pid: i32) -> Option<i32> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find_map(|l| l.strip_prefix("TracerPid:")).and_then(|v| v.trim().parse().ok())
 }
+
+/// A shell running `script` with the marks folder as $1, in a process group of its own (killed
+/// when dropped).
+fn shell_tree(script: &str) -> Tree {
+    let dir = out_dir();
+    let marks = dir.path().join("marks");
+    std::fs::create_dir(&marks).unwrap();
+    let root = Command::new("sh")
+        .args(["-c", script, "sh", marks.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    Tree { root, dir }
+}
+
+#[test]
+fn a_tree_of_more_than_256_processes_is_cut_and_says_so() {
+    let tree = shell_tree("for i in $(seq 300); do sleep 1000 & done; touch \"$1/parent\"; wait");
+    tree.wait_for(&["parent"]).unwrap();
+    let mut c = Command::new(bin());
+    c.args(["dump", "--subprocesses", "--format", "json", &tree.pid().to_string()]);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines = lines_by_pid(&o).unwrap();
+    assert_eq!(lines.len(), 256);
+    assert!(lines.values().all(|l| l["outcome"] == "dumped"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("pid {} has more than 256 processes", tree.pid())), "{err}");
+}
+
+/// The userfaultfd fixture (tests/hostile_wait.rs): a process whose memory never answers.
+fn uffd_fixture() -> Option<PathBuf> {
+    let exe = common::fixture(common::Variant::Fp, "uffd_hang");
+    let probe = Command::new(&exe).arg("probe-only-exits-77-or-crashes").stdin(Stdio::null()).output().unwrap();
+    if probe.status.code() == Some(77) {
+        skip("dump --subprocesses with a userfaultfd child", String::from_utf8_lossy(&probe.stderr).trim());
+        return None;
+    }
+    Some(exe)
+}
+
+#[test]
+fn a_child_whose_memory_never_answers_costs_one_budget_and_the_others_are_dumped() {
+    let Some(exe) = uffd_fixture() else { return };
+    // uffd_hang prints "ready" once its region is set; sleep after it, so both are there.
+    let script =
+        format!("'{}' sleep | (read l; touch \"$1/parent\"; cat >/dev/null) & sleep 1000 & wait", exe.display());
+    let tree = shell_tree(&script);
+    tree.wait_for(&["parent"]).unwrap();
+    let t = Instant::now();
+    let mut c = Command::new(bin());
+    c.args(["dump", "--subprocesses", "--format", "json", &tree.pid().to_string()]);
+    let o = common::run_within(c, Duration::from_secs(30));
+    let took = t.elapsed();
+    // The report's budget (2 s) for the stuck one, a second of slack, the rest quick.
+    assert!(took < Duration::from_secs(4), "took {took:?}\n{}", said(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", said(&o));
+    let lines = lines_by_pid(&o).unwrap();
+    let uffd: Vec<&Value> = lines
+        .values()
+        .filter(|l| l["report"]["process"]["cmdline"][0].as_str().is_some_and(|c| c.ends_with("uffd_hang")))
+        .collect();
+    assert_eq!(uffd.len(), 1, "{}", said(&o));
+    assert!(uffd[0].to_string().contains("did not return within"), "{}", uffd[0]);
+    let sleeps = lines.values().filter(|l| l["report"]["process"]["cmdline"][0] == "sleep").count();
+    assert_eq!(sleeps, 1, "{}", said(&o));
+    // Nothing is left traced or stopped.
+    for &pid in lines.keys() {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        assert!(status.contains("TracerPid:\t0"), "pid {pid} is still traced");
+        assert!(!status.contains("State:\tt") && !status.contains("State:\tT"), "pid {pid} is left stopped");
+    }
+}
