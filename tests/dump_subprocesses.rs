@@ -491,3 +491,16 @@ fn a_child_whose_memory_never_answers_costs_one_budget_and_the_others_are_dumped
         assert!(!status.contains("State:\tt") && !status.contains("State:\tT"), "pid {pid} is left stopped");
     }
 }
+
+#[test]
+fn crashcatch_leaves_itself_out_of_the_tree_it_dumps() {
+    // `crashcatch dump --subprocesses $$` from a shell: crashcatch is the shell's child (not the
+    // last command, so the shell cannot exec it in its own place).
+    let mut c = Command::new("sh");
+    c.args(["-c", &format!("'{}' dump --subprocesses --format json $$; exit $?", bin().display())]);
+    let o = run(c);
+    assert_eq!(o.status.code(), Some(0), "{}", said(&o));
+    let lines = lines_by_pid(&o).unwrap();
+    assert_eq!(lines.len(), 1, "{}", said(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("1 of 1 processes dumped"), "{}", said(&o));
+}

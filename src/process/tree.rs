@@ -119,18 +119,25 @@ impl Children {
 /// Walks the tree under `root`, depth first (a parent before its children, children by pid),
 /// calling `found` with each process, `root` first, until `cap` processes were found. Returns
 /// whether the tree had more than that. Each pid is given once, even if pid reuse makes a loop.
+/// The calling process is left out (`crashcatch dump --subprocesses $$` from a shell), with
+/// anything under it.
 pub fn walk(root: i32, cap: usize, found: &mut dyn FnMut(Member)) -> bool {
     let children = Children::new(root);
     let parent = stat_of(root).map_or(0, |(_, p)| p);
     let mut seen: HashSet<i32> = HashSet::new();
+    if root != std::process::id() as i32 {
+        seen.insert(std::process::id() as i32);
+    }
+    let mut given = 0;
     let mut stack = vec![Member { pid: root, parent, depth: 0 }];
     while let Some(m) = stack.pop() {
         if !seen.insert(m.pid) {
             continue;
         }
-        if seen.len() > cap {
+        if given == cap {
             return true;
         }
+        given += 1;
         found(m);
         // Pushed in reverse so the smallest pid is walked first.
         for c in children.of(m.pid).into_iter().rev() {
