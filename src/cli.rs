@@ -486,7 +486,10 @@ mod tests {
         assert!(
             matches!(parse(&["attach", "--follow-forks", "12"]), Ok(Mode::Attach(a)) if a.pid == 12 && a.follow_forks)
         );
-        assert!(matches!(parse(&["dump", "--format", "json", "7"]), Ok(Mode::Dump(d)) if d.pid == 7));
+        assert!(
+            matches!(parse(&["dump", "--format", "json", "7"]), Ok(Mode::Dump(d)) if d.pid == 7 && !d.subprocesses)
+        );
+        assert!(matches!(parse(&["dump", "--subprocesses", "7"]), Ok(Mode::Dump(d)) if d.pid == 7 && d.subprocesses));
         assert!(matches!(parse(&["core", "--sysroot", "/r", "c.core"]), Ok(Mode::Core(c)) if c.sysroot.is_some()));
         assert!(matches!(parse(&["summarize", "a", "b"]), Ok(Mode::Summarize(s)) if s.paths.len() == 2));
         assert!(matches!(
