@@ -180,6 +180,11 @@ const ATTACH_STATUS: &str = "Exit status: 128+N when the process was killed by s
 caught and reported); its own exit code when it exited; 0 when crashcatch detached and left it running; \
 125 when it could not attach (one line says why).";
 
+const DUMP_STATUS: &str = "Exit status: 0 when every process was dumped; 125 when PID could not be \
+(one line says why); with --subprocesses, 3 when PID was dumped but some descendant could not be \
+(refused, or the tree cut at 256 processes or by Ctrl-C); a zombie or a process that ended \
+meanwhile is listed, not counted.";
+
 #[derive(Debug, Args, Clone)]
 pub struct AttachArgs {
     #[command(flatten)]
@@ -203,6 +208,11 @@ pub struct DumpArgs {
     /// Do not print the stacks (write them to --output-dir only)
     #[arg(short, long)]
     pub quiet: bool,
+    /// Also dump every descendant process (children, grandchildren; at most 256 in all), one
+    /// after the other, each under a header naming its pid and parent (with --format json: one
+    /// JSON document per line and process)
+    #[arg(long)]
+    pub subprocesses: bool,
     /// The process to look at
     #[arg(value_name = "PID")]
     pub pid: i32,
@@ -268,6 +278,7 @@ pub enum Command {
     #[command(after_help = ATTACH_STATUS, after_long_help = ATTACH_STATUS)]
     Attach(AttachArgs),
     /// Print every thread's native and Python stack now (on stdout), then detach
+    #[command(after_help = DUMP_STATUS, after_long_help = DUMP_STATUS)]
     Dump(DumpArgs),
     /// Print the report of a crash from its core file (kernel core, gcore, systemd-coredump; gzip
     /// or zstd), on stdout
@@ -475,7 +486,10 @@ mod tests {
         assert!(
             matches!(parse(&["attach", "--follow-forks", "12"]), Ok(Mode::Attach(a)) if a.pid == 12 && a.follow_forks)
         );
-        assert!(matches!(parse(&["dump", "--format", "json", "7"]), Ok(Mode::Dump(d)) if d.pid == 7));
+        assert!(
+            matches!(parse(&["dump", "--format", "json", "7"]), Ok(Mode::Dump(d)) if d.pid == 7 && !d.subprocesses)
+        );
+        assert!(matches!(parse(&["dump", "--subprocesses", "7"]), Ok(Mode::Dump(d)) if d.pid == 7 && d.subprocesses));
         assert!(matches!(parse(&["core", "--sysroot", "/r", "c.core"]), Ok(Mode::Core(c)) if c.sysroot.is_some()));
         assert!(matches!(parse(&["summarize", "a", "b"]), Ok(Mode::Summarize(s)) if s.paths.len() == 2));
         assert!(matches!(

@@ -8,7 +8,7 @@ use crashcatch::report::model::TimeoutAction;
 use crashcatch::report::output::sentry::{self, SentryConfig};
 use crashcatch::report::output::{console, Format, OutputConfig, Print};
 use crashcatch::report::render::GithubAnnotation;
-use crashcatch::supervise::{self, attach, session, test_timeout, tracer::HangAction, RunConfig};
+use crashcatch::supervise::{self, attach, session, subprocesses, test_timeout, tracer::HangAction, RunConfig};
 use crashcatch::{capture, postmortem};
 
 /// The outputs of a mode: its report options, the watching modes' `-q` and `--junit-xml`, the
@@ -176,6 +176,7 @@ fn main() {
     match mode {
         cli::Mode::Run(args) => supervise::exit_like(supervise::run(run_config(args))),
         cli::Mode::Attach(a) => std::process::exit(attach::attach(attach_config(&a))),
+        cli::Mode::Dump(a) if a.subprocesses => std::process::exit(subprocesses::dump(dump_config(&a))),
         cli::Mode::Dump(a) => std::process::exit(attach::dump(dump_config(&a))),
         cli::Mode::Core(a) => std::process::exit(postmortem::run(core_config(a))),
         cli::Mode::Summarize(a) => std::process::exit(summarize::run(&a)),

@@ -22,6 +22,7 @@ pub(crate) mod quiet_thread;
 pub(crate) mod rights;
 pub(crate) mod siginfo;
 pub(crate) mod signals;
+pub mod tree;
 pub mod view;
 
 use std::path::PathBuf;

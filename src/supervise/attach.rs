@@ -174,27 +174,42 @@ pub fn attach(cfg: AttachConfig) -> i32 {
     }
 }
 
+/// Why one process could not be dumped.
+#[derive(Debug, thiserror::Error)]
+pub enum DumpError {
+    #[error(transparent)]
+    Attach(#[from] AttachError),
+    #[error("pid {pid} could not be stopped")]
+    NotStopped { pid: i32 },
+}
+
+/// Dumps process `pid` into `emitter`: seizes every thread, stops them once for as long as the
+/// read phase takes, releases them, and emits the report (kind `dump`).
+pub fn dump_one(pid: i32, emitter: &mut Emitter, capture: &capture::Options) -> Result<(), DumpError> {
+    let tids = seize_all(pid, Options::empty())?;
+    let before = emitter.emitted().len();
+    let mut tracer = Tracer::attached(pid, &tids, emitter, capture.clone());
+    tracer.snapshot_all(CrashKind::Dump);
+    tracer.release_all();
+    drop(tracer);
+    if emitter.emitted().len() == before {
+        return Err(DumpError::NotStopped { pid });
+    }
+    Ok(())
+}
+
 /// `crashcatch dump PID`: every thread's merged stack now, then detach. The process is stopped
 /// only while its registers and memory are read; the report's timings say for how long.
 pub fn dump(cfg: AttachConfig) -> i32 {
     // Ctrl-C or SIGTERM while the stacks are read: stop waiting, detach, leave it running.
     forward::install_detach_handlers();
     super::set_non_dumpable();
-    let tids = match seize_all(cfg.pid, Options::empty()) {
-        Ok(t) => t,
+    let mut emitter = Emitter::new(cfg.output.clone());
+    match dump_one(cfg.pid, &mut emitter, &cfg.capture) {
+        Ok(()) => 0,
         Err(e) => {
             console::say(&e.to_string());
-            return REFUSED;
+            REFUSED
         }
-    };
-    let mut emitter = Emitter::new(cfg.output.clone());
-    let mut tracer = Tracer::attached(cfg.pid, &tids, &mut emitter, cfg.capture.clone());
-    tracer.snapshot_all(CrashKind::Dump);
-    tracer.release_all();
-    drop(tracer);
-    if emitter.emitted().is_empty() {
-        console::say(&format!("pid {} could not be stopped", cfg.pid));
-        return REFUSED;
     }
-    0
 }

@@ -10,6 +10,7 @@ pub mod ptrace;
 pub mod session;
 pub mod spawn;
 pub mod stopped;
+pub mod subprocesses;
 pub mod test_timeout;
 pub mod tracer;
 pub mod wait;

@@ -167,6 +167,12 @@ impl Emitter {
         Emitter { dir, quiet: cfg.quiet, outputs, emitted: Vec::new(), setup_problems }
     }
 
+    /// One more destination, after the configured ones (`dump --subprocesses --format json`
+    /// keeps each report to print it inside its own line).
+    pub fn add_output(&mut self, output: Box<dyn Output>) {
+        self.outputs.push(output);
+    }
+
     /// The report folder, when it is open.
     pub fn dir(&self) -> Option<&crate::door::OutDir> {
         self.dir.as_ref().and_then(|d| d.as_ref().ok())
