@@ -293,7 +293,10 @@ fn summarize_memory_stays_bounded_on_big_hostile_reports() {
     let mut c = Command::new(bin());
     c.args(["summarize", "--format", "json"]).arg(dir.path());
     let status = status_with_data_limit(c, 100 << 20);
-    assert!(status.success(), "summarize needed more than 100 MiB on 90 MiB of hostile reports and 10,000 distinct ones: {status}");
+    assert!(
+        status.success(),
+        "summarize needed more than 100 MiB on 90 MiB of hostile reports and 10,000 distinct ones: {status}"
+    );
     // The control: the same limit, a tenth of it, does fail (the limit bites).
     let mut c = Command::new(bin());
     c.args(["summarize", "--format", "json"]).arg(dir.path());
