@@ -22,7 +22,10 @@
 //!   faulthandler is silent: the truth is then gdb's stack, with no eval loop in it), pandas
 //!   2.3.3 (a stripped library: gdb's frame #0 is `??`; a general protection fault, whose
 //!   address gdb computes from the faulting instruction), pyarrow 15.0.2 (C++), regex 2021.8.27
-//!   (on CPython 3.9: it has no wheels for 3.11).
+//!   (on CPython 3.9: it has no wheels for 3.11), lxml 4.3.0 (on 3.7: a stack overflow in its
+//!   bundled libxml2), grpcio 1.14.1 (on 3.6: C++ with DWARF, in a thread of its own), ujson
+//!   5.1.0 (on 3.10: a heap overflow, faulting later in libpython);
+//! - a publicly reported CPython crasher on the patch releases before its fix (3.13.0, 3.12.1).
 
 // Tests open, write and print as they need: the doors are crashcatch's own.
 #![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
@@ -232,6 +235,97 @@ rewrite("\nContent-Type: multipart/mixed; boundary=Apple-Mail-UUID\n")
         pads: &[],
         report: Some("https://github.com/mrabarnett/mrab-regex/issues/422"),
     },
+    Case {
+        name: "lxml-append-entity-subtree",
+        python: "3.7.16",
+        requirements: &["lxml==4.3.0"],
+        script: r#"from lxml import etree
+
+
+def adopt(parent, child):
+    parent.append(child)
+
+
+parser = etree.XMLParser(resolve_entities=False)
+data = etree.XML("""<!DOCTYPE data [
+<!ENTITY a "a">
+<!ENTITY b "&a;">
+]>
+<data>&b;</data>
+""", parser)
+adopt(etree.Element("test"), data)
+"#,
+        pads: &[],
+        report: Some("https://bugs.launchpad.net/lxml/+bug/1814522"),
+    },
+    Case {
+        name: "grpcio-subscribe-after-close",
+        python: "3.6.15",
+        requirements: &["grpcio==1.14.1", "six==1.17.0"],
+        script: r#"import grpc
+
+
+def watch(channel):
+    channel.subscribe(lambda state: None, try_to_connect=True)
+
+
+channel = grpc.insecure_channel("localhost:1")
+channel.close()
+watch(channel)
+"#,
+        pads: &[],
+        report: Some("https://github.com/grpc/grpc/issues/16290"),
+    },
+    Case {
+        name: "ujson-huge-indent",
+        python: "3.10.13",
+        requirements: &["ujson==5.1.0"],
+        script: r#"import ujson
+
+
+def encode(value):
+    return ujson.encode(value, indent=65539)
+
+
+encode({"a": True})
+"#,
+        pads: &[],
+        report: Some("https://github.com/ultrajson/ultrajson/issues/501"),
+    },
+    Case {
+        name: "cpython-ast-fields-deleted",
+        python: "3.13.0",
+        requirements: &[],
+        script: r#"import ast
+
+
+def build():
+    return ast.AST(arg1=123)
+
+
+del ast.AST._fields
+build()
+"#,
+        pads: &[],
+        report: Some("https://github.com/python/cpython/issues/126105"),
+    },
+    Case {
+        name: "cpython-ast-fields-deleted-3.12",
+        python: "3.12.1",
+        requirements: &[],
+        script: r#"import ast
+
+
+def build():
+    return ast.AST(arg1=123)
+
+
+del ast.AST._fields
+build()
+"#,
+        pads: &[],
+        report: Some("https://github.com/python/cpython/issues/126105"),
+    },
 ];
 
 fn pyenv_python(version: &str) -> PathBuf {
@@ -292,9 +386,10 @@ fn gdb(python: &Path, core: &Path, commands: &[&str]) -> String {
     String::from_utf8_lossy(&run(c).stdout).into_owned()
 }
 
-/// A gdb backtrace line's function and the library it names (`from LIB`, only for frames
-/// without debug information): `?? () from lib.so` is ("??", Some("lib.so")).
-fn gdb_frame(line: &str) -> Option<(String, Option<String>)> {
+/// A gdb backtrace line's function, the library it names (`from LIB`, only for frames without
+/// debug information) and whether gdb named it from debug information (`at FILE:LINE`): `?? ()
+/// from lib.so` is ("??", Some("lib.so"), false).
+fn gdb_frame(line: &str) -> Option<(String, Option<String>, bool)> {
     let rest = line.split_once(' ')?.1.trim_start();
     let rest = match rest.split_once(" in ") {
         Some((a, f)) if a.starts_with("0x") => f,
@@ -306,13 +401,61 @@ fn gdb_frame(line: &str) -> Option<(String, Option<String>)> {
         .max()
         .map(|(i, n)| (&rest[..i], &rest[i + n..]))?;
     let library = place.trim().strip_prefix("from ").map(|l| l.rsplit('/').next().unwrap_or(l).to_string());
-    Some((name.trim().to_string(), library))
+    Some((name.trim().to_string(), library, place.trim().starts_with("at ")))
+}
+
+/// A demangled C++ name as gdb prints a function it knows from debug information: the qualified
+/// source name, without the return type of a template function, the parameter list, its
+/// qualifiers and GCC's clone marks (`void ns::f<int>(int) const [clone .isra.0]` is
+/// `ns::f<int>`); a C name is left as it is. gdb's `info symbol` still shows the whole name.
+fn source_name(name: &str) -> &str {
+    let mut s = name.trim_end();
+    while let Some(i) = s.rfind(" [clone ").filter(|_| s.ends_with(']')) {
+        s = s[..i].trim_end();
+    }
+    while let Some(rest) = [" const", " volatile", " &&", " &"].iter().find_map(|q| s.strip_suffix(q)) {
+        s = rest;
+    }
+    if !s.ends_with(')') {
+        return name;
+    }
+    // The parameter list's own '(' (the name may hold parentheses: `(anonymous namespace)`,
+    // `operator()`, a template argument's cast).
+    let mut depth = 0i32;
+    let open = s.char_indices().rev().find_map(|(i, c)| {
+        depth += match c {
+            ')' => 1,
+            '(' => -1,
+            _ => 0,
+        };
+        (depth == 0).then_some(i)
+    });
+    let Some(open) = open.filter(|&i| i > 0) else { return name };
+    let s = &s[..open];
+    // A template function's demangled name begins with its return type.
+    if !s.ends_with('>') {
+        return s;
+    }
+    let mut depth = 0i32;
+    let space = s.char_indices().rev().find(|&(_, c)| {
+        depth += match c {
+            '>' | ')' => 1,
+            '<' | '(' => -1,
+            _ => 0,
+        };
+        depth == 0 && c == ' '
+    });
+    space.map_or(s, |(i, _)| &s[i + 1..])
 }
 
 /// What gdb says of a core: frame #0's function (innermost inlined; `??` where no symbol
 /// covers it), its library, and the signal's si_code and si_addr.
 struct Truth {
     function: String,
+    /// gdb named frame #0 from debug information (`at FILE:LINE`).
+    from_debug_info: bool,
+    /// The whole (demangled) name of the symbol covering the pc (`info symbol`).
+    symbol: Option<String>,
     module: String,
     si_code: Option<i64>,
     si_addr: Option<u64>,
@@ -331,7 +474,11 @@ fn gdb_truth(python: &Path, core: &Path) -> Option<Truth> {
         ],
     );
     // The last #0: loading the core printed it once already.
-    let (function, library) = gdb_frame(text.lines().rfind(|l| l.starts_with("#0 "))?)?;
+    let (function, library, from_debug_info) = gdb_frame(text.lines().rfind(|l| l.starts_with("#0 "))?)?;
+    let symbol = text.lines().find_map(|l| l.split_once(" in section ")).map(|(name, _)| {
+        let name = name.rsplit_once(" + ").filter(|(_, off)| off.parse::<u64>().is_ok()).map_or(name, |(n, _)| n);
+        name.trim().to_string()
+    });
     // `info symbol`: "name + off in section .text of /path/lib.so" (no "of" for the executable).
     let module = library
         .or_else(|| {
@@ -342,7 +489,7 @@ fn gdb_truth(python: &Path, core: &Path) -> Option<Truth> {
     let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
     let si_code = field("si_code ").and_then(|v| v.parse().ok());
     let si_addr = field("si_addr 0x").and_then(|v| u64::from_str_radix(v, 16).ok());
-    Some(Truth { function, module, si_code, si_addr })
+    Some(Truth { function, from_debug_info, symbol, module, si_code, si_addr })
 }
 
 /// The address the faulting instruction accessed, from gdb's disassembly of it and the
@@ -389,7 +536,7 @@ fn gdb_python_truth(python: &Path, core: &Path) -> Option<(bool, bool)> {
         return None;
     }
     let functions: Vec<String> =
-        text.lines().filter(|l| l.starts_with('#')).filter_map(gdb_frame).map(|(f, _)| f).collect();
+        text.lines().filter(|l| l.starts_with('#')).filter_map(gdb_frame).map(|(f, _, _)| f).collect();
     let eval = functions.iter().any(|f| matches!(f.as_str(), "_PyEval_EvalFrameDefault" | "PyEval_EvalFrameEx"));
     let finalizing = functions.iter().any(|f| f == "Py_FinalizeEx" || f == "Py_Finalize");
     Some((eval, finalizing))
@@ -407,9 +554,10 @@ fn faulthandler_truth(stderr: &str) -> Option<(String, u64, String)> {
 }
 
 /// A symbol without the suffix GCC gives a clone (`f.part.0`, `f.cold`, `f.isra.0`,
-/// `f.constprop.0`, `f.lto_priv.0`): gdb and crashcatch may each name either.
+/// `f.constprop.0`, `f.lto_priv.0`): gdb and crashcatch may each name either, and gdb's `info
+/// symbol` may leave the number off (`vectorcall_method.constprop`).
 fn base(name: &str) -> &str {
-    const CLONES: [&str; 5] = [".part.", ".cold", ".isra.", ".constprop.", ".lto_priv."];
+    const CLONES: [&str; 5] = [".part", ".cold", ".isra", ".constprop", ".lto_priv"];
     let cut = CLONES.iter().filter_map(|c| name.find(c)).min();
     cut.map_or(name, |i| &name[..i])
 }
@@ -437,8 +585,18 @@ fn one_run(python: &Path, script: &Path, pad: usize) -> Result<String, String> {
     let c_fn = f["inlined"][0]["function"].as_str().or(f["function"].as_str()).unwrap_or("??");
     let c_mod = f["module"].as_str().unwrap_or("").rsplit('/').next().unwrap_or("");
     let mut problems = Vec::new();
-    if base(c_fn) != base(g_fn) {
+    // gdb names a function it has debug information for by its source name: compared in that
+    // form, and the whole name (parameters and all) with the symbol's where frame #0 is the
+    // symbol's own function, not one inlined into it.
+    let c_source = if truth.from_debug_info { source_name(c_fn) } else { c_fn };
+    if base(c_source) != base(g_fn) {
         problems.push(format!("function {c_fn}, gdb {g_fn}"));
+    }
+    let inlined = f["inlined"].as_array().is_some_and(|a| !a.is_empty());
+    if let Some(symbol) = truth.symbol.as_deref().filter(|_| !inlined) {
+        if base(c_fn) != base(symbol) {
+            problems.push(format!("function {c_fn}, gdb's symbol {symbol}"));
+        }
     }
     if c_mod != g_mod {
         problems.push(format!("library {c_mod}, gdb {g_mod}"));
@@ -558,4 +716,26 @@ fn real_crashes_of_real_packages_match_gdb_and_faulthandler() {
     }
     println!("realworld: {passed} passed, {failed} failed, {skipped} skipped");
     assert_eq!(failed, 0, "{}", lines.join("\n"));
+}
+
+/// gdb's form of a function known from debug information, for names like the corpus's.
+#[test]
+fn source_name_is_gdbs_form_of_a_demangled_name() {
+    let cases = [
+        ("grpc_channel_stack_last_element(grpc_channel_stack*)", "grpc_channel_stack_last_element"),
+        ("grpc_core::ExecCtx::Run(grpc_core::DebugLocation const&, grpc_closure*, grpc_error*)", "grpc_core::ExecCtx::Run"),
+        (
+            "void arrow::internal::TransferBitmap<(arrow::internal::TransferMode)0>(unsigned char const*, long, long, long, unsigned char*)",
+            "arrow::internal::TransferBitmap<(arrow::internal::TransferMode)0>",
+        ),
+        ("(anonymous namespace)::Parser::parse() const", "(anonymous namespace)::Parser::parse"),
+        ("std::function<void ()>::operator()() const", "std::function<void ()>::operator()"),
+        ("foo::bar(int) [clone .isra.0] [clone .cold]", "foo::bar"),
+        ("PyEval_EvalFrameDefault", "PyEval_EvalFrameDefault"),
+        ("xmlSetListDoc.part.0", "xmlSetListDoc.part.0"),
+        ("??", "??"),
+    ];
+    for (name, want) in cases {
+        assert_eq!(source_name(name), want, "{name}");
+    }
 }
