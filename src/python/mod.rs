@@ -275,6 +275,7 @@ pub fn fill_state(
                     .collect(),
                 entry: t.frames.iter().map(|f| f.entry).collect(),
                 error: t.error.as_ref().map(ToString::to_string),
+                c_stack: t.c_stack,
             });
         }
         state.interpreters.push(pi);
