@@ -134,11 +134,18 @@ fn wait_asleep(pid: u32, spinning: usize) {
 
 /// `crashcatch dump` of a running program, as JSON.
 fn dump(i: &Interp, pid: u32, extra: &[&str]) -> Result<Value, String> {
+    dump_with_text(i, pid, extra).map(|(r, _)| r)
+}
+
+/// [`dump`], with the text report written beside the JSON.
+fn dump_with_text(i: &Interp, pid: u32, extra: &[&str]) -> Result<(Value, String), String> {
     let dir = out_dir();
     let mut c = Command::new(bin());
     c.arg("dump").args(&i.args).args(extra).arg("--output-dir").arg(dir.path()).arg("-q").arg(pid.to_string());
     let out = run(c);
-    read_report(dir.path()).ok_or_else(|| format!("no dump report\n{}", describe(&out)))
+    let r = read_report(dir.path()).ok_or_else(|| format!("no dump report\n{}", describe(&out)))?;
+    let text = read_named(dir.path(), "txt").ok_or_else(|| format!("no text report\n{}", describe(&out)))?;
+    Ok((r, text))
 }
 
 /// gdb's gcore of a running program, read back with `crashcatch core`.
@@ -162,12 +169,14 @@ fn gcore(i: &Interp, pid: u32, dir: &Path) -> Result<Value, String> {
 }
 
 fn read_report(dir: &Path) -> Option<Value> {
-    let p = std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "json"))?;
-    serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()
+    serde_json::from_str(&read_named(dir, "json")?).ok()
+}
+
+/// The report file in `dir` whose name ends in `.ext`.
+fn read_named(dir: &Path, ext: &str) -> Option<String> {
+    let p =
+        std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|e| e == ext))?;
+    std::fs::read_to_string(p).ok()
 }
 
 // ---- reading reports ---------------------------------------------------------------------
@@ -1177,8 +1186,35 @@ fn check_subinterp_three(i: &Interp, dir: &Path) -> Result<Facts, Skip> {
         return Ok(vec![]);
     }
     let (p, _) = start_subinterp(i, dir, "three.py", SUBINTERP_THREE)?;
-    let r = dump(i, p.0.id(), &[]).map_err(Skip)?;
-    Ok(subinterp_three_facts(&r, "live", true))
+    let (r, text) = dump_with_text(i, p.0.id(), &[]).map_err(Skip)?;
+    let mut out = subinterp_three_facts(&r, "live", true);
+    out.extend(interpreter_title_facts(&r, &text));
+    Ok(out)
+}
+
+/// pystack's "In the main interpreter" / "In interpreter N" headers: the text report's title of
+/// each thread names the interpreters it is in (`interpreters 0, 2`), the main thread's
+/// `interpreter 0`.
+fn interpreter_title_facts(r: &Value, text: &str) -> Facts {
+    let title = |tid: &Value| {
+        let head = format!("Thread {tid} ");
+        text.lines().find(|l| l.starts_with(&head)).unwrap_or("").to_string()
+    };
+    let mut out = Vec::new();
+    let main = title(&r["process"]["pid"]);
+    out.push(fact("text: the main thread in interpreter 0", main.contains("interpreter 0)"), || main.clone()));
+    for sub in interpreters(r).into_iter().filter(|i| interp_id(i) != 0) {
+        let id = interp_id(sub);
+        for t in threads_of(sub) {
+            let line = title(&t["tid"]);
+            out.push(fact(
+                &format!("text: interpreter {id}'s thread"),
+                line.contains(&format!("interpreters 0, {id})")),
+                || line.clone(),
+            ));
+        }
+    }
+    out
 }
 
 fn check_subinterp_core(i: &Interp, dir: &Path) -> Result<Facts, Skip> {
