@@ -92,7 +92,8 @@ fn stacked(states: &[&PythonThread]) -> PythonThread {
     PythonThread {
         tid: inner.tid,
         thread_id: inner.thread_id,
-        python_name: states.iter().find_map(|t| t.python_name.clone()),
+        // The outermost's: the name the thread has where it was started.
+        python_name: states.iter().rev().find_map(|t| t.python_name.clone()),
         idle: inner.idle,
         holds_gil: states.iter().any(|t| t.holds_gil),
         frames: states.iter().flat_map(|t| t.frames.iter().cloned()).collect(),

@@ -57,9 +57,11 @@ fn title(t: &Thread, crash: &Crash) -> String {
     }
     tags.extend(interpreters_tag(crash, &py));
     let mut name = t.name.as_deref().map(|n| format!(" \"{}\"", esc(n))).unwrap_or_default();
-    // The thread's `threading` name beside the OS one (a subinterpreter's thread state of a
-    // thread the main interpreter started has none: the main one's is taken).
-    if let Some(pn) = py.iter().find_map(|(_, p)| p.python_name.as_deref()) {
+    // The thread's `threading` name beside the OS one, from the oldest interpreter that names
+    // it: a subinterpreter that imports `threading` calls the thread it runs on its own
+    // `MainThread`, the main interpreter knows it as the thread it started.
+    let named = py.iter().filter_map(|(id, p)| p.python_name.as_deref().map(|n| (*id, n)));
+    if let Some((_, pn)) = named.min_by_key(|(id, _)| *id) {
         name.push_str(&format!(" [{}]", esc(pn)));
     }
     if tags.is_empty() {
@@ -141,7 +143,7 @@ mod tests {
     fn names_the_interpreters_a_thread_is_in_when_there_are_several() {
         let t = |tid| Thread { tid, ..Default::default() };
         let c = crash(vec![
-            PythonInterpreter { id: 3, threads: vec![on(9, None)], ..Default::default() },
+            PythonInterpreter { id: 3, threads: vec![on(9, Some("MainThread"))], ..Default::default() },
             PythonInterpreter {
                 id: 0,
                 threads: vec![on(9, Some("Thread-1")), on(7, Some("MainThread"))],
