@@ -650,6 +650,18 @@ launch("descend(%d, 1)" % w, 1)
 wait_for(r, 1, sys.argv[1])
 "#;
 
+/// The three-interpreter program's shape, crashing: a thread the main interpreter started enters
+/// a subinterpreter whose own source (line 5, after `enter`'s three) reads address 0 through
+/// ctypes.
+const SUBINTERP_CRASH: &str = r#"import threading
+
+from subinterp_kit import enter
+
+t = threading.Thread(target=enter, args=("import ctypes\nctypes.string_at(0)",))
+t.start()
+t.join()
+"#;
+
 /// pystack's subinterpreters_two_chains_program: two threads, each main → a → b → c.
 const SUBINTERP_CHAINS: &str = r#"import os
 import sys
@@ -1288,6 +1300,61 @@ fn check_subinterp_crews(i: &Interp, dir: &Path) -> Result<Facts, Skip> {
     Ok(out)
 }
 
+/// [`check_subinterp_three`]'s facts where a subinterpreter crashes under `crashcatch run`
+/// (pystack only looks at live processes and cores): the program still dies of its SIGSEGV, the
+/// crashed thread is in both interpreters, its stack merged through both, and the user's line
+/// is the subinterpreter's.
+fn check_subinterp_crash(i: &Interp, dir: &Path) -> Result<Facts, Skip> {
+    if !subinterpreters_apply(i) {
+        return Ok(vec![]);
+    }
+    std::fs::write(dir.join("subinterp_kit.py"), SUBINTERP_KIT).unwrap();
+    let script = dir.join("crash.py");
+    std::fs::write(&script, SUBINTERP_CRASH).unwrap();
+    let reports = out_dir();
+    let mut c = Command::new(bin());
+    c.arg("run").args(&i.args).arg("--output-dir").arg(reports.path()).arg("-q").arg("--").arg(&i.python).arg(&script);
+    c.current_dir(dir).stdin(Stdio::null());
+    let out = run(c);
+    let r = read_report(reports.path()).ok_or_else(|| Skip(format!("no crash report\n{}", describe(&out))))?;
+    let signal = std::os::unix::process::ExitStatusExt::signal(&out.status);
+    let crashed = &r["crashed_tid"];
+    let states = states_of(&r, crashed);
+    let mut ids: Vec<i64> = states.iter().map(|(id, _)| *id).collect();
+    ids.sort();
+    let mut out_facts = vec![
+        fact("crash: the program dies of its SIGSEGV", signal == Some(libc::SIGSEGV), || format!("{:?}", out.status)),
+        fact("crash: a thread the main interpreter started", *crashed != r["process"]["pid"], || crashed.to_string()),
+        fact("crash: the crashed thread is in interpreters 0 and 1", ids == [0, 1], || format!("{ids:?}")),
+    ];
+    // The user's line is the subinterpreter's source: `<string>`, from 3.14 `<script>`.
+    let user = &r["python_user_frame"];
+    let file = if i.at_least(3, 14) { "<script>" } else { "<string>" };
+    out_facts.push(fact(
+        "crash: the user's line is in the subinterpreter",
+        user["file"] == file && short(user) == "<module>" && user["line"] == 5,
+        || user.to_string(),
+    ));
+    // The text report's title: the name the main interpreter gave the thread (the
+    // subinterpreter calls it its MainThread), and both interpreters.
+    let text = read_named(reports.path(), "txt").unwrap_or_default();
+    let head = format!("Thread {crashed} ");
+    let title = text.lines().find(|l| l.starts_with(&head)).unwrap_or("").to_string();
+    out_facts.push(fact(
+        "crash: text title",
+        title.contains("[Thread-1 (enter)]") && title.contains("interpreters 0, 1)"),
+        || title.clone(),
+    ));
+    let mut by_depth = states;
+    by_depth.sort_by_key(|(id, _)| -id);
+    if let [(_, sub), (_, main)] = by_depth.as_slice() {
+        let f = functions(sub);
+        out_facts.push(fact("crash: the subinterpreter's frames", f == ["<module>", "string_at"], || format!("{f:?}")));
+        out_facts.extend(stacked_facts(&r, "crash", crashed, &[sub, main]));
+    }
+    Ok(out_facts)
+}
+
 /// The thread states of each non-main thread that entered subinterpreters, innermost (the
 /// newest interpreter: each level creates the next) first.
 fn chains(r: &Value) -> Vec<(Value, Vec<(i64, Value)>)> {
@@ -1391,6 +1458,7 @@ const CHECKS: &[(&str, &str, Check)] = &[
     ("pystack test_subinterpreters_many_threads", "subinterpreters", check_subinterp_crews),
     ("pystack test_subinterpreters_nested_same_thread", "subinterpreters", check_subinterp_nested),
     ("pystack test_subinterpreters_two_threads_three_per_thread", "subinterpreters", check_subinterp_chains),
+    ("pystack test_subinterpreters, crashing (crashcatch run)", "subinterpreters", check_subinterp_crash),
 ];
 
 #[test]
