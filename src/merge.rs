@@ -9,6 +9,10 @@
 //! walker could not finish, an eval loop this code does not recognise) nothing is guessed: the
 //! native frames stay as they are and the Python stack is kept beside them.
 //!
+//! A thread that entered subinterpreters from Python has a thread state in each interpreter it
+//! is inside, all their eval loops on its one native stack: they are merged as one Python stack,
+//! the one entered last innermost ([`python_thread_for`]).
+//!
 //! An eval-loop frame that is the thread's innermost one (the loop itself faulted, as a stack
 //! overflow often does at its prologue) is kept, with its Python frames after it: replacing it
 //! would make its caller look like the function that faulted.
