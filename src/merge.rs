@@ -9,11 +9,17 @@
 //! walker could not finish, an eval loop this code does not recognise) nothing is guessed: the
 //! native frames stay as they are and the Python stack is kept beside them.
 //!
+//! A thread that entered subinterpreters from Python has a thread state in each interpreter it
+//! is inside, all their eval loops on its one native stack: they are merged as one Python stack,
+//! the one entered last innermost ([`python_thread_for`]).
+//!
 //! An eval-loop frame that is the thread's innermost one (the loop itself faulted, as a stack
 //! overflow often does at its prologue) is kept, with its Python frames after it: replacing it
 //! would make its caller look like the function that faulted.
 
-use crate::report::model::{Frame, MergeInfo, MergeKind, NativeFrame, PythonFrame, PythonThread};
+use std::borrow::Cow;
+
+use crate::report::model::{Frame, MergeInfo, MergeKind, NativeFrame, PythonFrame, PythonState, PythonThread};
 
 /// The eval loop proper, one native frame per C-level invocation (3.6+; `.cold`/`.part`/`.isra`
 /// clones included).
@@ -60,8 +66,45 @@ fn info(kind: MergeKind, reason: Option<String>, python_frames: Vec<PythonFrame>
 }
 
 /// The Python thread state of kernel thread `tid`, in any interpreter.
-pub(crate) fn python_thread_for(state: &crate::report::model::PythonState, tid: i32) -> Option<&PythonThread> {
-    state.interpreters.iter().flat_map(|i| i.threads.iter()).find(|t| t.tid == Some(tid))
+///
+/// A thread that entered a subinterpreter from Python code has a thread state in each
+/// interpreter it is inside, and its native stack holds the eval loops of all of them (the
+/// innermost interpreter's innermost). Those with frames are stacked into one, innermost first
+/// by [`PythonThread::c_stack`], so that the merge sees every entry frame. When their order
+/// cannot be read (no C-stack address: ≤3.10) or one that is not the outermost ends without an
+/// entry frame (an incomplete walk, whose frames would join the next one's group), the first
+/// is given alone and the merge keeps the stacks side by side.
+pub(crate) fn python_thread_for(state: &PythonState, tid: i32) -> Option<Cow<'_, PythonThread>> {
+    let mine: Vec<&PythonThread> =
+        state.interpreters.iter().flat_map(|i| i.threads.iter()).filter(|t| t.tid == Some(tid)).collect();
+    let mut busy: Vec<&PythonThread> = mine.iter().copied().filter(|t| !t.frames.is_empty()).collect();
+    let first = busy.first().or(mine.first()).copied()?;
+    if busy.len() < 2 || busy.iter().any(|t| t.c_stack.is_none() || t.entry.len() != t.frames.len()) {
+        return Some(Cow::Borrowed(first));
+    }
+    busy.sort_by_key(|t| t.c_stack);
+    if busy[..busy.len() - 1].iter().any(|t| t.entry.last() != Some(&true)) {
+        return Some(Cow::Borrowed(first));
+    }
+    Some(Cow::Owned(stacked(&busy)))
+}
+
+/// Thread states of one kernel thread, innermost first, as one: their frames and entry marks
+/// one after the other; it holds a GIL when any of them does.
+fn stacked(states: &[&PythonThread]) -> PythonThread {
+    let inner = states[0];
+    PythonThread {
+        tid: inner.tid,
+        thread_id: inner.thread_id,
+        // The outermost's: the name the thread has where it was started.
+        python_name: states.iter().rev().find_map(|t| t.python_name.clone()),
+        idle: inner.idle,
+        holds_gil: states.iter().any(|t| t.holds_gil),
+        frames: states.iter().flat_map(|t| t.frames.iter().cloned()).collect(),
+        entry: states.iter().flat_map(|t| t.entry.iter().copied()).collect(),
+        error: states.iter().find_map(|t| t.error.clone()),
+        c_stack: inner.c_stack,
+    }
 }
 
 /// Merges one thread's native frames (innermost first) with its Python thread state.
@@ -359,6 +402,51 @@ mod tests {
         };
         assert_eq!(python_thread_for(&st, 8).unwrap().frames[0].function, "y");
         assert!(python_thread_for(&st, 9).is_none());
+    }
+
+    /// Thread 7 runs main-interpreter code that entered interpreter 1, which entered
+    /// interpreter 2: three thread states, one native stack with the eval loops of all three.
+    #[test]
+    fn nested_interpreters_on_one_thread_stack_innermost_first() {
+        use crate::report::model::{PythonInterpreter, PythonState};
+        let state = |c_stacks: [Option<u64>; 3], inner_entry: bool| {
+            let on7 =
+                |frames: &[&str], entry: &[bool], c_stack| PythonThread { tid: Some(7), c_stack, ..pt(frames, entry) };
+            let interp = |id, t| PythonInterpreter { id, threads: vec![t], ..Default::default() };
+            // Listed out of stack order: the order comes from the C-stack addresses.
+            PythonState {
+                interpreters: vec![
+                    interp(1, on7(&["enter", "<module>"], &[false, true], c_stacks[1])),
+                    interp(2, on7(&["nap", "<module>"], &[false, inner_entry], c_stacks[2])),
+                    interp(0, on7(&["enter", "launch"], &[false, true], c_stacks[0])),
+                ],
+                ..Default::default()
+            }
+        };
+        let native = || {
+            ["sleep", "_PyEval_EvalFrameDefault", "exec", "_PyEval_EvalFrameDefault", "exec"]
+                .into_iter()
+                .chain(["_PyEval_EvalFrameDefault", "start_thread"])
+                .map(nf)
+                .collect::<Vec<_>>()
+        };
+        let st = state([Some(0x7f30), Some(0x7f20), Some(0x7f10)], true);
+        let (frames, m) = merge_thread(native(), python_thread_for(&st, 7).as_deref());
+        assert_eq!(
+            names(&frames),
+            ["sleep", "py:nap", "py:<module>", "exec", "py:enter", "py:<module>", "exec", "py:enter", "py:launch"]
+                .into_iter()
+                .chain(["start_thread"])
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(m.unwrap().kind, MergeKind::Merged);
+        // No C-stack address (≤3.10): the order is not guessed.
+        let st = state([Some(0x7f30), None, Some(0x7f10)], true);
+        let (_, m) = merge_thread(native(), python_thread_for(&st, 7).as_deref());
+        assert_eq!(m.unwrap().kind, MergeKind::SideBySide);
+        // The innermost walk stopped mid-group: its frames must not join the next group.
+        let st = state([Some(0x7f30), Some(0x7f20), Some(0x7f10)], false);
+        assert_eq!(python_thread_for(&st, 7).unwrap().frames.len(), 2);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! py-spy's integration tests assert about their test programs (stacks of one and many threads,
 //! live and from gcore cores, entry frames of inlined calls, column positions, the GIL holder,
 //! the collector's state, interpreter shutdown, thread names, idle threads, Unicode names,
-//! deep recursion, arguments and locals of every common type, output limits, trashed objects),
+//! deep recursion, arguments and locals of every common type, output limits, trashed objects,
+//! subinterpreters: their ids, their threads, nested on one thread, live and from a core),
 //! asserted on crashcatch's JSON for programs written here in the same shapes, on every
 //! interpreter here (tests/common/interpreters.rs). `make test-peers` runs it and prints
 //! `peers: N passed, M failed, K skipped`; any failure fails the test.
@@ -133,11 +134,18 @@ fn wait_asleep(pid: u32, spinning: usize) {
 
 /// `crashcatch dump` of a running program, as JSON.
 fn dump(i: &Interp, pid: u32, extra: &[&str]) -> Result<Value, String> {
+    dump_with_text(i, pid, extra).map(|(r, _)| r)
+}
+
+/// [`dump`], with the text report written beside the JSON.
+fn dump_with_text(i: &Interp, pid: u32, extra: &[&str]) -> Result<(Value, String), String> {
     let dir = out_dir();
     let mut c = Command::new(bin());
     c.arg("dump").args(&i.args).args(extra).arg("--output-dir").arg(dir.path()).arg("-q").arg(pid.to_string());
     let out = run(c);
-    read_report(dir.path()).ok_or_else(|| format!("no dump report\n{}", describe(&out)))
+    let r = read_report(dir.path()).ok_or_else(|| format!("no dump report\n{}", describe(&out)))?;
+    let text = read_named(dir.path(), "txt").ok_or_else(|| format!("no text report\n{}", describe(&out)))?;
+    Ok((r, text))
 }
 
 /// gdb's gcore of a running program, read back with `crashcatch core`.
@@ -161,12 +169,14 @@ fn gcore(i: &Interp, pid: u32, dir: &Path) -> Result<Value, String> {
 }
 
 fn read_report(dir: &Path) -> Option<Value> {
-    let p = std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "json"))?;
-    serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()
+    serde_json::from_str(&read_named(dir, "json")?).ok()
+}
+
+/// The report file in `dir` whose name ends in `.ext`.
+fn read_named(dir: &Path, ext: &str) -> Option<String> {
+    let p =
+        std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).find(|p| p.extension().is_some_and(|e| e == ext))?;
+    std::fs::read_to_string(p).ok()
 }
 
 // ---- reading reports ---------------------------------------------------------------------
@@ -536,6 +546,131 @@ def second_func(the_argument):
 
 
 local_variable_lookup()
+"#;
+
+/// The subinterpreter programs' module (pystack's subinterpreters_shim, and the bodies its
+/// programs run): `enter(call)` runs `call` in a new interpreter on the calling thread, with
+/// whichever API this Python has; `park` signals the pipe and sleeps in `nap`; `crew` starts
+/// helper threads inside the interpreter it runs in; `descend` nests interpreters on one thread.
+const SUBINTERP_KIT: &str = r#"# Interpreters entered from Python on the calling thread, with whichever API this Python has:
+# concurrent.interpreters (3.14+), _interpreters (3.13), _xxsubinterpreters (3.11, 3.12).
+import importlib
+import os
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+API = None
+for name in ("concurrent.interpreters", "_interpreters", "_xxsubinterpreters"):
+    try:
+        API = importlib.import_module(name)
+        break
+    except ImportError:
+        continue
+
+
+def enter(call):
+    source = "import sys\nsys.path.insert(0, %r)\nfrom subinterp_kit import *\n%s\n" % (HERE, call)
+    if API.__name__ == "concurrent.interpreters":
+        API.create().exec(source)
+    elif API.__name__ == "_interpreters":
+        API.exec(API.create(), source)
+    else:
+        API.run_string(API.create(isolated=False), source)
+
+
+def park(fd):
+    os.write(fd, b"x")
+    nap()
+
+
+def nap():
+    while True:
+        time.sleep(1)  # @NAP
+
+
+def crew(fd, helpers):
+    for _ in range(helpers):
+        threading.Thread(target=park, args=(fd,)).start()
+    park(fd)
+
+
+def descend(fd, depth):
+    if depth == 0:
+        park(fd)
+    else:
+        enter("descend(%d, %d)" % (fd, depth - 1))
+
+
+def launch(call, count):
+    for _ in range(count):
+        threading.Thread(target=enter, args=(call,), daemon=True).start()
+
+
+def wait_for(fd, signals, fifo):
+    got = 0
+    while got < signals:
+        got += len(os.read(fd, signals - got))
+    with open(fifo, "w") as f:
+        f.write("ready")
+    nap()
+"#;
+
+/// pystack's subinterpreters_program: three threads, each in its own subinterpreter.
+const SUBINTERP_THREE: &str = r#"import os
+import sys
+
+from subinterp_kit import launch, wait_for
+
+r, w = os.pipe()
+launch("park(%d)" % w, 3)
+wait_for(r, 3, sys.argv[1])
+"#;
+
+/// pystack's subinterpreters_with_threads_program: two subinterpreters with two helper threads
+/// each, started inside them.
+const SUBINTERP_CREWS: &str = r#"import os
+import sys
+
+from subinterp_kit import launch, wait_for
+
+r, w = os.pipe()
+launch("crew(%d, 2)" % w, 2)
+wait_for(r, 6, sys.argv[1])
+"#;
+
+/// pystack's subinterpreters_nested_same_thread_program: one thread, main → 1 → 2.
+const SUBINTERP_NESTED: &str = r#"import os
+import sys
+
+from subinterp_kit import launch, wait_for
+
+r, w = os.pipe()
+launch("descend(%d, 1)" % w, 1)
+wait_for(r, 1, sys.argv[1])
+"#;
+
+/// The three-interpreter program's shape, crashing: a thread the main interpreter started enters
+/// a subinterpreter whose own source (line 5, after `enter`'s three) reads address 0 through
+/// ctypes.
+const SUBINTERP_CRASH: &str = r#"import threading
+
+from subinterp_kit import enter
+
+t = threading.Thread(target=enter, args=("import ctypes\nctypes.string_at(0)",))
+t.start()
+t.join()
+"#;
+
+/// pystack's subinterpreters_two_chains_program: two threads, each main → a → b → c.
+const SUBINTERP_CHAINS: &str = r#"import os
+import sys
+
+from subinterp_kit import launch, wait_for
+
+r, w = os.pipe()
+launch("descend(%d, 2)" % w, 2)
+wait_for(r, 2, sys.argv[1])
 "#;
 
 // ---- the checks ----------------------------------------------------------------------------
@@ -917,6 +1052,387 @@ fn check_locals(i: &Interp, dir: &Path) -> Result<Facts, Skip> {
     Ok(out)
 }
 
+// ---- subinterpreters (pystack's test_subinterpreters) --------------------------------------
+
+/// pystack runs its subinterpreter tests from 3.11 (`_xxsubinterpreters`); before, there is no
+/// API to start one from Python: not applicable, so no facts and no skip.
+fn subinterpreters_apply(i: &Interp) -> bool {
+    i.at_least(3, 11)
+}
+
+/// Starts a subinterpreter program beside its kit.
+fn start_subinterp(i: &Interp, dir: &Path, name: &str, script: &str) -> Result<(Running, PathBuf), Skip> {
+    std::fs::write(dir.join("subinterp_kit.py"), SUBINTERP_KIT).unwrap();
+    start(i, dir, name, script).map_err(Skip)
+}
+
+fn interpreters(r: &Value) -> Vec<&Value> {
+    r["python"]["interpreters"].as_array().map(|a| a.iter().collect()).unwrap_or_default()
+}
+
+fn interp_id(i: &Value) -> i64 {
+    i["id"].as_i64().unwrap_or(-1)
+}
+
+fn threads_of(i: &Value) -> Vec<&Value> {
+    i["threads"].as_array().map(|a| a.iter().collect()).unwrap_or_default()
+}
+
+/// Every thread state of kernel thread `tid`, with its interpreter's id.
+fn states_of(r: &Value, tid: &Value) -> Vec<(i64, Value)> {
+    interpreters(r)
+        .into_iter()
+        .flat_map(|i| threads_of(i).into_iter().filter(|t| t["tid"] == *tid).map(move |t| (interp_id(i), t.clone())))
+        .collect()
+}
+
+/// The ids are distinct, 0 among them, and the main interpreter (0) holds the main thread.
+fn id_facts(r: &Value, how: &str, count: usize) -> Facts {
+    let mut ids: Vec<i64> = interpreters(r).iter().map(|i| interp_id(i)).collect();
+    ids.sort();
+    let distinct = ids.windows(2).all(|w| w[0] != w[1]);
+    let main_in = |i: &&Value| threads_of(i).iter().any(|t| t["tid"] == r["process"]["pid"]);
+    let main_id = interpreters(r).into_iter().find(main_in).map(interp_id);
+    vec![
+        fact(
+            &format!("{how}: {count} interpreters, distinct ids, 0 among them"),
+            ids.len() == count && distinct && ids.contains(&0),
+            || format!("{ids:?}"),
+        ),
+        fact(&format!("{how}: the main thread is in interpreter 0"), main_id == Some(0), || format!("{main_id:?}")),
+    ]
+}
+
+/// The report's thread `tid` is merged, and its Python frames are those of `states` (its
+/// thread states, innermost interpreter first) one after the other, with a native frame (the
+/// C call that entered the next interpreter) between each two.
+fn stacked_facts(r: &Value, how: &str, tid: &Value, states: &[&Value]) -> Facts {
+    let Some(rt) = report_thread(r, tid) else {
+        return vec![fact(&format!("{how}: thread {tid} in the report"), false, String::new)];
+    };
+    let want: Vec<String> =
+        states.iter().flat_map(|t| t["frames"].as_array().into_iter().flatten().map(short)).collect();
+    let frames: Vec<&Value> = rt["frames"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
+    let got: Vec<String> = frames.iter().filter(|f| f["kind"] == "python").map(|f| short(f)).collect();
+    // Where each state's frames end in the merged stack, and whether a native frame follows.
+    let mut ends: Vec<usize> = states
+        .iter()
+        .scan(0, |n, t| {
+            *n += t["frames"].as_array().map_or(0, Vec::len);
+            Some(*n)
+        })
+        .collect();
+    ends.pop();
+    let (mut seen, mut gap_ok) = (0usize, true);
+    for (k, f) in frames.iter().enumerate() {
+        if f["kind"] == "python" {
+            seen += 1;
+            if ends.contains(&seen) {
+                gap_ok &= frames.get(k + 1).is_some_and(|n| n["kind"] == "native");
+            }
+        }
+    }
+    vec![
+        fact(
+            &format!("{how}: thread of {} interpreters merged", states.len()),
+            rt["merge"]["kind"] == "merged",
+            || rt["merge"].to_string(),
+        ),
+        fact(&format!("{how}: interpreters stacked innermost first"), got == want, || {
+            format!("{got:?}\nwant {want:?}")
+        }),
+        fact(&format!("{how}: a native frame between interpreters"), gap_ok, || format!("{got:?}")),
+    ]
+}
+
+fn subinterp_three_facts(r: &Value, how: &str, merge: bool) -> Facts {
+    let mut out = id_facts(r, how, 4);
+    let all = interpreters(r);
+    let Some(main) = all.iter().find(|i| interp_id(i) == 0) else { return out };
+    let main_threads = threads_of(main);
+    out.push(fact(&format!("{how}: four threads in the main interpreter"), main_threads.len() == 4, || {
+        format!("{}", main_threads.len())
+    }));
+    let nap = line_of(SUBINTERP_KIT, "NAP");
+    let mut entered = Vec::new();
+    for sub in all.iter().filter(|i| interp_id(i) != 0) {
+        let id = interp_id(sub);
+        let ts = threads_of(sub);
+        out.push(fact(&format!("{how}: interpreter {id} has one thread"), ts.len() == 1, || format!("{}", ts.len())));
+        let Some(t) = ts.first() else { continue };
+        let f = functions(t);
+        out.push(fact(&format!("{how}: interpreter {id}'s frames"), f == ["<module>", "park", "nap"], || {
+            format!("{f:?}")
+        }));
+        let l = lines(t);
+        out.push(fact(&format!("{how}: interpreter {id} sleeps in nap"), l.last() == Some(&nap), || format!("{l:?}")));
+        // It runs on a thread the main interpreter started, in `enter`.
+        let launcher = main_threads.iter().find(|m| m["tid"] == t["tid"]);
+        let lf = launcher.map(|m| functions(m)).unwrap_or_default();
+        out.push(fact(
+            &format!("{how}: interpreter {id} entered from the main interpreter"),
+            lf.contains(&"enter".to_string()),
+            || format!("{lf:?}"),
+        ));
+        entered.push(t["tid"].clone());
+        if let (true, Some(m)) = (merge, launcher) {
+            out.extend(stacked_facts(r, &format!("{how}: interpreter {id}"), &t["tid"], &[t, m]));
+        }
+    }
+    entered.sort_by_key(|t| t.as_i64());
+    entered.dedup();
+    out.push(fact(&format!("{how}: each subinterpreter on its own thread"), entered.len() == 3, || {
+        format!("{entered:?}")
+    }));
+    if let Some(m) = main_thread(r) {
+        let f = functions(m);
+        out.push(fact(&format!("{how}: main thread's frames"), f == ["<module>", "wait_for", "nap"], || {
+            format!("{f:?}")
+        }));
+    }
+    out
+}
+
+fn check_subinterp_three(i: &Interp, dir: &Path) -> Result<Facts, Skip> {
+    if !subinterpreters_apply(i) {
+        return Ok(vec![]);
+    }
+    let (p, _) = start_subinterp(i, dir, "three.py", SUBINTERP_THREE)?;
+    let (r, text) = dump_with_text(i, p.0.id(), &[]).map_err(Skip)?;
+    let mut out = subinterp_three_facts(&r, "live", true);
+    out.extend(interpreter_title_facts(&r, &text));
+    Ok(out)
+}
+
+/// pystack's "In the main interpreter" / "In interpreter N" headers: the text report's title of
+/// each thread names the interpreters it is in (`interpreters 0, 2`), the main thread's
+/// `interpreter 0`.
+fn interpreter_title_facts(r: &Value, text: &str) -> Facts {
+    let title = |tid: &Value| {
+        let head = format!("Thread {tid} ");
+        text.lines().find(|l| l.starts_with(&head)).unwrap_or("").to_string()
+    };
+    let mut out = Vec::new();
+    let main = title(&r["process"]["pid"]);
+    out.push(fact("text: the main thread in interpreter 0", main.contains("interpreter 0)"), || main.clone()));
+    for sub in interpreters(r).into_iter().filter(|i| interp_id(i) != 0) {
+        let id = interp_id(sub);
+        for t in threads_of(sub) {
+            let line = title(&t["tid"]);
+            out.push(fact(
+                &format!("text: interpreter {id}'s thread"),
+                line.contains(&format!("interpreters 0, {id})")),
+                || line.clone(),
+            ));
+        }
+    }
+    out
+}
+
+fn check_subinterp_core(i: &Interp, dir: &Path) -> Result<Facts, Skip> {
+    if !subinterpreters_apply(i) {
+        return Ok(vec![]);
+    }
+    if which("gcore").is_none() {
+        return Err(Skip("gdb's gcore is not installed".into()));
+    }
+    let (p, _) = start_subinterp(i, dir, "three.py", SUBINTERP_THREE)?;
+    let r = gcore(i, p.0.id(), dir).map_err(Skip)?;
+    // sid's thread stacks come out of gcore zeroed (see check_multi_core): the Python facts
+    // hold, the native stacks to merge with are not there.
+    Ok(subinterp_three_facts(&r, "gcore", i.kind != Kind::Sid))
+}
+
+fn check_subinterp_crews(i: &Interp, dir: &Path) -> Result<Facts, Skip> {
+    if !subinterpreters_apply(i) {
+        return Ok(vec![]);
+    }
+    let (p, _) = start_subinterp(i, dir, "crews.py", SUBINTERP_CREWS)?;
+    let r = dump(i, p.0.id(), &[]).map_err(Skip)?;
+    let mut out = id_facts(&r, "live", 3);
+    let all = interpreters(&r);
+    let main_tids: Vec<Value> =
+        all.iter().filter(|i| interp_id(i) == 0).flat_map(|i| threads_of(i)).map(|t| t["tid"].clone()).collect();
+    out.push(fact("three threads in the main interpreter", main_tids.len() == 3, || format!("{main_tids:?}")));
+    let mut helpers = Vec::new();
+    for sub in all.iter().filter(|i| interp_id(i) != 0) {
+        let id = interp_id(sub);
+        let ts = threads_of(sub);
+        out.push(fact(&format!("interpreter {id} has three threads"), ts.len() == 3, || format!("{}", ts.len())));
+        let (own, entered): (Vec<&&Value>, Vec<&&Value>) = ts.iter().partition(|t| !main_tids.contains(&t["tid"]));
+        out.push(fact(
+            &format!("interpreter {id}: one thread entered it, two started in it"),
+            entered.len() == 1 && own.len() == 2,
+            || format!("{} entered, {} own", entered.len(), own.len()),
+        ));
+        for t in &entered {
+            let f = functions(t);
+            out.push(fact(
+                &format!("interpreter {id}'s entering thread"),
+                f == ["<module>", "crew", "park", "nap"],
+                || format!("{f:?}"),
+            ));
+        }
+        for t in &own {
+            let f = functions(t);
+            out.push(fact(
+                &format!("interpreter {id}'s helper thread"),
+                f.ends_with(&["run".into(), "park".into(), "nap".into()]),
+                || format!("{f:?}"),
+            ));
+            helpers.push(t["tid"].clone());
+        }
+    }
+    let n = helpers.len();
+    helpers.sort_by_key(|t| t.as_i64());
+    helpers.dedup();
+    out.push(fact("four helper threads, each in one interpreter", n == 4 && helpers.len() == 4, || {
+        format!("{helpers:?}")
+    }));
+    let unmerged: Vec<String> = r["threads"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|t| t["merge"]["kind"] != "merged")
+        .map(|t| format!("{}: {}", t["tid"], t["merge"]))
+        .collect();
+    out.push(fact("every thread merged", unmerged.is_empty(), || unmerged.join("; ")));
+    Ok(out)
+}
+
+/// [`check_subinterp_three`]'s facts where a subinterpreter crashes under `crashcatch run`
+/// (pystack only looks at live processes and cores): the program still dies of its SIGSEGV, the
+/// crashed thread is in both interpreters, its stack merged through both, and the user's line
+/// is the subinterpreter's.
+fn check_subinterp_crash(i: &Interp, dir: &Path) -> Result<Facts, Skip> {
+    if !subinterpreters_apply(i) {
+        return Ok(vec![]);
+    }
+    std::fs::write(dir.join("subinterp_kit.py"), SUBINTERP_KIT).unwrap();
+    let script = dir.join("crash.py");
+    std::fs::write(&script, SUBINTERP_CRASH).unwrap();
+    let reports = out_dir();
+    let mut c = Command::new(bin());
+    c.arg("run").args(&i.args).arg("--output-dir").arg(reports.path()).arg("-q").arg("--").arg(&i.python).arg(&script);
+    c.current_dir(dir).stdin(Stdio::null());
+    let out = run(c);
+    let r = read_report(reports.path()).ok_or_else(|| Skip(format!("no crash report\n{}", describe(&out))))?;
+    let signal = std::os::unix::process::ExitStatusExt::signal(&out.status);
+    let crashed = &r["crashed_tid"];
+    let states = states_of(&r, crashed);
+    let mut ids: Vec<i64> = states.iter().map(|(id, _)| *id).collect();
+    ids.sort();
+    let mut out_facts = vec![
+        fact("crash: the program dies of its SIGSEGV", signal == Some(libc::SIGSEGV), || format!("{:?}", out.status)),
+        fact("crash: a thread the main interpreter started", *crashed != r["process"]["pid"], || crashed.to_string()),
+        fact("crash: the crashed thread is in interpreters 0 and 1", ids == [0, 1], || format!("{ids:?}")),
+    ];
+    // The user's line is the subinterpreter's source: `<string>`, from 3.14 `<script>`.
+    let user = &r["python_user_frame"];
+    let file = if i.at_least(3, 14) { "<script>" } else { "<string>" };
+    out_facts.push(fact(
+        "crash: the user's line is in the subinterpreter",
+        user["file"] == file && short(user) == "<module>" && user["line"] == 5,
+        || user.to_string(),
+    ));
+    // The text report's title: the name the main interpreter gave the thread (the
+    // subinterpreter calls it its MainThread), and both interpreters.
+    let text = read_named(reports.path(), "txt").unwrap_or_default();
+    let head = format!("Thread {crashed} ");
+    let title = text.lines().find(|l| l.starts_with(&head)).unwrap_or("").to_string();
+    out_facts.push(fact(
+        "crash: text title",
+        title.contains("[Thread-1 (enter)]") && title.contains("interpreters 0, 1)"),
+        || title.clone(),
+    ));
+    let mut by_depth = states;
+    by_depth.sort_by_key(|(id, _)| -id);
+    if let [(_, sub), (_, main)] = by_depth.as_slice() {
+        let f = functions(sub);
+        out_facts.push(fact("crash: the subinterpreter's frames", f == ["<module>", "string_at"], || format!("{f:?}")));
+        out_facts.extend(stacked_facts(&r, "crash", crashed, &[sub, main]));
+    }
+    Ok(out_facts)
+}
+
+/// The thread states of each non-main thread that entered subinterpreters, innermost (the
+/// newest interpreter: each level creates the next) first.
+fn chains(r: &Value) -> Vec<(Value, Vec<(i64, Value)>)> {
+    let pid = &r["process"]["pid"];
+    let mut tids: Vec<Value> = py_threads(r).iter().map(|t| t["tid"].clone()).filter(|t| t != pid).collect();
+    tids.sort_by_key(|t| t.as_i64());
+    tids.dedup();
+    tids.into_iter()
+        .map(|tid| {
+            let mut states = states_of(r, &tid);
+            states.sort_by_key(|(id, _)| -id);
+            (tid, states)
+        })
+        .collect()
+}
+
+/// One chain of `depth` subinterpreters on one thread: one thread state in each, the innermost
+/// parked, the others in `enter`, and the stack merged through all of them.
+fn chain_facts(r: &Value, how: &str, states: &[(i64, Value)], depth: usize) -> Facts {
+    let ids: Vec<i64> = states.iter().map(|(id, _)| *id).collect();
+    let mut out = vec![fact(
+        &format!("{how}: in {} interpreters, the main one outermost", depth + 1),
+        ids.len() == depth + 1 && ids.last() == Some(&0),
+        || format!("{ids:?}"),
+    )];
+    if ids.len() != depth + 1 {
+        return out;
+    }
+    let f = functions(&states[0].1);
+    out.push(fact(&format!("{how}: innermost frames"), f == ["<module>", "descend", "park", "nap"], || {
+        format!("{f:?}")
+    }));
+    for (id, t) in &states[1..depth] {
+        let f = functions(t);
+        let ok = f.starts_with(&["<module>".into(), "descend".into(), "enter".into()]) && f.len() <= 4;
+        out.push(fact(&format!("{how}: interpreter {id} entered the next"), ok, || format!("{f:?}")));
+    }
+    let outer = functions(&states[depth].1);
+    out.push(fact(
+        &format!("{how}: the main interpreter's thread entered the first"),
+        outer.contains(&"enter".to_string()),
+        || format!("{outer:?}"),
+    ));
+    let stack: Vec<&Value> = states.iter().map(|(_, t)| t).collect();
+    out.extend(stacked_facts(r, how, &states[0].1["tid"], &stack));
+    out
+}
+
+fn check_subinterp_nested(i: &Interp, dir: &Path) -> Result<Facts, Skip> {
+    if !subinterpreters_apply(i) {
+        return Ok(vec![]);
+    }
+    let (p, _) = start_subinterp(i, dir, "nested.py", SUBINTERP_NESTED)?;
+    let r = dump(i, p.0.id(), &[]).map_err(Skip)?;
+    let mut out = id_facts(&r, "live", 3);
+    let c = chains(&r);
+    out.push(fact("one thread besides the main one", c.len() == 1, || format!("{}", c.len())));
+    for (tid, states) in &c {
+        out.extend(chain_facts(&r, &format!("thread {tid}"), states, 2));
+    }
+    Ok(out)
+}
+
+fn check_subinterp_chains(i: &Interp, dir: &Path) -> Result<Facts, Skip> {
+    if !subinterpreters_apply(i) {
+        return Ok(vec![]);
+    }
+    let (p, _) = start_subinterp(i, dir, "chains.py", SUBINTERP_CHAINS)?;
+    let r = dump(i, p.0.id(), &[]).map_err(Skip)?;
+    let mut out = id_facts(&r, "live", 7);
+    let c = chains(&r);
+    out.push(fact("two threads besides the main one", c.len() == 2, || format!("{}", c.len())));
+    for (k, (_, states)) in c.iter().enumerate() {
+        out.extend(chain_facts(&r, &format!("chain {k}"), states, 3));
+    }
+    Ok(out)
+}
+
 fn which(tool: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(tool)).find(|p| p.is_file())
 }
@@ -937,6 +1453,12 @@ const CHECKS: &[(&str, &str, Check)] = &[
     ("py-spy test_unicode / test_cyrillic", "integration", check_unicode),
     ("py-spy test_recursive", "integration", check_recursive),
     ("py-spy test_local_vars / pystack test_local_variables", "locals", check_locals),
+    ("pystack test_subinterpreters (three interpreters)", "subinterpreters", check_subinterp_three),
+    ("pystack test_subinterpreters_for_core (gcore)", "subinterpreters", check_subinterp_core),
+    ("pystack test_subinterpreters_many_threads", "subinterpreters", check_subinterp_crews),
+    ("pystack test_subinterpreters_nested_same_thread", "subinterpreters", check_subinterp_nested),
+    ("pystack test_subinterpreters_two_threads_three_per_thread", "subinterpreters", check_subinterp_chains),
+    ("pystack test_subinterpreters, crashing (crashcatch run)", "subinterpreters", check_subinterp_crash),
 ];
 
 #[test]

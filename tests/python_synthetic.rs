@@ -123,6 +123,15 @@ fn full_311_thread_walk() {
     );
     assert_eq!(main.native_thread_id, Some(100));
     assert!(main.holds_gil);
+    // 3.11 has no shim frames: where it runs on the C stack is its `_PyCFrame`.
+    let cframe = match l.tstate.top_frame {
+        crashcatch::python::layout::TopFrame::ViaCFrame { cframe, .. } => cframe,
+        crashcatch::python::layout::TopFrame::Direct(_) => unreachable!("3.11 goes through cframe"),
+    };
+    assert_eq!(
+        main.c_stack,
+        Some(crashcatch::process::MemoryExt::read_u64(&img.mem, img.tstates[1] + cframe).unwrap())
+    );
 
     // Through fill_state: tids from native_thread_id, the GIL holder's tid, state running.
     let snap = snapshot(&img.mem, vec![thread(100, None), thread(101, None)]);
@@ -171,6 +180,8 @@ fn full_312_thread_walk_skips_shims() {
     assert_eq!(named(&main.frames), expected(&threads[1]));
     assert!(w.interpreters[0].threads[0].holds_gil, "GIL from interp->ceval.gil");
     assert!(!main.holds_gil);
+    // Where it runs on the C stack: the innermost shim frame (the eval loop's own entry frame).
+    assert_eq!(main.c_stack, Some(first_shim(&img.mem, &l, img.tstates[1])));
     // Without the shim frames (owner 3 not recognised) the entries would be lost and the
     // trampolines reported: check the owner value matters.
     let mut wrong = l.clone();
@@ -333,6 +344,16 @@ fn top_frame(mem: &ImageMemory, l: &Layout, ts: u64) -> TopFrameAddr {
             TopFrameAddr(mem.read_u64(mem.read_u64(ts + cframe).unwrap() + current_frame).unwrap())
         }
     }
+}
+
+/// The first shim frame from a thread state's top frame outwards.
+fn first_shim(mem: &ImageMemory, l: &Layout, ts: u64) -> u64 {
+    use crashcatch::process::MemoryExt;
+    let mut f = top_frame(mem, l, ts).0;
+    while !l.frame.shim_owners.contains(&mem.read_u8(f + l.frame.owner.unwrap()).unwrap()) {
+        f = mem.read_u64(f + l.frame.back).unwrap();
+    }
+    f
 }
 
 #[test]

@@ -87,6 +87,7 @@ pub(crate) fn threads(
     let mut threads = Vec::with_capacity(snap.threads.len());
     for ((t, r), native) in snap.threads.iter().zip(raw).zip(natives) {
         let py_thread = py.and_then(|p| merge::python_thread_for(p, t.tid));
+        let py_thread = py_thread.as_deref();
         let (frames, merge, elided) = match r.as_ref().and_then(|s| s.elided) {
             Some((at, count)) => {
                 let m = merge::merge_thread_elided(native, py_thread, at);

@@ -17,7 +17,8 @@
 //! Use from capture: `let py = python::read(&snap, &modules, deadline);` once per report in the read
 //! phase (it wraps `snap.memory` in a page cache itself), then `python::add_source_lines` in the
 //! analysis; capture then hands each thread's `PythonThread` (found
-//! by tid) to `merge::merge_thread` with its native frames.
+//! by tid; a thread inside subinterpreters has one in each, stacked by
+//! `merge::python_thread_for`) to `merge::merge_thread` with its native frames.
 //! `PythonState::errors` holds what could not be read (and the note when the version is only a
 //! file-name guess); a thread's own walk problem is in `PythonThread::error`.
 
@@ -275,6 +276,7 @@ pub fn fill_state(
                     .collect(),
                 entry: t.frames.iter().map(|f| f.entry).collect(),
                 error: t.error.as_ref().map(ToString::to_string),
+                c_stack: t.c_stack,
             });
         }
         state.interpreters.push(pi);

@@ -99,6 +99,12 @@ pub struct RawThread {
     pub frames: Vec<RawFrame>,
     /// Why its frames stop where they do, when they stop early.
     pub error: Option<WalkError>,
+    /// An address on the C stack inside the innermost eval-loop call running this thread state
+    /// (3.12+: that call's own entry frame, a local of it; 3.11: its `_PyCFrame`, also a
+    /// local), when it has frames. Thread states of one kernel thread in different interpreters
+    /// (a subinterpreter entered from Python) are ordered by it: the stack grows down, so the
+    /// lower address was entered later, inside the other.
+    pub c_stack: Option<u64>,
 }
 
 /// An interpreter as the walk read it.
@@ -334,7 +340,8 @@ impl Walker<'_> {
             let mut th = RawThread { addr: t, thread_id, native_thread_id, ..Default::default() };
             match self.top_frame(t) {
                 Ok(f) => {
-                    let (frames, err) = self.frames(f);
+                    let (frames, first_shim, err) = self.frames(f);
+                    th.c_stack = first_shim.or_else(|| self.cframe(t)).filter(|_| !frames.is_empty());
                     th.frames = frames;
                     th.error = err;
                 }
@@ -362,7 +369,23 @@ impl Walker<'_> {
         }
     }
 
-    fn frames(&mut self, mut f: u64) -> (Vec<RawFrame>, Option<WalkError>) {
+    /// 3.11 and 3.12's `tstate->cframe`: the running eval loop's `_PyCFrame`, on the C stack.
+    fn cframe(&self, t: u64) -> Option<u64> {
+        match self.layout.tstate.top_frame {
+            TopFrame::ViaCFrame { cframe, .. } => self.mem.read_u64(t.wrapping_add(cframe)).ok().filter(|&c| c != 0),
+            TopFrame::Direct(_) => None,
+        }
+    }
+
+    /// The thread's frames from `f` outwards, and the address of the first shim frame met (the
+    /// innermost eval-loop call's entry frame, on the C stack: see [`RawThread::c_stack`]).
+    fn frames(&mut self, f: u64) -> (Vec<RawFrame>, Option<u64>, Option<WalkError>) {
+        let mut first_shim = None;
+        let (frames, err) = self.frames_from(f, &mut first_shim);
+        (frames, first_shim, err)
+    }
+
+    fn frames_from(&mut self, mut f: u64, first_shim: &mut Option<u64>) -> (Vec<RawFrame>, Option<WalkError>) {
         let layout = self.layout;
         let mut out: Vec<RawFrame> = Vec::new();
         let mut seen = HashSet::new();
@@ -410,6 +433,7 @@ impl Walker<'_> {
                 if let Some(i) = last_pushed {
                     out[i].entry = true;
                 }
+                first_shim.get_or_insert(f);
                 last_pushed = None;
                 f = back;
                 continue;

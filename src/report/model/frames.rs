@@ -170,8 +170,10 @@ pub fn is_python_runtime(path: &str) -> bool {
 /// installed package.
 pub fn is_user_file(file: &str) -> bool {
     if file.starts_with('<') {
-        // `python -c` code and the interactive prompt are the user's; `<frozen ...>` modules are not.
-        return file == "<string>" || file == "<stdin>" || file.starts_with("<ipython-input");
+        // `python -c` code, the interactive prompt and the source a subinterpreter runs
+        // (`<string>` up to 3.13, `<script>` from 3.14's `Interpreter.exec`) are the user's;
+        // `<frozen ...>` modules are not.
+        return matches!(file, "<string>" | "<stdin>" | "<script>") || file.starts_with("<ipython-input");
     }
     if file.contains("/site-packages/") || file.contains("/dist-packages/") {
         return false;
@@ -308,5 +310,15 @@ mod tests {
         assert_eq!(project_path("./t.py", root), "t.py");
         assert_eq!(project_path("<string>", root), "<string>");
         assert_eq!(project_path("/ws/proj/t.py", None), "t.py");
+    }
+
+    #[test]
+    fn whose_code_a_python_file_is() {
+        for user in ["/ws/proj/t.py", "<string>", "<stdin>", "<script>", "<ipython-input-3-abc>"] {
+            assert!(is_user_file(user), "{user}");
+        }
+        for not in ["<frozen importlib._bootstrap>", "/py/lib/python3.14/threading.py", "/v/site-packages/np/a.py"] {
+            assert!(!is_user_file(not), "{not}");
+        }
     }
 }

@@ -397,6 +397,10 @@ pub struct PythonThread {
     /// Why its frames stop where they do, when they stop early.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Where on the C stack its innermost eval loop runs ([`crate::python::walk::RawThread::c_stack`]):
+    /// orders the thread states of one kernel thread for the merge. Not part of the report.
+    #[serde(skip)]
+    pub c_stack: Option<u64>,
 }
 
 /// One ELF file mapped in the process.

@@ -13,18 +13,33 @@ const OTHER_THREAD_FRAMES: usize = 24;
 /// Native threads with no Python frames named in the closing line; more are counted.
 const QUIET_NAMED: usize = 6;
 
-/// The Python thread state of kernel thread `tid`, if any.
-fn python_thread(crash: &Crash, tid: i32) -> Option<&PythonThread> {
-    crash.python.as_ref()?.interpreters.iter().flat_map(|i| i.threads.iter()).find(|p| p.tid == Some(tid))
+/// The Python thread states of kernel thread `tid` with their interpreter's id: one, or one in
+/// each interpreter a thread that entered subinterpreters is inside.
+fn python_threads(crash: &Crash, tid: i32) -> Vec<(i64, &PythonThread)> {
+    let interpreters = crash.python.iter().flat_map(|p| p.interpreters.iter());
+    interpreters.flat_map(|i| i.threads.iter().filter(move |p| p.tid == Some(tid)).map(move |p| (i.id, p))).collect()
 }
 
-/// `Thread 12 "name" [MainThread] (crashed, main, holds the GIL, ...)`.
+/// `interpreter 2` or `interpreters 0, 1, 3`, when the process has more than one (pystack's
+/// "In interpreter N").
+fn interpreters_tag(crash: &Crash, py: &[(i64, &PythonThread)]) -> Option<String> {
+    if crash.python.as_ref().map_or(true, |p| p.interpreters.len() < 2) || py.is_empty() {
+        return None;
+    }
+    let mut ids: Vec<i64> = py.iter().map(|(id, _)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let list = ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+    Some(if ids.len() == 1 { format!("interpreter {list}") } else { format!("interpreters {list}") })
+}
+
+/// `Thread 12 "name" [MainThread] (crashed, main, holds the GIL, ..., interpreter 2)`.
 fn title(t: &Thread, crash: &Crash) -> String {
     let mut tags = Vec::new();
-    let py = python_thread(crash, t.tid);
+    let py = python_threads(crash, t.tid);
     if t.crashed {
         tags.push("crashed".to_string());
-    } else if py.and_then(|p| p.idle) == Some(true) {
+    } else if py.iter().find_map(|(_, p)| p.idle) == Some(true) {
         tags.push("waiting".to_string());
     }
     if t.main {
@@ -40,9 +55,13 @@ fn title(t: &Thread, crash: &Crash) -> String {
     if let Some(task) = asyncio::running_task(crash, t.tid) {
         tags.push(format!("running asyncio task '{}'", esc(&task.name)));
     }
+    tags.extend(interpreters_tag(crash, &py));
     let mut name = t.name.as_deref().map(|n| format!(" \"{}\"", esc(n))).unwrap_or_default();
-    // The thread's `threading` name beside the OS one.
-    if let Some(pn) = py.and_then(|p| p.python_name.as_deref()) {
+    // The thread's `threading` name beside the OS one, from the oldest interpreter that names
+    // it: a subinterpreter that imports `threading` calls the thread it runs on its own
+    // `MainThread`, the main interpreter knows it as the thread it started.
+    let named = py.iter().filter_map(|(id, p)| p.python_name.as_deref().map(|n| (*id, n)));
+    if let Some((_, pn)) = named.min_by_key(|(id, _)| *id) {
         name.push_str(&format!(" [{}]", esc(pn)));
     }
     if tags.is_empty() {
@@ -102,4 +121,40 @@ fn quiet(out: &mut String, threads: &[&Thread]) {
         String::new()
     };
     let _ = writeln!(out, "Threads {}{}: native, no Python frames (stacks in the JSON report)", names.join(", "), more);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::{CrashKind, ProcessInfo, PythonInterpreter, PythonState, SignalReport};
+
+    fn crash(interpreters: Vec<PythonInterpreter>) -> Crash {
+        let process = ProcessInfo { pid: 7, ..Default::default() };
+        let mut c = Crash::minimal(CrashKind::Dump, "t".into(), process, SignalReport::default(), 7, String::new());
+        c.python = Some(PythonState { interpreters, ..Default::default() });
+        c
+    }
+
+    fn on(tid: i32, name: Option<&str>) -> PythonThread {
+        PythonThread { tid: Some(tid), python_name: name.map(Into::into), ..Default::default() }
+    }
+
+    #[test]
+    fn names_the_interpreters_a_thread_is_in_when_there_are_several() {
+        let t = |tid| Thread { tid, ..Default::default() };
+        let c = crash(vec![
+            PythonInterpreter { id: 3, threads: vec![on(9, Some("MainThread"))], ..Default::default() },
+            PythonInterpreter {
+                id: 0,
+                threads: vec![on(9, Some("Thread-1")), on(7, Some("MainThread"))],
+                ..Default::default()
+            },
+        ]);
+        assert_eq!(title(&t(9), &c), "Thread 9 [Thread-1] (interpreters 0, 3)");
+        assert_eq!(title(&t(7), &c), "Thread 7 [MainThread] (interpreter 0)");
+        // One interpreter: nothing to tell apart.
+        let c =
+            crash(vec![PythonInterpreter { id: 0, threads: vec![on(7, Some("MainThread"))], ..Default::default() }]);
+        assert_eq!(title(&t(7), &c), "Thread 7 [MainThread]");
+    }
 }
