@@ -46,7 +46,7 @@ FIXTURE_ARGS_null_deref := --lib ccfix
 FIXTURE_TARGETS := $(foreach v,$(FIXTURE_VARIANTS),\
 	$(FIXDIR)/$(v)/libccfix.so $(addprefix $(FIXDIR)/$(v)/,$(FIXTURE_PROGRAMS)))
 
-.PHONY: lint all build man completions fixtures venv pyext sid py311dbg debuginfod bugsink test demo stress bench bench-quick bench-core bench-pause clean wheel wheel-test \
+.PHONY: lint all build man completions fixtures venv pyext sid py311dbg debuginfod bugsink test demo stress bench bench-quick bench-core bench-pause bench-subprocesses clean wheel wheel-test \
 	wheels wheels-test bullseye test-aarch64 test-docker test-peers test-realworld
 
 all: build
@@ -238,12 +238,18 @@ bench: build
 	bench/setup.sh target/bench
 	target/bench/venv/bin/python bench/run.py --out BENCHMARKS.md
 	target/bench/venv/bin/python bench/pause.py --md BENCHMARKS.md
+	CRASHCATCH=target/release/crashcatch python3 bench/subprocesses_pause.py
 
 # How long crashcatch dump, py-spy and pystack stop the process they dump (bench/pause.py;
 # make bench runs it too): the pause section of BENCHMARKS.md. A minute.
 bench-pause: build
 	bench/setup.sh target/bench
 	target/bench/venv/bin/python bench/pause.py --md BENCHMARKS.md
+
+# How long `dump --subprocesses` stops each process of a four-process tree, against `dump` of
+# that process alone (bench/subprocesses_pause.py; make bench runs it too). Half a minute.
+bench-subprocesses: build
+	CRASHCATCH=target/release/crashcatch python3 bench/subprocesses_pause.py
 
 # Post-mortem: crashcatch core, pystack core --native and gdb on the same kernel cores (a minute).
 bench-core: build
