@@ -93,10 +93,16 @@ impl Tree {
         let dir = out_dir();
         let script = dir.path().join("tree.py");
         std::fs::write(&script, format!("{MARK}{body}")).unwrap();
+        let mut c = Command::new(&i.python);
+        c.arg(&script);
+        Tree::spawn(c, dir)
+    }
+
+    /// Runs `c` with the tree's marks folder as its last argument, in a process group of its own.
+    fn spawn(mut c: Command, dir: tempfile::TempDir) -> Tree {
         let marks = dir.path().join("marks");
         std::fs::create_dir(&marks).unwrap();
-        let root = Command::new(&i.python)
-            .arg(&script)
+        let root = c
             .arg(&marks)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -419,18 +425,9 @@ fn tracer_of(pid: i32) -> Option<i32> {
 /// A shell running `script` with the marks folder as $1, in a process group of its own (killed
 /// when dropped).
 fn shell_tree(script: &str) -> Tree {
-    let dir = out_dir();
-    let marks = dir.path().join("marks");
-    std::fs::create_dir(&marks).unwrap();
-    let root = Command::new("sh")
-        .args(["-c", script, "sh", marks.to_str().unwrap()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    Tree { root, dir }
+    let mut c = Command::new("sh");
+    c.args(["-c", script, "sh"]);
+    Tree::spawn(c, out_dir())
 }
 
 #[test]

@@ -673,14 +673,22 @@ fn python_ctypes_string_at_null() {
     );
 }
 
-fn python_strlen_null(python: &Path) {
-    let cmd: Vec<OsString> = vec![python.into(), "-c".into(), "import ctypes; ctypes.string_at(0)".into()];
+/// Runs `python -c script` bare and under crashcatch: both die of SIGSEGV with the same status,
+/// and crashcatch writes a report (returned with crashcatch's output).
+fn python_segfault(python: &Path, script: &str) -> (serde_json::Value, std::process::Output) {
+    let cmd: Vec<OsString> = vec![python.into(), "-c".into(), script.into()];
     let bare = run_bare(&cmd);
     assert_eq!(exit_signal(&bare.status), Some(libc::SIGSEGV), "bare run\n{}", describe(&bare));
     let caught = run_caught_in(NO_ARGS, &cmd);
     let out = &caught.output;
     assert_eq!(status_pair(&out.status), status_pair(&bare.status), "exit status\n{}", describe(out));
     let report = caught.report().unwrap_or_else(|| panic!("no report\n{}", describe(out)));
+    (report, caught.output)
+}
+
+fn python_strlen_null(python: &Path) {
+    let (report, out) = python_segfault(python, "import ctypes; ctypes.string_at(0)");
+    let out = &out;
     assert_eq!(text(&report, "/signal/name"), Some("SIGSEGV"));
     let fs = frames(crashed_thread(&report));
     let context = format!("crashed thread:\n{}\n{}", summary(fs), describe(out));
@@ -699,14 +707,7 @@ fn python_non_canonical_read_is_a_general_protection_fault() {
         return;
     }
     let python = venv_python();
-    let script = "import ctypes; ctypes.string_at(0x800000000000, 8)";
-    let cmd: Vec<OsString> = vec![python.into(), "-c".into(), script.into()];
-    let bare = run_bare(&cmd);
-    assert_eq!(exit_signal(&bare.status), Some(libc::SIGSEGV), "bare run\n{}", describe(&bare));
-    let caught = run_caught_in(NO_ARGS, &cmd);
-    let out = &caught.output;
-    assert_eq!(status_pair(&out.status), status_pair(&bare.status), "exit status\n{}", describe(out));
-    let report = caught.report().unwrap_or_else(|| panic!("no report\n{}", describe(out)));
+    let (report, _) = python_segfault(&python, "import ctypes; ctypes.string_at(0x800000000000, 8)");
     assert_eq!(text(&report, "/signal/code_name"), Some("SI_KERNEL"), "{}", pretty(&report["signal"]));
     assert_eq!(
         text(&report, "/classification/kind"),

@@ -296,16 +296,7 @@ encode({"a": True})
         name: "cpython-ast-fields-deleted",
         python: "3.13.0",
         requirements: &[],
-        script: r#"import ast
-
-
-def build():
-    return ast.AST(arg1=123)
-
-
-del ast.AST._fields
-build()
-"#,
+        script: AST_FIELDS_DELETED,
         pads: &[],
         report: Some("https://github.com/python/cpython/issues/126105"),
     },
@@ -313,16 +304,7 @@ build()
         name: "cpython-ast-fields-deleted-3.12",
         python: "3.12.1",
         requirements: &[],
-        script: r#"import ast
-
-
-def build():
-    return ast.AST(arg1=123)
-
-
-del ast.AST._fields
-build()
-"#,
+        script: AST_FIELDS_DELETED,
         pads: &[],
         report: Some("https://github.com/python/cpython/issues/126105"),
     },
@@ -739,3 +721,15 @@ fn source_name_is_gdbs_form_of_a_demangled_name() {
         assert_eq!(source_name(name), want, "{name}");
     }
 }
+
+/// cpython#126105's reproducer: `ast.AST(...)` after `del ast.AST._fields`.
+const AST_FIELDS_DELETED: &str = r#"import ast
+
+
+def build():
+    return ast.AST(arg1=123)
+
+
+del ast.AST._fields
+build()
+"#;
