@@ -46,7 +46,7 @@ FIXTURE_ARGS_null_deref := --lib ccfix
 FIXTURE_TARGETS := $(foreach v,$(FIXTURE_VARIANTS),\
 	$(FIXDIR)/$(v)/libccfix.so $(addprefix $(FIXDIR)/$(v)/,$(FIXTURE_PROGRAMS)))
 
-.PHONY: lint all build man completions fixtures venv pyext sid py311dbg debuginfod bugsink test demo stress bench bench-quick bench-core bench-pause bench-subprocesses clean wheel wheel-test \
+.PHONY: lint all build man completions fixtures venv pyext sid py311dbg debuginfod bugsink shells test demo stress bench bench-quick bench-core bench-pause bench-subprocesses clean wheel wheel-test \
 	wheels wheels-test bullseye test-aarch64 test-docker test-peers test-realworld
 
 all: build
@@ -115,6 +115,11 @@ target/py311dbg/run-python3.11: scripts/py311-dbg.sh scripts/debian-unpack.sh
 debuginfod:
 	@scripts/install-debuginfod.sh || echo "make debuginfod: could not install debuginfod/openssl; tests/debuginfod.rs will skip"
 
+# zsh and fish, so tests/cli_docs.rs checks the generated completions' syntax with the shells
+# themselves (Debian's packages). When they cannot be installed, that check is skipped, visibly.
+shells:
+	@scripts/apt-need.sh shells zsh:zsh fish:fish || echo "make shells: could not install zsh/fish; the completion syntax checks will skip"
+
 # Bugsink (a Sentry-protocol crash tracker) and sentry-relay (Sentry's event normalizer) from the
 # Python registry, in target/bugsink-venv with a migrated template database, for
 # tests/sentry_bugsink.rs and tests/sentry_relay.rs. When they cannot be installed, those tests
@@ -133,7 +138,7 @@ $(BUGSINK_VENV)/.stamp: scripts/bugsink-requirements.txt scripts/install-bugsink
 # summary prints them, since cargo's capture hides a test's own output.
 SKIP_LOG := target/test-skips.txt
 
-test: lint venv fixtures sid py311dbg debuginfod bugsink
+test: lint venv fixtures sid py311dbg debuginfod bugsink shells
 	@rm -f $(SKIP_LOG)
 	@status=0; CRASHCATCH_WHEEL_TEST=1 $(CARGO) test --no-fail-fast || status=$$?; \
 	scripts/test-summary.sh $(SKIP_LOG); exit $$status
