@@ -13,7 +13,8 @@
 //! abort (a failed assert), stack_overflow (cut to 64 frames, the gap in `elided`),
 //! finalization (a callback after Py_FinalizeEx), hang (`--hang-timeout`), test_timeout
 //! (`--test-timeout` in pytest), dump_asyncio (`crashcatch dump` of a deadlocked event loop),
-//! crash_in_task (a crash in a running task), side_by_side (crash with its Python stack not
+//! crash_in_task (a crash in a running task), thread_name (a NULL function pointer called in a
+//! `threading.Thread` named kafka-poller, 3.12), side_by_side (crash with its Python stack not
 //! merged), degraded (`--report-budget 0`: frames unnamed; its unwind error added), hostile
 //! (every string a target, a report file or the environment can set, holding escape sequences,
 //! C1 CSI, bidi overrides, U+2028, NUL, newlines, `::error` and `##[error]`, XML markup).
@@ -194,6 +195,7 @@ reports!(
     side_by_side,
     stack_overflow,
     test_timeout,
+    thread_name,
 );
 
 /// A report file nobody renders would be a snapshot nobody reviews.

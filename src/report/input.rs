@@ -223,6 +223,8 @@ struct FrameView {
     module: Option<Capped>,
     #[serde(default)]
     inlined: First<InlinedView>,
+    #[serde(default)]
+    address: Option<Capped>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -247,7 +249,8 @@ impl FrameView {
     fn words(&self) -> String {
         let name =
             self.inlined.0.as_ref().map(|i| i.function.0.as_str()).or(self.function.as_ref().map(|f| f.0.as_str()));
-        groups::frame_words_of(name, self.module.as_ref().map(|m| m.0.as_str()))
+        let address = self.address.as_ref().map(|a| a.0.as_str());
+        groups::frame_words_of(name, self.module.as_ref().map(|m| m.0.as_str()), address)
     }
 }
 

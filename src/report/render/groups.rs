@@ -147,15 +147,19 @@ pub(crate) fn capped(s: &str) -> String {
 
 fn frame_words(f: &NativeFrame) -> String {
     let name = f.inlined.first().map(|i| i.function.as_str()).or(f.function.as_deref());
-    frame_words_of(name, f.module.as_deref())
+    frame_words_of(name, f.module.as_deref(), Some(&f.address.to_string()))
 }
 
-/// `name in module.so` (the module's file name), from a frame's parts.
-pub(crate) fn frame_words_of(function: Option<&str>, module: Option<&str>) -> String {
-    let name = function.unwrap_or("an unnamed function");
-    match module.map(|m| m.rsplit('/').next().unwrap_or(m)) {
-        Some(m) => format!("{name} in {m}"),
-        None => name.to_string(),
+/// `name in module.so` (the module's file name), from a frame's parts; a pc in no module and
+/// no function (a jump through a bad pointer) is its address, as the text report shows it.
+pub(crate) fn frame_words_of(function: Option<&str>, module: Option<&str>, address: Option<&str>) -> String {
+    let module = module.map(|m| m.rsplit('/').next().unwrap_or(m));
+    match (function, module, address) {
+        (Some(name), Some(m), _) => format!("{name} in {m}"),
+        (None, Some(m), _) => format!("an unnamed function in {m}"),
+        (Some(name), None, _) => name.to_string(),
+        (None, None, Some(a)) => format!("{a} (in no known module)"),
+        (None, None, None) => "an unnamed function in no known module".to_string(),
     }
 }
 

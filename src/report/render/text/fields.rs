@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::super::escape::terminal::{line_start, text as esc};
-use super::{asyncio, Style};
+use super::{asyncio, threads, Style};
 use crate::report::model::Crash;
 
 /// One field. The value is escaped here (a continuation line, key "", starts with its value).
@@ -31,7 +31,10 @@ pub(super) fn process(out: &mut String, crash: &Crash) {
         field(out, "task", &format!("asyncio task '{}' was running on this thread", task.name));
     }
     if let Some(t) = crashed.filter(|t| !t.main) {
-        let name = t.name.as_deref().map(|n| format!(" \"{n}\"")).unwrap_or_default();
+        let mut name = t.name.as_deref().map(|n| format!(" \"{n}\"")).unwrap_or_default();
+        if let Some(pn) = threads::python_name_of(crash, t.tid) {
+            name.push_str(&format!(" [{pn}]"));
+        }
         let kind =
             if crash.python.is_some() && !t.has_python() { ", a native thread with no Python frames" } else { "" };
         field(out, "thread", &format!("{}{}{}", t.tid, name, kind));

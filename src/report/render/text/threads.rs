@@ -33,6 +33,19 @@ fn interpreters_tag(crash: &Crash, py: &[(i64, &PythonThread)]) -> Option<String
     Some(if ids.len() == 1 { format!("interpreter {list}") } else { format!("interpreters {list}") })
 }
 
+/// The thread's `threading` name, from the oldest interpreter that names it: a subinterpreter
+/// that imports `threading` calls the thread it runs on its own `MainThread`, the main
+/// interpreter knows it as the thread it started.
+fn python_name<'a>(py: &[(i64, &'a PythonThread)]) -> Option<&'a str> {
+    let named = py.iter().filter_map(|(id, p)| p.python_name.as_deref().map(|n| (*id, n)));
+    named.min_by_key(|(id, _)| *id).map(|(_, n)| n)
+}
+
+/// The `threading` name of kernel thread `tid`, if Python gave it one.
+pub(super) fn python_name_of(crash: &Crash, tid: i32) -> Option<&str> {
+    python_name(&python_threads(crash, tid))
+}
+
 /// `Thread 12 "name" [MainThread] (crashed, main, holds the GIL, ..., interpreter 2)`.
 fn title(t: &Thread, crash: &Crash) -> String {
     let mut tags = Vec::new();
@@ -57,11 +70,7 @@ fn title(t: &Thread, crash: &Crash) -> String {
     }
     tags.extend(interpreters_tag(crash, &py));
     let mut name = t.name.as_deref().map(|n| format!(" \"{}\"", esc(n))).unwrap_or_default();
-    // The thread's `threading` name beside the OS one, from the oldest interpreter that names
-    // it: a subinterpreter that imports `threading` calls the thread it runs on its own
-    // `MainThread`, the main interpreter knows it as the thread it started.
-    let named = py.iter().filter_map(|(id, p)| p.python_name.as_deref().map(|n| (*id, n)));
-    if let Some((_, pn)) = named.min_by_key(|(id, _)| *id) {
+    if let Some(pn) = python_name(&py) {
         name.push_str(&format!(" [{}]", esc(pn)));
     }
     if tags.is_empty() {
