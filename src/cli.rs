@@ -180,6 +180,10 @@ const ATTACH_STATUS: &str = "Exit status: 128+N when the process was killed by s
 caught and reported); its own exit code when it exited; 0 when crashcatch detached and left it running; \
 125 when it could not attach (one line says why).";
 
+const SUMMARIZE_STATUS: &str = "Exit status: 0 when every argument was read (reports found or \
+not); 1 when an argument could not be read (missing, unreadable) or the output could not be \
+written. A file that cannot be read as a report is skipped with a line on stderr.";
+
 const DUMP_STATUS: &str = "Exit status: 0 when every process was dumped; 125 when PID could not be \
 (one line says why); with --subprocesses, 3 when PID was dumped but some descendant could not be \
 (refused, or the tree cut at 256 processes or by Ctrl-C); a zombie or a process that ended \
@@ -286,6 +290,7 @@ pub enum Command {
     /// Read the JSON crash and hang reports of several jobs (downloaded CI artifacts) and print one
     /// row per distinct crash (fingerprint): count, tests, signal, faulting function, Python call
     /// site, files
+    #[command(after_help = SUMMARIZE_STATUS, after_long_help = SUMMARIZE_STATUS)]
     Summarize(SummarizeArgs),
     /// Send the crash and hang reports found in folders (CI artifacts) to a Sentry-protocol
     /// tracker, one event each; a report sent before (live, or by an earlier upload) is not
