@@ -84,7 +84,8 @@ wait $att
 status=$?
 wait $pid 2> /dev/null
 cat /tmp/stderr
-verdict "attach" "$status" 0 'SIGSEGV|wait_crash.py:9|string_at' /tmp/out/crash-*.txt
+# attach's status is the process's end: 128+11 for the SIGSEGV it was killed by.
+verdict "attach" "$status" 139 'SIGSEGV|wait_crash.py:9|string_at' /tmp/out/crash-*.txt
 
 # dump: every thread's stack of a live Python process, which goes on running.
 echo "=== dump"
