@@ -387,9 +387,14 @@ mod tests {
         std::os::unix::fs::symlink(&victim, dir.path().join("l")).unwrap();
         assert!(out.append("l", b"x").is_err());
         assert!(matches!(out.read("l", 100), Err(ReadBackError::Symlink)));
-        let fifo = std::ffi::CString::new(dir.path().join("f").to_str().unwrap()).unwrap();
-        // SAFETY: mkfifo(3) with a NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            dir.path().join("f"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from(0o600),
+            0,
+        )
+        .unwrap();
         assert!(out.append("f", b"x").is_err());
         assert!(matches!(out.read("f", 100), Err(ReadBackError::NotRegular("a FIFO"))));
         assert!(out.read("none", 100).unwrap().is_none());

@@ -268,9 +268,14 @@ mod tests {
         symlink("../../../../../../../../secret", r.join("app/sub/rel")).unwrap();
         symlink("loop", r.join("loop")).unwrap();
         symlink("/proc/self/root/etc/hostname", r.join("app/magic")).unwrap();
-        let fifo = std::ffi::CString::new(r.join("fifo").as_os_str().as_encoded_bytes()).unwrap();
-        // SAFETY: a valid C string.
-        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            r.join("fifo"),
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from(0o600),
+            0,
+        )
+        .unwrap();
         let root = open_dir(r).unwrap();
         for how in [Resolver::Openat2, Resolver::Walk] {
             let open = |p: &str| read(open_in_root(&root, p, how));

@@ -148,8 +148,7 @@ impl TargetFiles {
         ids: Option<(u32, u32)>,
     ) -> TargetFiles {
         let mut t = Self::under(root, cwd);
-        // SAFETY: geteuid has no arguments.
-        let root_user = unsafe { libc::geteuid() } == 0;
+        let root_user = rustix::process::geteuid().is_root();
         if let (true, Some((fsuid, fsgid))) = (root_user, ids) {
             let creds = Credentials { fsuid, fsgid, groups: Vec::new() };
             if Credentials::mine().as_ref() != Some(&creds) {
@@ -256,8 +255,7 @@ mod tests {
 
     #[test]
     fn opens_with_the_targets_rights_only_on_its_own_thread() {
-        // SAFETY: geteuid has no arguments.
-        if unsafe { libc::geteuid() } != 0 {
+        if !rustix::process::geteuid().is_root() {
             eprintln!("skipped: needs root to take another user's rights");
             return;
         }

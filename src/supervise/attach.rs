@@ -53,8 +53,7 @@ pub fn refusal(pid: i32, e: Errno) -> AttachError {
             if let Some(t) = tracer_of(pid) {
                 return t;
             }
-            // SAFETY: geteuid cannot fail.
-            let me = unsafe { libc::geteuid() };
+            let me = rustix::process::geteuid().as_raw();
             AttachError::PermissionDenied { pid, owner: live::owner(pid), me, hint: permission_hint() }
         }
         errno => AttachError::Other { pid, errno },

@@ -111,14 +111,12 @@ pub fn session(cfg: SessionConfig) -> i32 {
 /// Waits for the plugin's `go`; false when it closed the pipe, said something else, or did not
 /// answer within [`GO_WAIT`].
 fn wait_for_go(go: &OwnedFd) -> bool {
-    use std::os::fd::AsRawFd;
-    let mut p = libc::pollfd { fd: go.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-    // SAFETY: poll(2) on one pollfd we own.
-    if unsafe { libc::poll(&mut p, 1, GO_WAIT.as_millis() as i32) } != 1 {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let wait = Timespec { tv_sec: GO_WAIT.as_secs() as i64, tv_nsec: 0 };
+    if rustix::event::poll(&mut [PollFd::new(go, PollFlags::IN)], Some(&wait)) != Ok(1) {
         return false;
     }
     let mut buf = [0u8; 16];
-    // SAFETY: read(2) into a buffer of the given length.
-    let n = unsafe { libc::read(go.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-    n > 0 && buf[..n as usize].starts_with(b"go")
+    let n = rustix::io::read(go, &mut buf).unwrap_or(0);
+    n > 0 && buf[..n].starts_with(b"go")
 }

@@ -374,8 +374,8 @@ pub fn start_ticker() {
         libc::sigaction(sig, &sa, std::ptr::null_mut());
     }
     // gettid through rustix (a system call): glibc 2.17 has no gettid().
-    // SAFETY: getpid has no arguments.
-    let (pid, tid) = (unsafe { libc::getpid() }, rustix::thread::gettid().as_raw_nonzero().get());
+    let (pid, tid) =
+        (rustix::process::getpid().as_raw_nonzero().get(), rustix::thread::gettid().as_raw_nonzero().get());
     TICKER_STOP.store(false, Ordering::Relaxed);
     let spawned = crate::process::quiet_thread::spawn("crashcatch-tick", move || {
         while !TICKER_STOP.load(Ordering::Relaxed) {

@@ -221,8 +221,8 @@ mod tests {
         assert!(matches!(e.lookup(&id, DEFAULT_MISS_TTL), Lookup::Hit(_)));
         // A FIFO: opened without blocking, refused.
         std::fs::remove_file(&e.file).unwrap();
-        let c = std::ffi::CString::new(e.file.as_os_str().as_encoded_bytes()).unwrap();
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        rustix::fs::mknodat(rustix::fs::CWD, &e.file, rustix::fs::FileType::Fifo, rustix::fs::Mode::from(0o600), 0)
+            .unwrap();
         assert!(matches!(e.lookup(&id, DEFAULT_MISS_TTL), Lookup::Unusable(w) if w.contains("not a regular file")));
         // The entry's folder a link: neither read nor written.
         let elsewhere = tempfile::tempdir().unwrap();

@@ -7,8 +7,14 @@
 //! to a closed pipe returns EPIPE instead of killing crashcatch; the command is started with
 //! SIGPIPE at its default (supervise/spawn.rs).
 
+use std::os::fd::BorrowedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
+
+use super::stream::Stream;
 
 /// Set once stderr is known to be gone.
 static GONE: AtomicBool = AtomicBool::new(false);
@@ -20,40 +26,45 @@ const FULL_PIPE_WAIT: Duration = Duration::from_secs(2);
 
 /// Writes all of `bytes` to stderr, or as much as it takes; never fails, never panics.
 pub fn write(bytes: &[u8]) {
-    write_fd(2, bytes, &GONE);
+    write_fd(fd_of(Stream::Stderr), bytes, &GONE);
 }
 
 /// Writes a document (a summary, stacks) to stdout; false when stdout is gone.
 pub fn out(bytes: &[u8]) -> bool {
-    write_fd(1, bytes, &OUT_GONE);
+    write_fd(fd_of(Stream::Stdout), bytes, &OUT_GONE);
     !OUT_GONE.load(Ordering::Relaxed)
 }
 
-fn write_fd(fd: i32, bytes: &[u8], gone: &AtomicBool) {
+/// Whether `to` is a terminal (colours are for terminals only).
+pub fn is_terminal(to: Stream) -> bool {
+    rustix::termios::isatty(fd_of(to))
+}
+
+fn fd_of(to: Stream) -> BorrowedFd<'static> {
+    match to {
+        Stream::Stderr => rustix::stdio::stderr(),
+        Stream::Stdout => rustix::stdio::stdout(),
+    }
+}
+
+fn write_fd(fd: BorrowedFd<'_>, bytes: &[u8], gone: &AtomicBool) {
     let mut rest = bytes;
     let started = Instant::now();
     while !rest.is_empty() && !gone.load(Ordering::Relaxed) {
-        // SAFETY: write(2) from a live buffer of the given length.
-        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
-        if n > 0 {
-            rest = &rest[(n as usize).min(rest.len())..];
-            continue;
-        }
-        let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        match errno {
-            libc::EINTR => {}
-            libc::EAGAIN if started.elapsed() < FULL_PIPE_WAIT => wait_writable(fd),
-            // EPIPE, EIO, EBADF, ENOSPC, a full pipe nobody reads, n == 0: no stderr.
+        match rustix::io::write(fd, rest) {
+            Ok(n) if n > 0 => rest = &rest[n.min(rest.len())..],
+            Err(Errno::INTR) => {}
+            Err(Errno::AGAIN) if started.elapsed() < FULL_PIPE_WAIT => wait_writable(fd),
+            // EPIPE, EIO, EBADF, ENOSPC, a full pipe nobody reads, 0 bytes written: no stderr.
             _ => gone.store(true, Ordering::Relaxed),
         }
     }
 }
 
 /// A non-blocking stderr (shared with a process that set O_NONBLOCK) is full: wait a little.
-fn wait_writable(fd: i32) {
-    let mut p = libc::pollfd { fd, events: libc::POLLOUT, revents: 0 };
-    // SAFETY: poll(2) on one pollfd we own.
-    unsafe { libc::poll(&mut p, 1, 100) };
+fn wait_writable(fd: BorrowedFd<'_>) {
+    let mut p = [PollFd::new(&fd, PollFlags::OUT)];
+    let _ = rustix::event::poll(&mut p, Some(&Timespec { tv_sec: 0, tv_nsec: 100_000_000 }));
 }
 
 /// One line, `crashcatch: {msg}`, escaped for the terminal here (a message may carry a file

@@ -88,8 +88,7 @@ impl JunitFile {
 /// The mode of a file merged into: the existing file's, and (when crashcatch runs as root)
 /// its owner.
 fn merged_mode(e: &Existing) -> FileMode {
-    // SAFETY: geteuid(2) cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = rustix::process::geteuid().is_root();
     FileMode { bits: e.mode & 0o777, owner: root.then_some((e.uid, e.gid)) }
 }
 

@@ -144,7 +144,9 @@ impl Emitter {
         };
         if let Some(to) = to {
             outputs.push(match cfg.format {
-                Format::Text => Box::new(stream::Printed::every(Text { style: Style::detect(to.fd()) }, to)),
+                Format::Text => {
+                    Box::new(stream::Printed::every(Text { style: Style::detect(console::is_terminal(to)) }, to))
+                }
                 Format::Json => Box::new(stream::Printed::every(Json, to)),
             });
         }

@@ -13,15 +13,6 @@ pub enum Stream {
     Stdout,
 }
 
-impl Stream {
-    pub fn fd(self) -> i32 {
-        match self {
-            Stream::Stderr => 2,
-            Stream::Stdout => 1,
-        }
-    }
-}
-
 pub struct Printed<R: Render> {
     renderer: R,
     only_crashes: bool,

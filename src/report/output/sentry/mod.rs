@@ -182,14 +182,7 @@ pub fn send_one(delivery: &mut Delivery, crash: &Crash, context: &Context, deadl
 
 /// The machine's name and kernel release (`uname -n`, `uname -r`), for the event.
 fn host_facts() -> (Option<String>, Option<String>) {
-    // SAFETY: uname(2) fills the zeroed struct we own; its fields are NUL-terminated arrays.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    if unsafe { libc::uname(&mut u) } != 0 {
-        return (None, None);
-    }
-    let field = |f: &[libc::c_char]| {
-        let bytes: Vec<u8> = f.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
-        Some(String::from_utf8_lossy(&bytes).into_owned()).filter(|s| !s.is_empty())
-    };
-    (field(&u.nodename), field(&u.release))
+    let u = rustix::system::uname();
+    let field = |f: &std::ffi::CStr| Some(f.to_string_lossy().into_owned()).filter(|s| !s.is_empty());
+    (field(u.nodename()), field(u.release()))
 }

@@ -14,10 +14,9 @@ impl Style {
     pub fn plain() -> Self {
         Style { color: false }
     }
-    /// Colours when `fd` is a terminal (and neither NO_COLOR nor TERM=dumb says otherwise).
-    pub fn detect(fd: i32) -> Self {
-        // SAFETY: isatty on a file descriptor number.
-        let tty = unsafe { libc::isatty(fd) } == 1;
+    /// Colours when the output is a terminal (`tty`; and neither NO_COLOR nor TERM=dumb says
+    /// otherwise).
+    pub fn detect(tty: bool) -> Self {
         Style {
             color: tty && std::env::var_os("NO_COLOR").is_none() && std::env::var("TERM").map_or(true, |t| t != "dumb"),
         }
