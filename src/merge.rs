@@ -11,7 +11,12 @@
 //!
 //! A thread that entered subinterpreters from Python has a thread state in each interpreter it
 //! is inside, all their eval loops on its one native stack: they are merged as one Python stack,
-//! the one entered last innermost ([`python_thread_for`]).
+//! the one entered last innermost (`python_thread_for`).
+//!
+//! The eval loop's frames are found by name; where that does not give one per group (a stripped
+//! interpreter whose loop calls out of its unnamed `.cold` part), 3.12+ are found by stack
+//! position: each call of the loop keeps its entry (shim) frame among its locals, so the native
+//! frame whose stack space holds that frame's address is the loop ([`PythonThread::shims`]).
 //!
 //! An eval-loop frame that is the thread's innermost one (the loop itself faulted, as a stack
 //! overflow often does at its prologue) is kept, with its Python frames after it: replacing it
@@ -39,7 +44,42 @@ fn is_in(f: &NativeFrame, names: &[&str]) -> bool {
     base_name(f).is_some_and(|n| names.contains(&n))
 }
 
-/// Indices of the native frames that are eval-loop invocations.
+/// Indices of the eval-loop frames of `native` for a thread whose Python frames form `groups`
+/// groups: by name; where the names do not give one per group (a stripped interpreter whose loop
+/// calls out of its unnamed `.cold` part, a loop under another name), by where each call of the
+/// loop keeps its entry frame on the C stack (3.12+: [`PythonThread::shims`]).
+fn eval_frames_for(native: &[NativeFrame], py: &PythonThread, groups: usize) -> Vec<usize> {
+    let by_name = eval_frames(native);
+    if by_name.len() == groups {
+        return by_name;
+    }
+    match frames_holding(native, &py.shims) {
+        Some(by_stack) if by_stack.len() == groups => by_stack,
+        _ => by_name,
+    }
+}
+
+/// For each address on the C stack (innermost first), the native frame whose locals hold it:
+/// frame k's lie from its own stack pointer up to the next frame's. None unless every address
+/// falls in a frame, each further out than the one before, and every frame's stack pointer is
+/// known.
+fn frames_holding(native: &[NativeFrame], addresses: &[u64]) -> Option<Vec<usize>> {
+    if addresses.is_empty() {
+        return None;
+    }
+    let sps: Vec<u64> = native.iter().map(|f| f.sp).collect::<Option<_>>()?;
+    let mut out: Vec<usize> = Vec::with_capacity(addresses.len());
+    for &a in addresses {
+        let k = sps.windows(2).position(|w| w[0] <= a && a < w[1])?;
+        if out.last().is_some_and(|&before| before >= k) {
+            return None;
+        }
+        out.push(k);
+    }
+    Some(out)
+}
+
+/// Indices of the native frames that are eval-loop invocations, by name.
 pub(crate) fn eval_frames(native: &[NativeFrame]) -> Vec<usize> {
     let names = if native.iter().any(|f| is_in(f, EVAL_LOOP)) { EVAL_LOOP } else { EVAL_LOOP_PY2 };
     (0..native.len()).filter(|&i| is_in(&native[i], names)).collect()
@@ -104,6 +144,7 @@ fn stacked(states: &[&PythonThread]) -> PythonThread {
         entry: states.iter().flat_map(|t| t.entry.iter().copied()).collect(),
         error: states.iter().find_map(|t| t.error.clone()),
         c_stack: inner.c_stack,
+        shims: states.iter().flat_map(|t| t.shims.iter().copied()).collect(),
     }
 }
 
@@ -130,8 +171,8 @@ pub fn merge_thread(native: Vec<NativeFrame>, python: Option<&PythonThread>) -> 
             info(MergeKind::PythonOnly, Some("no native stack for this thread".into()), vec![]),
         );
     }
-    let evals = eval_frames(&native);
     let (groups, leftover) = groups(py);
+    let evals = eval_frames_for(&native, py, groups.len());
     let mismatch = if evals.is_empty() {
         Some("no eval-loop frame in the native stack".to_string())
     } else if leftover {
@@ -253,6 +294,7 @@ mod tests {
             line: None,
             inlined: vec![],
             trust: Trust::Cfi,
+            sp: None,
         }
     }
     fn pf(name: &str) -> PythonFrame {
@@ -447,6 +489,36 @@ mod tests {
         // The innermost walk stopped mid-group: its frames must not join the next group.
         let st = state([Some(0x7f30), Some(0x7f20), Some(0x7f10)], false);
         assert_eq!(python_thread_for(&st, 7).unwrap().frames.len(), 2);
+    }
+
+    /// A stripped 3.12+ interpreter whose eval loop calls out of its unnamed `.cold` part: no
+    /// frame is called `_PyEval_EvalFrameDefault`, and the loop's frames are the ones whose
+    /// stack space holds each call's entry frame.
+    #[test]
+    fn unnamed_eval_loops_are_found_by_their_entry_frames_on_the_c_stack() {
+        let at = |name: Option<&str>, sp: u64| NativeFrame { function: name.map(Into::into), sp: Some(sp), ..nf("x") };
+        let native = vec![
+            at(Some("strlen"), 0x1000),
+            at(None, 0x1100), // the inner loop (its .cold part): entry frame at 0x1180
+            at(Some("PyObject_Vectorcall"), 0x1400),
+            at(None, 0x1500), // the outer loop: entry frame at 0x1600
+            at(Some("PyEval_EvalCode"), 0x1800),
+            at(Some("main"), 0x1900),
+        ];
+        let mut py = pt(&["inner", "run", "<module>"], &[false, true, true]);
+        py.shims = vec![0x1180, 0x1600];
+        let (frames, info) = merge_thread(native.clone(), Some(&py));
+        assert_eq!(info.unwrap().kind, MergeKind::Merged);
+        assert_eq!(
+            names(&frames),
+            ["strlen", "py:inner", "py:run", "PyObject_Vectorcall", "py:<module>", "PyEval_EvalCode", "main"]
+        );
+        // Without the addresses, or with one outside every frame, nothing is guessed.
+        for shims in [vec![], vec![0x1180, 0x2000], vec![0x1600, 0x1180]] {
+            py.shims = shims;
+            let (_, info) = merge_thread(native.clone(), Some(&py));
+            assert_eq!(info.unwrap().kind, MergeKind::SideBySide);
+        }
     }
 
     #[test]

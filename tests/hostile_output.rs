@@ -689,6 +689,7 @@ mod fuzz {
             line: Some(3),
             inlined: vec![InlinedFrame { function: inl, file: inl_file, line: Some(9) }],
             trust: Trust::Cfi,
+            sp: None,
         })
     }
 

@@ -59,12 +59,13 @@ pub(crate) fn symbolize_all(
             .frames
             .iter()
             .map(|f| {
-                if budget.spent() {
+                let frame = if budget.spent() {
                     left_out += 1;
                     unnamed(f, modules)
                 } else {
                     symbolizer.symbolize(f)
-                }
+                };
+                NativeFrame { sp: Some(f.sp), ..frame }
             })
             .collect();
     }

@@ -277,6 +277,7 @@ pub fn fill_state(
                 entry: t.frames.iter().map(|f| f.entry).collect(),
                 error: t.error.as_ref().map(ToString::to_string),
                 c_stack: t.c_stack,
+                shims: t.shims.clone(),
             });
         }
         state.interpreters.push(pi);

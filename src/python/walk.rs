@@ -105,6 +105,18 @@ pub struct RawThread {
     /// (a subinterpreter entered from Python) are ordered by it: the stack grows down, so the
     /// lower address was entered later, inside the other.
     pub c_stack: Option<u64>,
+    /// 3.12+: the C-stack address of each eval-loop call's entry frame that closes a group of
+    /// Python frames (one per group, innermost first). The merge finds the eval loop's native
+    /// frames by them where the loop has no name to find it by (a stripped interpreter whose
+    /// loop calls out of its unnamed `.cold` part).
+    pub shims: Vec<u64>,
+}
+
+/// The shim frames a walk met (3.12+): the first one, and those that close a group of frames.
+#[derive(Debug, Default)]
+struct Shims {
+    first: Option<u64>,
+    closing: Vec<u64>,
 }
 
 /// An interpreter as the walk read it.
@@ -340,8 +352,9 @@ impl Walker<'_> {
             let mut th = RawThread { addr: t, thread_id, native_thread_id, ..Default::default() };
             match self.top_frame(t) {
                 Ok(f) => {
-                    let (frames, first_shim, err) = self.frames(f);
-                    th.c_stack = first_shim.or_else(|| self.cframe(t)).filter(|_| !frames.is_empty());
+                    let (frames, shims, err) = self.frames(f);
+                    th.c_stack = shims.first.or_else(|| self.cframe(t)).filter(|_| !frames.is_empty());
+                    th.shims = shims.closing;
                     th.frames = frames;
                     th.error = err;
                 }
@@ -379,13 +392,13 @@ impl Walker<'_> {
 
     /// The thread's frames from `f` outwards, and the address of the first shim frame met (the
     /// innermost eval-loop call's entry frame, on the C stack: see [`RawThread::c_stack`]).
-    fn frames(&mut self, f: u64) -> (Vec<RawFrame>, Option<u64>, Option<WalkError>) {
-        let mut first_shim = None;
-        let (frames, err) = self.frames_from(f, &mut first_shim);
-        (frames, first_shim, err)
+    fn frames(&mut self, f: u64) -> (Vec<RawFrame>, Shims, Option<WalkError>) {
+        let mut shims = Shims::default();
+        let (frames, err) = self.frames_from(f, &mut shims);
+        (frames, shims, err)
     }
 
-    fn frames_from(&mut self, mut f: u64, first_shim: &mut Option<u64>) -> (Vec<RawFrame>, Option<WalkError>) {
+    fn frames_from(&mut self, mut f: u64, shims: &mut Shims) -> (Vec<RawFrame>, Option<WalkError>) {
         let layout = self.layout;
         let mut out: Vec<RawFrame> = Vec::new();
         let mut seen = HashSet::new();
@@ -432,8 +445,9 @@ impl Walker<'_> {
                 // is the first one that loop ran.
                 if let Some(i) = last_pushed {
                     out[i].entry = true;
+                    shims.closing.push(f);
                 }
-                first_shim.get_or_insert(f);
+                shims.first.get_or_insert(f);
                 last_pushed = None;
                 f = back;
                 continue;

@@ -146,6 +146,7 @@ mod tests {
             line: None,
             inlined: vec![],
             trust: Trust::Cfi,
+            sp: None,
         })
     }
 

@@ -226,6 +226,7 @@ mod tests {
             line: Some(offset as u32),
             inlined: vec![],
             trust: Trust::Cfi,
+            sp: None,
         }
     }
 

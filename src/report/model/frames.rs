@@ -47,6 +47,10 @@ pub struct NativeFrame {
     pub inlined: Vec<InlinedFrame>,
     /// How it was found.
     pub trust: Trust,
+    /// The stack pointer in this frame, as unwound: its locals lie from here up to the next
+    /// frame's. Not part of the report.
+    #[serde(skip)]
+    pub sp: Option<u64>,
 }
 
 /// A function inlined at a native frame's address.
@@ -201,6 +205,7 @@ impl NativeFrame {
             line: None,
             inlined: Vec::new(),
             trust,
+            sp: None,
         }
     }
 

@@ -401,6 +401,11 @@ pub struct PythonThread {
     /// orders the thread states of one kernel thread for the merge. Not part of the report.
     #[serde(skip)]
     pub c_stack: Option<u64>,
+    /// Where on the C stack each eval-loop call that ran a group of its frames keeps its entry
+    /// frame (3.12+, innermost first; [`crate::python::walk::RawThread::shims`]). Not part of
+    /// the report.
+    #[serde(skip)]
+    pub shims: Vec<u64>,
 }
 
 /// One ELF file mapped in the process.
