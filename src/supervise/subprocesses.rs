@@ -62,9 +62,7 @@ fn list(root: i32) -> Listing {
             }
         })
     };
-    let fence = Arc::new(RwLock::new(Fence::default()));
-    let deadline = Instant::now() + LIST_TIME;
-    let result = blocking::watched("cc-tree", fence, work, STUCK_AFTER, deadline, &forward::stop_requested);
+    let result = briefly("cc-tree", work);
     let members: Vec<Member> = found.lock().map(|v| v.clone()).unwrap_or_default();
     let cut = match result {
         Ok(false) => None,
@@ -78,9 +76,14 @@ fn list(root: i32) -> Listing {
 
 /// A process's state, read on a watched thread.
 fn state(pid: i32) -> Result<RunState, GaveUp> {
+    briefly("cc-state", move || tree::state(pid))
+}
+
+/// Runs `work` (reads of /proc) on a watched thread named `name`, for at most [`LIST_TIME`],
+/// given up on Ctrl-C or SIGTERM.
+fn briefly<T: Send + 'static>(name: &str, work: impl FnOnce() -> T + Send + 'static) -> Result<T, GaveUp> {
     let fence = Arc::new(RwLock::new(Fence::default()));
-    let deadline = Instant::now() + LIST_TIME;
-    blocking::watched("cc-state", fence, move || tree::state(pid), STUCK_AFTER, deadline, &forward::stop_requested)
+    blocking::watched(name, fence, work, STUCK_AFTER, Instant::now() + LIST_TIME, &forward::stop_requested)
 }
 
 /// Dumps one process of the tree, or says why not.
