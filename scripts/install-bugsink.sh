@@ -14,17 +14,7 @@ dir=${1:?usage: $0 DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 requirements=$here/bugsink-requirements.txt
 
-python=${BUGSINK_PYTHON:-}
-if [[ -z $python ]]; then
-    pyenv_root=${PYENV_ROOT:-$HOME/.pyenv}
-    for candidate in $(ls -d "$pyenv_root"/versions/3.1[12]*/bin/python3 2>/dev/null | sort -V -r); do
-        if [[ -x $candidate ]]; then
-            python=$candidate
-            break
-        fi
-    done
-fi
-python=${python:-/usr/bin/python3}
+python=${BUGSINK_PYTHON:-$("$here/pick-python.sh" '3.1[12]*')}
 
 echo "install-bugsink: creating $dir with $python ($("$python" --version 2>&1))"
 rm -rf "$dir"

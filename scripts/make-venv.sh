@@ -11,17 +11,7 @@ dir=${1:?usage: $0 DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 requirements=$here/venv-requirements.txt
 
-python=${VENV_PYTHON:-}
-if [[ -z $python ]]; then
-    pyenv_root=${PYENV_ROOT:-$HOME/.pyenv}
-    for candidate in $(ls -d "$pyenv_root"/versions/3.11*/bin/python3 2>/dev/null | sort -V -r); do
-        if [[ -x $candidate ]]; then
-            python=$candidate
-            break
-        fi
-    done
-fi
-python=${python:-/usr/bin/python3}
+python=${VENV_PYTHON:-$("$here/pick-python.sh" '3.11*')}
 
 echo "make-venv: creating $dir with $python ($("$python" --version 2>&1))"
 rm -rf "$dir"
