@@ -69,12 +69,13 @@ fn frames_holding(native: &[NativeFrame], addresses: &[u64]) -> Option<Vec<usize
     }
     let sps: Vec<u64> = native.iter().map(|f| f.sp).collect::<Option<_>>()?;
     let mut out: Vec<usize> = Vec::with_capacity(addresses.len());
+    // Each address must be in a frame further out than the one before, so the search for it
+    // starts past that frame: one pass over the stack for all of them.
+    let mut from = 0;
     for &a in addresses {
-        let k = sps.windows(2).position(|w| w[0] <= a && a < w[1])?;
-        if out.last().is_some_and(|&before| before >= k) {
-            return None;
-        }
+        let k = from + sps.get(from..)?.windows(2).position(|w| w[0] <= a && a < w[1])?;
         out.push(k);
+        from = k + 1;
     }
     Some(out)
 }
